@@ -1,0 +1,43 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+.PHONY: run test test-pg lint openapi token migrate
+
+# The maintenance database the PostgreSQL pass creates its per-test databases from.
+PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/test
+ROLE ?= admin
+
+## Serve on 127.0.0.1:8080 in development mode (embedded SQLite under ./data/);
+## prints the Swagger UI address and an admin token.
+run:
+	APP_ENV=development cargo run --bin infusion-api -- serve
+
+## The whole suite on SQLite, then again on PostgreSQL when TEST_DATABASE_URL is set.
+test:
+	@echo "== test suite on SQLite"
+	env -u TEST_DATABASE_URL cargo test
+	@if [ -n "$$TEST_DATABASE_URL" ]; then \
+		echo "== test suite on PostgreSQL"; \
+		cargo test; \
+	fi
+
+## The suite on the local PostgreSQL server.
+test-pg:
+	@echo "== test suite on PostgreSQL"
+	TEST_DATABASE_URL=$(PG_TEST_URL) cargo test
+
+## Formatting and clippy, warnings denied.
+lint:
+	cargo fmt --check
+	cargo clippy --all-targets -- -D warnings
+
+## Regenerate the committed contract from the code.
+openapi:
+	cargo run -q --bin infusion-api -- openapi > openapi/openapi.json
+
+## Print a token: make token ROLE=scheduler [SUB=<patient id>] (development secret
+## unless JWT_SECRET is set).
+token:
+	@APP_ENV=development cargo run -q --bin infusion-api -- token --role $(ROLE) $(if $(SUB),--sub $(SUB))
+
+## Apply migrations to DATABASE_URL (default: the embedded SQLite file).
+migrate:
+	cargo run -q --bin infusion-api -- migrate

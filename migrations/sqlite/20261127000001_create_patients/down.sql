@@ -1,0 +1,2 @@
+DROP TABLE patient_indications;
+DROP TABLE patients;

@@ -1,0 +1,406 @@
+//! Typed settings, read once from the environment and validated at start.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use chrono::{NaiveTime, Weekday};
+use chrono_tz::Tz;
+
+/// The JWT secret used when `APP_ENV=development` and no `JWT_SECRET` is set.
+/// Public on purpose: it protects nothing and must never reach production.
+pub const DEVELOPMENT_JWT_SECRET: &str = "infusion-api-development-secret-never-use-in-production";
+
+/// Where the embedded SQLite database lives when `DATABASE_URL` is not set.
+pub const DEFAULT_SQLITE_PATH: &str = "data/infusion-api.sqlite3";
+
+/// A value that must never be printed: `Debug` and `Display` show `***`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Where the data lives, decided from the URL's scheme.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DatabaseTarget {
+    /// A `postgres://` or `postgresql://` URL, kept whole for libpq.
+    Postgres(Secret),
+    /// A SQLite file (`sqlite://path`, `sqlite:path` or a plain path).
+    Sqlite(PathBuf),
+}
+
+impl DatabaseTarget {
+    /// Parses a `DATABASE_URL`. Any scheme other than PostgreSQL's or SQLite's
+    /// is an error, never a silent fallback to SQLite.
+    pub fn parse(url: &str) -> Result<Self, String> {
+        let url = url.trim();
+        if url.is_empty() {
+            return Err("DATABASE_URL is empty".into());
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Self::Postgres(Secret::new(url)));
+        }
+        if let Some(path) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
+            if path.is_empty() || path == ":memory:" {
+                return Err(
+                    "DATABASE_URL: a SQLite URL needs a file path (an in-memory database is one per connection)"
+                        .into(),
+                );
+            }
+            return Ok(Self::Sqlite(PathBuf::from(path)));
+        }
+        if let Some((scheme, _)) = url.split_once(':') {
+            let looks_like_scheme = !scheme.is_empty()
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+            if looks_like_scheme {
+                return Err(format!(
+                    "DATABASE_URL has the unsupported scheme `{scheme}`: use postgres://, postgresql://, sqlite:// or a file path"
+                ));
+            }
+        }
+        Ok(Self::Sqlite(PathBuf::from(url)))
+    }
+
+    /// `postgresql` or `sqlite`, for logs.
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            Self::Postgres(_) => "postgresql",
+            Self::Sqlite(_) => "sqlite",
+        }
+    }
+}
+
+/// Whether the process runs for a developer or for real.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AppEnv {
+    Development,
+    Production,
+}
+
+/// Everything the service reads from its environment.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub app_env: AppEnv,
+    pub database: DatabaseTarget,
+    pub bind_addr: String,
+    pub jwt_secret: Secret,
+    /// True when the development secret is in use (no `JWT_SECRET` given).
+    pub jwt_secret_is_development: bool,
+    pub jwt_issuer: String,
+    pub jwt_audience: String,
+    pub clinic_timezone: Tz,
+    pub clinic_days: Vec<Weekday>,
+    pub morning_start: NaiveTime,
+    pub afternoon_start: NaiveTime,
+    pub booking_horizon_weeks: u32,
+    pub screening_valid_days: u32,
+    pub referral_valid_days: u32,
+    pub db_pool_size: u32,
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+}
+
+/// Every bad setting found, one message each.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid settings:\n  - {}", .0.join("\n  - "))]
+pub struct SettingsError(pub Vec<String>);
+
+impl Settings {
+    /// Reads the process environment (after `.env` in development, see `main`).
+    pub fn from_env() -> Result<Self, SettingsError> {
+        Self::from_lookup(|key| std::env::var(key).ok())
+    }
+
+    /// Reads settings through `lookup`, so tests need not touch the process
+    /// environment. Collects every error instead of stopping at the first.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+        let get = |key: &str| lookup(key).filter(|v| !v.trim().is_empty());
+        let mut errors = Vec::new();
+
+        let app_env = match get("APP_ENV").as_deref().map(str::trim) {
+            None | Some("production") => AppEnv::Production,
+            Some("development") => AppEnv::Development,
+            Some(other) => {
+                errors.push(format!(
+                    "APP_ENV must be `development` or `production`, not `{other}`"
+                ));
+                AppEnv::Production
+            }
+        };
+
+        let database = match DatabaseTarget::parse(
+            &get("DATABASE_URL").unwrap_or_else(|| DEFAULT_SQLITE_PATH.to_owned()),
+        ) {
+            Ok(target) => target,
+            Err(message) => {
+                errors.push(message);
+                DatabaseTarget::Sqlite(PathBuf::from(DEFAULT_SQLITE_PATH))
+            }
+        };
+
+        let (jwt_secret, jwt_secret_is_development) = match get("JWT_SECRET") {
+            Some(secret) if secret.len() < 32 => {
+                errors.push("JWT_SECRET must be at least 32 characters long".into());
+                (Secret::new(secret), false)
+            }
+            Some(secret) => (Secret::new(secret), false),
+            None if app_env == AppEnv::Development => (Secret::new(DEVELOPMENT_JWT_SECRET), true),
+            None => {
+                errors.push(
+                    "JWT_SECRET is not set: set it (32+ characters), or run with APP_ENV=development for a development secret"
+                        .into(),
+                );
+                (Secret::new(String::new()), false)
+            }
+        };
+
+        let clinic_timezone = match get("CLINIC_TIMEZONE") {
+            None => chrono_tz::America::New_York,
+            Some(name) => name.trim().parse::<Tz>().unwrap_or_else(|_| {
+                errors.push(format!(
+                    "CLINIC_TIMEZONE `{name}` is not an IANA time zone name (e.g. America/New_York)"
+                ));
+                chrono_tz::America::New_York
+            }),
+        };
+
+        let clinic_days = match get("CLINIC_DAYS") {
+            None => vec![
+                Weekday::Mon,
+                Weekday::Tue,
+                Weekday::Wed,
+                Weekday::Thu,
+                Weekday::Fri,
+            ],
+            Some(list) => parse_weekdays(&list).unwrap_or_else(|message| {
+                errors.push(message);
+                Vec::new()
+            }),
+        };
+
+        let mut time = |key: &str, default: NaiveTime| match get(key) {
+            None => default,
+            Some(text) => NaiveTime::parse_from_str(text.trim(), "%H:%M").unwrap_or_else(|_| {
+                errors.push(format!(
+                    "{key} `{text}` is not a time of day as HH:MM (24-hour)"
+                ));
+                default
+            }),
+        };
+        let morning_start = time("MORNING_START", hm(8, 0));
+        let afternoon_start = time("AFTERNOON_START", hm(13, 0));
+        if morning_start >= afternoon_start {
+            errors.push(format!(
+                "MORNING_START ({}) must be earlier than AFTERNOON_START ({})",
+                morning_start.format("%H:%M"),
+                afternoon_start.format("%H:%M")
+            ));
+        }
+
+        let mut number = |key: &str, default: u32, min: u32, max: u32| match get(key) {
+            None => default,
+            Some(text) => match text.trim().parse::<u32>() {
+                Ok(n) if (min..=max).contains(&n) => n,
+                _ => {
+                    errors.push(format!(
+                        "{key} `{text}` must be a whole number from {min} to {max}"
+                    ));
+                    default
+                }
+            },
+        };
+        let booking_horizon_weeks = number("BOOKING_HORIZON_WEEKS", 26, 1, 104);
+        let screening_valid_days = number("SCREENING_VALID_DAYS", 30, 1, 3650);
+        let referral_valid_days = number("REFERRAL_VALID_DAYS", 365, 1, 3650);
+        let db_pool_size = number("DB_POOL_SIZE", 8, 1, 256);
+        let max_body_bytes = number("MAX_BODY_BYTES", 64 * 1024, 1024, 16 * 1024 * 1024) as usize;
+
+        let settings = Settings {
+            app_env,
+            database,
+            bind_addr: get("BIND_ADDR").unwrap_or_else(|| "127.0.0.1:8080".into()),
+            jwt_secret,
+            jwt_secret_is_development,
+            jwt_issuer: get("JWT_ISSUER").unwrap_or_else(|| "infusion-api".into()),
+            jwt_audience: get("JWT_AUDIENCE").unwrap_or_else(|| "infusion-api".into()),
+            clinic_timezone,
+            clinic_days,
+            morning_start,
+            afternoon_start,
+            booking_horizon_weeks,
+            screening_valid_days,
+            referral_valid_days,
+            db_pool_size,
+            max_body_bytes,
+        };
+        if errors.is_empty() {
+            Ok(settings)
+        } else {
+            Err(SettingsError(errors))
+        }
+    }
+}
+
+fn hm(hour: u32, minute: u32) -> NaiveTime {
+    NaiveTime::from_hms_opt(hour, minute, 0).unwrap_or(NaiveTime::MIN)
+}
+
+fn parse_weekdays(list: &str) -> Result<Vec<Weekday>, String> {
+    let mut days = Vec::new();
+    for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let day = name.parse::<Weekday>().map_err(|_| {
+            format!("CLINIC_DAYS: `{name}` is not a weekday (use mon,tue,wed,thu,fri,sat,sun)")
+        })?;
+        if days.contains(&day) {
+            return Err(format!("CLINIC_DAYS names `{name}` twice"));
+        }
+        days.push(day);
+    }
+    if days.is_empty() {
+        return Err("CLINIC_DAYS must name at least one weekday".into());
+    }
+    days.sort_by_key(|d| d.num_days_from_monday());
+    Ok(days)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(pairs: &[(&str, &str)]) -> Result<Settings, SettingsError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(|key| map.get(key).cloned())
+    }
+
+    fn errors(pairs: &[(&str, &str)]) -> Vec<String> {
+        match settings(pairs) {
+            Ok(_) => Vec::new(),
+            Err(SettingsError(errors)) => errors,
+        }
+    }
+
+    const SECRET: (&str, &str) = ("JWT_SECRET", "0123456789abcdef0123456789abcdef");
+
+    #[test]
+    fn defaults_follow_the_domain() {
+        let s = settings(&[SECRET]).unwrap();
+        assert_eq!(s.clinic_timezone, chrono_tz::America::New_York);
+        assert_eq!(s.clinic_days.len(), 5);
+        assert_eq!(s.morning_start, hm(8, 0));
+        assert_eq!(s.afternoon_start, hm(13, 0));
+        assert_eq!(s.booking_horizon_weeks, 26);
+        assert_eq!(s.screening_valid_days, 30);
+        assert_eq!(s.referral_valid_days, 365);
+        assert_eq!(s.bind_addr, "127.0.0.1:8080");
+        assert_eq!(
+            s.database,
+            DatabaseTarget::Sqlite(PathBuf::from(DEFAULT_SQLITE_PATH))
+        );
+        assert_eq!(s.app_env, AppEnv::Production);
+    }
+
+    #[test]
+    fn production_without_secret_is_refused_and_development_uses_the_fixed_one() {
+        let errs = errors(&[]);
+        assert!(
+            errs.iter().any(|e| e.contains("JWT_SECRET is not set")),
+            "{errs:?}"
+        );
+        let dev = settings(&[("APP_ENV", "development")]).unwrap();
+        assert!(dev.jwt_secret_is_development);
+        assert_eq!(dev.jwt_secret.expose(), DEVELOPMENT_JWT_SECRET);
+    }
+
+    #[test]
+    fn every_bad_value_is_named() {
+        let errs = errors(&[
+            SECRET,
+            ("DATABASE_URL", "mysql://localhost/db"),
+            ("CLINIC_TIMEZONE", "Mars/Olympus"),
+            ("MORNING_START", "8am"),
+            ("DB_POOL_SIZE", "0"),
+            ("CLINIC_DAYS", "mon,funday"),
+            ("APP_ENV", "staging"),
+        ]);
+        for needle in [
+            "unsupported scheme `mysql`",
+            "Mars/Olympus",
+            "MORNING_START `8am`",
+            "DB_POOL_SIZE `0`",
+            "funday",
+            "staging",
+        ] {
+            assert!(
+                errs.iter().any(|e| e.contains(needle)),
+                "{needle}: {errs:?}"
+            );
+        }
+        assert_eq!(errs.len(), 6);
+    }
+
+    #[test]
+    fn morning_must_precede_afternoon() {
+        let errs = errors(&[SECRET, ("MORNING_START", "14:00")]);
+        assert!(errs[0].contains("earlier than AFTERNOON_START"), "{errs:?}");
+    }
+
+    #[test]
+    fn short_secret_is_refused_and_secrets_never_print() {
+        assert!(errors(&[("JWT_SECRET", "short")])[0].contains("32"));
+        let s = settings(&[SECRET, ("DATABASE_URL", "postgres://u:pw@h/db")]).unwrap();
+        let printed = format!("{s:?}");
+        assert!(!printed.contains("0123456789abcdef"));
+        assert!(!printed.contains("pw@h"));
+    }
+
+    #[test]
+    fn database_url_schemes() {
+        assert!(matches!(
+            DatabaseTarget::parse("postgresql://h/db"),
+            Ok(DatabaseTarget::Postgres(_))
+        ));
+        assert_eq!(
+            DatabaseTarget::parse("sqlite://data/x.db"),
+            Ok(DatabaseTarget::Sqlite("data/x.db".into()))
+        );
+        assert_eq!(
+            DatabaseTarget::parse("/tmp/x.db"),
+            Ok(DatabaseTarget::Sqlite("/tmp/x.db".into()))
+        );
+        assert!(DatabaseTarget::parse("sqlite://:memory:").is_err());
+        assert!(DatabaseTarget::parse("redis://h").is_err());
+    }
+
+    #[test]
+    fn clinic_days_parse_in_week_order() {
+        let s = settings(&[SECRET, ("CLINIC_DAYS", "fri, mon,wed")]).unwrap();
+        assert_eq!(
+            s.clinic_days,
+            vec![Weekday::Mon, Weekday::Wed, Weekday::Fri]
+        );
+        assert!(errors(&[SECRET, ("CLINIC_DAYS", "mon,mon")])[0].contains("twice"));
+    }
+}

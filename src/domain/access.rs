@@ -1,0 +1,74 @@
+//! Who may do what ("Who may do what" in DOMAIN.md). Handlers declare the
+//! roles they admit with one of these sets.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// The role a caller's token carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Admin,
+    Clinician,
+    Scheduler,
+    Integration,
+    Patient,
+}
+
+impl Role {
+    pub const ALL: [Role; 5] = [
+        Role::Admin,
+        Role::Clinician,
+        Role::Scheduler,
+        Role::Integration,
+        Role::Patient,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Clinician => "clinician",
+            Role::Scheduler => "scheduler",
+            Role::Integration => "integration",
+            Role::Patient => "patient",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == text)
+    }
+}
+
+/// Clinic staff who manage patients' records: admin, clinician, scheduler.
+pub const STAFF: &[Role] = &[Role::Admin, Role::Clinician, Role::Scheduler];
+
+/// Staff plus EHR integrations: who may create and read patients.
+pub const STAFF_AND_INTEGRATION: &[Role] = &[
+    Role::Admin,
+    Role::Clinician,
+    Role::Scheduler,
+    Role::Integration,
+];
+
+/// Staff, integrations, and a patient for its own record.
+pub const ANY_ROLE: &[Role] = &Role::ALL;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_round_trip_through_their_names() {
+        for role in Role::ALL {
+            assert_eq!(Role::parse(role.as_str()), Some(role));
+        }
+        assert_eq!(Role::parse("root"), None);
+    }
+
+    #[test]
+    fn integrations_and_patients_are_not_staff() {
+        assert!(!STAFF.contains(&Role::Integration));
+        assert!(!STAFF.contains(&Role::Patient));
+        assert!(!STAFF_AND_INTEGRATION.contains(&Role::Patient));
+    }
+}

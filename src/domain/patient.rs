@@ -1,0 +1,360 @@
+//! Patients: what they are treated for and which demographic values are
+//! acceptable ("Indications" in DOMAIN.md).
+
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use validator::ValidateEmail;
+
+use super::FieldError;
+
+/// Longest accepted given or family name, in characters.
+pub const MAX_NAME_CHARS: usize = 100;
+/// Oldest accepted age, in years: an older date of birth is a typo.
+pub const MAX_AGE_YEARS: i32 = 120;
+
+/// What a patient is treated for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum IndicationCode {
+    ChronicPain,
+    Migraine,
+    Depression,
+    Anxiety,
+}
+
+/// The category of an indication decides its referral rules.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum IndicationCategory {
+    Pain,
+    MentalHealth,
+}
+
+/// The kind of chronic pain; other indications have no subtype.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum IndicationSubtype {
+    /// Complex regional pain syndrome: responds best.
+    Crps,
+    /// Neuropathic and nerve pain: does well.
+    Neuropathic,
+    Other,
+}
+
+impl IndicationCode {
+    pub const ALL: [IndicationCode; 4] = [
+        IndicationCode::ChronicPain,
+        IndicationCode::Migraine,
+        IndicationCode::Depression,
+        IndicationCode::Anxiety,
+    ];
+
+    pub fn category(self) -> IndicationCategory {
+        match self {
+            IndicationCode::ChronicPain | IndicationCode::Migraine => IndicationCategory::Pain,
+            IndicationCode::Depression | IndicationCode::Anxiety => {
+                IndicationCategory::MentalHealth
+            }
+        }
+    }
+
+    /// Whether this indication takes a subtype (and then requires one).
+    pub fn has_subtypes(self) -> bool {
+        self == IndicationCode::ChronicPain
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IndicationCode::ChronicPain => "chronic_pain",
+            IndicationCode::Migraine => "migraine",
+            IndicationCode::Depression => "depression",
+            IndicationCode::Anxiety => "anxiety",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == text)
+    }
+}
+
+impl IndicationSubtype {
+    pub const ALL: [IndicationSubtype; 3] = [
+        IndicationSubtype::Crps,
+        IndicationSubtype::Neuropathic,
+        IndicationSubtype::Other,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IndicationSubtype::Crps => "crps",
+            IndicationSubtype::Neuropathic => "neuropathic",
+            IndicationSubtype::Other => "other",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+/// One condition a patient is treated for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"code": "chronic_pain", "subtype": "crps"}))]
+pub struct Indication {
+    pub code: IndicationCode,
+    /// Required for `chronic_pain` (`crps`, `neuropathic`, `other`); absent for the others.
+    #[serde(default)]
+    pub subtype: Option<IndicationSubtype>,
+}
+
+impl Indication {
+    pub fn category(&self) -> IndicationCategory {
+        self.code.category()
+    }
+}
+
+/// A patient as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Patient {
+    pub id: String,
+    pub details: PatientDetails,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What a patient record says, checked by [`PatientDetails::check`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PatientDetails {
+    pub given_name: String,
+    pub family_name: String,
+    pub date_of_birth: NaiveDate,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub indications: Vec<Indication>,
+    pub in_mental_health_treatment: bool,
+    pub pain_referral_required: bool,
+}
+
+impl PatientDetails {
+    /// Every rule a patient record must meet on `today` (clinic-local), each
+    /// broken one named by its field.
+    pub fn check(&self, today: NaiveDate) -> Vec<FieldError> {
+        let mut errors: Vec<FieldError> = [
+            check_name("given_name", &self.given_name),
+            check_name("family_name", &self.family_name),
+            check_birth_date("date_of_birth", self.date_of_birth, today),
+            self.email.as_deref().and_then(|e| check_email("email", e)),
+            self.phone.as_deref().and_then(|p| check_phone("phone", p)),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        errors.extend(check_indications("indications", &self.indications));
+        errors
+    }
+
+    /// Trims names and contacts; an empty contact becomes none.
+    pub fn normalized(mut self) -> Self {
+        self.given_name = self.given_name.trim().to_owned();
+        self.family_name = self.family_name.trim().to_owned();
+        let tidy = |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+        self.email = tidy(self.email);
+        self.phone = tidy(self.phone);
+        self
+    }
+
+    /// Whether any indication is of `category`.
+    pub fn has_category(&self, category: IndicationCategory) -> bool {
+        self.indications.iter().any(|i| i.category() == category)
+    }
+}
+
+/// At least one indication, each once, with a subtype exactly where one belongs.
+pub fn check_indications(field: &str, indications: &[Indication]) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    if indications.is_empty() {
+        errors.push(FieldError::new(
+            field,
+            "at least one indication is required",
+        ));
+    }
+    for (i, indication) in indications.iter().enumerate() {
+        let at = format!("{field}[{i}]");
+        if indications[..i].iter().any(|o| o.code == indication.code) {
+            errors.push(FieldError::new(
+                format!("{at}.code"),
+                format!("`{}` is listed more than once", indication.code.as_str()),
+            ));
+        }
+        match (indication.code.has_subtypes(), indication.subtype) {
+            (true, None) => errors.push(FieldError::new(
+                format!("{at}.subtype"),
+                "is required for chronic_pain: one of crps, neuropathic, other",
+            )),
+            (false, Some(_)) => errors.push(FieldError::new(
+                format!("{at}.subtype"),
+                format!("`{}` takes no subtype", indication.code.as_str()),
+            )),
+            _ => {}
+        }
+    }
+    errors
+}
+
+/// A given or family name: not blank, at most [`MAX_NAME_CHARS`], no control characters.
+pub fn check_name(field: &str, name: &str) -> Option<FieldError> {
+    let trimmed = name.trim();
+    if trimmed.is_empty() {
+        Some(FieldError::new(field, "must not be empty"))
+    } else if trimmed.chars().count() > MAX_NAME_CHARS {
+        Some(FieldError::new(
+            field,
+            format!("must be at most {MAX_NAME_CHARS} characters"),
+        ))
+    } else if trimmed.chars().any(char::is_control) {
+        Some(FieldError::new(
+            field,
+            "must not contain control characters",
+        ))
+    } else {
+        None
+    }
+}
+
+/// A date of birth is in the past and at most [`MAX_AGE_YEARS`] ago.
+pub fn check_birth_date(field: &str, born: NaiveDate, today: NaiveDate) -> Option<FieldError> {
+    if born >= today {
+        return Some(FieldError::new(field, "must be in the past"));
+    }
+    let oldest = today
+        .with_year(today.year() - MAX_AGE_YEARS)
+        // 29 February has no twin MAX_AGE_YEARS earlier when that year is common.
+        .or_else(|| (today - chrono::Days::new(1)).with_year(today.year() - MAX_AGE_YEARS))
+        .unwrap_or(NaiveDate::MIN);
+    if born < oldest {
+        return Some(FieldError::new(
+            field,
+            format!("is more than {MAX_AGE_YEARS} years ago"),
+        ));
+    }
+    None
+}
+
+/// An email address as HTML forms accept it.
+pub fn check_email(field: &str, email: &str) -> Option<FieldError> {
+    if email.len() > 254 || !email.validate_email() {
+        Some(FieldError::new(field, "is not a valid email address"))
+    } else {
+        None
+    }
+}
+
+/// A phone number: digits with optional `+`, spaces, dots, dashes and
+/// parentheses, 7 to 15 digits (E.164's maximum).
+pub fn check_phone(field: &str, phone: &str) -> Option<FieldError> {
+    let trimmed = phone.trim();
+    let allowed = trimmed.char_indices().all(|(i, c)| {
+        c.is_ascii_digit() || matches!(c, ' ' | '.' | '-' | '(' | ')') || (c == '+' && i == 0)
+    });
+    let digits = trimmed.chars().filter(char::is_ascii_digit).count();
+    if allowed && (7..=15).contains(&digits) {
+        None
+    } else {
+        Some(FieldError::new(
+            field,
+            "is not a valid phone number (7 to 15 digits, optional leading +)",
+        ))
+    }
+}
+
+/// Lower-cased "given family" name, the form the name search runs on.
+pub fn search_key(given_name: &str, family_name: &str) -> String {
+    format!("{} {}", given_name.trim(), family_name.trim()).to_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    fn ind(code: IndicationCode, subtype: Option<IndicationSubtype>) -> Indication {
+        Indication { code, subtype }
+    }
+
+    #[test]
+    fn categories_follow_the_table() {
+        use IndicationCategory::*;
+        assert_eq!(IndicationCode::ChronicPain.category(), Pain);
+        assert_eq!(IndicationCode::Migraine.category(), Pain);
+        assert_eq!(IndicationCode::Depression.category(), MentalHealth);
+        assert_eq!(IndicationCode::Anxiety.category(), MentalHealth);
+    }
+
+    #[test]
+    fn indications_need_one_each_once_with_the_right_subtype() {
+        use IndicationCode::*;
+        use IndicationSubtype::*;
+        assert_eq!(
+            check_indications("i", &[])[0].message,
+            "at least one indication is required"
+        );
+        assert!(
+            check_indications("i", &[ind(ChronicPain, Some(Crps)), ind(Depression, None)])
+                .is_empty()
+        );
+        let errs = check_indications("i", &[ind(ChronicPain, None)]);
+        assert_eq!(errs[0].field, "i[0].subtype");
+        let errs = check_indications("i", &[ind(Migraine, Some(Other))]);
+        assert_eq!(errs[0].field, "i[0].subtype");
+        let errs = check_indications("i", &[ind(Anxiety, None), ind(Anxiety, None)]);
+        assert_eq!(
+            errs,
+            vec![FieldError::new(
+                "i[1].code",
+                "`anxiety` is listed more than once"
+            )]
+        );
+    }
+
+    #[test]
+    fn names_are_bounded_and_not_blank() {
+        assert!(check_name("n", "Ada").is_none());
+        assert!(check_name("n", "  ").is_some());
+        assert!(check_name("n", &"x".repeat(MAX_NAME_CHARS)).is_none());
+        assert!(check_name("n", &"x".repeat(MAX_NAME_CHARS + 1)).is_some());
+        assert!(check_name("n", "A\u{0}da").is_some());
+    }
+
+    #[test]
+    fn birth_dates_are_past_and_plausible() {
+        let today = date(2026, 11, 27);
+        assert!(check_birth_date("d", date(1980, 5, 1), today).is_none());
+        assert!(check_birth_date("d", today, today).is_some());
+        assert!(check_birth_date("d", date(2027, 1, 1), today).is_some());
+        assert!(check_birth_date("d", date(1906, 11, 27), today).is_none());
+        assert!(check_birth_date("d", date(1906, 11, 26), today).is_some());
+        // A leap day today still has a limit.
+        assert!(check_birth_date("d", date(1900, 1, 1), date(2028, 2, 29)).is_some());
+    }
+
+    #[test]
+    fn emails_and_phones() {
+        assert!(check_email("e", "ada@example.org").is_none());
+        assert!(check_email("e", "not-an-email").is_some());
+        assert!(check_phone("p", "+1 (555) 010-2030").is_none());
+        assert!(check_phone("p", "555.010.2030").is_none());
+        assert!(check_phone("p", "12345").is_some());
+        assert!(check_phone("p", "555-CALL-NOW").is_some());
+        assert!(check_phone("p", "1+5550102030").is_some());
+    }
+
+    #[test]
+    fn search_key_is_lower_case_full_name() {
+        assert_eq!(search_key(" Ada ", "Lovelace"), "ada lovelace");
+    }
+}

@@ -1,0 +1,173 @@
+//! Bearer JWT authentication: HS256 only, with `exp`, `iss`, `aud` and `sub`
+//! required. Handlers take a [`Caller`] and declare the roles they admit.
+
+use std::future::{ready, Ready};
+
+use actix_web::http::header;
+use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
+use chrono::{DateTime, Utc};
+use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use crate::config::Settings;
+use crate::domain::access::Role;
+
+use super::error::ApiError;
+use super::AppState;
+
+/// Seconds of clock skew tolerated on `exp`.
+const LEEWAY_SECONDS: u64 = 30;
+
+/// Signs and checks tokens with the configured secret, issuer and audience.
+pub struct JwtKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    issuer: String,
+    audience: String,
+}
+
+impl JwtKeys {
+    pub fn new(settings: &Settings) -> Self {
+        let secret = settings.jwt_secret.expose().as_bytes();
+        // Pinned to HS256: a token naming any other algorithm, `none`
+        // included, fails before its signature is looked at.
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[&settings.jwt_issuer]);
+        validation.set_audience(&[&settings.jwt_audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.leeway = LEEWAY_SECONDS;
+        validation.validate_nbf = true;
+        Self {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            validation,
+            issuer: settings.jwt_issuer.clone(),
+            audience: settings.jwt_audience.clone(),
+        }
+    }
+
+    /// A signed token for `role` and `subject`, valid until `expires`.
+    pub fn issue(
+        &self,
+        role: Role,
+        subject: &str,
+        now: DateTime<Utc>,
+        expires: DateTime<Utc>,
+    ) -> Result<String, jsonwebtoken::errors::Error> {
+        let claims = Claims {
+            sub: subject.to_owned(),
+            role,
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            iat: now.timestamp(),
+            exp: expires.timestamp(),
+        };
+        encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+    }
+
+    /// The caller a token names, if the token is valid now.
+    pub fn verify(&self, token: &str) -> Result<Caller, ApiError> {
+        let data =
+            decode::<VerifiedClaims>(token, &self.decoding, &self.validation).map_err(|error| {
+                match error.kind() {
+                    jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
+                        ApiError::Unauthorized("the token has expired")
+                    }
+                    _ => ApiError::Unauthorized("the token is not valid"),
+                }
+            })?;
+        let claims = data.claims;
+        let role = Role::parse(&claims.role)
+            .ok_or(ApiError::Unauthorized("the token names an unknown role"))?;
+        if claims.sub.trim().is_empty() {
+            return Err(ApiError::Unauthorized("the token has an empty subject"));
+        }
+        Ok(Caller {
+            subject: claims.sub,
+            role,
+        })
+    }
+}
+
+/// The claims we sign.
+#[derive(Debug, Serialize)]
+struct Claims {
+    sub: String,
+    role: Role,
+    iss: String,
+    aud: String,
+    iat: i64,
+    exp: i64,
+}
+
+/// The claims we read after the library has checked signature, `exp`, `iss`
+/// and `aud`.
+#[derive(Debug, Deserialize)]
+struct VerifiedClaims {
+    sub: String,
+    role: String,
+}
+
+/// Who is calling, from a verified bearer token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Caller {
+    /// The token's `sub`: a staff member or system, or a patient's id.
+    pub subject: String,
+    pub role: Role,
+}
+
+impl Caller {
+    /// `Ok` when the caller's role is one of `roles`, else 403 `forbidden`.
+    pub fn require(&self, roles: &[Role]) -> Result<&Self, ApiError> {
+        if roles.contains(&self.role) {
+            Ok(self)
+        } else {
+            Err(ApiError::Forbidden)
+        }
+    }
+
+    /// For records that belong to a patient: a patient token may touch only
+    /// its own; for another patient's id the answer is 404, so existence
+    /// does not leak.
+    pub fn require_own_patient(&self, patient_id: &str) -> Result<&Self, ApiError> {
+        if self.role == Role::Patient && self.subject != patient_id {
+            Err(ApiError::NotFound("patient".into()))
+        } else {
+            Ok(self)
+        }
+    }
+}
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(authenticate(req))
+    }
+}
+
+fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .ok_or_else(|| ApiError::Internal("application state is missing".into()))?;
+    let value = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .ok_or(ApiError::Unauthorized(
+            "send `Authorization: Bearer <token>`",
+        ))?;
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| {
+            let (scheme, token) = v.trim().split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        })
+        .filter(|t| !t.is_empty())
+        .ok_or(ApiError::Unauthorized(
+            "the Authorization header must be `Bearer <token>`",
+        ))?;
+    state.keys.verify(token)
+}

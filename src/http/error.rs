@@ -1,0 +1,214 @@
+//! The one error edge: every failure becomes an RFC 9457
+//! `application/problem+json` body with a stable `code`.
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::domain::FieldError;
+use crate::store::StoreError;
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "type": "urn:problem:infusion-api:validation_failed",
+    "title": "The request is not valid",
+    "status": 422,
+    "detail": "1 field is not valid",
+    "code": "validation_failed",
+    "errors": [{"field": "date_of_birth", "message": "must be in the past"}]
+}))]
+pub struct Problem {
+    /// A URI naming the kind of problem; stable per `code`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// A short summary of the kind of problem.
+    pub title: String,
+    /// The HTTP status code.
+    pub status: u16,
+    /// What went wrong with this request.
+    pub detail: String,
+    /// Our stable error code (see the API description).
+    pub code: String,
+    /// For `validation_failed`: each field that broke a rule.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<FieldError>>,
+}
+
+/// Every way a request can fail.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("validation failed")]
+    Validation(Vec<FieldError>),
+    #[error("malformed request: {0}")]
+    Malformed(String),
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    #[error("body larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    #[error("unauthorized: {0}")]
+    Unauthorized(&'static str),
+    #[error("forbidden")]
+    Forbidden,
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("method not allowed")]
+    MethodNotAllowed(Vec<String>),
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+    /// Logged with the request id by the logging middleware; the client sees
+    /// only a generic 500.
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// A validation failure of a single field.
+    pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError::Validation(vec![FieldError::new(field, message)])
+    }
+
+    /// `Ok(())` when `errors` is empty, else the validation failure listing them.
+    pub fn check(errors: Vec<FieldError>) -> Result<(), ApiError> {
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Validation(errors))
+        }
+    }
+
+    /// Names what was not found, for a clearer `detail`.
+    pub fn naming(self, what: &str) -> Self {
+        match self {
+            ApiError::NotFound(_) => ApiError::NotFound(what.into()),
+            other => other,
+        }
+    }
+
+    /// The stable `code` of this error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Validation(_) => "validation_failed",
+            ApiError::Malformed(_) => "malformed_request",
+            ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::PayloadTooLarge(_) => "payload_too_large",
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Forbidden => "forbidden",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::MethodNotAllowed(_) => "method_not_allowed",
+            ApiError::Unavailable(_) => "unavailable",
+            ApiError::Internal(_) => "internal_error",
+        }
+    }
+
+    fn title(&self) -> &'static str {
+        match self {
+            ApiError::Validation(_) => "The request is not valid",
+            ApiError::Malformed(_) => "The request body could not be read",
+            ApiError::UnsupportedMediaType => "Unsupported media type",
+            ApiError::PayloadTooLarge(_) => "The request body is too large",
+            ApiError::Unauthorized(_) => "Authentication required",
+            ApiError::Forbidden => "Not allowed",
+            ApiError::NotFound(_) => "Not found",
+            ApiError::MethodNotAllowed(_) => "Method not allowed",
+            ApiError::Unavailable(_) => "Service unavailable",
+            ApiError::Internal(_) => "Internal server error",
+        }
+    }
+
+    fn detail(&self) -> String {
+        match self {
+            ApiError::Validation(errors) => match errors.len() {
+                1 => format!("`{}` {}", errors[0].field, errors[0].message),
+                n => format!("{n} fields are not valid"),
+            },
+            ApiError::Malformed(detail) => detail.clone(),
+            ApiError::UnsupportedMediaType => {
+                "send the body as JSON with `Content-Type: application/json`".into()
+            }
+            ApiError::PayloadTooLarge(limit) => format!("the body must be at most {limit} bytes"),
+            ApiError::Unauthorized(detail) => (*detail).into(),
+            ApiError::Forbidden => "your role may not do this".into(),
+            ApiError::NotFound(what) => format!("{what} not found"),
+            ApiError::MethodNotAllowed(allowed) => {
+                format!("this path accepts {}", allowed.join(", "))
+            }
+            ApiError::Unavailable(_) => "the database is not reachable".into(),
+            ApiError::Internal(_) => {
+                "something went wrong on our side; the x-request-id header identifies it".into()
+            }
+        }
+    }
+
+    /// The problem document sent for this error.
+    pub fn problem(&self) -> Problem {
+        Problem {
+            kind: format!("urn:problem:infusion-api:{}", self.code()),
+            title: self.title().into(),
+            status: self.status_code().as_u16(),
+            detail: self.detail(),
+            code: self.code().into(),
+            errors: match self {
+                ApiError::Validation(errors) => Some(errors.clone()),
+                _ => None,
+            },
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Malformed(_) => StatusCode::BAD_REQUEST,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status_code());
+        response.insert_header((header::CONTENT_TYPE, PROBLEM_JSON));
+        match self {
+            ApiError::Unauthorized(_) => {
+                response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+            }
+            ApiError::MethodNotAllowed(allowed) => {
+                if let Ok(value) = HeaderValue::from_str(&allowed.join(", ")) {
+                    response.insert_header((header::ALLOW, value));
+                }
+            }
+            _ => {}
+        }
+        let body = serde_json::to_vec(&self.problem()).unwrap_or_default();
+        response.body(body)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound => ApiError::NotFound("resource".into()),
+            StoreError::Rejected(errors) => ApiError::Validation(errors),
+            StoreError::Unavailable(cause) => ApiError::Unavailable(cause),
+            StoreError::Pool(e) => ApiError::Unavailable(e.to_string()),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<actix_web::error::BlockingError> for ApiError {
+    fn from(error: actix_web::error::BlockingError) -> Self {
+        ApiError::Internal(error.to_string())
+    }
+}

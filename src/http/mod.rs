@@ -1,0 +1,205 @@
+//! The HTTP edge: routes, auth, errors and the OpenAPI document, all from one
+//! list of handlers so the spec cannot drift from the routes.
+
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod health;
+pub mod openapi;
+pub mod pagination;
+pub mod patients;
+
+use std::sync::Arc;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ResourceDef, Service, ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::Logger;
+use actix_web::{web, App, HttpRequest, HttpResponse};
+use chrono::{DateTime, NaiveDate, Utc};
+use utoipa::OpenApi as _;
+use utoipa_actix_web::service_config::ServiceConfig;
+use utoipa_actix_web::{scope, AppExt};
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::config::Settings;
+use crate::domain::clock::{self, Clock};
+use crate::store::{DbConnection, DbPool, StoreError};
+
+use self::auth::JwtKeys;
+use self::error::ApiError;
+
+/// What every handler can reach.
+pub struct AppState {
+    pub pool: DbPool,
+    pub settings: Arc<Settings>,
+    pub keys: JwtKeys,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl AppState {
+    pub fn new(pool: DbPool, settings: Arc<Settings>, clock: Arc<dyn Clock>) -> Self {
+        let keys = JwtKeys::new(&settings);
+        Self {
+            pool,
+            settings,
+            keys,
+            clock,
+        }
+    }
+
+    /// Runs synchronous database work on the blocking pool.
+    pub async fn db<T, F>(&self, work: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        let result = web::block(move || {
+            let mut conn = pool.get()?;
+            work(&mut conn)
+        })
+        .await?;
+        Ok(result?)
+    }
+
+    /// Now, to the microsecond both backends store.
+    pub fn now(&self) -> DateTime<Utc> {
+        clock::to_micros(self.clock.now())
+    }
+
+    /// Today's date in the clinic's time zone.
+    pub fn today(&self) -> NaiveDate {
+        clock::local_today(self.clock.now(), self.settings.clinic_timezone)
+    }
+
+    /// An instant as the API shows it: RFC 3339 in the clinic's offset.
+    pub fn local(&self, instant: DateTime<Utc>) -> String {
+        instant
+            .with_timezone(&self.settings.clinic_timezone)
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+    }
+}
+
+/// Every route of the API. Both the App and the OpenAPI document are built
+/// from this one list.
+fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(health::get_healthz)
+        .service(health::get_readyz)
+        .service(scope::scope("/v1").configure(patients::routes));
+}
+
+/// The OpenAPI document the routes describe.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, api) = App::new()
+        .into_utoipa_app()
+        .openapi(openapi::ApiDoc::openapi())
+        .configure(routes)
+        .split_for_parts();
+    api
+}
+
+/// The whole application: routes, Swagger UI, error handling, request ids
+/// and request logging.
+pub fn app(
+    state: web::Data<AppState>,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let (app, api) = App::new()
+        .into_utoipa_app()
+        .openapi(openapi::ApiDoc::openapi())
+        .app_data(state)
+        .app_data(web::PathConfig::default().error_handler(extract::path_error))
+        .configure(routes)
+        .split_for_parts();
+    let known = web::Data::new(KnownPaths::from_openapi(&api));
+    app.app_data(known)
+        .service(SwaggerUi::new("/swagger-ui/{_:.*}").url("/openapi.json", api))
+        .route(
+            "/swagger-ui",
+            web::get().to(|| async {
+                HttpResponse::PermanentRedirect()
+                    .insert_header((header::LOCATION, "/swagger-ui/"))
+                    .finish()
+            }),
+        )
+        .default_service(web::to(unmatched))
+        .wrap_fn(|req, srv| {
+            let request_id = uuid::Uuid::now_v7().to_string();
+            let method = req.method().clone();
+            let path = req.path().to_owned();
+            let response = srv.call(req);
+            async move {
+                let mut response = response.await?;
+                if response.status().is_server_error() {
+                    if let Some(error) = response.response().error() {
+                        // Ids only: the error names no patient data.
+                        log::error!("request {request_id} {method} {path} failed: {error}");
+                    }
+                }
+                if let Ok(value) = HeaderValue::from_str(&request_id) {
+                    response.headers_mut().insert(REQUEST_ID.clone(), value);
+                }
+                Ok(response)
+            }
+        })
+        .wrap(
+            Logger::new("%{x-request-id}o %{method}xi %U %s %Dms")
+                .custom_request_replace("method", |req| req.method().to_string()),
+        )
+}
+
+const REQUEST_ID: header::HeaderName = header::HeaderName::from_static("x-request-id");
+
+/// The documented paths with their methods, to tell 405 from 404.
+struct KnownPaths(Vec<(ResourceDef, Vec<String>)>);
+
+impl KnownPaths {
+    fn from_openapi(api: &utoipa::openapi::OpenApi) -> Self {
+        let paths = api
+            .paths
+            .paths
+            .iter()
+            .map(|(path, item)| {
+                let methods = [
+                    ("GET", item.get.is_some()),
+                    ("POST", item.post.is_some()),
+                    ("PUT", item.put.is_some()),
+                    ("PATCH", item.patch.is_some()),
+                    ("DELETE", item.delete.is_some()),
+                ]
+                .into_iter()
+                .filter(|(_, present)| *present)
+                .map(|(m, _)| m.to_owned())
+                .collect();
+                (ResourceDef::new(path.as_str()), methods)
+            })
+            .collect();
+        Self(paths)
+    }
+
+    fn methods_of(&self, path: &str) -> Option<&[String]> {
+        self.0
+            .iter()
+            .find(|(def, _)| def.is_match(path))
+            .map(|(_, methods)| methods.as_slice())
+    }
+}
+
+/// What no route matched: 405 with `Allow` for a known path, else 404.
+async fn unmatched(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let allowed = req
+        .app_data::<web::Data<KnownPaths>>()
+        .and_then(|known| known.methods_of(req.path()).map(<[String]>::to_vec));
+    Err(match allowed {
+        Some(methods) => ApiError::MethodNotAllowed(methods),
+        None => ApiError::NotFound("route".into()),
+    })
+}

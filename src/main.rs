@@ -1,0 +1,177 @@
+//! The `infusion-api` command: `serve` (the default), `migrate`, `token`,
+//! `openapi`.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use actix_web::{web, HttpServer};
+use clap::{Parser, Subcommand};
+
+use infusion_api::config::{AppEnv, DatabaseTarget, Settings, DEFAULT_SQLITE_PATH};
+use infusion_api::domain::access::Role;
+use infusion_api::domain::clock::SystemClock;
+use infusion_api::http::{self, auth::JwtKeys, AppState};
+use infusion_api::store::{self, migrations};
+
+#[derive(Parser)]
+#[command(
+    name = "infusion-api",
+    version,
+    about = "Intake and scheduling API for a ketamine infusion clinic"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Apply migrations and serve the API (the default).
+    Serve,
+    /// Apply pending migrations to DATABASE_URL and exit.
+    Migrate,
+    /// Print a bearer token signed with the configured JWT settings.
+    Token {
+        /// admin, clinician, scheduler, integration or patient.
+        #[arg(long)]
+        role: String,
+        /// The token's subject; a patient token's is its patient id.
+        #[arg(long)]
+        sub: Option<String>,
+        /// Minutes until the token expires.
+        #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=525_600))]
+        ttl_minutes: u32,
+    },
+    /// Print the OpenAPI document.
+    Openapi,
+}
+
+fn main() -> ExitCode {
+    if std::env::var("APP_ENV").as_deref() == Ok("development") {
+        // A missing .env is normal; the environment is enough.
+        let _ = dotenvy::dotenv();
+    }
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let cli = Cli::parse();
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(),
+        Command::Migrate => migrate(),
+        Command::Token {
+            role,
+            sub,
+            ttl_minutes,
+        } => token(&role, sub, ttl_minutes),
+        Command::Openapi => openapi(),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("infusion-api: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn settings() -> Result<Settings, String> {
+    Settings::from_env().map_err(|e| e.to_string())
+}
+
+fn serve() -> Result<(), String> {
+    let settings = Arc::new(settings()?);
+    log::info!(
+        "starting on {} with {} ({} mode)",
+        settings.bind_addr,
+        settings.database.backend_name(),
+        match settings.app_env {
+            AppEnv::Development => "development",
+            AppEnv::Production => "production",
+        }
+    );
+    let pool = store::build_pool(&settings.database, settings.db_pool_size)
+        .map_err(|e| format!("cannot open the database: {e}"))?;
+    let applied = {
+        let mut conn = pool
+            .get()
+            .map_err(|e| format!("cannot open the database: {e}"))?;
+        migrations::run_pending(&mut conn).map_err(|e| e.to_string())?
+    };
+    if !applied.is_empty() {
+        log::info!("applied migrations: {}", applied.join(", "));
+    }
+    let state = web::Data::new(AppState::new(pool, settings.clone(), Arc::new(SystemClock)));
+    if settings.jwt_secret_is_development {
+        log::warn!("JWT_SECRET is not set: using the public DEVELOPMENT secret. Never run like this in production.");
+        let now = chrono::Utc::now();
+        let token = state
+            .keys
+            .issue(
+                Role::Admin,
+                "dev-admin",
+                now,
+                now + chrono::Duration::hours(12),
+            )
+            .map_err(|e| format!("cannot sign the development token: {e}"))?;
+        println!();
+        println!("  Swagger UI:  http://{}/swagger-ui/", settings.bind_addr);
+        println!("  Admin token (12 h, development secret) - paste it into Authorize:");
+        println!();
+        println!("  {token}");
+        println!();
+    }
+    let server = HttpServer::new(move || http::app(state.clone()))
+        .bind(&settings.bind_addr)
+        .map_err(|e| format!("cannot listen on {}: {e}", settings.bind_addr))?;
+    log::info!("listening on http://{}", settings.bind_addr);
+    actix_web::rt::System::new()
+        .block_on(server.run())
+        .map_err(|e| format!("server stopped: {e}"))
+}
+
+fn migrate() -> Result<(), String> {
+    let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_SQLITE_PATH.to_owned());
+    let target = DatabaseTarget::parse(&url)?;
+    let pool =
+        store::build_pool(&target, 1).map_err(|e| format!("cannot open the database: {e}"))?;
+    let mut conn = pool
+        .get()
+        .map_err(|e| format!("cannot open the database: {e}"))?;
+    let applied = migrations::run_pending(&mut conn).map_err(|e| e.to_string())?;
+    if applied.is_empty() {
+        println!("{}: up to date", target.backend_name());
+    } else {
+        println!("{}: applied {}", target.backend_name(), applied.join(", "));
+    }
+    Ok(())
+}
+
+fn token(role: &str, sub: Option<String>, ttl_minutes: u32) -> Result<(), String> {
+    let role = Role::parse(role).ok_or_else(|| {
+        format!("unknown role `{role}`: use admin, clinician, scheduler, integration or patient")
+    })?;
+    let subject = match (role, sub) {
+        (Role::Patient, None) => return Err("a patient token needs --sub <patient id>".into()),
+        (_, Some(sub)) if sub.trim().is_empty() => return Err("--sub must not be empty".into()),
+        (_, Some(sub)) => sub,
+        (role, None) => format!("{}-cli", role.as_str()),
+    };
+    let settings = settings()?;
+    let now = chrono::Utc::now();
+    let token = JwtKeys::new(&settings)
+        .issue(
+            role,
+            &subject,
+            now,
+            now + chrono::Duration::minutes(ttl_minutes.into()),
+        )
+        .map_err(|e| format!("cannot sign the token: {e}"))?;
+    println!("{token}");
+    Ok(())
+}
+
+fn openapi() -> Result<(), String> {
+    let document = http::openapi()
+        .to_pretty_json()
+        .map_err(|e| format!("cannot render the OpenAPI document: {e}"))?;
+    println!("{document}");
+    Ok(())
+}

@@ -1,0 +1,46 @@
+//! Persistence with diesel over PostgreSQL or SQLite. Synchronous: callers
+//! run it on a blocking thread.
+
+pub mod connection;
+pub mod migrations;
+pub mod patients;
+pub mod schema;
+
+pub use connection::{build_pool, write_transaction, DbConnection, DbPool};
+
+/// What can go wrong below the domain.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The row asked for does not exist.
+    #[error("not found")]
+    NotFound,
+    /// The domain refused a change made inside a transaction.
+    #[error("rejected: {} field(s)", .0.len())]
+    Rejected(Vec<crate::domain::FieldError>),
+    /// The database cannot be reached or opened.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("database pool: {0}")]
+    Pool(#[from] diesel::r2d2::PoolError),
+    #[error("database: {0}")]
+    Database(diesel::result::Error),
+    /// A stored value the code cannot read back: a bug or a hand edit.
+    #[error("invalid stored value: {0}")]
+    Invalid(String),
+    #[error("migrations: {0}")]
+    Migration(String),
+}
+
+impl From<diesel::result::Error> for StoreError {
+    fn from(error: diesel::result::Error) -> Self {
+        match error {
+            diesel::result::Error::NotFound => StoreError::NotFound,
+            other => StoreError::Database(other),
+        }
+    }
+}
+
+/// A new UUIDv7 id as text: time-ordered, so ordering by id is creation order.
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}

@@ -1,0 +1,237 @@
+//! The patients aggregate: a row in `patients` plus its indications.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use diesel::prelude::*;
+
+use crate::domain::patient::{
+    search_key, Indication, IndicationCode, IndicationSubtype, Patient, PatientDetails,
+};
+
+use super::schema::{patient_indications, patients};
+use super::{new_id, write_transaction, DbConnection, StoreError};
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = patients)]
+struct PatientRow {
+    id: String,
+    given_name: String,
+    family_name: String,
+    date_of_birth: NaiveDate,
+    email: Option<String>,
+    phone: Option<String>,
+    in_mental_health_treatment: bool,
+    pain_referral_required: bool,
+    created_at: NaiveDateTime,
+    updated_at: NaiveDateTime,
+}
+
+#[derive(Insertable, AsChangeset)]
+#[diesel(table_name = patients, treat_none_as_null = true)]
+struct PatientValues<'a> {
+    given_name: &'a str,
+    family_name: &'a str,
+    search_name: String,
+    date_of_birth: NaiveDate,
+    email: Option<&'a str>,
+    phone: Option<&'a str>,
+    in_mental_health_treatment: bool,
+    pain_referral_required: bool,
+    updated_at: NaiveDateTime,
+}
+
+impl<'a> PatientValues<'a> {
+    fn new(details: &'a PatientDetails, now: NaiveDateTime) -> Self {
+        Self {
+            given_name: &details.given_name,
+            family_name: &details.family_name,
+            search_name: search_key(&details.given_name, &details.family_name),
+            date_of_birth: details.date_of_birth,
+            email: details.email.as_deref(),
+            phone: details.phone.as_deref(),
+            in_mental_health_treatment: details.in_mental_health_treatment,
+            pain_referral_required: details.pain_referral_required,
+            updated_at: now,
+        }
+    }
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = patient_indications)]
+struct IndicationRow {
+    patient_id: String,
+    code: String,
+    subtype: Option<String>,
+}
+
+/// Stores a new patient with its indications, all or nothing.
+pub fn insert(
+    conn: &mut DbConnection,
+    details: &PatientDetails,
+    now: DateTime<Utc>,
+) -> Result<Patient, StoreError> {
+    let id = new_id();
+    let now = now.naive_utc();
+    write_transaction(conn, |conn| {
+        diesel::insert_into(patients::table)
+            .values((
+                patients::id.eq(&id),
+                PatientValues::new(details, now),
+                patients::created_at.eq(now),
+            ))
+            .execute(conn)?;
+        insert_indications(conn, &id, &details.indications)?;
+        find(conn, &id)
+    })
+}
+
+/// Replaces a patient's details, all or nothing. `NotFound` if there is none.
+pub fn update(
+    conn: &mut DbConnection,
+    id: &str,
+    change: impl FnOnce(PatientDetails) -> Result<PatientDetails, StoreError>,
+    now: DateTime<Utc>,
+) -> Result<Patient, StoreError> {
+    write_transaction(conn, |conn| {
+        let current = find(conn, id)?;
+        let details = change(current.details.clone())?;
+        if details == current.details {
+            return Ok(current);
+        }
+        diesel::update(patients::table.find(id))
+            .set(PatientValues::new(&details, now.naive_utc()))
+            .execute(conn)?;
+        if details.indications != current.details.indications {
+            diesel::delete(
+                patient_indications::table.filter(patient_indications::patient_id.eq(id)),
+            )
+            .execute(conn)?;
+            insert_indications(conn, id, &details.indications)?;
+        }
+        find(conn, id)
+    })
+}
+
+fn insert_indications(
+    conn: &mut DbConnection,
+    patient_id: &str,
+    indications: &[Indication],
+) -> Result<(), StoreError> {
+    // One statement per row: MultiConnection has no portable batch insert,
+    // and a patient has at most four indications.
+    for indication in indications {
+        diesel::insert_into(patient_indications::table)
+            .values(IndicationRow {
+                patient_id: patient_id.to_owned(),
+                code: indication.code.as_str().to_owned(),
+                subtype: indication.subtype.map(|s| s.as_str().to_owned()),
+            })
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// One patient by id.
+pub fn find(conn: &mut DbConnection, id: &str) -> Result<Patient, StoreError> {
+    let row = patients::table
+        .find(id)
+        .select(PatientRow::as_select())
+        .first(conn)?;
+    let mut patients = with_indications(conn, vec![row])?;
+    patients.pop().ok_or(StoreError::NotFound)
+}
+
+/// Whether a patient with this id exists.
+pub fn exists(conn: &mut DbConnection, id: &str) -> Result<bool, StoreError> {
+    Ok(diesel::select(diesel::dsl::exists(patients::table.find(id))).get_result(conn)?)
+}
+
+/// One page of patients in id order after `after`, optionally only those
+/// whose full name contains `name` (case-insensitive).
+pub fn list(
+    conn: &mut DbConnection,
+    name: Option<&str>,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Patient>, StoreError> {
+    let mut query = patients::table
+        .select(PatientRow::as_select())
+        .order(patients::id)
+        .limit(limit)
+        .into_boxed();
+    if let Some(after) = after {
+        query = query.filter(patients::id.gt(after.to_owned()));
+    }
+    if let Some(name) = name {
+        query = query.filter(
+            patients::search_name
+                .like(format!("%{}%", escape_like(&name.to_lowercase())))
+                .escape('\\'),
+        );
+    }
+    let rows = query.load(conn)?;
+    with_indications(conn, rows)
+}
+
+/// Escapes LIKE's wildcards so a search for `50%` finds the text `50%`.
+fn escape_like(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
+/// Loads the indications of all `rows` in one query.
+fn with_indications(
+    conn: &mut DbConnection,
+    rows: Vec<PatientRow>,
+) -> Result<Vec<Patient>, StoreError> {
+    let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+    let indication_rows: Vec<IndicationRow> = patient_indications::table
+        .filter(patient_indications::patient_id.eq_any(&ids))
+        .select(IndicationRow::as_select())
+        .load(conn)?;
+    let mut by_patient: HashMap<String, Vec<Indication>> = HashMap::new();
+    for row in indication_rows {
+        let code = IndicationCode::parse(&row.code)
+            .ok_or_else(|| StoreError::Invalid(format!("indication code `{}`", row.code)))?;
+        let subtype = match row.subtype.as_deref() {
+            None => None,
+            Some(text) => Some(
+                IndicationSubtype::parse(text)
+                    .ok_or_else(|| StoreError::Invalid(format!("indication subtype `{text}`")))?,
+            ),
+        };
+        by_patient
+            .entry(row.patient_id)
+            .or_default()
+            .push(Indication { code, subtype });
+    }
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let mut indications = by_patient.remove(&row.id).unwrap_or_default();
+            indications.sort_by_key(|i| IndicationCode::ALL.iter().position(|c| *c == i.code));
+            Patient {
+                details: PatientDetails {
+                    given_name: row.given_name,
+                    family_name: row.family_name,
+                    date_of_birth: row.date_of_birth,
+                    email: row.email,
+                    phone: row.phone,
+                    indications,
+                    in_mental_health_treatment: row.in_mental_health_treatment,
+                    pain_referral_required: row.pain_referral_required,
+                },
+                id: row.id,
+                created_at: row.created_at.and_utc(),
+                updated_at: row.updated_at.and_utc(),
+            }
+        })
+        .collect())
+}

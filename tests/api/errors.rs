@@ -1,0 +1,207 @@
+//! Every bad request is a problem document with a stable code, never a 500,
+//! and a refused request stores nothing.
+
+use infusion_api::domain::access::Role;
+use serde_json::json;
+
+use crate::helpers::{patient_body, with, TestApp};
+
+#[actix_web::test]
+async fn malformed_json_is_400() {
+    let app = TestApp::spawn().await;
+    let trailing = format!("{} trailing", patient_body());
+    for body in ["{", "{\"given_name\": }", "not json", "", trailing.as_str()] {
+        let res = app
+            .post("/v1/patients")
+            .role(Role::Scheduler)
+            .raw("application/json", body)
+            .send()
+            .await;
+        res.assert_problem(400, "malformed_request");
+    }
+    assert_eq!(app.count("patients"), 0);
+}
+
+#[actix_web::test]
+async fn a_body_that_is_not_json_is_415() {
+    let app = TestApp::spawn().await;
+    let body = patient_body().to_string();
+    for content_type in [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "application/jsonx",
+    ] {
+        let res = app
+            .post("/v1/patients")
+            .role(Role::Scheduler)
+            .raw(content_type, body.clone())
+            .send()
+            .await;
+        res.assert_problem(415, "unsupported_media_type");
+    }
+    let res = app
+        .post("/v1/patients")
+        .role(Role::Scheduler)
+        .header("content-length", &body.len().to_string())
+        .send()
+        .await;
+    res.assert_problem(415, "unsupported_media_type");
+    // A charset parameter is fine.
+    let res = app
+        .post("/v1/patients")
+        .role(Role::Scheduler)
+        .raw("application/json; charset=utf-8", body)
+        .send()
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text);
+}
+
+#[actix_web::test]
+async fn unknown_fields_are_422_naming_them() {
+    let app = TestApp::spawn().await;
+    let res = app
+        .post("/v1/patients")
+        .role(Role::Scheduler)
+        .json(&with(patient_body(), json!({"ssn": "123-45-6789"})))
+        .send()
+        .await;
+    res.assert_invalid_fields(&["ssn"]);
+    let res = app
+        .post("/v1/patients")
+        .role(Role::Scheduler)
+        .json(&with(
+            patient_body(),
+            json!({"indications": [{"code": "migraine", "severity": 9}]}),
+        ))
+        .send()
+        .await;
+    res.assert_invalid_fields(&["indications[0].severity"]);
+    assert_eq!(app.count("patients"), 0);
+}
+
+#[actix_web::test]
+async fn wrong_types_and_unknown_codes_are_422_naming_the_field() {
+    let app = TestApp::spawn().await;
+    let cases = [
+        (json!({"given_name": 42}), "given_name"),
+        (json!({"date_of_birth": "10/12/1985"}), "date_of_birth"),
+        (json!({"date_of_birth": "1985-02-30"}), "date_of_birth"),
+        (
+            json!({"in_mental_health_treatment": "yes"}),
+            "in_mental_health_treatment",
+        ),
+        (
+            json!({"indications": [{"code": "insomnia"}]}),
+            "indications[0].code",
+        ),
+        (
+            json!({"indications": [{"code": "chronic_pain", "subtype": "back"}]}),
+            "indications[0].subtype",
+        ),
+        (json!({"indications": "migraine"}), "indications"),
+    ];
+    for (change, field) in cases {
+        let res = app
+            .post("/v1/patients")
+            .role(Role::Scheduler)
+            .json(&with(patient_body(), change))
+            .send()
+            .await;
+        res.assert_invalid_fields(&[field]);
+    }
+    let res = app
+        .post("/v1/patients")
+        .role(Role::Scheduler)
+        .json(&json!([]))
+        .send()
+        .await;
+    res.assert_invalid_fields(&["body"]);
+    assert_eq!(app.count("patients"), 0);
+}
+
+#[actix_web::test]
+async fn an_oversized_body_is_413() {
+    let app = TestApp::builder()
+        .setting("MAX_BODY_BYTES", "2048")
+        .build()
+        .await;
+    let huge = with(patient_body(), json!({"given_name": "x".repeat(4096)}));
+    let res = app
+        .post("/v1/patients")
+        .role(Role::Scheduler)
+        .json(&huge)
+        .send()
+        .await;
+    res.assert_problem(413, "payload_too_large");
+    // A body longer than its declared length is still cut at the limit.
+    let res = app
+        .post("/v1/patients")
+        .role(Role::Scheduler)
+        .raw("application/json", huge.to_string())
+        .header("content-length", "10")
+        .send()
+        .await;
+    res.assert_problem(413, "payload_too_large");
+    assert_eq!(app.count("patients"), 0);
+}
+
+#[actix_web::test]
+async fn unknown_routes_are_404_and_wrong_methods_405() {
+    let app = TestApp::spawn().await;
+    let res = app.get("/v1/nothing-here").role(Role::Admin).send().await;
+    res.assert_problem(404, "not_found");
+    let res = app.get("/v2/patients").send().await;
+    res.assert_problem(404, "not_found");
+
+    let res = app
+        .request(actix_web::http::Method::DELETE, "/v1/patients")
+        .role(Role::Admin)
+        .send()
+        .await;
+    res.assert_problem(405, "method_not_allowed");
+    assert_eq!(res.header("allow"), Some("GET, POST"));
+    let res = app
+        .request(actix_web::http::Method::PUT, "/v1/patients/abc")
+        .role(Role::Admin)
+        .send()
+        .await;
+    res.assert_problem(405, "method_not_allowed");
+    assert_eq!(res.header("allow"), Some("GET, PATCH"));
+    let res = app.post("/healthz").send().await;
+    res.assert_problem(405, "method_not_allowed");
+}
+
+#[actix_web::test]
+async fn bad_query_parameters_are_422_naming_them() {
+    let app = TestApp::spawn().await;
+    let cases = [
+        ("/v1/patients?limit=0", "limit"),
+        ("/v1/patients?limit=201", "limit"),
+        ("/v1/patients?limit=ten", "limit"),
+        ("/v1/patients?limit=-1", "limit"),
+        ("/v1/patients?cursor=%%%", "cursor"),
+        ("/v1/patients?cursor=bm90LWEtY3Vyc29y", "cursor"),
+        ("/v1/patients?lmit=5", "lmit"),
+    ];
+    for (path, field) in cases {
+        let res = app.get(path).role(Role::Scheduler).send().await;
+        res.assert_invalid_fields(&[field]);
+    }
+    let res = app
+        .get(&format!("/v1/patients?q={}", "a".repeat(201)))
+        .role(Role::Scheduler)
+        .send()
+        .await;
+    res.assert_invalid_fields(&["q"]);
+}
+
+#[actix_web::test]
+async fn every_response_carries_a_request_id() {
+    let app = TestApp::spawn().await;
+    let ok = app.get("/healthz").send().await;
+    let refused = app.get("/v1/patients").send().await;
+    let a = ok.header("x-request-id").expect("request id");
+    let b = refused.header("x-request-id").expect("request id");
+    assert_ne!(a, b);
+    assert!(uuid::Uuid::parse_str(a).is_ok());
+}

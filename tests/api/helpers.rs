@@ -1,0 +1,400 @@
+//! `TestApp`: the real App on a fresh database per test (a temp SQLite file,
+//! or a new PostgreSQL database when `TEST_DATABASE_URL` is set), driven
+//! through HTTP requests like a client.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use actix_service::boxed::RcService;
+use actix_service::{Service, ServiceExt};
+use actix_web::body::BoxBody;
+use actix_web::dev::ServiceResponse;
+use actix_web::http::Method;
+use actix_web::test::{self, TestRequest};
+use actix_web::web;
+use chrono::{DateTime, Duration, Utc};
+use diesel::prelude::*;
+use serde_json::{json, Value};
+
+use infusion_api::config::Settings;
+use infusion_api::domain::access::Role;
+use infusion_api::domain::clock::{Clock, FixedClock, SystemClock};
+use infusion_api::http::{app, AppState};
+use infusion_api::store::{self, migrations, DbPool};
+
+pub const SECRET: &str = "test-secret-0123456789abcdef-0123456789";
+pub const ISSUER: &str = "infusion-api";
+pub const AUDIENCE: &str = "infusion-api";
+
+type AppService = RcService<actix_http::Request, ServiceResponse<BoxBody>, actix_web::Error>;
+
+/// A database of the test's own, removed when the test ends.
+pub enum TestDb {
+    Sqlite(PathBuf),
+    Postgres {
+        admin_url: String,
+        name: String,
+        url: String,
+    },
+}
+
+impl TestDb {
+    /// A new empty database on the backend the environment asks for.
+    pub fn create() -> Self {
+        let unique = uuid::Uuid::now_v7().simple().to_string();
+        match std::env::var("TEST_DATABASE_URL") {
+            Ok(admin_url) if !admin_url.trim().is_empty() => {
+                let name = format!("infusion_test_{unique}");
+                let mut admin = PgConnection::establish(&admin_url)
+                    .unwrap_or_else(|e| panic!("TEST_DATABASE_URL: {e}"));
+                diesel::sql_query(format!("CREATE DATABASE {name}"))
+                    .execute(&mut admin)
+                    .expect("create test database");
+                let url = with_database(&admin_url, &name);
+                TestDb::Postgres {
+                    admin_url,
+                    name,
+                    url,
+                }
+            }
+            _ => {
+                TestDb::Sqlite(std::env::temp_dir().join(format!("infusion-test-{unique}.sqlite3")))
+            }
+        }
+    }
+
+    pub fn url(&self) -> String {
+        match self {
+            TestDb::Sqlite(path) => format!("sqlite://{}", path.display()),
+            TestDb::Postgres { url, .. } => url.clone(),
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, TestDb::Postgres { .. })
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        match self {
+            TestDb::Sqlite(path) => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let mut file = path.clone().into_os_string();
+                    file.push(suffix);
+                    let _ = std::fs::remove_file(file);
+                }
+            }
+            TestDb::Postgres {
+                admin_url, name, ..
+            } => {
+                if let Ok(mut admin) = PgConnection::establish(admin_url) {
+                    let _ =
+                        diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                            .execute(&mut admin);
+                }
+            }
+        }
+    }
+}
+
+/// `url` with its database name replaced by `name`.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, format!("?{query}")),
+        None => (url, String::new()),
+    };
+    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let host_part = match base[scheme_end..].find('/') {
+        Some(slash) => &base[..scheme_end + slash],
+        None => base,
+    };
+    format!("{host_part}/{name}{query}")
+}
+
+/// Builds a [`TestApp`].
+#[derive(Default)]
+pub struct TestAppBuilder {
+    settings: HashMap<String, String>,
+    now: Option<DateTime<Utc>>,
+}
+
+impl TestAppBuilder {
+    /// Overrides one setting, by its environment variable name.
+    pub fn setting(mut self, key: &str, value: &str) -> Self {
+        self.settings.insert(key.into(), value.into());
+        self
+    }
+
+    /// Stops the clinic's clock at `now`.
+    pub fn now(mut self, now: DateTime<Utc>) -> Self {
+        self.now = Some(now);
+        self
+    }
+
+    pub async fn build(self) -> TestApp {
+        let db = TestDb::create();
+        let mut vars: HashMap<String, String> = [
+            ("JWT_SECRET", SECRET),
+            ("JWT_ISSUER", ISSUER),
+            ("JWT_AUDIENCE", AUDIENCE),
+            ("DB_POOL_SIZE", "4"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        vars.insert("DATABASE_URL".into(), db.url());
+        vars.extend(self.settings);
+        let settings = Settings::from_lookup(|key| vars.get(key).cloned()).expect("test settings");
+        let pool = store::build_pool(&settings.database, settings.db_pool_size).expect("test pool");
+        migrations::run_pending(&mut pool.get().expect("connection")).expect("migrations");
+        let clock: Arc<dyn Clock> = match self.now {
+            Some(now) => Arc::new(FixedClock(now)),
+            None => Arc::new(SystemClock),
+        };
+        let state = web::Data::new(AppState::new(pool.clone(), Arc::new(settings), clock));
+        let service = test::init_service(app(state.clone())).await;
+        let service = actix_service::boxed::rc_service(
+            service.map(|res: ServiceResponse<_>| res.map_into_boxed_body()),
+        );
+        TestApp {
+            service,
+            state,
+            pool,
+            _db: db,
+        }
+    }
+}
+
+/// The real App on its own database.
+pub struct TestApp {
+    service: AppService,
+    pub state: web::Data<AppState>,
+    pub pool: DbPool,
+    // Dropped last: the database outlives the pool using it.
+    _db: TestDb,
+}
+
+impl TestApp {
+    pub fn builder() -> TestAppBuilder {
+        TestAppBuilder::default()
+    }
+
+    pub async fn spawn() -> TestApp {
+        Self::builder().build().await
+    }
+
+    /// A request to `path`, without a token until one is given.
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder<'_> {
+        RequestBuilder {
+            app: self,
+            request: TestRequest::default().method(method).uri(path),
+        }
+    }
+
+    pub fn get(&self, path: &str) -> RequestBuilder<'_> {
+        self.request(Method::GET, path)
+    }
+
+    pub fn post(&self, path: &str) -> RequestBuilder<'_> {
+        self.request(Method::POST, path)
+    }
+
+    pub fn patch(&self, path: &str) -> RequestBuilder<'_> {
+        self.request(Method::PATCH, path)
+    }
+
+    /// A valid token for `role` with subject `sub`.
+    pub fn token_for(&self, role: Role, sub: &str) -> String {
+        let now = Utc::now();
+        self.state
+            .keys
+            .issue(role, sub, now, now + Duration::minutes(10))
+            .expect("token")
+    }
+
+    /// Creates a patient through the API and returns its body.
+    pub async fn create_patient(&self, body: Value) -> Value {
+        let res = self
+            .post("/v1/patients")
+            .role(Role::Scheduler)
+            .json(&body)
+            .send()
+            .await;
+        assert_eq!(res.status, 201, "{}", res.body);
+        res.body
+    }
+
+    /// Counts rows of `table` straight from the database.
+    pub fn count(&self, table: &str) -> i64 {
+        #[derive(QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let mut conn = self.pool.get().expect("connection");
+        diesel::sql_query(format!("SELECT COUNT(*) AS n FROM {table}"))
+            .get_result::<Count>(&mut *conn)
+            .expect("count")
+            .n
+    }
+}
+
+/// A valid patient body; override fields with [`with`].
+pub fn patient_body() -> Value {
+    json!({
+        "given_name": "Ada",
+        "family_name": "Lovelace",
+        "date_of_birth": "1985-12-10",
+        "email": "ada@example.org",
+        "phone": "+1 555 010 2030",
+        "indications": [{"code": "chronic_pain", "subtype": "crps"}],
+        "in_mental_health_treatment": false,
+        "pain_referral_required": true
+    })
+}
+
+/// `base` with the fields of `changes` set (or removed where `null` is
+/// given as `Value::Null` under the key "__remove").
+pub fn with(mut base: Value, changes: Value) -> Value {
+    if let (Some(base), Some(changes)) = (base.as_object_mut(), changes.as_object()) {
+        for (key, value) in changes {
+            base.insert(key.clone(), value.clone());
+        }
+    }
+    base
+}
+
+/// `base` without `field`.
+pub fn without(mut base: Value, field: &str) -> Value {
+    if let Some(map) = base.as_object_mut() {
+        map.remove(field);
+    }
+    base
+}
+
+pub struct RequestBuilder<'a> {
+    app: &'a TestApp,
+    request: TestRequest,
+}
+
+impl RequestBuilder<'_> {
+    /// Sends a valid token for `role` (a patient's subject is a random id).
+    pub fn role(self, role: Role) -> Self {
+        let sub = match role {
+            Role::Patient => uuid::Uuid::now_v7().to_string(),
+            other => format!("test-{}", other.as_str()),
+        };
+        let token = self.app.token_for(role, &sub);
+        self.bearer(&token)
+    }
+
+    /// Sends a patient token for `patient_id`.
+    pub fn patient(self, patient_id: &str) -> Self {
+        let token = self.app.token_for(Role::Patient, patient_id);
+        self.bearer(&token)
+    }
+
+    pub fn bearer(self, token: &str) -> Self {
+        self.header("authorization", &format!("Bearer {token}"))
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.request = self
+            .request
+            .insert_header((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    pub fn json(mut self, body: &Value) -> Self {
+        self.request = self.request.set_json(body);
+        self
+    }
+
+    /// A body sent as-is with `content_type`.
+    pub fn raw(mut self, content_type: &str, body: impl Into<Vec<u8>>) -> Self {
+        self.request = self
+            .request
+            .insert_header(("content-type", content_type.to_owned()))
+            .set_payload(body.into());
+        self
+    }
+
+    pub async fn send(self) -> TestResponse {
+        let response = self
+            .app
+            .service
+            .call(self.request.to_request())
+            .await
+            .expect("the service answers");
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    v.to_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        let bytes = actix_web::body::to_bytes(response.into_body())
+            .await
+            .unwrap_or_default();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        TestResponse {
+            status,
+            headers,
+            body,
+            text,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct TestResponse {
+    pub status: u16,
+    pub headers: HashMap<String, String>,
+    pub body: Value,
+    pub text: String,
+}
+
+impl TestResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(String::as_str)
+    }
+
+    /// Asserts a problem document with this status and code; returns it.
+    #[track_caller]
+    pub fn assert_problem(&self, status: u16, code: &str) -> &Value {
+        assert_eq!(self.status, status, "{}", self.text);
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json"),
+            "{}",
+            self.text
+        );
+        assert_eq!(self.body["code"], code, "{}", self.text);
+        assert_eq!(self.body["status"], status, "{}", self.text);
+        assert!(self.body["title"].is_string() && self.body["detail"].is_string());
+        assert!(self.body["type"]
+            .as_str()
+            .is_some_and(|t| t.ends_with(code)));
+        &self.body
+    }
+
+    /// Asserts a 422 naming exactly these fields; returns the messages.
+    #[track_caller]
+    pub fn assert_invalid_fields(&self, fields: &[&str]) -> Vec<String> {
+        let body = self.assert_problem(422, "validation_failed");
+        let errors = body["errors"].as_array().expect("errors list");
+        let named: Vec<&str> = errors.iter().filter_map(|e| e["field"].as_str()).collect();
+        assert_eq!(named, fields, "{}", self.text);
+        errors
+            .iter()
+            .filter_map(|e| e["message"].as_str().map(str::to_owned))
+            .collect()
+    }
+}

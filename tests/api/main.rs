@@ -1,0 +1,16 @@
+//! HTTP-level tests: each starts the real App on a database of its own, on
+//! SQLite by default and on PostgreSQL when `TEST_DATABASE_URL` is set.
+
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test that cannot go on should fail loudly at the line that failed"
+)]
+
+mod auth;
+mod cli;
+mod errors;
+mod helpers;
+mod operations;
+mod patients;
+mod schema;

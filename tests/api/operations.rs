@@ -1,0 +1,101 @@
+//! Probes, Swagger UI and the committed contract.
+
+use serde_json::Value;
+
+use crate::helpers::TestApp;
+
+#[actix_web::test]
+async fn liveness_and_readiness_need_no_token() {
+    let app = TestApp::spawn().await;
+    let res = app.get("/healthz").send().await;
+    assert_eq!(res.status, 200);
+    assert_eq!(res.body["status"], "ok");
+    let res = app.get("/readyz").send().await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert_eq!(res.body["status"], "ready");
+}
+
+#[actix_web::test]
+async fn swagger_ui_is_served_and_the_bare_path_redirects() {
+    let app = TestApp::spawn().await;
+    let res = app.get("/swagger-ui").send().await;
+    assert_eq!(res.status, 308);
+    assert_eq!(res.header("location"), Some("/swagger-ui/"));
+    let res = app.get("/swagger-ui/").send().await;
+    assert_eq!(res.status, 200);
+    assert!(res.text.contains("<html"), "{}", res.text);
+    let res = app.get("/swagger-ui/swagger-initializer.js").send().await;
+    assert_eq!(res.status, 200);
+    assert!(res.text.contains("/openapi.json"), "{}", res.text);
+}
+
+#[actix_web::test]
+async fn the_served_spec_is_the_generated_one() {
+    let app = TestApp::spawn().await;
+    let res = app.get("/openapi.json").send().await;
+    assert_eq!(res.status, 200);
+    let generated: Value = serde_json::to_value(infusion_api::http::openapi()).unwrap();
+    assert_eq!(res.body, generated);
+}
+
+fn committed() -> Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json");
+    let text = std::fs::read_to_string(path).expect("openapi/openapi.json is committed");
+    serde_json::from_str(&text).expect("openapi/openapi.json is JSON")
+}
+
+#[test]
+fn the_committed_spec_matches_the_code() {
+    let generated = infusion_api::http::openapi().to_pretty_json().unwrap();
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json");
+    let on_disk = std::fs::read_to_string(path).expect("openapi/openapi.json is committed");
+    assert!(
+        on_disk.trim_end() == generated.trim_end(),
+        "openapi/openapi.json differs from what the code generates: run `make openapi` and commit it"
+    );
+}
+
+#[test]
+fn the_spec_is_openapi_3_1_with_bearer_auth_and_documented_errors() {
+    let spec = committed();
+    assert!(spec["openapi"].as_str().unwrap().starts_with("3.1"));
+    let scheme = &spec["components"]["securitySchemes"]["bearer"];
+    assert_eq!(scheme["type"], "http");
+    assert_eq!(scheme["scheme"], "bearer");
+    assert_eq!(scheme["bearerFormat"], "JWT");
+    let paths = spec["paths"].as_object().unwrap();
+    for expected in ["/healthz", "/readyz", "/v1/patients", "/v1/patients/{id}"] {
+        assert!(paths.contains_key(expected), "{expected} is missing");
+    }
+    for (path, item) in paths {
+        for (method, op) in item.as_object().unwrap() {
+            let id = op["operationId"].as_str().unwrap_or_default();
+            assert!(!id.is_empty(), "{method} {path} has no operationId");
+            let responses = op["responses"].as_object().unwrap();
+            let secured = op.get("security").is_some();
+            assert_eq!(
+                secured,
+                path.starts_with("/v1/"),
+                "{method} {path} security"
+            );
+            if secured {
+                for status in ["401", "403"] {
+                    let response = responses
+                        .get(status)
+                        .unwrap_or_else(|| panic!("{method} {path} lacks {status}"));
+                    assert!(response["content"]["application/problem+json"].is_object());
+                }
+            }
+            if op.get("requestBody").is_some() {
+                for status in ["400", "413", "415", "422"] {
+                    assert!(
+                        responses.contains_key(status),
+                        "{method} {path} lacks {status}"
+                    );
+                }
+            }
+        }
+    }
+    assert!(spec["components"]["schemas"]["CreatePatient"]["example"].is_object());
+    assert!(spec["components"]["schemas"]["Problem"]["example"].is_object());
+}

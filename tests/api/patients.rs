@@ -1,0 +1,336 @@
+//! `/v1/patients` end to end.
+
+use chrono::{TimeZone, Utc};
+use serde_json::{json, Value};
+
+use infusion_api::domain::access::Role;
+
+use crate::helpers::{patient_body, with, without, TestApp};
+
+#[actix_web::test]
+async fn create_answers_201_with_location_and_the_stored_patient() {
+    let app = TestApp::spawn().await;
+    let body = with(
+        patient_body(),
+        json!({"indications": [{"code": "depression"}, {"code": "chronic_pain", "subtype": "neuropathic"}],
+               "in_mental_health_treatment": true}),
+    );
+    let res = app
+        .post("/v1/patients")
+        .role(Role::Scheduler)
+        .json(&body)
+        .send()
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text);
+    let id = res.body["id"].as_str().unwrap();
+    assert_eq!(uuid::Uuid::parse_str(id).unwrap().get_version_num(), 7);
+    assert_eq!(
+        res.header("location"),
+        Some(format!("/v1/patients/{id}").as_str())
+    );
+    assert_eq!(res.body["given_name"], "Ada");
+    assert_eq!(res.body["date_of_birth"], "1985-12-10");
+    assert_eq!(res.body["in_mental_health_treatment"], true);
+    assert_eq!(res.body["pain_referral_required"], true);
+    assert_eq!(
+        res.body["indications"],
+        json!([{"code": "chronic_pain", "subtype": "neuropathic"}, {"code": "depression", "subtype": null}])
+    );
+
+    let fetched = app
+        .get(res.header("location").unwrap())
+        .role(Role::Clinician)
+        .send()
+        .await;
+    assert_eq!(fetched.status, 200);
+    assert_eq!(fetched.body, res.body);
+}
+
+#[actix_web::test]
+async fn instants_are_in_the_clinic_offset() {
+    // 15:00 UTC in January is 10:00 in New York (UTC-5).
+    let now = Utc.with_ymd_and_hms(2026, 1, 15, 15, 0, 0).unwrap();
+    let app = TestApp::builder().now(now).build().await;
+    let patient = app.create_patient(patient_body()).await;
+    assert_eq!(patient["created_at"], "2026-01-15T10:00:00-05:00");
+    assert_eq!(patient["updated_at"], "2026-01-15T10:00:00-05:00");
+}
+
+#[actix_web::test]
+async fn optional_fields_default_and_contacts_may_be_absent() {
+    let app = TestApp::spawn().await;
+    let body = json!({
+        "given_name": "  Grace ",
+        "family_name": "Hopper",
+        "date_of_birth": "1970-01-01",
+        "indications": [{"code": "migraine"}]
+    });
+    let patient = app.create_patient(body).await;
+    assert_eq!(patient["given_name"], "Grace");
+    assert_eq!(patient["email"], Value::Null);
+    assert_eq!(patient["phone"], Value::Null);
+    assert_eq!(patient["in_mental_health_treatment"], false);
+    assert_eq!(patient["pain_referral_required"], false);
+}
+
+#[actix_web::test]
+async fn each_rule_is_named_and_nothing_is_stored() {
+    let now = Utc.with_ymd_and_hms(2026, 11, 27, 15, 0, 0).unwrap();
+    let app = TestApp::builder().now(now).build().await;
+    let cases: Vec<(Value, &str)> = vec![
+        (json!({"given_name": ""}), "given_name"),
+        (json!({"given_name": "   "}), "given_name"),
+        (json!({"family_name": "x".repeat(101)}), "family_name"),
+        (json!({"date_of_birth": "2026-11-27"}), "date_of_birth"),
+        (json!({"date_of_birth": "2027-01-01"}), "date_of_birth"),
+        (json!({"date_of_birth": "1890-01-01"}), "date_of_birth"),
+        (json!({"email": "ada-at-example.org"}), "email"),
+        (json!({"phone": "call me"}), "phone"),
+        (json!({"phone": "123"}), "phone"),
+        (json!({"indications": []}), "indications"),
+        (
+            json!({"indications": [{"code": "chronic_pain"}]}),
+            "indications[0].subtype",
+        ),
+        (
+            json!({"indications": [{"code": "anxiety", "subtype": "crps"}]}),
+            "indications[0].subtype",
+        ),
+        (
+            json!({"indications": [{"code": "migraine"}, {"code": "migraine"}]}),
+            "indications[1].code",
+        ),
+    ];
+    for (change, field) in cases {
+        let res = app
+            .post("/v1/patients")
+            .role(Role::Scheduler)
+            .json(&with(patient_body(), change.clone()))
+            .send()
+            .await;
+        let messages = res.assert_invalid_fields(&[field]);
+        assert!(!messages[0].is_empty(), "{change}");
+    }
+    for field in ["given_name", "family_name", "date_of_birth", "indications"] {
+        let res = app
+            .post("/v1/patients")
+            .role(Role::Scheduler)
+            .json(&without(patient_body(), field))
+            .send()
+            .await;
+        res.assert_invalid_fields(&[field]);
+    }
+    assert_eq!(app.count("patients"), 0);
+    assert_eq!(app.count("patient_indications"), 0);
+}
+
+#[actix_web::test]
+async fn all_broken_rules_are_listed_together() {
+    let app = TestApp::spawn().await;
+    let body = with(
+        patient_body(),
+        json!({"given_name": "", "email": "nope", "date_of_birth": "2999-01-01", "indications": []}),
+    );
+    let res = app
+        .post("/v1/patients")
+        .role(Role::Scheduler)
+        .json(&body)
+        .send()
+        .await;
+    res.assert_invalid_fields(&["given_name", "date_of_birth", "email", "indications"]);
+    assert_eq!(res.body["detail"], "4 fields are not valid");
+}
+
+#[actix_web::test]
+async fn get_of_an_unknown_id_is_404() {
+    let app = TestApp::spawn().await;
+    for id in [uuid::Uuid::now_v7().to_string(), "not-a-uuid".to_owned()] {
+        let res = app
+            .get(&format!("/v1/patients/{id}"))
+            .role(Role::Admin)
+            .send()
+            .await;
+        res.assert_problem(404, "not_found");
+        assert_eq!(res.body["detail"], "patient not found");
+    }
+}
+
+async fn ids(app: &TestApp, path: &str) -> (Vec<String>, Option<String>) {
+    let res = app.get(path).role(Role::Scheduler).send().await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    let ids = res.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap().to_owned())
+        .collect();
+    (ids, res.body["next_cursor"].as_str().map(str::to_owned))
+}
+
+#[actix_web::test]
+async fn list_pages_in_a_stable_order_with_cursors() {
+    let app = TestApp::spawn().await;
+    let mut created = Vec::new();
+    for i in 0..5 {
+        let p = app
+            .create_patient(with(patient_body(), json!({"given_name": format!("P{i}")})))
+            .await;
+        created.push(p["id"].as_str().unwrap().to_owned());
+    }
+    let (first, cursor) = ids(&app, "/v1/patients?limit=2").await;
+    assert_eq!(first, created[0..2]);
+    let cursor = cursor.expect("a next page");
+    let (second, cursor) = ids(&app, &format!("/v1/patients?limit=2&cursor={cursor}")).await;
+    assert_eq!(second, created[2..4]);
+    let (third, cursor) = ids(
+        &app,
+        &format!("/v1/patients?limit=2&cursor={}", cursor.unwrap()),
+    )
+    .await;
+    assert_eq!(third, created[4..5]);
+    assert_eq!(cursor, None);
+
+    let (all, cursor) = ids(&app, "/v1/patients").await;
+    assert_eq!(all, created);
+    assert_eq!(cursor, None);
+    let (exact, cursor) = ids(&app, "/v1/patients?limit=5").await;
+    assert_eq!(exact.len(), 5);
+    assert_eq!(cursor, None);
+}
+
+#[actix_web::test]
+async fn list_searches_names_case_insensitively() {
+    let app = TestApp::spawn().await;
+    let ada = app.create_patient(patient_body()).await;
+    let grace = app
+        .create_patient(with(
+            patient_body(),
+            json!({"given_name": "Grace", "family_name": "Hopper"}),
+        ))
+        .await;
+    let percent = app
+        .create_patient(with(
+            patient_body(),
+            json!({"given_name": "Ann_e", "family_name": "100%"}),
+        ))
+        .await;
+    let id = |p: &Value| p["id"].as_str().unwrap().to_owned();
+
+    assert_eq!(ids(&app, "/v1/patients?q=LOVE").await.0, vec![id(&ada)]);
+    assert_eq!(
+        ids(&app, "/v1/patients?q=grace%20hop").await.0,
+        vec![id(&grace)]
+    );
+    assert_eq!(ids(&app, "/v1/patients?q=a").await.0.len(), 3);
+    // LIKE wildcards in the search are literal characters.
+    assert_eq!(ids(&app, "/v1/patients?q=%25").await.0, vec![id(&percent)]);
+    assert_eq!(ids(&app, "/v1/patients?q=n_e").await.0, vec![id(&percent)]);
+    assert!(ids(&app, "/v1/patients?q=zzz").await.0.is_empty());
+    // An empty search lists everyone.
+    assert_eq!(ids(&app, "/v1/patients?q=").await.0.len(), 3);
+    // Pages and search together.
+    let (page, cursor) = ids(&app, "/v1/patients?q=a&limit=1").await;
+    assert_eq!(page, vec![id(&ada)]);
+    let (page, _) = ids(
+        &app,
+        &format!("/v1/patients?q=a&limit=1&cursor={}", cursor.unwrap()),
+    )
+    .await;
+    assert_eq!(page, vec![id(&grace)]);
+}
+
+#[actix_web::test]
+async fn patch_changes_only_what_is_sent() {
+    let start = Utc.with_ymd_and_hms(2026, 3, 2, 14, 0, 0).unwrap();
+    let app = TestApp::builder().now(start).build().await;
+    let patient = app.create_patient(patient_body()).await;
+    let path = format!("/v1/patients/{}", patient["id"].as_str().unwrap());
+
+    let res = app
+        .patch(&path)
+        .role(Role::Clinician)
+        .json(
+            &json!({"family_name": "Byron", "phone": null, "in_mental_health_treatment": true,
+                      "indications": [{"code": "anxiety"}]}),
+        )
+        .send()
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert_eq!(res.body["family_name"], "Byron");
+    assert_eq!(res.body["phone"], Value::Null);
+    assert_eq!(res.body["in_mental_health_treatment"], true);
+    assert_eq!(
+        res.body["indications"],
+        json!([{"code": "anxiety", "subtype": null}])
+    );
+    for unchanged in [
+        "given_name",
+        "date_of_birth",
+        "email",
+        "pain_referral_required",
+        "created_at",
+    ] {
+        assert_eq!(res.body[unchanged], patient[unchanged], "{unchanged}");
+    }
+    let fetched = app.get(&path).role(Role::Scheduler).send().await;
+    assert_eq!(fetched.body, res.body);
+    assert_eq!(app.count("patient_indications"), 1);
+
+    // An empty change changes nothing.
+    let res = app
+        .patch(&path)
+        .role(Role::Scheduler)
+        .json(&json!({}))
+        .send()
+        .await;
+    assert_eq!(res.status, 200);
+    assert_eq!(res.body, fetched.body);
+}
+
+#[actix_web::test]
+async fn patch_is_validated_and_a_refused_patch_stores_nothing() {
+    let app = TestApp::spawn().await;
+    let patient = app.create_patient(patient_body()).await;
+    let path = format!("/v1/patients/{}", patient["id"].as_str().unwrap());
+    let cases: Vec<(Value, Vec<&str>)> = vec![
+        (json!({"given_name": ""}), vec!["given_name"]),
+        (json!({"given_name": null}), vec!["given_name"]),
+        (json!({"indications": []}), vec!["indications"]),
+        (json!({"indications": null}), vec!["indications"]),
+        (
+            json!({"email": "bad", "date_of_birth": "3000-01-01"}),
+            vec!["date_of_birth", "email"],
+        ),
+        (json!({"family_name": "Ok", "phone": "12"}), vec!["phone"]),
+        (json!({"id": "0000"}), vec!["id"]),
+        (
+            json!({"in_mental_health_treatment": null}),
+            vec!["in_mental_health_treatment"],
+        ),
+    ];
+    for (change, fields) in cases {
+        let res = app
+            .patch(&path)
+            .role(Role::Scheduler)
+            .json(&change)
+            .send()
+            .await;
+        res.assert_invalid_fields(&fields);
+    }
+    let fetched = app.get(&path).role(Role::Scheduler).send().await;
+    assert_eq!(fetched.body, patient);
+}
+
+#[actix_web::test]
+async fn patch_of_an_unknown_patient_is_404() {
+    let app = TestApp::spawn().await;
+    let path = format!("/v1/patients/{}", uuid::Uuid::now_v7());
+    let res = app
+        .patch(&path)
+        .role(Role::Scheduler)
+        .json(&json!({"family_name": "X"}))
+        .send()
+        .await;
+    res.assert_problem(404, "not_found");
+    assert_eq!(app.count("patients"), 0);
+}
