@@ -212,3 +212,60 @@ impl From<actix_web::error::BlockingError> for ApiError {
         ApiError::Internal(error.to_string())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::body::MessageBody;
+
+    fn body_of(error: &ApiError) -> String {
+        let bytes = error
+            .error_response()
+            .into_body()
+            .try_into_bytes()
+            .unwrap_or_default();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    #[test]
+    fn internal_errors_keep_their_cause_out_of_the_response() {
+        let error = ApiError::Internal("UNIQUE constraint failed: patients.email SELECT *".into());
+        let body = body_of(&error);
+        assert!(body.contains("\"code\":\"internal_error\""), "{body}");
+        assert!(
+            !body.contains("SELECT") && !body.contains("patients.email"),
+            "{body}"
+        );
+        let unavailable = body_of(&ApiError::Unavailable(
+            "connection refused at 10.0.0.5".into(),
+        ));
+        assert!(!unavailable.contains("10.0.0.5"), "{unavailable}");
+    }
+
+    #[test]
+    fn every_response_is_problem_json_with_its_code() {
+        for error in [
+            ApiError::field("x", "bad"),
+            ApiError::Malformed("eof".into()),
+            ApiError::UnsupportedMediaType,
+            ApiError::PayloadTooLarge(10),
+            ApiError::Unauthorized("no"),
+            ApiError::Forbidden,
+            ApiError::NotFound("patient".into()),
+            ApiError::MethodNotAllowed(vec!["GET".into()]),
+            ApiError::Unavailable("down".into()),
+            ApiError::Internal("boom".into()),
+        ] {
+            let response = error.error_response();
+            assert_eq!(response.status(), error.status_code());
+            assert_eq!(
+                response
+                    .headers()
+                    .get(header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok()),
+                Some(PROBLEM_JSON)
+            );
+            assert_eq!(error.problem().code, error.code());
+        }
+    }
+}

@@ -105,4 +105,16 @@ problem_responses! {
     UnsupportedMediaType => 415, "unsupported_media_type", "The body is not sent as JSON", "send the body as JSON with `Content-Type: application/json`";
     ValidationFailed => 422, "validation_failed", "A field or parameter breaks a rule; `errors` lists each", "`date_of_birth` must be in the past";
     ServiceUnavailable => 503, "unavailable", "The database is not reachable", "the database is not reachable";
+    InternalError => 500, "internal_error", "An unexpected error, logged under the response's x-request-id", "something went wrong on our side; the x-request-id header identifies it";
+}
+
+/// The answers any operation that reaches the database may give: 500 and 503.
+pub struct ServerErrors;
+
+impl IntoResponses for ServerErrors {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        let mut responses = InternalError::responses();
+        responses.extend(ServiceUnavailable::responses());
+        responses
+    }
 }

@@ -14,8 +14,8 @@ use super::auth::Caller;
 use super::error::ApiError;
 use super::extract::{Json, Query};
 use super::openapi::{
-    Forbidden, MalformedRequest, NotFound, PayloadTooLarge, Unauthorized, UnsupportedMediaType,
-    ValidationFailed,
+    Forbidden, MalformedRequest, NotFound, PayloadTooLarge, ServerErrors, Unauthorized,
+    UnsupportedMediaType, ValidationFailed,
 };
 use super::pagination::{Page, PageRequest};
 use super::AppState;
@@ -211,7 +211,7 @@ pub struct ListPatientsQuery {
         (status = 201, description = "Created", body = PatientResponse,
             headers(("location" = String, description = "The new patient's URL"))),
         MalformedRequest, Unauthorized, Forbidden, PayloadTooLarge, UnsupportedMediaType,
-        ValidationFailed,
+        ValidationFailed, ServerErrors,
     ),
     security(("bearer" = []))
 )]
@@ -252,7 +252,7 @@ pub async fn create_patient(
     params(ListPatientsQuery),
     responses(
         (status = 200, description = "A page of patients", body = Page<PatientResponse>),
-        Unauthorized, Forbidden, ValidationFailed,
+        Unauthorized, Forbidden, ValidationFailed, ServerErrors,
     ),
     security(("bearer" = []))
 )]
@@ -296,7 +296,7 @@ pub async fn list_patients(
     params(("id" = String, Path, description = "The patient's id")),
     responses(
         (status = 200, description = "The patient", body = PatientResponse),
-        Unauthorized, Forbidden, NotFound,
+        Unauthorized, Forbidden, NotFound, ServerErrors,
     ),
     security(("bearer" = []))
 )]
@@ -324,7 +324,7 @@ pub async fn get_patient(
     responses(
         (status = 200, description = "The patient after the change", body = PatientResponse),
         MalformedRequest, Unauthorized, Forbidden, NotFound, PayloadTooLarge,
-        UnsupportedMediaType, ValidationFailed,
+        UnsupportedMediaType, ValidationFailed, ServerErrors,
     ),
     security(("bearer" = []))
 )]

@@ -1,8 +1,17 @@
 //! Probes, Swagger UI and the committed contract.
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{test as actix_test, web};
 use serde_json::Value;
 
-use crate::helpers::TestApp;
+use infusion_api::config::{DatabaseTarget, Settings};
+use infusion_api::domain::clock::SystemClock;
+use infusion_api::http::{app, AppState};
+use infusion_api::store::connection::ConnectionManager;
+
+use crate::helpers::{TestApp, SECRET};
 
 #[actix_web::test]
 async fn liveness_and_readiness_need_no_token() {
@@ -13,6 +22,36 @@ async fn liveness_and_readiness_need_no_token() {
     let res = app.get("/readyz").send().await;
     assert_eq!(res.status, 200, "{}", res.text);
     assert_eq!(res.body["status"], "ready");
+}
+
+#[actix_web::test]
+async fn readiness_fails_with_503_when_the_database_is_gone() {
+    let target = DatabaseTarget::parse("postgres://nobody@127.0.0.1:1/nothing").unwrap();
+    // Unchecked: the pool would refuse to start against a database that is down.
+    let pool = diesel::r2d2::Pool::builder()
+        .connection_timeout(Duration::from_millis(500))
+        .build_unchecked(ConnectionManager::new(target));
+    let settings =
+        Settings::from_lookup(|key| (key == "JWT_SECRET").then(|| SECRET.to_owned())).unwrap();
+    let state = web::Data::new(AppState::new(
+        pool,
+        Arc::new(settings),
+        Arc::new(SystemClock),
+    ));
+    let service = actix_test::init_service(app(state)).await;
+    let res = actix_test::call_service(
+        &service,
+        actix_test::TestRequest::get().uri("/readyz").to_request(),
+    )
+    .await;
+    assert_eq!(res.status().as_u16(), 503);
+    let body: Value = actix_test::read_body_json(res).await;
+    assert_eq!(body["code"], "unavailable");
+    assert!(!body.to_string().contains("127.0.0.1"), "{body}");
+    assert_eq!(
+        TestApp::spawn().await.get("/healthz").send().await.status,
+        200
+    );
 }
 
 #[actix_web::test]
@@ -79,7 +118,7 @@ fn the_spec_is_openapi_3_1_with_bearer_auth_and_documented_errors() {
                 "{method} {path} security"
             );
             if secured {
-                for status in ["401", "403"] {
+                for status in ["401", "403", "500", "503"] {
                     let response = responses
                         .get(status)
                         .unwrap_or_else(|| panic!("{method} {path} lacks {status}"));
