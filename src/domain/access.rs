@@ -42,6 +42,9 @@ impl Role {
 /// Clinic staff who manage patients' records: admin, clinician, scheduler.
 pub const STAFF: &[Role] = &[Role::Admin, Role::Clinician, Role::Scheduler];
 
+/// Administrators only: rooms, closures, protocols, settings.
+pub const ADMIN: &[Role] = &[Role::Admin];
+
 /// Staff plus EHR integrations: who may create and read patients.
 pub const STAFF_AND_INTEGRATION: &[Role] = &[
     Role::Admin,

@@ -3,11 +3,76 @@
 //! re-check.
 
 pub mod access;
+pub mod appointment;
+pub mod calendar;
 pub mod clock;
 pub mod patient;
 
+use chrono::NaiveDate;
 use serde::Serialize;
 use utoipa::ToSchema;
+
+/// A clinic rule refused the request. Each has a stable code in the API.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    NotAClinicDay(NaiveDate),
+    ClinicClosed(NaiveDate),
+    InThePast,
+    OutsideHorizon {
+        last: NaiveDate,
+    },
+    SlotFull,
+    PatientAlreadyBookedThatDay(NaiveDate),
+    InvalidTransition {
+        from: &'static str,
+        action: &'static str,
+        why: Option<String>,
+    },
+    /// The change would strand other records: the appointments named.
+    Conflict {
+        detail: String,
+        appointment_ids: Vec<String>,
+    },
+}
+
+impl Refusal {
+    /// The stable code of this refusal.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Refusal::NotAClinicDay(_) => "not_a_clinic_day",
+            Refusal::ClinicClosed(_) => "clinic_closed",
+            Refusal::InThePast => "in_the_past",
+            Refusal::OutsideHorizon { .. } => "outside_horizon",
+            Refusal::SlotFull => "slot_full",
+            Refusal::PatientAlreadyBookedThatDay(_) => "patient_already_booked_that_day",
+            Refusal::InvalidTransition { .. } => "invalid_transition",
+            Refusal::Conflict { .. } => "conflict",
+        }
+    }
+
+    /// What was refused, in words.
+    pub fn detail(&self) -> String {
+        match self {
+            Refusal::NotAClinicDay(date) => {
+                format!("{date} ({}) is not a clinic day", date.format("%A"))
+            }
+            Refusal::ClinicClosed(date) => format!("the clinic is closed on {date}"),
+            Refusal::InThePast => "that session has already begun or is in the past".into(),
+            Refusal::OutsideHorizon { last } => {
+                format!("bookings are taken up to {last}, the end of the booking horizon")
+            }
+            Refusal::SlotFull => "every room is taken in that session".into(),
+            Refusal::PatientAlreadyBookedThatDay(date) => {
+                format!("the patient already has an appointment on {date}")
+            }
+            Refusal::InvalidTransition { from, action, why } => match why {
+                Some(why) => why.clone(),
+                None => format!("{action} is not possible for a {from} appointment"),
+            },
+            Refusal::Conflict { detail, .. } => detail.clone(),
+        }
+    }
+}
 
 /// One rule a request broke, named by the field's JSON path.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
@@ -26,5 +91,26 @@ impl FieldError {
             field: field.into(),
             message: message.into(),
         }
+    }
+}
+
+/// Free text that must be present: not blank, at most `max_chars`
+/// characters, no control characters.
+pub fn check_text(field: &str, text: &str, max_chars: usize) -> Option<FieldError> {
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        Some(FieldError::new(field, "must not be empty"))
+    } else if trimmed.chars().count() > max_chars {
+        Some(FieldError::new(
+            field,
+            format!("must be at most {max_chars} characters"),
+        ))
+    } else if trimmed.chars().any(char::is_control) {
+        Some(FieldError::new(
+            field,
+            "must not contain control characters",
+        ))
+    } else {
+        None
     }
 }

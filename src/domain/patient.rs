@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::ValidateEmail;
 
-use super::FieldError;
+use super::{check_text, FieldError};
 
 /// Longest accepted given or family name, in characters.
 pub const MAX_NAME_CHARS: usize = 100;
@@ -205,22 +205,7 @@ pub fn check_indications(field: &str, indications: &[Indication]) -> Vec<FieldEr
 
 /// A given or family name: not blank, at most [`MAX_NAME_CHARS`], no control characters.
 pub fn check_name(field: &str, name: &str) -> Option<FieldError> {
-    let trimmed = name.trim();
-    if trimmed.is_empty() {
-        Some(FieldError::new(field, "must not be empty"))
-    } else if trimmed.chars().count() > MAX_NAME_CHARS {
-        Some(FieldError::new(
-            field,
-            format!("must be at most {MAX_NAME_CHARS} characters"),
-        ))
-    } else if trimmed.chars().any(char::is_control) {
-        Some(FieldError::new(
-            field,
-            "must not contain control characters",
-        ))
-    } else {
-        None
-    }
+    check_text(field, name, MAX_NAME_CHARS)
 }
 
 /// A date of birth is in the past and at most [`MAX_AGE_YEARS`] ago.

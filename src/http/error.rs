@@ -7,7 +7,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::domain::FieldError;
+use crate::domain::{FieldError, Refusal};
 use crate::store::StoreError;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -37,6 +37,9 @@ pub struct Problem {
     /// For `validation_failed`: each field that broke a rule.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errors: Option<Vec<FieldError>>,
+    /// For `conflict`: the appointments that stand in the way.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub appointment_ids: Option<Vec<String>>,
 }
 
 /// Every way a request can fail.
@@ -58,6 +61,9 @@ pub enum ApiError {
     NotFound(String),
     #[error("method not allowed")]
     MethodNotAllowed(Vec<String>),
+    /// A clinic rule refused the request.
+    #[error("refused: {}", .0.code())]
+    Refused(Refusal),
     #[error("service unavailable: {0}")]
     Unavailable(String),
     /// Logged with the request id by the logging middleware; the client sees
@@ -100,6 +106,7 @@ impl ApiError {
             ApiError::Forbidden => "forbidden",
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
+            ApiError::Refused(refusal) => refusal.code(),
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal_error",
         }
@@ -115,6 +122,16 @@ impl ApiError {
             ApiError::Forbidden => "Not allowed",
             ApiError::NotFound(_) => "Not found",
             ApiError::MethodNotAllowed(_) => "Method not allowed",
+            ApiError::Refused(refusal) => match refusal {
+                Refusal::NotAClinicDay(_) => "Not a clinic day",
+                Refusal::ClinicClosed(_) => "The clinic is closed that day",
+                Refusal::InThePast => "That session is in the past",
+                Refusal::OutsideHorizon { .. } => "Beyond the booking horizon",
+                Refusal::SlotFull => "No free room in that session",
+                Refusal::PatientAlreadyBookedThatDay(_) => "The patient is already booked that day",
+                Refusal::InvalidTransition { .. } => "Not possible in the appointment's state",
+                Refusal::Conflict { .. } => "Conflicts with existing records",
+            },
             ApiError::Unavailable(_) => "Service unavailable",
             ApiError::Internal(_) => "Internal server error",
         }
@@ -137,6 +154,7 @@ impl ApiError {
             ApiError::MethodNotAllowed(allowed) => {
                 format!("this path accepts {}", allowed.join(", "))
             }
+            ApiError::Refused(refusal) => refusal.detail(),
             ApiError::Unavailable(_) => "the database is not reachable".into(),
             ApiError::Internal(_) => {
                 "something went wrong on our side; the x-request-id header identifies it".into()
@@ -156,6 +174,12 @@ impl ApiError {
                 ApiError::Validation(errors) => Some(errors.clone()),
                 _ => None,
             },
+            appointment_ids: match self {
+                ApiError::Refused(Refusal::Conflict {
+                    appointment_ids, ..
+                }) if !appointment_ids.is_empty() => Some(appointment_ids.clone()),
+                _ => None,
+            },
         }
     }
 }
@@ -171,6 +195,16 @@ impl ResponseError for ApiError {
             ApiError::Forbidden => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Refused(refusal) => match refusal {
+                Refusal::NotAClinicDay(_)
+                | Refusal::ClinicClosed(_)
+                | Refusal::InThePast
+                | Refusal::OutsideHorizon { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+                Refusal::SlotFull
+                | Refusal::PatientAlreadyBookedThatDay(_)
+                | Refusal::InvalidTransition { .. }
+                | Refusal::Conflict { .. } => StatusCode::CONFLICT,
+            },
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -200,6 +234,7 @@ impl From<StoreError> for ApiError {
         match error {
             StoreError::NotFound => ApiError::NotFound("resource".into()),
             StoreError::Rejected(errors) => ApiError::Validation(errors),
+            StoreError::Refused(refusal) => ApiError::Refused(refusal),
             StoreError::Unavailable(cause) => ApiError::Unavailable(cause),
             StoreError::Pool(e) => ApiError::Unavailable(e.to_string()),
             other => ApiError::Internal(other.to_string()),
@@ -253,6 +288,8 @@ mod tests {
             ApiError::Forbidden,
             ApiError::NotFound("patient".into()),
             ApiError::MethodNotAllowed(vec!["GET".into()]),
+            ApiError::Refused(Refusal::SlotFull),
+            ApiError::Refused(Refusal::InThePast),
             ApiError::Unavailable("down".into()),
             ApiError::Internal("boom".into()),
         ] {

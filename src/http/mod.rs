@@ -1,13 +1,17 @@
 //! The HTTP edge: routes, auth, errors and the OpenAPI document, all from one
 //! list of handlers so the spec cannot drift from the routes.
 
+pub mod appointments;
 pub mod auth;
+pub mod availability;
+pub mod closures;
 pub mod error;
 pub mod extract;
 pub mod health;
 pub mod openapi;
 pub mod pagination;
 pub mod patients;
+pub mod rooms;
 
 use std::sync::Arc;
 
@@ -23,6 +27,7 @@ use utoipa_actix_web::{scope, AppExt};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::config::Settings;
+use crate::domain::calendar::Calendar;
 use crate::domain::clock::{self, Clock};
 use crate::store::{DbConnection, DbPool, StoreError};
 
@@ -35,16 +40,25 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub keys: JwtKeys,
     pub clock: Arc<dyn Clock>,
+    pub calendar: Calendar,
 }
 
 impl AppState {
     pub fn new(pool: DbPool, settings: Arc<Settings>, clock: Arc<dyn Clock>) -> Self {
         let keys = JwtKeys::new(&settings);
+        let calendar = Calendar::new(
+            settings.clinic_timezone,
+            settings.clinic_days.clone(),
+            settings.morning_start,
+            settings.afternoon_start,
+            settings.booking_horizon_weeks,
+        );
         Self {
             pool,
             settings,
             keys,
             clock,
+            calendar,
         }
     }
 
@@ -86,7 +100,14 @@ impl AppState {
 fn routes(cfg: &mut ServiceConfig) {
     cfg.service(health::get_healthz)
         .service(health::get_readyz)
-        .service(scope::scope("/v1").configure(patients::routes));
+        .service(
+            scope::scope("/v1")
+                .configure(patients::routes)
+                .configure(rooms::routes)
+                .configure(closures::routes)
+                .configure(availability::routes)
+                .configure(appointments::routes),
+        );
 }
 
 /// The OpenAPI document the routes describe.

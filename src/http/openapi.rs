@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use utoipa::openapi::content::ContentBuilder;
+use utoipa::openapi::example::ExampleBuilder;
 use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{OpenApi, Ref, RefOr};
@@ -23,14 +24,17 @@ patients, referrals, contraindication screening, readiness, protocol courses and
 appointments.\n\nEvery `/v1` operation needs `Authorization: Bearer <JWT>` (HS256, with \
 `sub`, `role`, `iss`, `aud`, `exp`). In development, `make run` prints an admin token: \
 paste it into **Authorize**.\n\nErrors are `application/problem+json` (RFC 9457) with a \
-stable `code`.",
-        license(name = "Proprietary")
+stable `code`."
     ),
     modifiers(&BearerAuth),
     components(schemas(Problem)),
     tags(
         (name = "operations", description = "Liveness and readiness"),
         (name = "patients", description = "Patients and what they are treated for"),
+        (name = "rooms", description = "Private treatment rooms, one recliner each"),
+        (name = "closures", description = "Dates the clinic is closed"),
+        (name = "availability", description = "Free capacity per clinic day and session"),
+        (name = "appointments", description = "Booking, rescheduling, check-in, completion"),
     )
 )]
 pub struct ApiDoc;
@@ -57,39 +61,49 @@ impl Modify for BearerAuth {
 
 fn problem_response(
     status: u16,
-    code: &str,
     description: &str,
-    detail: &str,
+    examples: &[(&str, &str)],
 ) -> BTreeMap<String, RefOr<Response>> {
-    let example = serde_json::json!({
-        "type": format!("urn:problem:infusion-api:{code}"),
-        "title": description,
-        "status": status,
-        "detail": detail,
-        "code": code,
-    });
-    let content = ContentBuilder::new()
-        .schema(Some(Ref::from_schema_name("Problem")))
-        .example(Some(example))
-        .build();
+    let example = |code: &str, detail: &str| {
+        serde_json::json!({
+            "type": format!("urn:problem:infusion-api:{code}"),
+            "title": description,
+            "status": status,
+            "detail": detail,
+            "code": code,
+        })
+    };
+    let mut content = ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem")));
+    content = match examples {
+        [(code, detail)] => content.example(Some(example(code, detail))),
+        many => content.examples_from_iter(many.iter().map(|(code, detail)| {
+            (
+                code.to_string(),
+                ExampleBuilder::new()
+                    .summary(code.to_string())
+                    .value(Some(example(code, detail)))
+                    .build(),
+            )
+        })),
+    };
     let response = ResponseBuilder::new()
         .description(description)
-        .content(PROBLEM_JSON, content)
+        .content(PROBLEM_JSON, content.build())
         .build();
     BTreeMap::from([(status.to_string(), RefOr::T(response))])
 }
 
 /// Declares a documented error response: a unit struct usable in
-/// `#[utoipa::path(responses(...))]`.
+/// `#[utoipa::path(responses(...))]`, with one example per code.
 macro_rules! problem_responses {
-    ($($name:ident => $status:literal, $code:literal, $description:literal, $detail:literal;)*) => {
+    ($($name:ident => $status:literal, $description:literal, [$(($code:literal, $detail:literal)),+ $(,)?];)*) => {
         $(
             #[doc = $description]
             pub struct $name;
 
             impl IntoResponses for $name {
                 fn responses() -> BTreeMap<String, RefOr<Response>> {
-                    problem_response($status, $code, $description, $detail)
+                    problem_response($status, $description, &[$(($code, $detail)),+])
                 }
             }
         )*
@@ -97,15 +111,35 @@ macro_rules! problem_responses {
 }
 
 problem_responses! {
-    MalformedRequest => 400, "malformed_request", "The body is not valid JSON", "the body is not valid JSON: EOF while parsing an object";
-    Unauthorized => 401, "unauthorized", "Missing, malformed, expired or invalid bearer token", "the token has expired";
-    Forbidden => 403, "forbidden", "The caller's role may not do this", "your role may not do this";
-    NotFound => 404, "not_found", "No such resource (or not yours to see)", "patient not found";
-    PayloadTooLarge => 413, "payload_too_large", "The body is larger than the limit", "the body must be at most 65536 bytes";
-    UnsupportedMediaType => 415, "unsupported_media_type", "The body is not sent as JSON", "send the body as JSON with `Content-Type: application/json`";
-    ValidationFailed => 422, "validation_failed", "A field or parameter breaks a rule; `errors` lists each", "`date_of_birth` must be in the past";
-    ServiceUnavailable => 503, "unavailable", "The database is not reachable", "the database is not reachable";
-    InternalError => 500, "internal_error", "An unexpected error, logged under the response's x-request-id", "something went wrong on our side; the x-request-id header identifies it";
+    MalformedRequest => 400, "The body is not valid JSON", [("malformed_request", "the body is not valid JSON: EOF while parsing an object")];
+    Unauthorized => 401, "Missing, malformed, expired or invalid bearer token", [("unauthorized", "the token has expired")];
+    Forbidden => 403, "The caller's role may not do this", [("forbidden", "your role may not do this")];
+    NotFound => 404, "No such resource (or not yours to see)", [("not_found", "patient not found")];
+    Conflict => 409, "Conflicts with existing records, which `appointment_ids` names", [("conflict", "the room holds 2 scheduled appointment(s); reschedule or cancel them first")];
+    BookingConflict => 409, "The slot or the patient's day is taken", [
+        ("slot_full", "every room is taken in that session"),
+        ("patient_already_booked_that_day", "the patient already has an appointment on 2026-12-14"),
+    ];
+    TransitionConflict => 409, "Not possible in the appointment's state or at this time", [
+        ("invalid_transition", "complete is not possible for a scheduled appointment"),
+    ];
+    RescheduleConflict => 409, "The new slot is taken, or the appointment cannot move", [
+        ("slot_full", "every room is taken in that session"),
+        ("patient_already_booked_that_day", "the patient already has an appointment on 2026-12-14"),
+        ("invalid_transition", "reschedule is not possible for a cancelled appointment"),
+    ];
+    PayloadTooLarge => 413, "The body is larger than the limit", [("payload_too_large", "the body must be at most 65536 bytes")];
+    UnsupportedMediaType => 415, "The body is not sent as JSON", [("unsupported_media_type", "send the body as JSON with `Content-Type: application/json`")];
+    ValidationFailed => 422, "A field or parameter breaks a rule; `errors` lists each", [("validation_failed", "`date_of_birth` must be in the past")];
+    SlotRules => 422, "A field breaks a rule, or the calendar has no such slot", [
+        ("validation_failed", "`session` unknown variant `evening`, expected `morning` or `afternoon`"),
+        ("not_a_clinic_day", "2026-12-19 (Saturday) is not a clinic day"),
+        ("clinic_closed", "the clinic is closed on 2026-12-24"),
+        ("in_the_past", "that session has already begun or is in the past"),
+        ("outside_horizon", "bookings are taken up to 2027-05-31, the end of the booking horizon"),
+    ];
+    ServiceUnavailable => 503, "The database is not reachable", [("unavailable", "the database is not reachable")];
+    InternalError => 500, "An unexpected error, logged under the response's x-request-id", [("internal_error", "something went wrong on our side; the x-request-id header identifies it")];
 }
 
 /// The answers any operation that reaches the database may give: 500 and 503.

@@ -1,9 +1,12 @@
 //! Persistence with diesel over PostgreSQL or SQLite. Synchronous: callers
 //! run it on a blocking thread.
 
+pub mod appointments;
+pub mod closures;
 pub mod connection;
 pub mod migrations;
 pub mod patients;
+pub mod rooms;
 pub mod schema;
 
 pub use connection::{build_pool, write_transaction, DbConnection, DbPool};
@@ -14,6 +17,9 @@ pub enum StoreError {
     /// The row asked for does not exist.
     #[error("not found")]
     NotFound,
+    /// A clinic rule refused the change, decided inside a transaction.
+    #[error("refused: {}", .0.code())]
+    Refused(crate::domain::Refusal),
     /// The domain refused a change made inside a transaction.
     #[error("rejected: {} field(s)", .0.len())]
     Rejected(Vec<crate::domain::FieldError>),
@@ -43,4 +49,17 @@ impl From<diesel::result::Error> for StoreError {
 /// A new UUIDv7 id as text: time-ordered, so ordering by id is creation order.
 pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
+}
+
+/// Whether `error` is a unique violation of the index `constraint` (as
+/// PostgreSQL names it) or on `column` (as SQLite's message names it,
+/// `table.column`).
+pub fn is_unique_violation(error: &StoreError, constraint: &str, column: &str) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match error {
+        StoreError::Database(Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info)) => {
+            info.constraint_name() == Some(constraint) || info.message().contains(column)
+        }
+        _ => false,
+    }
 }

@@ -27,4 +27,53 @@ diesel::table! {
 
 diesel::joinable!(patient_indications -> patients (patient_id));
 
-diesel::allow_tables_to_appear_in_same_query!(patients, patient_indications);
+diesel::table! {
+    rooms (id) {
+        id -> Text,
+        name -> Text,
+        active -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    closures (id) {
+        id -> Text,
+        date -> Date,
+        reason -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    appointments (id) {
+        id -> Text,
+        patient_id -> Text,
+        room_id -> Text,
+        date -> Date,
+        session -> Text,
+        starts_at -> Timestamp,
+        status -> Text,
+        route -> Text,
+        pain_before -> Nullable<Integer>,
+        pain_after -> Nullable<Integer>,
+        cancel_reason -> Nullable<Text>,
+        cancelled_by -> Nullable<Text>,
+        checked_in_at -> Nullable<Timestamp>,
+        completed_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(appointments -> patients (patient_id));
+diesel::joinable!(appointments -> rooms (room_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    patients,
+    patient_indications,
+    rooms,
+    closures,
+    appointments
+);

@@ -1,0 +1,3 @@
+DROP TABLE appointments;
+DROP TABLE closures;
+DROP TABLE rooms;

@@ -1,0 +1,292 @@
+//! Appointments: their states, the transitions between them, and the rules
+//! of time each action obeys ("Appointments" in DOMAIN.md).
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::calendar::Session;
+use super::Refusal;
+
+/// An appointment as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Appointment {
+    pub id: String,
+    pub patient_id: String,
+    pub room_id: String,
+    pub date: NaiveDate,
+    pub session: Session,
+    pub starts_at: DateTime<Utc>,
+    pub status: AppointmentStatus,
+    pub route: Route,
+    pub pain_before: Option<PainScore>,
+    pub pain_after: Option<PainScore>,
+    pub cancel_reason: Option<String>,
+    pub cancelled_by: Option<String>,
+    pub checked_in_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Where an appointment is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AppointmentStatus {
+    Scheduled,
+    CheckedIn,
+    Completed,
+    Cancelled,
+    NoShow,
+}
+
+/// What can be done to an appointment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    CheckIn,
+    Complete,
+    Cancel,
+    NoShow,
+    Reschedule,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::CheckIn => "check-in",
+            Action::Complete => "complete",
+            Action::Cancel => "cancel",
+            Action::NoShow => "no-show",
+            Action::Reschedule => "reschedule",
+        }
+    }
+}
+
+impl AppointmentStatus {
+    pub const ALL: [AppointmentStatus; 5] = [
+        AppointmentStatus::Scheduled,
+        AppointmentStatus::CheckedIn,
+        AppointmentStatus::Completed,
+        AppointmentStatus::Cancelled,
+        AppointmentStatus::NoShow,
+    ];
+
+    /// The statuses that hold their room and the patient's day.
+    pub const ACTIVE: [AppointmentStatus; 3] = [
+        AppointmentStatus::Scheduled,
+        AppointmentStatus::CheckedIn,
+        AppointmentStatus::Completed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AppointmentStatus::Scheduled => "scheduled",
+            AppointmentStatus::CheckedIn => "checked_in",
+            AppointmentStatus::Completed => "completed",
+            AppointmentStatus::Cancelled => "cancelled",
+            AppointmentStatus::NoShow => "no_show",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
+    pub fn is_active(self) -> bool {
+        Self::ACTIVE.contains(&self)
+    }
+
+    /// The status after `action`: `scheduled` → `checked_in` → `completed`;
+    /// `scheduled` → `cancelled` | `no_show`; a rescheduled appointment stays
+    /// `scheduled`. Anything else is `invalid_transition`.
+    pub fn after(self, action: Action) -> Result<AppointmentStatus, Refusal> {
+        use AppointmentStatus::*;
+        match (self, action) {
+            (Scheduled, Action::CheckIn) => Ok(CheckedIn),
+            (CheckedIn, Action::Complete) => Ok(Completed),
+            (Scheduled, Action::Cancel) => Ok(Cancelled),
+            (Scheduled, Action::NoShow) => Ok(NoShow),
+            (Scheduled, Action::Reschedule) => Ok(Scheduled),
+            (from, action) => Err(Refusal::InvalidTransition {
+                from: from.as_str(),
+                action: action.as_str(),
+                why: None,
+            }),
+        }
+    }
+}
+
+/// How ketamine is given; IV unless recorded otherwise.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Route {
+    #[default]
+    Iv,
+    Oral,
+    Topical,
+    Intranasal,
+    Intramuscular,
+    Intraosseous,
+}
+
+impl Route {
+    pub const ALL: [Route; 6] = [
+        Route::Iv,
+        Route::Oral,
+        Route::Topical,
+        Route::Intranasal,
+        Route::Intramuscular,
+        Route::Intraosseous,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Route::Iv => "iv",
+            Route::Oral => "oral",
+            Route::Topical => "topical",
+            Route::Intranasal => "intranasal",
+            Route::Intramuscular => "intramuscular",
+            Route::Intraosseous => "intraosseous",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == text)
+    }
+}
+
+/// A pain score on the 0–10 scale; no other value can be held.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, ToSchema)]
+#[serde(into = "i32")]
+#[schema(value_type = i32, minimum = 0, maximum = 10, example = 7)]
+pub struct PainScore(u8);
+
+impl PainScore {
+    pub const MAX: i32 = 10;
+
+    pub fn new(value: i32) -> Option<Self> {
+        u8::try_from(value)
+            .ok()
+            .filter(|v| i32::from(*v) <= Self::MAX)
+            .map(Self)
+    }
+
+    pub fn value(self) -> i32 {
+        i32::from(self.0)
+    }
+}
+
+impl From<PainScore> for i32 {
+    fn from(score: PainScore) -> i32 {
+        score.value()
+    }
+}
+
+impl<'de> Deserialize<'de> for PainScore {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = i64::deserialize(d)?;
+        i32::try_from(value)
+            .ok()
+            .and_then(PainScore::new)
+            .ok_or_else(|| serde::de::Error::custom("must be a whole number from 0 to 10"))
+    }
+}
+
+/// Check-in happens on the appointment's own (clinic-local) date.
+pub fn check_in_day(date: NaiveDate, today: NaiveDate) -> Result<(), Refusal> {
+    if date == today {
+        Ok(())
+    } else {
+        Err(Refusal::InvalidTransition {
+            from: AppointmentStatus::Scheduled.as_str(),
+            action: Action::CheckIn.as_str(),
+            why: Some(format!(
+                "check-in is only possible on the appointment's date, {date}"
+            )),
+        })
+    }
+}
+
+/// A no-show is recorded only once the session has begun.
+pub fn no_show_time(starts_at: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), Refusal> {
+    if now >= starts_at {
+        Ok(())
+    } else {
+        Err(Refusal::InvalidTransition {
+            from: AppointmentStatus::Scheduled.as_str(),
+            action: Action::NoShow.as_str(),
+            why: Some("a no-show can be recorded only after the session has begun".into()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use AppointmentStatus::*;
+
+    #[test]
+    fn the_allowed_transitions() {
+        assert_eq!(Scheduled.after(Action::CheckIn), Ok(CheckedIn));
+        assert_eq!(CheckedIn.after(Action::Complete), Ok(Completed));
+        assert_eq!(Scheduled.after(Action::Cancel), Ok(Cancelled));
+        assert_eq!(Scheduled.after(Action::NoShow), Ok(NoShow));
+        assert_eq!(Scheduled.after(Action::Reschedule), Ok(Scheduled));
+    }
+
+    #[test]
+    fn every_other_transition_is_refused() {
+        let allowed = [
+            (Scheduled, Action::CheckIn),
+            (CheckedIn, Action::Complete),
+            (Scheduled, Action::Cancel),
+            (Scheduled, Action::NoShow),
+            (Scheduled, Action::Reschedule),
+        ];
+        let actions = [
+            Action::CheckIn,
+            Action::Complete,
+            Action::Cancel,
+            Action::NoShow,
+            Action::Reschedule,
+        ];
+        for from in AppointmentStatus::ALL {
+            for action in actions {
+                if !allowed.contains(&(from, action)) {
+                    assert!(
+                        matches!(from.after(action), Err(Refusal::InvalidTransition { .. })),
+                        "{from:?} {action:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn active_statuses_hold_the_slot() {
+        assert!(Scheduled.is_active() && CheckedIn.is_active() && Completed.is_active());
+        assert!(!Cancelled.is_active() && !NoShow.is_active());
+    }
+
+    #[test]
+    fn pain_scores_are_0_to_10() {
+        assert_eq!(PainScore::new(0).map(PainScore::value), Some(0));
+        assert_eq!(PainScore::new(10).map(PainScore::value), Some(10));
+        assert_eq!(PainScore::new(11), None);
+        assert_eq!(PainScore::new(-1), None);
+        assert!(serde_json::from_str::<PainScore>("7").is_ok());
+        assert!(serde_json::from_str::<PainScore>("11").is_err());
+        assert!(serde_json::from_str::<PainScore>("7.5").is_err());
+    }
+
+    #[test]
+    fn check_in_only_on_the_day_and_no_show_only_after_the_start() {
+        let day = NaiveDate::from_ymd_opt(2026, 12, 3).unwrap();
+        assert!(check_in_day(day, day).is_ok());
+        assert!(check_in_day(day, day.succ_opt().unwrap()).is_err());
+        assert!(check_in_day(day, day.pred_opt().unwrap()).is_err());
+        let start = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        assert!(no_show_time(start, start).is_ok());
+        assert!(no_show_time(start, start - chrono::Duration::seconds(1)).is_err());
+    }
+}

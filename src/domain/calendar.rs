@@ -1,0 +1,348 @@
+//! The clinic calendar ("Calendar and slots" in DOMAIN.md): which dates are
+//! clinic days, when their sessions start in the clinic's time zone, and
+//! whether a slot may be booked now.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Datelike, Days, NaiveDate, NaiveTime, TimeZone, Utc, Weekday};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::Refusal;
+
+/// Half a clinic day; each holds one appointment per active room.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Session {
+    Morning,
+    Afternoon,
+}
+
+impl Session {
+    pub const ALL: [Session; 2] = [Session::Morning, Session::Afternoon];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Session::Morning => "morning",
+            Session::Afternoon => "afternoon",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+/// Dates on which the clinic is closed (holidays, training days).
+pub type Closures = BTreeSet<NaiveDate>;
+
+/// The clinic's days, session times, zone and booking horizon, from settings.
+#[derive(Clone, Debug)]
+pub struct Calendar {
+    zone: Tz,
+    days: Vec<Weekday>,
+    morning: NaiveTime,
+    afternoon: NaiveTime,
+    horizon_weeks: u32,
+}
+
+impl Calendar {
+    pub fn new(
+        zone: Tz,
+        days: Vec<Weekday>,
+        morning: NaiveTime,
+        afternoon: NaiveTime,
+        horizon_weeks: u32,
+    ) -> Self {
+        Self {
+            zone,
+            days,
+            morning,
+            afternoon,
+            horizon_weeks,
+        }
+    }
+
+    pub fn zone(&self) -> Tz {
+        self.zone
+    }
+
+    /// Whether the clinic treats on this weekday (closures aside).
+    pub fn is_clinic_day(&self, date: NaiveDate) -> bool {
+        self.days.contains(&date.weekday())
+    }
+
+    /// Whether `date` has slots: a clinic day that is not closed.
+    pub fn is_open(&self, date: NaiveDate, closures: &Closures) -> bool {
+        self.is_clinic_day(date) && !closures.contains(&date)
+    }
+
+    /// The instant `session` starts on `date`, in the clinic's zone. On a DST
+    /// change the zone database decides the offset; a local time that does
+    /// not exist (skipped forward) starts at the first instant after the gap.
+    pub fn starts_at(&self, date: NaiveDate, session: Session) -> DateTime<Tz> {
+        let time = match session {
+            Session::Morning => self.morning,
+            Session::Afternoon => self.afternoon,
+        };
+        let local = date.and_time(time);
+        (0..=3)
+            .find_map(|hours| {
+                self.zone
+                    .from_local_datetime(&(local + chrono::Duration::hours(hours)))
+                    .earliest()
+            })
+            .unwrap_or_else(|| self.zone.from_utc_datetime(&local))
+    }
+
+    /// The sessions of `date` with their starts; none on a day without slots.
+    pub fn sessions(&self, date: NaiveDate, closures: &Closures) -> Vec<(Session, DateTime<Tz>)> {
+        if !self.is_open(date, closures) {
+            return Vec::new();
+        }
+        Session::ALL
+            .into_iter()
+            .map(|s| (s, self.starts_at(date, s)))
+            .collect()
+    }
+
+    /// The first `n` open days on or after `from`. Stops after a year of
+    /// dates without one, so a calendar with every day closed ends.
+    pub fn next_clinic_days(
+        &self,
+        from: NaiveDate,
+        n: usize,
+        closures: &Closures,
+    ) -> Vec<NaiveDate> {
+        from.iter_days()
+            .take(366 + n * 7)
+            .filter(|d| self.is_open(*d, closures))
+            .take(n)
+            .collect()
+    }
+
+    /// The clinic-local date of an instant.
+    pub fn local_date(&self, now: DateTime<Utc>) -> NaiveDate {
+        now.with_timezone(&self.zone).date_naive()
+    }
+
+    /// The last date that may be booked when today is `today`.
+    pub fn horizon_end(&self, today: NaiveDate) -> NaiveDate {
+        today
+            .checked_add_days(Days::new(u64::from(self.horizon_weeks) * 7))
+            .unwrap_or(NaiveDate::MAX)
+    }
+
+    /// Whether `session` of `date` may be booked at `now`; its start if so.
+    pub fn check_bookable(
+        &self,
+        date: NaiveDate,
+        session: Session,
+        now: DateTime<Utc>,
+        closures: &Closures,
+    ) -> Result<DateTime<Tz>, Refusal> {
+        if !self.is_clinic_day(date) {
+            return Err(Refusal::NotAClinicDay(date));
+        }
+        if closures.contains(&date) {
+            return Err(Refusal::ClinicClosed(date));
+        }
+        let starts_at = self.starts_at(date, session);
+        if starts_at.with_timezone(&Utc) <= now {
+            return Err(Refusal::InThePast);
+        }
+        let last = self.horizon_end(self.local_date(now));
+        if date > last {
+            return Err(Refusal::OutsideHorizon { last });
+        }
+        Ok(starts_at)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    fn hm(h: u32, m: u32) -> NaiveTime {
+        NaiveTime::from_hms_opt(h, m, 0).unwrap()
+    }
+
+    fn calendar() -> Calendar {
+        Calendar::new(
+            chrono_tz::America::New_York,
+            vec![
+                Weekday::Mon,
+                Weekday::Tue,
+                Weekday::Wed,
+                Weekday::Thu,
+                Weekday::Fri,
+            ],
+            hm(8, 0),
+            hm(13, 0),
+            26,
+        )
+    }
+
+    fn rfc(t: DateTime<Tz>) -> String {
+        t.to_rfc3339()
+    }
+
+    #[test]
+    fn weekdays_are_clinic_days_and_weekends_are_not() {
+        let c = calendar();
+        assert!(c.is_clinic_day(date(2026, 12, 14))); // Monday
+        assert!(c.is_clinic_day(date(2026, 12, 18))); // Friday
+        assert!(!c.is_clinic_day(date(2026, 12, 19))); // Saturday
+        assert!(!c.is_clinic_day(date(2026, 12, 20))); // Sunday
+    }
+
+    #[test]
+    fn sessions_start_at_local_times_with_the_right_offset_across_dst() {
+        let c = calendar();
+        // Standard time (UTC-5).
+        assert_eq!(
+            rfc(c.starts_at(date(2026, 12, 14), Session::Morning)),
+            "2026-12-14T08:00:00-05:00"
+        );
+        assert_eq!(
+            rfc(c.starts_at(date(2026, 12, 14), Session::Afternoon)),
+            "2026-12-14T13:00:00-05:00"
+        );
+        // DST starts Sunday 8 March 2026: Friday before is -05:00, Monday after -04:00.
+        assert_eq!(
+            rfc(c.starts_at(date(2026, 3, 6), Session::Morning)),
+            "2026-03-06T08:00:00-05:00"
+        );
+        assert_eq!(
+            rfc(c.starts_at(date(2026, 3, 9), Session::Morning)),
+            "2026-03-09T08:00:00-04:00"
+        );
+        // DST ends Sunday 1 November 2026.
+        assert_eq!(
+            rfc(c.starts_at(date(2026, 10, 30), Session::Afternoon)),
+            "2026-10-30T13:00:00-04:00"
+        );
+        assert_eq!(
+            rfc(c.starts_at(date(2026, 11, 2), Session::Afternoon)),
+            "2026-11-02T13:00:00-05:00"
+        );
+    }
+
+    #[test]
+    fn a_start_inside_a_dst_gap_moves_past_it_and_an_ambiguous_one_takes_the_first() {
+        let every_day = vec![
+            Weekday::Mon,
+            Weekday::Tue,
+            Weekday::Wed,
+            Weekday::Thu,
+            Weekday::Fri,
+            Weekday::Sat,
+            Weekday::Sun,
+        ];
+        let c = Calendar::new(
+            chrono_tz::America::New_York,
+            every_day,
+            hm(1, 30),
+            hm(2, 30),
+            26,
+        );
+        // 02:30 does not exist on 8 March 2026 in New York.
+        assert_eq!(
+            rfc(c.starts_at(date(2026, 3, 8), Session::Afternoon)),
+            "2026-03-08T03:30:00-04:00"
+        );
+        // 01:30 happens twice on 1 November 2026: the first is still DST.
+        assert_eq!(
+            rfc(c.starts_at(date(2026, 11, 1), Session::Morning)),
+            "2026-11-01T01:30:00-04:00"
+        );
+    }
+
+    #[test]
+    fn next_clinic_days_skip_weekends_and_closures() {
+        let c = calendar();
+        let closures = Closures::from([date(2026, 12, 16)]); // a Wednesday
+        assert_eq!(
+            c.next_clinic_days(date(2026, 12, 12), 5, &closures), // from a Saturday
+            vec![
+                date(2026, 12, 14),
+                date(2026, 12, 15),
+                date(2026, 12, 17),
+                date(2026, 12, 18),
+                date(2026, 12, 21)
+            ]
+        );
+        assert!(c.sessions(date(2026, 12, 16), &closures).is_empty());
+        assert!(c.sessions(date(2026, 12, 19), &closures).is_empty());
+        assert_eq!(c.sessions(date(2026, 12, 17), &closures).len(), 2);
+        let every_day_closed =
+            Calendar::new(chrono_tz::UTC, vec![Weekday::Mon], hm(8, 0), hm(13, 0), 26);
+        let all: Closures = date(2026, 1, 1).iter_days().take(800).collect();
+        assert!(every_day_closed
+            .next_clinic_days(date(2026, 1, 1), 3, &all)
+            .is_empty());
+    }
+
+    #[test]
+    fn booking_rules_in_order() {
+        let c = calendar();
+        // Wednesday 2 December 2026, 10:00 in New York.
+        let now = Utc.with_ymd_and_hms(2026, 12, 2, 15, 0, 0).unwrap();
+        let none = Closures::new();
+        let closed = Closures::from([date(2026, 12, 4)]);
+        assert_eq!(
+            c.check_bookable(date(2026, 12, 5), Session::Morning, now, &none),
+            Err(Refusal::NotAClinicDay(date(2026, 12, 5)))
+        );
+        assert_eq!(
+            c.check_bookable(date(2026, 12, 4), Session::Morning, now, &closed),
+            Err(Refusal::ClinicClosed(date(2026, 12, 4)))
+        );
+        // This morning has begun; this afternoon has not.
+        assert_eq!(
+            c.check_bookable(date(2026, 12, 2), Session::Morning, now, &none),
+            Err(Refusal::InThePast)
+        );
+        assert!(c
+            .check_bookable(date(2026, 12, 2), Session::Afternoon, now, &none)
+            .is_ok());
+        assert_eq!(
+            c.check_bookable(date(2026, 11, 30), Session::Afternoon, now, &none),
+            Err(Refusal::InThePast)
+        );
+        // The horizon: 26 weeks from today is the last bookable date.
+        let last = date(2026, 12, 2) + Days::new(26 * 7);
+        assert_eq!(last, date(2027, 6, 2));
+        assert!(c
+            .check_bookable(last, Session::Afternoon, now, &none)
+            .is_ok());
+        assert_eq!(
+            c.check_bookable(date(2027, 6, 3), Session::Morning, now, &none),
+            Err(Refusal::OutsideHorizon { last })
+        );
+    }
+
+    #[test]
+    fn the_session_starting_now_is_already_past() {
+        let c = calendar();
+        let start = c
+            .starts_at(date(2026, 12, 3), Session::Morning)
+            .with_timezone(&Utc);
+        let none = Closures::new();
+        assert_eq!(
+            c.check_bookable(date(2026, 12, 3), Session::Morning, start, &none),
+            Err(Refusal::InThePast)
+        );
+        let just_before = start - chrono::Duration::seconds(1);
+        assert!(c
+            .check_bookable(date(2026, 12, 3), Session::Morning, just_before, &none)
+            .is_ok());
+    }
+}

@@ -1,0 +1,196 @@
+//! `/v1/rooms`: the clinic's private treatment rooms.
+
+use actix_web::http::header;
+use actix_web::{get, patch, post, web, HttpResponse};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::domain::access::{ADMIN, STAFF};
+use crate::domain::check_text;
+use crate::store::rooms::{self as store, Room};
+
+use super::auth::Caller;
+use super::error::ApiError;
+use super::extract::{Json, Query};
+use super::openapi::{
+    Conflict, Forbidden, MalformedRequest, NotFound, PayloadTooLarge, ServerErrors, Unauthorized,
+    UnsupportedMediaType, ValidationFailed,
+};
+use super::pagination::{Page, PageRequest};
+use super::AppState;
+
+const MAX_ROOM_NAME: usize = 100;
+
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(list_rooms)
+        .service(create_room)
+        .service(update_room);
+}
+
+/// A room with one reclining chair; only active rooms take bookings.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "019ac5a0-0000-7000-8000-000000000001", "name": "Room 1", "active": true,
+    "created_at": "2026-11-26T19:00:00-05:00", "updated_at": "2026-11-26T19:00:00-05:00"
+}))]
+pub struct RoomResponse {
+    pub id: String,
+    pub name: String,
+    pub active: bool,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl RoomResponse {
+    fn new(state: &AppState, room: Room) -> Self {
+        Self {
+            id: room.id,
+            name: room.name,
+            active: room.active,
+            created_at: state.local(room.created_at.and_utc()),
+            updated_at: state.local(room.updated_at.and_utc()),
+        }
+    }
+}
+
+/// A new room.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Room 5"}))]
+pub struct CreateRoom {
+    /// Unique, 1 to 100 characters.
+    pub name: String,
+    /// Defaults to `true`.
+    #[serde(default = "yes")]
+    pub active: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Changes to a room. Deactivating a room that holds scheduled
+/// appointments is refused with 409 naming them.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"active": false}))]
+pub struct UpdateRoom {
+    pub name: Option<String>,
+    pub active: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// Page size, 1 to 200 (default 50).
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// List the rooms.
+#[utoipa::path(
+    tag = "rooms",
+    operation_id = "list_rooms",
+    params(PageQuery),
+    responses(
+        (status = 200, description = "A page of rooms", body = Page<RoomResponse>),
+        Unauthorized, Forbidden, ValidationFailed, ServerErrors,
+    ),
+    security(("bearer" = []))
+)]
+#[get("/rooms")]
+pub async fn list_rooms(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(STAFF)?;
+    let Query(query) = query;
+    let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
+    let (after, fetch) = (page.after.clone(), page.fetch());
+    let rooms = state
+        .db(move |conn| store::list(conn, after.as_deref(), fetch))
+        .await?;
+    Ok(HttpResponse::Ok().json(page.page(
+        rooms,
+        |r| r.id.as_str(),
+        |r| RoomResponse::new(&state, r),
+    )))
+}
+
+/// Add a room.
+#[utoipa::path(
+    tag = "rooms",
+    operation_id = "create_room",
+    request_body = CreateRoom,
+    responses(
+        (status = 201, description = "Created", body = RoomResponse,
+            headers(("location" = String, description = "The new room's URL"))),
+        MalformedRequest, Unauthorized, Forbidden, Conflict, PayloadTooLarge,
+        UnsupportedMediaType, ValidationFailed, ServerErrors,
+    ),
+    security(("bearer" = []))
+)]
+#[post("/rooms")]
+pub async fn create_room(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: Json<CreateRoom>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(ADMIN)?;
+    let Json(body) = body;
+    ApiError::check(
+        check_text("name", &body.name, MAX_ROOM_NAME)
+            .into_iter()
+            .collect(),
+    )?;
+    let name = body.name.trim().to_owned();
+    let now = state.now();
+    let room = state
+        .db(move |conn| store::insert(conn, &name, body.active, now))
+        .await?;
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, format!("/v1/rooms/{}", room.id)))
+        .json(RoomResponse::new(&state, room)))
+}
+
+/// Rename, deactivate or reactivate a room.
+#[utoipa::path(
+    tag = "rooms",
+    operation_id = "update_room",
+    params(("id" = String, Path, description = "The room's id")),
+    request_body = UpdateRoom,
+    responses(
+        (status = 200, description = "The room after the change", body = RoomResponse),
+        MalformedRequest, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge,
+        UnsupportedMediaType, ValidationFailed, ServerErrors,
+    ),
+    security(("bearer" = []))
+)]
+#[patch("/rooms/{id}")]
+pub async fn update_room(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+    body: Json<UpdateRoom>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(ADMIN)?;
+    let Json(body) = body;
+    let name = body.name.map(|n| n.trim().to_owned());
+    if let Some(name) = &name {
+        ApiError::check(
+            check_text("name", name, MAX_ROOM_NAME)
+                .into_iter()
+                .collect(),
+        )?;
+    }
+    let (id, today, now) = (id.into_inner(), state.today(), state.now());
+    let room = state
+        .db(move |conn| store::update(conn, &id, name.as_deref(), body.active, today, now))
+        .await
+        .map_err(|e| e.naming("room"))?;
+    log::info!("room {} updated (active: {})", room.id, room.active);
+    Ok(HttpResponse::Ok().json(RoomResponse::new(&state, room)))
+}

@@ -1,0 +1,407 @@
+//! Appointments: booking with a room assigned, listing, and state changes.
+//! Double booking is prevented by two partial unique indexes (room and
+//! session; patient and day, over active appointments); a lost race on a
+//! room is retried with another free room.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use diesel::prelude::*;
+
+use crate::domain::appointment::{Appointment, AppointmentStatus, PainScore, Route};
+use crate::domain::calendar::{Calendar, Session};
+use crate::domain::{FieldError, Refusal};
+
+use super::schema::{appointments, rooms};
+use super::{
+    closures, is_unique_violation, new_id, patients, write_transaction, DbConnection, StoreError,
+};
+
+/// Attempts at a room before giving up: each lost race means another
+/// booking took a room, so this bounds retries without bounding capacity.
+const MAX_ROOM_ATTEMPTS: usize = 16;
+
+fn active() -> [&'static str; 3] {
+    AppointmentStatus::ACTIVE.map(AppointmentStatus::as_str)
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = appointments)]
+struct AppointmentRow {
+    id: String,
+    patient_id: String,
+    room_id: String,
+    date: NaiveDate,
+    session: String,
+    starts_at: NaiveDateTime,
+    status: String,
+    route: String,
+    pain_before: Option<i32>,
+    pain_after: Option<i32>,
+    cancel_reason: Option<String>,
+    cancelled_by: Option<String>,
+    checked_in_at: Option<NaiveDateTime>,
+    completed_at: Option<NaiveDateTime>,
+    created_at: NaiveDateTime,
+    updated_at: NaiveDateTime,
+}
+
+fn invalid(what: &str, value: &str) -> StoreError {
+    StoreError::Invalid(format!("appointment {what} `{value}`"))
+}
+
+impl TryFrom<AppointmentRow> for Appointment {
+    type Error = StoreError;
+
+    fn try_from(row: AppointmentRow) -> Result<Self, StoreError> {
+        let score = |v: Option<i32>| match v {
+            None => Ok(None),
+            Some(v) => PainScore::new(v)
+                .map(Some)
+                .ok_or_else(|| invalid("pain score", &v.to_string())),
+        };
+        Ok(Appointment {
+            session: Session::parse(&row.session)
+                .ok_or_else(|| invalid("session", &row.session))?,
+            status: AppointmentStatus::parse(&row.status)
+                .ok_or_else(|| invalid("status", &row.status))?,
+            route: Route::parse(&row.route).ok_or_else(|| invalid("route", &row.route))?,
+            pain_before: score(row.pain_before)?,
+            pain_after: score(row.pain_after)?,
+            id: row.id,
+            patient_id: row.patient_id,
+            room_id: row.room_id,
+            date: row.date,
+            starts_at: row.starts_at.and_utc(),
+            cancel_reason: row.cancel_reason,
+            cancelled_by: row.cancelled_by,
+            checked_in_at: row.checked_in_at.map(|t| t.and_utc()),
+            completed_at: row.completed_at.map(|t| t.and_utc()),
+            created_at: row.created_at.and_utc(),
+            updated_at: row.updated_at.and_utc(),
+        })
+    }
+}
+
+pub fn find(conn: &mut DbConnection, id: &str) -> Result<Appointment, StoreError> {
+    appointments::table
+        .find(id)
+        .select(AppointmentRow::as_select())
+        .first(conn)?
+        .try_into()
+}
+
+/// Filters of a listing; all optional.
+#[derive(Clone, Debug, Default)]
+pub struct Filter {
+    pub patient_id: Option<String>,
+    pub from: Option<NaiveDate>,
+    pub to: Option<NaiveDate>,
+    pub status: Option<AppointmentStatus>,
+}
+
+pub fn list(
+    conn: &mut DbConnection,
+    filter: &Filter,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Appointment>, StoreError> {
+    let mut query = appointments::table
+        .select(AppointmentRow::as_select())
+        .order(appointments::id)
+        .limit(limit)
+        .into_boxed();
+    if let Some(patient_id) = &filter.patient_id {
+        query = query.filter(appointments::patient_id.eq(patient_id.clone()));
+    }
+    if let Some(from) = filter.from {
+        query = query.filter(appointments::date.ge(from));
+    }
+    if let Some(to) = filter.to {
+        query = query.filter(appointments::date.le(to));
+    }
+    if let Some(status) = filter.status {
+        query = query.filter(appointments::status.eq(status.as_str()));
+    }
+    if let Some(after) = after {
+        query = query.filter(appointments::id.gt(after.to_owned()));
+    }
+    query
+        .load(conn)?
+        .into_iter()
+        .map(Appointment::try_from)
+        .collect()
+}
+
+/// Active rooms free in a session, in name order.
+fn free_rooms(
+    conn: &mut DbConnection,
+    date: NaiveDate,
+    session: Session,
+) -> Result<Vec<String>, StoreError> {
+    let taken = appointments::table
+        .filter(appointments::date.eq(date))
+        .filter(appointments::session.eq(session.as_str()))
+        .filter(appointments::status.eq_any(active()))
+        .select(appointments::room_id);
+    Ok(rooms::table
+        .filter(rooms::active.eq(true))
+        .filter(rooms::id.ne_all(taken))
+        .order((rooms::name, rooms::id))
+        .select(rooms::id)
+        .load(conn)?)
+}
+
+/// Whether the patient holds an active appointment on `date`, other than `except`.
+fn patient_booked_on(
+    conn: &mut DbConnection,
+    patient_id: &str,
+    date: NaiveDate,
+    except: Option<&str>,
+) -> Result<bool, StoreError> {
+    let mut query = appointments::table
+        .filter(appointments::patient_id.eq(patient_id))
+        .filter(appointments::date.eq(date))
+        .filter(appointments::status.eq_any(active()))
+        .select(appointments::id)
+        .into_boxed();
+    if let Some(except) = except {
+        query = query.filter(appointments::id.ne(except.to_owned()));
+    }
+    Ok(!query.limit(1).load::<String>(conn)?.is_empty())
+}
+
+/// The calendar's verdict on a slot, with the closures read in the same
+/// transaction.
+fn check_slot(
+    conn: &mut DbConnection,
+    calendar: &Calendar,
+    date: NaiveDate,
+    session: Session,
+    now: DateTime<Utc>,
+) -> Result<DateTime<Utc>, StoreError> {
+    let closed = closures::dates_between(conn, date, date)?;
+    calendar
+        .check_bookable(date, session, now, &closed)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(StoreError::Refused)
+}
+
+/// Runs `attempt` until it is not beaten to a room, mapping the patient's
+/// day index to its refusal.
+fn with_room_retries<T>(
+    conn: &mut DbConnection,
+    date: NaiveDate,
+    mut attempt: impl FnMut(&mut DbConnection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    for _ in 0..MAX_ROOM_ATTEMPTS {
+        match attempt(conn) {
+            Err(e)
+                if is_unique_violation(
+                    &e,
+                    "appointments_room_slot_key",
+                    "appointments.room_id",
+                ) =>
+            {
+                continue
+            }
+            Err(e)
+                if is_unique_violation(
+                    &e,
+                    "appointments_patient_day_key",
+                    "appointments.patient_id",
+                ) =>
+            {
+                return Err(StoreError::Refused(Refusal::PatientAlreadyBookedThatDay(
+                    date,
+                )))
+            }
+            other => return other,
+        }
+    }
+    Err(StoreError::Refused(Refusal::SlotFull))
+}
+
+/// A booking request, checked for shape by the caller.
+#[derive(Clone, Debug)]
+pub struct NewBooking {
+    pub patient_id: String,
+    pub date: NaiveDate,
+    pub session: Session,
+    pub route: Route,
+}
+
+/// Books the session for the patient in a free room, or refuses with the
+/// rule that stops it. A refused booking stores nothing.
+pub fn book(
+    conn: &mut DbConnection,
+    calendar: &Calendar,
+    booking: &NewBooking,
+    now: DateTime<Utc>,
+) -> Result<Appointment, StoreError> {
+    let NewBooking {
+        patient_id,
+        date,
+        session,
+        route,
+    } = booking;
+    with_room_retries(conn, *date, |conn| {
+        write_transaction(conn, |conn| {
+            if !patients::exists(conn, patient_id)? {
+                return Err(StoreError::Rejected(vec![FieldError::new(
+                    "patient_id",
+                    "no patient has this id",
+                )]));
+            }
+            let starts_at = check_slot(conn, calendar, *date, *session, now)?;
+            if patient_booked_on(conn, patient_id, *date, None)? {
+                return Err(StoreError::Refused(Refusal::PatientAlreadyBookedThatDay(
+                    *date,
+                )));
+            }
+            let room_id = free_rooms(conn, *date, *session)?
+                .into_iter()
+                .next()
+                .ok_or(StoreError::Refused(Refusal::SlotFull))?;
+            let id = new_id();
+            let now = now.naive_utc();
+            diesel::insert_into(appointments::table)
+                .values((
+                    appointments::id.eq(&id),
+                    appointments::patient_id.eq(patient_id),
+                    appointments::room_id.eq(&room_id),
+                    appointments::date.eq(date),
+                    appointments::session.eq(session.as_str()),
+                    appointments::starts_at.eq(starts_at.naive_utc()),
+                    appointments::status.eq(AppointmentStatus::Scheduled.as_str()),
+                    appointments::route.eq(route.as_str()),
+                    appointments::created_at.eq(now),
+                    appointments::updated_at.eq(now),
+                ))
+                .execute(conn)?;
+            find(conn, &id)
+        })
+    })
+}
+
+/// Moves a scheduled appointment to another slot under the booking rules,
+/// in one statement: the old slot is freed only if the new one is taken.
+pub fn reschedule(
+    conn: &mut DbConnection,
+    calendar: &Calendar,
+    id: &str,
+    date: NaiveDate,
+    session: Session,
+    now: DateTime<Utc>,
+) -> Result<Appointment, StoreError> {
+    with_room_retries(conn, date, |conn| {
+        write_transaction(conn, |conn| {
+            let current = find(conn, id)?;
+            current
+                .status
+                .after(crate::domain::appointment::Action::Reschedule)
+                .map_err(StoreError::Refused)?;
+            let starts_at = check_slot(conn, calendar, date, session, now)?;
+            if patient_booked_on(conn, &current.patient_id, date, Some(id))? {
+                return Err(StoreError::Refused(Refusal::PatientAlreadyBookedThatDay(
+                    date,
+                )));
+            }
+            let room_id = if current.date == date && current.session == session {
+                current.room_id.clone()
+            } else {
+                free_rooms(conn, date, session)?
+                    .into_iter()
+                    .next()
+                    .ok_or(StoreError::Refused(Refusal::SlotFull))?
+            };
+            diesel::update(appointments::table.find(id))
+                .set((
+                    appointments::room_id.eq(&room_id),
+                    appointments::date.eq(date),
+                    appointments::session.eq(session.as_str()),
+                    appointments::starts_at.eq(starts_at.naive_utc()),
+                    appointments::updated_at.eq(now.naive_utc()),
+                ))
+                .execute(conn)?;
+            find(conn, id)
+        })
+    })
+}
+
+/// What a state change writes; `None` leaves a column as it is.
+#[derive(AsChangeset, Default)]
+#[diesel(table_name = appointments)]
+pub struct Change {
+    pub status: Option<&'static str>,
+    pub route: Option<&'static str>,
+    pub pain_before: Option<i32>,
+    pub pain_after: Option<i32>,
+    pub cancel_reason: Option<String>,
+    pub cancelled_by: Option<String>,
+    pub checked_in_at: Option<NaiveDateTime>,
+    pub completed_at: Option<NaiveDateTime>,
+    pub updated_at: Option<NaiveDateTime>,
+}
+
+/// Reads the appointment, lets `decide` refuse or describe the change, and
+/// writes it, all in one transaction.
+pub fn change(
+    conn: &mut DbConnection,
+    id: &str,
+    now: DateTime<Utc>,
+    decide: impl FnOnce(&Appointment) -> Result<Change, StoreError>,
+) -> Result<Appointment, StoreError> {
+    write_transaction(conn, |conn| {
+        let current = find(conn, id)?;
+        let mut change = decide(&current)?;
+        change.updated_at = Some(now.naive_utc());
+        diesel::update(appointments::table.find(id))
+            .set(change)
+            .execute(conn)?;
+        find(conn, id)
+    })
+}
+
+/// How full each session is over a range of dates.
+#[derive(Clone, Debug, Default)]
+pub struct Occupancy {
+    /// Active rooms: the capacity of every session.
+    pub capacity: i64,
+    /// Active appointments per (date, session).
+    pub booked: BTreeMap<(NaiveDate, Session), i64>,
+    /// Closed dates in the range.
+    pub closures: crate::domain::calendar::Closures,
+}
+
+/// Occupancy of `from`..=`to` in three queries, whatever the range's length.
+pub fn occupancy(
+    conn: &mut DbConnection,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Occupancy, StoreError> {
+    let capacity: i64 = rooms::table
+        .filter(rooms::active.eq(true))
+        .count()
+        .get_result(conn)?;
+    let counts: Vec<(NaiveDate, String, i64)> = appointments::table
+        .filter(appointments::date.between(from, to))
+        .filter(appointments::status.eq_any(active()))
+        .group_by((appointments::date, appointments::session))
+        .select((
+            appointments::date,
+            appointments::session,
+            diesel::dsl::count_star(),
+        ))
+        .load(conn)?;
+    let mut booked = BTreeMap::new();
+    for (date, session, n) in counts {
+        let session = Session::parse(&session).ok_or_else(|| invalid("session", &session))?;
+        booked.insert((date, session), n);
+    }
+    Ok(Occupancy {
+        capacity,
+        booked,
+        closures: closures::dates_between(conn, from, to)?,
+    })
+}
