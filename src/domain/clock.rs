@@ -19,13 +19,30 @@ impl Clock for SystemClock {
     }
 }
 
-/// A clock stopped at one instant, for tests.
-#[derive(Clone, Copy, Debug)]
-pub struct FixedClock(pub DateTime<Utc>);
+/// A clock that stands still until it is set, for tests.
+#[derive(Debug)]
+pub struct FixedClock(std::sync::RwLock<DateTime<Utc>>);
+
+impl FixedClock {
+    pub fn new(now: DateTime<Utc>) -> Self {
+        Self(std::sync::RwLock::new(now))
+    }
+
+    /// Moves the clock to `now`.
+    pub fn set(&self, now: DateTime<Utc>) {
+        match self.0.write() {
+            Ok(mut guard) => *guard = now,
+            Err(poisoned) => *poisoned.into_inner() = now,
+        }
+    }
+}
 
 impl Clock for FixedClock {
     fn now(&self) -> DateTime<Utc> {
-        self.0
+        match self.0.read() {
+            Ok(guard) => *guard,
+            Err(poisoned) => *poisoned.into_inner(),
+        }
     }
 }
 

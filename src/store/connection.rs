@@ -90,7 +90,9 @@ pub fn build_pool(target: &DatabaseTarget, size: u32) -> Result<DbPool, StoreErr
         .map_err(|e| StoreError::Unavailable(e.to_string()))?;
     r2d2::Pool::builder()
         .max_size(size)
-        .min_idle(Some(1))
+        // Every connection opened up front: a burst of requests finds them
+        // ready instead of queueing behind new connections.
+        .min_idle(Some(size))
         .connection_timeout(Duration::from_secs(10))
         .build(manager)
         .map_err(|e| StoreError::Unavailable(e.to_string()))

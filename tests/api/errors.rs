@@ -205,3 +205,69 @@ async fn every_response_carries_a_request_id() {
     assert_ne!(a, b);
     assert!(uuid::Uuid::parse_str(a).is_ok());
 }
+
+/// Every documented operation answers junk without a 500, every error is a
+/// problem document, and nothing is stored.
+#[actix_web::test]
+async fn no_operation_answers_junk_with_a_500() {
+    let app = TestApp::at_clinic_now().await;
+    let spec = serde_json::to_value(infusion_api::http::openapi()).unwrap();
+    let patient = app.patient_id().await;
+    let before: Vec<i64> = ["patients", "appointments", "rooms", "closures"]
+        .iter()
+        .map(|t| app.count(t))
+        .collect();
+    let ids = [
+        uuid::Uuid::now_v7().to_string(),
+        patient.clone(),
+        "%00".into(),
+        "x".repeat(300),
+    ];
+    let bodies: [(&str, &[u8]); 6] = [
+        ("application/json", b"{"),
+        ("application/json", b"[]"),
+        ("application/json", b"{\"x\": 1}"),
+        ("application/json", b"null"),
+        (
+            "application/json",
+            b"{\"date\": \"2026-02-30\", \"session\": 7, \"reason\": null}",
+        ),
+        ("text/plain", b"hello"),
+    ];
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            let method =
+                actix_web::http::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            for id in &ids {
+                let uri = format!("{}?limit=abc&from=x", path.replace("{id}", id));
+                for (content_type, body) in bodies {
+                    let res = app
+                        .request(method.clone(), &uri)
+                        .role(Role::Admin)
+                        .raw(content_type, body.to_vec())
+                        .send()
+                        .await;
+                    assert!(
+                        res.status < 500,
+                        "{method} {uri} {}: {} {}",
+                        String::from_utf8_lossy(body),
+                        res.status,
+                        res.text
+                    );
+                    if res.status >= 400 {
+                        assert_eq!(
+                            res.header("content-type"),
+                            Some("application/problem+json"),
+                            "{method} {uri}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+    let after: Vec<i64> = ["patients", "appointments", "rooms", "closures"]
+        .iter()
+        .map(|t| app.count(t))
+        .collect();
+    assert_eq!(before, after);
+}

@@ -149,8 +149,9 @@ impl TestAppBuilder {
         let settings = Settings::from_lookup(|key| vars.get(key).cloned()).expect("test settings");
         let pool = store::build_pool(&settings.database, settings.db_pool_size).expect("test pool");
         migrations::run_pending(&mut pool.get().expect("connection")).expect("migrations");
-        let clock: Arc<dyn Clock> = match self.now {
-            Some(now) => Arc::new(FixedClock(now)),
+        let fixed = self.now.map(|now| Arc::new(FixedClock::new(now)));
+        let clock: Arc<dyn Clock> = match &fixed {
+            Some(fixed) => fixed.clone(),
             None => Arc::new(SystemClock),
         };
         let state = web::Data::new(AppState::new(pool.clone(), Arc::new(settings), clock));
@@ -162,6 +163,7 @@ impl TestAppBuilder {
             service,
             state,
             pool,
+            clock: fixed,
             _db: db,
         }
     }
@@ -172,6 +174,7 @@ pub struct TestApp {
     service: AppService,
     pub state: web::Data<AppState>,
     pub pool: DbPool,
+    clock: Option<Arc<FixedClock>>,
     // Dropped last: the database outlives the pool using it.
     _db: TestDb,
 }
@@ -183,6 +186,14 @@ impl TestApp {
 
     pub async fn spawn() -> TestApp {
         Self::builder().build().await
+    }
+
+    /// Moves the clinic's clock (built with [`TestAppBuilder::now`]) to `now`.
+    pub fn travel_to(&self, now: DateTime<Utc>) {
+        self.clock
+            .as_ref()
+            .expect("travel_to needs a TestApp built with .now(...)")
+            .set(now);
     }
 
     /// A request to `path`, without a token until one is given.
@@ -224,6 +235,12 @@ impl TestApp {
             .await;
         assert_eq!(res.status, 201, "{}", res.body);
         res.body
+    }
+
+    /// Runs one SQL statement straight on the database; whether it succeeded.
+    pub fn execute(&self, sql: &str) -> bool {
+        let mut conn = self.pool.get().expect("connection");
+        diesel::sql_query(sql).execute(&mut *conn).is_ok()
     }
 
     /// Counts rows of `table` straight from the database.
@@ -322,12 +339,43 @@ impl RequestBuilder<'_> {
     }
 
     pub async fn send(self) -> TestResponse {
-        let response = self
-            .app
+        let app = self.app;
+        let response = app
             .service
             .call(self.request.to_request())
             .await
             .expect("the service answers");
+        TestResponse::read(response).await
+    }
+}
+
+impl TestApp {
+    /// Sends all requests at once: each is built (token, body) before any is
+    /// sent, so they reach the database as close together as possible.
+    pub async fn send_all(&self, requests: Vec<RequestBuilder<'_>>) -> Vec<TestResponse> {
+        let built: Vec<_> = requests
+            .into_iter()
+            .map(|r| r.request.to_request())
+            .collect();
+        let calls = built.into_iter().map(|request| self.service.call(request));
+        let mut responses = Vec::new();
+        for response in futures::future::join_all(calls).await {
+            responses.push(TestResponse::read(response.expect("the service answers")).await);
+        }
+        responses
+    }
+}
+
+#[derive(Debug)]
+pub struct TestResponse {
+    pub status: u16,
+    pub headers: HashMap<String, String>,
+    pub body: Value,
+    pub text: String,
+}
+
+impl TestResponse {
+    async fn read(response: ServiceResponse<BoxBody>) -> Self {
         let status = response.status().as_u16();
         let headers = response
             .headers()
@@ -351,17 +399,7 @@ impl RequestBuilder<'_> {
             text,
         }
     }
-}
 
-#[derive(Debug)]
-pub struct TestResponse {
-    pub status: u16,
-    pub headers: HashMap<String, String>,
-    pub body: Value,
-    pub text: String,
-}
-
-impl TestResponse {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).map(String::as_str)
     }
@@ -396,5 +434,63 @@ impl TestResponse {
             .iter()
             .filter_map(|e| e["message"].as_str().map(str::to_owned))
             .collect()
+    }
+}
+
+/// Wednesday 2 December 2026, 10:00 in New York: the clinic's "now" in
+/// scheduling tests. Thursday 3 December is the next clinic day.
+pub fn clinic_now() -> DateTime<Utc> {
+    use chrono::TimeZone;
+    Utc.with_ymd_and_hms(2026, 12, 2, 15, 0, 0).unwrap()
+}
+
+impl TestApp {
+    /// A TestApp whose clock stands at [`clinic_now`].
+    pub async fn at_clinic_now() -> TestApp {
+        Self::builder().now(clinic_now()).build().await
+    }
+
+    /// Creates a patient and returns its id.
+    pub async fn patient_id(&self) -> String {
+        self.create_patient(patient_body()).await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Books `date` and `session` for `patient_id` as a scheduler.
+    pub async fn book(&self, patient_id: &str, date: &str, session: &str) -> TestResponse {
+        self.booking(patient_id, date, session).send().await
+    }
+
+    /// The request that books `date` and `session` for `patient_id`.
+    pub fn booking(&self, patient_id: &str, date: &str, session: &str) -> RequestBuilder<'_> {
+        self.post("/v1/appointments")
+            .role(Role::Scheduler)
+            .json(&json!({"patient_id": patient_id, "date": date, "session": session}))
+    }
+
+    /// Books and asserts 201; returns the appointment.
+    pub async fn booked(&self, patient_id: &str, date: &str, session: &str) -> Value {
+        let res = self.book(patient_id, date, session).await;
+        assert_eq!(res.status, 201, "{}", res.text);
+        res.body
+    }
+
+    /// POSTs an action on an appointment as a scheduler.
+    pub async fn act(&self, id: &str, action: &str, body: Value) -> TestResponse {
+        self.post(&format!("/v1/appointments/{id}/{action}"))
+            .role(Role::Scheduler)
+            .json(&body)
+            .send()
+            .await
+    }
+
+    /// Active appointments in one session, straight from the database.
+    pub fn active_in(&self, date: &str, session: &str) -> i64 {
+        self.count(&format!(
+            "appointments WHERE date = '{date}' AND session = '{session}' \
+             AND status IN ('scheduled', 'checked_in', 'completed')"
+        ))
     }
 }

@@ -7,8 +7,11 @@
     reason = "a test that cannot go on should fail loudly at the line that failed"
 )]
 
+mod appointments;
 mod auth;
+mod calendar;
 mod cli;
+mod concurrency;
 mod errors;
 mod helpers;
 mod operations;

@@ -103,7 +103,24 @@ fn the_spec_is_openapi_3_1_with_bearer_auth_and_documented_errors() {
     assert_eq!(scheme["scheme"], "bearer");
     assert_eq!(scheme["bearerFormat"], "JWT");
     let paths = spec["paths"].as_object().unwrap();
-    for expected in ["/healthz", "/readyz", "/v1/patients", "/v1/patients/{id}"] {
+    for expected in [
+        "/healthz",
+        "/readyz",
+        "/v1/patients",
+        "/v1/patients/{id}",
+        "/v1/rooms",
+        "/v1/rooms/{id}",
+        "/v1/closures",
+        "/v1/closures/{id}",
+        "/v1/availability",
+        "/v1/appointments",
+        "/v1/appointments/{id}",
+        "/v1/appointments/{id}/cancel",
+        "/v1/appointments/{id}/reschedule",
+        "/v1/appointments/{id}/check-in",
+        "/v1/appointments/{id}/complete",
+        "/v1/appointments/{id}/no-show",
+    ] {
         assert!(paths.contains_key(expected), "{expected} is missing");
     }
     for (path, item) in paths {
@@ -135,6 +152,38 @@ fn the_spec_is_openapi_3_1_with_bearer_auth_and_documented_errors() {
             }
         }
     }
-    assert!(spec["components"]["schemas"]["CreatePatient"]["example"].is_object());
+    for schema in [
+        "CreatePatient",
+        "BookAppointment",
+        "AppointmentResponse",
+        "Slot",
+        "CreateClosure",
+        "RoomResponse",
+    ] {
+        assert!(
+            spec["components"]["schemas"][schema]["example"].is_object(),
+            "{schema} has no example"
+        );
+    }
+    let booking = &spec["paths"]["/v1/appointments"]["post"]["responses"];
+    let examples = booking["409"]["content"]["application/problem+json"]["examples"]
+        .as_object()
+        .unwrap();
+    assert!(
+        examples.contains_key("slot_full")
+            && examples.contains_key("patient_already_booked_that_day")
+    );
+    let examples = booking["422"]["content"]["application/problem+json"]["examples"]
+        .as_object()
+        .unwrap();
+    for code in [
+        "validation_failed",
+        "not_a_clinic_day",
+        "clinic_closed",
+        "in_the_past",
+        "outside_horizon",
+    ] {
+        assert!(examples.contains_key(code), "booking 422 lacks {code}");
+    }
     assert!(spec["components"]["schemas"]["Problem"]["example"].is_object());
 }

@@ -1,0 +1,716 @@
+//! Booking and the appointment state machine, through the API.
+
+use chrono::{Duration, TimeZone, Utc};
+use serde_json::{json, Value};
+
+use infusion_api::domain::access::Role;
+
+use crate::helpers::{clinic_now, TestApp};
+
+// Thursday and Friday after clinic_now(), and the weekend.
+const THU: &str = "2026-12-03";
+const FRI: &str = "2026-12-04";
+const SAT: &str = "2026-12-05";
+const SUN: &str = "2026-12-06";
+const TODAY: &str = "2026-12-02";
+
+#[actix_web::test]
+async fn booking_assigns_a_room_and_answers_201_with_location() {
+    let app = TestApp::at_clinic_now().await;
+    let patient = app.patient_id().await;
+    let res = app.book(&patient, THU, "morning").await;
+    assert_eq!(res.status, 201, "{}", res.text);
+    let a = &res.body;
+    let id = a["id"].as_str().unwrap();
+    assert_eq!(
+        res.header("location"),
+        Some(format!("/v1/appointments/{id}").as_str())
+    );
+    assert_eq!(a["patient_id"], patient.as_str());
+    assert_eq!(a["date"], THU);
+    assert_eq!(a["session"], "morning");
+    assert_eq!(a["starts_at"], "2026-12-03T08:00:00-05:00");
+    assert_eq!(a["status"], "scheduled");
+    assert_eq!(a["route"], "iv");
+    assert_eq!(a["room_id"], "019ac5a0-0000-7000-8000-000000000001");
+    let fetched = app
+        .get(&format!("/v1/appointments/{id}"))
+        .role(Role::Integration)
+        .send()
+        .await;
+    assert_eq!(fetched.body, res.body);
+
+    let oral = app
+        .post("/v1/appointments")
+        .role(Role::Clinician)
+        .json(&json!({"patient_id": app.patient_id().await, "date": THU, "session": "afternoon", "route": "intranasal"}))
+        .send()
+        .await;
+    assert_eq!(oral.status, 201, "{}", oral.text);
+    assert_eq!(oral.body["route"], "intranasal");
+    assert_eq!(oral.body["starts_at"], "2026-12-03T13:00:00-05:00");
+}
+
+#[actix_web::test]
+async fn starts_at_follows_daylight_saving_time() {
+    let app = TestApp::at_clinic_now().await;
+    let patient = app.patient_id().await;
+    // DST begins Sunday 14 March 2027.
+    assert_eq!(
+        app.booked(&patient, "2027-03-12", "morning").await["starts_at"],
+        "2027-03-12T08:00:00-05:00"
+    );
+    assert_eq!(
+        app.booked(&patient, "2027-03-15", "morning").await["starts_at"],
+        "2027-03-15T08:00:00-04:00"
+    );
+    assert_eq!(
+        app.booked(&patient, "2027-03-16", "afternoon").await["starts_at"],
+        "2027-03-16T13:00:00-04:00"
+    );
+}
+
+#[actix_web::test]
+async fn each_calendar_rule_has_its_code_and_stores_nothing() {
+    let app = TestApp::at_clinic_now().await;
+    let patient = app.patient_id().await;
+    let closure = app
+        .post("/v1/closures")
+        .role(Role::Admin)
+        .json(&json!({"date": FRI, "reason": "Staff training"}))
+        .send()
+        .await;
+    assert_eq!(closure.status, 201, "{}", closure.text);
+
+    let cases = [
+        (SAT, "morning", 422, "not_a_clinic_day"),
+        (SUN, "afternoon", 422, "not_a_clinic_day"),
+        (FRI, "morning", 422, "clinic_closed"),
+        ("2026-12-01", "afternoon", 422, "in_the_past"),
+        // This morning began at 08:00; it is 10:00.
+        (TODAY, "morning", 422, "in_the_past"),
+        // 26 weeks from today is 2 June 2027.
+        ("2027-06-03", "morning", 422, "outside_horizon"),
+    ];
+    for (date, session, status, code) in cases {
+        let res = app.book(&patient, date, session).await;
+        res.assert_problem(status, code);
+    }
+    assert_eq!(app.count("appointments"), 0);
+    // The edges: this afternoon, and the last day of the horizon.
+    app.booked(&patient, TODAY, "afternoon").await;
+    app.booked(&patient, "2027-06-02", "morning").await;
+}
+
+#[actix_web::test]
+async fn clinic_days_are_a_setting() {
+    let app = TestApp::builder()
+        .now(clinic_now())
+        .setting("CLINIC_DAYS", "mon,tue,wed,thu,fri,sat")
+        .build()
+        .await;
+    let patient = app.patient_id().await;
+    app.booked(&patient, SAT, "morning").await;
+    app.book(&patient, SUN, "morning")
+        .await
+        .assert_problem(422, "not_a_clinic_day");
+}
+
+#[actix_web::test]
+async fn a_full_session_is_slot_full() {
+    let app = TestApp::at_clinic_now().await;
+    let mut rooms = Vec::new();
+    for _ in 0..4 {
+        let patient = app.patient_id().await;
+        rooms.push(app.booked(&patient, THU, "morning").await["room_id"].clone());
+    }
+    rooms.sort_by_key(|r| r.to_string());
+    rooms.dedup();
+    assert_eq!(rooms.len(), 4, "each booking took its own room");
+    let late = app.patient_id().await;
+    app.book(&late, THU, "morning")
+        .await
+        .assert_problem(409, "slot_full");
+    // The afternoon is still open.
+    app.booked(&late, THU, "afternoon").await;
+    assert_eq!(app.count("appointments"), 5);
+}
+
+#[actix_web::test]
+async fn one_active_appointment_per_patient_per_day() {
+    let app = TestApp::at_clinic_now().await;
+    let patient = app.patient_id().await;
+    app.booked(&patient, THU, "morning").await;
+    let res = app.book(&patient, THU, "afternoon").await;
+    res.assert_problem(409, "patient_already_booked_that_day");
+    assert_eq!(app.count("appointments"), 1);
+}
+
+#[actix_web::test]
+async fn bad_bookings_are_422_naming_the_field() {
+    let app = TestApp::at_clinic_now().await;
+    let patient = app.patient_id().await;
+    let cases = [
+        (
+            json!({"patient_id": patient, "date": THU, "session": "evening"}),
+            "session",
+        ),
+        (
+            json!({"patient_id": patient, "date": "2026-13-01", "session": "morning"}),
+            "date",
+        ),
+        (
+            json!({"patient_id": patient, "date": THU, "session": "morning", "route": "iv-drip"}),
+            "route",
+        ),
+        (
+            json!({"patient_id": uuid::Uuid::now_v7().to_string(), "date": THU, "session": "morning"}),
+            "patient_id",
+        ),
+        (json!({"date": THU, "session": "morning"}), "patient_id"),
+        (
+            json!({"patient_id": patient, "date": THU, "session": "morning", "room_id": "x"}),
+            "room_id",
+        ),
+    ];
+    for (body, field) in cases {
+        let res = app
+            .post("/v1/appointments")
+            .role(Role::Scheduler)
+            .json(&body)
+            .send()
+            .await;
+        res.assert_invalid_fields(&[field]);
+    }
+    assert_eq!(app.count("appointments"), 0);
+}
+
+#[actix_web::test]
+async fn who_may_book_and_read() {
+    let app = TestApp::at_clinic_now().await;
+    let patient = app.patient_id().await;
+    let body = json!({"patient_id": patient, "date": THU, "session": "morning"});
+    for role in [Role::Integration, Role::Patient] {
+        let res = app
+            .post("/v1/appointments")
+            .role(role)
+            .json(&body)
+            .send()
+            .await;
+        res.assert_problem(403, "forbidden");
+    }
+    app.post("/v1/appointments")
+        .patient(&patient)
+        .json(&body)
+        .send()
+        .await
+        .assert_problem(403, "forbidden");
+    assert_eq!(app.count("appointments"), 0);
+    for role in [Role::Admin, Role::Clinician] {
+        let p = app.patient_id().await;
+        let res = app
+            .post("/v1/appointments")
+            .role(role)
+            .json(&json!({"patient_id": p, "date": THU, "session": "morning"}))
+            .send()
+            .await;
+        assert_eq!(res.status, 201, "{role:?} {}", res.text);
+    }
+}
+
+#[actix_web::test]
+async fn check_in_then_complete_records_pain_scores() {
+    let app = TestApp::at_clinic_now().await;
+    let patient = app.patient_id().await;
+    let id = app.booked(&patient, TODAY, "afternoon").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let res = app.act(&id, "check-in", json!({"pain_before": 8})).await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert_eq!(res.body["status"], "checked_in");
+    assert_eq!(res.body["pain_before"], 8);
+    assert_eq!(res.body["checked_in_at"], "2026-12-02T10:00:00-05:00");
+
+    let res = app.act(&id, "complete", json!({"pain_after": 3})).await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert_eq!(res.body["status"], "completed");
+    assert_eq!(res.body["pain_before"], 8);
+    assert_eq!(res.body["pain_after"], 3);
+
+    // Completed is final.
+    for (action, body) in [
+        ("check-in", json!({"pain_before": 5})),
+        ("complete", json!({"pain_after": 2})),
+        ("cancel", json!({"reason": "oops"})),
+        ("no-show", json!({})),
+        ("reschedule", json!({"date": THU, "session": "morning"})),
+    ] {
+        app.act(&id, action, body)
+            .await
+            .assert_problem(409, "invalid_transition");
+    }
+    let after = app
+        .get(&format!("/v1/appointments/{id}"))
+        .role(Role::Scheduler)
+        .send()
+        .await;
+    assert_eq!(after.body["status"], "completed");
+    assert_eq!(after.body["pain_after"], 3);
+}
+
+#[actix_web::test]
+async fn check_in_records_the_route_given() {
+    let app = TestApp::at_clinic_now().await;
+    let patient = app.patient_id().await;
+    let id = app.booked(&patient, TODAY, "afternoon").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let res = app
+        .act(
+            &id,
+            "check-in",
+            json!({"pain_before": 6, "route": "intramuscular"}),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert_eq!(res.body["route"], "intramuscular");
+}
+
+#[actix_web::test]
+async fn refused_transitions_are_invalid_transition() {
+    let app = TestApp::at_clinic_now().await;
+    let patient = app.patient_id().await;
+    let future = app.booked(&patient, THU, "morning").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Check-in only on the appointment's date; no-show only after it began.
+    let res = app
+        .act(&future, "check-in", json!({"pain_before": 5}))
+        .await;
+    res.assert_problem(409, "invalid_transition");
+    assert!(
+        res.body["detail"].as_str().unwrap().contains(THU),
+        "{}",
+        res.text
+    );
+    app.act(&future, "no-show", json!({}))
+        .await
+        .assert_problem(409, "invalid_transition");
+    // Complete needs a check-in first.
+    app.act(&future, "complete", json!({"pain_after": 2}))
+        .await
+        .assert_problem(409, "invalid_transition");
+
+    let res = app
+        .act(&future, "cancel", json!({"reason": "Feeling unwell"}))
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert_eq!(res.body["status"], "cancelled");
+    assert_eq!(res.body["cancel_reason"], "Feeling unwell");
+    assert_eq!(res.body["cancelled_by"], "scheduler:test-scheduler");
+    for (action, body) in [
+        ("check-in", json!({"pain_before": 5})),
+        ("complete", json!({"pain_after": 2})),
+        ("cancel", json!({"reason": "again"})),
+        ("no-show", json!({})),
+        ("reschedule", json!({"date": FRI, "session": "morning"})),
+    ] {
+        app.act(&future, action, body)
+            .await
+            .assert_problem(409, "invalid_transition");
+    }
+}
+
+#[actix_web::test]
+async fn no_show_after_the_session_began_and_then_nothing_else() {
+    let app = TestApp::at_clinic_now().await;
+    let patient = app.patient_id().await;
+    let id = app.booked(&patient, THU, "morning").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Thursday 08:00 in New York is 13:00 UTC.
+    app.travel_to(Utc.with_ymd_and_hms(2026, 12, 3, 12, 59, 59).unwrap());
+    app.act(&id, "no-show", json!({}))
+        .await
+        .assert_problem(409, "invalid_transition");
+    app.travel_to(Utc.with_ymd_and_hms(2026, 12, 3, 13, 0, 0).unwrap());
+    let res = app.act(&id, "no-show", json!({})).await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert_eq!(res.body["status"], "no_show");
+    app.act(&id, "check-in", json!({"pain_before": 5}))
+        .await
+        .assert_problem(409, "invalid_transition");
+    app.act(&id, "cancel", json!({"reason": "late"}))
+        .await
+        .assert_problem(409, "invalid_transition");
+}
+
+#[actix_web::test]
+async fn a_checked_in_appointment_cannot_be_cancelled_or_marked_no_show() {
+    let app = TestApp::at_clinic_now().await;
+    let patient = app.patient_id().await;
+    let id = app.booked(&patient, TODAY, "afternoon").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.travel_to(clinic_now() + Duration::hours(4));
+    assert_eq!(
+        app.act(&id, "check-in", json!({"pain_before": 7}))
+            .await
+            .status,
+        200
+    );
+    for (action, body) in [
+        ("check-in", json!({"pain_before": 5})),
+        ("cancel", json!({"reason": "x"})),
+        ("no-show", json!({})),
+        ("reschedule", json!({"date": FRI, "session": "morning"})),
+    ] {
+        app.act(&id, action, body)
+            .await
+            .assert_problem(409, "invalid_transition");
+    }
+}
+
+#[actix_web::test]
+async fn pain_scores_are_0_to_10() {
+    let app = TestApp::at_clinic_now().await;
+    let patient = app.patient_id().await;
+    let id = app.booked(&patient, TODAY, "afternoon").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for bad in [json!(11), json!(-1), json!(7.5), json!("7"), Value::Null] {
+        let res = app.act(&id, "check-in", json!({"pain_before": bad})).await;
+        res.assert_invalid_fields(&["pain_before"]);
+    }
+    app.act(&id, "check-in", json!({}))
+        .await
+        .assert_invalid_fields(&["pain_before"]);
+    assert_eq!(
+        app.act(&id, "check-in", json!({"pain_before": 0}))
+            .await
+            .status,
+        200
+    );
+    app.act(&id, "complete", json!({"pain_after": 12}))
+        .await
+        .assert_invalid_fields(&["pain_after"]);
+    let res = app.act(&id, "complete", json!({"pain_after": 10})).await;
+    assert_eq!(res.body["pain_after"], 10);
+}
+
+#[actix_web::test]
+async fn cancelling_needs_a_reason_and_frees_the_slot() {
+    let app = TestApp::at_clinic_now().await;
+    let mut ids = Vec::new();
+    for _ in 0..4 {
+        let p = app.patient_id().await;
+        ids.push(
+            app.booked(&p, THU, "morning").await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let waiting = app.patient_id().await;
+    app.book(&waiting, THU, "morning")
+        .await
+        .assert_problem(409, "slot_full");
+    for reason in [json!(""), json!("   "), json!("x".repeat(501))] {
+        app.act(&ids[0], "cancel", json!({"reason": reason}))
+            .await
+            .assert_invalid_fields(&["reason"]);
+    }
+    app.act(&ids[0], "cancel", json!({}))
+        .await
+        .assert_invalid_fields(&["reason"]);
+    assert_eq!(
+        app.act(&ids[0], "cancel", json!({"reason": "Travel"}))
+            .await
+            .status,
+        200
+    );
+    app.booked(&waiting, THU, "morning").await;
+}
+
+#[actix_web::test]
+async fn a_patient_cancels_only_its_own() {
+    let app = TestApp::at_clinic_now().await;
+    let mine = app.patient_id().await;
+    let theirs = app.patient_id().await;
+    let my_appt = app.booked(&mine, THU, "morning").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let their_appt = app.booked(&theirs, THU, "morning").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let res = app
+        .post(&format!("/v1/appointments/{their_appt}/cancel"))
+        .patient(&mine)
+        .json(&json!({"reason": "not mine"}))
+        .send()
+        .await;
+    res.assert_problem(404, "not_found");
+    let res = app
+        .post(&format!("/v1/appointments/{their_appt}/cancel"))
+        .role(Role::Integration)
+        .json(&json!({"reason": "EHR"}))
+        .send()
+        .await;
+    res.assert_problem(403, "forbidden");
+    let res = app
+        .post(&format!("/v1/appointments/{my_appt}/check-in"))
+        .patient(&mine)
+        .json(&json!({"pain_before": 1}))
+        .send()
+        .await;
+    res.assert_problem(403, "forbidden");
+
+    let res = app
+        .post(&format!("/v1/appointments/{my_appt}/cancel"))
+        .patient(&mine)
+        .json(&json!({"reason": "Cannot make it"}))
+        .send()
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert_eq!(res.body["cancelled_by"], format!("patient:{mine}"));
+    let still = app
+        .get(&format!("/v1/appointments/{their_appt}"))
+        .role(Role::Scheduler)
+        .send()
+        .await;
+    assert_eq!(still.body["status"], "scheduled");
+}
+
+#[actix_web::test]
+async fn reschedule_moves_atomically_under_the_booking_rules() {
+    let app = TestApp::at_clinic_now().await;
+    let patient = app.patient_id().await;
+    let appt = app.booked(&patient, THU, "morning").await;
+    let id = appt["id"].as_str().unwrap();
+
+    let res = app
+        .act(
+            id,
+            "reschedule",
+            json!({"date": "2026-12-08", "session": "afternoon"}),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert_eq!(res.body["id"], id);
+    assert_eq!(res.body["date"], "2026-12-08");
+    assert_eq!(res.body["session"], "afternoon");
+    assert_eq!(res.body["starts_at"], "2026-12-08T13:00:00-05:00");
+    assert_eq!(res.body["status"], "scheduled");
+    assert_eq!(app.active_in(THU, "morning"), 0, "the old slot is free");
+
+    // Same day, other session: the patient's own appointment is no obstacle.
+    let res = app
+        .act(
+            id,
+            "reschedule",
+            json!({"date": "2026-12-08", "session": "morning"}),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+
+    // Every refusal leaves the appointment where it was.
+    let other_day = app.patient_id().await;
+    let _ = other_day;
+    app.booked(&patient, "2026-12-09", "morning").await;
+    for _ in 0..4 {
+        let p = app.patient_id().await;
+        app.booked(&p, "2026-12-10", "morning").await;
+    }
+    let cases = [
+        (
+            json!({"date": SAT, "session": "morning"}),
+            422,
+            "not_a_clinic_day",
+        ),
+        (
+            json!({"date": "2026-12-01", "session": "morning"}),
+            422,
+            "in_the_past",
+        ),
+        (
+            json!({"date": "2027-07-01", "session": "morning"}),
+            422,
+            "outside_horizon",
+        ),
+        (
+            json!({"date": "2026-12-09", "session": "afternoon"}),
+            409,
+            "patient_already_booked_that_day",
+        ),
+        (
+            json!({"date": "2026-12-10", "session": "morning"}),
+            409,
+            "slot_full",
+        ),
+    ];
+    for (body, status, code) in cases {
+        app.act(id, "reschedule", body)
+            .await
+            .assert_problem(status, code);
+    }
+    let unchanged = app
+        .get(&format!("/v1/appointments/{id}"))
+        .role(Role::Scheduler)
+        .send()
+        .await;
+    assert_eq!(unchanged.body["date"], "2026-12-08");
+    assert_eq!(unchanged.body["session"], "morning");
+    assert_eq!(app.active_in("2026-12-08", "morning"), 1);
+}
+
+#[actix_web::test]
+async fn unknown_appointments_are_404() {
+    let app = TestApp::at_clinic_now().await;
+    let id = uuid::Uuid::now_v7().to_string();
+    app.get(&format!("/v1/appointments/{id}"))
+        .role(Role::Admin)
+        .send()
+        .await
+        .assert_problem(404, "not_found");
+    app.act(&id, "cancel", json!({"reason": "x"}))
+        .await
+        .assert_problem(404, "not_found");
+    app.act(&id, "no-show", json!({}))
+        .await
+        .assert_problem(404, "not_found");
+    app.act(
+        &id,
+        "reschedule",
+        json!({"date": THU, "session": "morning"}),
+    )
+    .await
+    .assert_problem(404, "not_found");
+}
+
+async fn listed(app: &TestApp, path: &str, role: Role) -> Vec<String> {
+    let res = app.get(path).role(role).send().await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    res.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[actix_web::test]
+async fn lists_filter_by_patient_date_and_status() {
+    let app = TestApp::at_clinic_now().await;
+    let ada = app.patient_id().await;
+    let bob = app.patient_id().await;
+    let a1 = app.booked(&ada, THU, "morning").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let a2 = app.booked(&ada, "2026-12-07", "morning").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let b1 = app.booked(&bob, THU, "afternoon").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.act(&a2, "cancel", json!({"reason": "Moved away"}))
+        .await;
+
+    assert_eq!(
+        listed(&app, "/v1/appointments", Role::Scheduler).await,
+        vec![a1.clone(), a2.clone(), b1.clone()]
+    );
+    assert_eq!(
+        listed(
+            &app,
+            &format!("/v1/appointments?patient_id={ada}"),
+            Role::Integration
+        )
+        .await,
+        vec![a1.clone(), a2.clone()]
+    );
+    assert_eq!(
+        listed(
+            &app,
+            &format!("/v1/appointments?from={THU}&to={THU}"),
+            Role::Clinician
+        )
+        .await,
+        vec![a1.clone(), b1.clone()]
+    );
+    assert_eq!(
+        listed(&app, "/v1/appointments?status=cancelled", Role::Admin).await,
+        vec![a2.clone()]
+    );
+    assert_eq!(
+        listed(&app, "/v1/appointments?from=2026-12-05", Role::Admin).await,
+        vec![a2.clone()]
+    );
+    let (first, cursor) = {
+        let res = app
+            .get("/v1/appointments?limit=2")
+            .role(Role::Scheduler)
+            .send()
+            .await;
+        (
+            res.body["items"].as_array().unwrap().len(),
+            res.body["next_cursor"].as_str().unwrap().to_owned(),
+        )
+    };
+    assert_eq!(first, 2);
+    assert_eq!(
+        listed(
+            &app,
+            &format!("/v1/appointments?limit=2&cursor={cursor}"),
+            Role::Scheduler
+        )
+        .await,
+        vec![b1.clone()]
+    );
+
+    // A patient lists only its own, and asking for another's is 404.
+    let res = app.get("/v1/appointments").patient(&ada).send().await;
+    assert_eq!(res.body["items"].as_array().unwrap().len(), 2);
+    app.get(&format!("/v1/appointments?patient_id={bob}"))
+        .patient(&ada)
+        .send()
+        .await
+        .assert_problem(404, "not_found");
+    app.get(&format!("/v1/appointments/{b1}"))
+        .patient(&ada)
+        .send()
+        .await
+        .assert_problem(404, "not_found");
+    assert_eq!(
+        app.get(&format!("/v1/appointments/{a1}"))
+            .patient(&ada)
+            .send()
+            .await
+            .status,
+        200
+    );
+
+    for (path, field) in [
+        ("/v1/appointments?status=done", "status"),
+        ("/v1/appointments?from=yesterday", "from"),
+        (&format!("/v1/appointments?from={FRI}&to={THU}"), "to"),
+    ] {
+        app.get(path)
+            .role(Role::Scheduler)
+            .send()
+            .await
+            .assert_invalid_fields(&[field]);
+    }
+}

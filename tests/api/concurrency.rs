@@ -1,0 +1,184 @@
+//! Double booking is impossible, whatever the timing: the database decides.
+//! The HTTP tests fire their requests at once and count what was stored; the
+//! SQL tests show the indexes themselves refuse a second active booking.
+
+use serde_json::json;
+
+use infusion_api::domain::access::Role;
+
+use crate::helpers::{TestApp, TestResponse};
+
+const DAY: &str = "2026-12-03";
+
+fn texts(responses: &[TestResponse]) -> Vec<&str> {
+    responses.iter().map(|r| r.text.as_str()).collect()
+}
+
+#[actix_web::test]
+async fn twenty_patients_race_for_the_last_room() {
+    let app = TestApp::at_clinic_now().await;
+    // Three rounds, each with one room left and twenty takers.
+    for (date, session) in [
+        (DAY, "morning"),
+        (DAY, "afternoon"),
+        ("2026-12-04", "morning"),
+    ] {
+        for _ in 0..3 {
+            let p = app.patient_id().await;
+            app.booked(&p, date, session).await;
+        }
+        let mut patients = Vec::new();
+        for _ in 0..20 {
+            patients.push(app.patient_id().await);
+        }
+        let requests = patients
+            .iter()
+            .map(|p| app.booking(p, date, session))
+            .collect();
+        let responses = app.send_all(requests).await;
+
+        let booked: Vec<_> = responses.iter().filter(|r| r.status == 201).collect();
+        assert_eq!(booked.len(), 1, "{:?}", texts(&responses));
+        for refused in responses.iter().filter(|r| r.status != 201) {
+            refused.assert_problem(409, "slot_full");
+        }
+        assert_eq!(app.active_in(date, session), 4);
+        let room = booked[0].body["room_id"].as_str().unwrap();
+        assert_eq!(
+            app.count(&format!(
+                "appointments WHERE room_id = '{room}' AND date = '{date}' AND session = '{session}' \
+                 AND status IN ('scheduled', 'checked_in', 'completed')"
+            )),
+            1
+        );
+    }
+}
+
+#[actix_web::test]
+async fn one_patient_races_for_several_rooms_on_one_day() {
+    let app = TestApp::at_clinic_now().await;
+    for date in [DAY, "2026-12-04", "2026-12-07"] {
+        let patient = app.patient_id().await;
+        let sessions = [
+            "morning",
+            "afternoon",
+            "morning",
+            "afternoon",
+            "morning",
+            "afternoon",
+        ];
+        let requests = sessions
+            .iter()
+            .map(|s| app.booking(&patient, date, s))
+            .collect();
+        let responses = app.send_all(requests).await;
+        let booked = responses.iter().filter(|r| r.status == 201).count();
+        assert_eq!(booked, 1, "{:?}", texts(&responses));
+        for refused in responses.iter().filter(|r| r.status != 201) {
+            refused.assert_problem(409, "patient_already_booked_that_day");
+        }
+        assert_eq!(
+            app.count(&format!("appointments WHERE patient_id = '{patient}'")),
+            1
+        );
+    }
+}
+
+#[actix_web::test]
+async fn racing_reschedules_into_one_free_room_leave_one_winner() {
+    let app = TestApp::at_clinic_now().await;
+    for _ in 0..3 {
+        let p = app.patient_id().await;
+        app.booked(&p, DAY, "afternoon").await;
+    }
+    let mut ids = Vec::new();
+    for _ in 0..4 {
+        let p = app.patient_id().await;
+        ids.push(
+            app.booked(&p, "2026-12-04", "morning").await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let requests = ids
+        .iter()
+        .map(|id| {
+            app.post(&format!("/v1/appointments/{id}/reschedule"))
+                .role(Role::Scheduler)
+                .json(&json!({"date": DAY, "session": "afternoon"}))
+        })
+        .collect();
+    let responses = app.send_all(requests).await;
+    assert_eq!(
+        responses.iter().filter(|r| r.status == 200).count(),
+        1,
+        "{:?}",
+        texts(&responses)
+    );
+    for refused in responses.iter().filter(|r| r.status != 200) {
+        refused.assert_problem(409, "slot_full");
+    }
+    assert_eq!(app.active_in(DAY, "afternoon"), 4);
+    // The losers kept their slots.
+    assert_eq!(app.active_in("2026-12-04", "morning"), 3);
+}
+
+/// Inserts an appointment row directly, as a second process racing past the
+/// API's own checks would.
+fn insert_raw(
+    app: &TestApp,
+    id: &str,
+    patient: &str,
+    room: &str,
+    session: &str,
+    status: &str,
+) -> bool {
+    let reason = if status == "cancelled" { "'x'" } else { "NULL" };
+    app.execute(&format!(
+        "INSERT INTO appointments (id, patient_id, room_id, date, session, starts_at, status, route, \
+         cancel_reason, created_at, updated_at) VALUES ('{id}', '{patient}', '{room}', '{DAY}', '{session}', \
+         '2026-12-03 13:00:00', '{status}', 'iv', {reason}, '2026-12-01 00:00:00', '2026-12-01 00:00:00')"
+    ))
+}
+
+#[actix_web::test]
+async fn the_indexes_refuse_a_second_active_appointment() {
+    let app = TestApp::at_clinic_now().await;
+    let (ada, bob) = (app.patient_id().await, app.patient_id().await);
+    let room = "019ac5a0-0000-7000-8000-000000000001";
+    let other_room = "019ac5a0-0000-7000-8000-000000000002";
+    let id = || uuid::Uuid::now_v7().to_string();
+    assert!(insert_raw(&app, &id(), &ada, room, "morning", "scheduled"));
+    // The same room and session, for anyone: refused.
+    assert!(!insert_raw(&app, &id(), &bob, room, "morning", "scheduled"));
+    assert!(!insert_raw(&app, &id(), &bob, room, "morning", "completed"));
+    // The same patient and day, in any room or session: refused.
+    assert!(!insert_raw(
+        &app,
+        &id(),
+        &ada,
+        other_room,
+        "afternoon",
+        "checked_in"
+    ));
+    // Cancelled and no-show appointments hold nothing.
+    assert!(insert_raw(&app, &id(), &bob, room, "morning", "cancelled"));
+    assert!(insert_raw(
+        &app,
+        &id(),
+        &ada,
+        other_room,
+        "afternoon",
+        "no_show"
+    ));
+    assert!(insert_raw(
+        &app,
+        &id(),
+        &bob,
+        other_room,
+        "morning",
+        "scheduled"
+    ));
+    assert_eq!(app.active_in(DAY, "morning"), 2);
+}
