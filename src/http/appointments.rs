@@ -16,7 +16,7 @@ use crate::store::StoreError;
 
 use super::auth::Caller;
 use super::error::ApiError;
-use super::extract::{Json, Query};
+use super::extract::{Id, Json, Query};
 use super::openapi::{
     BookingConflict, Forbidden, MalformedRequest, NotFound, PayloadTooLarge, RescheduleConflict,
     ServerErrors, SlotRules, TransitionConflict, Unauthorized, UnsupportedMediaType,
@@ -99,7 +99,7 @@ impl AppointmentResponse {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"patient_id": "019a6b1e-7c2d-7f00-8a11-3c4d5e6f7a8b", "date": "2026-12-14", "session": "morning"}))]
 pub struct BookAppointment {
-    pub patient_id: String,
+    pub patient_id: Id,
     /// A clinic day, clinic-local, within the booking horizon.
     pub date: NaiveDate,
     pub session: Session,
@@ -147,7 +147,7 @@ pub struct CompleteAppointment {
 #[into_params(parameter_in = Query)]
 pub struct ListAppointmentsQuery {
     /// Only this patient's (a patient token sees only its own anyway).
-    pub patient_id: Option<String>,
+    pub patient_id: Option<Id>,
     /// Only on or after this date.
     pub from: Option<NaiveDate>,
     /// Only on or before this date.
@@ -187,7 +187,7 @@ pub async fn book_appointment(
     caller.require(STAFF)?;
     let Json(body) = body;
     let booking = NewBooking {
-        patient_id: body.patient_id,
+        patient_id: body.patient_id.into_string(),
         date: body.date,
         session: body.session,
         route: body.route,
@@ -225,7 +225,7 @@ pub async fn list_appointments(
     caller.require(ANY_ROLE)?;
     let Query(q) = query;
     let page = PageRequest::parse(q.limit, q.cursor.as_deref())?;
-    let patient_id = match (caller.role, q.patient_id) {
+    let patient_id = match (caller.role, q.patient_id.map(Id::into_string)) {
         (Role::Patient, Some(other)) if other != caller.subject => {
             return Err(ApiError::NotFound("patient".into()))
         }
@@ -269,10 +269,10 @@ pub async fn list_appointments(
 pub async fn get_appointment(
     state: web::Data<AppState>,
     caller: Caller,
-    id: web::Path<String>,
+    id: web::Path<Id>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(ANY_ROLE)?;
-    let id = id.into_inner();
+    let id = id.into_inner().into_string();
     let found = state
         .db(move |conn| store::find(conn, &id))
         .await
@@ -330,7 +330,7 @@ async fn act(
 pub async fn cancel_appointment(
     state: web::Data<AppState>,
     caller: Caller,
-    id: web::Path<String>,
+    id: web::Path<Id>,
     body: Json<CancelAppointment>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(ANY_ROLE)?;
@@ -348,7 +348,7 @@ pub async fn cancel_appointment(
     act(
         &state,
         &caller,
-        id.into_inner(),
+        id.into_inner().into_string(),
         Action::Cancel,
         move |_| {
             Ok(Change {
@@ -379,12 +379,16 @@ pub async fn cancel_appointment(
 pub async fn reschedule_appointment(
     state: web::Data<AppState>,
     caller: Caller,
-    id: web::Path<String>,
+    id: web::Path<Id>,
     body: Json<RescheduleAppointment>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(STAFF)?;
     let Json(body) = body;
-    let (id, now, calendar) = (id.into_inner(), state.now(), state.calendar.clone());
+    let (id, now, calendar) = (
+        id.into_inner().into_string(),
+        state.now(),
+        state.calendar.clone(),
+    );
     let moved = state
         .db(move |conn| store::reschedule(conn, &calendar, &id, body.date, body.session, now))
         .await
@@ -410,7 +414,7 @@ pub async fn reschedule_appointment(
 pub async fn check_in_appointment(
     state: web::Data<AppState>,
     caller: Caller,
-    id: web::Path<String>,
+    id: web::Path<Id>,
     body: Json<CheckInAppointment>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(STAFF)?;
@@ -419,7 +423,7 @@ pub async fn check_in_appointment(
     act(
         &state,
         &caller,
-        id.into_inner(),
+        id.into_inner().into_string(),
         Action::CheckIn,
         move |current| {
             appointment::check_in_day(current.date, today)?;
@@ -451,7 +455,7 @@ pub async fn check_in_appointment(
 pub async fn complete_appointment(
     state: web::Data<AppState>,
     caller: Caller,
-    id: web::Path<String>,
+    id: web::Path<Id>,
     body: Json<CompleteAppointment>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(STAFF)?;
@@ -460,7 +464,7 @@ pub async fn complete_appointment(
     act(
         &state,
         &caller,
-        id.into_inner(),
+        id.into_inner().into_string(),
         Action::Complete,
         move |_| {
             Ok(Change {
@@ -488,14 +492,14 @@ pub async fn complete_appointment(
 pub async fn no_show_appointment(
     state: web::Data<AppState>,
     caller: Caller,
-    id: web::Path<String>,
+    id: web::Path<Id>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(STAFF)?;
     let now = state.now();
     act(
         &state,
         &caller,
-        id.into_inner(),
+        id.into_inner().into_string(),
         Action::NoShow,
         move |current| {
             appointment::no_show_time(current.starts_at, now)?;

@@ -12,7 +12,7 @@ use crate::store::closures::{self as store, Closure};
 
 use super::auth::Caller;
 use super::error::ApiError;
-use super::extract::{Json, Query};
+use super::extract::{Id, Json, Query};
 use super::openapi::{
     Conflict, Forbidden, MalformedRequest, NotFound, PayloadTooLarge, ServerErrors, Unauthorized,
     UnsupportedMediaType, ValidationFailed,
@@ -162,10 +162,10 @@ pub async fn create_closure(
 pub async fn delete_closure(
     state: web::Data<AppState>,
     caller: Caller,
-    id: web::Path<String>,
+    id: web::Path<Id>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(ADMIN)?;
-    let id = id.into_inner();
+    let id = id.into_inner().into_string();
     state
         .db(move |conn| store::delete(conn, &id))
         .await

@@ -64,6 +64,13 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
                 }
                 body.extend_from_slice(&chunk);
             }
+            // PostgreSQL text cannot hold NUL; refuse it here, for every field.
+            if body.windows(6).any(|w| w == b"\\u0000") {
+                return Err(ApiError::field(
+                    "body",
+                    "strings must not contain NUL characters",
+                ));
+            }
             parse_json(&body).map(Json)
         })
     }
@@ -142,6 +149,12 @@ impl<T: DeserializeOwned> FromRequest for Query<T> {
 
 /// Deserializes a query string, naming the failing parameter.
 pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    // PostgreSQL text cannot hold NUL; refuse it here, for every parameter.
+    if let Some((name, _)) =
+        form_urlencoded::parse(query.as_bytes()).find(|(_, v)| v.contains('\0'))
+    {
+        return Err(ApiError::field(name, "must not contain NUL characters"));
+    }
     let deserializer =
         serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
     serde_path_to_error::deserialize(deserializer).map_err(|error| {
@@ -154,4 +167,30 @@ pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
 /// Maps a path segment that does not parse to 404: no such resource.
 pub fn path_error(_: actix_web::error::PathError, _: &HttpRequest) -> actix_web::Error {
     ApiError::NotFound("resource".into()).into()
+}
+
+/// A resource id: a UUID, kept in its canonical lower-case hyphenated form.
+/// In a path, anything else is 404 (no such resource); in a body or query,
+/// 422 naming the field.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[schema(value_type = String, format = Uuid, example = "019a6b1e-7c2d-7f00-8a11-3c4d5e6f7a8b")]
+pub struct Id(String);
+
+impl Id {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Id {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        uuid::Uuid::try_parse(&text)
+            .map(|id| Id(id.hyphenated().to_string()))
+            .map_err(|_| serde::de::Error::custom("is not a valid id (a UUID)"))
+    }
 }

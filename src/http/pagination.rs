@@ -44,6 +44,7 @@ impl PageRequest {
                     .ok()
                     .and_then(|bytes| String::from_utf8(bytes).ok())
                     .and_then(|text| text.strip_prefix("id:").map(str::to_owned))
+                    .filter(|id| uuid::Uuid::try_parse(id).is_ok())
                     .ok_or_else(|| ApiError::field("cursor", "is not a cursor this API gave out"))
             })
             .transpose()?;
@@ -84,10 +85,17 @@ mod tests {
     #[test]
     fn cursors_round_trip_and_garbage_is_refused() {
         let request = PageRequest::parse(Some(2), None).unwrap();
-        let page = request.page(vec!["a", "b", "c"], |r| r, |r| r.to_string());
-        assert_eq!(page.items, vec!["a", "b"]);
+        let ids = [
+            "019ac5a0-0000-7000-8000-00000000000a",
+            "019ac5a0-0000-7000-8000-00000000000b",
+            "019ac5a0-0000-7000-8000-00000000000c",
+        ];
+        let page = request.page(ids.to_vec(), |r| r, |r| r.to_string());
+        assert_eq!(page.items, ids[..2]);
         let next = PageRequest::parse(Some(2), page.next_cursor.as_deref()).unwrap();
-        assert_eq!(next.after.as_deref(), Some("b"));
+        assert_eq!(next.after.as_deref(), Some(ids[1]));
+        // A cursor must name an id: "id:\0" is refused.
+        assert!(PageRequest::parse(None, Some(&URL_SAFE_NO_PAD.encode("id:\0"))).is_err());
         assert!(PageRequest::parse(None, Some("not base64!")).is_err());
         assert!(PageRequest::parse(None, Some("Zm9v")).is_err());
         assert!(PageRequest::parse(Some(0), None).is_err());

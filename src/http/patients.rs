@@ -12,7 +12,7 @@ use crate::store::{patients as store, StoreError};
 
 use super::auth::Caller;
 use super::error::ApiError;
-use super::extract::{Json, Query};
+use super::extract::{Id, Json, Query};
 use super::openapi::{
     Forbidden, MalformedRequest, NotFound, PayloadTooLarge, ServerErrors, Unauthorized,
     UnsupportedMediaType, ValidationFailed,
@@ -304,9 +304,9 @@ pub async fn list_patients(
 pub async fn get_patient(
     state: web::Data<AppState>,
     caller: Caller,
-    id: web::Path<String>,
+    id: web::Path<Id>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = id.into_inner();
+    let id = id.into_inner().into_string();
     caller.require(ANY_ROLE)?.require_own_patient(&id)?;
     let patient = state
         .db(move |conn| store::find(conn, &id))
@@ -332,11 +332,11 @@ pub async fn get_patient(
 pub async fn update_patient(
     state: web::Data<AppState>,
     caller: Caller,
-    id: web::Path<String>,
+    id: web::Path<Id>,
     body: Json<UpdatePatient>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(STAFF)?;
-    let id = id.into_inner();
+    let id = id.into_inner().into_string();
     let Json(change) = body;
     let today = state.today();
     let now = state.now();

@@ -11,7 +11,7 @@ use crate::store::rooms::{self as store, Room};
 
 use super::auth::Caller;
 use super::error::ApiError;
-use super::extract::{Json, Query};
+use super::extract::{Id, Json, Query};
 use super::openapi::{
     Conflict, Forbidden, MalformedRequest, NotFound, PayloadTooLarge, ServerErrors, Unauthorized,
     UnsupportedMediaType, ValidationFailed,
@@ -173,7 +173,7 @@ pub async fn create_room(
 pub async fn update_room(
     state: web::Data<AppState>,
     caller: Caller,
-    id: web::Path<String>,
+    id: web::Path<Id>,
     body: Json<UpdateRoom>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(ADMIN)?;
@@ -186,7 +186,7 @@ pub async fn update_room(
                 .collect(),
         )?;
     }
-    let (id, today, now) = (id.into_inner(), state.today(), state.now());
+    let (id, today, now) = (id.into_inner().into_string(), state.today(), state.now());
     let room = state
         .db(move |conn| store::update(conn, &id, name.as_deref(), body.active, today, now))
         .await

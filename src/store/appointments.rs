@@ -12,6 +12,7 @@ use crate::domain::appointment::{Appointment, AppointmentStatus, PainScore, Rout
 use crate::domain::calendar::{Calendar, Session};
 use crate::domain::{FieldError, Refusal};
 
+use super::locks::{self, Guard, Mode};
 use super::schema::{appointments, rooms};
 use super::{
     closures, is_unique_violation, new_id, patients, write_transaction, DbConnection, StoreError,
@@ -172,7 +173,8 @@ fn patient_booked_on(
 }
 
 /// The calendar's verdict on a slot, with the closures read in the same
-/// transaction.
+/// transaction. Takes the date's and the rooms' shared locks first, so the
+/// date cannot be closed nor the chosen room deactivated before commit.
 fn check_slot(
     conn: &mut DbConnection,
     calendar: &Calendar,
@@ -180,6 +182,8 @@ fn check_slot(
     session: Session,
     now: DateTime<Utc>,
 ) -> Result<DateTime<Utc>, StoreError> {
+    locks::lock(conn, Guard::Date(date), Mode::Shared)?;
+    locks::lock(conn, Guard::Rooms, Mode::Shared)?;
     let closed = closures::dates_between(conn, date, date)?;
     calendar
         .check_bookable(date, session, now, &closed)

@@ -7,6 +7,7 @@ use crate::domain::appointment::AppointmentStatus;
 use crate::domain::calendar::Closures;
 use crate::domain::Refusal;
 
+use super::locks::{self, Guard, Mode};
 use super::schema::{appointments, closures};
 use super::{is_unique_violation, new_id, write_transaction, DbConnection, StoreError};
 
@@ -67,6 +68,8 @@ pub fn insert(
 ) -> Result<Closure, StoreError> {
     let id = new_id();
     let result = write_transaction(conn, |conn| {
+        // Waits for bookings of the date in flight, and holds new ones off.
+        locks::lock(conn, Guard::Date(date), Mode::Exclusive)?;
         let booked: Vec<String> = appointments::table
             .filter(appointments::date.eq(date))
             .filter(

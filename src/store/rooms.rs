@@ -6,6 +6,7 @@ use diesel::prelude::*;
 use crate::domain::appointment::AppointmentStatus;
 use crate::domain::Refusal;
 
+use super::locks::{self, Guard, Mode};
 use super::schema::{appointments, rooms};
 use super::{is_unique_violation, new_id, write_transaction, DbConnection, StoreError};
 
@@ -89,6 +90,10 @@ pub fn update(
     now: DateTime<Utc>,
 ) -> Result<Room, StoreError> {
     let result = write_transaction(conn, |conn| {
+        if active == Some(false) {
+            // Waits for bookings in flight, and holds new ones off.
+            locks::lock(conn, Guard::Rooms, Mode::Exclusive)?;
+        }
         let room = find(conn, id)?;
         if active == Some(false) && room.active {
             let held: Vec<String> = appointments::table

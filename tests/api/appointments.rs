@@ -169,6 +169,10 @@ async fn bad_bookings_are_422_naming_the_field() {
         ),
         (json!({"date": THU, "session": "morning"}), "patient_id"),
         (
+            json!({"patient_id": "robert'); DROP TABLE patients;--", "date": THU, "session": "morning"}),
+            "patient_id",
+        ),
+        (
             json!({"patient_id": patient, "date": THU, "session": "morning", "room_id": "x"}),
             "room_id",
         ),

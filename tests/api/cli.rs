@@ -129,5 +129,8 @@ fn the_openapi_command_prints_the_committed_spec() {
             .unwrap(),
     )
     .unwrap();
-    assert_eq!(printed, committed);
+    assert!(
+        printed == committed,
+        "`infusion-api openapi` differs from openapi/openapi.json"
+    );
 }

@@ -182,3 +182,93 @@ async fn the_indexes_refuse_a_second_active_appointment() {
     ));
     assert_eq!(app.active_in(DAY, "morning"), 2);
 }
+
+#[actix_web::test]
+async fn a_closure_racing_bookings_never_leaves_appointments_on_a_closed_day() {
+    let app = TestApp::at_clinic_now().await;
+    for date in ["2026-12-07", "2026-12-08", "2026-12-09", "2026-12-10"] {
+        let mut patients = Vec::new();
+        for _ in 0..8 {
+            patients.push(app.patient_id().await);
+        }
+        let mut requests: Vec<_> = patients
+            .iter()
+            .enumerate()
+            .map(|(i, p)| app.booking(p, date, if i % 2 == 0 { "morning" } else { "afternoon" }))
+            .collect();
+        requests.insert(
+            4,
+            app.post("/v1/closures")
+                .role(Role::Admin)
+                .json(&json!({"date": date, "reason": "Burst pipe"})),
+        );
+        let responses = app.send_all(requests).await;
+        let closure = &responses[4];
+        let booked = app.count(&format!(
+            "appointments WHERE date = '{date}' AND status IN ('scheduled', 'checked_in', 'completed')"
+        ));
+        if closure.status == 201 {
+            assert_eq!(booked, 0, "{date}: closed with appointments standing");
+        } else {
+            closure.assert_problem(409, "conflict");
+            assert!(booked > 0);
+        }
+        for (i, res) in responses.iter().enumerate().filter(|(i, _)| *i != 4) {
+            assert!(
+                res.status == 201 || res.body["code"] == "clinic_closed",
+                "{date} request {i}: {}",
+                res.text
+            );
+        }
+    }
+}
+
+#[actix_web::test]
+async fn deactivating_a_room_racing_bookings_never_strands_an_appointment() {
+    let app = TestApp::at_clinic_now().await;
+    let last_room = "019ac5a0-0000-7000-8000-000000000001";
+    for other in 2..=4 {
+        let res = app
+            .patch(&format!(
+                "/v1/rooms/019ac5a0-0000-7000-8000-00000000000{other}"
+            ))
+            .role(Role::Admin)
+            .json(&json!({"active": false}))
+            .send()
+            .await;
+        assert_eq!(res.status, 200, "{}", res.text);
+    }
+    for round in 0..4 {
+        let mut patients = Vec::new();
+        for _ in 0..6 {
+            patients.push(app.patient_id().await);
+        }
+        let days = ["2026-12-07", "2026-12-08", "2026-12-09"];
+        let mut requests: Vec<_> = patients
+            .iter()
+            .enumerate()
+            .map(|(i, p)| app.booking(p, days[i % 3], if i < 3 { "morning" } else { "afternoon" }))
+            .collect();
+        requests.insert(
+            3,
+            app.patch(&format!("/v1/rooms/{last_room}"))
+                .role(Role::Admin)
+                .json(&json!({"active": false})),
+        );
+        let responses = app.send_all(requests).await;
+        let stranded = app.count("appointments a JOIN rooms r ON r.id = a.room_id WHERE NOT r.active AND a.status = 'scheduled'");
+        assert_eq!(stranded, 0, "round {round}: {:?}", texts(&responses));
+        // Start the next round with the room active and empty again.
+        for res in responses.iter().filter(|r| r.status == 201) {
+            let id = res.body["id"].as_str().unwrap();
+            app.act(id, "cancel", json!({"reason": "reset"})).await;
+        }
+        let res = app
+            .patch(&format!("/v1/rooms/{last_room}"))
+            .role(Role::Admin)
+            .json(&json!({"active": true}))
+            .send()
+            .await;
+        assert_eq!(res.status, 200, "{}", res.text);
+    }
+}
