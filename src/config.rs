@@ -114,6 +114,8 @@ pub struct Settings {
     pub booking_horizon_weeks: u32,
     pub screening_valid_days: u32,
     pub referral_valid_days: u32,
+    /// Age at which an ongoing-treatment attestation stops counting.
+    pub attestation_valid_days: u32,
     pub db_pool_size: u32,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
@@ -231,6 +233,7 @@ impl Settings {
         let booking_horizon_weeks = number("BOOKING_HORIZON_WEEKS", 26, 1, 104);
         let screening_valid_days = number("SCREENING_VALID_DAYS", 30, 1, 3650);
         let referral_valid_days = number("REFERRAL_VALID_DAYS", 365, 1, 3650);
+        let attestation_valid_days = number("ATTESTATION_VALID_DAYS", 365, 1, 3650);
         let db_pool_size = number("DB_POOL_SIZE", 8, 1, 256);
         let max_body_bytes = number("MAX_BODY_BYTES", 64 * 1024, 1024, 16 * 1024 * 1024) as usize;
 
@@ -249,6 +252,7 @@ impl Settings {
             booking_horizon_weeks,
             screening_valid_days,
             referral_valid_days,
+            attestation_valid_days,
             db_pool_size,
             max_body_bytes,
         };

@@ -7,6 +7,9 @@ pub mod appointment;
 pub mod calendar;
 pub mod clock;
 pub mod patient;
+pub mod readiness;
+pub mod referral;
+pub mod screening;
 
 use chrono::NaiveDate;
 use serde::Serialize;
@@ -28,6 +31,12 @@ pub enum Refusal {
         action: &'static str,
         why: Option<String>,
     },
+    /// The patient is not ready for this: the open checklist items.
+    NotReady {
+        items: Vec<readiness::Item>,
+        /// What was refused, e.g. "booking" or "the first infusion's check-in".
+        refused: &'static str,
+    },
     /// The change would strand other records: the appointments named.
     Conflict {
         detail: String,
@@ -46,6 +55,7 @@ impl Refusal {
             Refusal::SlotFull => "slot_full",
             Refusal::PatientAlreadyBookedThatDay(_) => "patient_already_booked_that_day",
             Refusal::InvalidTransition { .. } => "invalid_transition",
+            Refusal::NotReady { .. } => "not_ready",
             Refusal::Conflict { .. } => "conflict",
         }
     }
@@ -69,6 +79,10 @@ impl Refusal {
                 Some(why) => why.clone(),
                 None => format!("{action} is not possible for a {from} appointment"),
             },
+            Refusal::NotReady { items, refused } => format!(
+                "the patient is not ready for {refused}: {}",
+                items.iter().map(|i| i.code).collect::<Vec<_>>().join(", ")
+            ),
             Refusal::Conflict { detail, .. } => detail.clone(),
         }
     }

@@ -10,17 +10,17 @@ use utoipa::{IntoParams, ToSchema};
 use crate::domain::access::{Role, ANY_ROLE, STAFF};
 use crate::domain::appointment::{self, Action, Appointment, AppointmentStatus, PainScore, Route};
 use crate::domain::calendar::Session;
-use crate::domain::{check_text, Refusal};
+use crate::domain::check_text;
 use crate::store::appointments::{self as store, Change, Filter, NewBooking};
-use crate::store::StoreError;
+use crate::store::{DbConnection, StoreError};
 
 use super::auth::Caller;
 use super::error::ApiError;
 use super::extract::{Id, Json, Query};
 use super::openapi::{
-    BookingConflict, Forbidden, MalformedRequest, NotFound, PayloadTooLarge, RescheduleConflict,
-    ServerErrors, SlotRules, TransitionConflict, Unauthorized, UnsupportedMediaType,
-    ValidationFailed,
+    BookingConflict, CheckInConflict, Forbidden, MalformedRequest, NotFound, PayloadTooLarge,
+    RescheduleConflict, ServerErrors, SlotRules, TransitionConflict, Unauthorized,
+    UnsupportedMediaType, ValidationFailed,
 };
 use super::pagination::{Page, PageRequest};
 use super::AppState;
@@ -192,10 +192,10 @@ pub async fn book_appointment(
         session: body.session,
         route: body.route,
     };
-    let now = state.now();
+    let (now, policy) = (state.now(), state.policy);
     let calendar = state.calendar.clone();
     let booked = state
-        .db(move |conn| store::book(conn, &calendar, &booking, now))
+        .db(move |conn| store::book(conn, &calendar, policy, &booking, now))
         .await?;
     log::info!(
         "appointment {} booked for patient {}",
@@ -291,18 +291,18 @@ async fn act(
     caller: &Caller,
     id: String,
     action: Action,
-    decide: impl FnOnce(&Appointment) -> Result<Change, Refusal> + Send + 'static,
+    decide: impl FnOnce(&mut DbConnection, &Appointment) -> Result<Change, StoreError> + Send + 'static,
 ) -> Result<HttpResponse, ApiError> {
     let now = state.now();
     let patient = (caller.role == Role::Patient).then(|| caller.subject.clone());
     let changed = state
         .db(move |conn| {
-            store::change(conn, &id, now, |current| {
+            store::change(conn, &id, now, |conn, current| {
                 if patient.as_ref().is_some_and(|p| *p != current.patient_id) {
                     return Err(StoreError::NotFound);
                 }
                 let status = current.status.after(action).map_err(StoreError::Refused)?;
-                let mut change = decide(current).map_err(StoreError::Refused)?;
+                let mut change = decide(conn, current)?;
                 change.status = Some(status.as_str());
                 Ok(change)
             })
@@ -350,7 +350,7 @@ pub async fn cancel_appointment(
         &caller,
         id.into_inner().into_string(),
         Action::Cancel,
-        move |_| {
+        move |_, _| {
             Ok(Change {
                 cancel_reason: Some(reason),
                 cancelled_by: Some(by),
@@ -405,7 +405,7 @@ pub async fn reschedule_appointment(
     request_body = CheckInAppointment,
     responses(
         (status = 200, description = "Checked in", body = AppointmentResponse),
-        MalformedRequest, Unauthorized, Forbidden, NotFound, TransitionConflict,
+        MalformedRequest, Unauthorized, Forbidden, NotFound, CheckInConflict,
         PayloadTooLarge, UnsupportedMediaType, ValidationFailed, ServerErrors,
     ),
     security(("bearer" = []))
@@ -419,14 +419,15 @@ pub async fn check_in_appointment(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(STAFF)?;
     let Json(body) = body;
-    let (today, now) = (state.today(), state.now());
+    let (today, now, policy) = (state.today(), state.now(), state.policy);
     act(
         &state,
         &caller,
         id.into_inner().into_string(),
         Action::CheckIn,
-        move |current| {
-            appointment::check_in_day(current.date, today)?;
+        move |conn, current| {
+            appointment::check_in_day(current.date, today).map_err(StoreError::Refused)?;
+            store::require_first_infusion_cleared(conn, &current.patient_id, today, policy)?;
             Ok(Change {
                 pain_before: Some(body.pain_before.value()),
                 route: body.route.map(Route::as_str),
@@ -466,7 +467,7 @@ pub async fn complete_appointment(
         &caller,
         id.into_inner().into_string(),
         Action::Complete,
-        move |_| {
+        move |_, _| {
             Ok(Change {
                 pain_after: Some(body.pain_after.value()),
                 completed_at: Some(now.naive_utc()),
@@ -501,8 +502,8 @@ pub async fn no_show_appointment(
         &caller,
         id.into_inner().into_string(),
         Action::NoShow,
-        move |current| {
-            appointment::no_show_time(current.starts_at, now)?;
+        move |_, current| {
+            appointment::no_show_time(current.starts_at, now).map_err(StoreError::Refused)?;
             Ok(Change::default())
         },
     )

@@ -40,6 +40,9 @@ pub struct Problem {
     /// For `conflict`: the appointments that stand in the way.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub appointment_ids: Option<Vec<String>>,
+    /// For `not_ready`: the open checklist items, as the readiness endpoint shows them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub items: Option<Vec<crate::domain::readiness::Item>>,
 }
 
 /// Every way a request can fail.
@@ -130,6 +133,7 @@ impl ApiError {
                 Refusal::SlotFull => "No free room in that session",
                 Refusal::PatientAlreadyBookedThatDay(_) => "The patient is already booked that day",
                 Refusal::InvalidTransition { .. } => "Not possible in the appointment's state",
+                Refusal::NotReady { .. } => "The patient is not ready",
                 Refusal::Conflict { .. } => "Conflicts with existing records",
             },
             ApiError::Unavailable(_) => "Service unavailable",
@@ -180,6 +184,10 @@ impl ApiError {
                 }) if !appointment_ids.is_empty() => Some(appointment_ids.clone()),
                 _ => None,
             },
+            items: match self {
+                ApiError::Refused(Refusal::NotReady { items, .. }) => Some(items.clone()),
+                _ => None,
+            },
         }
     }
 }
@@ -203,6 +211,7 @@ impl ResponseError for ApiError {
                 Refusal::SlotFull
                 | Refusal::PatientAlreadyBookedThatDay(_)
                 | Refusal::InvalidTransition { .. }
+                | Refusal::NotReady { .. }
                 | Refusal::Conflict { .. } => StatusCode::CONFLICT,
             },
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

@@ -8,6 +8,7 @@ pub mod closures;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod intake;
 pub mod openapi;
 pub mod pagination;
 pub mod patients;
@@ -29,6 +30,7 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::config::Settings;
 use crate::domain::calendar::Calendar;
 use crate::domain::clock::{self, Clock};
+use crate::domain::readiness::IntakePolicy;
 use crate::store::{DbConnection, DbPool, StoreError};
 
 use self::auth::JwtKeys;
@@ -41,6 +43,7 @@ pub struct AppState {
     pub keys: JwtKeys,
     pub clock: Arc<dyn Clock>,
     pub calendar: Calendar,
+    pub policy: IntakePolicy,
 }
 
 impl AppState {
@@ -53,12 +56,18 @@ impl AppState {
             settings.afternoon_start,
             settings.booking_horizon_weeks,
         );
+        let policy = IntakePolicy {
+            screening_valid_days: settings.screening_valid_days,
+            referral_valid_days: settings.referral_valid_days,
+            attestation_valid_days: settings.attestation_valid_days,
+        };
         Self {
             pool,
             settings,
             keys,
             clock,
             calendar,
+            policy,
         }
     }
 
@@ -103,6 +112,7 @@ fn routes(cfg: &mut ServiceConfig) {
         .service(
             scope::scope("/v1")
                 .configure(patients::routes)
+                .configure(intake::routes)
                 .configure(rooms::routes)
                 .configure(closures::routes)
                 .configure(availability::routes)

@@ -31,6 +31,7 @@ stable `code`."
     tags(
         (name = "operations", description = "Liveness and readiness"),
         (name = "patients", description = "Patients and what they are treated for"),
+        (name = "intake", description = "Referrals, attestations, screenings, prescriber consults and readiness"),
         (name = "rooms", description = "Private treatment rooms, one recliner each"),
         (name = "closures", description = "Dates the clinic is closed"),
         (name = "availability", description = "Free capacity per clinic day and session"),
@@ -116,9 +117,14 @@ problem_responses! {
     Forbidden => 403, "The caller's role may not do this", [("forbidden", "your role may not do this")];
     NotFound => 404, "No such resource (or not yours to see)", [("not_found", "patient not found")];
     Conflict => 409, "Conflicts with existing records, which `appointment_ids` names", [("conflict", "the room holds 2 scheduled appointment(s); reschedule or cancel them first")];
-    BookingConflict => 409, "The slot or the patient's day is taken", [
+    BookingConflict => 409, "The slot or the patient's day is taken, or the patient is not ready (`items` lists what is open)", [
         ("slot_full", "every room is taken in that session"),
         ("patient_already_booked_that_day", "the patient already has an appointment on 2026-12-14"),
+        ("not_ready", "the patient is not ready for booking: screening, mental_health_provider_referral"),
+    ];
+    CheckInConflict => 409, "Not possible in the appointment's state or on this date, or the lamotrigine consult is open", [
+        ("invalid_transition", "check-in is only possible on the appointment's date, 2026-12-14"),
+        ("not_ready", "the patient is not ready for the first infusion's check-in: lamotrigine_prescriber_consult"),
     ];
     TransitionConflict => 409, "Not possible in the appointment's state or at this time", [
         ("invalid_transition", "complete is not possible for a scheduled appointment"),

@@ -10,12 +10,14 @@ use diesel::prelude::*;
 
 use crate::domain::appointment::{Appointment, AppointmentStatus, PainScore, Route};
 use crate::domain::calendar::{Calendar, Session};
+use crate::domain::readiness::{readiness, IntakePolicy};
 use crate::domain::{FieldError, Refusal};
 
 use super::locks::{self, Guard, Mode};
 use super::schema::{appointments, rooms};
 use super::{
-    closures, is_unique_violation, new_id, patients, write_transaction, DbConnection, StoreError,
+    closures, intake, is_unique_violation, new_id, patients, write_transaction, DbConnection,
+    StoreError,
 };
 
 /// Attempts at a room before giving up: each lost race means another
@@ -191,6 +193,54 @@ fn check_slot(
         .map_err(StoreError::Refused)
 }
 
+/// Refuses with `not_ready` unless every blocking readiness item is done.
+pub fn require_ready(
+    conn: &mut DbConnection,
+    patient_id: &str,
+    today: NaiveDate,
+    policy: IntakePolicy,
+) -> Result<(), StoreError> {
+    let readiness = readiness(&intake::intake_record(conn, patient_id)?, today, policy);
+    if readiness.ready {
+        Ok(())
+    } else {
+        Err(StoreError::Refused(Refusal::NotReady {
+            items: readiness.open_blocking(),
+            refused: "booking",
+        }))
+    }
+}
+
+/// Refuses the check-in of a patient's first infusion while the lamotrigine
+/// prescriber consult is open.
+pub fn require_first_infusion_cleared(
+    conn: &mut DbConnection,
+    patient_id: &str,
+    today: NaiveDate,
+    policy: IntakePolicy,
+) -> Result<(), StoreError> {
+    let treated_before = !appointments::table
+        .filter(appointments::patient_id.eq(patient_id))
+        .filter(appointments::status.eq_any([
+            AppointmentStatus::CheckedIn.as_str(),
+            AppointmentStatus::Completed.as_str(),
+        ]))
+        .select(appointments::id)
+        .limit(1)
+        .load::<String>(conn)?
+        .is_empty();
+    if treated_before {
+        return Ok(());
+    }
+    match readiness(&intake::intake_record(conn, patient_id)?, today, policy).open_consult() {
+        None => Ok(()),
+        Some(item) => Err(StoreError::Refused(Refusal::NotReady {
+            items: vec![item],
+            refused: "the first infusion's check-in",
+        })),
+    }
+}
+
 /// Runs `attempt` until it is not beaten to a room, mapping the patient's
 /// day index to its refusal.
 fn with_room_retries<T>(
@@ -240,6 +290,7 @@ pub struct NewBooking {
 pub fn book(
     conn: &mut DbConnection,
     calendar: &Calendar,
+    policy: IntakePolicy,
     booking: &NewBooking,
     now: DateTime<Utc>,
 ) -> Result<Appointment, StoreError> {
@@ -258,6 +309,7 @@ pub fn book(
                 )]));
             }
             let starts_at = check_slot(conn, calendar, *date, *session, now)?;
+            require_ready(conn, patient_id, calendar.local_date(now), policy)?;
             if patient_booked_on(conn, patient_id, *date, None)? {
                 return Err(StoreError::Refused(Refusal::PatientAlreadyBookedThatDay(
                     *date,
@@ -354,11 +406,11 @@ pub fn change(
     conn: &mut DbConnection,
     id: &str,
     now: DateTime<Utc>,
-    decide: impl FnOnce(&Appointment) -> Result<Change, StoreError>,
+    decide: impl FnOnce(&mut DbConnection, &Appointment) -> Result<Change, StoreError>,
 ) -> Result<Appointment, StoreError> {
     write_transaction(conn, |conn| {
         let current = find(conn, id)?;
-        let mut change = decide(&current)?;
+        let mut change = decide(conn, &current)?;
         change.updated_at = Some(now.naive_utc());
         diesel::update(appointments::table.find(id))
             .set(change)

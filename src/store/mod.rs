@@ -4,6 +4,7 @@
 pub mod appointments;
 pub mod closures;
 pub mod connection;
+pub mod intake;
 pub mod locks;
 pub mod migrations;
 pub mod patients;

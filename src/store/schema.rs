@@ -70,10 +70,106 @@ diesel::table! {
 diesel::joinable!(appointments -> patients (patient_id));
 diesel::joinable!(appointments -> rooms (room_id));
 
+diesel::table! {
+    referrals (id) {
+        id -> Text,
+        patient_id -> Text,
+        kind -> Text,
+        provider_name -> Text,
+        provider_practice -> Text,
+        provider_phone -> Nullable<Text>,
+        provider_fax -> Nullable<Text>,
+        provider_email -> Nullable<Text>,
+        provider_npi -> Nullable<Text>,
+        received_on -> Date,
+        document_reference -> Text,
+        status -> Text,
+        reject_reason -> Nullable<Text>,
+        decided_by -> Nullable<Text>,
+        decided_at -> Nullable<Timestamp>,
+        created_by -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    treatment_attestations (id) {
+        id -> Text,
+        patient_id -> Text,
+        provider_name -> Text,
+        provider_practice -> Text,
+        provider_phone -> Nullable<Text>,
+        provider_fax -> Nullable<Text>,
+        provider_email -> Nullable<Text>,
+        provider_npi -> Nullable<Text>,
+        attested_on -> Date,
+        recorded_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    screenings (id) {
+        id -> Text,
+        patient_id -> Text,
+        active_substance_abuse -> Bool,
+        history_of_psychosis -> Bool,
+        undiagnosed_mental_health_condition -> Bool,
+        increased_intracranial_pressure -> Bool,
+        uncontrolled_hypertension -> Bool,
+        unstable_cardiovascular_disease -> Bool,
+        previous_negative_ketamine_response -> Bool,
+        ketamine_abuse_disorder -> Bool,
+        pregnant -> Bool,
+        outcome -> Text,
+        lamotrigine -> Bool,
+        screened_on -> Date,
+        screened_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    screening_medications (screening_id, position) {
+        screening_id -> Text,
+        position -> Integer,
+        name -> Text,
+    }
+}
+
+diesel::table! {
+    prescriber_consults (id) {
+        id -> Text,
+        patient_id -> Text,
+        provider_name -> Text,
+        provider_practice -> Text,
+        provider_phone -> Nullable<Text>,
+        provider_fax -> Nullable<Text>,
+        provider_email -> Nullable<Text>,
+        provider_npi -> Nullable<Text>,
+        consulted_on -> Date,
+        agreed_plan -> Text,
+        recorded_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(referrals -> patients (patient_id));
+diesel::joinable!(treatment_attestations -> patients (patient_id));
+diesel::joinable!(screenings -> patients (patient_id));
+diesel::joinable!(screening_medications -> screenings (screening_id));
+diesel::joinable!(prescriber_consults -> patients (patient_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
     patients,
     patient_indications,
     rooms,
     closures,
-    appointments
+    appointments,
+    referrals,
+    treatment_attestations,
+    screenings,
+    screening_medications,
+    prescriber_consults
 );

@@ -17,7 +17,7 @@ const TODAY: &str = "2026-12-02";
 #[actix_web::test]
 async fn booking_assigns_a_room_and_answers_201_with_location() {
     let app = TestApp::at_clinic_now().await;
-    let patient = app.patient_id().await;
+    let patient = app.ready_patient().await;
     let res = app.book(&patient, THU, "morning").await;
     assert_eq!(res.status, 201, "{}", res.text);
     let a = &res.body;
@@ -43,7 +43,7 @@ async fn booking_assigns_a_room_and_answers_201_with_location() {
     let oral = app
         .post("/v1/appointments")
         .role(Role::Clinician)
-        .json(&json!({"patient_id": app.patient_id().await, "date": THU, "session": "afternoon", "route": "intranasal"}))
+        .json(&json!({"patient_id": app.ready_patient().await, "date": THU, "session": "afternoon", "route": "intranasal"}))
         .send()
         .await;
     assert_eq!(oral.status, 201, "{}", oral.text);
@@ -54,7 +54,7 @@ async fn booking_assigns_a_room_and_answers_201_with_location() {
 #[actix_web::test]
 async fn starts_at_follows_daylight_saving_time() {
     let app = TestApp::at_clinic_now().await;
-    let patient = app.patient_id().await;
+    let patient = app.ready_patient().await;
     // DST begins Sunday 14 March 2027.
     assert_eq!(
         app.booked(&patient, "2027-03-12", "morning").await["starts_at"],
@@ -73,7 +73,7 @@ async fn starts_at_follows_daylight_saving_time() {
 #[actix_web::test]
 async fn each_calendar_rule_has_its_code_and_stores_nothing() {
     let app = TestApp::at_clinic_now().await;
-    let patient = app.patient_id().await;
+    let patient = app.ready_patient().await;
     let closure = app
         .post("/v1/closures")
         .role(Role::Admin)
@@ -109,7 +109,7 @@ async fn clinic_days_are_a_setting() {
         .setting("CLINIC_DAYS", "mon,tue,wed,thu,fri,sat")
         .build()
         .await;
-    let patient = app.patient_id().await;
+    let patient = app.ready_patient().await;
     app.booked(&patient, SAT, "morning").await;
     app.book(&patient, SUN, "morning")
         .await
@@ -121,13 +121,13 @@ async fn a_full_session_is_slot_full() {
     let app = TestApp::at_clinic_now().await;
     let mut rooms = Vec::new();
     for _ in 0..4 {
-        let patient = app.patient_id().await;
+        let patient = app.ready_patient().await;
         rooms.push(app.booked(&patient, THU, "morning").await["room_id"].clone());
     }
     rooms.sort_by_key(|r| r.to_string());
     rooms.dedup();
     assert_eq!(rooms.len(), 4, "each booking took its own room");
-    let late = app.patient_id().await;
+    let late = app.ready_patient().await;
     app.book(&late, THU, "morning")
         .await
         .assert_problem(409, "slot_full");
@@ -139,7 +139,7 @@ async fn a_full_session_is_slot_full() {
 #[actix_web::test]
 async fn one_active_appointment_per_patient_per_day() {
     let app = TestApp::at_clinic_now().await;
-    let patient = app.patient_id().await;
+    let patient = app.ready_patient().await;
     app.booked(&patient, THU, "morning").await;
     let res = app.book(&patient, THU, "afternoon").await;
     res.assert_problem(409, "patient_already_booked_that_day");
@@ -149,7 +149,7 @@ async fn one_active_appointment_per_patient_per_day() {
 #[actix_web::test]
 async fn bad_bookings_are_422_naming_the_field() {
     let app = TestApp::at_clinic_now().await;
-    let patient = app.patient_id().await;
+    let patient = app.ready_patient().await;
     let cases = [
         (
             json!({"patient_id": patient, "date": THU, "session": "evening"}),
@@ -192,7 +192,7 @@ async fn bad_bookings_are_422_naming_the_field() {
 #[actix_web::test]
 async fn who_may_book_and_read() {
     let app = TestApp::at_clinic_now().await;
-    let patient = app.patient_id().await;
+    let patient = app.ready_patient().await;
     let body = json!({"patient_id": patient, "date": THU, "session": "morning"});
     for role in [Role::Integration, Role::Patient] {
         let res = app
@@ -211,7 +211,7 @@ async fn who_may_book_and_read() {
         .assert_problem(403, "forbidden");
     assert_eq!(app.count("appointments"), 0);
     for role in [Role::Admin, Role::Clinician] {
-        let p = app.patient_id().await;
+        let p = app.ready_patient().await;
         let res = app
             .post("/v1/appointments")
             .role(role)
@@ -225,7 +225,7 @@ async fn who_may_book_and_read() {
 #[actix_web::test]
 async fn check_in_then_complete_records_pain_scores() {
     let app = TestApp::at_clinic_now().await;
-    let patient = app.patient_id().await;
+    let patient = app.ready_patient().await;
     let id = app.booked(&patient, TODAY, "afternoon").await["id"]
         .as_str()
         .unwrap()
@@ -267,7 +267,7 @@ async fn check_in_then_complete_records_pain_scores() {
 #[actix_web::test]
 async fn check_in_records_the_route_given() {
     let app = TestApp::at_clinic_now().await;
-    let patient = app.patient_id().await;
+    let patient = app.ready_patient().await;
     let id = app.booked(&patient, TODAY, "afternoon").await["id"]
         .as_str()
         .unwrap()
@@ -286,7 +286,7 @@ async fn check_in_records_the_route_given() {
 #[actix_web::test]
 async fn refused_transitions_are_invalid_transition() {
     let app = TestApp::at_clinic_now().await;
-    let patient = app.patient_id().await;
+    let patient = app.ready_patient().await;
     let future = app.booked(&patient, THU, "morning").await["id"]
         .as_str()
         .unwrap()
@@ -332,7 +332,7 @@ async fn refused_transitions_are_invalid_transition() {
 #[actix_web::test]
 async fn no_show_after_the_session_began_and_then_nothing_else() {
     let app = TestApp::at_clinic_now().await;
-    let patient = app.patient_id().await;
+    let patient = app.ready_patient().await;
     let id = app.booked(&patient, THU, "morning").await["id"]
         .as_str()
         .unwrap()
@@ -357,7 +357,7 @@ async fn no_show_after_the_session_began_and_then_nothing_else() {
 #[actix_web::test]
 async fn a_checked_in_appointment_cannot_be_cancelled_or_marked_no_show() {
     let app = TestApp::at_clinic_now().await;
-    let patient = app.patient_id().await;
+    let patient = app.ready_patient().await;
     let id = app.booked(&patient, TODAY, "afternoon").await["id"]
         .as_str()
         .unwrap()
@@ -384,7 +384,7 @@ async fn a_checked_in_appointment_cannot_be_cancelled_or_marked_no_show() {
 #[actix_web::test]
 async fn pain_scores_are_0_to_10() {
     let app = TestApp::at_clinic_now().await;
-    let patient = app.patient_id().await;
+    let patient = app.ready_patient().await;
     let id = app.booked(&patient, TODAY, "afternoon").await["id"]
         .as_str()
         .unwrap()
@@ -414,7 +414,7 @@ async fn cancelling_needs_a_reason_and_frees_the_slot() {
     let app = TestApp::at_clinic_now().await;
     let mut ids = Vec::new();
     for _ in 0..4 {
-        let p = app.patient_id().await;
+        let p = app.ready_patient().await;
         ids.push(
             app.booked(&p, THU, "morning").await["id"]
                 .as_str()
@@ -422,7 +422,7 @@ async fn cancelling_needs_a_reason_and_frees_the_slot() {
                 .to_owned(),
         );
     }
-    let waiting = app.patient_id().await;
+    let waiting = app.ready_patient().await;
     app.book(&waiting, THU, "morning")
         .await
         .assert_problem(409, "slot_full");
@@ -446,8 +446,8 @@ async fn cancelling_needs_a_reason_and_frees_the_slot() {
 #[actix_web::test]
 async fn a_patient_cancels_only_its_own() {
     let app = TestApp::at_clinic_now().await;
-    let mine = app.patient_id().await;
-    let theirs = app.patient_id().await;
+    let mine = app.ready_patient().await;
+    let theirs = app.ready_patient().await;
     let my_appt = app.booked(&mine, THU, "morning").await["id"]
         .as_str()
         .unwrap()
@@ -498,7 +498,7 @@ async fn a_patient_cancels_only_its_own() {
 #[actix_web::test]
 async fn reschedule_moves_atomically_under_the_booking_rules() {
     let app = TestApp::at_clinic_now().await;
-    let patient = app.patient_id().await;
+    let patient = app.ready_patient().await;
     let appt = app.booked(&patient, THU, "morning").await;
     let id = appt["id"].as_str().unwrap();
 
@@ -528,11 +528,11 @@ async fn reschedule_moves_atomically_under_the_booking_rules() {
     assert_eq!(res.status, 200, "{}", res.text);
 
     // Every refusal leaves the appointment where it was.
-    let other_day = app.patient_id().await;
+    let other_day = app.ready_patient().await;
     let _ = other_day;
     app.booked(&patient, "2026-12-09", "morning").await;
     for _ in 0..4 {
-        let p = app.patient_id().await;
+        let p = app.ready_patient().await;
         app.booked(&p, "2026-12-10", "morning").await;
     }
     let cases = [
@@ -615,8 +615,8 @@ async fn listed(app: &TestApp, path: &str, role: Role) -> Vec<String> {
 #[actix_web::test]
 async fn lists_filter_by_patient_date_and_status() {
     let app = TestApp::at_clinic_now().await;
-    let ada = app.patient_id().await;
-    let bob = app.patient_id().await;
+    let ada = app.ready_patient().await;
+    let bob = app.ready_patient().await;
     let a1 = app.booked(&ada, THU, "morning").await["id"]
         .as_str()
         .unwrap()

@@ -105,7 +105,7 @@ async fn admins_add_and_rename_rooms_with_unique_names() {
 #[actix_web::test]
 async fn a_room_with_scheduled_appointments_cannot_be_deactivated() {
     let app = TestApp::at_clinic_now().await;
-    let patient = app.patient_id().await;
+    let patient = app.ready_patient().await;
     let appt = app.booked(&patient, "2026-12-03", "morning").await;
     assert_eq!(appt["room_id"], ROOM_1);
     let path = format!("/v1/rooms/{ROOM_1}");
@@ -178,7 +178,7 @@ async fn closures_remove_slots_and_refuse_booked_dates() {
         .send()
         .await
         .assert_problem(409, "conflict");
-    let patient = app.patient_id().await;
+    let patient = app.ready_patient().await;
     app.book(&patient, "2026-12-24", "morning")
         .await
         .assert_problem(422, "clinic_closed");
@@ -256,7 +256,7 @@ async fn closures_remove_slots_and_refuse_booked_dates() {
         .send()
         .await;
     res.assert_problem(404, "not_found");
-    app.booked(&app.patient_id().await, "2026-12-24", "morning")
+    app.booked(&app.ready_patient().await, "2026-12-24", "morning")
         .await;
 }
 
@@ -269,10 +269,10 @@ async fn availability_lists_clinic_sessions_with_capacity_and_bookings() {
         .send()
         .await;
     for _ in 0..3 {
-        let p = app.patient_id().await;
+        let p = app.ready_patient().await;
         app.booked(&p, "2026-12-08", "morning").await;
     }
-    let p = app.patient_id().await;
+    let p = app.ready_patient().await;
     let cancelled = app.booked(&p, "2026-12-08", "afternoon").await;
     app.act(
         cancelled["id"].as_str().unwrap(),

@@ -24,12 +24,12 @@ async fn twenty_patients_race_for_the_last_room() {
         ("2026-12-04", "morning"),
     ] {
         for _ in 0..3 {
-            let p = app.patient_id().await;
+            let p = app.ready_patient().await;
             app.booked(&p, date, session).await;
         }
         let mut patients = Vec::new();
         for _ in 0..20 {
-            patients.push(app.patient_id().await);
+            patients.push(app.ready_patient().await);
         }
         let requests = patients
             .iter()
@@ -58,7 +58,7 @@ async fn twenty_patients_race_for_the_last_room() {
 async fn one_patient_races_for_several_rooms_on_one_day() {
     let app = TestApp::at_clinic_now().await;
     for date in [DAY, "2026-12-04", "2026-12-07"] {
-        let patient = app.patient_id().await;
+        let patient = app.ready_patient().await;
         let sessions = [
             "morning",
             "afternoon",
@@ -88,12 +88,12 @@ async fn one_patient_races_for_several_rooms_on_one_day() {
 async fn racing_reschedules_into_one_free_room_leave_one_winner() {
     let app = TestApp::at_clinic_now().await;
     for _ in 0..3 {
-        let p = app.patient_id().await;
+        let p = app.ready_patient().await;
         app.booked(&p, DAY, "afternoon").await;
     }
     let mut ids = Vec::new();
     for _ in 0..4 {
-        let p = app.patient_id().await;
+        let p = app.ready_patient().await;
         ids.push(
             app.booked(&p, "2026-12-04", "morning").await["id"]
                 .as_str()
@@ -145,7 +145,7 @@ fn insert_raw(
 #[actix_web::test]
 async fn the_indexes_refuse_a_second_active_appointment() {
     let app = TestApp::at_clinic_now().await;
-    let (ada, bob) = (app.patient_id().await, app.patient_id().await);
+    let (ada, bob) = (app.ready_patient().await, app.ready_patient().await);
     let room = "019ac5a0-0000-7000-8000-000000000001";
     let other_room = "019ac5a0-0000-7000-8000-000000000002";
     let id = || uuid::Uuid::now_v7().to_string();
@@ -189,7 +189,7 @@ async fn a_closure_racing_bookings_never_leaves_appointments_on_a_closed_day() {
     for date in ["2026-12-07", "2026-12-08", "2026-12-09", "2026-12-10"] {
         let mut patients = Vec::new();
         for _ in 0..8 {
-            patients.push(app.patient_id().await);
+            patients.push(app.ready_patient().await);
         }
         let mut requests: Vec<_> = patients
             .iter()
@@ -241,7 +241,7 @@ async fn deactivating_a_room_racing_bookings_never_strands_an_appointment() {
     for round in 0..4 {
         let mut patients = Vec::new();
         for _ in 0..6 {
-            patients.push(app.patient_id().await);
+            patients.push(app.ready_patient().await);
         }
         let days = ["2026-12-07", "2026-12-08", "2026-12-09"];
         let mut requests: Vec<_> = patients

@@ -212,7 +212,7 @@ async fn every_response_carries_a_request_id() {
 async fn no_operation_answers_junk_with_a_500() {
     let app = TestApp::at_clinic_now().await;
     let spec = serde_json::to_value(infusion_api::http::openapi()).unwrap();
-    let patient = app.patient_id().await;
+    let patient = app.ready_patient().await;
     let before: Vec<i64> = ["patients", "appointments", "rooms", "closures"]
         .iter()
         .map(|t| app.count(t))

@@ -450,12 +450,42 @@ impl TestApp {
         Self::builder().now(clinic_now()).build().await
     }
 
-    /// Creates a patient and returns its id.
-    pub async fn patient_id(&self) -> String {
-        self.create_patient(patient_body()).await["id"]
+    /// Creates a patient who is ready to book: chronic pain (CRPS), in
+    /// mental health treatment, no pain referral required, and an eligible
+    /// screening today. Returns its id.
+    pub async fn ready_patient(&self) -> String {
+        let body = with(
+            patient_body(),
+            json!({"in_mental_health_treatment": true, "pain_referral_required": false}),
+        );
+        let id = self.create_patient(body).await["id"]
             .as_str()
             .unwrap()
-            .to_owned()
+            .to_owned();
+        self.screen(&id, &[], &[]).await;
+        id
+    }
+
+    /// Records a screening by a clinician with the criteria named in `true_criteria`
+    /// answered true and the rest false; returns it.
+    pub async fn screen(
+        &self,
+        patient_id: &str,
+        true_criteria: &[&str],
+        medications: &[&str],
+    ) -> Value {
+        let criteria: serde_json::Map<String, Value> = infusion_api::domain::screening::CRITERIA
+            .iter()
+            .map(|c| (c.to_string(), Value::Bool(true_criteria.contains(c))))
+            .collect();
+        let res = self
+            .post(&format!("/v1/patients/{patient_id}/screenings"))
+            .role(Role::Clinician)
+            .json(&json!({"criteria": criteria, "medications": medications.iter().map(|m| json!({"name": m})).collect::<Vec<_>>()}))
+            .send()
+            .await;
+        assert_eq!(res.status, 201, "{}", res.text);
+        res.body
     }
 
     /// Books `date` and `session` for `patient_id` as a scheduler.

@@ -14,6 +14,7 @@ mod cli;
 mod concurrency;
 mod errors;
 mod helpers;
+mod intake;
 mod operations;
 mod patients;
 mod schema;
