@@ -31,7 +31,8 @@ lint:
 
 ## Regenerate the committed contract from the code.
 openapi:
-	cargo run -q --bin infusion-api -- openapi > openapi/openapi.json
+	cargo run -q --bin infusion-api -- openapi > openapi/openapi.json.tmp
+	mv openapi/openapi.json.tmp openapi/openapi.json
 
 ## Print a token: make token ROLE=scheduler [SUB=<patient id>] (development secret
 ## unless JWT_SECRET is set).

@@ -237,10 +237,17 @@ impl Settings {
         let db_pool_size = number("DB_POOL_SIZE", 8, 1, 256);
         let max_body_bytes = number("MAX_BODY_BYTES", 64 * 1024, 1024, 16 * 1024 * 1024) as usize;
 
+        let bind_addr = get("BIND_ADDR").unwrap_or_else(|| "127.0.0.1:8080".into());
+        if jwt_secret_is_development && !is_loopback(&bind_addr) {
+            errors.push(format!(
+                "BIND_ADDR {bind_addr} is not a loopback address: the public development JWT secret is only allowed on 127.0.0.1, ::1 or localhost; set JWT_SECRET"
+            ));
+        }
+
         let settings = Settings {
             app_env,
             database,
-            bind_addr: get("BIND_ADDR").unwrap_or_else(|| "127.0.0.1:8080".into()),
+            bind_addr,
             jwt_secret,
             jwt_secret_is_development,
             jwt_issuer: get("JWT_ISSUER").unwrap_or_else(|| "infusion-api".into()),
@@ -262,6 +269,19 @@ impl Settings {
             Err(SettingsError(errors))
         }
     }
+}
+
+/// Whether a `host:port` listens on loopback only.
+fn is_loopback(bind_addr: &str) -> bool {
+    let host = bind_addr
+        .rsplit_once(':')
+        .map_or(bind_addr, |(host, _)| host)
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn hm(hour: u32, minute: u32) -> NaiveTime {
@@ -363,6 +383,24 @@ mod tests {
             );
         }
         assert_eq!(errs.len(), 6);
+    }
+
+    #[test]
+    fn the_development_secret_stays_on_loopback() {
+        let dev = |addr: &str| settings(&[("APP_ENV", "development"), ("BIND_ADDR", addr)]);
+        assert!(dev("127.0.0.1:8080").is_ok());
+        assert!(dev("[::1]:8080").is_ok());
+        assert!(dev("localhost:9000").is_ok());
+        assert!(
+            errors(&[("APP_ENV", "development"), ("BIND_ADDR", "0.0.0.0:8080")])[0]
+                .contains("loopback")
+        );
+        let with_secret = settings(&[
+            ("APP_ENV", "development"),
+            ("BIND_ADDR", "0.0.0.0:8080"),
+            SECRET,
+        ]);
+        assert!(with_secret.is_ok());
     }
 
     #[test]

@@ -128,7 +128,10 @@ fn serve() -> Result<(), String> {
 }
 
 fn migrate() -> Result<(), String> {
-    let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_SQLITE_PATH.to_owned());
+    let url = std::env::var("DATABASE_URL")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or_else(|| DEFAULT_SQLITE_PATH.to_owned());
     let target = DatabaseTarget::parse(&url)?;
     let pool =
         store::build_pool(&target, 1).map_err(|e| format!("cannot open the database: {e}"))?;

@@ -42,6 +42,14 @@ impl Role {
 /// Clinic staff who manage patients' records: admin, clinician, scheduler.
 pub const STAFF: &[Role] = &[Role::Admin, Role::Clinician, Role::Scheduler];
 
+/// Clinical records: screenings, verdicts on referrals, consults, and the
+/// patient flags that decide which referrals are required.
+pub const CLINICAL: &[Role] = &[Role::Admin, Role::Clinician];
+
+/// Staff, and a patient for what is its own.
+pub const STAFF_AND_PATIENT: &[Role] =
+    &[Role::Admin, Role::Clinician, Role::Scheduler, Role::Patient];
+
 /// Administrators only: rooms, closures, protocols, settings.
 pub const ADMIN: &[Role] = &[Role::Admin];
 

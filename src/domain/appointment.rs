@@ -220,6 +220,20 @@ pub fn no_show_time(starts_at: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), 
     }
 }
 
+/// An appointment is cancelled only before its session begins; after that
+/// the patient came (check-in) or did not (no-show).
+pub fn cancel_time(starts_at: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), Refusal> {
+    if now < starts_at {
+        Ok(())
+    } else {
+        Err(Refusal::InvalidTransition {
+            from: AppointmentStatus::Scheduled.as_str(),
+            action: Action::Cancel.as_str(),
+            why: Some("the session has begun: check the patient in or record a no-show".into()),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -288,5 +302,7 @@ mod tests {
         let start = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
         assert!(no_show_time(start, start).is_ok());
         assert!(no_show_time(start, start - chrono::Duration::seconds(1)).is_err());
+        assert!(cancel_time(start, start - chrono::Duration::seconds(1)).is_ok());
+        assert!(cancel_time(start, start).is_err());
     }
 }

@@ -81,8 +81,10 @@ impl Calendar {
     }
 
     /// The instant `session` starts on `date`, in the clinic's zone. On a DST
-    /// change the zone database decides the offset; a local time that does
-    /// not exist (skipped forward) starts at the first instant after the gap.
+    /// change the zone database decides the offset: an ambiguous local time
+    /// takes its first occurrence, and one that does not exist (skipped
+    /// forward) is moved forward by whole hours until it does, as clocks
+    /// are (02:30 on a spring-forward night becomes 03:30).
     pub fn starts_at(&self, date: NaiveDate, session: Session) -> DateTime<Tz> {
         let time = match session {
             Session::Morning => self.morning,
@@ -192,6 +194,21 @@ mod tests {
 
     fn rfc(t: DateTime<Tz>) -> String {
         t.to_rfc3339()
+    }
+
+    #[test]
+    fn the_clinic_date_follows_its_zone() {
+        // 03:30 UTC on 15 January is still the 14th in New York (UTC-5).
+        let now = Utc.with_ymd_and_hms(2026, 1, 15, 3, 30, 0).unwrap();
+        assert_eq!(calendar().local_date(now), date(2026, 1, 14));
+        let berlin = Calendar::new(
+            chrono_tz::Europe::Berlin,
+            vec![Weekday::Mon],
+            hm(8, 0),
+            hm(13, 0),
+            26,
+        );
+        assert_eq!(berlin.local_date(now), date(2026, 1, 15));
     }
 
     #[test]

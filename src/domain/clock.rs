@@ -1,8 +1,7 @@
 //! The one source of "now", so rules about the past and the future can be
 //! tested at any instant.
 
-use chrono::{DateTime, NaiveDate, TimeZone, Utc};
-use chrono_tz::Tz;
+use chrono::{DateTime, Utc};
 
 /// Tells the current instant.
 pub trait Clock: Send + Sync + 'static {
@@ -46,11 +45,6 @@ impl Clock for FixedClock {
     }
 }
 
-/// The calendar date at `now` in the clinic's time zone.
-pub fn local_today(now: DateTime<Utc>, zone: Tz) -> NaiveDate {
-    zone.from_utc_datetime(&now.naive_utc()).date_naive()
-}
-
 /// `now` truncated to whole microseconds: PostgreSQL keeps microseconds and
 /// SQLite nanoseconds, so both backends return the same stored value.
 pub fn to_micros(now: DateTime<Utc>) -> DateTime<Utc> {
@@ -60,20 +54,6 @@ pub fn to_micros(now: DateTime<Utc>) -> DateTime<Utc> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_clinic_date_follows_its_zone() {
-        // 03:30 UTC on 15 January is still the 14th in New York (UTC-5).
-        let now = Utc.with_ymd_and_hms(2026, 1, 15, 3, 30, 0).unwrap();
-        assert_eq!(
-            local_today(now, chrono_tz::America::New_York),
-            NaiveDate::from_ymd_opt(2026, 1, 14).unwrap()
-        );
-        assert_eq!(
-            local_today(now, chrono_tz::Europe::Berlin),
-            NaiveDate::from_ymd_opt(2026, 1, 15).unwrap()
-        );
-    }
 
     #[test]
     fn micros_truncation_drops_nanoseconds() {

@@ -35,6 +35,25 @@ pub struct ReferralSummary {
     pub received_on: NaiveDate,
 }
 
+impl IntakeRecord {
+    /// The record with the screening's reasons left out: readiness then says
+    /// only that the screening is ineligible, for callers who are not
+    /// clinicians.
+    pub fn without_reasons(mut self) -> Self {
+        if let Some(s) = &mut self.latest_screening {
+            s.reasons.clear();
+        }
+        self
+    }
+
+    /// Whether the latest screening found a contraindication.
+    pub fn latest_screening_ineligible(&self) -> bool {
+        self.latest_screening
+            .as_ref()
+            .is_some_and(|s| s.outcome == Outcome::Ineligible)
+    }
+}
+
 /// Everything stored about a patient's intake.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IntakeRecord {
@@ -97,7 +116,7 @@ impl Readiness {
             .collect()
     }
 
-    /// The item, if open, that stops a patient's first check-in.
+    /// The lamotrigine consult item, if open: it stops check-ins.
     pub fn open_consult(&self) -> Option<Item> {
         self.items
             .iter()
@@ -138,6 +157,15 @@ pub fn readiness(record: &IntakeRecord, today: NaiveDate, policy: IntakePolicy) 
             format!(
                 "the latest screening ({}) is older than {} days: screen again",
                 s.screened_on, policy.screening_valid_days
+            ),
+        ),
+        Some(s) if s.outcome == Outcome::Ineligible && s.reasons.is_empty() => item(
+            "screening",
+            true,
+            ItemStatus::Open,
+            format!(
+                "the latest screening ({}) is ineligible; a clinician can see why",
+                s.screened_on
             ),
         ),
         Some(s) if s.outcome == Outcome::Ineligible => item(

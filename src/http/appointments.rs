@@ -7,7 +7,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::domain::access::{Role, ANY_ROLE, STAFF};
+use crate::domain::access::{Role, ANY_ROLE, STAFF, STAFF_AND_PATIENT};
 use crate::domain::appointment::{self, Action, Appointment, AppointmentStatus, PainScore, Route};
 use crate::domain::calendar::Session;
 use crate::domain::check_text;
@@ -16,7 +16,7 @@ use crate::store::{DbConnection, StoreError};
 
 use super::auth::Caller;
 use super::error::ApiError;
-use super::extract::{Id, Json, Query};
+use super::extract::{dates, Id, Json, Query};
 use super::openapi::{
     BookingConflict, CheckInConflict, Forbidden, MalformedRequest, NotFound, PayloadTooLarge,
     RescheduleConflict, ServerErrors, SlotRules, TransitionConflict, Unauthorized,
@@ -101,6 +101,7 @@ impl AppointmentResponse {
 pub struct BookAppointment {
     pub patient_id: Id,
     /// A clinic day, clinic-local, within the booking horizon.
+    #[serde(deserialize_with = "dates::required")]
     pub date: NaiveDate,
     pub session: Session,
     /// Defaults to `iv`.
@@ -120,6 +121,7 @@ pub struct CancelAppointment {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"date": "2026-12-15", "session": "afternoon"}))]
 pub struct RescheduleAppointment {
+    #[serde(deserialize_with = "dates::required")]
     pub date: NaiveDate,
     pub session: Session,
 }
@@ -149,8 +151,10 @@ pub struct ListAppointmentsQuery {
     /// Only this patient's (a patient token sees only its own anyway).
     pub patient_id: Option<Id>,
     /// Only on or after this date.
+    #[serde(default, deserialize_with = "dates::optional")]
     pub from: Option<NaiveDate>,
     /// Only on or before this date.
+    #[serde(default, deserialize_with = "dates::optional")]
     pub to: Option<NaiveDate>,
     pub status: Option<AppointmentStatus>,
     /// Page size, 1 to 200 (default 50).
@@ -333,10 +337,7 @@ pub async fn cancel_appointment(
     id: web::Path<Id>,
     body: Json<CancelAppointment>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(ANY_ROLE)?;
-    if caller.role == Role::Integration {
-        return Err(ApiError::Forbidden);
-    }
+    caller.require(STAFF_AND_PATIENT)?;
     let Json(body) = body;
     ApiError::check(
         check_text("reason", &body.reason, MAX_CANCEL_REASON)
@@ -344,13 +345,15 @@ pub async fn cancel_appointment(
             .collect(),
     )?;
     let reason = body.reason.trim().to_owned();
-    let by = format!("{}:{}", caller.role.as_str(), caller.subject);
+    let by = caller.label();
+    let now = state.now();
     act(
         &state,
         &caller,
         id.into_inner().into_string(),
         Action::Cancel,
-        move |_, _| {
+        move |_, current| {
+            appointment::cancel_time(current.starts_at, now).map_err(StoreError::Refused)?;
             Ok(Change {
                 cancel_reason: Some(reason),
                 cancelled_by: Some(by),
@@ -427,7 +430,7 @@ pub async fn check_in_appointment(
         Action::CheckIn,
         move |conn, current| {
             appointment::check_in_day(current.date, today).map_err(StoreError::Refused)?;
-            store::require_first_infusion_cleared(conn, &current.patient_id, today, policy)?;
+            store::require_check_in_cleared(conn, &current.patient_id, today, policy)?;
             Ok(Change {
                 pain_before: Some(body.pain_before.value()),
                 route: body.route.map(Route::as_str),

@@ -35,7 +35,7 @@ impl JwtKeys {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_issuer(&[&settings.jwt_issuer]);
         validation.set_audience(&[&settings.jwt_audience]);
-        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
         validation.leeway = LEEWAY_SECONDS;
         validation.validate_nbf = true;
         Self {
@@ -118,6 +118,11 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// `role:subject`, as records name who did something.
+    pub fn label(&self) -> String {
+        format!("{}:{}", self.role.as_str(), self.subject)
+    }
+
     /// `Ok` when the caller's role is one of `roles`, else 403 `forbidden`.
     pub fn require(&self, roles: &[Role]) -> Result<&Self, ApiError> {
         if roles.contains(&self.role) {

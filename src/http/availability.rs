@@ -11,7 +11,7 @@ use crate::store::appointments as store;
 
 use super::auth::Caller;
 use super::error::ApiError;
-use super::extract::Query;
+use super::extract::{dates, Query};
 use super::openapi::{Forbidden, ServerErrors, Unauthorized, ValidationFailed};
 use super::AppState;
 
@@ -29,8 +29,10 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 #[into_params(parameter_in = Query)]
 pub struct AvailabilityQuery {
     /// First date (default: today, clinic-local).
+    #[serde(default, deserialize_with = "dates::optional")]
     pub from: Option<NaiveDate>,
     /// Last date, at most 93 days after `from` (default: `from` + 27 days).
+    #[serde(default, deserialize_with = "dates::optional")]
     pub to: Option<NaiveDate>,
     /// Only this session.
     pub session: Option<Session>,
@@ -55,7 +57,8 @@ pub struct Slot {
 }
 
 /// Capacity, bookings and free rooms for each session of each clinic day in
-/// a range; weekends, non-clinic days and closures have no slots.
+/// a range that can still be booked: weekends, non-clinic days, closures,
+/// sessions that have begun and dates beyond the horizon have no slots.
 #[utoipa::path(
     tag = "availability",
     operation_id = "get_availability",
@@ -94,6 +97,8 @@ pub async fn get_availability(
         .db(move |conn| store::occupancy(conn, from, to))
         .await?;
     let calendar = &state.calendar;
+    let now = state.clock.now();
+    let last = calendar.horizon_end(state.today());
     let slots: Vec<Slot> = from
         .iter_days()
         .take_while(|d| *d <= to)
@@ -104,6 +109,8 @@ pub async fn get_availability(
                 .filter(|(session, _)| q.session.is_none_or(|s| s == *session))
                 .map(move |(session, starts_at)| (date, session, starts_at))
         })
+        // Only what can still be booked: not begun, within the horizon.
+        .filter(|(date, _, starts_at)| starts_at.to_utc() > now && *date <= last)
         .map(|(date, session, starts_at)| {
             let booked = occupancy.booked.get(&(date, session)).copied().unwrap_or(0);
             Slot {

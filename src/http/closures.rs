@@ -12,7 +12,7 @@ use crate::store::closures::{self as store, Closure};
 
 use super::auth::Caller;
 use super::error::ApiError;
-use super::extract::{Id, Json, Query};
+use super::extract::{dates, Id, Json, Query};
 use super::openapi::{
     Conflict, Forbidden, MalformedRequest, NotFound, PayloadTooLarge, ServerErrors, Unauthorized,
     UnsupportedMediaType, ValidationFailed,
@@ -58,6 +58,7 @@ impl ClosureResponse {
 #[schema(example = json!({"date": "2026-12-24", "reason": "Christmas Eve"}))]
 pub struct CreateClosure {
     /// Today or later, clinic-local.
+    #[serde(deserialize_with = "dates::required")]
     pub date: NaiveDate,
     /// 1 to 200 characters.
     pub reason: String,
@@ -68,8 +69,10 @@ pub struct CreateClosure {
 #[into_params(parameter_in = Query)]
 pub struct ListClosuresQuery {
     /// Only closures on or after this date.
+    #[serde(default, deserialize_with = "dates::optional")]
     pub from: Option<NaiveDate>,
     /// Only closures on or before this date.
+    #[serde(default, deserialize_with = "dates::optional")]
     pub to: Option<NaiveDate>,
     /// Page size, 1 to 200 (default 50).
     pub limit: Option<u32>,
@@ -96,6 +99,11 @@ pub async fn list_closures(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(STAFF)?;
     let Query(q) = query;
+    if let (Some(from), Some(to)) = (q.from, q.to) {
+        if to < from {
+            return Err(ApiError::field("to", "must not be before `from`"));
+        }
+    }
     let page = PageRequest::parse(q.limit, q.cursor.as_deref())?;
     let (after, fetch) = (page.after.clone(), page.fetch());
     let closures = state

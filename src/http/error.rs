@@ -60,6 +60,9 @@ pub enum ApiError {
     Unauthorized(&'static str),
     #[error("forbidden")]
     Forbidden,
+    /// The role may use the operation but not set this field.
+    #[error("forbidden field {0}")]
+    ForbiddenField(&'static str),
     #[error("not found: {0}")]
     NotFound(String),
     #[error("method not allowed")]
@@ -106,7 +109,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::Unauthorized(_) => "unauthorized",
-            ApiError::Forbidden => "forbidden",
+            ApiError::Forbidden | ApiError::ForbiddenField(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::Refused(refusal) => refusal.code(),
@@ -122,7 +125,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType => "Unsupported media type",
             ApiError::PayloadTooLarge(_) => "The request body is too large",
             ApiError::Unauthorized(_) => "Authentication required",
-            ApiError::Forbidden => "Not allowed",
+            ApiError::Forbidden | ApiError::ForbiddenField(_) => "Not allowed",
             ApiError::NotFound(_) => "Not found",
             ApiError::MethodNotAllowed(_) => "Method not allowed",
             ApiError::Refused(refusal) => match refusal {
@@ -154,6 +157,9 @@ impl ApiError {
             ApiError::PayloadTooLarge(limit) => format!("the body must be at most {limit} bytes"),
             ApiError::Unauthorized(detail) => (*detail).into(),
             ApiError::Forbidden => "your role may not do this".into(),
+            ApiError::ForbiddenField(field) => {
+                format!("only clinicians and admins may set `{field}`")
+            }
             ApiError::NotFound(what) => format!("{what} not found"),
             ApiError::MethodNotAllowed(allowed) => {
                 format!("this path accepts {}", allowed.join(", "))
@@ -200,7 +206,7 @@ impl ResponseError for ApiError {
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::Forbidden | ApiError::ForbiddenField(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Refused(refusal) => match refusal {

@@ -194,3 +194,39 @@ impl<'de> serde::Deserialize<'de> for Id {
             .map_err(|_| serde::de::Error::custom("is not a valid id (a UUID)"))
     }
 }
+
+/// Dates as the API accepts them: `YYYY-MM-DD` from 1900-01-01 to
+/// 9999-12-31. chrono parses years far outside what PostgreSQL's `date`
+/// holds; bounding them here keeps such input a 422, never a database error.
+/// Use with `#[serde(deserialize_with = "dates::required")]` (or `optional`,
+/// with `default`).
+pub mod dates {
+    use chrono::NaiveDate;
+    use serde::{de::Error, Deserialize, Deserializer};
+
+    fn bounded<E: Error>(date: NaiveDate) -> Result<NaiveDate, E> {
+        let first = NaiveDate::from_ymd_opt(1900, 1, 1);
+        let last = NaiveDate::from_ymd_opt(9999, 12, 31);
+        if first.is_some_and(|f| date >= f) && last.is_some_and(|l| date <= l) {
+            Ok(date)
+        } else {
+            Err(E::custom("must be a date from 1900-01-01 to 9999-12-31"))
+        }
+    }
+
+    pub fn required<'de, D: Deserializer<'de>>(d: D) -> Result<NaiveDate, D::Error> {
+        bounded(NaiveDate::deserialize(d)?)
+    }
+
+    /// Absent or null is none.
+    pub fn optional<'de, D: Deserializer<'de>>(d: D) -> Result<Option<NaiveDate>, D::Error> {
+        Option::<NaiveDate>::deserialize(d)?
+            .map(bounded)
+            .transpose()
+    }
+
+    /// For PATCH: absent is none (unchanged); present must be a date, not null.
+    pub fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<NaiveDate>, D::Error> {
+        required(d).map(Some)
+    }
+}

@@ -5,9 +5,9 @@ use actix_web::http::header;
 use actix_web::{get, post, web, HttpResponse};
 use chrono::{Days, NaiveDate};
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
-use crate::domain::access::{Role, ANY_ROLE, STAFF, STAFF_AND_INTEGRATION};
+use crate::domain::access::{CLINICAL, STAFF, STAFF_AND_INTEGRATION, STAFF_AND_PATIENT};
 use crate::domain::readiness::{readiness, Readiness};
 use crate::domain::referral::{effective_status, Provider, ReferralKind, ReferralStatus};
 use crate::domain::screening::{self, Criteria, Outcome, CRITERIA};
@@ -18,16 +18,14 @@ use crate::store::intake::{
 
 use super::auth::Caller;
 use super::error::ApiError;
-use super::extract::{Id, Json, Query};
+use super::extract::{dates, Id, Json, Query};
 use super::openapi::{
     Forbidden, MalformedRequest, NotFound, PayloadTooLarge, ServerErrors, TransitionConflict,
     Unauthorized, UnsupportedMediaType, ValidationFailed,
 };
-use super::pagination::{Page, PageRequest};
+use super::pagination::{Page, PageQuery, PageRequest};
 use super::AppState;
 
-/// Clinicians (and admins): screenings, verdicts on referrals, consults.
-const CLINICAL: &[Role] = &[Role::Admin, Role::Clinician];
 const MAX_REFERENCE: usize = 500;
 const MAX_REASON: usize = 500;
 const MAX_PLAN: usize = 2000;
@@ -50,16 +48,6 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(get_readiness);
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct PageQuery {
-    /// Page size, 1 to 200 (default 50).
-    pub limit: Option<u32>,
-    /// `next_cursor` of the previous page.
-    pub cursor: Option<String>,
-}
-
 fn not_after_today(field: &str, date: NaiveDate, today: NaiveDate) -> Option<FieldError> {
     (date > today).then(|| FieldError::new(field, "must not be in the future"))
 }
@@ -68,10 +56,6 @@ fn created<T: Serialize>(location: String, body: T) -> HttpResponse {
     HttpResponse::Created()
         .insert_header((header::LOCATION, location))
         .json(body)
-}
-
-fn by(caller: &Caller) -> String {
-    format!("{}:{}", caller.role.as_str(), caller.subject)
 }
 
 // ---- referrals --------------------------------------------------------------
@@ -88,6 +72,7 @@ pub struct CreateReferral {
     pub kind: ReferralKind,
     pub provider: Provider,
     /// When the letter arrived; not in the future.
+    #[serde(deserialize_with = "dates::required")]
     pub received_on: NaiveDate,
     /// Where the letter is kept (a document id or URL), 1 to 500 characters.
     pub document_reference: String,
@@ -196,7 +181,7 @@ pub async fn create_referral(
         received_on: body.received_on,
         document_reference: body.document_reference.trim().to_owned(),
     };
-    let (patient_id, by, now) = (id.into_inner().into_string(), by(&caller), state.now());
+    let (patient_id, by, now) = (id.into_inner().into_string(), caller.label(), state.now());
     let stored = state
         .db(move |conn| store::insert_referral(conn, &patient_id, &referral, &by, now))
         .await
@@ -212,7 +197,7 @@ pub async fn create_referral(
     ))
 }
 
-/// A patient's referrals.
+/// A patient's referrals (staff).
 #[utoipa::path(
     tag = "intake",
     operation_id = "list_referrals",
@@ -230,7 +215,7 @@ pub async fn list_referrals(
     id: web::Path<Id>,
     query: Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(STAFF_AND_INTEGRATION)?;
+    caller.require(STAFF)?;
     let page = PageRequest::parse(query.0.limit, query.0.cursor.as_deref())?;
     let (patient_id, after, fetch) = (
         id.into_inner().into_string(),
@@ -265,7 +250,7 @@ pub async fn get_referral(
     caller: Caller,
     id: web::Path<Id>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(STAFF_AND_INTEGRATION)?;
+    caller.require(STAFF)?;
     let id = id.into_inner().into_string();
     let referral = state
         .db(move |conn| store::find_referral(conn, &id))
@@ -283,7 +268,7 @@ async fn decide(
     caller.require(CLINICAL)?;
     let (id, by, now, today, days) = (
         id.into_string(),
-        by(&caller),
+        caller.label(),
         state.now(),
         state.today(),
         state.policy.referral_valid_days,
@@ -378,6 +363,7 @@ pub struct CreateAttestation {
     /// The treating mental health provider.
     pub provider: Provider,
     /// When the provider attested ongoing treatment; not in the future.
+    #[serde(deserialize_with = "dates::required")]
     pub attested_on: NaiveDate,
 }
 
@@ -436,7 +422,7 @@ pub async fn create_treatment_attestation(
         state.today(),
     ));
     ApiError::check(errors)?;
-    let (patient_id, by, now) = (id.into_inner().into_string(), by(&caller), state.now());
+    let (patient_id, by, now) = (id.into_inner().into_string(), caller.label(), state.now());
     let stored = state
         .db(move |conn| {
             store::insert_attestation(conn, &patient_id, &provider, body.attested_on, &by, now)
@@ -499,6 +485,7 @@ pub struct CreateConsult {
     /// Who prescribes the patient's lamotrigine.
     pub prescriber: Provider,
     /// Not in the future.
+    #[serde(deserialize_with = "dates::required")]
     pub consulted_on: NaiveDate,
     /// The dosing adjustment agreed, 1 to 2000 characters.
     pub agreed_plan: String,
@@ -564,7 +551,7 @@ pub async fn create_prescriber_consult(
     errors.extend(check_text("agreed_plan", &body.agreed_plan, MAX_PLAN));
     ApiError::check(errors)?;
     let plan = body.agreed_plan.trim().to_owned();
-    let (patient_id, by, now) = (id.into_inner().into_string(), by(&caller), state.now());
+    let (patient_id, by, now) = (id.into_inner().into_string(), caller.label(), state.now());
     let stored = state
         .db(move |conn| {
             store::insert_consult(
@@ -779,7 +766,7 @@ pub async fn create_screening(
     let lamotrigine = !screening::flags(&medications).is_empty();
     let (patient_id, by, today, now) = (
         id.into_inner().into_string(),
-        by(&caller),
+        caller.label(),
         state.today(),
         state.now(),
     );
@@ -895,13 +882,16 @@ pub async fn get_readiness(
     id: web::Path<Id>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner().into_string();
-    caller.require(ANY_ROLE)?.require_own_patient(&id)?;
-    if caller.role == Role::Integration {
-        return Err(ApiError::Forbidden);
-    }
-    let record = state
+    caller
+        .require(STAFF_AND_PATIENT)?
+        .require_own_patient(&id)?;
+    let mut record = state
         .db(move |conn| store::intake_record(conn, &id))
         .await
         .map_err(|e| e.naming("patient"))?;
+    // Why a screening was ineligible is for clinicians.
+    if !CLINICAL.contains(&caller.role) {
+        record = record.without_reasons();
+    }
     Ok(HttpResponse::Ok().json(readiness(&record, state.today(), state.policy)))
 }

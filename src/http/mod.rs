@@ -93,7 +93,7 @@ impl AppState {
 
     /// Today's date in the clinic's time zone.
     pub fn today(&self) -> NaiveDate {
-        clock::local_today(self.clock.now(), self.settings.clinic_timezone)
+        self.calendar.local_date(self.clock.now())
     }
 
     /// An instant as the API shows it: RFC 3339 in the clinic's offset.

@@ -6,13 +6,13 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::domain::access::{ANY_ROLE, STAFF, STAFF_AND_INTEGRATION};
+use crate::domain::access::{ANY_ROLE, CLINICAL, STAFF, STAFF_AND_INTEGRATION};
 use crate::domain::patient::{Indication, Patient, PatientDetails, MAX_NAME_CHARS};
 use crate::store::{patients as store, StoreError};
 
 use super::auth::Caller;
 use super::error::ApiError;
-use super::extract::{Id, Json, Query};
+use super::extract::{dates, Id, Json, Query};
 use super::openapi::{
     Forbidden, MalformedRequest, NotFound, PayloadTooLarge, ServerErrors, Unauthorized,
     UnsupportedMediaType, ValidationFailed,
@@ -46,6 +46,7 @@ pub struct CreatePatient {
     /// 1 to 100 characters.
     pub family_name: String,
     /// In the past, at most 120 years ago.
+    #[serde(deserialize_with = "dates::required")]
     pub date_of_birth: NaiveDate,
     #[serde(default)]
     pub email: Option<String>,
@@ -54,12 +55,15 @@ pub struct CreatePatient {
     pub phone: Option<String>,
     /// At least one; each code once.
     pub indications: Vec<Indication>,
-    /// Whether the patient is currently in mental health treatment.
+    /// Whether the patient is currently in mental health treatment
+    /// (default `false`). Clinicians and admins only: it decides whether a
+    /// mental health evaluation is required.
     #[serde(default)]
-    pub in_mental_health_treatment: bool,
-    /// Set by a clinician when a pain-management referral is required.
+    pub in_mental_health_treatment: Option<bool>,
+    /// Whether a pain-management referral is required (default `false`).
+    /// Clinicians and admins only.
     #[serde(default)]
-    pub pain_referral_required: bool,
+    pub pain_referral_required: Option<bool>,
 }
 
 /// Changes to a patient: only the fields present change. `email` and
@@ -74,7 +78,7 @@ pub struct UpdatePatient {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
     pub family_name: Option<String>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "dates::present")]
     #[schema(value_type = Option<NaiveDate>)]
     pub date_of_birth: Option<NaiveDate>,
     #[serde(default, deserialize_with = "nullable")]
@@ -202,6 +206,25 @@ pub struct ListPatientsQuery {
     pub cursor: Option<String>,
 }
 
+/// The flags that decide which referrals a patient needs are clinical
+/// records: only clinicians and admins set them.
+fn require_clinical_for_flags(
+    caller: &Caller,
+    in_mental_health_treatment: Option<bool>,
+    pain_referral_required: Option<bool>,
+) -> Result<(), ApiError> {
+    if CLINICAL.contains(&caller.role) {
+        return Ok(());
+    }
+    if in_mental_health_treatment.is_some() {
+        return Err(ApiError::ForbiddenField("in_mental_health_treatment"));
+    }
+    if pain_referral_required.is_some() {
+        return Err(ApiError::ForbiddenField("pain_referral_required"));
+    }
+    Ok(())
+}
+
 /// Register a patient.
 #[utoipa::path(
     tag = "patients",
@@ -223,6 +246,11 @@ pub async fn create_patient(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(STAFF_AND_INTEGRATION)?;
     let Json(body) = body;
+    require_clinical_for_flags(
+        &caller,
+        body.in_mental_health_treatment,
+        body.pain_referral_required,
+    )?;
     let details = PatientDetails {
         given_name: body.given_name,
         family_name: body.family_name,
@@ -230,8 +258,8 @@ pub async fn create_patient(
         email: body.email,
         phone: body.phone,
         indications: body.indications,
-        in_mental_health_treatment: body.in_mental_health_treatment,
-        pain_referral_required: body.pain_referral_required,
+        in_mental_health_treatment: body.in_mental_health_treatment.unwrap_or(false),
+        pain_referral_required: body.pain_referral_required.unwrap_or(false),
     }
     .normalized();
     ApiError::check(details.check(state.today()))?;
@@ -338,6 +366,11 @@ pub async fn update_patient(
     caller.require(STAFF)?;
     let id = id.into_inner().into_string();
     let Json(change) = body;
+    require_clinical_for_flags(
+        &caller,
+        change.in_mental_health_treatment,
+        change.pain_referral_required,
+    )?;
     let today = state.today();
     let now = state.now();
     let result = state

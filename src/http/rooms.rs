@@ -3,7 +3,7 @@
 use actix_web::http::header;
 use actix_web::{get, patch, post, web, HttpResponse};
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 use crate::domain::access::{ADMIN, STAFF};
 use crate::domain::check_text;
@@ -16,7 +16,7 @@ use super::openapi::{
     Conflict, Forbidden, MalformedRequest, NotFound, PayloadTooLarge, ServerErrors, Unauthorized,
     UnsupportedMediaType, ValidationFailed,
 };
-use super::pagination::{Page, PageRequest};
+use super::pagination::{Page, PageQuery, PageRequest};
 use super::AppState;
 
 const MAX_ROOM_NAME: usize = 100;
@@ -77,16 +77,6 @@ fn yes() -> bool {
 pub struct UpdateRoom {
     pub name: Option<String>,
     pub active: Option<bool>,
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct PageQuery {
-    /// Page size, 1 to 200 (default 50).
-    pub limit: Option<u32>,
-    /// `next_cursor` of the previous page.
-    pub cursor: Option<String>,
 }
 
 /// List the rooms.

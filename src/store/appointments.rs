@@ -86,6 +86,17 @@ impl TryFrom<AppointmentRow> for Appointment {
     }
 }
 
+/// Reads an appointment inside a write transaction, holding its row until
+/// commit: a concurrent change (cancel racing check-in, say) waits and then
+/// sees this one's result. The self-assignment is the portable row lock
+/// (`FOR UPDATE` is PostgreSQL's; SQLite writers are serialized anyway).
+fn find_for_update(conn: &mut DbConnection, id: &str) -> Result<Appointment, StoreError> {
+    diesel::update(appointments::table.find(id))
+        .set(appointments::id.eq(appointments::id))
+        .execute(conn)?;
+    find(conn, id)
+}
+
 pub fn find(conn: &mut DbConnection, id: &str) -> Result<Appointment, StoreError> {
     appointments::table
         .find(id)
@@ -200,7 +211,9 @@ pub fn require_ready(
     today: NaiveDate,
     policy: IntakePolicy,
 ) -> Result<(), StoreError> {
-    let readiness = readiness(&intake::intake_record(conn, patient_id)?, today, policy);
+    // The refusal goes to whoever books: why a screening failed is for clinicians.
+    let record = intake::intake_record(conn, patient_id)?.without_reasons();
+    let readiness = readiness(&record, today, policy);
     if readiness.ready {
         Ok(())
     } else {
@@ -211,33 +224,33 @@ pub fn require_ready(
     }
 }
 
-/// Refuses the check-in of a patient's first infusion while the lamotrigine
-/// prescriber consult is open.
-pub fn require_first_infusion_cleared(
+/// Refuses a check-in while the lamotrigine prescriber consult is open, or
+/// while the latest screening found a contraindication (one recorded after
+/// the booking, say).
+pub fn require_check_in_cleared(
     conn: &mut DbConnection,
     patient_id: &str,
     today: NaiveDate,
     policy: IntakePolicy,
 ) -> Result<(), StoreError> {
-    let treated_before = !appointments::table
-        .filter(appointments::patient_id.eq(patient_id))
-        .filter(appointments::status.eq_any([
-            AppointmentStatus::CheckedIn.as_str(),
-            AppointmentStatus::Completed.as_str(),
-        ]))
-        .select(appointments::id)
-        .limit(1)
-        .load::<String>(conn)?
-        .is_empty();
-    if treated_before {
-        return Ok(());
+    let record = intake::intake_record(conn, patient_id)?.without_reasons();
+    let checklist = readiness(&record, today, policy);
+    let mut items: Vec<_> = checklist.open_consult().into_iter().collect();
+    if record.latest_screening_ineligible() {
+        items.extend(
+            checklist
+                .items
+                .into_iter()
+                .filter(|i| i.code == "screening"),
+        );
     }
-    match readiness(&intake::intake_record(conn, patient_id)?, today, policy).open_consult() {
-        None => Ok(()),
-        Some(item) => Err(StoreError::Refused(Refusal::NotReady {
-            items: vec![item],
-            refused: "the first infusion's check-in",
-        })),
+    if items.is_empty() {
+        Ok(())
+    } else {
+        Err(StoreError::Refused(Refusal::NotReady {
+            items,
+            refused: "check-in",
+        }))
     }
 }
 
@@ -352,7 +365,7 @@ pub fn reschedule(
 ) -> Result<Appointment, StoreError> {
     with_room_retries(conn, date, |conn| {
         write_transaction(conn, |conn| {
-            let current = find(conn, id)?;
+            let current = find_for_update(conn, id)?;
             current
                 .status
                 .after(crate::domain::appointment::Action::Reschedule)
@@ -409,7 +422,7 @@ pub fn change(
     decide: impl FnOnce(&mut DbConnection, &Appointment) -> Result<Change, StoreError>,
 ) -> Result<Appointment, StoreError> {
     write_transaction(conn, |conn| {
-        let current = find(conn, id)?;
+        let current = find_for_update(conn, id)?;
         let mut change = decide(conn, &current)?;
         change.updated_at = Some(now.naive_utc());
         diesel::update(appointments::table.find(id))

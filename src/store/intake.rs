@@ -191,6 +191,10 @@ pub fn decide_referral(
     check: impl FnOnce(&Referral) -> Result<(), Refusal>,
 ) -> Result<Referral, StoreError> {
     write_transaction(conn, |conn| {
+        // Holds the row so a concurrent verify and reject cannot both win.
+        diesel::update(referrals::table.find(id))
+            .set(referrals::id.eq(referrals::id))
+            .execute(conn)?;
         let current = find_referral(conn, id)?;
         check(&current).map_err(StoreError::Refused)?;
         let (status, reason) = match verdict {

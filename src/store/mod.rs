@@ -41,8 +41,15 @@ pub enum StoreError {
 
 impl From<diesel::result::Error> for StoreError {
     fn from(error: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error};
         match error {
-            diesel::result::Error::NotFound => StoreError::NotFound,
+            Error::NotFound => StoreError::NotFound,
+            // SQLite past its busy timeout: the database is there but busy.
+            Error::DatabaseError(DatabaseErrorKind::Unknown, info)
+                if info.message().contains("database is locked") =>
+            {
+                StoreError::Unavailable("the database stayed locked past the busy timeout".into())
+            }
             other => StoreError::Database(other),
         }
     }

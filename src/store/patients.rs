@@ -94,6 +94,10 @@ pub fn update(
     now: DateTime<Utc>,
 ) -> Result<Patient, StoreError> {
     write_transaction(conn, |conn| {
+        // Holds the row so concurrent changes apply one after the other.
+        diesel::update(patients::table.find(id))
+            .set(patients::id.eq(patients::id))
+            .execute(conn)?;
         let current = find(conn, id)?;
         let details = change(current.details.clone())?;
         if details == current.details {

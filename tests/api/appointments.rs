@@ -528,8 +528,6 @@ async fn reschedule_moves_atomically_under_the_booking_rules() {
     assert_eq!(res.status, 200, "{}", res.text);
 
     // Every refusal leaves the appointment where it was.
-    let other_day = app.ready_patient().await;
-    let _ = other_day;
     app.booked(&patient, "2026-12-09", "morning").await;
     for _ in 0..4 {
         let p = app.ready_patient().await;
@@ -717,4 +715,84 @@ async fn lists_filter_by_patient_date_and_status() {
             .await
             .assert_invalid_fields(&[field]);
     }
+}
+
+#[actix_web::test]
+async fn a_session_that_has_begun_cannot_be_cancelled() {
+    let app = TestApp::at_clinic_now().await;
+    let patient = app.ready_patient().await;
+    let id = app.booked(&patient, THU, "morning").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.travel_to(Utc.with_ymd_and_hms(2026, 12, 3, 13, 0, 0).unwrap());
+    let res = app.act(&id, "cancel", json!({"reason": "too late"})).await;
+    res.assert_problem(409, "invalid_transition");
+    assert!(res.body["detail"].as_str().unwrap().contains("no-show"));
+    let res = app
+        .post(&format!("/v1/appointments/{id}/cancel"))
+        .patient(&patient)
+        .json(&json!({"reason": "overslept"}))
+        .send()
+        .await;
+    res.assert_problem(409, "invalid_transition");
+    assert_eq!(app.act(&id, "no-show", json!({})).await.status, 200);
+}
+
+#[actix_web::test]
+async fn a_contraindication_found_after_booking_stops_check_in() {
+    let app = TestApp::at_clinic_now().await;
+    let patient = app.ready_patient().await;
+    let id = app.booked(&patient, TODAY, "afternoon").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.screen(&patient, &["uncontrolled_hypertension"], &[])
+        .await;
+    let res = app.act(&id, "check-in", json!({"pain_before": 6})).await;
+    let problem = res.assert_problem(409, "not_ready");
+    assert_eq!(problem["items"][0]["code"], "screening");
+    assert!(!res.text.contains("hypertension"), "{}", res.text);
+    app.screen(&patient, &[], &[]).await;
+    assert_eq!(
+        app.act(&id, "check-in", json!({"pain_before": 6}))
+            .await
+            .status,
+        200
+    );
+}
+
+#[actix_web::test]
+async fn a_returning_patient_newly_on_lamotrigine_waits_for_the_consult() {
+    let app = TestApp::at_clinic_now().await;
+    let patient = app.ready_patient().await;
+    let first = app.booked(&patient, TODAY, "afternoon").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        app.act(&first, "check-in", json!({"pain_before": 8}))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        app.act(&first, "complete", json!({"pain_after": 4}))
+            .await
+            .status,
+        200
+    );
+
+    app.screen(&patient, &[], &["Subvenite 25 mg"]).await;
+    let next = app.booked(&patient, THU, "morning").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.travel_to(Utc.with_ymd_and_hms(2026, 12, 3, 12, 30, 0).unwrap());
+    let res = app.act(&next, "check-in", json!({"pain_before": 7})).await;
+    let problem = res.assert_problem(409, "not_ready");
+    assert_eq!(
+        problem["items"][0]["code"],
+        "lamotrigine_prescriber_consult"
+    );
 }

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use infusion_api::domain::access::Role;
 
-use crate::helpers::{patient_body, TestApp, AUDIENCE, ISSUER, SECRET};
+use crate::helpers::{patient_body, without, TestApp, AUDIENCE, ISSUER, SECRET};
 
 fn claims() -> Value {
     let now = Utc::now().timestamp();
@@ -93,10 +93,15 @@ async fn a_bad_signature_is_401() {
         "another-secret-0123456789abcdef-0123",
     );
     assert_refused(&app, &forged).await;
-    // A valid token with its payload swapped keeps an old signature.
-    let good = sign(&claims(), Algorithm::HS256, SECRET);
-    let parts: Vec<&str> = good.split('.').collect();
-    let payload = URL_SAFE_NO_PAD.encode(with_claim("role", json!("admin")).to_string() + " ");
+    // A scheduler's token with its payload swapped for an admin's keeps the
+    // scheduler's signature.
+    let scheduler = sign(
+        &with_claim("role", json!("scheduler")),
+        Algorithm::HS256,
+        SECRET,
+    );
+    let parts: Vec<&str> = scheduler.split('.').collect();
+    let payload = URL_SAFE_NO_PAD.encode(with_claim("role", json!("admin")).to_string());
     assert_refused(&app, &format!("{}.{}.{}", parts[0], payload, parts[2])).await;
 }
 
@@ -180,14 +185,33 @@ async fn roles_are_checked_per_handler() {
     let id = patient["id"].as_str().unwrap();
     let path = format!("/v1/patients/{id}");
 
-    // Integrations create and read but do not edit.
+    // Integrations create and read but do not edit, and do not set the
+    // clinical flags.
+    let demographics = without(
+        without(patient_body(), "pain_referral_required"),
+        "in_mental_health_treatment",
+    );
     let res = app
         .post("/v1/patients")
         .role(Role::Integration)
-        .json(&patient_body())
+        .json(&demographics)
         .send()
         .await;
     assert_eq!(res.status, 201, "{}", res.text);
+    assert_eq!(res.body["pain_referral_required"], false);
+    for role in [Role::Integration, Role::Scheduler] {
+        let res = app
+            .post("/v1/patients")
+            .role(role)
+            .json(&patient_body())
+            .send()
+            .await;
+        res.assert_problem(403, "forbidden");
+        assert!(res.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("only clinicians"));
+    }
     assert_eq!(
         app.get("/v1/patients")
             .role(Role::Integration)
@@ -227,7 +251,24 @@ async fn roles_are_checked_per_handler() {
         .assert_problem(403, "forbidden");
     assert_eq!(app.count("patients"), 2);
 
-    for role in [Role::Admin, Role::Clinician, Role::Scheduler] {
+    // Schedulers edit demographics; the flags that waive referrals are clinical.
+    for flag in ["pain_referral_required", "in_mental_health_treatment"] {
+        let res = app
+            .patch(&path)
+            .role(Role::Scheduler)
+            .json(&json!({flag: true}))
+            .send()
+            .await;
+        res.assert_problem(403, "forbidden");
+    }
+    let res = app
+        .patch(&path)
+        .role(Role::Scheduler)
+        .json(&json!({"phone": "+1 555 010 7777"}))
+        .send()
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    for role in [Role::Admin, Role::Clinician] {
         let res = app
             .patch(&path)
             .role(role)

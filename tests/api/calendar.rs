@@ -368,3 +368,22 @@ async fn availability_starts_at_crosses_dst() {
         ["2027-03-12T13:00:00-05:00", "2027-03-15T13:00:00-04:00"]
     );
 }
+
+#[actix_web::test]
+async fn availability_lists_only_what_can_still_be_booked() {
+    let app = TestApp::at_clinic_now().await;
+    // It is Wednesday 10:00: this morning has begun, this afternoon has not.
+    let today = slots(&app, "from=2026-12-01&to=2026-12-02").await;
+    let days: Vec<(&str, &str)> = today
+        .iter()
+        .map(|s| (s["date"].as_str().unwrap(), s["session"].as_str().unwrap()))
+        .collect();
+    assert_eq!(days, [("2026-12-02", "afternoon")]);
+    // The horizon ends on Wednesday 2 June 2027.
+    let edge = slots(&app, "from=2027-06-01&to=2027-06-04").await;
+    let dates: Vec<&str> = edge.iter().map(|s| s["date"].as_str().unwrap()).collect();
+    assert_eq!(
+        dates,
+        ["2027-06-01", "2027-06-01", "2027-06-02", "2027-06-02"]
+    );
+}

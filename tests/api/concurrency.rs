@@ -272,3 +272,53 @@ async fn deactivating_a_room_racing_bookings_never_strands_an_appointment() {
         assert_eq!(res.status, 200, "{}", res.text);
     }
 }
+
+#[actix_web::test]
+async fn a_cancel_racing_a_check_in_leaves_one_consistent_outcome() {
+    let app = TestApp::at_clinic_now().await;
+    for _ in 0..4 {
+        let mut ids = Vec::new();
+        for _ in 0..4 {
+            let p = app.ready_patient().await;
+            let appt = app.booked(&p, "2026-12-02", "afternoon").await;
+            ids.push(appt["id"].as_str().unwrap().to_owned());
+        }
+        let requests = ids
+            .iter()
+            .flat_map(|id| {
+                [
+                    app.post(&format!("/v1/appointments/{id}/cancel"))
+                        .role(Role::Scheduler)
+                        .json(&json!({"reason": "Called in sick"})),
+                    app.post(&format!("/v1/appointments/{id}/check-in"))
+                        .role(Role::Scheduler)
+                        .json(&json!({"pain_before": 6})),
+                ]
+            })
+            .collect();
+        let responses = app.send_all(requests).await;
+        for (pair, id) in responses.chunks(2).zip(&ids) {
+            let won = pair.iter().filter(|r| r.status == 200).count();
+            assert_eq!(won, 1, "{id}: {:?}", texts(pair));
+            let lost = pair.iter().find(|r| r.status != 200).unwrap();
+            lost.assert_problem(409, "invalid_transition");
+            let stored = app
+                .get(&format!("/v1/appointments/{id}"))
+                .role(Role::Scheduler)
+                .send()
+                .await;
+            let b = &stored.body;
+            match b["status"].as_str().unwrap() {
+                "cancelled" => assert!(
+                    b["checked_in_at"].is_null() && b["pain_before"].is_null(),
+                    "{b}"
+                ),
+                "checked_in" => assert!(b["cancel_reason"].is_null(), "{b}"),
+                other => panic!("{id} ended {other}"),
+            }
+        }
+        for id in &ids {
+            app.execute(&format!("DELETE FROM appointments WHERE id = '{id}'"));
+        }
+    }
+}

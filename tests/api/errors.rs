@@ -13,7 +13,7 @@ async fn malformed_json_is_400() {
     for body in ["{", "{\"given_name\": }", "not json", "", trailing.as_str()] {
         let res = app
             .post("/v1/patients")
-            .role(Role::Scheduler)
+            .role(Role::Clinician)
             .raw("application/json", body)
             .send()
             .await;
@@ -33,7 +33,7 @@ async fn a_body_that_is_not_json_is_415() {
     ] {
         let res = app
             .post("/v1/patients")
-            .role(Role::Scheduler)
+            .role(Role::Clinician)
             .raw(content_type, body.clone())
             .send()
             .await;
@@ -41,7 +41,7 @@ async fn a_body_that_is_not_json_is_415() {
     }
     let res = app
         .post("/v1/patients")
-        .role(Role::Scheduler)
+        .role(Role::Clinician)
         .header("content-length", &body.len().to_string())
         .send()
         .await;
@@ -49,7 +49,7 @@ async fn a_body_that_is_not_json_is_415() {
     // A charset parameter is fine.
     let res = app
         .post("/v1/patients")
-        .role(Role::Scheduler)
+        .role(Role::Clinician)
         .raw("application/json; charset=utf-8", body)
         .send()
         .await;
@@ -61,14 +61,14 @@ async fn unknown_fields_are_422_naming_them() {
     let app = TestApp::spawn().await;
     let res = app
         .post("/v1/patients")
-        .role(Role::Scheduler)
+        .role(Role::Clinician)
         .json(&with(patient_body(), json!({"ssn": "123-45-6789"})))
         .send()
         .await;
     res.assert_invalid_fields(&["ssn"]);
     let res = app
         .post("/v1/patients")
-        .role(Role::Scheduler)
+        .role(Role::Clinician)
         .json(&with(
             patient_body(),
             json!({"indications": [{"code": "migraine", "severity": 9}]}),
@@ -103,7 +103,7 @@ async fn wrong_types_and_unknown_codes_are_422_naming_the_field() {
     for (change, field) in cases {
         let res = app
             .post("/v1/patients")
-            .role(Role::Scheduler)
+            .role(Role::Clinician)
             .json(&with(patient_body(), change))
             .send()
             .await;
@@ -111,7 +111,7 @@ async fn wrong_types_and_unknown_codes_are_422_naming_the_field() {
     }
     let res = app
         .post("/v1/patients")
-        .role(Role::Scheduler)
+        .role(Role::Clinician)
         .json(&json!([]))
         .send()
         .await;
@@ -128,7 +128,7 @@ async fn an_oversized_body_is_413() {
     let huge = with(patient_body(), json!({"given_name": "x".repeat(4096)}));
     let res = app
         .post("/v1/patients")
-        .role(Role::Scheduler)
+        .role(Role::Clinician)
         .json(&huge)
         .send()
         .await;
@@ -136,7 +136,7 @@ async fn an_oversized_body_is_413() {
     // A body longer than its declared length is still cut at the limit.
     let res = app
         .post("/v1/patients")
-        .role(Role::Scheduler)
+        .role(Role::Clinician)
         .raw("application/json", huge.to_string())
         .header("content-length", "10")
         .send()
@@ -206,6 +206,20 @@ async fn every_response_carries_a_request_id() {
     assert!(uuid::Uuid::parse_str(a).is_ok());
 }
 
+/// Every table a request could write to.
+const TABLES: [&str; 10] = [
+    "patients",
+    "patient_indications",
+    "appointments",
+    "rooms",
+    "closures",
+    "referrals",
+    "treatment_attestations",
+    "screenings",
+    "screening_medications",
+    "prescriber_consults",
+];
+
 /// Every documented operation answers junk without a 500, every error is a
 /// problem document, and nothing is stored.
 #[actix_web::test]
@@ -213,10 +227,7 @@ async fn no_operation_answers_junk_with_a_500() {
     let app = TestApp::at_clinic_now().await;
     let spec = serde_json::to_value(infusion_api::http::openapi()).unwrap();
     let patient = app.ready_patient().await;
-    let before: Vec<i64> = ["patients", "appointments", "rooms", "closures"]
-        .iter()
-        .map(|t| app.count(t))
-        .collect();
+    let before: Vec<i64> = TABLES.iter().map(|t| app.count(t)).collect();
     let ids = [
         uuid::Uuid::now_v7().to_string(),
         patient.clone(),
@@ -239,7 +250,7 @@ async fn no_operation_answers_junk_with_a_500() {
             let method =
                 actix_web::http::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
             for id in &ids {
-                let uri = format!("{}?limit=abc&from=x", path.replace("{id}", id));
+                let uri = format!("{}?limit=abc&from=-5000-01-01", path.replace("{id}", id));
                 for (content_type, body) in bodies {
                     let res = app
                         .request(method.clone(), &uri)
@@ -265,9 +276,48 @@ async fn no_operation_answers_junk_with_a_500() {
             }
         }
     }
-    let after: Vec<i64> = ["patients", "appointments", "rooms", "closures"]
-        .iter()
-        .map(|t| app.count(t))
-        .collect();
+    let after: Vec<i64> = TABLES.iter().map(|t| app.count(t)).collect();
     assert_eq!(before, after);
+}
+
+/// Dates that chrono parses but no database column holds are refused as
+/// fields, on every path that takes a date.
+#[actix_web::test]
+async fn out_of_range_dates_are_422() {
+    let app = TestApp::at_clinic_now().await;
+    let patient = app.ready_patient().await;
+    for path in [
+        "/v1/appointments?from=-5000-01-01",
+        "/v1/closures?to=+100000-01-01",
+        "/v1/availability?from=-5000-01-01&to=-5000-01-02",
+    ] {
+        let res = app.get(path).role(Role::Admin).send().await;
+        assert_eq!(res.status, 422, "{path}: {}", res.text);
+        res.assert_problem(422, "validation_failed");
+    }
+    let res = app
+        .post("/v1/appointments")
+        .role(Role::Scheduler)
+        .json(&json!({"patient_id": patient, "date": "+100000-01-01", "session": "morning"}))
+        .send()
+        .await;
+    res.assert_invalid_fields(&["date"]);
+    let res = app
+        .post("/v1/patients")
+        .role(Role::Clinician)
+        .json(&with(
+            patient_body(),
+            json!({"date_of_birth": "1899-12-31"}),
+        ))
+        .send()
+        .await;
+    res.assert_invalid_fields(&["date_of_birth"]);
+    let res = app
+        .post(&format!("/v1/patients/{patient}/referrals"))
+        .role(Role::Scheduler)
+        .json(&json!({"kind": "pain_management", "provider": {"name": "A", "practice": "B", "phone": "5550102030"},
+                      "received_on": "-0001-01-01", "document_reference": "x"}))
+        .send()
+        .await;
+    res.assert_invalid_fields(&["received_on"]);
 }

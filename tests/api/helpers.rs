@@ -225,11 +225,12 @@ impl TestApp {
             .expect("token")
     }
 
-    /// Creates a patient through the API and returns its body.
+    /// Creates a patient through the API, as a clinician (the referral flags
+    /// are clinical), and returns its body.
     pub async fn create_patient(&self, body: Value) -> Value {
         let res = self
             .post("/v1/patients")
-            .role(Role::Scheduler)
+            .role(Role::Clinician)
             .json(&body)
             .send()
             .await;
@@ -272,8 +273,7 @@ pub fn patient_body() -> Value {
     })
 }
 
-/// `base` with the fields of `changes` set (or removed where `null` is
-/// given as `Value::Null` under the key "__remove").
+/// `base` with the fields of `changes` set.
 pub fn with(mut base: Value, changes: Value) -> Value {
     if let (Some(base), Some(changes)) = (base.as_object_mut(), changes.as_object()) {
         for (key, value) in changes {

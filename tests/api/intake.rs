@@ -144,15 +144,34 @@ async fn a_pregnancy_in_the_screening_keeps_the_patient_not_ready_and_says_why()
     let r = app.readiness(&patient).await;
     assert_eq!(r["ready"], false);
     assert_eq!(open_codes(&r), ["screening"]);
+    // Why is for clinicians: a scheduler and the patient learn only that it is ineligible.
+    let detail = r["items"][0]["detail"].as_str().unwrap();
     assert!(
-        r["items"][0]["detail"]
+        detail.contains("ineligible") && !detail.contains("pregnant"),
+        "{r}"
+    );
+    let own = app
+        .get(&format!("/v1/patients/{patient}/readiness"))
+        .patient(&patient)
+        .send()
+        .await;
+    assert!(!own.text.contains("pregnant"), "{}", own.text);
+    let clinical = app
+        .get(&format!("/v1/patients/{patient}/readiness"))
+        .role(Role::Clinician)
+        .send()
+        .await;
+    assert!(
+        clinical.body["items"][0]["detail"]
             .as_str()
             .unwrap()
-            .contains("pregnant"),
-        "{r}"
+            .ends_with("ineligible: pregnant"),
+        "{}",
+        clinical.text
     );
     let res = app.book(&patient, THU, "morning").await;
     res.assert_problem(409, "not_ready");
+    assert!(!res.text.contains("pregnant"), "{}", res.text);
 
     // A correction is a new screening; the latest counts.
     app.screen(&patient, &[], &[]).await;
@@ -474,8 +493,19 @@ async fn referrals_are_checked_then_verified_or_rejected_by_clinicians() {
         .await
         .assert_problem(409, "invalid_transition");
 
-    let listed = app.get(&path).role(Role::Integration).send().await;
+    let listed = app.get(&path).role(Role::Scheduler).send().await;
     assert_eq!(listed.body["items"].as_array().unwrap().len(), 2);
+    // Integrations send referrals in; they do not read them back.
+    app.get(&path)
+        .role(Role::Integration)
+        .send()
+        .await
+        .assert_problem(403, "forbidden");
+    app.get(&format!("/v1/referrals/{id}"))
+        .role(Role::Integration)
+        .send()
+        .await
+        .assert_problem(403, "forbidden");
     let missing = uuid::Uuid::now_v7();
     app.get(&format!("/v1/referrals/{missing}"))
         .role(Role::Admin)

@@ -17,7 +17,7 @@ async fn create_answers_201_with_location_and_the_stored_patient() {
     );
     let res = app
         .post("/v1/patients")
-        .role(Role::Scheduler)
+        .role(Role::Clinician)
         .json(&body)
         .send()
         .await;
@@ -104,7 +104,7 @@ async fn each_rule_is_named_and_nothing_is_stored() {
     for (change, field) in cases {
         let res = app
             .post("/v1/patients")
-            .role(Role::Scheduler)
+            .role(Role::Clinician)
             .json(&with(patient_body(), change.clone()))
             .send()
             .await;
@@ -114,7 +114,7 @@ async fn each_rule_is_named_and_nothing_is_stored() {
     for field in ["given_name", "family_name", "date_of_birth", "indications"] {
         let res = app
             .post("/v1/patients")
-            .role(Role::Scheduler)
+            .role(Role::Clinician)
             .json(&without(patient_body(), field))
             .send()
             .await;
@@ -133,7 +133,7 @@ async fn all_broken_rules_are_listed_together() {
     );
     let res = app
         .post("/v1/patients")
-        .role(Role::Scheduler)
+        .role(Role::Clinician)
         .json(&body)
         .send()
         .await;
