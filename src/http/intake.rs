@@ -15,6 +15,7 @@ use crate::domain::{check_text, FieldError, Refusal};
 use crate::store::intake::{
     self as store, NewReferral, ProviderRecord, Referral, Screening, Verdict,
 };
+use crate::store::{DbConnection, StoreError};
 
 use super::auth::Caller;
 use super::error::ApiError;
@@ -50,6 +51,28 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 
 fn not_after_today(field: &str, date: NaiveDate, today: NaiveDate) -> Option<FieldError> {
     (date > today).then(|| FieldError::new(field, "must not be in the future"))
+}
+
+/// A store function reading one page of a patient's records: (patient id,
+/// after id, how many).
+type LoadPage<R> = fn(&mut DbConnection, &str, Option<&str>, i64) -> Result<Vec<R>, StoreError>;
+
+/// One page of a patient's records of some kind; 404 if there is no such patient.
+async fn patient_page<R: Send + 'static, T: Serialize>(
+    state: &web::Data<AppState>,
+    patient_id: Id,
+    query: PageQuery,
+    load: LoadPage<R>,
+    id_of: fn(&R) -> &str,
+    show: impl Fn(R) -> T,
+) -> Result<HttpResponse, ApiError> {
+    let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
+    let (patient_id, after, fetch) = (patient_id.into_string(), page.after.clone(), page.fetch());
+    let rows = state
+        .db(move |conn| load(conn, &patient_id, after.as_deref(), fetch))
+        .await
+        .map_err(|e| e.naming("patient"))?;
+    Ok(HttpResponse::Ok().json(page.page(rows, id_of, show)))
 }
 
 fn created<T: Serialize>(location: String, body: T) -> HttpResponse {
@@ -216,21 +239,15 @@ pub async fn list_referrals(
     query: Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(STAFF)?;
-    let page = PageRequest::parse(query.0.limit, query.0.cursor.as_deref())?;
-    let (patient_id, after, fetch) = (
-        id.into_inner().into_string(),
-        page.after.clone(),
-        page.fetch(),
-    );
-    let rows = state
-        .db(move |conn| store::list_referrals(conn, &patient_id, after.as_deref(), fetch))
-        .await
-        .map_err(|e| e.naming("patient"))?;
-    Ok(HttpResponse::Ok().json(page.page(
-        rows,
+    patient_page(
+        &state,
+        id.into_inner(),
+        query.0,
+        store::list_referrals,
         |r| r.id.as_str(),
         |r| ReferralResponse::new(&state, r),
-    )))
+    )
+    .await
 }
 
 /// One referral.
@@ -457,21 +474,15 @@ pub async fn list_treatment_attestations(
     query: Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(STAFF)?;
-    let page = PageRequest::parse(query.0.limit, query.0.cursor.as_deref())?;
-    let (patient_id, after, fetch) = (
-        id.into_inner().into_string(),
-        page.after.clone(),
-        page.fetch(),
-    );
-    let rows = state
-        .db(move |conn| store::list_attestations(conn, &patient_id, after.as_deref(), fetch))
-        .await
-        .map_err(|e| e.naming("patient"))?;
-    Ok(HttpResponse::Ok().json(page.page(
-        rows,
+    patient_page(
+        &state,
+        id.into_inner(),
+        query.0,
+        store::list_attestations,
         |r| r.id.as_str(),
         |r| AttestationResponse::new(&state, r),
-    )))
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -594,21 +605,15 @@ pub async fn list_prescriber_consults(
     query: Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(CLINICAL)?;
-    let page = PageRequest::parse(query.0.limit, query.0.cursor.as_deref())?;
-    let (patient_id, after, fetch) = (
-        id.into_inner().into_string(),
-        page.after.clone(),
-        page.fetch(),
-    );
-    let rows = state
-        .db(move |conn| store::list_consults(conn, &patient_id, after.as_deref(), fetch))
-        .await
-        .map_err(|e| e.naming("patient"))?;
-    Ok(HttpResponse::Ok().json(page.page(
-        rows,
+    patient_page(
+        &state,
+        id.into_inner(),
+        query.0,
+        store::list_consults,
         |r| r.id.as_str(),
         |r| ConsultResponse::new(&state, r),
-    )))
+    )
+    .await
 }
 
 // ---- screenings -------------------------------------------------------------------
@@ -818,21 +823,15 @@ pub async fn list_screenings(
     query: Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(CLINICAL)?;
-    let page = PageRequest::parse(query.0.limit, query.0.cursor.as_deref())?;
-    let (patient_id, after, fetch) = (
-        id.into_inner().into_string(),
-        page.after.clone(),
-        page.fetch(),
-    );
-    let rows = state
-        .db(move |conn| store::list_screenings(conn, &patient_id, after.as_deref(), fetch))
-        .await
-        .map_err(|e| e.naming("patient"))?;
-    Ok(HttpResponse::Ok().json(page.page(
-        rows,
+    patient_page(
+        &state,
+        id.into_inner(),
+        query.0,
+        store::list_screenings,
         |s| s.id.as_str(),
         |s| ScreeningResponse::new(&state, s),
-    )))
+    )
+    .await
 }
 
 /// One screening (clinicians).
