@@ -7,6 +7,7 @@ pub mod appointment;
 pub mod calendar;
 pub mod clock;
 pub mod patient;
+pub mod protocol;
 pub mod readiness;
 pub mod referral;
 pub mod screening;

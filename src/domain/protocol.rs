@@ -1,0 +1,815 @@
+//! Protocols and the series planner ("Protocols" in DOMAIN.md): given a
+//! protocol, a course's parameters, the calendar and how full each session
+//! is, find the earliest series of infusions that satisfies every rule.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Datelike, Days, NaiveDate, Utc, Weekday};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::calendar::{Calendar, Closures, Session};
+use super::patient::IndicationCategory;
+use super::FieldError;
+
+/// How a protocol spaces its infusions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Spacing {
+    /// One infusion each clinic day; weekends and closures are skipped and
+    /// do not break the series.
+    ConsecutiveClinicDays,
+    /// `per_week` infusions in each of `weeks` consecutive calendar weeks
+    /// (Monday to Sunday), at least `min_gap_days` free days between two.
+    Weekly,
+}
+
+impl Spacing {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Spacing::ConsecutiveClinicDays => "consecutive_clinic_days",
+            Spacing::Weekly => "weekly",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [Spacing::ConsecutiveClinicDays, Spacing::Weekly]
+            .into_iter()
+            .find(|s| s.as_str() == text)
+    }
+}
+
+/// A day of the week, as protocols name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Day {
+    Monday,
+    Tuesday,
+    Wednesday,
+    Thursday,
+    Friday,
+    Saturday,
+    Sunday,
+}
+
+impl Day {
+    const ALL: [Day; 7] = [
+        Day::Monday,
+        Day::Tuesday,
+        Day::Wednesday,
+        Day::Thursday,
+        Day::Friday,
+        Day::Saturday,
+        Day::Sunday,
+    ];
+
+    pub fn weekday(self) -> Weekday {
+        match self {
+            Day::Monday => Weekday::Mon,
+            Day::Tuesday => Weekday::Tue,
+            Day::Wednesday => Weekday::Wed,
+            Day::Thursday => Weekday::Thu,
+            Day::Friday => Weekday::Fri,
+            Day::Saturday => Weekday::Sat,
+            Day::Sunday => Weekday::Sun,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Day::Monday => "monday",
+            Day::Tuesday => "tuesday",
+            Day::Wednesday => "wednesday",
+            Day::Thursday => "thursday",
+            Day::Friday => "friday",
+            Day::Saturday => "saturday",
+            Day::Sunday => "sunday",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|d| d.as_str() == text)
+    }
+}
+
+/// An inclusive range of whole numbers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Range {
+    pub min: u32,
+    pub max: u32,
+}
+
+impl Range {
+    pub fn contains(self, n: u32) -> bool {
+        (self.min..=self.max).contains(&n)
+    }
+}
+
+/// A protocol: the rules a course of infusions follows.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Protocol {
+    /// e.g. `pain-5-day`.
+    pub code: String,
+    pub name: String,
+    /// The indication categories it treats.
+    pub categories: Vec<IndicationCategory>,
+    pub spacing: Spacing,
+    /// How many infusions a course has (for weekly spacing: per week × weeks).
+    pub infusions: Range,
+    /// Weekly spacing only.
+    pub per_week: Option<Range>,
+    /// Weekly spacing only.
+    pub weeks: Option<Range>,
+    /// Free calendar days required between two infusions (weekly spacing).
+    pub min_gap_days: u32,
+    /// The weekday a course must start on, if any (consecutive spacing).
+    pub preferred_start_weekday: Option<Day>,
+    /// The infusion at which the response is checked, if any.
+    pub response_check_infusion: Option<u32>,
+    /// Only for a patient who has completed a course.
+    pub requires_completed_course: bool,
+}
+
+impl Protocol {
+    /// Every reason this protocol could never be planned, by field.
+    pub fn check(&self) -> Vec<FieldError> {
+        let mut errors = Vec::new();
+        let mut err = |field: &str, message: &str| errors.push(FieldError::new(field, message));
+        if self.name.trim().is_empty() {
+            err("name", "must not be empty");
+        }
+        if self.categories.is_empty() {
+            err("categories", "at least one indication category is required");
+        }
+        let Range { min, max } = self.infusions;
+        if min == 0 || min > max {
+            err("infusions", "needs 1 <= min <= max");
+        }
+        if max > 60 {
+            err("infusions.max", "must be at most 60");
+        }
+        match self.spacing {
+            Spacing::ConsecutiveClinicDays => {
+                if self.per_week.is_some() || self.weeks.is_some() {
+                    err("per_week", "applies only to weekly spacing");
+                }
+                if self.min_gap_days != 0 {
+                    err("min_gap_days", "applies only to weekly spacing");
+                }
+            }
+            Spacing::Weekly => match (self.per_week, self.weeks) {
+                (Some(per_week), Some(weeks)) => {
+                    if per_week.min == 0 || per_week.min > per_week.max {
+                        err("per_week", "needs 1 <= min <= max");
+                    }
+                    if weeks.min == 0 || weeks.min > weeks.max || weeks.max > 12 {
+                        err("weeks", "needs 1 <= min <= max <= 12");
+                    }
+                    // per_week infusions with the gap between them must fit in 7 days.
+                    if (per_week.max.saturating_sub(1)) * (self.min_gap_days + 1) >= 7 {
+                        err(
+                            "per_week.max",
+                            "cannot fit in one week with the minimum gap",
+                        );
+                    }
+                    if per_week.min * weeks.min < min || per_week.max * weeks.max > max {
+                        err("infusions", "must cover per_week × weeks");
+                    }
+                }
+                _ => err("per_week", "weekly spacing needs per_week and weeks"),
+            },
+        }
+        if self.preferred_start_weekday.is_some() && self.spacing == Spacing::Weekly {
+            err(
+                "preferred_start_weekday",
+                "applies only to consecutive spacing",
+            );
+        }
+        if let Some(n) = self.response_check_infusion {
+            if n == 0 || n > max {
+                err(
+                    "response_check_infusion",
+                    "must be one of the course's infusions",
+                );
+            }
+        }
+        errors
+    }
+}
+
+/// A course's own parameters, checked against its protocol.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shape {
+    Consecutive {
+        count: u32,
+        start_on: Option<Weekday>,
+    },
+    Weekly {
+        per_week: u32,
+        weeks: u32,
+        min_gap_days: u32,
+    },
+}
+
+impl Shape {
+    pub fn infusions(self) -> u32 {
+        match self {
+            Shape::Consecutive { count, .. } => count,
+            Shape::Weekly {
+                per_week, weeks, ..
+            } => per_week * weeks,
+        }
+    }
+}
+
+/// Resolves `infusions`, `per_week` and `weeks` for `protocol`; each bad or
+/// missing value is named.
+pub fn shape(
+    protocol: &Protocol,
+    infusions: Option<u32>,
+    per_week: Option<u32>,
+    weeks: Option<u32>,
+) -> Result<Shape, Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let shape = match protocol.spacing {
+        Spacing::ConsecutiveClinicDays => {
+            for (field, given) in [("per_week", per_week), ("weeks", weeks)] {
+                if given.is_some() {
+                    errors.push(FieldError::new(
+                        field,
+                        format!("does not apply to {}", protocol.code),
+                    ));
+                }
+            }
+            let range = protocol.infusions;
+            let count = match infusions {
+                Some(n) if range.contains(n) => n,
+                None if range.min == range.max => range.min,
+                Some(_) | None => {
+                    errors.push(FieldError::new(
+                        "infusions",
+                        format!(
+                            "{} takes {} to {} infusions",
+                            protocol.code, range.min, range.max
+                        ),
+                    ));
+                    range.min
+                }
+            };
+            Shape::Consecutive {
+                count,
+                start_on: protocol.preferred_start_weekday.map(Day::weekday),
+            }
+        }
+        Spacing::Weekly => {
+            let (pw_range, weeks_range) = match (protocol.per_week, protocol.weeks) {
+                (Some(p), Some(w)) => (p, w),
+                _ => return Err(vec![FieldError::new("protocol", "is not plannable")]),
+            };
+            let mut pick = |field: &str, given: Option<u32>, range: Range| match given {
+                Some(n) if range.contains(n) => n,
+                _ => {
+                    errors.push(FieldError::new(
+                        field,
+                        format!("{} takes {} to {}", protocol.code, range.min, range.max),
+                    ));
+                    range.min
+                }
+            };
+            let per_week = pick("per_week", per_week, pw_range);
+            let weeks = pick("weeks", weeks, weeks_range);
+            if let Some(n) = infusions {
+                if n != per_week * weeks {
+                    errors.push(FieldError::new(
+                        "infusions",
+                        "must equal per_week × weeks, or be left out",
+                    ));
+                }
+            }
+            Shape::Weekly {
+                per_week,
+                weeks,
+                min_gap_days: protocol.min_gap_days,
+            }
+        }
+    };
+    if errors.is_empty() {
+        Ok(shape)
+    } else {
+        Err(errors)
+    }
+}
+
+/// How full each session is, for the horizon, plus the patient's own days.
+#[derive(Clone, Debug, Default)]
+pub struct Occupancy {
+    /// Active rooms: every session's capacity.
+    pub capacity: i64,
+    /// Active appointments per (date, session).
+    pub booked: BTreeMap<(NaiveDate, Session), i64>,
+    pub closures: Closures,
+    /// Days on which the patient already has an active appointment.
+    pub patient_days: BTreeSet<NaiveDate>,
+}
+
+impl Occupancy {
+    fn free(&self, date: NaiveDate, session: Session) -> bool {
+        self.booked.get(&(date, session)).copied().unwrap_or(0) < self.capacity
+    }
+}
+
+/// One infusion of a planned series.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Slot {
+    pub date: NaiveDate,
+    pub session: Session,
+    pub starts_at: DateTime<Utc>,
+}
+
+/// What the planner needs besides the shape.
+#[derive(Clone, Copy, Debug)]
+pub struct PlanRequest {
+    pub session: Session,
+    pub allow_mixed_sessions: bool,
+    pub earliest_start: NaiveDate,
+    pub now: DateTime<Utc>,
+}
+
+/// The earliest series that fits, or `None` if none starts within the
+/// horizon. Work grows with the horizon's days, not with bookings: the
+/// occupancy is a map the store reads once.
+pub fn plan(
+    shape: Shape,
+    request: PlanRequest,
+    calendar: &Calendar,
+    occupancy: &Occupancy,
+) -> Option<Vec<Slot>> {
+    let today = calendar.local_date(request.now);
+    let first = request.earliest_start.max(today);
+    let last = calendar.horizon_end(today);
+    let sessions = match (request.allow_mixed_sessions, request.session) {
+        (false, s) => [Some(s), None],
+        (true, Session::Morning) => [Some(Session::Morning), Some(Session::Afternoon)],
+        (true, Session::Afternoon) => [Some(Session::Afternoon), Some(Session::Morning)],
+    };
+    // A usable day: open, within the horizon, the patient free, and a
+    // session (the requested one, or either when mixing) with a free room
+    // that has not begun.
+    let pick = |date: NaiveDate| -> Option<Slot> {
+        if date < first
+            || date > last
+            || !calendar.is_open(date, &occupancy.closures)
+            || occupancy.patient_days.contains(&date)
+        {
+            return None;
+        }
+        sessions.iter().flatten().find_map(|&session| {
+            let starts_at = calendar.starts_at(date, session).with_timezone(&Utc);
+            (starts_at > request.now && occupancy.free(date, session)).then_some(Slot {
+                date,
+                session,
+                starts_at,
+            })
+        })
+    };
+    let next = |d: NaiveDate| d.checked_add_days(Days::new(1));
+    match shape {
+        Shape::Consecutive { count, start_on } => {
+            let mut start = Some(first);
+            while let Some(s) = start.filter(|s| *s <= last) {
+                start = next(s);
+                if start_on.is_some_and(|w| s.weekday() != w) || pick(s).is_none() {
+                    continue;
+                }
+                let mut series = Vec::new();
+                let mut day = Some(s);
+                while let Some(d) = day.filter(|_| series.len() < count as usize) {
+                    day = next(d);
+                    if d > last {
+                        break;
+                    }
+                    if !calendar.is_open(d, &occupancy.closures) {
+                        continue; // weekends and closures do not break the series
+                    }
+                    match pick(d) {
+                        Some(slot) => series.push(slot),
+                        None => break,
+                    }
+                }
+                if series.len() == count as usize {
+                    return Some(series);
+                }
+            }
+            None
+        }
+        Shape::Weekly {
+            per_week,
+            weeks,
+            min_gap_days,
+        } => {
+            let monday =
+                |d: NaiveDate| d - Days::new(u64::from(d.weekday().num_days_from_monday()));
+            let mut week = Some(monday(first));
+            while let Some(w0) = week.filter(|w| *w <= last) {
+                week = w0.checked_add_days(Days::new(7));
+                let mut series: Vec<Slot> = Vec::new();
+                let fits = (0..weeks).all(|w| {
+                    let start = w0 + Days::new(u64::from(w) * 7);
+                    let mut picked = 0;
+                    for d in start.iter_days().take(7) {
+                        if picked == per_week {
+                            break;
+                        }
+                        let gap_ok = series.last().is_none_or(|prev| {
+                            (d - prev.date).num_days() > i64::from(min_gap_days)
+                        });
+                        if let Some(slot) = gap_ok.then(|| pick(d)).flatten() {
+                            series.push(slot);
+                            picked += 1;
+                        }
+                    }
+                    picked == per_week
+                });
+                if fits {
+                    return Some(series);
+                }
+            }
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{NaiveTime, TimeZone};
+
+    fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    fn calendar(horizon_weeks: u32) -> Calendar {
+        Calendar::new(
+            chrono_tz::America::New_York,
+            vec![
+                Weekday::Mon,
+                Weekday::Tue,
+                Weekday::Wed,
+                Weekday::Thu,
+                Weekday::Fri,
+            ],
+            NaiveTime::from_hms_opt(8, 0, 0).unwrap(),
+            NaiveTime::from_hms_opt(13, 0, 0).unwrap(),
+            horizon_weeks,
+        )
+    }
+
+    /// Wednesday 2 December 2026, 10:00 in New York.
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 12, 2, 15, 0, 0).unwrap()
+    }
+
+    fn request(session: Session, earliest_start: NaiveDate) -> PlanRequest {
+        PlanRequest {
+            session,
+            allow_mixed_sessions: false,
+            earliest_start,
+            now: now(),
+        }
+    }
+
+    fn empty() -> Occupancy {
+        Occupancy {
+            capacity: 4,
+            ..Occupancy::default()
+        }
+    }
+
+    fn dates(series: &[Slot]) -> Vec<NaiveDate> {
+        series.iter().map(|s| s.date).collect()
+    }
+
+    const FIVE_DAY: Shape = Shape::Consecutive {
+        count: 5,
+        start_on: Some(Weekday::Mon),
+    };
+
+    fn pain_5_day() -> Protocol {
+        Protocol {
+            code: "pain-5-day".into(),
+            name: "Pain, 5 days".into(),
+            categories: vec![IndicationCategory::Pain],
+            spacing: Spacing::ConsecutiveClinicDays,
+            infusions: Range { min: 5, max: 5 },
+            per_week: None,
+            weeks: None,
+            min_gap_days: 0,
+            preferred_start_weekday: Some(Day::Monday),
+            response_check_infusion: Some(4),
+            requires_completed_course: false,
+        }
+    }
+
+    fn mental_health() -> Protocol {
+        Protocol {
+            code: "mental-health".into(),
+            name: "Mental health".into(),
+            categories: vec![IndicationCategory::MentalHealth],
+            spacing: Spacing::Weekly,
+            infusions: Range { min: 4, max: 9 },
+            per_week: Some(Range { min: 2, max: 3 }),
+            weeks: Some(Range { min: 2, max: 3 }),
+            min_gap_days: 1,
+            preferred_start_weekday: None,
+            response_check_infusion: Some(3),
+            requires_completed_course: false,
+        }
+    }
+
+    #[test]
+    fn a_five_day_course_asked_on_a_wednesday_fills_next_week() {
+        let series = plan(
+            FIVE_DAY,
+            request(Session::Morning, date(2026, 12, 2)),
+            &calendar(26),
+            &empty(),
+        )
+        .unwrap();
+        assert_eq!(
+            dates(&series),
+            date(2026, 12, 7).iter_days().take(5).collect::<Vec<_>>()
+        );
+        assert!(series.iter().all(|s| s.session == Session::Morning));
+    }
+
+    #[test]
+    fn consecutive_courses_skip_weekends_and_closures_without_breaking() {
+        let mut occupancy = empty();
+        occupancy.closures.insert(date(2026, 12, 9)); // Wednesday
+        let eight = Shape::Consecutive {
+            count: 8,
+            start_on: None,
+        };
+        let series = plan(
+            eight,
+            request(Session::Afternoon, date(2026, 12, 7)),
+            &calendar(26),
+            &occupancy,
+        )
+        .unwrap();
+        assert_eq!(
+            dates(&series),
+            [
+                date(2026, 12, 7),
+                date(2026, 12, 8),
+                date(2026, 12, 10),
+                date(2026, 12, 11),
+                date(2026, 12, 14),
+                date(2026, 12, 15),
+                date(2026, 12, 16),
+                date(2026, 12, 17)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_full_session_in_the_week_moves_the_start_to_the_next_week() {
+        let mut occupancy = empty();
+        occupancy
+            .booked
+            .insert((date(2026, 12, 10), Session::Morning), 4);
+        let series = plan(
+            FIVE_DAY,
+            request(Session::Morning, date(2026, 12, 2)),
+            &calendar(26),
+            &occupancy,
+        )
+        .unwrap();
+        assert_eq!(series[0].date, date(2026, 12, 14));
+        // Mixing sessions keeps the first week, taking the afternoon that day.
+        let mixed = PlanRequest {
+            allow_mixed_sessions: true,
+            ..request(Session::Morning, date(2026, 12, 2))
+        };
+        let series = plan(FIVE_DAY, mixed, &calendar(26), &occupancy).unwrap();
+        assert_eq!(series[0].date, date(2026, 12, 7));
+        assert_eq!(series[3].session, Session::Afternoon);
+        assert!(
+            series
+                .iter()
+                .filter(|s| s.session == Session::Morning)
+                .count()
+                == 4
+        );
+    }
+
+    #[test]
+    fn the_patients_own_days_are_avoided() {
+        let mut occupancy = empty();
+        occupancy.patient_days.insert(date(2026, 12, 8));
+        let series = plan(
+            FIVE_DAY,
+            request(Session::Morning, date(2026, 12, 2)),
+            &calendar(26),
+            &occupancy,
+        )
+        .unwrap();
+        assert_eq!(series[0].date, date(2026, 12, 14));
+    }
+
+    #[test]
+    fn nothing_fits_past_the_horizon() {
+        // A two-week horizon from 2 December ends on 16 December: the course
+        // starting Monday 14 December would run to the 18th.
+        let mut occupancy = empty();
+        occupancy
+            .booked
+            .insert((date(2026, 12, 7), Session::Morning), 4);
+        assert!(plan(
+            FIVE_DAY,
+            request(Session::Morning, date(2026, 12, 2)),
+            &calendar(2),
+            &occupancy
+        )
+        .is_none());
+        // Three weeks: the 14th-18th fits, ending within the horizon.
+        let series = plan(
+            FIVE_DAY,
+            request(Session::Morning, date(2026, 12, 2)),
+            &calendar(3),
+            &occupancy,
+        )
+        .unwrap();
+        assert_eq!(series.last().unwrap().date, date(2026, 12, 18));
+    }
+
+    #[test]
+    fn sessions_that_have_begun_are_not_offered() {
+        let one = Shape::Consecutive {
+            count: 1,
+            start_on: None,
+        };
+        let series = plan(
+            one,
+            request(Session::Morning, date(2026, 12, 2)),
+            &calendar(26),
+            &empty(),
+        )
+        .unwrap();
+        assert_eq!(series[0].date, date(2026, 12, 3));
+        let series = plan(
+            one,
+            request(Session::Afternoon, date(2026, 12, 2)),
+            &calendar(26),
+            &empty(),
+        )
+        .unwrap();
+        assert_eq!(series[0].date, date(2026, 12, 2));
+    }
+
+    #[test]
+    fn mental_health_three_a_week_for_two_weeks_with_a_day_between() {
+        let shape = shape(&mental_health(), None, Some(3), Some(2)).unwrap();
+        let series = plan(
+            shape,
+            request(Session::Morning, date(2026, 12, 7)),
+            &calendar(26),
+            &empty(),
+        )
+        .unwrap();
+        assert_eq!(
+            dates(&series),
+            [
+                date(2026, 12, 7),
+                date(2026, 12, 9),
+                date(2026, 12, 11),
+                date(2026, 12, 14),
+                date(2026, 12, 16),
+                date(2026, 12, 18)
+            ]
+        );
+        for pair in series.windows(2) {
+            assert!((pair[1].date - pair[0].date).num_days() >= 2);
+        }
+    }
+
+    #[test]
+    fn a_weekly_course_moves_to_the_next_week_when_a_week_cannot_hold_it() {
+        let shape = shape(&mental_health(), None, Some(3), Some(2)).unwrap();
+        // From Wednesday 2 December, this week has Thu (tomorrow), Fri: only two days with a gap.
+        let series = plan(
+            shape,
+            request(Session::Morning, date(2026, 12, 2)),
+            &calendar(26),
+            &empty(),
+        )
+        .unwrap();
+        assert_eq!(series[0].date, date(2026, 12, 7));
+        // A closure on Wednesday 9th leaves Mon, Fri: the week fails, so the course starts the week after.
+        let mut occupancy = empty();
+        occupancy.closures.insert(date(2026, 12, 9));
+        let series = plan(
+            shape,
+            request(Session::Morning, date(2026, 12, 7)),
+            &calendar(26),
+            &occupancy,
+        )
+        .unwrap();
+        assert_eq!(series[0].date, date(2026, 12, 14));
+        // Two a week fits around the closure.
+        let two = Shape::Weekly {
+            per_week: 2,
+            weeks: 2,
+            min_gap_days: 1,
+        };
+        let series = plan(
+            two,
+            request(Session::Morning, date(2026, 12, 7)),
+            &calendar(26),
+            &occupancy,
+        )
+        .unwrap();
+        assert_eq!(
+            dates(&series),
+            [
+                date(2026, 12, 7),
+                date(2026, 12, 10),
+                date(2026, 12, 14),
+                date(2026, 12, 16)
+            ]
+        );
+    }
+
+    #[test]
+    fn shapes_follow_the_protocol() {
+        assert_eq!(
+            shape(&pain_5_day(), None, None, None),
+            Ok(Shape::Consecutive {
+                count: 5,
+                start_on: Some(Weekday::Mon)
+            })
+        );
+        assert!(shape(&pain_5_day(), Some(6), None, None).is_err());
+        assert!(shape(&pain_5_day(), None, Some(2), None).is_err());
+        let fields = |r: Result<Shape, Vec<FieldError>>| {
+            r.unwrap_err()
+                .into_iter()
+                .map(|e| e.field)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            fields(shape(&mental_health(), None, None, None)),
+            ["per_week", "weeks"]
+        );
+        assert_eq!(
+            fields(shape(&mental_health(), Some(5), Some(3), Some(2))),
+            ["infusions"]
+        );
+        assert_eq!(
+            shape(&mental_health(), Some(6), Some(3), Some(2))
+                .unwrap()
+                .infusions(),
+            6
+        );
+    }
+
+    #[test]
+    fn impossible_protocols_are_named() {
+        assert!(pain_5_day().check().is_empty());
+        assert!(mental_health().check().is_empty());
+        let fields = |p: Protocol| p.check().into_iter().map(|e| e.field).collect::<Vec<_>>();
+        assert_eq!(
+            fields(Protocol {
+                infusions: Range { min: 6, max: 5 },
+                ..pain_5_day()
+            })[0],
+            "infusions"
+        );
+        assert!(fields(Protocol {
+            per_week: Some(Range { min: 5, max: 5 }),
+            ..mental_health()
+        })
+        .contains(&"per_week.max".to_owned()));
+        assert!(fields(Protocol {
+            per_week: None,
+            ..mental_health()
+        })
+        .contains(&"per_week".to_owned()));
+        assert_eq!(
+            fields(Protocol {
+                response_check_infusion: Some(9),
+                ..pain_5_day()
+            }),
+            ["response_check_infusion"]
+        );
+        assert_eq!(
+            fields(Protocol {
+                categories: vec![],
+                ..pain_5_day()
+            }),
+            ["categories"]
+        );
+    }
+}
