@@ -117,6 +117,9 @@ pub struct Settings {
     /// Age at which an ongoing-treatment attestation stops counting.
     pub attestation_valid_days: u32,
     pub db_pool_size: u32,
+    /// The fraction a course's score must improve by at its response check
+    /// (0.3 is 30%) before no clinician review is flagged.
+    pub response_improvement: f64,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
 }
@@ -237,6 +240,18 @@ impl Settings {
         let db_pool_size = number("DB_POOL_SIZE", 8, 1, 256);
         let max_body_bytes = number("MAX_BODY_BYTES", 64 * 1024, 1024, 16 * 1024 * 1024) as usize;
 
+        let response_improvement = match get("RESPONSE_IMPROVEMENT_FRACTION") {
+            None => 0.3,
+            Some(text) => match text.trim().parse::<f64>() {
+                Ok(f) if (0.0..=1.0).contains(&f) => f,
+                _ => {
+                    errors.push(format!(
+                        "RESPONSE_IMPROVEMENT_FRACTION `{text}` must be a number from 0 to 1 (0.3 is 30%)"
+                    ));
+                    0.3
+                }
+            },
+        };
         let bind_addr = get("BIND_ADDR").unwrap_or_else(|| "127.0.0.1:8080".into());
         if jwt_secret_is_development && !is_loopback(&bind_addr) {
             errors.push(format!(
@@ -261,6 +276,7 @@ impl Settings {
             referral_valid_days,
             attestation_valid_days,
             db_pool_size,
+            response_improvement,
             max_body_bytes,
         };
         if errors.is_empty() {

@@ -27,6 +27,10 @@ pub struct Appointment {
     pub completed_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The course this infusion belongs to, if any.
+    pub course_id: Option<String>,
+    /// PHQ-9 depression score (0–27) recorded at check-in, if any.
+    pub phq9: Option<i32>,
 }
 
 /// Where an appointment is in its life.
@@ -189,6 +193,38 @@ impl<'de> Deserialize<'de> for PainScore {
             .ok()
             .and_then(PainScore::new)
             .ok_or_else(|| serde::de::Error::custom("must be a whole number from 0 to 10"))
+    }
+}
+
+/// A PHQ-9 depression score, 0 to 27; no other value can be held.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(into = "i32")]
+#[schema(value_type = i32, minimum = 0, maximum = 27, example = 14)]
+pub struct Phq9Score(u8);
+
+impl Phq9Score {
+    pub fn new(value: i32) -> Option<Self> {
+        u8::try_from(value).ok().filter(|v| *v <= 27).map(Self)
+    }
+
+    pub fn value(self) -> i32 {
+        i32::from(self.0)
+    }
+}
+
+impl From<Phq9Score> for i32 {
+    fn from(score: Phq9Score) -> i32 {
+        score.value()
+    }
+}
+
+impl<'de> Deserialize<'de> for Phq9Score {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = i64::deserialize(d)?;
+        i32::try_from(value)
+            .ok()
+            .and_then(Phq9Score::new)
+            .ok_or_else(|| serde::de::Error::custom("must be a whole number from 0 to 27"))
     }
 }
 

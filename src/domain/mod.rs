@@ -6,6 +6,7 @@ pub mod access;
 pub mod appointment;
 pub mod calendar;
 pub mod clock;
+pub mod course;
 pub mod patient;
 pub mod protocol;
 pub mod readiness;
@@ -38,6 +39,11 @@ pub enum Refusal {
         /// What was refused, e.g. "booking" or "the first infusion's check-in".
         refused: &'static str,
     },
+    /// No whole series fits (or it stopped fitting while booking); the next
+    /// start that would fit within the horizon, if any.
+    NoCapacityForSeries {
+        next_start: Option<NaiveDate>,
+    },
     /// The change would strand other records: the appointments named.
     Conflict {
         detail: String,
@@ -57,6 +63,7 @@ impl Refusal {
             Refusal::PatientAlreadyBookedThatDay(_) => "patient_already_booked_that_day",
             Refusal::InvalidTransition { .. } => "invalid_transition",
             Refusal::NotReady { .. } => "not_ready",
+            Refusal::NoCapacityForSeries { .. } => "no_capacity_for_series",
             Refusal::Conflict { .. } => "conflict",
         }
     }
@@ -84,6 +91,12 @@ impl Refusal {
                 "the patient is not ready for {refused}: {}",
                 items.iter().map(|i| i.code).collect::<Vec<_>>().join(", ")
             ),
+            Refusal::NoCapacityForSeries { next_start } => match next_start {
+                Some(date) => {
+                    format!("the series does not fit as asked; the next start that fits is {date}")
+                }
+                None => "no whole series fits within the booking horizon".into(),
+            },
             Refusal::Conflict { detail, .. } => detail.clone(),
         }
     }

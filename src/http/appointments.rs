@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::domain::access::{Role, ANY_ROLE, STAFF, STAFF_AND_PATIENT};
-use crate::domain::appointment::{self, Action, Appointment, AppointmentStatus, PainScore, Route};
+use crate::domain::appointment::{
+    self, Action, Appointment, AppointmentStatus, PainScore, Phq9Score, Route,
+};
 use crate::domain::calendar::Session;
 use crate::domain::check_text;
 use crate::store::appointments::{self as store, Change, Filter, NewBooking};
@@ -47,7 +49,8 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     "date": "2026-12-14", "session": "morning", "starts_at": "2026-12-14T08:00:00-05:00",
     "status": "scheduled", "route": "iv", "pain_before": null, "pain_after": null,
     "cancel_reason": null, "cancelled_by": null, "checked_in_at": null, "completed_at": null,
-    "created_at": "2026-11-27T10:02:11-05:00", "updated_at": "2026-11-27T10:02:11-05:00"
+    "created_at": "2026-11-27T10:02:11-05:00", "updated_at": "2026-11-27T10:02:11-05:00",
+    "course_id": null, "phq9": null
 }))]
 pub struct AppointmentResponse {
     pub id: String,
@@ -69,6 +72,10 @@ pub struct AppointmentResponse {
     pub completed_at: Option<String>,
     pub created_at: String,
     pub updated_at: String,
+    /// The course this infusion belongs to, if booked as part of one.
+    pub course_id: Option<String>,
+    /// PHQ-9 at check-in, if recorded.
+    pub phq9: Option<i32>,
 }
 
 impl AppointmentResponse {
@@ -90,6 +97,8 @@ impl AppointmentResponse {
             completed_at: a.completed_at.map(|t| state.local(t)),
             created_at: state.local(a.created_at),
             updated_at: state.local(a.updated_at),
+            course_id: a.course_id,
+            phq9: a.phq9,
         }
     }
 }
@@ -134,6 +143,8 @@ pub struct CheckInAppointment {
     pub pain_before: PainScore,
     /// The route actually used, if not the booked one.
     pub route: Option<Route>,
+    /// PHQ-9 score (0 to 27) for mental health courses' response check.
+    pub phq9: Option<Phq9Score>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -433,6 +444,7 @@ pub async fn check_in_appointment(
             store::require_check_in_cleared(conn, &current.patient_id, today, policy)?;
             Ok(Change {
                 pain_before: Some(body.pain_before.value()),
+                phq9: body.phq9.map(Phq9Score::value),
                 route: body.route.map(Route::as_str),
                 checked_in_at: Some(now.naive_utc()),
                 ..Change::default()

@@ -94,7 +94,7 @@ pub async fn get_availability(
         ));
     }
     let occupancy = state
-        .db(move |conn| store::occupancy(conn, from, to))
+        .db(move |conn| store::occupancy(conn, from, to, None))
         .await?;
     let calendar = &state.calendar;
     let now = state.clock.now();

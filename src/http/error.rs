@@ -40,6 +40,10 @@ pub struct Problem {
     /// For `conflict`: the appointments that stand in the way.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub appointment_ids: Option<Vec<String>>,
+    /// For `no_capacity_for_series`: the next start that would fit (null if none within the horizon).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = Date)]
+    pub next_start: Option<Option<chrono::NaiveDate>>,
     /// For `not_ready`: the open checklist items, as the readiness endpoint shows them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub items: Option<Vec<crate::domain::readiness::Item>>,
@@ -137,6 +141,7 @@ impl ApiError {
                 Refusal::PatientAlreadyBookedThatDay(_) => "The patient is already booked that day",
                 Refusal::InvalidTransition { .. } => "Not possible in the appointment's state",
                 Refusal::NotReady { .. } => "The patient is not ready",
+                Refusal::NoCapacityForSeries { .. } => "No capacity for the whole series",
                 Refusal::Conflict { .. } => "Conflicts with existing records",
             },
             ApiError::Unavailable(_) => "Service unavailable",
@@ -190,6 +195,10 @@ impl ApiError {
                 }) if !appointment_ids.is_empty() => Some(appointment_ids.clone()),
                 _ => None,
             },
+            next_start: match self {
+                ApiError::Refused(Refusal::NoCapacityForSeries { next_start }) => Some(*next_start),
+                _ => None,
+            },
             items: match self {
                 ApiError::Refused(Refusal::NotReady { items, .. }) => Some(items.clone()),
                 _ => None,
@@ -218,6 +227,7 @@ impl ResponseError for ApiError {
                 | Refusal::PatientAlreadyBookedThatDay(_)
                 | Refusal::InvalidTransition { .. }
                 | Refusal::NotReady { .. }
+                | Refusal::NoCapacityForSeries { .. }
                 | Refusal::Conflict { .. } => StatusCode::CONFLICT,
             },
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

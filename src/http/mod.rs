@@ -5,6 +5,7 @@ pub mod appointments;
 pub mod auth;
 pub mod availability;
 pub mod closures;
+pub mod courses;
 pub mod error;
 pub mod extract;
 pub mod health;
@@ -12,6 +13,7 @@ pub mod intake;
 pub mod openapi;
 pub mod pagination;
 pub mod patients;
+pub mod protocols;
 pub mod rooms;
 
 use std::sync::Arc;
@@ -116,7 +118,9 @@ fn routes(cfg: &mut ServiceConfig) {
                 .configure(rooms::routes)
                 .configure(closures::routes)
                 .configure(availability::routes)
-                .configure(appointments::routes),
+                .configure(appointments::routes)
+                .configure(protocols::routes)
+                .configure(courses::routes),
         );
 }
 

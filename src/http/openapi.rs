@@ -36,6 +36,7 @@ stable `code`."
         (name = "closures", description = "Dates the clinic is closed"),
         (name = "availability", description = "Free capacity per clinic day and session"),
         (name = "appointments", description = "Booking, rescheduling, check-in, completion"),
+        (name = "courses", description = "Protocols, and whole series of infusions planned and booked at once"),
     )
 )]
 pub struct ApiDoc;

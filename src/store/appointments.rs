@@ -10,6 +10,7 @@ use diesel::prelude::*;
 
 use crate::domain::appointment::{Appointment, AppointmentStatus, PainScore, Route};
 use crate::domain::calendar::{Calendar, Session};
+use crate::domain::protocol::Occupancy;
 use crate::domain::readiness::{readiness, IntakePolicy};
 use crate::domain::{FieldError, Refusal};
 
@@ -47,6 +48,8 @@ struct AppointmentRow {
     completed_at: Option<NaiveDateTime>,
     created_at: NaiveDateTime,
     updated_at: NaiveDateTime,
+    course_id: Option<String>,
+    phq9: Option<i32>,
 }
 
 fn invalid(what: &str, value: &str) -> StoreError {
@@ -82,6 +85,8 @@ impl TryFrom<AppointmentRow> for Appointment {
             completed_at: row.completed_at.map(|t| t.and_utc()),
             created_at: row.created_at.and_utc(),
             updated_at: row.updated_at.and_utc(),
+            course_id: row.course_id,
+            phq9: row.phq9,
         })
     }
 }
@@ -103,6 +108,21 @@ pub fn find(conn: &mut DbConnection, id: &str) -> Result<Appointment, StoreError
         .select(AppointmentRow::as_select())
         .first(conn)?
         .try_into()
+}
+
+/// The appointments of these courses, in date and session order.
+pub fn for_courses(
+    conn: &mut DbConnection,
+    course_ids: &[String],
+) -> Result<Vec<Appointment>, StoreError> {
+    appointments::table
+        .filter(appointments::course_id.eq_any(course_ids))
+        .order((appointments::date, appointments::starts_at))
+        .select(AppointmentRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(Appointment::try_from)
+        .collect()
 }
 
 /// Filters of a listing; all optional.
@@ -328,29 +348,60 @@ pub fn book(
                     *date,
                 )));
             }
-            let room_id = free_rooms(conn, *date, *session)?
-                .into_iter()
-                .next()
-                .ok_or(StoreError::Refused(Refusal::SlotFull))?;
-            let id = new_id();
-            let now = now.naive_utc();
-            diesel::insert_into(appointments::table)
-                .values((
-                    appointments::id.eq(&id),
-                    appointments::patient_id.eq(patient_id),
-                    appointments::room_id.eq(&room_id),
-                    appointments::date.eq(date),
-                    appointments::session.eq(session.as_str()),
-                    appointments::starts_at.eq(starts_at.naive_utc()),
-                    appointments::status.eq(AppointmentStatus::Scheduled.as_str()),
-                    appointments::route.eq(route.as_str()),
-                    appointments::created_at.eq(now),
-                    appointments::updated_at.eq(now),
-                ))
-                .execute(conn)?;
+            let id = insert_in_free_room(
+                conn, patient_id, *date, *session, starts_at, *route, None, now,
+            )?;
             find(conn, &id)
         })
     })
+}
+
+/// Inserts a scheduled appointment in the first free room of the session;
+/// `slot_full` if there is none. Returns the new id.
+#[expect(clippy::too_many_arguments, reason = "one appointment's columns")]
+pub(super) fn insert_in_free_room(
+    conn: &mut DbConnection,
+    patient_id: &str,
+    date: NaiveDate,
+    session: Session,
+    starts_at: DateTime<Utc>,
+    route: Route,
+    course_id: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<String, StoreError> {
+    let room_id = free_rooms(conn, date, session)?
+        .into_iter()
+        .next()
+        .ok_or(StoreError::Refused(Refusal::SlotFull))?;
+    let id = new_id();
+    let now = now.naive_utc();
+    diesel::insert_into(appointments::table)
+        .values((
+            appointments::id.eq(&id),
+            appointments::patient_id.eq(patient_id),
+            appointments::room_id.eq(&room_id),
+            appointments::date.eq(date),
+            appointments::session.eq(session.as_str()),
+            appointments::starts_at.eq(starts_at.naive_utc()),
+            appointments::status.eq(AppointmentStatus::Scheduled.as_str()),
+            appointments::route.eq(route.as_str()),
+            appointments::course_id.eq(course_id),
+            appointments::created_at.eq(now),
+            appointments::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(id)
+}
+
+/// Whether `error` means another booking won a room or the patient's day.
+pub(super) fn lost_a_race(error: &StoreError) -> bool {
+    is_unique_violation(error, "appointments_room_slot_key", "appointments.room_id")
+        || is_unique_violation(
+            error,
+            "appointments_patient_day_key",
+            "appointments.patient_id",
+        )
+        || matches!(error, StoreError::Refused(Refusal::SlotFull))
 }
 
 /// Moves a scheduled appointment to another slot under the booking rules,
@@ -411,6 +462,7 @@ pub struct Change {
     pub checked_in_at: Option<NaiveDateTime>,
     pub completed_at: Option<NaiveDateTime>,
     pub updated_at: Option<NaiveDateTime>,
+    pub phq9: Option<i32>,
 }
 
 /// Reads the appointment, lets `decide` refuse or describe the change, and
@@ -432,22 +484,14 @@ pub fn change(
     })
 }
 
-/// How full each session is over a range of dates.
-#[derive(Clone, Debug, Default)]
-pub struct Occupancy {
-    /// Active rooms: the capacity of every session.
-    pub capacity: i64,
-    /// Active appointments per (date, session).
-    pub booked: BTreeMap<(NaiveDate, Session), i64>,
-    /// Closed dates in the range.
-    pub closures: crate::domain::calendar::Closures,
-}
-
-/// Occupancy of `from`..=`to` in three queries, whatever the range's length.
+/// How full each session of `from`..=`to` is, in three queries whatever the
+/// range's length (one grouped query for all appointments), plus one for
+/// the days `patient` is already booked, if given.
 pub fn occupancy(
     conn: &mut DbConnection,
     from: NaiveDate,
     to: NaiveDate,
+    patient: Option<&str>,
 ) -> Result<Occupancy, StoreError> {
     let capacity: i64 = rooms::table
         .filter(rooms::active.eq(true))
@@ -468,9 +512,21 @@ pub fn occupancy(
         let session = Session::parse(&session).ok_or_else(|| invalid("session", &session))?;
         booked.insert((date, session), n);
     }
+    let patient_days = match patient {
+        None => Default::default(),
+        Some(patient) => appointments::table
+            .filter(appointments::patient_id.eq(patient))
+            .filter(appointments::date.between(from, to))
+            .filter(appointments::status.eq_any(active()))
+            .select(appointments::date)
+            .load::<NaiveDate>(conn)?
+            .into_iter()
+            .collect(),
+    };
     Ok(Occupancy {
         capacity,
         booked,
         closures: closures::dates_between(conn, from, to)?,
+        patient_days,
     })
 }

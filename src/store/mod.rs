@@ -4,10 +4,12 @@
 pub mod appointments;
 pub mod closures;
 pub mod connection;
+pub mod courses;
 pub mod intake;
 pub mod locks;
 pub mod migrations;
 pub mod patients;
+pub mod protocols;
 pub mod rooms;
 pub mod schema;
 

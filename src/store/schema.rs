@@ -64,6 +64,8 @@ diesel::table! {
         completed_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        course_id -> Nullable<Text>,
+        phq9 -> Nullable<Integer>,
     }
 }
 
@@ -161,6 +163,48 @@ diesel::joinable!(screenings -> patients (patient_id));
 diesel::joinable!(screening_medications -> screenings (screening_id));
 diesel::joinable!(prescriber_consults -> patients (patient_id));
 
+diesel::table! {
+    protocols (code) {
+        code -> Text,
+        name -> Text,
+        categories -> Text,
+        spacing -> Text,
+        infusions_min -> Integer,
+        infusions_max -> Integer,
+        per_week_min -> Nullable<Integer>,
+        per_week_max -> Nullable<Integer>,
+        weeks_min -> Nullable<Integer>,
+        weeks_max -> Nullable<Integer>,
+        min_gap_days -> Integer,
+        preferred_start_weekday -> Nullable<Text>,
+        response_check_infusion -> Nullable<Integer>,
+        requires_completed_course -> Bool,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    courses (id) {
+        id -> Text,
+        patient_id -> Text,
+        protocol_code -> Text,
+        session -> Text,
+        allow_mixed_sessions -> Bool,
+        infusions -> Integer,
+        per_week -> Nullable<Integer>,
+        weeks -> Nullable<Integer>,
+        earliest_start -> Date,
+        cancel_reason -> Nullable<Text>,
+        cancelled_by -> Nullable<Text>,
+        created_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(courses -> patients (patient_id));
+diesel::joinable!(courses -> protocols (protocol_code));
+diesel::joinable!(appointments -> courses (course_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
     patients,
     patient_indications,
@@ -171,5 +215,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     treatment_attestations,
     screenings,
     screening_medications,
-    prescriber_consults
+    prescriber_consults,
+    protocols,
+    courses
 );

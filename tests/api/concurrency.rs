@@ -322,3 +322,55 @@ async fn a_cancel_racing_a_check_in_leaves_one_consistent_outcome() {
         }
     }
 }
+
+#[actix_web::test]
+async fn two_courses_racing_for_the_last_week_leave_one_whole_course() {
+    // A two-week horizon from Wednesday 2 December: the only Monday-to-Friday
+    // week that fits is 7 to 11 December.
+    let app = TestApp::builder()
+        .now(crate::helpers::clinic_now())
+        .setting("BOOKING_HORIZON_WEEKS", "2")
+        .build()
+        .await;
+    for session in ["morning", "afternoon"] {
+        // Three rooms of four taken all week: one course's worth is left.
+        for _ in 0..3 {
+            let p = app.ready_patient().await;
+            for day in 7..=11 {
+                app.booked(&p, &format!("2026-12-{day:02}"), session).await;
+            }
+        }
+        let (a, b) = (app.ready_patient().await, app.ready_patient().await);
+        let body = |p: &str| json!({"patient_id": p, "protocol": "pain-5-day", "session": session, "earliest_start": "2026-12-02"});
+        let requests = vec![
+            app.post("/v1/courses")
+                .role(Role::Scheduler)
+                .json(&body(&a)),
+            app.post("/v1/courses")
+                .role(Role::Scheduler)
+                .json(&body(&b)),
+        ];
+        let responses = app.send_all(requests).await;
+        let winners: Vec<_> = responses.iter().filter(|r| r.status == 201).collect();
+        assert_eq!(winners.len(), 1, "{:?}", texts(&responses));
+        assert_eq!(winners[0].body["appointments"].as_array().unwrap().len(), 5);
+        let loser = responses.iter().find(|r| r.status != 201).unwrap();
+        loser.assert_problem(409, "no_capacity_for_series");
+        let loser_id = if winners[0].body["patient_id"] == a.as_str() {
+            &b
+        } else {
+            &a
+        };
+        assert_eq!(
+            app.count(&format!("appointments WHERE patient_id = '{loser_id}'")),
+            0
+        );
+        assert_eq!(
+            app.count(&format!("courses WHERE patient_id = '{loser_id}'")),
+            0
+        );
+        for day in 7..=11 {
+            assert_eq!(app.active_in(&format!("2026-12-{day:02}"), session), 4);
+        }
+    }
+}

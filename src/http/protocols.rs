@@ -1,0 +1,118 @@
+//! `/v1/protocols`: the catalog of infusion protocols, as data.
+
+use actix_web::{get, put, web, HttpResponse};
+
+use crate::domain::access::{ADMIN, ANY_ROLE};
+use crate::domain::protocol::Protocol;
+use crate::store::protocols as store;
+
+use super::auth::Caller;
+use super::error::ApiError;
+use super::extract::Json;
+use super::openapi::{
+    Forbidden, MalformedRequest, NotFound, PayloadTooLarge, ServerErrors, Unauthorized,
+    UnsupportedMediaType, ValidationFailed,
+};
+use super::AppState;
+
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(list_protocols)
+        .service(get_protocol)
+        .service(update_protocol);
+}
+
+const EXAMPLE: &str = r#"{"code": "pain-5-day", "name": "Chronic pain, 5 days", "categories": ["pain"],
+ "spacing": "consecutive_clinic_days", "infusions": {"min": 5, "max": 5}, "per_week": null, "weeks": null,
+ "min_gap_days": 0, "preferred_start_weekday": "monday", "response_check_infusion": 4,
+ "requires_completed_course": false}"#;
+
+fn example() -> serde_json::Value {
+    serde_json::from_str(EXAMPLE).unwrap_or_default()
+}
+
+/// The protocols, by code.
+#[utoipa::path(
+    tag = "courses",
+    operation_id = "list_protocols",
+    responses(
+        (status = 200, description = "Every protocol", body = Vec<Protocol>,
+            example = json!([example()])),
+        Unauthorized, Forbidden, ServerErrors,
+    ),
+    security(("bearer" = []))
+)]
+#[get("/protocols")]
+pub async fn list_protocols(
+    state: web::Data<AppState>,
+    caller: Caller,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(ANY_ROLE)?;
+    let all = state.db(store::list).await?;
+    Ok(HttpResponse::Ok().json(all))
+}
+
+/// One protocol.
+#[utoipa::path(
+    tag = "courses",
+    operation_id = "get_protocol",
+    params(("code" = String, Path, description = "e.g. `pain-5-day`")),
+    responses(
+        (status = 200, description = "The protocol", body = Protocol, example = json!(example())),
+        Unauthorized, Forbidden, NotFound, ServerErrors,
+    ),
+    security(("bearer" = []))
+)]
+#[get("/protocols/{code}")]
+pub async fn get_protocol(
+    state: web::Data<AppState>,
+    caller: Caller,
+    code: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(ANY_ROLE)?;
+    let code = code.into_inner();
+    let found = state
+        .db(move |conn| store::find(conn, &code))
+        .await
+        .map_err(|e| e.naming("protocol"))?;
+    Ok(HttpResponse::Ok().json(found))
+}
+
+/// Change a protocol's parameters (admins). A protocol that could never be
+/// planned is refused, each impossible field named.
+#[utoipa::path(
+    tag = "courses",
+    operation_id = "update_protocol",
+    params(("code" = String, Path, description = "e.g. `pain-5-day`")),
+    request_body(content = Protocol, example = json!(example())),
+    responses(
+        (status = 200, description = "The protocol after the change", body = Protocol),
+        MalformedRequest, Unauthorized, Forbidden, NotFound, PayloadTooLarge, UnsupportedMediaType,
+        ValidationFailed, ServerErrors,
+    ),
+    security(("bearer" = []))
+)]
+#[put("/protocols/{code}")]
+pub async fn update_protocol(
+    state: web::Data<AppState>,
+    caller: Caller,
+    code: web::Path<String>,
+    body: Json<Protocol>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(ADMIN)?;
+    let Json(protocol) = body;
+    let mut errors = protocol.check();
+    if protocol.code != *code {
+        errors.insert(
+            0,
+            crate::domain::FieldError::new("code", "must match the path"),
+        );
+    }
+    ApiError::check(errors)?;
+    let now = state.now();
+    let saved = state
+        .db(move |conn| store::replace(conn, &protocol, now))
+        .await
+        .map_err(|e| e.naming("protocol"))?;
+    log::info!("protocol {} updated", saved.code);
+    Ok(HttpResponse::Ok().json(saved))
+}
