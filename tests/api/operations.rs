@@ -120,6 +120,22 @@ fn the_spec_is_openapi_3_1_with_bearer_auth_and_documented_errors() {
         "/v1/appointments/{id}/check-in",
         "/v1/appointments/{id}/complete",
         "/v1/appointments/{id}/no-show",
+        "/v1/patients/{id}/referrals",
+        "/v1/referrals/{id}",
+        "/v1/referrals/{id}/verify",
+        "/v1/referrals/{id}/reject",
+        "/v1/patients/{id}/treatment-attestations",
+        "/v1/patients/{id}/screenings",
+        "/v1/screenings/{id}",
+        "/v1/patients/{id}/prescriber-consults",
+        "/v1/patients/{id}/readiness",
+        "/v1/protocols",
+        "/v1/protocols/{code}",
+        "/v1/courses/plan",
+        "/v1/courses",
+        "/v1/courses/{id}",
+        "/v1/patients/{id}/courses",
+        "/v1/courses/{id}/cancel",
     ] {
         assert!(paths.contains_key(expected), "{expected} is missing");
     }
@@ -165,6 +181,23 @@ fn the_spec_is_openapi_3_1_with_bearer_auth_and_documented_errors() {
             "{schema} has no example"
         );
     }
+    for schema in [
+        "CourseRequest",
+        "CoursePlan",
+        "CourseResponse",
+        "CreateScreening",
+        "Readiness",
+    ] {
+        assert!(
+            spec["components"]["schemas"][schema]["example"].is_object(),
+            "{schema} has no example"
+        );
+    }
+    let screening = &spec["paths"]["/v1/patients/{id}/screenings"]["post"]["responses"]["201"];
+    let examples = screening["content"]["application/json"]["examples"]
+        .as_object()
+        .unwrap();
+    assert!(examples.contains_key("eligible") && examples.contains_key("ineligible"));
     let booking = &spec["paths"]["/v1/appointments"]["post"]["responses"];
     let examples = booking["409"]["content"]["application/problem+json"]["examples"]
         .as_object()
