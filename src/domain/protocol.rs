@@ -133,22 +133,29 @@ pub struct Protocol {
 }
 
 impl Protocol {
-    /// Every reason this protocol could never be planned, by field.
+    /// Every reason this protocol could never be planned, by field, as far
+    /// as the protocol alone tells; [`plannable_on`] checks it against a
+    /// clinic's calendar.
     pub fn check(&self) -> Vec<FieldError> {
         let mut errors = Vec::new();
         let mut err = |field: &str, message: &str| errors.push(FieldError::new(field, message));
-        if self.name.trim().is_empty() {
-            err("name", "must not be empty");
+        if self.name.trim().is_empty() || self.name.chars().count() > 200 {
+            err("name", "must be 1 to 200 characters");
         }
         if self.categories.is_empty() {
             err("categories", "at least one indication category is required");
         }
-        let Range { min, max } = self.infusions;
-        if min == 0 || min > max {
-            err("infusions", "needs 1 <= min <= max");
+        let mut seen = Vec::new();
+        if self.categories.iter().any(|c| {
+            let dup = seen.contains(c);
+            seen.push(*c);
+            dup
+        }) {
+            err("categories", "each category once");
         }
-        if max > 60 {
-            err("infusions.max", "must be at most 60");
+        let Range { min, max } = self.infusions;
+        if min == 0 || min > max || max > 60 {
+            err("infusions", "needs 1 <= min <= max <= 60");
         }
         match self.spacing {
             Spacing::ConsecutiveClinicDays => {
@@ -161,21 +168,26 @@ impl Protocol {
             }
             Spacing::Weekly => match (self.per_week, self.weeks) {
                 (Some(per_week), Some(weeks)) => {
-                    if per_week.min == 0 || per_week.min > per_week.max {
-                        err("per_week", "needs 1 <= min <= max");
-                    }
-                    if weeks.min == 0 || weeks.min > weeks.max || weeks.max > 12 {
-                        err("weeks", "needs 1 <= min <= max <= 12");
-                    }
-                    // per_week infusions with the gap between them must fit in 7 days.
-                    if (per_week.max.saturating_sub(1)) * (self.min_gap_days + 1) >= 7 {
-                        err(
-                            "per_week.max",
-                            "cannot fit in one week with the minimum gap",
-                        );
-                    }
-                    if per_week.min * weeks.min < min || per_week.max * weeks.max > max {
-                        err("infusions", "must cover per_week × weeks");
+                    let bounded = per_week.min >= 1
+                        && per_week.min <= per_week.max
+                        && per_week.max <= 7
+                        && weeks.min >= 1
+                        && weeks.min <= weeks.max
+                        && weeks.max <= 12
+                        && self.min_gap_days <= 6;
+                    if !bounded {
+                        err("per_week", "needs 1 <= min <= max <= 7, weeks 1 <= min <= max <= 12, and min_gap_days <= 6");
+                    } else {
+                        // per_week infusions with the gap between them must fit in 7 days.
+                        if (per_week.max - 1) * (self.min_gap_days + 1) >= 7 {
+                            err(
+                                "per_week.max",
+                                "cannot fit in one week with the minimum gap",
+                            );
+                        }
+                        if per_week.min * weeks.min < min || per_week.max * weeks.max > max {
+                            err("infusions", "must cover per_week × weeks");
+                        }
                     }
                 }
                 _ => err("per_week", "weekly spacing needs per_week and weeks"),
@@ -196,6 +208,57 @@ impl Protocol {
             }
         }
         errors
+    }
+}
+
+/// Whether every course shape the protocol allows can be planned on
+/// `calendar` in an empty clinic, starting from `today`: a protocol whose
+/// preferred weekday is not a clinic day, or whose weekly rhythm does not
+/// fit the clinic's days, could never be booked. Call after [`Protocol::check`].
+pub fn plannable_on(
+    protocol: &Protocol,
+    calendar: &Calendar,
+    now: DateTime<Utc>,
+) -> Vec<FieldError> {
+    let shapes: Vec<Shape> = match protocol.spacing {
+        Spacing::ConsecutiveClinicDays => [protocol.infusions.min, protocol.infusions.max]
+            .into_iter()
+            .map(|count| Shape::Consecutive {
+                count,
+                start_on: protocol.preferred_start_weekday.map(Day::weekday),
+            })
+            .collect(),
+        Spacing::Weekly => match (protocol.per_week, protocol.weeks) {
+            (Some(p), Some(w)) => [(p.max, w.max), (p.min, w.min)]
+                .into_iter()
+                .map(|(per_week, weeks)| Shape::Weekly {
+                    per_week,
+                    weeks,
+                    min_gap_days: protocol.min_gap_days,
+                })
+                .collect(),
+            _ => Vec::new(),
+        },
+    };
+    let empty = Occupancy {
+        capacity: 1,
+        ..Occupancy::default()
+    };
+    let request = PlanRequest {
+        session: Session::Afternoon,
+        allow_mixed_sessions: true,
+        earliest_start: calendar.local_date(now),
+        now,
+    };
+    match shapes.into_iter().find(|s| plan(*s, request, calendar, &empty).is_none()) {
+        None => Vec::new(),
+        Some(shape) => vec![FieldError::new(
+            "protocol",
+            format!(
+                "a course of {} infusions could never be planned on this clinic's days within the booking horizon",
+                shape.infusions()
+            ),
+        )],
     }
 }
 
@@ -773,6 +836,35 @@ mod tests {
                 .infusions(),
             6
         );
+    }
+
+    #[test]
+    fn protocols_must_be_plannable_on_the_clinics_days() {
+        let cal = calendar(26);
+        assert!(plannable_on(&pain_5_day(), &cal, now()).is_empty());
+        assert!(plannable_on(&mental_health(), &cal, now()).is_empty());
+        let saturday = Protocol {
+            preferred_start_weekday: Some(Day::Saturday),
+            ..pain_5_day()
+        };
+        assert_eq!(plannable_on(&saturday, &cal, now())[0].field, "protocol");
+        // Three a week with two free days between needs seven days; the clinic has five.
+        let sparse = Protocol {
+            min_gap_days: 2,
+            ..mental_health()
+        };
+        assert!(sparse.check().is_empty());
+        assert_eq!(plannable_on(&sparse, &cal, now())[0].field, "protocol");
+        // Huge values are refused by the bounds, without overflow.
+        let huge = Protocol {
+            min_gap_days: u32::MAX,
+            per_week: Some(Range {
+                min: 1,
+                max: u32::MAX,
+            }),
+            ..mental_health()
+        };
+        assert!(!huge.check().is_empty());
     }
 
     #[test]

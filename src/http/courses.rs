@@ -20,7 +20,7 @@ use super::auth::Caller;
 use super::error::ApiError;
 use super::extract::{dates, Id, Json, Query};
 use super::openapi::{
-    BookingConflict, Forbidden, MalformedRequest, NotFound, PayloadTooLarge, ServerErrors,
+    CourseConflict, Forbidden, MalformedRequest, NotFound, PayloadTooLarge, ServerErrors,
     TransitionConflict, Unauthorized, UnsupportedMediaType, ValidationFailed,
 };
 use super::pagination::{Page, PageQuery, PageRequest};
@@ -245,7 +245,7 @@ fn planned(state: &AppState, slots: Vec<Slot>) -> Vec<PlannedInfusion> {
     request_body = CourseRequest,
     responses(
         (status = 200, description = "The series a booking would make now", body = CoursePlan),
-        MalformedRequest, Unauthorized, Forbidden, BookingConflict, PayloadTooLarge,
+        MalformedRequest, Unauthorized, Forbidden, CourseConflict, PayloadTooLarge,
         UnsupportedMediaType, ValidationFailed, ServerErrors,
     ),
     security(("bearer" = []))

@@ -230,3 +230,33 @@ pub mod dates {
         required(d).map(Some)
     }
 }
+
+/// A catalog code such as `pain-5-day`: lower-case letters, digits and
+/// dashes, 1 to 64. In a path, anything else is 404.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Code(String);
+
+impl Code {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Code {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        let valid = (1..=64).contains(&text.len())
+            && text
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if valid {
+            Ok(Code(text))
+        } else {
+            Err(serde::de::Error::custom("is not a code"))
+        }
+    }
+}

@@ -123,6 +123,10 @@ problem_responses! {
         ("patient_already_booked_that_day", "the patient already has an appointment on 2026-12-14"),
         ("not_ready", "the patient is not ready for booking: screening, mental_health_provider_referral"),
     ];
+    CourseConflict => 409, "The patient is not ready (`items`), or no whole series fits (`next_start`)", [
+        ("not_ready", "the patient is not ready for booking: screening"),
+        ("no_capacity_for_series", "no whole series fits within the booking horizon"),
+    ];
     CheckInConflict => 409, "Not possible in the appointment's state or on this date, or the lamotrigine consult is open", [
         ("invalid_transition", "check-in is only possible on the appointment's date, 2026-12-14"),
         ("not_ready", "the patient is not ready for the first infusion's check-in: lamotrigine_prescriber_consult"),

@@ -3,12 +3,12 @@
 use actix_web::{get, put, web, HttpResponse};
 
 use crate::domain::access::{ADMIN, ANY_ROLE};
-use crate::domain::protocol::Protocol;
+use crate::domain::protocol::{self, Protocol};
 use crate::store::protocols as store;
 
 use super::auth::Caller;
 use super::error::ApiError;
-use super::extract::Json;
+use super::extract::{Code, Json};
 use super::openapi::{
     Forbidden, MalformedRequest, NotFound, PayloadTooLarge, ServerErrors, Unauthorized,
     UnsupportedMediaType, ValidationFailed,
@@ -66,10 +66,10 @@ pub async fn list_protocols(
 pub async fn get_protocol(
     state: web::Data<AppState>,
     caller: Caller,
-    code: web::Path<String>,
+    code: web::Path<Code>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(ANY_ROLE)?;
-    let code = code.into_inner();
+    let code = code.into_inner().into_string();
     let found = state
         .db(move |conn| store::find(conn, &code))
         .await
@@ -95,19 +95,24 @@ pub async fn get_protocol(
 pub async fn update_protocol(
     state: web::Data<AppState>,
     caller: Caller,
-    code: web::Path<String>,
+    code: web::Path<Code>,
     body: Json<Protocol>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(ADMIN)?;
     let Json(protocol) = body;
     let mut errors = protocol.check();
-    if protocol.code != *code {
+    if protocol.code != code.as_str() {
         errors.insert(
             0,
             crate::domain::FieldError::new("code", "must match the path"),
         );
     }
     ApiError::check(errors)?;
+    ApiError::check(protocol::plannable_on(
+        &protocol,
+        &state.calendar,
+        state.clock.now(),
+    ))?;
     let now = state.now();
     let saved = state
         .db(move |conn| store::replace(conn, &protocol, now))

@@ -215,8 +215,9 @@ fn check_slot(
     session: Session,
     now: DateTime<Utc>,
 ) -> Result<DateTime<Utc>, StoreError> {
-    locks::lock(conn, Guard::Date(date), Mode::Shared)?;
+    // One lock order everywhere: the rooms, then dates ascending.
     locks::lock(conn, Guard::Rooms, Mode::Shared)?;
+    locks::lock(conn, Guard::Date(date), Mode::Shared)?;
     let closed = closures::dates_between(conn, date, date)?;
     calendar
         .check_bookable(date, session, now, &closed)

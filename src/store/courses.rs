@@ -155,15 +155,25 @@ pub fn plan(
     course: &NewCourse,
     now: DateTime<Utc>,
 ) -> Result<Vec<Slot>, StoreError> {
-    check(conn, course, calendar.local_date(now), policy)?;
+    let today = calendar.local_date(now);
+    let last = calendar.horizon_end(today);
+    if course.earliest_start > last {
+        return Err(StoreError::Refused(Refusal::OutsideHorizon { last }));
+    }
+    check(conn, course, today, policy)?;
     earliest_series(conn, calendar, course, now)?.ok_or(StoreError::Refused(
         Refusal::NoCapacityForSeries { next_start: None },
     ))
 }
 
+/// Attempts at booking a series whose start still fits: each failed one
+/// lost a room (or the patient's day) to a concurrent booking.
+const MAX_ATTEMPTS: usize = 8;
+
 /// Plans and books the whole series in one transaction, a room per slot.
-/// If another booking takes a slot meanwhile, everything is rolled back and
-/// the refusal names the next start that would fit.
+/// Losing a room to a concurrent booking retries with the rooms left; if
+/// the series no longer fits from the start first planned, everything is
+/// rolled back and the refusal names the next start that would fit.
 pub fn book(
     conn: &mut DbConnection,
     calendar: &Calendar,
@@ -172,61 +182,81 @@ pub fn book(
     by: &str,
     now: DateTime<Utc>,
 ) -> Result<Course, StoreError> {
-    let id = new_id();
-    let attempt = write_transaction(conn, |conn| {
-        check(conn, course, calendar.local_date(now), policy)?;
-        locks::lock(conn, Guard::Rooms, Mode::Shared)?;
-        let series = earliest_series(conn, calendar, course, now)?.ok_or(StoreError::Refused(
-            Refusal::NoCapacityForSeries { next_start: None },
-        ))?;
-        // Hold each date against closing, then make sure none closed since the read.
-        for slot in &series {
-            locks::lock(conn, Guard::Date(slot.date), Mode::Shared)?;
-        }
-        if let (Some(first), Some(last)) = (series.first(), series.last()) {
-            let closed = closures::dates_between(conn, first.date, last.date)?;
-            if series.iter().any(|s| closed.contains(&s.date)) {
-                return Err(StoreError::Refused(Refusal::SlotFull));
-            }
-        }
-        diesel::insert_into(courses::table)
-            .values((
-                courses::id.eq(&id),
-                courses::patient_id.eq(&course.patient_id),
-                courses::protocol_code.eq(&course.protocol.code),
-                courses::session.eq(course.session.as_str()),
-                courses::allow_mixed_sessions.eq(course.allow_mixed_sessions),
-                courses::infusions.eq(i32::try_from(course.shape.infusions()).unwrap_or(i32::MAX)),
-                courses::per_week.eq(course.per_week.and_then(|n| i32::try_from(n).ok())),
-                courses::weeks.eq(course.weeks.and_then(|n| i32::try_from(n).ok())),
-                courses::earliest_start.eq(course.earliest_start),
-                courses::created_by.eq(by),
-                courses::created_at.eq(now.naive_utc()),
-            ))
-            .execute(conn)?;
-        for slot in &series {
-            insert_in_free_room(
-                conn,
-                &course.patient_id,
-                slot.date,
-                slot.session,
-                slot.starts_at,
-                Route::Iv,
-                Some(&id),
-                now,
-            )?;
-        }
-        find(conn, &id)
-    });
-    match attempt {
-        Err(error) if lost_a_race(&error) => {
-            let next = earliest_series(conn, calendar, course, now)?;
-            Err(StoreError::Refused(Refusal::NoCapacityForSeries {
-                next_start: next.and_then(|s| s.first().map(|slot| slot.date)),
-            }))
-        }
-        other => other,
+    let today = calendar.local_date(now);
+    let last = calendar.horizon_end(today);
+    if course.earliest_start > last {
+        return Err(StoreError::Refused(Refusal::OutsideHorizon { last }));
     }
+    // The start of the first plan: later attempts must keep it.
+    let mut first_start: Option<NaiveDate> = None;
+    for _ in 0..MAX_ATTEMPTS {
+        let id = new_id();
+        let mut planned: Option<NaiveDate> = None;
+        let attempt = write_transaction(conn, |conn| {
+            check(conn, course, today, policy)?;
+            locks::lock(conn, Guard::Rooms, Mode::Shared)?;
+            let series = earliest_series(conn, calendar, course, now)?.ok_or(
+                StoreError::Refused(Refusal::NoCapacityForSeries { next_start: None }),
+            )?;
+            let start = series.first().map(|s| s.date);
+            if first_start.is_some() && start != first_start {
+                return Err(StoreError::Refused(Refusal::NoCapacityForSeries {
+                    next_start: start,
+                }));
+            }
+            planned = start;
+            // Hold each date against closing (dates ascending, after the
+            // rooms: the one lock order), then make sure none closed since the read.
+            for slot in &series {
+                locks::lock(conn, Guard::Date(slot.date), Mode::Shared)?;
+            }
+            if let (Some(first), Some(last)) = (series.first(), series.last()) {
+                let closed = closures::dates_between(conn, first.date, last.date)?;
+                if series.iter().any(|s| closed.contains(&s.date)) {
+                    return Err(StoreError::Refused(Refusal::SlotFull));
+                }
+            }
+            diesel::insert_into(courses::table)
+                .values((
+                    courses::id.eq(&id),
+                    courses::patient_id.eq(&course.patient_id),
+                    courses::protocol_code.eq(&course.protocol.code),
+                    courses::session.eq(course.session.as_str()),
+                    courses::allow_mixed_sessions.eq(course.allow_mixed_sessions),
+                    courses::infusions
+                        .eq(i32::try_from(course.shape.infusions()).unwrap_or(i32::MAX)),
+                    courses::per_week.eq(course.per_week.and_then(|n| i32::try_from(n).ok())),
+                    courses::weeks.eq(course.weeks.and_then(|n| i32::try_from(n).ok())),
+                    courses::earliest_start.eq(course.earliest_start),
+                    courses::created_by.eq(by),
+                    courses::created_at.eq(now.naive_utc()),
+                ))
+                .execute(conn)?;
+            for slot in &series {
+                insert_in_free_room(
+                    conn,
+                    &course.patient_id,
+                    slot.date,
+                    slot.session,
+                    slot.starts_at,
+                    Route::Iv,
+                    Some(&id),
+                    now,
+                )?;
+            }
+            find(conn, &id)
+        });
+        match attempt {
+            Err(error) if lost_a_race(&error) => {
+                first_start = first_start.or(planned);
+            }
+            other => return other,
+        }
+    }
+    let next = earliest_series(conn, calendar, course, now)?;
+    Err(StoreError::Refused(Refusal::NoCapacityForSeries {
+        next_start: next.and_then(|s| s.first().map(|slot| slot.date)),
+    }))
 }
 
 fn with_appointments(

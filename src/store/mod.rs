@@ -52,6 +52,16 @@ impl From<diesel::result::Error> for StoreError {
             {
                 StoreError::Unavailable("the database stayed locked past the busy timeout".into())
             }
+            // PostgreSQL broke a deadlock or a serialization conflict: the
+            // request may simply be sent again.
+            Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => {
+                StoreError::Unavailable("a concurrent transaction conflicted; retry".into())
+            }
+            Error::DatabaseError(DatabaseErrorKind::Unknown, info)
+                if info.message().contains("deadlock detected") =>
+            {
+                StoreError::Unavailable("a concurrent transaction conflicted; retry".into())
+            }
             other => StoreError::Database(other),
         }
     }

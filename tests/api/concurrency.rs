@@ -374,3 +374,29 @@ async fn two_courses_racing_for_the_last_week_leave_one_whole_course() {
         }
     }
 }
+
+#[actix_web::test]
+async fn courses_racing_while_rooms_remain_are_all_booked() {
+    let app = TestApp::at_clinic_now().await;
+    let mut patients = Vec::new();
+    for _ in 0..4 {
+        patients.push(app.ready_patient().await);
+    }
+    // Four courses, four rooms: every one fits the same week, each in its own room.
+    let requests = patients
+        .iter()
+        .map(|p| {
+            app.post("/v1/courses").role(Role::Scheduler).json(
+                &json!({"patient_id": p, "protocol": "pain-5-day", "session": "morning", "earliest_start": "2026-12-02"}),
+            )
+        })
+        .collect();
+    let responses = app.send_all(requests).await;
+    for res in &responses {
+        assert_eq!(res.status, 201, "{:?}", texts(&responses));
+        assert_eq!(res.body["appointments"][0]["date"], "2026-12-07");
+    }
+    for day in 7..=11 {
+        assert_eq!(app.active_in(&format!("2026-12-{day:02}"), "morning"), 4);
+    }
+}

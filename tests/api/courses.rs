@@ -324,6 +324,24 @@ async fn course_requests_are_checked_against_the_protocol_and_the_patient() {
 }
 
 #[actix_web::test]
+async fn a_start_beyond_the_horizon_is_outside_horizon() {
+    let app = TestApp::at_clinic_now().await;
+    let patient = app.ready_patient().await;
+    let body = with(
+        course(&patient, "pain-5-day", "morning"),
+        json!({"earliest_start": "2027-06-03"}),
+    );
+    for path in ["/v1/courses", "/v1/courses/plan"] {
+        app.post(path)
+            .role(Role::Scheduler)
+            .json(&body)
+            .send()
+            .await
+            .assert_problem(422, "outside_horizon");
+    }
+}
+
+#[actix_web::test]
 async fn nothing_fits_beyond_the_horizon() {
     let app = TestApp::builder()
         .now(crate::helpers::clinic_now())
@@ -337,6 +355,13 @@ async fn nothing_fits_beyond_the_horizon() {
         .await;
     let problem = res.assert_problem(409, "no_capacity_for_series");
     assert_eq!(problem["next_start"], Value::Null);
+    let res = app
+        .post("/v1/courses/plan")
+        .role(Role::Scheduler)
+        .json(&course(&patient, "pain-5-day", "morning"))
+        .send()
+        .await;
+    res.assert_problem(409, "no_capacity_for_series");
     assert_eq!(app.count("appointments"), 0);
 }
 
@@ -657,6 +682,42 @@ async fn protocols_are_data_that_admins_tune_within_what_can_be_planned() {
             .collect();
         assert!(fields.contains(&field), "{change}: {fields:?}");
     }
+    // Saturday is no clinic day: such a protocol could never be booked.
+    let res = app
+        .request(actix_web::http::Method::PUT, path)
+        .role(Role::Admin)
+        .json(&with(
+            tuesday.clone(),
+            json!({"preferred_start_weekday": "saturday"}),
+        ))
+        .send()
+        .await;
+    res.assert_invalid_fields(&["protocol"]);
+    let weekly = app
+        .get("/v1/protocols/mental-health")
+        .role(Role::Admin)
+        .send()
+        .await
+        .body;
+    for change in [
+        json!({"min_gap_days": 4294967295u64}),
+        json!({"min_gap_days": 2}),
+        json!({"per_week": {"min": 2, "max": 4000000000u64}}),
+    ] {
+        let res = app
+            .request(actix_web::http::Method::PUT, "/v1/protocols/mental-health")
+            .role(Role::Admin)
+            .json(&with(weekly.clone(), change.clone()))
+            .send()
+            .await;
+        res.assert_problem(422, "validation_failed");
+    }
+    app.request(actix_web::http::Method::PUT, "/v1/protocols/Bad%20Code")
+        .role(Role::Admin)
+        .json(&tuesday)
+        .send()
+        .await
+        .assert_problem(404, "not_found");
     let unchanged = app.get(path).role(Role::Admin).send().await.body;
     assert_eq!(unchanged["preferred_start_weekday"], "tuesday");
 }

@@ -207,7 +207,7 @@ async fn every_response_carries_a_request_id() {
 }
 
 /// Every table a request could write to.
-const TABLES: [&str; 10] = [
+const TABLES: [&str; 12] = [
     "patients",
     "patient_indications",
     "appointments",
@@ -218,6 +218,8 @@ const TABLES: [&str; 10] = [
     "screenings",
     "screening_medications",
     "prescriber_consults",
+    "courses",
+    "protocols",
 ];
 
 /// Every documented operation answers junk without a 500, every error is a
@@ -250,7 +252,10 @@ async fn no_operation_answers_junk_with_a_500() {
             let method =
                 actix_web::http::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
             for id in &ids {
-                let uri = format!("{}?limit=abc&from=-5000-01-01", path.replace("{id}", id));
+                let uri = format!(
+                    "{}?limit=abc&from=-5000-01-01",
+                    path.replace("{id}", id).replace("{code}", id)
+                );
                 for (content_type, body) in bodies {
                     let res = app
                         .request(method.clone(), &uri)
