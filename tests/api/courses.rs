@@ -44,38 +44,6 @@ impl TestApp {
         assert_eq!(res.status, 201, "{}", res.text);
         res.body
     }
-
-    /// A depression patient with a verified referral, an attestation and an
-    /// eligible screening.
-    async fn ready_depression_patient(&self) -> String {
-        let body = with(
-            patient_body(),
-            json!({"indications": [{"code": "depression"}], "in_mental_health_treatment": true, "pain_referral_required": false}),
-        );
-        let id = self.create_patient(body).await["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        let referral = self
-            .post(&format!("/v1/patients/{id}/referrals"))
-            .role(Role::Scheduler)
-            .json(&json!({"kind": "mental_health_provider", "provider": {"name": "Dr. Doe", "practice": "Riverside", "phone": "+1 555 010 3000"},
-                          "received_on": "2026-11-20", "document_reference": "ehr://doc/1"}))
-            .send()
-            .await;
-        let rid = referral.body["id"].as_str().unwrap();
-        self.post(&format!("/v1/referrals/{rid}/verify"))
-            .role(Role::Clinician)
-            .send()
-            .await;
-        self.post(&format!("/v1/patients/{id}/treatment-attestations"))
-            .role(Role::Clinician)
-            .json(&json!({"provider": {"name": "Dr. Doe", "practice": "Riverside", "phone": "+1 555 010 3000"}, "attested_on": "2026-11-25"}))
-            .send()
-            .await;
-        self.screen(&id, &[], &[]).await;
-        id
-    }
 }
 
 #[actix_web::test]

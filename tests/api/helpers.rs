@@ -524,3 +524,85 @@ impl TestApp {
         ))
     }
 }
+
+/// A provider as referrals and attestations name one.
+pub fn provider() -> Value {
+    json!({"name": "Dr. Jane Doe", "practice": "Riverside Psychiatry", "phone": "+1 555 010 3000", "npi": "1234567893"})
+}
+
+/// A referral letter of `kind`, received 20 November 2026.
+pub fn referral(kind: &str) -> Value {
+    json!({"kind": kind, "provider": provider(), "received_on": "2026-11-20", "document_reference": "ehr://doc/1"})
+}
+
+impl TestApp {
+    /// A depression patient with nothing on file yet.
+    pub async fn depression_patient(&self) -> String {
+        let body = with(
+            patient_body(),
+            json!({"indications": [{"code": "depression"}], "in_mental_health_treatment": true, "pain_referral_required": false}),
+        );
+        self.create_patient(body).await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Records a referral as `role`; returns it.
+    pub async fn add_referral(&self, patient: &str, kind: &str, role: Role) -> Value {
+        let res = self
+            .post(&format!("/v1/patients/{patient}/referrals"))
+            .role(role)
+            .json(&referral(kind))
+            .send()
+            .await;
+        assert_eq!(res.status, 201, "{}", res.text);
+        res.body
+    }
+
+    /// Verifies a referral as a clinician; returns it.
+    pub async fn verify(&self, referral_id: &str) -> Value {
+        let res = self
+            .post(&format!("/v1/referrals/{referral_id}/verify"))
+            .role(Role::Clinician)
+            .send()
+            .await;
+        assert_eq!(res.status, 200, "{}", res.text);
+        res.body
+    }
+
+    /// Records an ongoing-treatment attestation dated `on`.
+    pub async fn attest(&self, patient: &str, on: &str) {
+        let res = self
+            .post(&format!("/v1/patients/{patient}/treatment-attestations"))
+            .role(Role::Scheduler)
+            .json(&json!({"provider": provider(), "attested_on": on}))
+            .send()
+            .await;
+        assert_eq!(res.status, 201, "{}", res.text);
+    }
+
+    /// A depression patient with a verified referral, a recent attestation
+    /// and an eligible screening: ready to book.
+    pub async fn ready_depression_patient(&self) -> String {
+        let id = self.depression_patient().await;
+        let referral = self
+            .add_referral(&id, "mental_health_provider", Role::Scheduler)
+            .await;
+        self.verify(referral["id"].as_str().unwrap()).await;
+        self.attest(&id, "2026-11-25").await;
+        self.screen(&id, &[], &[]).await;
+        id
+    }
+
+    /// The readiness checklist as a scheduler sees it.
+    pub async fn readiness(&self, patient: &str) -> Value {
+        let res = self
+            .get(&format!("/v1/patients/{patient}/readiness"))
+            .role(Role::Scheduler)
+            .send()
+            .await;
+        assert_eq!(res.status, 200, "{}", res.text);
+        res.body
+    }
+}

@@ -6,72 +6,10 @@ use serde_json::{json, Value};
 
 use infusion_api::domain::access::Role;
 
-use crate::helpers::{clinic_now, patient_body, with, TestApp};
+use crate::helpers::{clinic_now, patient_body, provider, referral, with, TestApp};
 
 const THU: &str = "2026-12-03";
 const TODAY: &str = "2026-12-02";
-
-fn provider() -> Value {
-    json!({"name": "Dr. Jane Doe", "practice": "Riverside Psychiatry", "phone": "+1 555 010 3000", "npi": "1234567893"})
-}
-
-fn referral(kind: &str) -> Value {
-    json!({"kind": kind, "provider": provider(), "received_on": "2026-11-20", "document_reference": "ehr://doc/1"})
-}
-
-impl TestApp {
-    async fn depression_patient(&self) -> String {
-        let body = with(
-            patient_body(),
-            json!({"indications": [{"code": "depression"}], "in_mental_health_treatment": true, "pain_referral_required": false}),
-        );
-        self.create_patient(body).await["id"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    }
-
-    async fn add_referral(&self, patient: &str, kind: &str, role: Role) -> Value {
-        let res = self
-            .post(&format!("/v1/patients/{patient}/referrals"))
-            .role(role)
-            .json(&referral(kind))
-            .send()
-            .await;
-        assert_eq!(res.status, 201, "{}", res.text);
-        res.body
-    }
-
-    async fn verify(&self, referral_id: &str) -> Value {
-        let res = self
-            .post(&format!("/v1/referrals/{referral_id}/verify"))
-            .role(Role::Clinician)
-            .send()
-            .await;
-        assert_eq!(res.status, 200, "{}", res.text);
-        res.body
-    }
-
-    async fn attest(&self, patient: &str, on: &str) {
-        let res = self
-            .post(&format!("/v1/patients/{patient}/treatment-attestations"))
-            .role(Role::Scheduler)
-            .json(&json!({"provider": provider(), "attested_on": on}))
-            .send()
-            .await;
-        assert_eq!(res.status, 201, "{}", res.text);
-    }
-
-    async fn readiness(&self, patient: &str) -> Value {
-        let res = self
-            .get(&format!("/v1/patients/{patient}/readiness"))
-            .role(Role::Scheduler)
-            .send()
-            .await;
-        assert_eq!(res.status, 200, "{}", res.text);
-        res.body
-    }
-}
 
 fn open_codes(readiness_or_problem: &Value) -> Vec<String> {
     readiness_or_problem["items"]
