@@ -310,3 +310,80 @@ async fn a_patient_reads_only_its_own_record() {
         .await;
     res.assert_problem(404, "not_found");
 }
+
+/// Signs `claims` under a hand-made `header` with HMAC-SHA256 and `secret`,
+/// as an attacker shaping the header would.
+fn forge(header: &Value, claims: &Value, secret: &[u8]) -> String {
+    use jsonwebtoken::crypto::sign;
+    let head = URL_SAFE_NO_PAD.encode(header.to_string());
+    let body = URL_SAFE_NO_PAD.encode(claims.to_string());
+    let message = format!("{head}.{body}");
+    let signature = sign(
+        message.as_bytes(),
+        &EncodingKey::from_secret(secret),
+        Algorithm::HS256,
+    )
+    .unwrap();
+    format!("{message}.{signature}")
+}
+
+#[actix_web::test]
+async fn algorithm_confusion_is_refused() {
+    let app = TestApp::spawn().await;
+    // RFC 8725 §2.1: a token claiming RS256 (or ES256, PS256...) is refused
+    // before any key is chosen, whatever it was signed with.
+    for alg in ["RS256", "ES256", "PS256", "EdDSA", "HS256 "] {
+        let token = forge(
+            &json!({"alg": alg, "typ": "JWT"}),
+            &claims(),
+            SECRET.as_bytes(),
+        );
+        assert_refused(&app, &token).await;
+    }
+    // The same HMAC over a well-formed HS256 header is accepted: the refusals
+    // above are the algorithm's doing.
+    let token = forge(
+        &json!({"alg": "HS256", "typ": "JWT"}),
+        &claims(),
+        SECRET.as_bytes(),
+    );
+    assert_eq!(
+        app.get("/v1/patients").bearer(&token).send().await.status,
+        200
+    );
+}
+
+#[actix_web::test]
+async fn a_kid_header_cannot_choose_the_key() {
+    let app = TestApp::spawn().await;
+    // A `kid` naming a file or smuggling SQL does not make the server look a
+    // key up: tokens signed with an empty or guessable key stay refused.
+    for kid in [
+        "../../../../dev/null",
+        "/etc/passwd",
+        "' OR '1'='1",
+        "x'; DROP TABLE patients; --",
+    ] {
+        for secret in [&b""[..], b"0", b"\n"] {
+            let token = forge(
+                &json!({"alg": "HS256", "typ": "JWT", "kid": kid}),
+                &claims(),
+                secret,
+            );
+            assert_refused(&app, &token).await;
+        }
+    }
+    assert_eq!(app.count("patients"), 0);
+}
+
+#[actix_web::test]
+async fn tokens_without_expiry_or_with_a_far_past_not_before_are_handled() {
+    let app = TestApp::spawn().await;
+    let mut no_exp = claims();
+    no_exp.as_object_mut().unwrap().remove("exp");
+    let body = assert_refused(&app, &sign(&no_exp, Algorithm::HS256, SECRET)).await;
+    assert_eq!(body["code"], "unauthorized");
+    // A token that is not valid yet (`nbf` in the future) is refused too.
+    let future = with_claim("nbf", json!(Utc::now().timestamp() + 3600));
+    assert_refused(&app, &sign(&future, Algorithm::HS256, SECRET)).await;
+}

@@ -326,3 +326,53 @@ async fn out_of_range_dates_are_422() {
         .await;
     res.assert_invalid_fields(&["received_on"]);
 }
+
+/// OWASP API4 (unrestricted resource consumption): every list caps its page
+/// size, every body its length, and date ranges their span, with a 4xx.
+#[actix_web::test]
+async fn every_list_page_and_body_is_bounded() {
+    let app = TestApp::at_clinic_now().await;
+    let patient = app.ready_patient().await;
+    let spec = serde_json::to_value(infusion_api::http::openapi()).unwrap();
+    let huge = format!("{{\"x\": \"{}\"}}", "a".repeat(70 * 1024));
+    let mut lists = 0;
+    let mut bodies = 0;
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        let concrete = path
+            .replace("{id}", &patient)
+            .replace("{code}", "pain-5-day");
+        for (method, op) in item.as_object().unwrap() {
+            let takes_limit = op["parameters"]
+                .as_array()
+                .is_some_and(|ps| ps.iter().any(|p| p["name"] == "limit"));
+            if takes_limit {
+                lists += 1;
+                let res = app
+                    .get(&format!("{concrete}?limit=100000"))
+                    .role(Role::Admin)
+                    .send()
+                    .await;
+                res.assert_invalid_fields(&["limit"]);
+            }
+            if op.get("requestBody").is_some() {
+                bodies += 1;
+                let method =
+                    actix_web::http::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+                let res = app
+                    .request(method, &concrete)
+                    .role(Role::Admin)
+                    .raw("application/json", huge.clone())
+                    .send()
+                    .await;
+                res.assert_problem(413, "payload_too_large");
+            }
+        }
+    }
+    assert!(lists >= 9 && bodies >= 15, "{lists} lists, {bodies} bodies");
+    let res = app
+        .get("/v1/availability?from=2026-12-02&to=2027-12-02")
+        .role(Role::Admin)
+        .send()
+        .await;
+    res.assert_invalid_fields(&["to"]);
+}
