@@ -169,6 +169,7 @@ pub struct ListAppointmentsQuery {
     pub to: Option<NaiveDate>,
     pub status: Option<AppointmentStatus>,
     /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,

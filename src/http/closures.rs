@@ -75,6 +75,7 @@ pub struct ListClosuresQuery {
     #[serde(default, deserialize_with = "dates::optional")]
     pub to: Option<NaiveDate>,
     /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
