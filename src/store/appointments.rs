@@ -186,6 +186,18 @@ fn free_rooms(
         .load(conn)?)
 }
 
+/// The first free room of a session; `slot_full` if there is none.
+fn first_free_room(
+    conn: &mut DbConnection,
+    date: NaiveDate,
+    session: Session,
+) -> Result<String, StoreError> {
+    free_rooms(conn, date, session)?
+        .into_iter()
+        .next()
+        .ok_or(StoreError::Refused(Refusal::SlotFull))
+}
+
 /// Whether the patient holds an active appointment on `date`, other than `except`.
 fn patient_booked_on(
     conn: &mut DbConnection,
@@ -284,22 +296,8 @@ fn with_room_retries<T>(
 ) -> Result<T, StoreError> {
     for _ in 0..MAX_ROOM_ATTEMPTS {
         match attempt(conn) {
-            Err(e)
-                if is_unique_violation(
-                    &e,
-                    "appointments_room_slot_key",
-                    "appointments.room_id",
-                ) =>
-            {
-                continue
-            }
-            Err(e)
-                if is_unique_violation(
-                    &e,
-                    "appointments_patient_day_key",
-                    "appointments.patient_id",
-                ) =>
-            {
+            Err(e) if lost_room(&e) => continue,
+            Err(e) if lost_patient_day(&e) => {
                 return Err(StoreError::Refused(Refusal::PatientAlreadyBookedThatDay(
                     date,
                 )))
@@ -370,10 +368,7 @@ pub(super) fn insert_in_free_room(
     course_id: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<String, StoreError> {
-    let room_id = free_rooms(conn, date, session)?
-        .into_iter()
-        .next()
-        .ok_or(StoreError::Refused(Refusal::SlotFull))?;
+    let room_id = first_free_room(conn, date, session)?;
     let id = new_id();
     let now = now.naive_utc();
     diesel::insert_into(appointments::table)
@@ -396,13 +391,23 @@ pub(super) fn insert_in_free_room(
 
 /// Whether `error` means another booking won a room or the patient's day.
 pub(super) fn lost_a_race(error: &StoreError) -> bool {
-    is_unique_violation(error, "appointments_room_slot_key", "appointments.room_id")
-        || is_unique_violation(
-            error,
-            "appointments_patient_day_key",
-            "appointments.patient_id",
-        )
+    lost_room(error)
+        || lost_patient_day(error)
         || matches!(error, StoreError::Refused(Refusal::SlotFull))
+}
+
+/// A concurrent booking took the room: `appointments_room_slot_key`.
+fn lost_room(error: &StoreError) -> bool {
+    is_unique_violation(error, "appointments_room_slot_key", "appointments.room_id")
+}
+
+/// A concurrent booking took the patient's day: `appointments_patient_day_key`.
+fn lost_patient_day(error: &StoreError) -> bool {
+    is_unique_violation(
+        error,
+        "appointments_patient_day_key",
+        "appointments.patient_id",
+    )
 }
 
 /// Moves a scheduled appointment to another slot under the booking rules,
@@ -431,10 +436,7 @@ pub fn reschedule(
             let room_id = if current.date == date && current.session == session {
                 current.room_id.clone()
             } else {
-                free_rooms(conn, date, session)?
-                    .into_iter()
-                    .next()
-                    .ok_or(StoreError::Refused(Refusal::SlotFull))?
+                first_free_room(conn, date, session)?
             };
             diesel::update(appointments::table.find(id))
                 .set((

@@ -14,6 +14,20 @@ use super::schema::{
 };
 use super::{new_id, patients, write_transaction, DbConnection, StoreError};
 
+/// The provider's six columns of `$table`, set from `$provider`.
+macro_rules! provider_values {
+    ($table:ident, $provider:expr) => {
+        (
+            $table::provider_name.eq(&$provider.name),
+            $table::provider_practice.eq(&$provider.practice),
+            $table::provider_phone.eq(&$provider.phone),
+            $table::provider_fax.eq(&$provider.fax),
+            $table::provider_email.eq(&$provider.email),
+            $table::provider_npi.eq(&$provider.npi),
+        )
+    };
+}
+
 fn invalid(what: &str, value: &str) -> StoreError {
     StoreError::Invalid(format!("{what} `{value}`"))
 }
@@ -124,12 +138,7 @@ pub fn insert_referral(
                 referrals::id.eq(&id),
                 referrals::patient_id.eq(patient_id),
                 referrals::kind.eq(referral.kind.as_str()),
-                referrals::provider_name.eq(&p.name),
-                referrals::provider_practice.eq(&p.practice),
-                referrals::provider_phone.eq(&p.phone),
-                referrals::provider_fax.eq(&p.fax),
-                referrals::provider_email.eq(&p.email),
-                referrals::provider_npi.eq(&p.npi),
+                provider_values!(referrals, p),
                 referrals::received_on.eq(referral.received_on),
                 referrals::document_reference.eq(&referral.document_reference),
                 referrals::status.eq(ReferralStatus::Received.as_str()),
@@ -301,12 +310,7 @@ pub fn insert_attestation(
             .values((
                 treatment_attestations::id.eq(&id),
                 treatment_attestations::patient_id.eq(patient_id),
-                treatment_attestations::provider_name.eq(&provider.name),
-                treatment_attestations::provider_practice.eq(&provider.practice),
-                treatment_attestations::provider_phone.eq(&provider.phone),
-                treatment_attestations::provider_fax.eq(&provider.fax),
-                treatment_attestations::provider_email.eq(&provider.email),
-                treatment_attestations::provider_npi.eq(&provider.npi),
+                provider_values!(treatment_attestations, provider),
                 treatment_attestations::attested_on.eq(attested_on),
                 treatment_attestations::recorded_by.eq(by),
                 treatment_attestations::created_at.eq(now.naive_utc()),
@@ -359,12 +363,7 @@ pub fn insert_consult(
             .values((
                 prescriber_consults::id.eq(&id),
                 prescriber_consults::patient_id.eq(patient_id),
-                prescriber_consults::provider_name.eq(&provider.name),
-                prescriber_consults::provider_practice.eq(&provider.practice),
-                prescriber_consults::provider_phone.eq(&provider.phone),
-                prescriber_consults::provider_fax.eq(&provider.fax),
-                prescriber_consults::provider_email.eq(&provider.email),
-                prescriber_consults::provider_npi.eq(&provider.npi),
+                provider_values!(prescriber_consults, provider),
                 prescriber_consults::consulted_on.eq(consulted_on),
                 prescriber_consults::agreed_plan.eq(plan),
                 prescriber_consults::recorded_by.eq(by),
