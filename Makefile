@@ -1,5 +1,5 @@
 # The two commands a newcomer needs: `make run` and `make test`.
-.PHONY: run test test-pg lint openapi token migrate
+.PHONY: run test test-pg lint openapi token migrate bench
 
 # The maintenance database the PostgreSQL pass creates its per-test databases from.
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/test
@@ -42,3 +42,8 @@ token:
 ## Apply migrations to DATABASE_URL (default: the embedded SQLite file).
 migrate:
 	cargo run -q --bin infusion-api -- migrate
+
+## Throughput and latency on a seeded clinic, beside pgbench's ceiling on the same
+## PostgreSQL server, then on SQLite; writes docs/BENCHMARKS.md (not part of `make test`).
+bench:
+	python3 bench/bench.py

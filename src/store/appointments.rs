@@ -25,8 +25,22 @@ use super::{
 /// booking took a room, so this bounds retries without bounding capacity.
 const MAX_ROOM_ATTEMPTS: usize = 16;
 
-fn active() -> [&'static str; 3] {
-    AppointmentStatus::ACTIVE.map(AppointmentStatus::as_str)
+/// `appointments.status IN ('scheduled', 'checked_in', 'completed')`: the
+/// statuses that hold a room and a patient's day, written out as literals,
+/// the same text as the predicate of the partial indexes in the migrations.
+/// Bound as parameters, the list would hide from the query planners (SQLite,
+/// and PostgreSQL's generic plans for prepared statements) that those
+/// indexes apply, and every range query would read the cancelled rows too.
+fn holds_slot() -> diesel::expression::SqlLiteral<diesel::sql_types::Bool> {
+    diesel::dsl::sql(&holds_slot_sql())
+}
+
+fn holds_slot_sql() -> String {
+    let statuses: Vec<String> = AppointmentStatus::ACTIVE
+        .iter()
+        .map(|s| format!("'{}'", s.as_str()))
+        .collect();
+    format!("appointments.status IN ({})", statuses.join(", "))
 }
 
 #[derive(Queryable, Selectable)]
@@ -176,7 +190,7 @@ fn free_rooms(
     let taken = appointments::table
         .filter(appointments::date.eq(date))
         .filter(appointments::session.eq(session.as_str()))
-        .filter(appointments::status.eq_any(active()))
+        .filter(holds_slot())
         .select(appointments::room_id);
     Ok(rooms::table
         .filter(rooms::active.eq(true))
@@ -208,7 +222,7 @@ fn patient_booked_on(
     let mut query = appointments::table
         .filter(appointments::patient_id.eq(patient_id))
         .filter(appointments::date.eq(date))
-        .filter(appointments::status.eq_any(active()))
+        .filter(holds_slot())
         .select(appointments::id)
         .into_boxed();
     if let Some(except) = except {
@@ -502,7 +516,7 @@ pub fn occupancy(
         .get_result(conn)?;
     let counts: Vec<(NaiveDate, String, i64)> = appointments::table
         .filter(appointments::date.between(from, to))
-        .filter(appointments::status.eq_any(active()))
+        .filter(holds_slot())
         .group_by((appointments::date, appointments::session))
         .select((
             appointments::date,
@@ -520,7 +534,7 @@ pub fn occupancy(
         Some(patient) => appointments::table
             .filter(appointments::patient_id.eq(patient))
             .filter(appointments::date.between(from, to))
-            .filter(appointments::status.eq_any(active()))
+            .filter(holds_slot())
             .select(appointments::date)
             .load::<NaiveDate>(conn)?
             .into_iter()
@@ -532,4 +546,25 @@ pub fn occupancy(
         closures: closures::dates_between(conn, from, to)?,
         patient_days,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::holds_slot_sql;
+
+    /// The planners use the partial indexes only when a query's predicate
+    /// is the indexes' own: keep the two texts the same.
+    #[test]
+    fn slot_predicate_is_the_partial_indexes_predicate() {
+        let predicate = holds_slot_sql().replacen("appointments.", "", 1);
+        for (up, indexes) in [
+            (include_str!("../../migrations/sqlite/20261127000002_create_scheduling/up.sql"), 2),
+            (include_str!("../../migrations/postgres/20261127000002_create_scheduling/up.sql"), 2),
+            (include_str!("../../migrations/sqlite/20261127000005_index_active_slots/up.sql"), 1),
+            (include_str!("../../migrations/postgres/20261127000005_index_active_slots/up.sql"), 1),
+        ] {
+            let found = up.matches(&format!("WHERE {predicate}")).count();
+            assert_eq!(found, indexes, "{predicate}");
+        }
+    }
 }

@@ -1,0 +1,352 @@
+#!/usr/bin/env python3
+"""`make bench`: the API's throughput and latency on a seeded clinic, beside
+PostgreSQL's own ceiling (pgbench) measured in the same run on the same
+server, then the same scenarios on SQLite. Prints a table and writes
+docs/BENCHMARKS.md.
+
+Load: wrk (Debian's package; installed here when missing and root), 2
+threads and 16 connections; pgbench with 16 clients. Everything -- the
+load tool, the API and PostgreSQL -- shares this machine's cores, and the
+report says so.
+"""
+
+import argparse
+import datetime as dt
+import http.client
+import json
+import os
+import platform
+import re
+import secrets
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+import seed  # noqa: E402
+
+BINARY = ROOT / "target" / "release" / "infusion-api"
+PG_SERVER = "postgres://postgres@127.0.0.1:5432"
+PG_DB = "infusion_bench"
+PORT = 18080
+THREADS, CONNECTIONS = 2, 16
+
+# name, wrk script, what a wrk request is, the pgbench ceiling it is held to
+# and the target ratio (issue 6), and how many wrk requests make one unit of
+# the ceiling (a booking and its cancel are two requests, one pgbench
+# transaction).
+SCENARIOS = [
+    ("GET /v1/patients/{id}", "patient.lua", "select", 0.40, 1),
+    ("GET /v1/appointments?patient_id=", "appointments.lua", "select", 0.40, 1),
+    ("GET /v1/availability (4 weeks)", "availability.lua", "select", 0.40, 1),
+    ("POST /v1/appointments + cancel", "book_cancel.lua", "booking", 0.60, 2),
+    ("POST /v1/courses/plan (10 infusions)", "plan.lua", None, None, 1),
+    ("POST /v1/courses (5 infusions) + cancel", "course_cancel.lua", "booking", 0.40, 2),
+]
+
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, check=True, text=True, **kw)
+
+
+def log(msg):
+    print(f"[bench] {msg}", flush=True)
+
+
+# --- tools and servers -------------------------------------------------------
+
+def ensure_tools():
+    if not shutil.which("wrk"):
+        log("wrk is missing: installing Debian's package")
+        if os.geteuid() != 0 or subprocess.run(["apt-get", "install", "-y", "-q", "wrk"]).returncode:
+            sys.exit("install wrk first: apt-get install wrk")
+    for tool in ("pgbench", "psql", "pg_isready"):
+        if not shutil.which(tool):
+            sys.exit(f"{tool} is missing: install PostgreSQL's client tools")
+
+
+def ensure_postgres():
+    if subprocess.run(["pg_isready", "-q", "-h", "127.0.0.1", "-p", "5432"]).returncode:
+        log("PostgreSQL is down: starting it")
+        version = sorted(os.listdir("/etc/postgresql"))[-1]
+        run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "start"])
+    for _ in range(30):
+        if subprocess.run(["pg_isready", "-q", "-h", "127.0.0.1", "-p", "5432"]).returncode == 0:
+            return
+        time.sleep(1)
+    sys.exit("PostgreSQL did not start")
+
+
+def recreate_pg_database():
+    run(["psql", "-q", "-v", "ON_ERROR_STOP=1", f"{PG_SERVER}/postgres",
+         "-c", f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)", "-c", f"CREATE DATABASE {PG_DB}"])
+    return f"{PG_SERVER}/{PG_DB}"
+
+
+class Api:
+    """The release binary serving one database, with the time it took to
+    answer /readyz and its peak resident memory."""
+
+    def __init__(self, database_url, workdir):
+        self.env = dict(os.environ, DATABASE_URL=database_url, BIND_ADDR=f"127.0.0.1:{PORT}",
+                        JWT_SECRET=secrets.token_hex(32), APP_ENV="production")
+        self.env.pop("RUST_LOG", None)
+        run([str(BINARY), "migrate"], env=self.env, stdout=subprocess.DEVNULL)
+        self.log = open(Path(workdir) / "api.log", "w")
+        self.token = run([str(BINARY), "token", "--role", "admin"], env=self.env,
+                         capture_output=True).stdout.strip()
+
+    def start(self):
+        started = time.monotonic()
+        self.proc = subprocess.Popen([str(BINARY), "serve"], env=self.env,
+                                     stdout=self.log, stderr=self.log)
+        while time.monotonic() - started < 30:
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=1)
+                conn.request("GET", "/readyz")
+                if conn.getresponse().status == 200:
+                    self.ready_ms = (time.monotonic() - started) * 1000
+                    return self
+            except OSError:
+                pass
+            if self.proc.poll() is not None:
+                sys.exit(f"the API exited: see {self.log.name}")
+            time.sleep(0.002)
+        sys.exit("the API was not ready within 30 s")
+
+    def peak_rss_mb(self):
+        status = Path(f"/proc/{self.proc.pid}/status").read_text()
+        return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024
+
+    def post(self, path, body):
+        req = urllib.request.Request(f"http://127.0.0.1:{PORT}{path}", data=json.dumps(body).encode(),
+                                     headers={"Authorization": f"Bearer {self.token}",
+                                              "Content-Type": "application/json"})
+        with urllib.request.urlopen(req) as resp:
+            return json.load(resp)
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=30)
+
+
+# --- the clinic's calendar for the load scripts --------------------------------
+
+def calendar(today):
+    closed = set(seed.closures(today))
+    horizon = today + dt.timedelta(weeks=26)
+    days = seed.clinic_days(today + dt.timedelta(days=3), horizon - dt.timedelta(days=14), closed)
+    mondays = [d for d in days if d.weekday() == 0]
+    windows = [f"from={d}&to={d + dt.timedelta(days=27)}" for d in days[:60]]
+    return days, mondays, windows
+
+
+def seed_courses(api, mondays, count=100):
+    """Courses booked through the API, on top of the seeded appointments."""
+    booked = 0
+    for k in range(count):
+        patient = seed.patient_id(10 * k + 1)  # n % 10 == 1: chronic pain, with history
+        try:
+            api.post("/v1/courses", {"patient_id": patient, "protocol": "pain-5-day",
+                                     "session": "morning" if k % 2 else "afternoon",
+                                     "earliest_start": str(mondays[k % len(mondays)])})
+            booked += 1
+        except urllib.error.HTTPError:
+            pass
+    return booked
+
+
+# --- measuring ---------------------------------------------------------------
+
+def to_ms(text):
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[unit]
+
+
+def wrk(script, env, seconds, connections=CONNECTIONS, threads=THREADS):
+    out = run(["wrk", "--latency", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s",
+               "-s", f"bench/wrk/{script}", f"http://127.0.0.1:{PORT}"],
+              env=env, capture_output=True, cwd=ROOT).stdout
+    latency = dict(re.findall(r"^ +(50|99)% +(\S+) *$", out, re.M))
+    if len(latency) != 2:
+        sys.exit(f"wrk's output was not understood:\n{out}")
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: (.*)$", out, re.M)
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+            "p50": to_ms(latency["50"]), "p99": to_ms(latency["99"]), "requests": total,
+            "non_2xx": int(non_2xx.group(1)) if non_2xx else 0,
+            "socket_errors": errors.group(1) if errors else ""}
+
+
+def pgbench(url, args, seconds, workdir):
+    prefix = Path(workdir) / f"pgbench-{time.monotonic_ns()}"
+    out = run(["pgbench", "-n", "-M", "prepared", "-c", str(CONNECTIONS), "-j", str(THREADS),
+               "-T", str(seconds), "-l", f"--log-prefix={prefix}", *args, url],
+              capture_output=True, cwd=ROOT).stdout
+    latencies = []
+    for part in Path(workdir).glob(f"{prefix.name}*"):
+        latencies += [int(line.split()[2]) / 1000 for line in part.read_text().splitlines()]
+        part.unlink()
+    latencies.sort()
+    return {"rps": float(re.search(r"tps = ([\d.]+)", out).group(1)),
+            "p50": statistics.median(latencies),
+            "p99": latencies[int(len(latencies) * 0.99)], "requests": len(latencies),
+            "failed": int(re.search(r"number of failed transactions: (\d+)", out).group(1))}
+
+
+def measure(api, env, seconds):
+    results = {}
+    for name, script, *_ in SCENARIOS:
+        wrk(script, env, 2)  # warm-up: caches, pools, the planner's data
+        results[name] = wrk(script, env, seconds)
+        log(f"{name}: {results[name]['rps']:.0f} req/s, p50 {results[name]['p50']:.2f} ms, "
+            f"p99 {results[name]['p99']:.2f} ms, non-2xx {results[name]['non_2xx']}")
+    plan = wrk("plan.lua", env, seconds, connections=1, threads=1)
+    results["plan, one connection"] = plan
+    log(f"course plan, one connection: p50 {plan['p50']:.2f} ms")
+    return results
+
+
+def counts(url):
+    query = ("SELECT (SELECT count(*) FROM patients), (SELECT count(*) FROM rooms), "
+             "(SELECT count(*) FROM appointments), (SELECT count(*) FROM courses), "
+             "(SELECT count(*) FROM closures)")
+    return run(["psql", "-At", "-F", " ", url, "-c", query], capture_output=True).stdout.split()
+
+
+# --- the report --------------------------------------------------------------
+
+def machine():
+    cpu = re.search(r"model name\s+: (.*)", Path("/proc/cpuinfo").read_text())
+    mem = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
+    pg = run(["psql", "-At", f"{PG_SERVER}/postgres", "-c", "SHOW server_version"],
+             capture_output=True).stdout.strip()
+    rustc = run(["rustc", "--version"], capture_output=True).stdout.strip()
+    wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("[")[0]
+    commit = run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, cwd=ROOT).stdout.strip()
+    return (f"{os.cpu_count()} cores ({cpu.group(1) if cpu else 'unknown CPU'}), "
+            f"{mem / 1024 / 1024:.0f} GiB, Linux {platform.release()}; PostgreSQL {pg} "
+            f"(stock settings, fsync on); {rustc}; {wrk_version.strip()}; commit {commit}")
+
+
+def report(pg, sqlite, ceilings, startup, rss, seeded, seconds):
+    def row(backend, name, r, ceiling=None, target=None, per_unit=1):
+        ratio = f"{r['rps'] / per_unit / ceiling['rps']:.0%}" if ceiling else "—"
+        goal = f"≥ {target:.0%}" if ceiling else "—"
+        return (f"| {backend} | {name} | {r['rps']:,.0f} | {r['p50']:.2f} | {r['p99']:.2f} | "
+                f"{r['non_2xx']} | {ratio} | {goal} |")
+
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Written by `make bench` ({dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC). "
+        "Figures are one run's, as measured; run it again to compare a change.",
+        "",
+        f"**Machine:** {machine()}. The load tool, the API and PostgreSQL share these cores, "
+        "so every figure includes the load tool's own CPU.",
+        "",
+        "**Data:** " + ", ".join(f"{n} {what}" for n, what in zip(
+            seeded, ["patients", "rooms", "appointments", "courses", "closures"])) +
+        " (bench/seed.py: all patients ready; the horizon 35% booked; the rest history and "
+        "cancellations).",
+        "",
+        f"**Load:** wrk, {THREADS} threads, {CONNECTIONS} connections, {seconds} s per scenario "
+        "after a 2 s warm-up; the API on its defaults (8 database connections, 2 workers, "
+        "request log on). pgbench: 16 clients, prepared statements, on the same database.",
+        "",
+        "| backend | scenario | requests/s | p50 ms | p99 ms | non-2xx | of pgbench | target |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, _, kind, target, per_unit in SCENARIOS:
+        lines.append(row("PostgreSQL", name, pg[name], ceilings.get(kind), target, per_unit))
+    lines.append(row("PostgreSQL", "POST /v1/courses/plan, 1 connection", pg["plan, one connection"]))
+    for kind, label in (("select", "pgbench select-only (`-S`)"),
+                        ("booking", "pgbench booking + cancel SQL (bench/pgbench/booking.sql)")):
+        c = ceilings[kind]
+        lines.append(f"| PostgreSQL | {label} | {c['rps']:,.0f} | {c['p50']:.2f} | {c['p99']:.2f} "
+                     f"| {c['failed']} failed | 100% | — |")
+    for name, *_ in SCENARIOS:
+        lines.append(row("SQLite", name, sqlite[name]))
+    lines.append(row("SQLite", "POST /v1/courses/plan, 1 connection", sqlite["plan, one connection"]))
+    lines += [
+        "",
+        "A booking + cancel row counts both requests; its ratio compares pairs per second "
+        "with pgbench's transactions, each of which is one booking and its cancel. The course "
+        "row likewise: a 5-infusion course booked and cancelled, against the same pgbench "
+        "figure. Non-2xx answers under booking load are conflicts (409) the clinic's rules "
+        "produce, such as two bookings racing for a session's last room.",
+        "",
+        "| backend | start to ready | peak RSS after the run |",
+        "|---|---:|---:|",
+        f"| PostgreSQL | {startup['pg']:.0f} ms | {rss['pg']:.1f} MB |",
+        f"| SQLite | {startup['sqlite']:.0f} ms | {rss['sqlite']:.1f} MB |",
+        "",
+        "Start to ready: from spawning the release binary on a migrated, seeded database to its "
+        "first 200 from `/readyz` (the pool opens all its connections first).",
+        "",
+    ]
+    text = "\n".join(lines)
+    (ROOT / "docs").mkdir(exist_ok=True)
+    (ROOT / "docs" / "BENCHMARKS.md").write_text(text)
+    print("\n" + text)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=10, help="measurement per scenario")
+    args = parser.parse_args()
+
+    ensure_tools()
+    ensure_postgres()
+    log("building the release binary")
+    run(["cargo", "build", "--release", "-q", "--bin", "infusion-api"], cwd=ROOT)
+    today = seed.clinic_today()
+    days, mondays, windows = calendar(today)
+    startup, rss = {}, {}
+
+    with tempfile.TemporaryDirectory(prefix="infusion-bench-") as work:
+        log("PostgreSQL: migrating and seeding")
+        url = recreate_pg_database()
+        api = Api(url, work)
+        seed.load_postgres(url, today)
+        run(["pgbench", "-i", "-q", "-s", "1", url], capture_output=True)
+        api.start()
+        startup["pg"] = api.ready_ms
+        log(f"ready in {api.ready_ms:.0f} ms; booked {seed_courses(api, mondays)} courses")
+        env = dict(os.environ, BENCH_TOKEN=api.token, BENCH_DAYS=",".join(map(str, days)),
+                   BENCH_MONDAYS=",".join(map(str, mondays)), BENCH_WINDOWS=",".join(windows))
+        seeded = counts(url)
+        pg = measure(api, env, args.seconds)
+        rss["pg"] = api.peak_rss_mb()
+        api.stop()
+        ceilings = {"select": pgbench(url, ["-S"], args.seconds, work),
+                    "booking": pgbench(url, ["-f", "bench/pgbench/booking.sql"], args.seconds, work)}
+        for kind, c in ceilings.items():
+            log(f"pgbench {kind}: {c['rps']:.0f} tps, p50 {c['p50']:.2f} ms, p99 {c['p99']:.2f} ms")
+
+        log("SQLite: migrating and seeding")
+        path = str(Path(work) / "bench.db")
+        api = Api(path, work)
+        seed.load_sqlite(path, today)
+        api.start()
+        startup["sqlite"] = api.ready_ms
+        log(f"ready in {api.ready_ms:.0f} ms; booked {seed_courses(api, mondays)} courses")
+        env["BENCH_TOKEN"] = api.token
+        sqlite = measure(api, env, args.seconds)
+        rss["sqlite"] = api.peak_rss_mb()
+        api.stop()
+
+    report(pg, sqlite, ceilings, startup, rss, seeded, args.seconds)
+
+
+if __name__ == "__main__":
+    main()

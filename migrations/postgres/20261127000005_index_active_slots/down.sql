@@ -1,0 +1,1 @@
+DROP INDEX appointments_active_slot_idx;
