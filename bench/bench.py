@@ -256,7 +256,7 @@ def report(pg, sqlite, ceilings, startup, rss, seeded, seconds):
         "",
         "**Data:** " + ", ".join(f"{n} {what}" for n, what in zip(
             seeded, ["patients", "rooms", "appointments", "courses", "closures"])) +
-        " (bench/seed.py: all patients ready; the horizon 35% booked; the rest history and "
+        " (bench/seed.py: all patients ready; the horizon 25% booked; the rest history and "
         "cancellations).",
         "",
         f"**Load:** wrk, {THREADS} threads, {CONNECTIONS} connections, {seconds} s per scenario "

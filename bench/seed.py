@@ -10,7 +10,7 @@
   8 rooms x 2 sessions x 130 clinic days = 2,080 active appointments in a
   26-week horizon, so most rows are what a busy clinic accumulates besides:
   the past 26 weeks 90% full of completed (with pain scores) and no-show
-  visits, the next 26 weeks 35% booked, and cancelled bookings over both.
+  visits, the next 26 weeks 25% booked, and cancelled bookings over both.
 - Patients 9,001..10,000 hold no seeded appointment: load generators book
   for them and meet no patient-day conflict.
 
@@ -153,7 +153,7 @@ def tables(today: dt.date) -> dict:
                 else:
                     appointment(uid(8005, n), patient, room_id(r), date, session, "completed",
                                 pain=(4 + (k + r) % 6, 1 + (k + r) % 4))
-            elif date > today and (k * 7 + r * 3) % 20 < 7:
+            elif date > today and (k * 7 + r * 3) % 20 < 5:
                 appointment(uid(8005, n), patient, room_id(r), date, session, "scheduled")
     for i in range(1, APPOINTMENTS - len(appointments) + 1):
         date, session = slots[(i * 31) % len(slots)]

@@ -29,6 +29,8 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_actix_web::{scope, AppExt};
 use utoipa_swagger_ui::SwaggerUi;
 
+use tokio::sync::Semaphore;
+
 use crate::config::Settings;
 use crate::domain::calendar::Calendar;
 use crate::domain::clock::{self, Clock};
@@ -41,6 +43,11 @@ use self::error::ApiError;
 /// What every handler can reach.
 pub struct AppState {
     pub pool: DbPool,
+    /// One permit per pooled connection, handed out first come, first
+    /// served: r2d2's own wait lets a newcomer overtake a request that has
+    /// waited long, which showed as p99 latencies of hundreds of
+    /// milliseconds under load while the median stayed at 2 ms.
+    gate: Arc<Semaphore>,
     pub settings: Arc<Settings>,
     pub keys: JwtKeys,
     pub clock: Arc<dyn Clock>,
@@ -63,8 +70,10 @@ impl AppState {
             referral_valid_days: settings.referral_valid_days,
             attestation_valid_days: settings.attestation_valid_days,
         };
+        let gate = Arc::new(Semaphore::new(pool.max_size() as usize));
         Self {
             pool,
+            gate,
             settings,
             keys,
             clock,
@@ -79,6 +88,18 @@ impl AppState {
         F: FnOnce(&mut DbConnection) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
     {
+        let waited = tokio::time::timeout(self.pool.connection_timeout(), self.gate.acquire());
+        let _permit = match waited.await {
+            Ok(Ok(permit)) => permit,
+            Ok(Err(_closed)) => {
+                return Err(ApiError::Unavailable("the database gate is closed".into()))
+            }
+            Err(_elapsed) => {
+                return Err(ApiError::Unavailable(
+                    "no database connection became free in time".into(),
+                ))
+            }
+        };
         let pool = self.pool.clone();
         let result = web::block(move || {
             let mut conn = pool.get()?;

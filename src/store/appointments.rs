@@ -120,7 +120,7 @@ pub fn find(conn: &mut DbConnection, id: &str) -> Result<Appointment, StoreError
     appointments::table
         .find(id)
         .select(AppointmentRow::as_select())
-        .first(conn)?
+        .get_result(conn)?
         .try_into()
 }
 
@@ -219,16 +219,13 @@ fn patient_booked_on(
     date: NaiveDate,
     except: Option<&str>,
 ) -> Result<bool, StoreError> {
-    let mut query = appointments::table
+    // No id is empty, so `""` excepts nothing.
+    let query = appointments::table
         .filter(appointments::patient_id.eq(patient_id))
         .filter(appointments::date.eq(date))
         .filter(holds_slot())
-        .select(appointments::id)
-        .into_boxed();
-    if let Some(except) = except {
-        query = query.filter(appointments::id.ne(except.to_owned()));
-    }
-    Ok(!query.limit(1).load::<String>(conn)?.is_empty())
+        .filter(appointments::id.ne(except.unwrap_or("")));
+    Ok(diesel::select(diesel::dsl::exists(query)).get_result(conn)?)
 }
 
 /// The calendar's verdict on a slot, with the closures read in the same
@@ -558,10 +555,22 @@ mod tests {
     fn slot_predicate_is_the_partial_indexes_predicate() {
         let predicate = holds_slot_sql().replacen("appointments.", "", 1);
         for (up, indexes) in [
-            (include_str!("../../migrations/sqlite/20261127000002_create_scheduling/up.sql"), 2),
-            (include_str!("../../migrations/postgres/20261127000002_create_scheduling/up.sql"), 2),
-            (include_str!("../../migrations/sqlite/20261127000005_index_active_slots/up.sql"), 1),
-            (include_str!("../../migrations/postgres/20261127000005_index_active_slots/up.sql"), 1),
+            (
+                include_str!("../../migrations/sqlite/20261127000002_create_scheduling/up.sql"),
+                2,
+            ),
+            (
+                include_str!("../../migrations/postgres/20261127000002_create_scheduling/up.sql"),
+                2,
+            ),
+            (
+                include_str!("../../migrations/sqlite/20261127000005_index_active_slots/up.sql"),
+                1,
+            ),
+            (
+                include_str!("../../migrations/postgres/20261127000005_index_active_slots/up.sql"),
+                1,
+            ),
         ] {
             let found = up.matches(&format!("WHERE {predicate}")).count();
             assert_eq!(found, indexes, "{predicate}");

@@ -99,7 +99,7 @@ pub fn insert(
         Ok(closures::table
             .find(&id)
             .select(Closure::as_select())
-            .first(conn)?)
+            .get_result(conn)?)
     });
     match result {
         Err(e) if is_unique_violation(&e, "closures_date_key", "closures.date") => {

@@ -282,7 +282,7 @@ pub fn find(conn: &mut DbConnection, id: &str) -> Result<Course, StoreError> {
     let row = courses::table
         .find(id)
         .select(CourseRow::as_select())
-        .first(conn)?;
+        .get_result(conn)?;
     with_appointments(conn, vec![row])?
         .pop()
         .ok_or(StoreError::NotFound)

@@ -155,7 +155,7 @@ pub fn find_referral(conn: &mut DbConnection, id: &str) -> Result<Referral, Stor
     referrals::table
         .find(id)
         .select(ReferralRow::as_select())
-        .first(conn)?
+        .get_result(conn)?
         .try_into()
 }
 
@@ -319,7 +319,7 @@ pub fn insert_attestation(
         let row = treatment_attestations::table
             .find(&id)
             .select(provider_columns!(treatment_attestations, attested_on))
-            .first(conn)?;
+            .get_result(conn)?;
         Ok(provider_record(row, None))
     })
 }
@@ -373,7 +373,7 @@ pub fn insert_consult(
         let row = prescriber_consults::table
             .find(&id)
             .select(provider_columns!(prescriber_consults, consulted_on))
-            .first(conn)?;
+            .get_result(conn)?;
         Ok(provider_record(row, Some(plan.to_owned())))
     })
 }
@@ -562,7 +562,7 @@ pub fn find_screening(conn: &mut DbConnection, id: &str) -> Result<Screening, St
     let row = screenings::table
         .find(id)
         .select(ScreeningRow::as_select())
-        .first(conn)?;
+        .get_result(conn)?;
     with_medications(conn, vec![row])?
         .pop()
         .ok_or(StoreError::NotFound)
@@ -596,11 +596,17 @@ pub fn intake_record(
     patient_id: &str,
 ) -> Result<IntakeRecord, StoreError> {
     let patient = patients::find(conn, patient_id)?.details;
+    // The latest by id (ids are time-ordered), as a subquery: see the
+    // module documentation of `store` on LIMIT.
+    let later = diesel::alias!(screenings as later);
+    let latest_id = later
+        .filter(later.field(screenings::patient_id).eq(patient_id))
+        .select(diesel::dsl::max(later.field(screenings::id)))
+        .single_value();
     let latest_screening = screenings::table
-        .filter(screenings::patient_id.eq(patient_id))
-        .order(screenings::id.desc())
+        .filter(screenings::id.nullable().eq(latest_id))
         .select(ScreeningRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?
         .map(|row| {
             let s = row.into_screening(Vec::new())?;
@@ -635,11 +641,11 @@ pub fn intake_record(
     let latest_attestation = treatment_attestations::table
         .filter(treatment_attestations::patient_id.eq(patient_id))
         .select(diesel::dsl::max(treatment_attestations::attested_on))
-        .first::<Option<NaiveDate>>(conn)?;
+        .get_result::<Option<NaiveDate>>(conn)?;
     let latest_consult_at = prescriber_consults::table
         .filter(prescriber_consults::patient_id.eq(patient_id))
         .select(diesel::dsl::max(prescriber_consults::created_at))
-        .first::<Option<NaiveDateTime>>(conn)?
+        .get_result::<Option<NaiveDateTime>>(conn)?
         .map(|t| t.and_utc());
     Ok(IntakeRecord {
         patient,

@@ -1,5 +1,10 @@
 //! Persistence with diesel over PostgreSQL or SQLite. Synchronous: callers
 //! run it on a blocking thread.
+//!
+//! Lookups by primary key, and aggregates, read with `get_result`, not
+//! `first`: `first` adds `LIMIT ?`, and SQLite (3.47 and later) re-prepares
+//! a statement whose LIMIT is a bound parameter every time it runs, which
+//! cost a quarter of a patient read's CPU (callgrind, `make bench`).
 
 pub mod appointments;
 pub mod closures;

@@ -141,7 +141,7 @@ pub fn find(conn: &mut DbConnection, id: &str) -> Result<Patient, StoreError> {
     let row = patients::table
         .find(id)
         .select(PatientRow::as_select())
-        .first(conn)?;
+        .get_result(conn)?;
     let mut patients = with_indications(conn, vec![row])?;
     patients.pop().ok_or(StoreError::NotFound)
 }
@@ -195,11 +195,21 @@ fn with_indications(
     conn: &mut DbConnection,
     rows: Vec<PatientRow>,
 ) -> Result<Vec<Patient>, StoreError> {
-    let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
-    let indication_rows: Vec<IndicationRow> = patient_indications::table
-        .filter(patient_indications::patient_id.eq_any(&ids))
-        .select(IndicationRow::as_select())
-        .load(conn)?;
+    let indication_rows: Vec<IndicationRow> = match rows.as_slice() {
+        // One patient (every read but a list): `=` keeps the statement
+        // cached; an `IN` list of varying length is prepared each time.
+        [one] => patient_indications::table
+            .filter(patient_indications::patient_id.eq(&one.id))
+            .select(IndicationRow::as_select())
+            .load(conn)?,
+        many => {
+            let ids: Vec<&str> = many.iter().map(|r| r.id.as_str()).collect();
+            patient_indications::table
+                .filter(patient_indications::patient_id.eq_any(&ids))
+                .select(IndicationRow::as_select())
+                .load(conn)?
+        }
+    };
     let mut by_patient: HashMap<String, Vec<Indication>> = HashMap::new();
     for row in indication_rows {
         let code = IndicationCode::parse(&row.code)

@@ -97,7 +97,7 @@ pub fn find(conn: &mut DbConnection, code: &str) -> Result<Protocol, StoreError>
     protocols::table
         .find(code)
         .select(ProtocolRow::as_select())
-        .first(conn)?
+        .get_result(conn)?
         .try_into()
 }
 

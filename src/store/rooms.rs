@@ -50,7 +50,7 @@ pub fn find(conn: &mut DbConnection, id: &str) -> Result<Room, StoreError> {
     Ok(rooms::table
         .find(id)
         .select(Room::as_select())
-        .first(conn)?)
+        .get_result(conn)?)
 }
 
 pub fn insert(
