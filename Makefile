@@ -1,5 +1,5 @@
 # The two commands a newcomer needs: `make run` and `make test`.
-.PHONY: run test test-pg lint openapi token migrate bench
+.PHONY: run test test-pg lint openapi token migrate bench soak
 
 # The maintenance database the PostgreSQL pass creates its per-test databases from.
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/test
@@ -47,3 +47,9 @@ migrate:
 ## PostgreSQL server, then on SQLite; writes docs/BENCHMARKS.md (not part of `make test`).
 bench:
 	python3 bench/bench.py
+
+## Two API processes on one PostgreSQL database under concurrent bookings at scarce
+## capacity, then one killed with SIGKILL; checks no double booking and no partial
+## course (not part of `make test`).
+soak:
+	python3 bench/soak.py

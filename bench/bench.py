@@ -63,8 +63,8 @@ def log(msg):
 
 # --- tools and servers -------------------------------------------------------
 
-def ensure_tools():
-    if not shutil.which("wrk"):
+def ensure_tools(need_wrk=True):
+    if need_wrk and not shutil.which("wrk"):
         log("wrk is missing: installing Debian's package")
         if os.geteuid() != 0 or subprocess.run(["apt-get", "install", "-y", "-q", "wrk"]).returncode:
             sys.exit("install wrk first: apt-get install wrk")
@@ -85,22 +85,23 @@ def ensure_postgres():
     sys.exit("PostgreSQL did not start")
 
 
-def recreate_pg_database():
+def recreate_pg_database(name=PG_DB):
     run(["psql", "-q", "-v", "ON_ERROR_STOP=1", f"{PG_SERVER}/postgres",
-         "-c", f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)", "-c", f"CREATE DATABASE {PG_DB}"])
-    return f"{PG_SERVER}/{PG_DB}"
+         "-c", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)", "-c", f"CREATE DATABASE {name}"])
+    return f"{PG_SERVER}/{name}"
 
 
 class Api:
     """The release binary serving one database, with the time it took to
     answer /readyz and its peak resident memory."""
 
-    def __init__(self, database_url, workdir):
-        self.env = dict(os.environ, DATABASE_URL=database_url, BIND_ADDR=f"127.0.0.1:{PORT}",
-                        JWT_SECRET=secrets.token_hex(32), APP_ENV="production")
+    def __init__(self, database_url, workdir, port=PORT, secret=None):
+        self.port = port
+        self.env = dict(os.environ, DATABASE_URL=database_url, BIND_ADDR=f"127.0.0.1:{port}",
+                        JWT_SECRET=secret or secrets.token_hex(32), APP_ENV="production")
         self.env.pop("RUST_LOG", None)
         run([str(BINARY), "migrate"], env=self.env, stdout=subprocess.DEVNULL)
-        self.log = open(Path(workdir) / "api.log", "w")
+        self.log = open(Path(workdir) / f"api-{port}.log", "w")
         self.token = run([str(BINARY), "token", "--role", "admin"], env=self.env,
                          capture_output=True).stdout.strip()
 
@@ -110,7 +111,7 @@ class Api:
                                      stdout=self.log, stderr=self.log)
         while time.monotonic() - started < 30:
             try:
-                conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=1)
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=1)
                 conn.request("GET", "/readyz")
                 if conn.getresponse().status == 200:
                     self.ready_ms = (time.monotonic() - started) * 1000
@@ -127,7 +128,8 @@ class Api:
         return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024
 
     def post(self, path, body):
-        req = urllib.request.Request(f"http://127.0.0.1:{PORT}{path}", data=json.dumps(body).encode(),
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}",
+                                     data=json.dumps(body).encode(),
                                      headers={"Authorization": f"Bearer {self.token}",
                                               "Content-Type": "application/json"})
         with urllib.request.urlopen(req) as resp:
@@ -136,6 +138,11 @@ class Api:
     def stop(self):
         self.proc.send_signal(signal.SIGTERM)
         self.proc.wait(timeout=30)
+
+
+def build():
+    log("building the release binary")
+    run(["cargo", "build", "--release", "-q", "--bin", "infusion-api"], cwd=ROOT)
 
 
 # --- the clinic's calendar for the load scripts --------------------------------
@@ -307,8 +314,7 @@ def main():
 
     ensure_tools()
     ensure_postgres()
-    log("building the release binary")
-    run(["cargo", "build", "--release", "-q", "--bin", "infusion-api"], cwd=ROOT)
+    build()
     today = seed.clinic_today()
     days, mondays, windows = calendar(today)
     startup, rss = {}, {}
