@@ -172,7 +172,7 @@ pub struct ListAppointmentsQuery {
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
-    pub cursor: Option<String>,
+    pub cursor: Option<Id>,
 }
 
 fn created(state: &AppState, a: Appointment) -> HttpResponse {
@@ -240,7 +240,7 @@ pub async fn list_appointments(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(ANY_ROLE)?;
     let Query(q) = query;
-    let page = PageRequest::parse(q.limit, q.cursor.as_deref())?;
+    let page = PageRequest::parse(q.limit, q.cursor)?;
     let patient_id = match (caller.role, q.patient_id.map(Id::into_string)) {
         (Role::Patient, Some(other)) if other != caller.subject => {
             return Err(ApiError::NotFound("patient".into()))

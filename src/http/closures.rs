@@ -78,7 +78,7 @@ pub struct ListClosuresQuery {
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
-    pub cursor: Option<String>,
+    pub cursor: Option<Id>,
 }
 
 /// List closures.
@@ -105,7 +105,7 @@ pub async fn list_closures(
             return Err(ApiError::field("to", "must not be before `from`"));
         }
     }
-    let page = PageRequest::parse(q.limit, q.cursor.as_deref())?;
+    let page = PageRequest::parse(q.limit, q.cursor)?;
     let (after, fetch) = (page.after.clone(), page.fetch());
     let closures = state
         .db(move |conn| store::list(conn, q.from, q.to, after.as_deref(), fetch))

@@ -383,7 +383,7 @@ pub async fn list_patient_courses(
     caller
         .require(STAFF_AND_PATIENT)?
         .require_own_patient(&patient_id)?;
-    let page = PageRequest::parse(query.0.limit, query.0.cursor.as_deref())?;
+    let page = PageRequest::parse(query.0.limit, query.0.cursor)?;
     let (after, fetch) = (page.after.clone(), page.fetch());
     let rows = state
         .db(move |conn| {

@@ -66,7 +66,7 @@ async fn patient_page<R: Send + 'static, T: Serialize>(
     id_of: fn(&R) -> &str,
     show: impl Fn(R) -> T,
 ) -> Result<HttpResponse, ApiError> {
-    let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
+    let page = PageRequest::parse(query.limit, query.cursor)?;
     let (patient_id, after, fetch) = (patient_id.into_string(), page.after.clone(), page.fetch());
     let rows = state
         .db(move |conn| load(conn, &patient_id, after.as_deref(), fetch))

@@ -203,7 +203,7 @@ pub struct ListPatientsQuery {
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
-    pub cursor: Option<String>,
+    pub cursor: Option<Id>,
 }
 
 /// The flags that decide which referrals a patient needs are clinical
@@ -292,7 +292,7 @@ pub async fn list_patients(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(STAFF_AND_INTEGRATION)?;
     let Query(query) = query;
-    let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
+    let page = PageRequest::parse(query.limit, query.cursor)?;
     let name = query
         .q
         .map(|q| q.trim().to_owned())

@@ -98,7 +98,7 @@ pub async fn list_rooms(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(STAFF)?;
     let Query(query) = query;
-    let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
+    let page = PageRequest::parse(query.limit, query.cursor)?;
     let (after, fetch) = (page.after.clone(), page.fetch());
     let rooms = state
         .db(move |conn| store::list(conn, after.as_deref(), fetch))
