@@ -41,3 +41,51 @@ async fn the_cursor_is_the_last_id_and_any_uuid_is_a_cursor() {
         .body;
     assert_eq!(all["items"].as_array().unwrap().len(), 3);
 }
+
+#[actix_web::test]
+async fn a_whole_number_is_an_integer_however_it_is_written() {
+    let app = TestApp::at_clinic_now().await;
+    let patient = app.ready_patient().await;
+    let plan = |infusions: &str| {
+        format!(
+            r#"{{"patient_id": "{patient}", "protocol": "pain-8-10-day", "session": "morning",
+                "earliest_start": "2026-12-07", "infusions": {infusions}}}"#
+        )
+    };
+    for infusions in ["9", "9.0", "9e0", "0.9E1", "900e-2"] {
+        let res = app
+            .post("/v1/courses/plan")
+            .role(Role::Scheduler)
+            .raw("application/json", plan(infusions))
+            .send()
+            .await;
+        assert_eq!(res.status, 200, "{infusions}: {}", res.text);
+        assert_eq!(res.body["infusions"], 9);
+    }
+    for infusions in ["9.5", "-9.0", "1e30"] {
+        let res = app
+            .post("/v1/courses/plan")
+            .role(Role::Scheduler)
+            .raw("application/json", plan(infusions))
+            .send()
+            .await;
+        res.assert_invalid_fields(&["infusions"]);
+    }
+}
+
+#[actix_web::test]
+async fn a_repeated_key_is_refused() {
+    let app = TestApp::spawn().await;
+    let res = app
+        .post("/v1/rooms")
+        .role(Role::Admin)
+        .raw(
+            "application/json",
+            r#"{"name": "Room 5", "name": "Room 6"}"#,
+        )
+        .send()
+        .await;
+    let messages = res.assert_invalid_fields(&["body"]);
+    assert_eq!(messages, ["duplicate field `name`"]);
+    assert_eq!(app.count("rooms"), 4);
+}
