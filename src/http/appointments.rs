@@ -111,6 +111,7 @@ pub struct BookAppointment {
     pub patient_id: Id,
     /// A clinic day, clinic-local, within the booking horizon.
     #[serde(deserialize_with = "dates::required")]
+    #[schema(pattern = "^(?:19|[2-9][0-9])[0-9]{2}-")]
     pub date: NaiveDate,
     pub session: Session,
     /// Defaults to `iv`.
@@ -131,6 +132,7 @@ pub struct CancelAppointment {
 #[schema(example = json!({"date": "2026-12-15", "session": "afternoon"}))]
 pub struct RescheduleAppointment {
     #[serde(deserialize_with = "dates::required")]
+    #[schema(pattern = "^(?:19|[2-9][0-9])[0-9]{2}-")]
     pub date: NaiveDate,
     pub session: Session,
 }
@@ -163,9 +165,11 @@ pub struct ListAppointmentsQuery {
     pub patient_id: Option<Id>,
     /// Only on or after this date.
     #[serde(default, deserialize_with = "dates::optional")]
+    #[param(pattern = "^(?:19|[2-9][0-9])[0-9]{2}-")]
     pub from: Option<NaiveDate>,
     /// Only on or before this date.
     #[serde(default, deserialize_with = "dates::optional")]
+    #[param(pattern = "^(?:19|[2-9][0-9])[0-9]{2}-")]
     pub to: Option<NaiveDate>,
     pub status: Option<AppointmentStatus>,
     /// Page size, 1 to 200 (default 50).

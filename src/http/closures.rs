@@ -59,6 +59,7 @@ impl ClosureResponse {
 pub struct CreateClosure {
     /// Today or later, clinic-local.
     #[serde(deserialize_with = "dates::required")]
+    #[schema(pattern = "^(?:19|[2-9][0-9])[0-9]{2}-")]
     pub date: NaiveDate,
     /// 1 to 200 characters.
     pub reason: String,
@@ -70,9 +71,11 @@ pub struct CreateClosure {
 pub struct ListClosuresQuery {
     /// Only closures on or after this date.
     #[serde(default, deserialize_with = "dates::optional")]
+    #[param(pattern = "^(?:19|[2-9][0-9])[0-9]{2}-")]
     pub from: Option<NaiveDate>,
     /// Only closures on or before this date.
     #[serde(default, deserialize_with = "dates::optional")]
+    #[param(pattern = "^(?:19|[2-9][0-9])[0-9]{2}-")]
     pub to: Option<NaiveDate>,
     /// Page size, 1 to 200 (default 50).
     #[param(minimum = 1, maximum = 200)]

@@ -52,7 +52,7 @@ pub struct CourseRequest {
     pub session: Session,
     /// The first date the course may start on (clinic-local).
     #[serde(deserialize_with = "dates::required")]
-    #[schema(value_type = NaiveDate)]
+    #[schema(pattern = "^(?:19|[2-9][0-9])[0-9]{2}-")]
     pub earliest_start: NaiveDate,
     /// How many infusions, where the protocol offers a choice (8, 9 or 10 for `pain-8-10-day`).
     #[serde(default)]

@@ -276,10 +276,14 @@ impl<'de> serde::Deserialize<'de> for Id {
 /// 9999-12-31. chrono parses years far outside what PostgreSQL's `date`
 /// holds; bounding them here keeps such input a 422, never a database error.
 /// Use with `#[serde(deserialize_with = "dates::required")]` (or `optional`,
-/// with `default`).
+/// with `default`), and give the field's schema [`dates::YEAR_PATTERN`]
+/// (`#[schema(pattern = ...)]`, a literal) so the contract says the same.
 pub mod dates {
     use chrono::NaiveDate;
     use serde::{de::Error, Deserialize, Deserializer};
+
+    /// The years from 1900 to 9999, as a JSON Schema `pattern` on a `date`.
+    pub const YEAR_PATTERN: &str = "^(?:19|[2-9][0-9])[0-9]{2}-";
 
     fn bounded<E: Error>(date: NaiveDate) -> Result<NaiveDate, E> {
         let first = NaiveDate::from_ymd_opt(1900, 1, 1);

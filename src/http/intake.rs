@@ -96,6 +96,7 @@ pub struct CreateReferral {
     pub provider: Provider,
     /// When the letter arrived; not in the future.
     #[serde(deserialize_with = "dates::required")]
+    #[schema(pattern = "^(?:19|[2-9][0-9])[0-9]{2}-")]
     pub received_on: NaiveDate,
     /// Where the letter is kept (a document id or URL), 1 to 500 characters.
     pub document_reference: String,
@@ -381,6 +382,7 @@ pub struct CreateAttestation {
     pub provider: Provider,
     /// When the provider attested ongoing treatment; not in the future.
     #[serde(deserialize_with = "dates::required")]
+    #[schema(pattern = "^(?:19|[2-9][0-9])[0-9]{2}-")]
     pub attested_on: NaiveDate,
 }
 
@@ -497,6 +499,7 @@ pub struct CreateConsult {
     pub prescriber: Provider,
     /// Not in the future.
     #[serde(deserialize_with = "dates::required")]
+    #[schema(pattern = "^(?:19|[2-9][0-9])[0-9]{2}-")]
     pub consulted_on: NaiveDate,
     /// The dosing adjustment agreed, 1 to 2000 characters.
     pub agreed_plan: String,

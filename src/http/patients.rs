@@ -47,6 +47,7 @@ pub struct CreatePatient {
     pub family_name: String,
     /// In the past, at most 120 years ago.
     #[serde(deserialize_with = "dates::required")]
+    #[schema(pattern = "^(?:19|[2-9][0-9])[0-9]{2}-")]
     pub date_of_birth: NaiveDate,
     #[serde(default)]
     pub email: Option<String>,
@@ -79,7 +80,7 @@ pub struct UpdatePatient {
     #[schema(value_type = Option<String>)]
     pub family_name: Option<String>,
     #[serde(default, deserialize_with = "dates::present")]
-    #[schema(value_type = Option<NaiveDate>)]
+    #[schema(value_type = NaiveDate, pattern = "^(?:19|[2-9][0-9])[0-9]{2}-")]
     pub date_of_birth: Option<NaiveDate>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>, nullable)]

@@ -4,8 +4,66 @@
 //! the checks, and the behaviour the fuzzing made precise.
 
 use infusion_api::domain::access::Role;
+use infusion_api::http::extract::dates::YEAR_PATTERN;
+use serde_json::Value;
 
 use crate::helpers::{patient_body, TestApp};
+
+fn spec() -> Value {
+    serde_json::to_value(infusion_api::http::openapi()).unwrap()
+}
+
+/// Every schema object under `value`, following `$ref`s into components once.
+fn schemas<'a>(
+    spec: &'a Value,
+    value: &'a Value,
+    seen: &mut Vec<String>,
+    out: &mut Vec<&'a Value>,
+) {
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::String(target)) = map.get("$ref") {
+                if !seen.contains(target) {
+                    seen.push(target.clone());
+                    let name = target.trim_start_matches("#/components/schemas/");
+                    schemas(spec, &spec["components"]["schemas"][name], seen, out);
+                }
+            }
+            out.push(value);
+            for child in map.values() {
+                schemas(spec, child, seen, out);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| schemas(spec, v, seen, out)),
+        _ => {}
+    }
+}
+
+/// The schemas of every request body and parameter.
+fn request_schemas(spec: &Value) -> Vec<&Value> {
+    let mut out = Vec::new();
+    let mut seen = Vec::new();
+    for item in spec["paths"].as_object().unwrap().values() {
+        for op in item.as_object().unwrap().values() {
+            schemas(spec, &op["requestBody"], &mut seen, &mut out);
+            schemas(spec, &op["parameters"], &mut seen, &mut out);
+        }
+    }
+    out
+}
+
+#[test]
+fn every_date_a_request_takes_is_bounded_as_the_server_bounds_it() {
+    let spec = spec();
+    let dates: Vec<&Value> = request_schemas(&spec)
+        .into_iter()
+        .filter(|s| s["format"] == "date")
+        .collect();
+    for date in &dates {
+        assert_eq!(date["pattern"], YEAR_PATTERN, "{date}");
+    }
+    assert!(dates.len() >= 12, "{} dates", dates.len());
+}
 
 #[actix_web::test]
 async fn the_cursor_is_the_last_id_and_any_uuid_is_a_cursor() {
