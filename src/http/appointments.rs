@@ -123,7 +123,11 @@ pub struct BookAppointment {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"reason": "Patient has a fever"}))]
 pub struct CancelAppointment {
-    /// 1 to 500 characters.
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\u0000-\u001F\u007F-\u009F\u0020\u00A0\u1680\u2000-\u200A\u2028-\u2029\u202F\u205F\u3000][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub reason: String,
 }
 

@@ -61,7 +61,11 @@ pub struct CreateClosure {
     #[serde(deserialize_with = "dates::required")]
     #[schema(pattern = "^(?:19|[2-9][0-9])[0-9]{2}-")]
     pub date: NaiveDate,
-    /// 1 to 200 characters.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\u0000-\u001F\u007F-\u009F\u0020\u00A0\u1680\u2000-\u200A\u2028-\u2029\u202F\u205F\u3000][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub reason: String,
 }
 

@@ -98,7 +98,12 @@ pub struct CreateReferral {
     #[serde(deserialize_with = "dates::required")]
     #[schema(pattern = "^(?:19|[2-9][0-9])[0-9]{2}-")]
     pub received_on: NaiveDate,
-    /// Where the letter is kept (a document id or URL), 1 to 500 characters.
+    /// Where the letter is kept (a document id or URL).
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\u0000-\u001F\u007F-\u009F\u0020\u00A0\u1680\u2000-\u200A\u2028-\u2029\u202F\u205F\u3000][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub document_reference: String,
 }
 
@@ -106,7 +111,11 @@ pub struct CreateReferral {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"reason": "Letter is unsigned"}))]
 pub struct RejectReferral {
-    /// 1 to 500 characters.
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\u0000-\u001F\u007F-\u009F\u0020\u00A0\u1680\u2000-\u200A\u2028-\u2029\u202F\u205F\u3000][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub reason: String,
 }
 
@@ -501,7 +510,12 @@ pub struct CreateConsult {
     #[serde(deserialize_with = "dates::required")]
     #[schema(pattern = "^(?:19|[2-9][0-9])[0-9]{2}-")]
     pub consulted_on: NaiveDate,
-    /// The dosing adjustment agreed, 1 to 2000 characters.
+    /// The dosing adjustment agreed.
+    #[schema(
+        min_length = 1,
+        max_length = 2000,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\u0000-\u001F\u007F-\u009F\u0020\u00A0\u1680\u2000-\u200A\u2028-\u2029\u202F\u205F\u3000][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub agreed_plan: String,
 }
 
@@ -625,8 +639,12 @@ pub async fn list_prescriber_consults(
 #[derive(Clone, Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Medication {
-    /// As written on the prescription, 1 to 200 characters.
-    #[schema(example = "Lamictal XR 100 mg")]
+    /// As written on the prescription.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\u0000-\u001F\u007F-\u009F\u0020\u00A0\u1680\u2000-\u200A\u2028-\u2029\u202F\u205F\u3000][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub name: String,
 }
 
@@ -648,6 +666,7 @@ pub struct CreateScreening {
     #[schema(value_type = Criteria)]
     pub criteria: serde_json::Value,
     /// May be empty; at most 100.
+    #[schema(max_items = 100)]
     pub medications: Vec<Medication>,
 }
 

@@ -41,9 +41,17 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     "pain_referral_required": false
 }))]
 pub struct CreatePatient {
-    /// 1 to 100 characters.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\u0000-\u001F\u007F-\u009F\u0020\u00A0\u1680\u2000-\u200A\u2028-\u2029\u202F\u205F\u3000][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub given_name: String,
-    /// 1 to 100 characters.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\u0000-\u001F\u007F-\u009F\u0020\u00A0\u1680\u2000-\u200A\u2028-\u2029\u202F\u205F\u3000][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub family_name: String,
     /// In the past, at most 120 years ago.
     #[serde(deserialize_with = "dates::required")]
@@ -74,10 +82,10 @@ pub struct CreatePatient {
 #[schema(example = json!({"phone": "+1 555 010 9999", "in_mental_health_treatment": false}))]
 pub struct UpdatePatient {
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = String, min_length = 1, max_length = 100, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\u0000-\u001F\u007F-\u009F\u0020\u00A0\u1680\u2000-\u200A\u2028-\u2029\u202F\u205F\u3000][^\u0000-\u001F\u007F-\u009F]*$")]
     pub given_name: Option<String>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = String, min_length = 1, max_length = 100, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\u0000-\u001F\u007F-\u009F\u0020\u00A0\u1680\u2000-\u200A\u2028-\u2029\u202F\u205F\u3000][^\u0000-\u001F\u007F-\u009F]*$")]
     pub family_name: Option<String>,
     #[serde(default, deserialize_with = "dates::present")]
     #[schema(value_type = NaiveDate, pattern = "^(?:19|[2-9][0-9])[0-9]{2}-")]
@@ -192,13 +200,17 @@ impl PatientResponse {
     }
 }
 
+/// Longest name search: a given and a family name.
+const MAX_QUERY_CHARS: usize = 2 * MAX_NAME_CHARS;
+
 /// Filters and page of `GET /v1/patients`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ListPatientsQuery {
-    /// Part of the full name ("given family"), case-insensitive.
-    #[param(example = "lovelace")]
+    /// Part of the full name ("given family"), case-insensitive; at most
+    /// 200 characters. Blank is no filter.
+    #[param(example = "lovelace", max_length = 200)]
     pub q: Option<String>,
     /// Page size, 1 to 200 (default 50).
     #[param(minimum = 1, maximum = 200)]
@@ -294,19 +306,20 @@ pub async fn list_patients(
     caller.require(STAFF_AND_INTEGRATION)?;
     let Query(query) = query;
     let page = PageRequest::parse(query.limit, query.cursor)?;
+    if query
+        .q
+        .as_ref()
+        .is_some_and(|q| q.chars().count() > MAX_QUERY_CHARS)
+    {
+        return Err(ApiError::field(
+            "q",
+            format!("must be at most {MAX_QUERY_CHARS} characters"),
+        ));
+    }
     let name = query
         .q
         .map(|q| q.trim().to_owned())
         .filter(|q| !q.is_empty());
-    if name
-        .as_ref()
-        .is_some_and(|q| q.chars().count() > 2 * MAX_NAME_CHARS)
-    {
-        return Err(ApiError::field(
-            "q",
-            format!("must be at most {} characters", 2 * MAX_NAME_CHARS),
-        ));
-    }
     let (after, fetch) = (page.after.clone(), page.fetch());
     let rows = state
         .db(move |conn| store::list(conn, name.as_deref(), after.as_deref(), fetch))

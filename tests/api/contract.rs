@@ -5,7 +5,7 @@
 
 use infusion_api::domain::access::Role;
 use infusion_api::http::extract::dates::YEAR_PATTERN;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::helpers::{patient_body, TestApp};
 
@@ -50,6 +50,24 @@ fn request_schemas(spec: &Value) -> Vec<&Value> {
         }
     }
     out
+}
+
+#[test]
+fn every_free_text_field_states_the_rule_check_text_enforces() {
+    let spec = spec();
+    let pattern = infusion_api::domain::text_pattern();
+    let texts: Vec<&Value> = request_schemas(&spec)
+        .into_iter()
+        .filter(|s| s["pattern"].as_str().is_some_and(|p| p.contains("u001F")))
+        .collect();
+    for text in &texts {
+        assert_eq!(text["pattern"], pattern.as_str(), "{text}");
+        assert_eq!(text["minLength"], 1, "{text}");
+        assert!(text["maxLength"].as_u64().is_some(), "{text}");
+    }
+    // Names, provider texts, reasons, references, plans, medications, rooms,
+    // closures, protocol names.
+    assert!(texts.len() >= 14, "{} free-text fields", texts.len());
 }
 
 #[test]
@@ -146,4 +164,31 @@ async fn a_repeated_key_is_refused() {
     let messages = res.assert_invalid_fields(&["body"]);
     assert_eq!(messages, ["duplicate field `name`"]);
     assert_eq!(app.count("rooms"), 4);
+}
+
+#[actix_web::test]
+async fn free_text_counts_every_character_and_allows_no_control_character() {
+    let app = TestApp::spawn().await;
+    let room = |name: String| json!({"name": name});
+    for (name, accepted) in [
+        (format!("{}Room 5", " ".repeat(94)), true), // 100 characters
+        (format!("{}Room 6", " ".repeat(95)), false), // 101
+        ("Room 7\n".to_owned(), false),
+        ("\tRoom 7".to_owned(), false),
+        ("\u{3000}\u{a0} ".to_owned(), false),
+        ("Zimmer \u{fc}ber \u{1f6cf}".to_owned(), true),
+    ] {
+        let res = app
+            .post("/v1/rooms")
+            .role(Role::Admin)
+            .json(&room(name.clone()))
+            .send()
+            .await;
+        if accepted {
+            assert_eq!(res.status, 201, "{name:?}: {}", res.text);
+            assert_eq!(res.body["name"], name.trim(), "stored trimmed");
+        } else {
+            res.assert_invalid_fields(&["name"]);
+        }
+    }
 }
