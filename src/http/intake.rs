@@ -195,8 +195,7 @@ pub async fn create_referral(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(STAFF_AND_INTEGRATION)?;
     let Json(body) = body;
-    let provider = body.provider.normalized();
-    let mut errors = provider.check("provider");
+    let mut errors = body.provider.check("provider");
     errors.extend(not_after_today(
         "received_on",
         body.received_on,
@@ -210,7 +209,7 @@ pub async fn create_referral(
     ApiError::check(errors)?;
     let referral = NewReferral {
         kind: body.kind,
-        provider,
+        provider: body.provider.normalized(),
         received_on: body.received_on,
         document_reference: body.document_reference.trim().to_owned(),
     };
@@ -442,14 +441,14 @@ pub async fn create_treatment_attestation(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(STAFF)?;
     let Json(body) = body;
-    let provider = body.provider.normalized();
-    let mut errors = provider.check("provider");
+    let mut errors = body.provider.check("provider");
     errors.extend(not_after_today(
         "attested_on",
         body.attested_on,
         state.today(),
     ));
     ApiError::check(errors)?;
+    let provider = body.provider.normalized();
     let (patient_id, by, now) = (id.into_inner().into_string(), caller.label(), state.now());
     let stored = state
         .db(move |conn| {
@@ -569,8 +568,7 @@ pub async fn create_prescriber_consult(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(CLINICAL)?;
     let Json(body) = body;
-    let prescriber = body.prescriber.normalized();
-    let mut errors = prescriber.check("prescriber");
+    let mut errors = body.prescriber.check("prescriber");
     errors.extend(not_after_today(
         "consulted_on",
         body.consulted_on,
@@ -578,6 +576,7 @@ pub async fn create_prescriber_consult(
     ));
     errors.extend(check_text("agreed_plan", &body.agreed_plan, MAX_PLAN));
     ApiError::check(errors)?;
+    let prescriber = body.prescriber.normalized();
     let plan = body.agreed_plan.trim().to_owned();
     let (patient_id, by, now) = (id.into_inner().into_string(), caller.label(), state.now());
     let stored = state

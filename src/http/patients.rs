@@ -7,7 +7,9 @@ use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::domain::access::{ANY_ROLE, CLINICAL, STAFF, STAFF_AND_INTEGRATION};
-use crate::domain::patient::{Indication, Patient, PatientDetails, MAX_NAME_CHARS};
+use crate::domain::patient::{
+    email_schema, phone_schema, Indication, Patient, PatientDetails, MAX_NAME_CHARS,
+};
 use crate::store::{patients as store, StoreError};
 
 use super::auth::Caller;
@@ -58,11 +60,13 @@ pub struct CreatePatient {
     #[schema(pattern = "^(?:19|[2-9][0-9])[0-9]{2}-")]
     pub date_of_birth: NaiveDate,
     #[serde(default)]
+    #[schema(schema_with = email_schema)]
     pub email: Option<String>,
-    /// 7 to 15 digits, optional leading `+`.
     #[serde(default)]
+    #[schema(schema_with = phone_schema)]
     pub phone: Option<String>,
     /// At least one; each code once.
+    #[schema(min_items = 1, max_items = 4)]
     pub indications: Vec<Indication>,
     /// Whether the patient is currently in mental health treatment
     /// (default `false`). Clinicians and admins only: it decides whether a
@@ -91,19 +95,20 @@ pub struct UpdatePatient {
     #[schema(value_type = NaiveDate, pattern = "^(?:19|[2-9][0-9])[0-9]{2}-")]
     pub date_of_birth: Option<NaiveDate>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>, nullable)]
+    #[schema(schema_with = email_schema)]
     pub email: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>, nullable)]
+    #[schema(schema_with = phone_schema)]
     pub phone: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<Vec<Indication>>)]
+    /// At least one; each code once. Replaces the list.
+    #[schema(value_type = Vec<Indication>, min_items = 1, max_items = 4)]
     pub indications: Option<Vec<Indication>>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<bool>)]
+    #[schema(value_type = bool)]
     pub in_mental_health_treatment: Option<bool>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<bool>)]
+    #[schema(value_type = bool)]
     pub pain_referral_required: Option<bool>,
 }
 
@@ -273,9 +278,9 @@ pub async fn create_patient(
         indications: body.indications,
         in_mental_health_treatment: body.in_mental_health_treatment.unwrap_or(false),
         pain_referral_required: body.pain_referral_required.unwrap_or(false),
-    }
-    .normalized();
+    };
     ApiError::check(details.check(state.today()))?;
+    let details = details.normalized();
     let now = state.now();
     let patient = state
         .db(move |conn| store::insert(conn, &details, now))
@@ -393,10 +398,10 @@ pub async fn update_patient(
                 conn,
                 &id,
                 |details| {
-                    let details = change.apply(details).normalized();
+                    let details = change.apply(details);
                     let errors = details.check(today);
                     if errors.is_empty() {
-                        Ok(details)
+                        Ok(details.normalized())
                     } else {
                         Err(StoreError::Rejected(errors))
                     }

@@ -7,7 +7,7 @@ use infusion_api::domain::access::Role;
 use infusion_api::http::extract::dates::YEAR_PATTERN;
 use serde_json::{json, Value};
 
-use crate::helpers::{patient_body, TestApp};
+use crate::helpers::{patient_body, provider, referral, with, TestApp};
 
 fn spec() -> Value {
     serde_json::to_value(infusion_api::http::openapi()).unwrap()
@@ -81,6 +81,19 @@ fn every_date_a_request_takes_is_bounded_as_the_server_bounds_it() {
         assert_eq!(date["pattern"], YEAR_PATTERN, "{date}");
     }
     assert!(dates.len() >= 12, "{} dates", dates.len());
+}
+
+#[test]
+fn a_provider_needs_one_way_to_reach_them_in_the_contract_too() {
+    let spec = spec();
+    let any_of = &spec["components"]["schemas"]["Provider"]["allOf"][1]["anyOf"];
+    let required: Vec<&str> = any_of
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|branch| branch["required"][0].as_str().unwrap())
+        .collect();
+    assert_eq!(required, ["phone", "fax", "email"]);
 }
 
 #[actix_web::test]
@@ -191,4 +204,51 @@ async fn free_text_counts_every_character_and_allows_no_control_character() {
             res.assert_invalid_fields(&["name"]);
         }
     }
+}
+
+#[actix_web::test]
+async fn an_empty_contact_is_none_and_a_contact_is_checked_as_sent() {
+    let app = TestApp::at_clinic_now().await;
+    let patient = app.create_patient(patient_body()).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let letter = |changes: Value| {
+        let mut body = referral("pain_management");
+        body["provider"] = with(provider(), changes);
+        body
+    };
+    let post = |body: Value| {
+        app.post(&format!("/v1/patients/{patient}/referrals"))
+            .role(Role::Scheduler)
+            .json(&body)
+    };
+    let res = post(letter(
+        json!({"phone": "", "fax": "555 010 3001", "npi": ""}),
+    ))
+    .send()
+    .await;
+    assert_eq!(res.status, 201, "{}", res.text);
+    assert_eq!(res.body["provider"]["phone"], Value::Null);
+    assert_eq!(res.body["provider"]["npi"], Value::Null);
+    for (changes, field) in [
+        (json!({"phone": "", "email": ""}), "provider"),
+        (json!({"phone": " +1 555 010 3000"}), "provider.phone"),
+        (json!({"email": " jdoe@example.org"}), "provider.email"),
+        (json!({"npi": " 1234567893"}), "provider.npi"),
+    ] {
+        post(letter(changes.clone()))
+            .send()
+            .await
+            .assert_invalid_fields(&[field]);
+    }
+    let res = app
+        .post("/v1/patients")
+        .role(Role::Clinician)
+        .json(&with(patient_body(), json!({"email": "", "phone": ""})))
+        .send()
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text);
+    assert_eq!(res.body["email"], Value::Null);
+    assert_eq!(res.body["phone"], Value::Null);
 }
