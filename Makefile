@@ -29,6 +29,12 @@ lint:
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
 
+## schemathesis against the committed contract, as CI runs it (FUZZ_SEED=,
+## FUZZ_EXAMPLES= to explore further).
+.PHONY: fuzz
+fuzz:
+	bash .ci/fuzz
+
 ## Regenerate the committed contract from the code.
 openapi:
 	cargo run -q --bin infusion-api -- openapi > openapi/openapi.json.tmp

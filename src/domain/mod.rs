@@ -122,23 +122,122 @@ impl FieldError {
     }
 }
 
-/// Free text that must be present: not blank, at most `max_chars`
-/// characters, no control characters.
+/// Free text that must be present: at most `max_chars` characters, no
+/// control characters, and not blank: what [`text_schema`] and
+/// [`text_pattern`] tell clients, so the contract and this check agree.
 pub fn check_text(field: &str, text: &str, max_chars: usize) -> Option<FieldError> {
-    let trimmed = text.trim();
-    if trimmed.is_empty() {
-        Some(FieldError::new(field, "must not be empty"))
-    } else if trimmed.chars().count() > max_chars {
-        Some(FieldError::new(
-            field,
-            format!("must be at most {max_chars} characters"),
-        ))
-    } else if trimmed.chars().any(char::is_control) {
+    if text.chars().any(char::is_control) {
         Some(FieldError::new(
             field,
             "must not contain control characters",
         ))
+    } else if text.trim().is_empty() {
+        Some(FieldError::new(field, "must not be empty"))
+    } else if text.chars().count() > max_chars {
+        Some(FieldError::new(
+            field,
+            format!("must be at most {max_chars} characters"),
+        ))
     } else {
         None
+    }
+}
+
+/// The control characters (Unicode category Cc, `char::is_control`).
+const CONTROL: [(char, char); 2] = [('\u{0}', '\u{1f}'), ('\u{7f}', '\u{9f}')];
+
+/// The white space (`char::is_whitespace`) that is not a control character.
+const BLANK: [(char, char); 8] = [
+    (' ', ' '),
+    ('\u{a0}', '\u{a0}'),
+    ('\u{1680}', '\u{1680}'),
+    ('\u{2000}', '\u{200a}'),
+    ('\u{2028}', '\u{2029}'),
+    ('\u{202f}', '\u{202f}'),
+    ('\u{205f}', '\u{205f}'),
+    ('\u{3000}', '\u{3000}'),
+];
+
+/// A regular expression character class of `ranges`, with `\uXXXX` escapes
+/// that ECMA-262, Python and Rust regular expressions all read alike.
+fn class(negated: bool, ranges: &[(char, char)]) -> String {
+    let escape = |c: char| format!("\\u{:04X}", u32::from(c));
+    let body: String = ranges
+        .iter()
+        .map(|&(from, to)| {
+            if from == to {
+                escape(from)
+            } else {
+                format!("{}-{}", escape(from), escape(to))
+            }
+        })
+        .collect();
+    format!("[{}{body}]", if negated { "^" } else { "" })
+}
+
+/// The JSON Schema `pattern` of [`check_text`]: no control character
+/// anywhere, and at least one character that is not white space.
+pub fn text_pattern() -> String {
+    let any = class(true, &CONTROL);
+    let visible = class(true, &[&CONTROL[..], &BLANK[..]].concat());
+    format!("^{any}*{visible}{any}*$")
+}
+
+/// The schema of free text that [`check_text`] accepts with `MAX` characters
+/// at most. Derived schemas say the same with
+/// `#[schema(min_length = 1, max_length = MAX, pattern = r"...")]` and the
+/// pattern spelled out (utoipa takes only literals); a test holds every such
+/// literal in the contract to [`text_pattern`].
+pub fn text_schema<const MAX: usize>() -> utoipa::openapi::Object {
+    use utoipa::openapi::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .max_length(Some(MAX))
+        .pattern(Some(text_pattern()))
+        .build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn within(ranges: &[(char, char)], c: char) -> bool {
+        ranges.iter().any(|&(from, to)| (from..=to).contains(&c))
+    }
+
+    #[test]
+    fn the_pattern_classes_are_the_ones_check_text_uses() {
+        for c in (0..=0x10FFFF).filter_map(char::from_u32) {
+            assert_eq!(c.is_control(), within(&CONTROL, c), "{c:?}");
+            assert_eq!(
+                c.is_whitespace() && !c.is_control(),
+                within(&BLANK, c),
+                "{c:?}"
+            );
+        }
+        assert_eq!(
+            text_pattern(),
+            "^[^\\u0000-\\u001F\\u007F-\\u009F]*\
+             [^\\u0000-\\u001F\\u007F-\\u009F\\u0020\\u00A0\\u1680\\u2000-\\u200A\\u2028-\\u2029\\u202F\\u205F\\u3000]\
+             [^\\u0000-\\u001F\\u007F-\\u009F]*$"
+        );
+    }
+
+    #[test]
+    fn text_is_bounded_visible_and_free_of_control_characters() {
+        assert_eq!(check_text("t", "  Ada  ", 7), None);
+        assert_eq!(check_text("t", "\u{3000}x", 2), None);
+        for (text, message) in [
+            ("", "must not be empty"),
+            (" \u{a0}\u{2003}", "must not be empty"),
+            ("Ada\n", "must not contain control characters"),
+            ("\tAda", "must not contain control characters"),
+            ("A\u{85}da", "must not contain control characters"),
+            ("  Ada   ", "must be at most 7 characters"),
+        ] {
+            let error = check_text("t", text, 7).map(|e| e.message);
+            assert_eq!(error.as_deref(), Some(message), "{text:?}");
+        }
     }
 }

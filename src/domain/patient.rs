@@ -98,15 +98,72 @@ impl IndicationSubtype {
     }
 }
 
-/// One condition a patient is treated for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+/// One condition a patient is treated for. Its schema is written out below:
+/// it says which codes take a subtype, which a derived schema cannot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"code": "chronic_pain", "subtype": "crps"}))]
 pub struct Indication {
     pub code: IndicationCode,
     /// Required for `chronic_pain` (`crps`, `neuropathic`, `other`); absent for the others.
     #[serde(default)]
     pub subtype: Option<IndicationSubtype>,
+}
+
+impl utoipa::PartialSchema for Indication {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, OneOfBuilder, Type};
+        use utoipa::openapi::Ref;
+        let codes = |with_subtype: bool| {
+            let codes = IndicationCode::ALL
+                .into_iter()
+                .filter(|c| c.has_subtypes() == with_subtype)
+                .map(IndicationCode::as_str);
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(codes))
+        };
+        let closed = || Some(AdditionalProperties::FreeForm(false));
+        OneOfBuilder::new()
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Object)
+                    .property("code", codes(true))
+                    .property("subtype", Ref::from_schema_name("IndicationSubtype"))
+                    .required("code")
+                    .required("subtype")
+                    .additional_properties(closed()),
+            )
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Object)
+                    .property("code", codes(false))
+                    .property("subtype", ObjectBuilder::new().schema_type(Type::Null))
+                    .required("code")
+                    .additional_properties(closed()),
+            )
+            .description(Some(
+                "One condition a patient is treated for: `chronic_pain` with its `subtype`, \
+                 the others with none (absent or `null`).",
+            ))
+            .examples([serde_json::json!({"code": "chronic_pain", "subtype": "crps"})])
+            .into()
+    }
+}
+
+impl ToSchema for Indication {
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        use utoipa::PartialSchema;
+        schemas.push((
+            IndicationSubtype::name().into(),
+            IndicationSubtype::schema(),
+        ));
+        IndicationSubtype::schemas(schemas);
+    }
 }
 
 impl Indication {
@@ -139,14 +196,15 @@ pub struct PatientDetails {
 
 impl PatientDetails {
     /// Every rule a patient record must meet on `today` (clinic-local), each
-    /// broken one named by its field.
+    /// broken one named by its field. Check before [`Self::normalized`]: the
+    /// rules are about what the client sent.
     pub fn check(&self, today: NaiveDate) -> Vec<FieldError> {
         let mut errors: Vec<FieldError> = [
             check_name("given_name", &self.given_name),
             check_name("family_name", &self.family_name),
             check_birth_date("date_of_birth", self.date_of_birth, today),
-            self.email.as_deref().and_then(|e| check_email("email", e)),
-            self.phone.as_deref().and_then(|p| check_phone("phone", p)),
+            contact(&self.email).and_then(|e| check_email("email", e)),
+            contact(&self.phone).and_then(|p| check_phone("phone", p)),
         ]
         .into_iter()
         .flatten()
@@ -169,6 +227,11 @@ impl PatientDetails {
     pub fn has_category(&self, category: IndicationCategory) -> bool {
         self.indications.iter().any(|i| i.category() == category)
     }
+}
+
+/// A contact as sent: an empty string is no contact.
+pub fn contact(value: &Option<String>) -> Option<&str> {
+    value.as_deref().filter(|v| !v.is_empty())
 }
 
 /// At least one indication, each once, with a subtype exactly where one belongs.
@@ -227,23 +290,69 @@ pub fn check_birth_date(field: &str, born: NaiveDate, today: NaiveDate) -> Optio
     None
 }
 
+/// Longest accepted email address, in characters (RFC 5321's path limit).
+pub const MAX_EMAIL_CHARS: usize = 254;
+
 /// An email address as HTML forms accept it.
 pub fn check_email(field: &str, email: &str) -> Option<FieldError> {
-    if email.len() > 254 || !email.validate_email() {
+    if email.chars().count() > MAX_EMAIL_CHARS || !email.validate_email() {
         Some(FieldError::new(field, "is not a valid email address"))
     } else {
         None
     }
 }
 
-/// A phone number: digits with optional `+`, spaces, dots, dashes and
-/// parentheses, 7 to 15 digits (E.164's maximum).
+/// The schema of an optional email address: `null`, an empty string (no
+/// email) or an address [`check_email`] accepts.
+pub fn email_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{AnyOfBuilder, ObjectBuilder, Schema, SchemaFormat, Type};
+    let any = AnyOfBuilder::new()
+        .item(ObjectBuilder::new().schema_type(Type::Null))
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some([""])),
+        )
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(Some(SchemaFormat::Custom("email".into())))
+                .max_length(Some(MAX_EMAIL_CHARS)),
+        )
+        .description(Some(
+            "An email address (`null` or an empty string for none).",
+        ))
+        .build();
+    Schema::AnyOf(any)
+}
+
+/// The JSON Schema `pattern` of [`check_phone`], or of nothing at all.
+pub const PHONE_PATTERN: &str = r"^(?:\+?(?:[ .()-]*[0-9]){7,15}[ .()-]*)?$";
+
+/// The schema of an optional phone number: `null`, an empty string (no
+/// number) or a number [`check_phone`] accepts.
+pub fn phone_schema() -> utoipa::openapi::Object {
+    use utoipa::openapi::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
+            Type::String,
+            Type::Null,
+        ]))
+        .pattern(Some(PHONE_PATTERN))
+        .description(Some(
+            "7 to 15 digits, with spaces, dots, dashes and parentheses anywhere and an \
+             optional leading `+` (`null` or an empty string for none).",
+        ))
+        .build()
+}
+
+/// A phone number: digits with an optional leading `+`, and spaces, dots,
+/// dashes and parentheses anywhere; 7 to 15 digits (E.164's maximum).
 pub fn check_phone(field: &str, phone: &str) -> Option<FieldError> {
-    let trimmed = phone.trim();
-    let allowed = trimmed.char_indices().all(|(i, c)| {
+    let allowed = phone.char_indices().all(|(i, c)| {
         c.is_ascii_digit() || matches!(c, ' ' | '.' | '-' | '(' | ')') || (c == '+' && i == 0)
     });
-    let digits = trimmed.chars().filter(char::is_ascii_digit).count();
+    let digits = phone.chars().filter(char::is_ascii_digit).count();
     if allowed && (7..=15).contains(&digits) {
         None
     } else {

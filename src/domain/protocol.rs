@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 
 use super::calendar::{Calendar, Closures, Session};
 use super::patient::IndicationCategory;
-use super::FieldError;
+use super::{check_text, FieldError};
 
 /// How a protocol spaces its infusions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -106,12 +106,21 @@ impl Range {
     }
 }
 
+/// Longest protocol name, in characters.
+pub const MAX_PROTOCOL_NAME: usize = 200;
+
 /// A protocol: the rules a course of infusions follows.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Protocol {
     /// e.g. `pain-5-day`.
+    #[schema(pattern = "^[a-z0-9-]{1,64}$")]
     pub code: String,
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\u0000-\u001F\u007F-\u009F\u0020\u00A0\u1680\u2000-\u200A\u2028-\u2029\u202F\u205F\u3000][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub name: String,
     /// The indication categories it treats.
     pub categories: Vec<IndicationCategory>,
@@ -139,8 +148,8 @@ impl Protocol {
     pub fn check(&self) -> Vec<FieldError> {
         let mut errors = Vec::new();
         let mut err = |field: &str, message: &str| errors.push(FieldError::new(field, message));
-        if self.name.trim().is_empty() || self.name.chars().count() > 200 {
-            err("name", "must be 1 to 200 characters");
+        if let Some(error) = check_text("name", &self.name, MAX_PROTOCOL_NAME) {
+            err("name", &error.message);
         }
         if self.categories.is_empty() {
             err("categories", "at least one indication category is required");

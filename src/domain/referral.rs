@@ -4,10 +4,14 @@
 
 use chrono::{Days, NaiveDate};
 use serde::{Deserialize, Serialize};
+use utoipa::openapi::schema::{
+    AdditionalProperties, AllOfBuilder, AnyOfBuilder, ObjectBuilder, Schema, SchemaType, Type,
+};
+use utoipa::openapi::RefOr;
 use utoipa::ToSchema;
 
-use super::patient::{check_email, check_phone};
-use super::{check_text, FieldError};
+use super::patient::{check_email, check_phone, contact, email_schema, phone_schema};
+use super::{check_text, text_schema, FieldError};
 
 /// Longest provider name or practice, in characters.
 pub const MAX_PROVIDER_TEXT: usize = 200;
@@ -99,10 +103,11 @@ pub fn effective_status(
     }
 }
 
-/// A clinician, practice or prescriber, with a way to reach them.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+/// A clinician, practice or prescriber, with a way to reach them. Its
+/// schema is written out below: it says "at least one of phone, fax or
+/// email", which a derived schema cannot.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"name": "Dr. Jane Doe", "practice": "Riverside Psychiatry", "phone": "+1 555 010 3000", "fax": null, "email": "jdoe@riverside.example", "npi": "1234567893"}))]
 pub struct Provider {
     pub name: String,
     pub practice: String,
@@ -117,29 +122,91 @@ pub struct Provider {
     pub npi: Option<String>,
 }
 
+impl utoipa::PartialSchema for Provider {
+    fn schema() -> RefOr<Schema> {
+        let npi = ObjectBuilder::new()
+            .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+            .pattern(Some(NPI_PATTERN))
+            .format(Some(utoipa::openapi::SchemaFormat::Custom("npi".into())))
+            .description(Some(
+                "National Provider Identifier: 10 digits, the last a Luhn check digit \
+                 (`null` or an empty string for none).",
+            ));
+        let fields = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .property("name", text_schema::<MAX_PROVIDER_TEXT>())
+            .property("practice", text_schema::<MAX_PROVIDER_TEXT>())
+            .property("phone", phone_schema())
+            .property("fax", phone_schema())
+            .property("email", email_schema())
+            .property("npi", npi)
+            .required("name")
+            .required("practice")
+            .additional_properties(Some(AdditionalProperties::FreeForm(false)));
+        // A way to reach them: one of these present, neither null nor empty.
+        let reachable =
+            ["phone", "fax", "email"]
+                .into_iter()
+                .fold(AnyOfBuilder::new(), |any, name| {
+                    any.item(
+                        ObjectBuilder::new()
+                            .property(
+                                name,
+                                ObjectBuilder::new()
+                                    .schema_type(Type::String)
+                                    .min_length(Some(1)),
+                            )
+                            .required(name),
+                    )
+                });
+        AllOfBuilder::new()
+            .item(fields)
+            .item(reachable)
+            .description(Some(
+                "A clinician, practice or prescriber, with at least one of `phone`, `fax` \
+                 or `email`.",
+            ))
+            .examples([serde_json::json!({
+                "name": "Dr. Jane Doe", "practice": "Riverside Psychiatry",
+                "phone": "+1 555 010 3000", "fax": null, "email": "jdoe@riverside.example",
+                "npi": "1234567893"
+            })])
+            .into()
+    }
+}
+
+impl ToSchema for Provider {}
+
+/// The JSON Schema `pattern` of an NPI, or of nothing at all; the check
+/// digit is checked by [`is_valid_npi`].
+pub const NPI_PATTERN: &str = "^(?:[0-9]{10})?$";
+
 impl Provider {
     /// Name and practice, at least one of phone, fax or email, each in a
     /// valid form, and an NPI whose check digit holds. `at` is the path.
+    /// Check before [`Self::normalized`]: the rules are about what the
+    /// client sent; an empty contact or NPI is none.
     pub fn check(&self, at: &str) -> Vec<FieldError> {
         let f = |name: &str| format!("{at}.{name}");
+        let (phone, fax, email) = (
+            contact(&self.phone),
+            contact(&self.fax),
+            contact(&self.email),
+        );
         let mut errors: Vec<FieldError> = [
             check_text(&f("name"), &self.name, MAX_PROVIDER_TEXT),
             check_text(&f("practice"), &self.practice, MAX_PROVIDER_TEXT),
-            self.phone
-                .as_deref()
-                .and_then(|p| check_phone(&f("phone"), p)),
-            self.fax.as_deref().and_then(|p| check_phone(&f("fax"), p)),
-            self.email
-                .as_deref()
-                .and_then(|e| check_email(&f("email"), e)),
+            phone.and_then(|p| check_phone(&f("phone"), p)),
+            fax.and_then(|p| check_phone(&f("fax"), p)),
+            email.and_then(|e| check_email(&f("email"), e)),
         ]
         .into_iter()
         .flatten()
         .collect();
-        if self.phone.is_none() && self.fax.is_none() && self.email.is_none() {
+        if phone.is_none() && fax.is_none() && email.is_none() {
             errors.push(FieldError::new(at, "needs a phone, a fax or an email"));
         }
-        if let Some(npi) = &self.npi {
+        if let Some(npi) = contact(&self.npi) {
             if !is_valid_npi(npi) {
                 errors.push(FieldError::new(
                     f("npi"),

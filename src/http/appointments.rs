@@ -111,6 +111,7 @@ pub struct BookAppointment {
     pub patient_id: Id,
     /// A clinic day, clinic-local, within the booking horizon.
     #[serde(deserialize_with = "dates::required")]
+    #[schema(pattern = "^(?:19|[2-9][0-9])[0-9]{2}-")]
     pub date: NaiveDate,
     pub session: Session,
     /// Defaults to `iv`.
@@ -122,7 +123,11 @@ pub struct BookAppointment {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"reason": "Patient has a fever"}))]
 pub struct CancelAppointment {
-    /// 1 to 500 characters.
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\u0000-\u001F\u007F-\u009F\u0020\u00A0\u1680\u2000-\u200A\u2028-\u2029\u202F\u205F\u3000][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub reason: String,
 }
 
@@ -131,6 +136,7 @@ pub struct CancelAppointment {
 #[schema(example = json!({"date": "2026-12-15", "session": "afternoon"}))]
 pub struct RescheduleAppointment {
     #[serde(deserialize_with = "dates::required")]
+    #[schema(pattern = "^(?:19|[2-9][0-9])[0-9]{2}-")]
     pub date: NaiveDate,
     pub session: Session,
 }
@@ -163,16 +169,18 @@ pub struct ListAppointmentsQuery {
     pub patient_id: Option<Id>,
     /// Only on or after this date.
     #[serde(default, deserialize_with = "dates::optional")]
+    #[param(pattern = "^(?:19|[2-9][0-9])[0-9]{2}-")]
     pub from: Option<NaiveDate>,
     /// Only on or before this date.
     #[serde(default, deserialize_with = "dates::optional")]
+    #[param(pattern = "^(?:19|[2-9][0-9])[0-9]{2}-")]
     pub to: Option<NaiveDate>,
     pub status: Option<AppointmentStatus>,
     /// Page size, 1 to 200 (default 50).
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
-    pub cursor: Option<String>,
+    pub cursor: Option<Id>,
 }
 
 fn created(state: &AppState, a: Appointment) -> HttpResponse {
@@ -240,7 +248,7 @@ pub async fn list_appointments(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(ANY_ROLE)?;
     let Query(q) = query;
-    let page = PageRequest::parse(q.limit, q.cursor.as_deref())?;
+    let page = PageRequest::parse(q.limit, q.cursor)?;
     let patient_id = match (caller.role, q.patient_id.map(Id::into_string)) {
         (Role::Patient, Some(other)) if other != caller.subject => {
             return Err(ApiError::NotFound("patient".into()))

@@ -30,9 +30,11 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 pub struct AvailabilityQuery {
     /// First date (default: today, clinic-local).
     #[serde(default, deserialize_with = "dates::optional")]
+    #[param(pattern = "^(?:19|[2-9][0-9])[0-9]{2}-")]
     pub from: Option<NaiveDate>,
     /// Last date, at most 93 days after `from` (default: `from` + 27 days).
     #[serde(default, deserialize_with = "dates::optional")]
+    #[param(pattern = "^(?:19|[2-9][0-9])[0-9]{2}-")]
     pub to: Option<NaiveDate>,
     /// Only this session.
     pub session: Option<Session>,

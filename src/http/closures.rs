@@ -59,8 +59,13 @@ impl ClosureResponse {
 pub struct CreateClosure {
     /// Today or later, clinic-local.
     #[serde(deserialize_with = "dates::required")]
+    #[schema(pattern = "^(?:19|[2-9][0-9])[0-9]{2}-")]
     pub date: NaiveDate,
-    /// 1 to 200 characters.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\u0000-\u001F\u007F-\u009F\u0020\u00A0\u1680\u2000-\u200A\u2028-\u2029\u202F\u205F\u3000][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub reason: String,
 }
 
@@ -70,15 +75,17 @@ pub struct CreateClosure {
 pub struct ListClosuresQuery {
     /// Only closures on or after this date.
     #[serde(default, deserialize_with = "dates::optional")]
+    #[param(pattern = "^(?:19|[2-9][0-9])[0-9]{2}-")]
     pub from: Option<NaiveDate>,
     /// Only closures on or before this date.
     #[serde(default, deserialize_with = "dates::optional")]
+    #[param(pattern = "^(?:19|[2-9][0-9])[0-9]{2}-")]
     pub to: Option<NaiveDate>,
     /// Page size, 1 to 200 (default 50).
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
-    pub cursor: Option<String>,
+    pub cursor: Option<Id>,
 }
 
 /// List closures.
@@ -105,7 +112,7 @@ pub async fn list_closures(
             return Err(ApiError::field("to", "must not be before `from`"));
         }
     }
-    let page = PageRequest::parse(q.limit, q.cursor.as_deref())?;
+    let page = PageRequest::parse(q.limit, q.cursor)?;
     let (after, fetch) = (page.after.clone(), page.fetch());
     let closures = state
         .db(move |conn| store::list(conn, q.from, q.to, after.as_deref(), fetch))

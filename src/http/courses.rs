@@ -52,7 +52,7 @@ pub struct CourseRequest {
     pub session: Session,
     /// The first date the course may start on (clinic-local).
     #[serde(deserialize_with = "dates::required")]
-    #[schema(value_type = NaiveDate)]
+    #[schema(pattern = "^(?:19|[2-9][0-9])[0-9]{2}-")]
     pub earliest_start: NaiveDate,
     /// How many infusions, where the protocol offers a choice (8, 9 or 10 for `pain-8-10-day`).
     #[serde(default)]
@@ -148,7 +148,11 @@ pub struct CourseResponse {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"reason": "Patient moved away"}))]
 pub struct CancelCourse {
-    /// 1 to 500 characters.
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\u0000-\u001F\u007F-\u009F\u0020\u00A0\u1680\u2000-\u200A\u2028-\u2029\u202F\u205F\u3000][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub reason: String,
 }
 
@@ -383,7 +387,7 @@ pub async fn list_patient_courses(
     caller
         .require(STAFF_AND_PATIENT)?
         .require_own_patient(&patient_id)?;
-    let page = PageRequest::parse(query.0.limit, query.0.cursor.as_deref())?;
+    let page = PageRequest::parse(query.0.limit, query.0.cursor)?;
     let (after, fetch) = (page.after.clone(), page.fetch());
     let rows = state
         .db(move |conn| {

@@ -77,28 +77,105 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
 }
 
 /// Deserializes `body`, naming the failing field's path on a shape error.
+///
+/// The body is read as a JSON tree first (see [`Tree`]) so that a whole
+/// number written with a fraction or an exponent (`24.0`, `1e3`) is the
+/// integer JSON Schema says it is, and a repeated key is refused.
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let mut deserializer = serde_json::Deserializer::from_slice(body);
-    let value: Result<T, _> = serde_path_to_error::deserialize(&mut deserializer);
-    if value.is_ok() {
-        deserializer
-            .end()
-            .map_err(|e| ApiError::Malformed(format!("the body is not valid JSON: {e}")))?;
-    }
-    value.map_err(|error| {
+    let tree = <Tree as serde::Deserialize>::deserialize(&mut deserializer)
+        .and_then(|tree| deserializer.end().map(|()| tree))
+        .map_err(|error| match error.classify() {
+            serde_json::error::Category::Data => ApiError::field("body", strip_position(&error)),
+            _ => ApiError::Malformed(format!("the body is not valid JSON: {error}")),
+        })?;
+    serde_path_to_error::deserialize(tree.0).map_err(|error| {
         let path = error.path().to_string();
-        let inner = error.into_inner();
-        match inner.classify() {
-            serde_json::error::Category::Data => {
-                let message = strip_position(&inner);
-                ApiError::Validation(vec![FieldError::new(
-                    field_of(&path, &message, "body"),
-                    message,
-                )])
-            }
-            _ => ApiError::Malformed(format!("the body is not valid JSON: {inner}")),
-        }
+        let message = error.into_inner().to_string();
+        ApiError::Validation(vec![FieldError::new(
+            field_of(&path, &message, "body"),
+            message,
+        )])
     })
+}
+
+/// A JSON document as [`parse_json`] reads it: whole numbers are integers
+/// however they are written, and an object may not repeat a key.
+struct Tree(serde_json::Value);
+
+impl<'de> serde::Deserialize<'de> for Tree {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(TreeVisitor).map(Tree)
+    }
+}
+
+struct TreeVisitor;
+
+impl<'de> serde::de::Visitor<'de> for TreeVisitor {
+    type Value = serde_json::Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+        // Exactly representable whole numbers only: -2^63 and 2^64 bound
+        // i64 and u64, and every f64 between them without a fraction fits.
+        const TWO_POW_63: f64 = 9_223_372_036_854_775_808.0;
+        let whole = v.fract() == 0.0;
+        let number = if whole && (-TWO_POW_63..0.0).contains(&v) {
+            (v as i64).into()
+        } else if whole && (0.0..2.0 * TWO_POW_63).contains(&v) {
+            (v as u64).into()
+        } else {
+            serde_json::Number::from_f64(v).map_or(serde_json::Value::Null, Into::into)
+        };
+        Ok(number)
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(serde_json::Value::Null)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Tree(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(items.into())
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut object = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if object.contains_key(&key) {
+                return Err(serde::de::Error::custom(format!("duplicate field `{key}`")));
+            }
+            let Tree(value) = map.next_value()?;
+            object.insert(key, value);
+        }
+        Ok(object.into())
+    }
 }
 
 /// The path of the field an error is about. serde's path already ends at an
@@ -199,10 +276,14 @@ impl<'de> serde::Deserialize<'de> for Id {
 /// 9999-12-31. chrono parses years far outside what PostgreSQL's `date`
 /// holds; bounding them here keeps such input a 422, never a database error.
 /// Use with `#[serde(deserialize_with = "dates::required")]` (or `optional`,
-/// with `default`).
+/// with `default`), and give the field's schema [`dates::YEAR_PATTERN`]
+/// (`#[schema(pattern = ...)]`, a literal) so the contract says the same.
 pub mod dates {
     use chrono::NaiveDate;
     use serde::{de::Error, Deserialize, Deserializer};
+
+    /// The years from 1900 to 9999, as a JSON Schema `pattern` on a `date`.
+    pub const YEAR_PATTERN: &str = "^(?:19|[2-9][0-9])[0-9]{2}-";
 
     fn bounded<E: Error>(date: NaiveDate) -> Result<NaiveDate, E> {
         let first = NaiveDate::from_ymd_opt(1900, 1, 1);

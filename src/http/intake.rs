@@ -66,7 +66,7 @@ async fn patient_page<R: Send + 'static, T: Serialize>(
     id_of: fn(&R) -> &str,
     show: impl Fn(R) -> T,
 ) -> Result<HttpResponse, ApiError> {
-    let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
+    let page = PageRequest::parse(query.limit, query.cursor)?;
     let (patient_id, after, fetch) = (patient_id.into_string(), page.after.clone(), page.fetch());
     let rows = state
         .db(move |conn| load(conn, &patient_id, after.as_deref(), fetch))
@@ -96,8 +96,14 @@ pub struct CreateReferral {
     pub provider: Provider,
     /// When the letter arrived; not in the future.
     #[serde(deserialize_with = "dates::required")]
+    #[schema(pattern = "^(?:19|[2-9][0-9])[0-9]{2}-")]
     pub received_on: NaiveDate,
-    /// Where the letter is kept (a document id or URL), 1 to 500 characters.
+    /// Where the letter is kept (a document id or URL).
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\u0000-\u001F\u007F-\u009F\u0020\u00A0\u1680\u2000-\u200A\u2028-\u2029\u202F\u205F\u3000][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub document_reference: String,
 }
 
@@ -105,7 +111,11 @@ pub struct CreateReferral {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"reason": "Letter is unsigned"}))]
 pub struct RejectReferral {
-    /// 1 to 500 characters.
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\u0000-\u001F\u007F-\u009F\u0020\u00A0\u1680\u2000-\u200A\u2028-\u2029\u202F\u205F\u3000][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub reason: String,
 }
 
@@ -185,8 +195,7 @@ pub async fn create_referral(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(STAFF_AND_INTEGRATION)?;
     let Json(body) = body;
-    let provider = body.provider.normalized();
-    let mut errors = provider.check("provider");
+    let mut errors = body.provider.check("provider");
     errors.extend(not_after_today(
         "received_on",
         body.received_on,
@@ -200,7 +209,7 @@ pub async fn create_referral(
     ApiError::check(errors)?;
     let referral = NewReferral {
         kind: body.kind,
-        provider,
+        provider: body.provider.normalized(),
         received_on: body.received_on,
         document_reference: body.document_reference.trim().to_owned(),
     };
@@ -381,6 +390,7 @@ pub struct CreateAttestation {
     pub provider: Provider,
     /// When the provider attested ongoing treatment; not in the future.
     #[serde(deserialize_with = "dates::required")]
+    #[schema(pattern = "^(?:19|[2-9][0-9])[0-9]{2}-")]
     pub attested_on: NaiveDate,
 }
 
@@ -431,14 +441,14 @@ pub async fn create_treatment_attestation(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(STAFF)?;
     let Json(body) = body;
-    let provider = body.provider.normalized();
-    let mut errors = provider.check("provider");
+    let mut errors = body.provider.check("provider");
     errors.extend(not_after_today(
         "attested_on",
         body.attested_on,
         state.today(),
     ));
     ApiError::check(errors)?;
+    let provider = body.provider.normalized();
     let (patient_id, by, now) = (id.into_inner().into_string(), caller.label(), state.now());
     let stored = state
         .db(move |conn| {
@@ -497,8 +507,14 @@ pub struct CreateConsult {
     pub prescriber: Provider,
     /// Not in the future.
     #[serde(deserialize_with = "dates::required")]
+    #[schema(pattern = "^(?:19|[2-9][0-9])[0-9]{2}-")]
     pub consulted_on: NaiveDate,
-    /// The dosing adjustment agreed, 1 to 2000 characters.
+    /// The dosing adjustment agreed.
+    #[schema(
+        min_length = 1,
+        max_length = 2000,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\u0000-\u001F\u007F-\u009F\u0020\u00A0\u1680\u2000-\u200A\u2028-\u2029\u202F\u205F\u3000][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub agreed_plan: String,
 }
 
@@ -552,8 +568,7 @@ pub async fn create_prescriber_consult(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(CLINICAL)?;
     let Json(body) = body;
-    let prescriber = body.prescriber.normalized();
-    let mut errors = prescriber.check("prescriber");
+    let mut errors = body.prescriber.check("prescriber");
     errors.extend(not_after_today(
         "consulted_on",
         body.consulted_on,
@@ -561,6 +576,7 @@ pub async fn create_prescriber_consult(
     ));
     errors.extend(check_text("agreed_plan", &body.agreed_plan, MAX_PLAN));
     ApiError::check(errors)?;
+    let prescriber = body.prescriber.normalized();
     let plan = body.agreed_plan.trim().to_owned();
     let (patient_id, by, now) = (id.into_inner().into_string(), caller.label(), state.now());
     let stored = state
@@ -622,8 +638,12 @@ pub async fn list_prescriber_consults(
 #[derive(Clone, Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Medication {
-    /// As written on the prescription, 1 to 200 characters.
-    #[schema(example = "Lamictal XR 100 mg")]
+    /// As written on the prescription.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\u0000-\u001F\u007F-\u009F\u0020\u00A0\u1680\u2000-\u200A\u2028-\u2029\u202F\u205F\u3000][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub name: String,
 }
 
@@ -645,6 +665,7 @@ pub struct CreateScreening {
     #[schema(value_type = Criteria)]
     pub criteria: serde_json::Value,
     /// May be empty; at most 100.
+    #[schema(max_items = 100)]
     pub medications: Vec<Medication>,
 }
 

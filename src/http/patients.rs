@@ -7,7 +7,9 @@ use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::domain::access::{ANY_ROLE, CLINICAL, STAFF, STAFF_AND_INTEGRATION};
-use crate::domain::patient::{Indication, Patient, PatientDetails, MAX_NAME_CHARS};
+use crate::domain::patient::{
+    email_schema, phone_schema, Indication, Patient, PatientDetails, MAX_NAME_CHARS,
+};
 use crate::store::{patients as store, StoreError};
 
 use super::auth::Caller;
@@ -41,19 +43,30 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     "pain_referral_required": false
 }))]
 pub struct CreatePatient {
-    /// 1 to 100 characters.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\u0000-\u001F\u007F-\u009F\u0020\u00A0\u1680\u2000-\u200A\u2028-\u2029\u202F\u205F\u3000][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub given_name: String,
-    /// 1 to 100 characters.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\u0000-\u001F\u007F-\u009F\u0020\u00A0\u1680\u2000-\u200A\u2028-\u2029\u202F\u205F\u3000][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub family_name: String,
     /// In the past, at most 120 years ago.
     #[serde(deserialize_with = "dates::required")]
+    #[schema(pattern = "^(?:19|[2-9][0-9])[0-9]{2}-")]
     pub date_of_birth: NaiveDate,
     #[serde(default)]
+    #[schema(schema_with = email_schema)]
     pub email: Option<String>,
-    /// 7 to 15 digits, optional leading `+`.
     #[serde(default)]
+    #[schema(schema_with = phone_schema)]
     pub phone: Option<String>,
     /// At least one; each code once.
+    #[schema(min_items = 1, max_items = 4)]
     pub indications: Vec<Indication>,
     /// Whether the patient is currently in mental health treatment
     /// (default `false`). Clinicians and admins only: it decides whether a
@@ -73,28 +86,29 @@ pub struct CreatePatient {
 #[schema(example = json!({"phone": "+1 555 010 9999", "in_mental_health_treatment": false}))]
 pub struct UpdatePatient {
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = String, min_length = 1, max_length = 100, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\u0000-\u001F\u007F-\u009F\u0020\u00A0\u1680\u2000-\u200A\u2028-\u2029\u202F\u205F\u3000][^\u0000-\u001F\u007F-\u009F]*$")]
     pub given_name: Option<String>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = String, min_length = 1, max_length = 100, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\u0000-\u001F\u007F-\u009F\u0020\u00A0\u1680\u2000-\u200A\u2028-\u2029\u202F\u205F\u3000][^\u0000-\u001F\u007F-\u009F]*$")]
     pub family_name: Option<String>,
     #[serde(default, deserialize_with = "dates::present")]
-    #[schema(value_type = Option<NaiveDate>)]
+    #[schema(value_type = NaiveDate, pattern = "^(?:19|[2-9][0-9])[0-9]{2}-")]
     pub date_of_birth: Option<NaiveDate>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>, nullable)]
+    #[schema(schema_with = email_schema)]
     pub email: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>, nullable)]
+    #[schema(schema_with = phone_schema)]
     pub phone: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<Vec<Indication>>)]
+    /// At least one; each code once. Replaces the list.
+    #[schema(value_type = Vec<Indication>, min_items = 1, max_items = 4)]
     pub indications: Option<Vec<Indication>>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<bool>)]
+    #[schema(value_type = bool)]
     pub in_mental_health_treatment: Option<bool>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<bool>)]
+    #[schema(value_type = bool)]
     pub pain_referral_required: Option<bool>,
 }
 
@@ -191,19 +205,23 @@ impl PatientResponse {
     }
 }
 
+/// Longest name search: a given and a family name.
+const MAX_QUERY_CHARS: usize = 2 * MAX_NAME_CHARS;
+
 /// Filters and page of `GET /v1/patients`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ListPatientsQuery {
-    /// Part of the full name ("given family"), case-insensitive.
-    #[param(example = "lovelace")]
+    /// Part of the full name ("given family"), case-insensitive; at most
+    /// 200 characters. Blank is no filter.
+    #[param(example = "lovelace", max_length = 200)]
     pub q: Option<String>,
     /// Page size, 1 to 200 (default 50).
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
-    pub cursor: Option<String>,
+    pub cursor: Option<Id>,
 }
 
 /// The flags that decide which referrals a patient needs are clinical
@@ -260,9 +278,9 @@ pub async fn create_patient(
         indications: body.indications,
         in_mental_health_treatment: body.in_mental_health_treatment.unwrap_or(false),
         pain_referral_required: body.pain_referral_required.unwrap_or(false),
-    }
-    .normalized();
+    };
     ApiError::check(details.check(state.today()))?;
+    let details = details.normalized();
     let now = state.now();
     let patient = state
         .db(move |conn| store::insert(conn, &details, now))
@@ -292,20 +310,21 @@ pub async fn list_patients(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(STAFF_AND_INTEGRATION)?;
     let Query(query) = query;
-    let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
+    let page = PageRequest::parse(query.limit, query.cursor)?;
+    if query
+        .q
+        .as_ref()
+        .is_some_and(|q| q.chars().count() > MAX_QUERY_CHARS)
+    {
+        return Err(ApiError::field(
+            "q",
+            format!("must be at most {MAX_QUERY_CHARS} characters"),
+        ));
+    }
     let name = query
         .q
         .map(|q| q.trim().to_owned())
         .filter(|q| !q.is_empty());
-    if name
-        .as_ref()
-        .is_some_and(|q| q.chars().count() > 2 * MAX_NAME_CHARS)
-    {
-        return Err(ApiError::field(
-            "q",
-            format!("must be at most {} characters", 2 * MAX_NAME_CHARS),
-        ));
-    }
     let (after, fetch) = (page.after.clone(), page.fetch());
     let rows = state
         .db(move |conn| store::list(conn, name.as_deref(), after.as_deref(), fetch))
@@ -379,10 +398,10 @@ pub async fn update_patient(
                 conn,
                 &id,
                 |details| {
-                    let details = change.apply(details).normalized();
+                    let details = change.apply(details);
                     let errors = details.check(today);
                     if errors.is_empty() {
-                        Ok(details)
+                        Ok(details.normalized())
                     } else {
                         Err(StoreError::Rejected(errors))
                     }

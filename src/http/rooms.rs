@@ -58,7 +58,12 @@ impl RoomResponse {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"name": "Room 5"}))]
 pub struct CreateRoom {
-    /// Unique, 1 to 100 characters.
+    /// Unique.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\u0000-\u001F\u007F-\u009F\u0020\u00A0\u1680\u2000-\u200A\u2028-\u2029\u202F\u205F\u3000][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub name: String,
     /// Defaults to `true`.
     #[serde(default = "yes")]
@@ -75,6 +80,12 @@ fn yes() -> bool {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"active": false}))]
 pub struct UpdateRoom {
+    /// Unique; `null` leaves it as it is.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\u0000-\u001F\u007F-\u009F\u0020\u00A0\u1680\u2000-\u200A\u2028-\u2029\u202F\u205F\u3000][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub name: Option<String>,
     pub active: Option<bool>,
 }
@@ -98,7 +109,7 @@ pub async fn list_rooms(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(STAFF)?;
     let Query(query) = query;
-    let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
+    let page = PageRequest::parse(query.limit, query.cursor)?;
     let (after, fetch) = (page.after.clone(), page.fetch());
     let rooms = state
         .db(move |conn| store::list(conn, after.as_deref(), fetch))
@@ -168,14 +179,14 @@ pub async fn update_room(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(ADMIN)?;
     let Json(body) = body;
-    let name = body.name.map(|n| n.trim().to_owned());
-    if let Some(name) = &name {
+    if let Some(name) = &body.name {
         ApiError::check(
             check_text("name", name, MAX_ROOM_NAME)
                 .into_iter()
                 .collect(),
         )?;
     }
+    let name = body.name.map(|n| n.trim().to_owned());
     let (id, today, now) = (id.into_inner().into_string(), state.today(), state.now());
     let room = state
         .db(move |conn| store::update(conn, &id, name.as_deref(), body.active, today, now))

@@ -12,6 +12,7 @@ mod auth;
 mod calendar;
 mod cli;
 mod concurrency;
+mod contract;
 mod courses;
 mod errors;
 mod helpers;

@@ -1,0 +1,254 @@
+//! The contract says what the server enforces, so that every request the
+//! schema allows is one the server takes (CI fuzzes this with schemathesis,
+//! `.ci/fuzz`). These tests hold the hand-written parts of the contract to
+//! the checks, and the behaviour the fuzzing made precise.
+
+use infusion_api::domain::access::Role;
+use infusion_api::http::extract::dates::YEAR_PATTERN;
+use serde_json::{json, Value};
+
+use crate::helpers::{patient_body, provider, referral, with, TestApp};
+
+fn spec() -> Value {
+    serde_json::to_value(infusion_api::http::openapi()).unwrap()
+}
+
+/// Every schema object under `value`, following `$ref`s into components once.
+fn schemas<'a>(
+    spec: &'a Value,
+    value: &'a Value,
+    seen: &mut Vec<String>,
+    out: &mut Vec<&'a Value>,
+) {
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::String(target)) = map.get("$ref") {
+                if !seen.contains(target) {
+                    seen.push(target.clone());
+                    let name = target.trim_start_matches("#/components/schemas/");
+                    schemas(spec, &spec["components"]["schemas"][name], seen, out);
+                }
+            }
+            out.push(value);
+            for child in map.values() {
+                schemas(spec, child, seen, out);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| schemas(spec, v, seen, out)),
+        _ => {}
+    }
+}
+
+/// The schemas of every request body and parameter.
+fn request_schemas(spec: &Value) -> Vec<&Value> {
+    let mut out = Vec::new();
+    let mut seen = Vec::new();
+    for item in spec["paths"].as_object().unwrap().values() {
+        for op in item.as_object().unwrap().values() {
+            schemas(spec, &op["requestBody"], &mut seen, &mut out);
+            schemas(spec, &op["parameters"], &mut seen, &mut out);
+        }
+    }
+    out
+}
+
+#[test]
+fn every_free_text_field_states_the_rule_check_text_enforces() {
+    let spec = spec();
+    let pattern = infusion_api::domain::text_pattern();
+    let texts: Vec<&Value> = request_schemas(&spec)
+        .into_iter()
+        .filter(|s| s["pattern"].as_str().is_some_and(|p| p.contains("u001F")))
+        .collect();
+    for text in &texts {
+        assert_eq!(text["pattern"], pattern.as_str(), "{text}");
+        assert_eq!(text["minLength"], 1, "{text}");
+        assert!(text["maxLength"].as_u64().is_some(), "{text}");
+    }
+    // Names, provider texts, reasons, references, plans, medications, rooms,
+    // closures, protocol names.
+    assert!(texts.len() >= 14, "{} free-text fields", texts.len());
+}
+
+#[test]
+fn every_date_a_request_takes_is_bounded_as_the_server_bounds_it() {
+    let spec = spec();
+    let dates: Vec<&Value> = request_schemas(&spec)
+        .into_iter()
+        .filter(|s| s["format"] == "date")
+        .collect();
+    for date in &dates {
+        assert_eq!(date["pattern"], YEAR_PATTERN, "{date}");
+    }
+    assert!(dates.len() >= 12, "{} dates", dates.len());
+}
+
+#[test]
+fn a_provider_needs_one_way_to_reach_them_in_the_contract_too() {
+    let spec = spec();
+    let any_of = &spec["components"]["schemas"]["Provider"]["allOf"][1]["anyOf"];
+    let required: Vec<&str> = any_of
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|branch| branch["required"][0].as_str().unwrap())
+        .collect();
+    assert_eq!(required, ["phone", "fax", "email"]);
+}
+
+#[actix_web::test]
+async fn the_cursor_is_the_last_id_and_any_uuid_is_a_cursor() {
+    let app = TestApp::spawn().await;
+    for _ in 0..3 {
+        app.create_patient(patient_body()).await;
+    }
+    let page = app
+        .get("/v1/patients?limit=2")
+        .role(Role::Scheduler)
+        .send()
+        .await
+        .body;
+    assert_eq!(page["next_cursor"], page["items"][1]["id"]);
+    for cursor in [
+        "e3e70682-c209-4cac-a29f-6fbed82c07cd".to_owned(),
+        uuid::Uuid::nil().to_string(),
+        page["items"][0]["id"].as_str().unwrap().to_uppercase(),
+    ] {
+        let res = app
+            .get(&format!("/v1/patients?cursor={cursor}"))
+            .role(Role::Scheduler)
+            .send()
+            .await;
+        assert_eq!(res.status, 200, "{cursor}: {}", res.text);
+    }
+    // The nil UUID sorts first: the page after it is the whole list.
+    let all = app
+        .get(&format!("/v1/patients?cursor={}", uuid::Uuid::nil()))
+        .role(Role::Scheduler)
+        .send()
+        .await
+        .body;
+    assert_eq!(all["items"].as_array().unwrap().len(), 3);
+}
+
+#[actix_web::test]
+async fn a_whole_number_is_an_integer_however_it_is_written() {
+    let app = TestApp::at_clinic_now().await;
+    let patient = app.ready_patient().await;
+    let plan = |infusions: &str| {
+        format!(
+            r#"{{"patient_id": "{patient}", "protocol": "pain-8-10-day", "session": "morning",
+                "earliest_start": "2026-12-07", "infusions": {infusions}}}"#
+        )
+    };
+    for infusions in ["9", "9.0", "9e0", "0.9E1", "900e-2"] {
+        let res = app
+            .post("/v1/courses/plan")
+            .role(Role::Scheduler)
+            .raw("application/json", plan(infusions))
+            .send()
+            .await;
+        assert_eq!(res.status, 200, "{infusions}: {}", res.text);
+        assert_eq!(res.body["infusions"], 9);
+    }
+    for infusions in ["9.5", "-9.0", "1e30"] {
+        let res = app
+            .post("/v1/courses/plan")
+            .role(Role::Scheduler)
+            .raw("application/json", plan(infusions))
+            .send()
+            .await;
+        res.assert_invalid_fields(&["infusions"]);
+    }
+}
+
+#[actix_web::test]
+async fn a_repeated_key_is_refused() {
+    let app = TestApp::spawn().await;
+    let res = app
+        .post("/v1/rooms")
+        .role(Role::Admin)
+        .raw(
+            "application/json",
+            r#"{"name": "Room 5", "name": "Room 6"}"#,
+        )
+        .send()
+        .await;
+    let messages = res.assert_invalid_fields(&["body"]);
+    assert_eq!(messages, ["duplicate field `name`"]);
+    assert_eq!(app.count("rooms"), 4);
+}
+
+#[actix_web::test]
+async fn free_text_counts_every_character_and_allows_no_control_character() {
+    let app = TestApp::spawn().await;
+    let room = |name: String| json!({"name": name});
+    for (name, accepted) in [
+        (format!("{}Room 5", " ".repeat(94)), true), // 100 characters
+        (format!("{}Room 6", " ".repeat(95)), false), // 101
+        ("Room 7\n".to_owned(), false),
+        ("\tRoom 7".to_owned(), false),
+        ("\u{3000}\u{a0} ".to_owned(), false),
+        ("Zimmer \u{fc}ber \u{1f6cf}".to_owned(), true),
+    ] {
+        let res = app
+            .post("/v1/rooms")
+            .role(Role::Admin)
+            .json(&room(name.clone()))
+            .send()
+            .await;
+        if accepted {
+            assert_eq!(res.status, 201, "{name:?}: {}", res.text);
+            assert_eq!(res.body["name"], name.trim(), "stored trimmed");
+        } else {
+            res.assert_invalid_fields(&["name"]);
+        }
+    }
+}
+
+#[actix_web::test]
+async fn an_empty_contact_is_none_and_a_contact_is_checked_as_sent() {
+    let app = TestApp::at_clinic_now().await;
+    let patient = app.create_patient(patient_body()).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let letter = |changes: Value| {
+        let mut body = referral("pain_management");
+        body["provider"] = with(provider(), changes);
+        body
+    };
+    let post = |body: Value| {
+        app.post(&format!("/v1/patients/{patient}/referrals"))
+            .role(Role::Scheduler)
+            .json(&body)
+    };
+    let res = post(letter(
+        json!({"phone": "", "fax": "555 010 3001", "npi": ""}),
+    ))
+    .send()
+    .await;
+    assert_eq!(res.status, 201, "{}", res.text);
+    assert_eq!(res.body["provider"]["phone"], Value::Null);
+    assert_eq!(res.body["provider"]["npi"], Value::Null);
+    for (changes, field) in [
+        (json!({"phone": "", "email": ""}), "provider"),
+        (json!({"phone": " +1 555 010 3000"}), "provider.phone"),
+        (json!({"email": " jdoe@example.org"}), "provider.email"),
+        (json!({"npi": " 1234567893"}), "provider.npi"),
+    ] {
+        post(letter(changes.clone()))
+            .send()
+            .await
+            .assert_invalid_fields(&[field]);
+    }
+    let res = app
+        .post("/v1/patients")
+        .role(Role::Clinician)
+        .json(&with(patient_body(), json!({"email": "", "phone": ""})))
+        .send()
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text);
+    assert_eq!(res.body["email"], Value::Null);
+    assert_eq!(res.body["phone"], Value::Null);
+}
