@@ -150,7 +150,7 @@ def build():
 def calendar(today):
     closed = set(seed.closures(today))
     horizon = today + dt.timedelta(weeks=26)
-    days = seed.clinic_days(today + dt.timedelta(days=3), horizon - dt.timedelta(days=14), closed)
+    days = seed.clinic_days(today + dt.timedelta(days=3), horizon - dt.timedelta(days=28), closed)
     mondays = [d for d in days if d.weekday() == 0]
     windows = [f"from={d}&to={d + dt.timedelta(days=27)}" for d in days[:60]]
     return days, mondays, windows
