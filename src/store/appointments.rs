@@ -6,7 +6,9 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use diesel::expression::{AppearsOnTable, Expression, SelectableExpression, ValidGrouping};
 use diesel::prelude::*;
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 
 use crate::domain::appointment::{Appointment, AppointmentStatus, PainScore, Route};
 use crate::domain::calendar::{Calendar, Session};
@@ -31,16 +33,30 @@ const MAX_ROOM_ATTEMPTS: usize = 16;
 /// Bound as parameters, the list would hide from the query planners (SQLite,
 /// and PostgreSQL's generic plans for prepared statements) that those
 /// indexes apply, and every range query would read the cancelled rows too.
-fn holds_slot() -> diesel::expression::SqlLiteral<diesel::sql_types::Bool> {
-    diesel::dsl::sql(&holds_slot_sql())
+/// A type of its own rather than `diesel::dsl::sql`, whose statements diesel
+/// never caches: PostgreSQL then parsed and planned them on every request.
+#[derive(Debug, Clone, Copy, QueryId, ValidGrouping)]
+struct HoldsSlot;
+
+const HOLDS_SLOT_SQL: &str = "appointments.status IN ('scheduled', 'checked_in', 'completed')";
+
+impl Expression for HoldsSlot {
+    type SqlType = diesel::sql_types::Bool;
 }
 
-fn holds_slot_sql() -> String {
-    let statuses: Vec<String> = AppointmentStatus::ACTIVE
-        .iter()
-        .map(|s| format!("'{}'", s.as_str()))
-        .collect();
-    format!("appointments.status IN ({})", statuses.join(", "))
+impl<QS> AppearsOnTable<QS> for HoldsSlot where appointments::status: AppearsOnTable<QS> {}
+
+impl<QS> SelectableExpression<QS> for HoldsSlot where appointments::status: SelectableExpression<QS> {}
+
+impl<DB: diesel::backend::Backend> QueryFragment<DB> for HoldsSlot {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.push_sql(HOLDS_SLOT_SQL);
+        Ok(())
+    }
+}
+
+fn holds_slot() -> HoldsSlot {
+    HoldsSlot
 }
 
 #[derive(Queryable, Selectable)]
@@ -547,13 +563,19 @@ pub fn occupancy(
 
 #[cfg(test)]
 mod tests {
-    use super::holds_slot_sql;
+    use super::{AppointmentStatus, HOLDS_SLOT_SQL};
 
     /// The planners use the partial indexes only when a query's predicate
-    /// is the indexes' own: keep the two texts the same.
+    /// is the indexes' own: keep the texts the same, and the same as the
+    /// domain's list of statuses that hold a slot.
     #[test]
     fn slot_predicate_is_the_partial_indexes_predicate() {
-        let predicate = holds_slot_sql().replacen("appointments.", "", 1);
+        let statuses: Vec<String> = AppointmentStatus::ACTIVE
+            .iter()
+            .map(|s| format!("'{}'", s.as_str()))
+            .collect();
+        let predicate = format!("status IN ({})", statuses.join(", "));
+        assert_eq!(HOLDS_SLOT_SQL, format!("appointments.{predicate}"));
         for (up, indexes) in [
             (
                 include_str!("../../migrations/sqlite/20261127000002_create_scheduling/up.sql"),
