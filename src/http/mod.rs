@@ -103,7 +103,11 @@ impl AppState {
         let pool = self.pool.clone();
         let result = web::block(move || {
             let mut conn = pool.get()?;
-            work(&mut conn)
+            let result = work(&mut conn);
+            if let Err(StoreError::Database(_) | StoreError::Unavailable(_)) = &result {
+                conn.mark_suspect();
+            }
+            result
         })
         .await?;
         Ok(result?)

@@ -67,6 +67,16 @@ impl From<diesel::result::Error> for StoreError {
             {
                 StoreError::Unavailable("a concurrent transaction conflicted; retry".into())
             }
+            // The server dropped the connection (a restart, a failover, an
+            // administrator): the pool replaces it; the request may be sent again.
+            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => {
+                StoreError::Unavailable("the database connection was lost; retry".into())
+            }
+            Error::DatabaseError(DatabaseErrorKind::Unknown, info)
+                if info.message().contains("terminating connection") =>
+            {
+                StoreError::Unavailable("the database connection was lost; retry".into())
+            }
             other => StoreError::Database(other),
         }
     }

@@ -241,7 +241,7 @@ impl TestApp {
     /// Runs one SQL statement straight on the database; whether it succeeded.
     pub fn execute(&self, sql: &str) -> bool {
         let mut conn = self.pool.get().expect("connection");
-        diesel::sql_query(sql).execute(&mut *conn).is_ok()
+        diesel::sql_query(sql).execute(&mut **conn).is_ok()
     }
 
     /// Counts rows of `table` straight from the database.
@@ -253,7 +253,7 @@ impl TestApp {
         }
         let mut conn = self.pool.get().expect("connection");
         diesel::sql_query(format!("SELECT COUNT(*) AS n FROM {table}"))
-            .get_result::<Count>(&mut *conn)
+            .get_result::<Count>(&mut **conn)
             .expect("count")
             .n
     }

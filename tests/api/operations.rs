@@ -11,6 +11,8 @@ use infusion_api::domain::clock::SystemClock;
 use infusion_api::http::{app, AppState};
 use infusion_api::store::connection::ConnectionManager;
 
+use infusion_api::domain::access::Role;
+
 use crate::helpers::{TestApp, SECRET};
 
 #[actix_web::test]
@@ -219,4 +221,57 @@ fn the_spec_is_openapi_3_1_with_bearer_auth_and_documented_errors() {
         assert!(examples.contains_key(code), "booking 422 lacks {code}");
     }
     assert!(spec["components"]["schemas"]["Problem"]["example"].is_object());
+}
+
+/// A database restart or failover drops the API's connections. The pool no
+/// longer pings on every check-out, so a dropped connection shows once, as a
+/// 503 to retry (never a 500), and is replaced: at most one failure per
+/// pooled connection, then the API answers again without being restarted.
+#[actix_web::test]
+async fn connections_the_server_dropped_are_replaced() {
+    use diesel::prelude::*;
+
+    let app = TestApp::spawn().await;
+    let DatabaseTarget::Postgres(url) = &app.state.settings.database else {
+        // SQLite has no server to drop connections: the PostgreSQL pass runs this.
+        return;
+    };
+    let id = app.create_patient(crate::helpers::patient_body()).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/v1/patients/{id}");
+    assert_eq!(
+        app.get(&path).role(Role::Scheduler).send().await.status,
+        200
+    );
+
+    let mut admin = PgConnection::establish(url.expose()).unwrap();
+    let dropped = diesel::sql_query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .execute(&mut admin)
+    .unwrap();
+    assert!(dropped >= 1, "the pool's connections were open");
+
+    let pool_size = app.pool.max_size() as usize;
+    let mut statuses = Vec::new();
+    for _ in 0..pool_size + 4 {
+        let res = app.get(&path).role(Role::Scheduler).send().await;
+        if res.status == 503 {
+            res.assert_problem(503, "unavailable");
+        }
+        statuses.push(res.status);
+    }
+    let failures = statuses.iter().filter(|s| **s != 200).count();
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 503),
+        "{statuses:?}"
+    );
+    assert!(failures <= pool_size, "{statuses:?}");
+    assert!(
+        statuses[pool_size..].iter().all(|s| *s == 200),
+        "{statuses:?}"
+    );
 }

@@ -44,7 +44,7 @@ fn migrated_shape(target: DatabaseTarget) -> Shape {
     let pool = store::build_pool(&target, 1).unwrap();
     let mut conn = pool.get().unwrap();
     migrations::run_pending(&mut conn).unwrap();
-    let columns: Vec<ColumnInfo> = match &mut *conn {
+    let columns: Vec<ColumnInfo> = match &mut **conn {
         DbConnection::Sqlite(c) => diesel::sql_query(
             "SELECT m.name AS table_name, p.name AS column_name, p.type AS column_type,
                     p.\"notnull\" = 1 AS not_null
