@@ -138,12 +138,26 @@ fn insert_indications(
 
 /// One patient by id.
 pub fn find(conn: &mut DbConnection, id: &str) -> Result<Patient, StoreError> {
-    let row = patients::table
-        .find(id)
-        .select(PatientRow::as_select())
-        .get_result(conn)?;
-    let mut patients = with_indications(conn, vec![row])?;
-    patients.pop().ok_or(StoreError::NotFound)
+    // One statement: the patient's row once per indication.
+    let joined: Vec<(PatientRow, Option<IndicationRow>)> = patients::table
+        .left_join(patient_indications::table)
+        .filter(patients::id.eq(id))
+        .select((
+            PatientRow::as_select(),
+            Option::<IndicationRow>::as_select(),
+        ))
+        .load(conn)?;
+    let mut rows = Vec::with_capacity(1);
+    let mut indications = Vec::with_capacity(joined.len());
+    for (row, indication) in joined {
+        if rows.is_empty() {
+            rows.push(row);
+        }
+        indications.extend(indication);
+    }
+    assemble(rows, indications)?
+        .pop()
+        .ok_or(StoreError::NotFound)
 }
 
 /// Whether a patient with this id exists.
@@ -195,21 +209,19 @@ fn with_indications(
     conn: &mut DbConnection,
     rows: Vec<PatientRow>,
 ) -> Result<Vec<Patient>, StoreError> {
-    let indication_rows: Vec<IndicationRow> = match rows.as_slice() {
-        // One patient (every read but a list): `=` keeps the statement
-        // cached; an `IN` list of varying length is prepared each time.
-        [one] => patient_indications::table
-            .filter(patient_indications::patient_id.eq(&one.id))
-            .select(IndicationRow::as_select())
-            .load(conn)?,
-        many => {
-            let ids: Vec<&str> = many.iter().map(|r| r.id.as_str()).collect();
-            patient_indications::table
-                .filter(patient_indications::patient_id.eq_any(&ids))
-                .select(IndicationRow::as_select())
-                .load(conn)?
-        }
-    };
+    let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+    let indication_rows: Vec<IndicationRow> = patient_indications::table
+        .filter(patient_indications::patient_id.eq_any(&ids))
+        .select(IndicationRow::as_select())
+        .load(conn)?;
+    assemble(rows, indication_rows)
+}
+
+/// Patients from their rows and all their indication rows.
+fn assemble(
+    rows: Vec<PatientRow>,
+    indication_rows: Vec<IndicationRow>,
+) -> Result<Vec<Patient>, StoreError> {
     let mut by_patient: HashMap<String, Vec<Indication>> = HashMap::new();
     for row in indication_rows {
         let code = IndicationCode::parse(&row.code)
