@@ -207,9 +207,7 @@ pub fn book(
             planned = start;
             // Hold each date against closing (dates ascending, after the
             // rooms: the one lock order), then make sure none closed since the read.
-            for slot in &series {
-                locks::lock(conn, Guard::Date(slot.date), Mode::Shared)?;
-            }
+            locks::lock_dates(conn, series.iter().map(|s| s.date), Mode::Shared)?;
             if let (Some(first), Some(last)) = (series.first(), series.last()) {
                 let closed = closures::dates_between(conn, first.date, last.date)?;
                 if series.iter().any(|s| closed.contains(&s.date)) {
