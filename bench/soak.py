@@ -38,7 +38,8 @@ ACTIVE = "('scheduled', 'checked_in', 'completed')"
 
 
 def psql(url, sql):
-    return bench.run(["psql", "-At", "-v", "ON_ERROR_STOP=1", url, "-c", sql],
+    # On standard input: the id lists of a long phase outgrow a command line.
+    return bench.run(["psql", "-At", "-q", "-v", "ON_ERROR_STOP=1", url], input=sql,
                      capture_output=True).stdout.strip()
 
 
@@ -243,16 +244,20 @@ def main():
         days, free = make_capacity_scarce(url, today)
         mondays = [d for d in days if d.weekday() == 0] or days[:1]
         bench.log(f"{len(days)} bookable days, {free} free room-sessions in them")
-        for api in apis:
-            api.start()
-        token = apis[0].token
-        results = [phase("phase 1: bookings and cancels on two processes", apis, token, days,
-                         mondays, args.seconds, args.clients, url)]
-        free_window_again(url)
-        results.append(phase("phase 2: course bookings, one process killed with SIGKILL midway",
-                             apis, token, days, mondays, args.seconds, args.clients, url,
-                             kill=apis[0]))
-        apis[1].stop()
+        try:
+            for api in apis:
+                api.start()
+            token = apis[0].token
+            results = [phase("phase 1: bookings and cancels on two processes", apis, token,
+                             days, mondays, args.seconds, args.clients, url)]
+            free_window_again(url)
+            results.append(phase("phase 2: course bookings, one process killed with SIGKILL "
+                                 "midway", apis, token, days, mondays, args.seconds,
+                                 args.clients, url, kill=apis[0]))
+        finally:
+            for api in apis:
+                if getattr(api, "proc", None) and api.proc.poll() is None:
+                    api.stop()
     bad = sum(v for v, _ in results)
     errors = sum(e for _, e in results)
     print(f"\nsoak: violations {bad}, 5xx answers {errors}")
