@@ -113,7 +113,7 @@ class Client(threading.Thread):
                 # may not have committed; it is not counted as acknowledged.
                 self.tally.add("connection lost")
                 self.conn = None
-                if len(self.ports) > 1 and self.alive(self.port) is False:
+                if len(self.ports) > 1 and not self.alive(self.port):
                     self.ports.remove(self.port)
                     self.port = self.ports[0]
         return None, {}

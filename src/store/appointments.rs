@@ -55,10 +55,6 @@ impl<DB: diesel::backend::Backend> QueryFragment<DB> for HoldsSlot {
     }
 }
 
-fn holds_slot() -> HoldsSlot {
-    HoldsSlot
-}
-
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = appointments)]
 struct AppointmentRow {
@@ -206,7 +202,7 @@ fn free_rooms(
     let taken = appointments::table
         .filter(appointments::date.eq(date))
         .filter(appointments::session.eq(session.as_str()))
-        .filter(holds_slot())
+        .filter(HoldsSlot)
         .select(appointments::room_id);
     Ok(rooms::table
         .filter(rooms::active.eq(true))
@@ -239,7 +235,7 @@ fn patient_booked_on(
     let query = appointments::table
         .filter(appointments::patient_id.eq(patient_id))
         .filter(appointments::date.eq(date))
-        .filter(holds_slot())
+        .filter(HoldsSlot)
         .filter(appointments::id.ne(except.unwrap_or("")));
     Ok(diesel::select(diesel::dsl::exists(query)).get_result(conn)?)
 }
@@ -529,7 +525,7 @@ pub fn occupancy(
         .get_result(conn)?;
     let counts: Vec<(NaiveDate, String, i64)> = appointments::table
         .filter(appointments::date.between(from, to))
-        .filter(holds_slot())
+        .filter(HoldsSlot)
         .group_by((appointments::date, appointments::session))
         .select((
             appointments::date,
@@ -547,7 +543,7 @@ pub fn occupancy(
         Some(patient) => appointments::table
             .filter(appointments::patient_id.eq(patient))
             .filter(appointments::date.between(from, to))
-            .filter(holds_slot())
+            .filter(HoldsSlot)
             .select(appointments::date)
             .load::<NaiveDate>(conn)?
             .into_iter()
