@@ -64,6 +64,31 @@ pub const STAFF_AND_INTEGRATION: &[Role] = &[
 /// Staff, integrations, and a patient for its own record.
 pub const ANY_ROLE: &[Role] = &Role::ALL;
 
+/// Whether `role` may set the patient flags that decide which referrals are
+/// required (in mental health treatment, pain referral required): they are
+/// clinical records. `Err` names the first flag it may not set.
+pub fn may_set_referral_flags(
+    role: Role,
+    in_mental_health_treatment: Option<bool>,
+    pain_referral_required: Option<bool>,
+) -> Result<(), &'static str> {
+    if CLINICAL.contains(&role) {
+        Ok(())
+    } else if in_mental_health_treatment.is_some() {
+        Err("in_mental_health_treatment")
+    } else if pain_referral_required.is_some() {
+        Err("pain_referral_required")
+    } else {
+        Ok(())
+    }
+}
+
+/// Whether `role` may see why a screening found a patient ineligible: the
+/// criteria are clinical findings. Everyone else learns only that it did.
+pub fn sees_screening_reasons(role: Role) -> bool {
+    CLINICAL.contains(&role)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,6 +99,26 @@ mod tests {
             assert_eq!(Role::parse(role.as_str()), Some(role));
         }
         assert_eq!(Role::parse("root"), None);
+    }
+
+    #[test]
+    fn only_clinical_roles_set_the_referral_flags() {
+        for role in Role::ALL {
+            let clinical = matches!(role, Role::Admin | Role::Clinician);
+            assert_eq!(may_set_referral_flags(role, None, None), Ok(()));
+            let first = if clinical {
+                Ok(())
+            } else {
+                Err("in_mental_health_treatment")
+            };
+            assert_eq!(may_set_referral_flags(role, Some(false), Some(true)), first);
+            let second = if clinical {
+                Ok(())
+            } else {
+                Err("pain_referral_required")
+            };
+            assert_eq!(may_set_referral_flags(role, None, Some(false)), second);
+        }
     }
 
     #[test]

@@ -1,36 +1,49 @@
-//! Appointments: their states, the transitions between them, and the rules
-//! of time each action obeys ("Appointments" in DOMAIN.md).
+//! Appointments: their states, the transitions between them, the rules of
+//! time each action obeys, and the decisions on booking, moving and acting
+//! on one ("Appointments" in `docs/DOMAIN.md`).
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::calendar::Session;
-use super::Refusal;
+use super::access::Role;
+use super::calendar::{Closures, Session};
+use super::readiness::{gate, IntakeRecord, Purpose};
+use super::{Clinic, FieldError, Refusal};
 
-/// An appointment as stored.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// An appointment as stored. Its instants are shown in the clinic's offset
+/// by the API, so they are not serialized here.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Appointment {
     pub id: String,
     pub patient_id: String,
     pub room_id: String,
+    /// Clinic-local date.
     pub date: NaiveDate,
     pub session: Session,
+    #[serde(skip)]
     pub starts_at: DateTime<Utc>,
     pub status: AppointmentStatus,
     pub route: Route,
+    /// Pain on arrival, recorded at check-in.
     pub pain_before: Option<PainScore>,
+    /// Pain at discharge, recorded at completion.
     pub pain_after: Option<PainScore>,
     pub cancel_reason: Option<String>,
+    /// `role:subject` of whoever cancelled.
     pub cancelled_by: Option<String>,
+    #[serde(skip)]
     pub checked_in_at: Option<DateTime<Utc>>,
+    #[serde(skip)]
     pub completed_at: Option<DateTime<Utc>>,
+    #[serde(skip)]
     pub created_at: DateTime<Utc>,
+    #[serde(skip)]
     pub updated_at: DateTime<Utc>,
-    /// The course this infusion belongs to, if any.
+    /// The course this infusion belongs to, if booked as part of one.
     pub course_id: Option<String>,
-    /// PHQ-9 depression score (0–27) recorded at check-in, if any.
-    pub phq9: Option<i32>,
+    /// PHQ-9 at check-in, if recorded.
+    pub phq9: Option<Phq9Score>,
 }
 
 /// Where an appointment is in its life.
@@ -197,7 +210,7 @@ impl<'de> Deserialize<'de> for PainScore {
 }
 
 /// A PHQ-9 depression score, 0 to 27; no other value can be held.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, ToSchema)]
 #[serde(into = "i32")]
 #[schema(value_type = i32, minimum = 0, maximum = 27, example = 14)]
 pub struct Phq9Score(u8);
@@ -267,6 +280,254 @@ pub fn cancel_time(starts_at: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), R
             action: Action::Cancel.as_str(),
             why: Some("the session has begun: check the patient in or record a no-show".into()),
         })
+    }
+}
+
+/// What a caller asks of a booked appointment; moving one is [`reschedule`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Request {
+    Cancel {
+        reason: String,
+        /// `role:subject` of whoever cancels.
+        by: String,
+    },
+    CheckIn {
+        pain_before: PainScore,
+        /// The route actually used, if not the booked one.
+        route: Option<Route>,
+        phq9: Option<Phq9Score>,
+    },
+    Complete {
+        pain_after: PainScore,
+    },
+    NoShow,
+}
+
+impl Request {
+    pub fn action(&self) -> Action {
+        match self {
+            Request::Cancel { .. } => Action::Cancel,
+            Request::CheckIn { .. } => Action::CheckIn,
+            Request::Complete { .. } => Action::Complete,
+            Request::NoShow => Action::NoShow,
+        }
+    }
+
+    /// Whether [`decide`] needs the patient's intake record: check-in's gate does.
+    pub fn needs_intake(&self) -> bool {
+        matches!(self, Request::CheckIn { .. })
+    }
+}
+
+/// What a decided action writes: the new status and what it records.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Change {
+    pub status: AppointmentStatus,
+    pub route: Option<Route>,
+    pub pain_before: Option<PainScore>,
+    pub pain_after: Option<PainScore>,
+    pub phq9: Option<Phq9Score>,
+    pub cancel_reason: Option<String>,
+    pub cancelled_by: Option<String>,
+    pub checked_in_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+impl Change {
+    fn to(status: AppointmentStatus) -> Self {
+        Self {
+            status,
+            route: None,
+            pain_before: None,
+            pain_after: None,
+            phq9: None,
+            cancel_reason: None,
+            cancelled_by: None,
+            checked_in_at: None,
+            completed_at: None,
+        }
+    }
+}
+
+/// The decision on `request` for the appointment as it stands: the state
+/// machine first, then the action's own rule of time, then (check-in) the
+/// patient's readiness gate on `intake` (read when
+/// [`Request::needs_intake`]). Without it a check-in is refused: the gate is
+/// never skipped.
+pub fn decide(
+    current: &Appointment,
+    request: Request,
+    intake: Option<&IntakeRecord>,
+    clinic: &Clinic,
+) -> Result<Change, Refusal> {
+    let change = Change::to(current.status.after(request.action())?);
+    let now = clinic.now;
+    Ok(match request {
+        Request::Cancel { reason, by } => {
+            cancel_time(current.starts_at, now)?;
+            Change {
+                cancel_reason: Some(reason),
+                cancelled_by: Some(by),
+                ..change
+            }
+        }
+        Request::CheckIn {
+            pain_before,
+            route,
+            phq9,
+        } => {
+            check_in_day(current.date, clinic.today())?;
+            cleared(intake, Purpose::CheckIn, clinic)?;
+            Change {
+                pain_before: Some(pain_before),
+                route,
+                phq9,
+                checked_in_at: Some(now),
+                ..change
+            }
+        }
+        Request::Complete { pain_after } => Change {
+            pain_after: Some(pain_after),
+            completed_at: Some(now),
+            ..change
+        },
+        Request::NoShow => {
+            no_show_time(current.starts_at, now)?;
+            change
+        }
+    })
+}
+
+/// A slot asked for: a session of a date.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SlotRequest {
+    pub date: NaiveDate,
+    pub session: Session,
+}
+
+/// What a booking or a move reads before it is decided.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SlotFacts {
+    /// The patient's intake record; `None` when there is no such patient.
+    pub intake: Option<IntakeRecord>,
+    /// The closures on the date asked for.
+    pub closures: Closures,
+    /// Whether the patient already holds another active appointment that day.
+    pub patient_busy: bool,
+}
+
+impl SlotFacts {
+    /// The facts as `role` may see them: see [`IntakeRecord::seen_by`].
+    pub fn seen_by(mut self, role: Role) -> Self {
+        self.intake = self.intake.map(|i| i.seen_by(role));
+        self
+    }
+}
+
+/// A new appointment, decided: the store finds it a free room.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewAppointment {
+    pub patient_id: String,
+    pub date: NaiveDate,
+    pub session: Session,
+    pub starts_at: DateTime<Utc>,
+    pub route: Route,
+    pub course_id: Option<String>,
+}
+
+/// The decision on a single booking: the patient exists, the calendar has
+/// the slot now, the patient is ready to book, and has no other appointment
+/// that day. Whether a room is free is the database's to say, race-free.
+pub fn book(
+    patient_id: &str,
+    slot: SlotRequest,
+    route: Route,
+    facts: &SlotFacts,
+    clinic: &Clinic,
+) -> Result<NewAppointment, Refusal> {
+    let intake = facts
+        .intake
+        .as_ref()
+        .ok_or_else(|| FieldError::refusal("patient_id", "no patient has this id"))?;
+    let starts_at = bookable(slot, facts, clinic)?;
+    gate(intake, Purpose::Booking, clinic.today(), clinic.policy)?;
+    free_day(slot, facts)?;
+    Ok(NewAppointment {
+        patient_id: patient_id.to_owned(),
+        date: slot.date,
+        session: slot.session,
+        starts_at,
+        route,
+        course_id: None,
+    })
+}
+
+/// Where a decided move takes an appointment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Move {
+    pub date: NaiveDate,
+    pub session: Session,
+    pub starts_at: DateTime<Utc>,
+    /// The same session again: the appointment keeps its room.
+    pub keeps_room: bool,
+}
+
+/// The decision on moving a scheduled appointment: the state machine, the
+/// calendar's verdict on the new slot, the rescheduling gate (a
+/// contraindication found since booking stops it; the booking checklist's
+/// windows are not asked again, a move being no new course), and the
+/// patient's other appointments that day.
+pub fn reschedule(
+    current: &Appointment,
+    slot: SlotRequest,
+    facts: &SlotFacts,
+    clinic: &Clinic,
+) -> Result<Move, Refusal> {
+    current.status.after(Action::Reschedule)?;
+    let starts_at = bookable(slot, facts, clinic)?;
+    cleared(facts.intake.as_ref(), Purpose::Reschedule, clinic)?;
+    free_day(slot, facts)?;
+    Ok(Move {
+        date: slot.date,
+        session: slot.session,
+        starts_at,
+        keeps_room: current.date == slot.date && current.session == slot.session,
+    })
+}
+
+/// The readiness gate before `purpose`, failing closed: without the
+/// patient's intake record nothing is cleared.
+fn cleared(
+    intake: Option<&IntakeRecord>,
+    purpose: Purpose,
+    clinic: &Clinic,
+) -> Result<(), Refusal> {
+    match intake {
+        Some(record) => gate(record, purpose, clinic.today(), clinic.policy),
+        None => Err(Refusal::NotReady {
+            items: Vec::new(),
+            refused: "this: the patient's intake record is missing",
+        }),
+    }
+}
+
+/// The calendar's verdict on a slot now: its start, or why it has none.
+fn bookable(
+    slot: SlotRequest,
+    facts: &SlotFacts,
+    clinic: &Clinic,
+) -> Result<DateTime<Utc>, Refusal> {
+    clinic
+        .calendar
+        .check_bookable(slot.date, slot.session, clinic.now, &facts.closures)
+        .map(|t| t.with_timezone(&Utc))
+}
+
+fn free_day(slot: SlotRequest, facts: &SlotFacts) -> Result<(), Refusal> {
+    if facts.patient_busy {
+        Err(Refusal::PatientAlreadyBookedThatDay(slot.date))
+    } else {
+        Ok(())
     }
 }
 

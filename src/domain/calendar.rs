@@ -1,6 +1,7 @@
-//! The clinic calendar ("Calendar and slots" in DOMAIN.md): which dates are
-//! clinic days, when their sessions start in the clinic's time zone, and
-//! whether a slot may be booked now.
+//! The clinic calendar ("Calendar and slots" in `docs/DOMAIN.md`): which
+//! dates are clinic days, when their sessions start in the clinic's time
+//! zone, whether a slot may be booked now, and the rooms and closures that
+//! make a session's capacity.
 
 use std::collections::BTreeSet;
 
@@ -9,7 +10,8 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::Refusal;
+use super::protocol::Occupancy;
+use super::{FieldError, Refusal};
 
 /// Half a clinic day; each holds one appointment per active room.
 #[derive(
@@ -162,6 +164,156 @@ impl Calendar {
         }
         Ok(starts_at)
     }
+}
+
+/// The longest range one availability request may ask for, in days.
+pub const MAX_AVAILABILITY_DAYS: u64 = 93;
+
+/// The range when only its first date is given, in days after it.
+const DEFAULT_AVAILABILITY_DAYS: u64 = 27;
+
+/// The dates an availability request covers: from `from` (default today) to
+/// `to` (default four weeks on), `to` not before `from` and at most
+/// [`MAX_AVAILABILITY_DAYS`] after it.
+pub fn availability_range(
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+    today: NaiveDate,
+) -> Result<(NaiveDate, NaiveDate), Refusal> {
+    let from = from.unwrap_or(today);
+    let to = to.unwrap_or_else(|| {
+        from.checked_add_days(Days::new(DEFAULT_AVAILABILITY_DAYS))
+            .unwrap_or(NaiveDate::MAX)
+    });
+    if to < from {
+        return Err(FieldError::refusal("to", "must not be before `from`"));
+    }
+    if (to - from).num_days() > MAX_AVAILABILITY_DAYS as i64 {
+        return Err(FieldError::refusal(
+            "to",
+            format!("must be at most {MAX_AVAILABILITY_DAYS} days after `from`"),
+        ));
+    }
+    Ok((from, to))
+}
+
+/// One session of one clinic day: its capacity and what is booked.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(example = json!({
+    "date": "2026-12-14", "session": "morning", "starts_at": "2026-12-14T08:00:00-05:00",
+    "capacity": 4, "booked": 1, "free": 3
+}))]
+pub struct SessionAvailability {
+    pub date: NaiveDate,
+    pub session: Session,
+    /// RFC 3339 in the clinic's offset.
+    #[serde(serialize_with = "in_its_offset")]
+    #[schema(value_type = String, format = DateTime)]
+    pub starts_at: DateTime<Tz>,
+    /// Active rooms.
+    pub capacity: i64,
+    /// Active appointments.
+    pub booked: i64,
+    pub free: i64,
+}
+
+fn in_its_offset<S: serde::Serializer>(t: &DateTime<Tz>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&t.to_rfc3339_opts(chrono::SecondsFormat::Secs, false))
+}
+
+/// The sessions from `from` to `to` (of `only` that session, if given) that
+/// can still be booked at `now`, with `occupancy`'s capacity and bookings:
+/// weekends, non-clinic days, closures, sessions that have begun and dates
+/// beyond the horizon have none.
+pub fn availability(
+    calendar: &Calendar,
+    occupancy: &Occupancy,
+    (from, to): (NaiveDate, NaiveDate),
+    only: Option<Session>,
+    now: DateTime<Utc>,
+) -> Vec<SessionAvailability> {
+    let last = calendar.horizon_end(calendar.local_date(now));
+    from.iter_days()
+        .take_while(|d| *d <= to.min(last))
+        .flat_map(|date| {
+            calendar
+                .sessions(date, &occupancy.closures)
+                .into_iter()
+                .filter(|(session, starts_at)| {
+                    only.is_none_or(|s| s == *session) && starts_at.to_utc() > now
+                })
+                .map(move |(session, starts_at)| {
+                    let booked = occupancy.booked.get(&(date, session)).copied().unwrap_or(0);
+                    SessionAvailability {
+                        date,
+                        session,
+                        starts_at,
+                        capacity: occupancy.capacity,
+                        booked,
+                        free: (occupancy.capacity - booked).max(0),
+                    }
+                })
+        })
+        .collect()
+}
+
+/// A private room with one reclining chair; only active rooms take
+/// bookings. Its instants are shown in the clinic's offset by the API.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Room {
+    pub id: String,
+    pub name: String,
+    pub active: bool,
+    #[serde(skip)]
+    pub created_at: DateTime<Utc>,
+    #[serde(skip)]
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The decision on changing a room: deactivating a room that holds
+/// scheduled appointments (`held`, from today on) is refused, naming them,
+/// so that none is stranded; they are rescheduled or cancelled first.
+pub fn change_room(room: &Room, active: Option<bool>, held: Vec<String>) -> Result<(), Refusal> {
+    if active == Some(false) && room.active && !held.is_empty() {
+        return Err(Refusal::Conflict {
+            detail: format!(
+                "the room holds {} scheduled appointment(s); reschedule or cancel them first",
+                held.len()
+            ),
+            appointment_ids: held,
+        });
+    }
+    Ok(())
+}
+
+/// A date the clinic is closed. Its instant is shown in the clinic's offset
+/// by the API.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Closure {
+    pub id: String,
+    pub date: NaiveDate,
+    pub reason: String,
+    #[serde(skip)]
+    pub created_at: DateTime<Utc>,
+}
+
+/// The decision on closing `date`: today or later, and no active
+/// appointment on it (`booked`, named in the refusal: nothing is cancelled
+/// silently).
+pub fn close(date: NaiveDate, today: NaiveDate, booked: Vec<String>) -> Result<(), Refusal> {
+    if date < today {
+        return Err(FieldError::refusal("date", "must be today or later"));
+    }
+    if !booked.is_empty() {
+        return Err(Refusal::Conflict {
+            detail: format!(
+                "{date} has {} appointment(s); reschedule or cancel them before closing it",
+                booked.len()
+            ),
+            appointment_ids: booked,
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -361,5 +513,53 @@ mod tests {
         assert!(c
             .check_bookable(date(2026, 12, 3), Session::Morning, just_before, &none)
             .is_ok());
+    }
+
+    #[test]
+    fn a_date_closes_only_from_today_and_only_when_nothing_stands_on_it() {
+        let today = date(2026, 12, 2);
+        let ids = || vec!["a-1".to_owned(), "a-2".to_owned()];
+        let table = [
+            (date(2026, 12, 24), vec![], None),
+            (today, vec![], None),
+            (date(2026, 12, 1), vec![], Some("validation_failed")),
+            (date(2026, 12, 1), ids(), Some("validation_failed")),
+            (date(2026, 12, 24), ids(), Some("conflict")),
+        ];
+        for (day, booked, refused) in table {
+            let decided = close(day, today, booked.clone());
+            assert_eq!(decided.as_ref().err().map(Refusal::code), refused, "{day}");
+            if let Err(Refusal::Conflict {
+                appointment_ids, ..
+            }) = decided
+            {
+                assert_eq!(appointment_ids, booked);
+            }
+        }
+    }
+
+    #[test]
+    fn only_deactivating_an_active_room_that_holds_appointments_is_refused() {
+        let at = Utc.with_ymd_and_hms(2026, 12, 1, 12, 0, 0).unwrap();
+        let room = |active: bool| Room {
+            id: "r-1".into(),
+            name: "Room 1".into(),
+            active,
+            created_at: at,
+            updated_at: at,
+        };
+        let held = || vec!["a-1".to_owned()];
+        let table = [
+            (true, Some(false), held(), true),
+            (true, Some(false), vec![], false),
+            (true, None, held(), false),
+            (true, Some(true), held(), false),
+            (false, Some(false), held(), false),
+            (false, Some(true), vec![], false),
+        ];
+        for (active, asked, held, refused) in table {
+            let decided = change_room(&room(active), asked, held);
+            assert_eq!(decided.is_err(), refused, "{active} {asked:?}");
+        }
     }
 }

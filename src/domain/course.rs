@@ -1,12 +1,222 @@
-//! Courses: their status, derived from their appointments, and the response
-//! check at the protocol's chosen infusion.
+//! Courses ("Protocols" and "Courses" in `docs/DOMAIN.md`): the decision on
+//! planning and booking one, who may start which protocol, its status from
+//! its appointments, cancelling what is left of it, and the response check
+//! at the protocol's chosen infusion.
 
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::access::Role;
 use super::appointment::{Appointment, AppointmentStatus};
-use super::patient::IndicationCategory;
-use super::protocol::Protocol;
+use super::calendar::Session;
+use super::patient::{IndicationCategory, PatientDetails};
+use super::protocol::{self, Occupancy, PlanRequest, Protocol, Shape, Slot};
+use super::readiness::{gate, IntakeRecord, Purpose};
+use super::values::{CalendarDate, Id};
+use super::{Clinic, FieldError, Refusal};
+
+/// A course to plan or book: the earliest series of the protocol that fits
+/// from `earliest_start`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "patient_id": "019a6b1e-7c2d-7f00-8a11-3c4d5e6f7a8b", "protocol": "pain-5-day",
+    "session": "morning", "earliest_start": "2026-12-02"
+}))]
+pub struct CourseRequest {
+    pub patient_id: Id,
+    /// A protocol code, e.g. `pain-5-day`, `pain-8-10-day`, `mental-health`, `maintenance`.
+    pub protocol: String,
+    /// The session for every infusion (unless `allow_mixed_sessions`).
+    pub session: Session,
+    /// The first date the course may start on (clinic-local).
+    pub earliest_start: CalendarDate,
+    /// How many infusions, where the protocol offers a choice (8, 9 or 10 for `pain-8-10-day`).
+    #[serde(default)]
+    pub infusions: Option<u32>,
+    /// Infusions a week (`mental-health`: 2 or 3).
+    #[serde(default)]
+    pub per_week: Option<u32>,
+    /// Weeks (`mental-health`: 2 or 3).
+    #[serde(default)]
+    pub weeks: Option<u32>,
+    /// Let a day take the other session when the requested one is full.
+    #[serde(default)]
+    pub allow_mixed_sessions: bool,
+}
+
+/// One of the patient's earlier courses, as eligibility reads it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PastCourse {
+    pub cancelled: bool,
+    /// Its infusions' statuses.
+    pub infusions: Vec<AppointmentStatus>,
+}
+
+/// What planning or booking a course reads before it is decided.
+#[derive(Clone, Debug, Default)]
+pub struct CourseFacts {
+    /// The protocol the request names; `None` when no protocol has that code.
+    pub protocol: Option<Protocol>,
+    /// The patient's intake record; `None` when there is no such patient.
+    pub intake: Option<IntakeRecord>,
+    pub history: Vec<PastCourse>,
+    /// How full each session of [`window`] is, and the patient's own days.
+    pub occupancy: Occupancy,
+}
+
+impl CourseFacts {
+    /// The facts as `role` may see them: see [`IntakeRecord::seen_by`].
+    pub fn seen_by(mut self, role: Role) -> Self {
+        self.intake = self.intake.map(|i| i.seen_by(role));
+        self
+    }
+}
+
+/// The dates whose occupancy a plan reads: from the earliest start (or
+/// today) to the end of the booking horizon; `None` when the start is
+/// beyond the horizon.
+pub fn window(request: &CourseRequest, clinic: &Clinic) -> Option<(NaiveDate, NaiveDate)> {
+    let today = clinic.today();
+    let last = clinic.calendar.horizon_end(today);
+    let from = request.earliest_start.get().max(today);
+    (from <= last).then_some((from, last))
+}
+
+/// A course decided: its protocol, its shape and the series to book.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    pub protocol: Protocol,
+    pub shape: Shape,
+    pub series: Vec<Slot>,
+}
+
+impl Plan {
+    /// The date of the first infusion.
+    pub fn start(&self) -> Option<NaiveDate> {
+        self.series.first().map(|s| s.date)
+    }
+}
+
+/// The decision on a course: the protocol and the shape asked of it, the
+/// horizon, the patient and whether the protocol may be started
+/// ([`eligibility`]), the booking gate, then the earliest series that fits.
+/// `keep_start` is the start an earlier attempt planned, when that attempt
+/// lost a room to a concurrent booking: a series that now starts elsewhere
+/// is refused, naming the new start, rather than booked unasked.
+pub fn plan(
+    request: &CourseRequest,
+    facts: &CourseFacts,
+    clinic: &Clinic,
+    keep_start: Option<NaiveDate>,
+) -> Result<Plan, Refusal> {
+    let protocol = facts
+        .protocol
+        .clone()
+        .ok_or_else(|| FieldError::refusal("protocol", "no protocol has this code"))?;
+    let shape = protocol::shape(
+        &protocol,
+        request.infusions,
+        request.per_week,
+        request.weeks,
+    )
+    .map_err(Refusal::Invalid)?;
+    let last = clinic.calendar.horizon_end(clinic.today());
+    if request.earliest_start.get() > last {
+        return Err(Refusal::OutsideHorizon { last });
+    }
+    let intake = facts
+        .intake
+        .as_ref()
+        .ok_or_else(|| FieldError::refusal("patient_id", "no patient has this id"))?;
+    eligibility(&protocol, &intake.patient, &facts.history)?;
+    gate(intake, Purpose::Booking, clinic.today(), clinic.policy)?;
+    let wanted = PlanRequest {
+        session: request.session,
+        allow_mixed_sessions: request.allow_mixed_sessions,
+        earliest_start: request.earliest_start.get(),
+        now: clinic.now,
+    };
+    let series = protocol::plan(shape, wanted, &clinic.calendar, &facts.occupancy)
+        .ok_or(Refusal::NoCapacityForSeries { next_start: None })?;
+    let plan = Plan {
+        protocol,
+        shape,
+        series,
+    };
+    match keep_start {
+        Some(kept) if plan.start() != Some(kept) => Err(Refusal::NoCapacityForSeries {
+            next_start: plan.start(),
+        }),
+        _ => Ok(plan),
+    }
+}
+
+/// Whether the patient may start `protocol`: it treats one of the patient's
+/// indications, and a protocol that follows a completed course (maintenance)
+/// needs one whose [`status`] is `completed`.
+pub fn eligibility(
+    protocol: &Protocol,
+    patient: &PatientDetails,
+    history: &[PastCourse],
+) -> Result<(), Refusal> {
+    if !protocol.categories.iter().any(|c| patient.has_category(*c)) {
+        return Err(FieldError::refusal(
+            "protocol",
+            format!(
+                "{} does not treat any of the patient's indications",
+                protocol.code
+            ),
+        ));
+    }
+    let completed = history
+        .iter()
+        .any(|c| status(c.cancelled, &c.infusions) == CourseStatus::Completed);
+    if protocol.requires_completed_course && !completed {
+        return Err(FieldError::refusal(
+            "protocol",
+            format!(
+                "{} follows a completed course; the patient has none",
+                protocol.code
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A course as stored, with its infusions in date order. Its instants are
+/// shown in the clinic's offset by the API, so they are not serialized here.
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
+pub struct Course {
+    pub id: String,
+    pub patient_id: String,
+    /// The protocol's code.
+    pub protocol: String,
+    pub session: Session,
+    pub allow_mixed_sessions: bool,
+    pub infusions: u32,
+    pub per_week: Option<u32>,
+    pub weeks: Option<u32>,
+    pub earliest_start: NaiveDate,
+    pub cancel_reason: Option<String>,
+    /// `role:subject` of whoever cancelled.
+    pub cancelled_by: Option<String>,
+    /// `role:subject` of whoever booked it.
+    pub created_by: String,
+    #[serde(skip)]
+    pub created_at: DateTime<Utc>,
+    #[serde(skip)]
+    pub appointments: Vec<Appointment>,
+}
+
+impl Course {
+    pub fn status(&self) -> CourseStatus {
+        let infusions: Vec<AppointmentStatus> =
+            self.appointments.iter().map(|a| a.status).collect();
+        status(self.cancel_reason.is_some(), &infusions)
+    }
+}
 
 /// Where a course stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -16,27 +226,36 @@ pub enum CourseStatus {
     Scheduled,
     /// Some infusions happened; some are still ahead.
     InProgress,
-    /// Nothing is left to happen.
+    /// Nothing is left to happen, and at least one infusion was given. Only
+    /// a completed course lets a patient start `maintenance`.
     Completed,
+    /// Nothing is left to happen, and no infusion was given: every one was
+    /// a no-show (or cancelled on its own).
+    Missed,
     /// Cancelled: what was left of it was cancelled.
     Cancelled,
 }
 
-/// The status of a course from its appointments (and whether it was cancelled).
-pub fn status(cancelled: bool, appointments: &[Appointment]) -> CourseStatus {
+/// The status of a course from its infusions' statuses (and whether it was
+/// cancelled as a whole).
+pub fn status(cancelled: bool, infusions: &[AppointmentStatus]) -> CourseStatus {
     use AppointmentStatus::*;
-    if cancelled || appointments.iter().all(|a| a.status == Cancelled) {
-        return CourseStatus::Cancelled;
-    }
-    let live: Vec<_> = appointments
+    let live: Vec<AppointmentStatus> = infusions
         .iter()
-        .filter(|a| a.status != Cancelled)
+        .copied()
+        .filter(|s| *s != Cancelled)
         .collect();
-    if live.iter().all(|a| matches!(a.status, Completed | NoShow)) {
-        CourseStatus::Completed
+    if cancelled || live.is_empty() {
+        CourseStatus::Cancelled
+    } else if live.iter().all(|s| matches!(s, Completed | NoShow)) {
+        if live.contains(&Completed) {
+            CourseStatus::Completed
+        } else {
+            CourseStatus::Missed
+        }
     } else if live
         .iter()
-        .any(|a| matches!(a.status, CheckedIn | Completed | NoShow))
+        .any(|s| matches!(s, CheckedIn | Completed | NoShow))
     {
         CourseStatus::InProgress
     } else {
@@ -44,10 +263,30 @@ pub fn status(cancelled: bool, appointments: &[Appointment]) -> CourseStatus {
     }
 }
 
+/// What cancelling what is left of a course cancels: every scheduled
+/// infusion whose session has not begun. `invalid_transition` when the
+/// course was cancelled already or nothing is left.
+pub fn cancellation(course: &Course, now: DateTime<Utc>) -> Result<Vec<String>, Refusal> {
+    let left: Vec<String> = course
+        .appointments
+        .iter()
+        .filter(|a| a.status == AppointmentStatus::Scheduled && a.starts_at > now)
+        .map(|a| a.id.clone())
+        .collect();
+    if course.cancel_reason.is_some() || left.is_empty() {
+        return Err(Refusal::InvalidTransition {
+            from: "course",
+            action: "cancel",
+            why: Some("nothing is left of this course to cancel".into()),
+        });
+    }
+    Ok(left)
+}
+
 /// What the response check measures.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
-pub enum Measure {
+pub enum ResponseMeasure {
     /// Pain on arrival, 0 to 10.
     PainBefore,
     /// PHQ-9 at check-in, 0 to 27.
@@ -57,8 +296,8 @@ pub enum Measure {
 /// The response at the protocol's check infusion, against the first.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, ToSchema)]
 #[schema(example = json!({"measure": "pain_before", "infusion": 4, "baseline": 8, "latest": 7, "change": -1, "improvement": 0.125}))]
-pub struct Response {
-    pub measure: Measure,
+pub struct ResponseCheck {
+    pub measure: ResponseMeasure,
     /// Which infusion the check is at.
     pub infusion: u32,
     /// The score at the first infusion.
@@ -78,13 +317,13 @@ pub fn response(
     protocol: &Protocol,
     appointments: &[Appointment],
     required_improvement: f64,
-) -> (Option<Response>, bool) {
+) -> (Option<ResponseCheck>, bool) {
     let Some(n) = protocol.response_check_infusion else {
         return (None, false);
     };
     let measure = match protocol.categories.as_slice() {
-        [IndicationCategory::Pain] => Measure::PainBefore,
-        [IndicationCategory::MentalHealth] => Measure::Phq9,
+        [IndicationCategory::Pain] => ResponseMeasure::PainBefore,
+        [IndicationCategory::MentalHealth] => ResponseMeasure::Phq9,
         _ => return (None, false),
     };
     let mut given: Vec<&Appointment> = appointments
@@ -98,8 +337,8 @@ pub fn response(
         .collect();
     given.sort_by_key(|a| (a.date, a.starts_at));
     let score = |a: &Appointment| match measure {
-        Measure::PainBefore => a.pain_before.map(|p| p.value()),
-        Measure::Phq9 => a.phq9,
+        ResponseMeasure::PainBefore => a.pain_before.map(|p| p.value()),
+        ResponseMeasure::Phq9 => a.phq9.map(|p| p.value()),
     };
     let (Some(first), Some(check)) = (given.first(), given.get(n as usize - 1)) else {
         return (None, false);
@@ -114,7 +353,7 @@ pub fn response(
     };
     let needs_review = baseline > 0 && improvement < required_improvement;
     (
-        Some(Response {
+        Some(ResponseCheck {
             measure,
             infusion: n,
             baseline,

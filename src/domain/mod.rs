@@ -1,25 +1,35 @@
 //! The clinic's rules as plain Rust: no actix, no diesel. Inputs parse into
 //! types that cannot hold invalid values, so the layers around them need not
-//! re-check.
+//! re-check. A rule that combines others (may this appointment be checked in
+//! now?) is a decision function here too: it takes what was read and
+//! returns the change to store or the refusal. `docs/DOMAIN.md` states the
+//! rules; `docs/ARCHITECTURE.md` says where a new one goes.
 
 pub mod access;
 pub mod appointment;
 pub mod calendar;
 pub mod clock;
 pub mod course;
+pub mod intake;
 pub mod patient;
 pub mod protocol;
 pub mod readiness;
 pub mod referral;
 pub mod screening;
+pub mod values;
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
+
+use self::calendar::Calendar;
+use self::readiness::IntakePolicy;
 
 /// A clinic rule refused the request. Each has a stable code in the API.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Refusal {
+    /// Fields of the request break rules: each is named.
+    Invalid(Vec<FieldError>),
     NotAClinicDay(NaiveDate),
     ClinicClosed(NaiveDate),
     InThePast,
@@ -35,7 +45,7 @@ pub enum Refusal {
     },
     /// The patient is not ready for this: the open checklist items.
     NotReady {
-        items: Vec<readiness::Item>,
+        items: Vec<readiness::ReadinessItem>,
         /// What was refused, e.g. "booking" or "the first infusion's check-in".
         refused: &'static str,
     },
@@ -55,6 +65,7 @@ impl Refusal {
     /// The stable code of this refusal.
     pub fn code(&self) -> &'static str {
         match self {
+            Refusal::Invalid(_) => "validation_failed",
             Refusal::NotAClinicDay(_) => "not_a_clinic_day",
             Refusal::ClinicClosed(_) => "clinic_closed",
             Refusal::InThePast => "in_the_past",
@@ -71,6 +82,10 @@ impl Refusal {
     /// What was refused, in words.
     pub fn detail(&self) -> String {
         match self {
+            Refusal::Invalid(errors) => match errors.as_slice() {
+                [one] => format!("`{}` {}", one.field, one.message),
+                many => format!("{} fields are not valid", many.len()),
+            },
             Refusal::NotAClinicDay(date) => {
                 format!("{date} ({}) is not a clinic day", date.format("%A"))
             }
@@ -120,124 +135,43 @@ impl FieldError {
             message: message.into(),
         }
     }
+
+    /// The refusal naming this one field.
+    pub fn refusal(field: impl Into<String>, message: impl Into<String>) -> Refusal {
+        Refusal::Invalid(vec![Self::new(field, message)])
+    }
 }
 
-/// Free text that must be present: at most `max_chars` characters, no
-/// control characters, and not blank: what [`text_schema`] and
-/// [`text_pattern`] tell clients, so the contract and this check agree.
-pub fn check_text(field: &str, text: &str, max_chars: usize) -> Option<FieldError> {
-    if text.chars().any(char::is_control) {
-        Some(FieldError::new(
-            field,
-            "must not contain control characters",
-        ))
-    } else if text.trim().is_empty() {
-        Some(FieldError::new(field, "must not be empty"))
-    } else if text.chars().count() > max_chars {
-        Some(FieldError::new(
-            field,
-            format!("must be at most {max_chars} characters"),
-        ))
+/// `Ok(())` when `errors` is empty, else the refusal naming each.
+pub fn valid(errors: Vec<FieldError>) -> Result<(), Refusal> {
+    if errors.is_empty() {
+        Ok(())
     } else {
-        None
+        Err(Refusal::Invalid(errors))
     }
 }
 
-/// The control characters (Unicode category Cc, `char::is_control`).
-const CONTROL: [(char, char); 2] = [('\u{0}', '\u{1f}'), ('\u{7f}', '\u{9f}')];
-
-/// The white space (`char::is_whitespace`) that is not a control character.
-const BLANK: [(char, char); 8] = [
-    (' ', ' '),
-    ('\u{a0}', '\u{a0}'),
-    ('\u{1680}', '\u{1680}'),
-    ('\u{2000}', '\u{200a}'),
-    ('\u{2028}', '\u{2029}'),
-    ('\u{202f}', '\u{202f}'),
-    ('\u{205f}', '\u{205f}'),
-    ('\u{3000}', '\u{3000}'),
-];
-
-/// A regular expression character class of `ranges`, with `\uXXXX` escapes
-/// that ECMA-262, Python and Rust regular expressions all read alike.
-fn class(negated: bool, ranges: &[(char, char)]) -> String {
-    let escape = |c: char| format!("\\u{:04X}", u32::from(c));
-    let body: String = ranges
-        .iter()
-        .map(|&(from, to)| {
-            if from == to {
-                escape(from)
-            } else {
-                format!("{}-{}", escape(from), escape(to))
-            }
-        })
-        .collect();
-    format!("[{}{body}]", if negated { "^" } else { "" })
+/// A date a record may carry only if it is not in the future (a letter
+/// received, a treatment attested, a consult held).
+pub fn not_after_today(field: &str, date: NaiveDate, today: NaiveDate) -> Option<FieldError> {
+    (date > today).then(|| FieldError::new(field, "must not be in the future"))
 }
 
-/// The JSON Schema `pattern` of [`check_text`]: no control character
-/// anywhere, and at least one character that is not white space.
-pub fn text_pattern() -> String {
-    let any = class(true, &CONTROL);
-    let visible = class(true, &[&CONTROL[..], &BLANK[..]].concat());
-    format!("^{any}*{visible}{any}*$")
+/// The clinic as a decision sees it: its calendar and intake policy (from
+/// settings), and the instant the decision is taken at.
+#[derive(Clone, Debug)]
+pub struct Clinic {
+    pub calendar: Calendar,
+    pub policy: IntakePolicy,
+    /// Improvement a course's response check needs before no review is flagged.
+    pub response_improvement: f64,
+    /// Now, to the microsecond both backends store.
+    pub now: DateTime<Utc>,
 }
 
-/// The schema of free text that [`check_text`] accepts with `MAX` characters
-/// at most. Derived schemas say the same with
-/// `#[schema(min_length = 1, max_length = MAX, pattern = r"...")]` and the
-/// pattern spelled out (utoipa takes only literals); a test holds every such
-/// literal in the contract to [`text_pattern`].
-pub fn text_schema<const MAX: usize>() -> utoipa::openapi::Object {
-    use utoipa::openapi::{ObjectBuilder, Type};
-    ObjectBuilder::new()
-        .schema_type(Type::String)
-        .min_length(Some(1))
-        .max_length(Some(MAX))
-        .pattern(Some(text_pattern()))
-        .build()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn within(ranges: &[(char, char)], c: char) -> bool {
-        ranges.iter().any(|&(from, to)| (from..=to).contains(&c))
-    }
-
-    #[test]
-    fn the_pattern_classes_are_the_ones_check_text_uses() {
-        for c in (0..=0x10FFFF).filter_map(char::from_u32) {
-            assert_eq!(c.is_control(), within(&CONTROL, c), "{c:?}");
-            assert_eq!(
-                c.is_whitespace() && !c.is_control(),
-                within(&BLANK, c),
-                "{c:?}"
-            );
-        }
-        assert_eq!(
-            text_pattern(),
-            "^[^\\u0000-\\u001F\\u007F-\\u009F]*\
-             [^\\u0000-\\u001F\\u007F-\\u009F\\u0020\\u00A0\\u1680\\u2000-\\u200A\\u2028-\\u2029\\u202F\\u205F\\u3000]\
-             [^\\u0000-\\u001F\\u007F-\\u009F]*$"
-        );
-    }
-
-    #[test]
-    fn text_is_bounded_visible_and_free_of_control_characters() {
-        assert_eq!(check_text("t", "  Ada  ", 7), None);
-        assert_eq!(check_text("t", "\u{3000}x", 2), None);
-        for (text, message) in [
-            ("", "must not be empty"),
-            (" \u{a0}\u{2003}", "must not be empty"),
-            ("Ada\n", "must not contain control characters"),
-            ("\tAda", "must not contain control characters"),
-            ("A\u{85}da", "must not contain control characters"),
-            ("  Ada   ", "must be at most 7 characters"),
-        ] {
-            let error = check_text("t", text, 7).map(|e| e.message);
-            assert_eq!(error.as_deref(), Some(message), "{text:?}");
-        }
+impl Clinic {
+    /// Today's date in the clinic's time zone.
+    pub fn today(&self) -> NaiveDate {
+        self.calendar.local_date(self.now)
     }
 }

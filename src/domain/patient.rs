@@ -1,15 +1,18 @@
 //! Patients: what they are treated for and which demographic values are
-//! acceptable ("Indications" in DOMAIN.md).
+//! acceptable ("Patients and indications" in `docs/DOMAIN.md`).
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::ValidateEmail;
 
-use super::{check_text, FieldError};
+use super::values::Text;
+use super::{valid, FieldError, Refusal};
 
 /// Longest accepted given or family name, in characters.
 pub const MAX_NAME_CHARS: usize = 100;
+/// A given or family name as requests send it.
+pub type Name = Text<MAX_NAME_CHARS>;
 /// Oldest accepted age, in years: an older date of birth is a typo.
 pub const MAX_AGE_YEARS: i32 = 120;
 
@@ -181,8 +184,8 @@ pub struct Patient {
     pub updated_at: DateTime<Utc>,
 }
 
-/// What a patient record says, checked by [`PatientDetails::check`].
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// What a patient record says, checked by [`PatientDetails::admitted`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
 pub struct PatientDetails {
     pub given_name: String,
     pub family_name: String,
@@ -190,18 +193,27 @@ pub struct PatientDetails {
     pub email: Option<String>,
     pub phone: Option<String>,
     pub indications: Vec<Indication>,
+    /// Whether the patient is currently in mental health treatment: if not,
+    /// a pain indication needs a mental health evaluation.
     pub in_mental_health_treatment: bool,
+    /// Whether a clinician marked a pain-management referral as required.
     pub pain_referral_required: bool,
 }
 
 impl PatientDetails {
+    /// The decision on a record as sent, new or after a change: every rule
+    /// of [`Self::check`] on `today`, each broken one named; kept with names
+    /// and contacts tidied.
+    pub fn admitted(self, today: NaiveDate) -> Result<Self, Refusal> {
+        valid(self.check(today))?;
+        Ok(self.normalized())
+    }
+
     /// Every rule a patient record must meet on `today` (clinic-local), each
     /// broken one named by its field. Check before [`Self::normalized`]: the
     /// rules are about what the client sent.
     pub fn check(&self, today: NaiveDate) -> Vec<FieldError> {
         let mut errors: Vec<FieldError> = [
-            check_name("given_name", &self.given_name),
-            check_name("family_name", &self.family_name),
             check_birth_date("date_of_birth", self.date_of_birth, today),
             contact(&self.email).and_then(|e| check_email("email", e)),
             contact(&self.phone).and_then(|p| check_phone("phone", p)),
@@ -264,11 +276,6 @@ pub fn check_indications(field: &str, indications: &[Indication]) -> Vec<FieldEr
         }
     }
     errors
-}
-
-/// A given or family name: not blank, at most [`MAX_NAME_CHARS`], no control characters.
-pub fn check_name(field: &str, name: &str) -> Option<FieldError> {
-    check_text(field, name, MAX_NAME_CHARS)
 }
 
 /// A date of birth is in the past and at most [`MAX_AGE_YEARS`] ago.
@@ -363,6 +370,34 @@ pub fn check_phone(field: &str, phone: &str) -> Option<FieldError> {
     }
 }
 
+/// Part of a full name to search for, as sent: at most two names' worth of
+/// characters. Blank searches for everyone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NameSearch(String);
+
+impl NameSearch {
+    /// The longest search: a given and a family name.
+    pub const MAX_CHARS: usize = 2 * MAX_NAME_CHARS;
+
+    /// What to search for, trimmed; none when blank.
+    pub fn term(self) -> Option<String> {
+        Some(self.0.trim().to_owned()).filter(|t| !t.is_empty())
+    }
+}
+
+impl<'de> Deserialize<'de> for NameSearch {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let sent = String::deserialize(d)?;
+        if sent.chars().count() > Self::MAX_CHARS {
+            return Err(serde::de::Error::custom(format!(
+                "must be at most {} characters",
+                Self::MAX_CHARS
+            )));
+        }
+        Ok(Self(sent))
+    }
+}
+
 /// Lower-cased "given family" name, the form the name search runs on.
 pub fn search_key(given_name: &str, family_name: &str) -> String {
     format!("{} {}", given_name.trim(), family_name.trim()).to_lowercase()
@@ -413,15 +448,6 @@ mod tests {
                 "`anxiety` is listed more than once"
             )]
         );
-    }
-
-    #[test]
-    fn names_are_bounded_and_not_blank() {
-        assert!(check_name("n", "Ada").is_none());
-        assert!(check_name("n", "  ").is_some());
-        assert!(check_name("n", &"x".repeat(MAX_NAME_CHARS)).is_none());
-        assert!(check_name("n", &"x".repeat(MAX_NAME_CHARS + 1)).is_some());
-        assert!(check_name("n", "A\u{0}da").is_some());
     }
 
     #[test]

@@ -10,11 +10,13 @@ use utoipa::ToSchema;
 
 use super::calendar::{Calendar, Closures, Session};
 use super::patient::IndicationCategory;
-use super::{check_text, FieldError};
+use super::values::Text;
+use super::{valid, FieldError, Refusal};
 
 /// How a protocol spaces its infusions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = ProtocolSpacing)]
 pub enum Spacing {
     /// One infusion each clinic day; weekends and closures are skipped and
     /// do not break the series.
@@ -42,6 +44,7 @@ impl Spacing {
 /// A day of the week, as protocols name it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = Weekday)]
 pub enum Day {
     Monday,
     Tuesday,
@@ -95,6 +98,7 @@ impl Day {
 /// An inclusive range of whole numbers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = CountRange)]
 pub struct Range {
     pub min: u32,
     pub max: u32,
@@ -106,8 +110,8 @@ impl Range {
     }
 }
 
-/// Longest protocol name, in characters.
-pub const MAX_PROTOCOL_NAME: usize = 200;
+/// A protocol's name: at most 200 characters.
+pub type ProtocolName = Text<200>;
 
 /// A protocol: the rules a course of infusions follows.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -116,12 +120,7 @@ pub struct Protocol {
     /// e.g. `pain-5-day`.
     #[schema(pattern = "^[a-z0-9-]{1,64}$")]
     pub code: String,
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\u0000-\u001F\u007F-\u009F\u0020\u00A0\u1680\u2000-\u200A\u2028-\u2029\u202F\u205F\u3000][^\u0000-\u001F\u007F-\u009F]*$"
-    )]
-    pub name: String,
+    pub name: ProtocolName,
     /// The indication categories it treats.
     pub categories: Vec<IndicationCategory>,
     pub spacing: Spacing,
@@ -148,9 +147,6 @@ impl Protocol {
     pub fn check(&self) -> Vec<FieldError> {
         let mut errors = Vec::new();
         let mut err = |field: &str, message: &str| errors.push(FieldError::new(field, message));
-        if let Some(error) = check_text("name", &self.name, MAX_PROTOCOL_NAME) {
-            err("name", &error.message);
-        }
         if self.categories.is_empty() {
             err("categories", "at least one indication category is required");
         }
@@ -218,6 +214,24 @@ impl Protocol {
         }
         errors
     }
+}
+
+/// The decision on a protocol an admin sends for `code`: the code it names
+/// is the path's, [`Protocol::check`] finds nothing impossible, and every
+/// shape can be planned on the clinic's calendar ([`plannable_on`]).
+pub fn revise(
+    code: &str,
+    protocol: Protocol,
+    calendar: &Calendar,
+    now: DateTime<Utc>,
+) -> Result<Protocol, Refusal> {
+    let mut errors = protocol.check();
+    if protocol.code != code {
+        errors.insert(0, FieldError::new("code", "must match the path"));
+    }
+    valid(errors)?;
+    valid(plannable_on(&protocol, calendar, now))?;
+    Ok(protocol)
 }
 
 /// Whether every course shape the protocol allows can be planned on
@@ -571,7 +585,7 @@ mod tests {
     fn pain_5_day() -> Protocol {
         Protocol {
             code: "pain-5-day".into(),
-            name: "Pain, 5 days".into(),
+            name: Text::parse("Pain, 5 days").unwrap(),
             categories: vec![IndicationCategory::Pain],
             spacing: Spacing::ConsecutiveClinicDays,
             infusions: Range { min: 5, max: 5 },
@@ -587,7 +601,7 @@ mod tests {
     fn mental_health() -> Protocol {
         Protocol {
             code: "mental-health".into(),
-            name: "Mental health".into(),
+            name: Text::parse("Mental health").unwrap(),
             categories: vec![IndicationCategory::MentalHealth],
             spacing: Spacing::Weekly,
             infusions: Range { min: 4, max: 9 },

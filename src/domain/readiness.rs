@@ -5,9 +5,11 @@ use chrono::{DateTime, Days, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::access::{self, Role};
 use super::patient::{IndicationCategory, PatientDetails};
 use super::referral::{effective_status, ReferralKind, ReferralStatus};
 use super::screening::Outcome;
+use super::Refusal;
 
 /// The policy windows that readiness depends on (settings).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,12 +38,14 @@ pub struct ReferralSummary {
 }
 
 impl IntakeRecord {
-    /// The record with the screening's reasons left out: readiness then says
-    /// only that the screening is ineligible, for callers who are not
-    /// clinicians.
-    pub fn without_reasons(mut self) -> Self {
-        if let Some(s) = &mut self.latest_screening {
-            s.reasons.clear();
+    /// The record as `role` may see it: why a screening found the patient
+    /// ineligible is for clinicians ([`access::sees_screening_reasons`]);
+    /// for everyone else readiness says only that it is ineligible.
+    pub fn seen_by(mut self, role: Role) -> Self {
+        if !access::sees_screening_reasons(role) {
+            if let Some(s) = &mut self.latest_screening {
+                s.reasons.clear();
+            }
         }
         self
     }
@@ -68,7 +72,7 @@ pub struct IntakeRecord {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
-pub enum ItemStatus {
+pub enum ReadinessItemStatus {
     Done,
     Open,
     NotRequired,
@@ -76,13 +80,13 @@ pub enum ItemStatus {
 
 /// One line of the checklist.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
-pub struct Item {
+pub struct ReadinessItem {
     /// `screening`, `mental_health_provider_referral`,
     /// `ongoing_treatment_attestation`, `pain_management_referral`,
     /// `mental_health_evaluation` or `lamotrigine_prescriber_consult`.
     #[schema(example = "screening")]
     pub code: &'static str,
-    pub status: ItemStatus,
+    pub status: ReadinessItemStatus,
     /// Whether an open item stops booking. The lamotrigine consult does
     /// not: it stops the first infusion's check-in.
     pub blocking: bool,
@@ -103,32 +107,78 @@ pub struct Item {
 pub struct Readiness {
     /// True when every blocking item is done or not required.
     pub ready: bool,
-    pub items: Vec<Item>,
-}
-
-impl Readiness {
-    /// The open items that stop booking.
-    pub fn open_blocking(&self) -> Vec<Item> {
-        self.items
-            .iter()
-            .filter(|i| i.blocking && i.status == ItemStatus::Open)
-            .cloned()
-            .collect()
-    }
-
-    /// The lamotrigine consult item, if open: it stops check-ins.
-    pub fn open_consult(&self) -> Option<Item> {
-        self.items
-            .iter()
-            .find(|i| i.code == CONSULT && i.status == ItemStatus::Open)
-            .cloned()
-    }
+    pub items: Vec<ReadinessItem>,
 }
 
 pub const CONSULT: &str = "lamotrigine_prescriber_consult";
 
-fn item(code: &'static str, blocking: bool, status: ItemStatus, detail: impl Into<String>) -> Item {
-    Item {
+/// What a readiness gate stands before.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    /// A new booking, single or a whole course: every blocking item must be
+    /// done.
+    Booking,
+    /// Moving a booked appointment: it is not a new course, so the
+    /// checklist's windows are not asked again, but a contraindication found
+    /// since (the latest screening is ineligible) stops the move.
+    Reschedule,
+    /// An infusion's check-in: the latest screening must not be ineligible,
+    /// and the lamotrigine prescriber consult must be done.
+    CheckIn,
+}
+
+impl Purpose {
+    fn refused(self) -> &'static str {
+        match self {
+            Purpose::Booking => "booking",
+            Purpose::Reschedule => "rescheduling",
+            Purpose::CheckIn => "check-in",
+        }
+    }
+
+    /// Whether an open `item` stops this purpose for `record`.
+    fn stopped_by(self, item: &ReadinessItem, record: &IntakeRecord) -> bool {
+        let contraindicated = item.code == SCREENING && record.latest_screening_ineligible();
+        match self {
+            Purpose::Booking => item.blocking,
+            Purpose::Reschedule => contraindicated,
+            Purpose::CheckIn => contraindicated || item.code == CONSULT,
+        }
+    }
+}
+
+/// The readiness gate before `purpose`: `Ok` when nothing on the checklist
+/// stops it, else `not_ready` naming the open items that do.
+pub fn gate(
+    record: &IntakeRecord,
+    purpose: Purpose,
+    today: NaiveDate,
+    policy: IntakePolicy,
+) -> Result<(), Refusal> {
+    let items: Vec<ReadinessItem> = readiness(record, today, policy)
+        .items
+        .into_iter()
+        .filter(|i| i.status == ReadinessItemStatus::Open && purpose.stopped_by(i, record))
+        .collect();
+    if items.is_empty() {
+        Ok(())
+    } else {
+        Err(Refusal::NotReady {
+            items,
+            refused: purpose.refused(),
+        })
+    }
+}
+
+const SCREENING: &str = "screening";
+
+fn item(
+    code: &'static str,
+    blocking: bool,
+    status: ReadinessItemStatus,
+    detail: impl Into<String>,
+) -> ReadinessItem {
+    ReadinessItem {
         code,
         status,
         blocking,
@@ -149,29 +199,34 @@ pub fn readiness(record: &IntakeRecord, today: NaiveDate, policy: IntakePolicy) 
     let pain = record.patient.has_category(IndicationCategory::Pain);
 
     let screening = match &record.latest_screening {
-        None => item("screening", true, ItemStatus::Open, "no screening recorded"),
-        Some(s) if !within(s.screened_on, today, policy.screening_valid_days) => item(
-            "screening",
+        None => item(
+            SCREENING,
             true,
-            ItemStatus::Open,
+            ReadinessItemStatus::Open,
+            "no screening recorded",
+        ),
+        Some(s) if !within(s.screened_on, today, policy.screening_valid_days) => item(
+            SCREENING,
+            true,
+            ReadinessItemStatus::Open,
             format!(
                 "the latest screening ({}) is older than {} days: screen again",
                 s.screened_on, policy.screening_valid_days
             ),
         ),
         Some(s) if s.outcome == Outcome::Ineligible && s.reasons.is_empty() => item(
-            "screening",
+            SCREENING,
             true,
-            ItemStatus::Open,
+            ReadinessItemStatus::Open,
             format!(
                 "the latest screening ({}) is ineligible; a clinician can see why",
                 s.screened_on
             ),
         ),
         Some(s) if s.outcome == Outcome::Ineligible => item(
-            "screening",
+            SCREENING,
             true,
-            ItemStatus::Open,
+            ReadinessItemStatus::Open,
             format!(
                 "the latest screening ({}) is ineligible: {}",
                 s.screened_on,
@@ -179,16 +234,16 @@ pub fn readiness(record: &IntakeRecord, today: NaiveDate, policy: IntakePolicy) 
             ),
         ),
         Some(s) => item(
-            "screening",
+            SCREENING,
             true,
-            ItemStatus::Done,
+            ReadinessItemStatus::Done,
             format!("eligible, screened {}", s.screened_on),
         ),
     };
 
     let referral = |code: &'static str, kind: ReferralKind, required: bool, why_not: &str| {
         if !required {
-            return item(code, true, ItemStatus::NotRequired, why_not);
+            return item(code, true, ReadinessItemStatus::NotRequired, why_not);
         }
         let statuses: Vec<(ReferralStatus, NaiveDate)> = record
             .referrals
@@ -209,7 +264,7 @@ pub fn readiness(record: &IntakeRecord, today: NaiveDate, policy: IntakePolicy) 
             return item(
                 code,
                 true,
-                ItemStatus::Done,
+                ReadinessItemStatus::Done,
                 format!("verified referral received {received}"),
             );
         }
@@ -222,14 +277,14 @@ pub fn readiness(record: &IntakeRecord, today: NaiveDate, policy: IntakePolicy) 
         } else {
             "no referral received"
         };
-        item(code, true, ItemStatus::Open, detail)
+        item(code, true, ReadinessItemStatus::Open, detail)
     };
 
     let attestation = if !mental_health {
         item(
             "ongoing_treatment_attestation",
             true,
-            ItemStatus::NotRequired,
+            ReadinessItemStatus::NotRequired,
             "no mental health indication",
         )
     } else {
@@ -237,13 +292,13 @@ pub fn readiness(record: &IntakeRecord, today: NaiveDate, policy: IntakePolicy) 
             Some(on) if within(on, today, policy.attestation_valid_days) => item(
                 "ongoing_treatment_attestation",
                 true,
-                ItemStatus::Done,
+                ReadinessItemStatus::Done,
                 format!("attested {on}"),
             ),
             Some(on) => item(
                 "ongoing_treatment_attestation",
                 true,
-                ItemStatus::Open,
+                ReadinessItemStatus::Open,
                 format!(
                     "the latest attestation ({on}) is older than {} days",
                     policy.attestation_valid_days
@@ -252,7 +307,7 @@ pub fn readiness(record: &IntakeRecord, today: NaiveDate, policy: IntakePolicy) 
             None => item(
                 "ongoing_treatment_attestation",
                 true,
-                ItemStatus::Open,
+                ReadinessItemStatus::Open,
                 "no attestation of ongoing mental health treatment",
             ),
         }
@@ -260,15 +315,15 @@ pub fn readiness(record: &IntakeRecord, today: NaiveDate, policy: IntakePolicy) 
 
     let consult = match &record.latest_screening {
         Some(s) if s.lamotrigine => match record.latest_consult_at {
-            Some(at) if at >= s.recorded_at => item(CONSULT, false, ItemStatus::Done, "the Lamictal prescriber was consulted"),
+            Some(at) if at >= s.recorded_at => item(CONSULT, false, ReadinessItemStatus::Done, "the Lamictal prescriber was consulted"),
             _ => item(
                 CONSULT,
                 false,
-                ItemStatus::Open,
+                ReadinessItemStatus::Open,
                 format!("lamotrigine listed in the screening of {}: consult the prescriber before the first infusion", s.screened_on),
             ),
         },
-        _ => item(CONSULT, false, ItemStatus::NotRequired, "no lamotrigine in the latest screening"),
+        _ => item(CONSULT, false, ReadinessItemStatus::NotRequired, "no lamotrigine in the latest screening"),
     };
 
     let items = vec![
@@ -296,7 +351,7 @@ pub fn readiness(record: &IntakeRecord, today: NaiveDate, policy: IntakePolicy) 
     ];
     let ready = items
         .iter()
-        .all(|i| !i.blocking || i.status != ItemStatus::Open);
+        .all(|i| !i.blocking || i.status != ReadinessItemStatus::Open);
     Readiness { ready, items }
 }
 
@@ -370,7 +425,22 @@ mod tests {
         }
     }
 
-    fn status(r: &Readiness, code: &str) -> ItemStatus {
+    fn open_blocking(r: &Readiness) -> Vec<ReadinessItem> {
+        r.items
+            .iter()
+            .filter(|i| i.blocking && i.status == ReadinessItemStatus::Open)
+            .cloned()
+            .collect()
+    }
+
+    fn open_consult(r: &Readiness) -> Option<ReadinessItem> {
+        r.items
+            .iter()
+            .find(|i| i.code == CONSULT && i.status == ReadinessItemStatus::Open)
+            .cloned()
+    }
+
+    fn status(r: &Readiness, code: &str) -> ReadinessItemStatus {
         r.items.iter().find(|i| i.code == code).unwrap().status
     }
 
@@ -381,11 +451,11 @@ mod tests {
         assert!(r.ready, "{r:?}");
         assert_eq!(
             status(&r, "pain_management_referral"),
-            ItemStatus::NotRequired
+            ReadinessItemStatus::NotRequired
         );
         assert_eq!(
             status(&r, "mental_health_evaluation"),
-            ItemStatus::NotRequired
+            ReadinessItemStatus::NotRequired
         );
         let unscreened = IntakeRecord {
             latest_screening: None,
@@ -393,14 +463,14 @@ mod tests {
         };
         let r = readiness(&unscreened, today(), POLICY);
         assert!(!r.ready);
-        assert_eq!(r.open_blocking()[0].code, "screening");
+        assert_eq!(open_blocking(&r)[0].code, "screening");
     }
 
     #[test]
     fn a_pain_patient_may_need_a_pain_referral_and_an_evaluation() {
         let mut rec = record(patient(&[IndicationCode::Migraine], false, true));
         let r = readiness(&rec, today(), POLICY);
-        let open: Vec<&str> = r.open_blocking().iter().map(|i| i.code).collect();
+        let open: Vec<&str> = open_blocking(&r).iter().map(|i| i.code).collect();
         assert_eq!(
             open,
             ["pain_management_referral", "mental_health_evaluation"]
@@ -416,7 +486,7 @@ mod tests {
     fn a_mental_health_patient_needs_a_verified_referral_and_a_recent_attestation() {
         let mut rec = record(patient(&[IndicationCode::Depression], true, false));
         let r = readiness(&rec, today(), POLICY);
-        let open: Vec<&str> = r.open_blocking().iter().map(|i| i.code).collect();
+        let open: Vec<&str> = open_blocking(&r).iter().map(|i| i.code).collect();
         assert_eq!(
             open,
             [
@@ -433,7 +503,7 @@ mod tests {
         rec.latest_attestation = Some(date(2026, 11, 1));
         let r = readiness(&rec, today(), POLICY);
         assert!(!r.ready);
-        assert!(r.open_blocking()[0].detail.contains("awaits"));
+        assert!(open_blocking(&r)[0].detail.contains("awaits"));
 
         rec.referrals.push(verified(
             ReferralKind::MentalHealthProvider,
@@ -452,8 +522,7 @@ mod tests {
             false,
             true,
         ));
-        let open: Vec<&str> = readiness(&rec, today(), POLICY)
-            .open_blocking()
+        let open: Vec<&str> = open_blocking(&readiness(&rec, today(), POLICY))
             .iter()
             .map(|i| i.code)
             .collect();
@@ -483,7 +552,7 @@ mod tests {
         let r = readiness(&rec, today(), POLICY);
         assert!(!r.ready);
         assert!(
-            r.open_blocking()[0]
+            open_blocking(&r)[0]
                 .detail
                 .ends_with("ineligible: pregnant"),
             "{r:?}"
@@ -500,7 +569,7 @@ mod tests {
         rec.latest_attestation = Some(date(2025, 12, 2));
         assert!(readiness(&rec, today(), POLICY).ready);
         let r = readiness(&rec, date(2026, 12, 3), POLICY);
-        let open: Vec<&str> = r.open_blocking().iter().map(|i| i.code).collect();
+        let open: Vec<&str> = open_blocking(&r).iter().map(|i| i.code).collect();
         assert_eq!(
             open,
             [
@@ -508,7 +577,7 @@ mod tests {
                 "ongoing_treatment_attestation"
             ]
         );
-        assert!(r.open_blocking()[0].detail.contains("expired"));
+        assert!(open_blocking(&r)[0].detail.contains("expired"));
     }
 
     #[test]
@@ -521,13 +590,112 @@ mod tests {
         rec.latest_screening = Some(screened.clone());
         let r = readiness(&rec, today(), POLICY);
         assert!(r.ready);
-        assert_eq!(r.open_consult().map(|i| i.code), Some(CONSULT));
+        assert_eq!(open_consult(&r).map(|i| i.code), Some(CONSULT));
         // A consult from before this screening does not count.
         rec.latest_consult_at = Some(screened.recorded_at - chrono::Duration::days(3));
-        assert!(readiness(&rec, today(), POLICY).open_consult().is_some());
+        assert!(open_consult(&readiness(&rec, today(), POLICY)).is_some());
         rec.latest_consult_at = Some(screened.recorded_at + chrono::Duration::minutes(5));
         let r = readiness(&rec, today(), POLICY);
-        assert!(r.open_consult().is_none());
-        assert_eq!(status(&r, CONSULT), ItemStatus::Done);
+        assert!(open_consult(&r).is_none());
+        assert_eq!(status(&r, CONSULT), ReadinessItemStatus::Done);
+    }
+
+    /// Which gate each state of the intake stops, and the items it names.
+    #[test]
+    fn each_gate_stops_on_its_own_items() {
+        use Purpose::*;
+        let pain = || record(patient(&[IndicationCode::ChronicPain], true, false));
+        let screened = |outcome: Outcome, lamotrigine: bool, on: NaiveDate| ScreeningSummary {
+            outcome,
+            lamotrigine,
+            reasons: if outcome == Outcome::Ineligible {
+                vec!["pregnant".into()]
+            } else {
+                vec![]
+            },
+            ..eligible(on).unwrap()
+        };
+        let ready = pain();
+        let unscreened = IntakeRecord {
+            latest_screening: None,
+            ..pain()
+        };
+        let stale = IntakeRecord {
+            latest_screening: Some(screened(Outcome::Eligible, false, date(2026, 10, 1))),
+            ..pain()
+        };
+        let contraindicated = IntakeRecord {
+            latest_screening: Some(screened(Outcome::Ineligible, false, today())),
+            ..pain()
+        };
+        let on_lamotrigine = IntakeRecord {
+            latest_screening: Some(screened(Outcome::Eligible, true, today())),
+            ..pain()
+        };
+        let unreferred = record(patient(&[IndicationCode::Depression], true, false));
+        // (record, purpose, the items that stop it)
+        let table: [(&IntakeRecord, Purpose, &[&str]); 18] = [
+            (&ready, Booking, &[]),
+            (&ready, Reschedule, &[]),
+            (&ready, CheckIn, &[]),
+            (&unscreened, Booking, &["screening"]),
+            (&unscreened, Reschedule, &[]),
+            (&unscreened, CheckIn, &[]),
+            (&stale, Booking, &["screening"]),
+            (&stale, Reschedule, &[]),
+            (&stale, CheckIn, &[]),
+            (&contraindicated, Booking, &["screening"]),
+            (&contraindicated, Reschedule, &["screening"]),
+            (&contraindicated, CheckIn, &["screening"]),
+            (&on_lamotrigine, Booking, &[]),
+            (&on_lamotrigine, Reschedule, &[]),
+            (&on_lamotrigine, CheckIn, &[CONSULT]),
+            (
+                &unreferred,
+                Booking,
+                &[
+                    "mental_health_provider_referral",
+                    "ongoing_treatment_attestation",
+                ],
+            ),
+            (&unreferred, Reschedule, &[]),
+            (&unreferred, CheckIn, &[]),
+        ];
+        for (record, purpose, stopped) in table {
+            let codes: Vec<&str> = match gate(record, purpose, today(), POLICY) {
+                Ok(()) => vec![],
+                Err(Refusal::NotReady { items, refused }) => {
+                    assert_eq!(refused, purpose.refused());
+                    items.iter().map(|i| i.code).collect()
+                }
+                Err(other) => panic!("{other:?}"),
+            };
+            assert_eq!(codes, stopped, "{purpose:?} {record:?}");
+        }
+    }
+
+    #[test]
+    fn only_clinical_roles_see_why_a_screening_failed() {
+        let mut rec = record(patient(&[IndicationCode::ChronicPain], true, false));
+        rec.latest_screening = Some(ScreeningSummary {
+            outcome: Outcome::Ineligible,
+            reasons: vec!["pregnant".into()],
+            ..eligible(today()).unwrap()
+        });
+        for role in Role::ALL {
+            let seen = rec.clone().seen_by(role);
+            let detail = &readiness(&seen, today(), POLICY).items[0].detail;
+            let clinical = matches!(role, Role::Admin | Role::Clinician);
+            assert_eq!(
+                detail.ends_with("ineligible: pregnant"),
+                clinical,
+                "{role:?}"
+            );
+            assert_eq!(
+                detail.contains("a clinician can see why"),
+                !clinical,
+                "{role:?}"
+            );
+        }
     }
 }

@@ -2,15 +2,18 @@
 //! nine criteria, each answered explicitly; any true one makes the patient
 //! ineligible. Lamotrigine among the medications raises a prescriber consult.
 
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
-use super::FieldError;
+use super::values::Text;
+use super::{FieldError, Refusal};
 
 /// The nine answers, each given explicitly by a clinician.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ScreeningCriteria)]
 pub struct Criteria {
     /// Active substance abuse (alcohol, non-prescribed medications, etc.).
     pub active_substance_abuse: bool,
@@ -139,6 +142,7 @@ impl Criteria {
 /// What a screening decided.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = ScreeningOutcome)]
 pub enum Outcome {
     Eligible,
     Ineligible,
@@ -185,11 +189,121 @@ pub fn is_lamotrigine(medication: &str) -> bool {
 }
 
 /// The flags a medication list raises.
-pub fn flags(medications: &[String]) -> Vec<&'static str> {
-    if medications.iter().any(|m| is_lamotrigine(m)) {
+pub fn flags(medications: &[Medication]) -> Vec<&'static str> {
+    if medications.iter().any(|m| is_lamotrigine(m.name.as_str())) {
         vec![LAMOTRIGINE_FLAG]
     } else {
         Vec::new()
+    }
+}
+
+/// A medication as written on the prescription: at most 200 characters.
+pub type MedicationName = Text<200>;
+
+/// Most medications one screening lists.
+pub const MAX_MEDICATIONS: usize = 100;
+
+/// One medication the patient takes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Medication {
+    /// As written on the prescription.
+    pub name: MedicationName,
+}
+
+/// A screening as a clinician sends it: all nine criteria answered true or
+/// false, and the current medications.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "criteria": {
+        "active_substance_abuse": false, "history_of_psychosis": false,
+        "undiagnosed_mental_health_condition": false, "increased_intracranial_pressure": false,
+        "uncontrolled_hypertension": false, "unstable_cardiovascular_disease": false,
+        "previous_negative_ketamine_response": false, "ketamine_abuse_disorder": false, "pregnant": false
+    },
+    "medications": [{"name": "Sertraline 50 mg"}, {"name": "Lamictal XR 100 mg"}]
+}))]
+pub struct ScreeningRequest {
+    /// Every criterion, each `true` or `false`: a missing one is an error, never a default.
+    #[schema(value_type = Criteria)]
+    pub criteria: Value,
+    /// May be empty; at most 100.
+    #[schema(max_items = 100)]
+    pub medications: Vec<Medication>,
+}
+
+/// A screening decided, to record as it is: never changed afterwards.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewScreening {
+    pub criteria: Criteria,
+    pub medications: Vec<Medication>,
+    /// Lamotrigine is among the medications: a prescriber consult is due.
+    pub lamotrigine: bool,
+    /// Clinic-local date; it counts for the screening window.
+    pub screened_on: NaiveDate,
+}
+
+/// The decision on a screening as sent: every answer present and boolean
+/// (every bad one named), at most [`MAX_MEDICATIONS`] medications, and the
+/// lamotrigine flag from them.
+pub fn screen(request: ScreeningRequest, today: NaiveDate) -> Result<NewScreening, Refusal> {
+    let mut errors = Vec::new();
+    let criteria = Criteria::parse("criteria", &request.criteria).unwrap_or_else(|e| {
+        errors.extend(e);
+        Criteria::default()
+    });
+    if request.medications.len() > MAX_MEDICATIONS {
+        errors.push(FieldError::new(
+            "medications",
+            format!("at most {MAX_MEDICATIONS} medications"),
+        ));
+    }
+    super::valid(errors)?;
+    Ok(NewScreening {
+        lamotrigine: !flags(&request.medications).is_empty(),
+        criteria,
+        medications: request.medications,
+        screened_on: today,
+    })
+}
+
+/// A screening as recorded. Its outcome follows from the criteria; the
+/// reasons and flags the API shows follow from criteria and medications.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Screening {
+    pub id: String,
+    pub patient_id: String,
+    pub criteria: Criteria,
+    pub medications: Vec<Medication>,
+    pub outcome: Outcome,
+    #[serde(skip)]
+    pub lamotrigine: bool,
+    /// Clinic-local date of the screening; it counts for `SCREENING_VALID_DAYS`.
+    pub screened_on: NaiveDate,
+    /// `role:subject` of the clinician.
+    pub screened_by: String,
+    #[serde(skip)]
+    pub created_at: DateTime<Utc>,
+}
+
+impl Screening {
+    /// The criteria answered true.
+    pub fn reasons(&self) -> Vec<String> {
+        self.criteria
+            .reasons()
+            .into_iter()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// `lamotrigine_prescriber_consult` when lamotrigine is among the medications.
+    pub fn flags(&self) -> Vec<String> {
+        if self.lamotrigine {
+            vec![LAMOTRIGINE_FLAG.to_owned()]
+        } else {
+            Vec::new()
+        }
     }
 }
 
@@ -312,11 +426,47 @@ mod tests {
 
     #[test]
     fn flags_come_from_the_medication_list() {
+        let meds = |names: &[&str]| -> Vec<Medication> {
+            names
+                .iter()
+                .map(|n| Medication {
+                    name: Text::parse(n).unwrap(),
+                })
+                .collect()
+        };
         assert_eq!(
-            flags(&["Sertraline".into(), "Lamictal XR".into()]),
+            flags(&meds(&["Sertraline", "Lamictal XR"])),
             vec![LAMOTRIGINE_FLAG]
         );
-        assert!(flags(&["Sertraline".into()]).is_empty());
+        assert!(flags(&meds(&["Sertraline"])).is_empty());
         assert!(flags(&[]).is_empty());
+    }
+
+    #[test]
+    fn a_screening_is_recorded_only_whole() {
+        let today = NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
+        let all_false: Map<String, Value> = CRITERIA
+            .iter()
+            .map(|c| (c.to_string(), json!(false)))
+            .collect();
+        let request = |criteria: Value, medications: usize| ScreeningRequest {
+            criteria,
+            medications: vec![
+                Medication {
+                    name: Text::parse("Lamictal 25 mg").unwrap()
+                };
+                medications
+            ],
+        };
+        let recorded = screen(request(json!(all_false), 1), today).unwrap();
+        assert!(recorded.lamotrigine);
+        assert_eq!(recorded.criteria.outcome(), Outcome::Eligible);
+        assert_eq!(recorded.screened_on, today);
+        let Err(Refusal::Invalid(errors)) = screen(request(json!({"pregnant": true}), 101), today)
+        else {
+            panic!("eight answers missing and too many medications");
+        };
+        assert_eq!(errors.len(), 9);
+        assert_eq!(errors[8].field, "medications");
     }
 }

@@ -3,22 +3,21 @@
 
 use actix_web::http::header;
 use actix_web::{get, post, web, HttpResponse};
-use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::domain::access::{Role, ANY_ROLE, STAFF, STAFF_AND_PATIENT};
 use crate::domain::appointment::{
-    self, Action, Appointment, AppointmentStatus, PainScore, Phq9Score, Route,
+    self, Appointment, AppointmentStatus, PainScore, Phq9Score, Request, Route, SlotRequest,
 };
 use crate::domain::calendar::Session;
-use crate::domain::check_text;
-use crate::store::appointments::{self as store, Change, Filter, NewBooking};
-use crate::store::{DbConnection, StoreError};
+use crate::domain::values::{dates_in_order, CalendarDate, Id, Reason};
+use crate::store::appointments::{self as store, Filter};
+use crate::store::{intake, StoreError};
 
 use super::auth::Caller;
 use super::error::ApiError;
-use super::extract::{dates, Id, Json, Query};
+use super::extract::{Json, Query};
 use super::openapi::{
     BookingConflict, CheckInConflict, Forbidden, MalformedRequest, NotFound, PayloadTooLarge,
     RescheduleConflict, ServerErrors, SlotRules, TransitionConflict, Unauthorized,
@@ -26,8 +25,6 @@ use super::openapi::{
 };
 use super::pagination::{Page, PageRequest};
 use super::AppState;
-
-const MAX_CANCEL_REASON: usize = 500;
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(book_appointment)
@@ -40,65 +37,38 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(no_show_appointment);
 }
 
-/// An appointment as the API shows it.
+/// An appointment as the API shows it: its instants in the clinic's offset.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({
     "id": "019ac5c3-2a4b-7c00-9d11-0123456789ab",
     "patient_id": "019a6b1e-7c2d-7f00-8a11-3c4d5e6f7a8b",
     "room_id": "019ac5a0-0000-7000-8000-000000000001",
-    "date": "2026-12-14", "session": "morning", "starts_at": "2026-12-14T08:00:00-05:00",
-    "status": "scheduled", "route": "iv", "pain_before": null, "pain_after": null,
-    "cancel_reason": null, "cancelled_by": null, "checked_in_at": null, "completed_at": null,
-    "created_at": "2026-11-27T10:02:11-05:00", "updated_at": "2026-11-27T10:02:11-05:00",
-    "course_id": null, "phq9": null
+    "date": "2026-12-14", "session": "morning", "status": "scheduled", "route": "iv",
+    "pain_before": null, "pain_after": null, "cancel_reason": null, "cancelled_by": null,
+    "course_id": null, "phq9": null, "starts_at": "2026-12-14T08:00:00-05:00",
+    "checked_in_at": null, "completed_at": null,
+    "created_at": "2026-11-27T10:02:11-05:00", "updated_at": "2026-11-27T10:02:11-05:00"
 }))]
 pub struct AppointmentResponse {
-    pub id: String,
-    pub patient_id: String,
-    pub room_id: String,
-    /// Clinic-local date.
-    pub date: NaiveDate,
-    pub session: Session,
+    #[serde(flatten)]
+    pub appointment: Appointment,
     /// RFC 3339 in the clinic's offset.
     pub starts_at: String,
-    pub status: AppointmentStatus,
-    pub route: Route,
-    pub pain_before: Option<PainScore>,
-    pub pain_after: Option<PainScore>,
-    pub cancel_reason: Option<String>,
-    /// `role:subject` of whoever cancelled.
-    pub cancelled_by: Option<String>,
     pub checked_in_at: Option<String>,
     pub completed_at: Option<String>,
     pub created_at: String,
     pub updated_at: String,
-    /// The course this infusion belongs to, if booked as part of one.
-    pub course_id: Option<String>,
-    /// PHQ-9 at check-in, if recorded.
-    pub phq9: Option<i32>,
 }
 
 impl AppointmentResponse {
-    fn new(state: &AppState, a: Appointment) -> Self {
+    pub fn new(state: &AppState, a: Appointment) -> Self {
         Self {
-            id: a.id,
-            patient_id: a.patient_id,
-            room_id: a.room_id,
-            date: a.date,
-            session: a.session,
             starts_at: state.local(a.starts_at),
-            status: a.status,
-            route: a.route,
-            pain_before: a.pain_before,
-            pain_after: a.pain_after,
-            cancel_reason: a.cancel_reason,
-            cancelled_by: a.cancelled_by,
             checked_in_at: a.checked_in_at.map(|t| state.local(t)),
             completed_at: a.completed_at.map(|t| state.local(t)),
             created_at: state.local(a.created_at),
             updated_at: state.local(a.updated_at),
-            course_id: a.course_id,
-            phq9: a.phq9,
+            appointment: a,
         }
     }
 }
@@ -110,9 +80,7 @@ impl AppointmentResponse {
 pub struct BookAppointment {
     pub patient_id: Id,
     /// A clinic day, clinic-local, within the booking horizon.
-    #[serde(deserialize_with = "dates::required")]
-    #[schema(pattern = "^(?:19|[2-9][0-9])[0-9]{2}-")]
-    pub date: NaiveDate,
+    pub date: CalendarDate,
     pub session: Session,
     /// Defaults to `iv`.
     #[serde(default)]
@@ -123,21 +91,14 @@ pub struct BookAppointment {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"reason": "Patient has a fever"}))]
 pub struct CancelAppointment {
-    #[schema(
-        min_length = 1,
-        max_length = 500,
-        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\u0000-\u001F\u007F-\u009F\u0020\u00A0\u1680\u2000-\u200A\u2028-\u2029\u202F\u205F\u3000][^\u0000-\u001F\u007F-\u009F]*$"
-    )]
-    pub reason: String,
+    pub reason: Reason,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"date": "2026-12-15", "session": "afternoon"}))]
 pub struct RescheduleAppointment {
-    #[serde(deserialize_with = "dates::required")]
-    #[schema(pattern = "^(?:19|[2-9][0-9])[0-9]{2}-")]
-    pub date: NaiveDate,
+    pub date: CalendarDate,
     pub session: Session,
 }
 
@@ -168,13 +129,9 @@ pub struct ListAppointmentsQuery {
     /// Only this patient's (a patient token sees only its own anyway).
     pub patient_id: Option<Id>,
     /// Only on or after this date.
-    #[serde(default, deserialize_with = "dates::optional")]
-    #[param(pattern = "^(?:19|[2-9][0-9])[0-9]{2}-")]
-    pub from: Option<NaiveDate>,
+    pub from: Option<CalendarDate>,
     /// Only on or before this date.
-    #[serde(default, deserialize_with = "dates::optional")]
-    #[param(pattern = "^(?:19|[2-9][0-9])[0-9]{2}-")]
-    pub to: Option<NaiveDate>,
+    pub to: Option<CalendarDate>,
     pub status: Option<AppointmentStatus>,
     /// Page size, 1 to 200 (default 50).
     #[param(minimum = 1, maximum = 200)]
@@ -183,24 +140,16 @@ pub struct ListAppointmentsQuery {
     pub cursor: Option<Id>,
 }
 
-fn created(state: &AppState, a: Appointment) -> HttpResponse {
-    HttpResponse::Created()
-        .insert_header((header::LOCATION, format!("/v1/appointments/{}", a.id)))
-        .json(AppointmentResponse::new(state, a))
-}
-
 /// Book a session for a patient; a free room is assigned.
 #[utoipa::path(
     tag = "appointments",
-    operation_id = "book_appointment",
     request_body = BookAppointment,
     responses(
         (status = 201, description = "Booked", body = AppointmentResponse,
             headers(("location" = String, description = "The appointment's URL"))),
         MalformedRequest, Unauthorized, Forbidden, BookingConflict, PayloadTooLarge,
         UnsupportedMediaType, SlotRules, ServerErrors,
-    ),
-    security(("bearer" = []))
+    )
 )]
 #[post("/appointments")]
 pub async fn book_appointment(
@@ -210,35 +159,37 @@ pub async fn book_appointment(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(STAFF)?;
     let Json(body) = body;
-    let booking = NewBooking {
-        patient_id: body.patient_id.into_string(),
-        date: body.date,
+    let (clinic, role) = (state.clinic(), caller.role);
+    let patient_id = body.patient_id.into_string();
+    let slot = SlotRequest {
+        date: body.date.get(),
         session: body.session,
-        route: body.route,
     };
-    let (now, policy) = (state.now(), state.policy);
-    let calendar = state.calendar.clone();
     let booked = state
-        .db(move |conn| store::book(conn, &calendar, policy, &booking, now))
+        .write_retrying(move |tx| {
+            let facts = store::slot_facts(tx, &patient_id, slot, None)?.seen_by(role);
+            let new = appointment::book(&patient_id, slot, body.route, &facts, &clinic)?;
+            store::insert(tx, &new, clinic.now)
+        })
         .await?;
     log::info!(
         "appointment {} booked for patient {}",
         booked.id,
         booked.patient_id
     );
-    Ok(created(&state, booked))
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, format!("/v1/appointments/{}", booked.id)))
+        .json(AppointmentResponse::new(&state, booked)))
 }
 
 /// List appointments in id (booking) order. A patient token lists its own.
 #[utoipa::path(
     tag = "appointments",
-    operation_id = "list_appointments",
     params(ListAppointmentsQuery),
     responses(
         (status = 200, description = "A page of appointments", body = Page<AppointmentResponse>),
         Unauthorized, Forbidden, NotFound, ValidationFailed, ServerErrors,
-    ),
-    security(("bearer" = []))
+    )
 )]
 #[get("/appointments")]
 pub async fn list_appointments(
@@ -250,21 +201,18 @@ pub async fn list_appointments(
     let Query(q) = query;
     let page = PageRequest::parse(q.limit, q.cursor)?;
     let patient_id = match (caller.role, q.patient_id.map(Id::into_string)) {
-        (Role::Patient, Some(other)) if other != caller.subject => {
-            return Err(ApiError::NotFound("patient".into()))
+        (Role::Patient, Some(other)) => {
+            caller.require_own_patient(&other)?;
+            Some(other)
         }
-        (Role::Patient, _) => Some(caller.subject.clone()),
+        (Role::Patient, None) => Some(caller.subject.clone()),
         (_, requested) => requested,
     };
-    if let (Some(from), Some(to)) = (q.from, q.to) {
-        if to < from {
-            return Err(ApiError::field("to", "must not be before `from`"));
-        }
-    }
+    dates_in_order(q.from, q.to)?;
     let filter = Filter {
         patient_id,
-        from: q.from,
-        to: q.to,
+        from: q.from.map(CalendarDate::get),
+        to: q.to.map(CalendarDate::get),
         status: q.status,
     };
     let (after, fetch) = (page.after.clone(), page.fetch());
@@ -281,13 +229,11 @@ pub async fn list_appointments(
 /// One appointment. A patient token reads only its own.
 #[utoipa::path(
     tag = "appointments",
-    operation_id = "get_appointment",
     params(("id" = String, Path, description = "The appointment's id")),
     responses(
         (status = 200, description = "The appointment", body = AppointmentResponse),
         Unauthorized, Forbidden, NotFound, ServerErrors,
-    ),
-    security(("bearer" = []))
+    )
 )]
 #[get("/appointments/{id}")]
 pub async fn get_appointment(
@@ -297,42 +243,44 @@ pub async fn get_appointment(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(ANY_ROLE)?;
     let id = id.into_inner().into_string();
-    let found = state
-        .db(move |conn| store::find(conn, &id))
-        .await
-        .map_err(|e| e.naming("appointment"))?;
-    caller
-        .require_own_patient(&found.patient_id)
-        .map_err(|e| e.naming("appointment"))?;
+    let found = state.db(move |conn| store::find(conn, &id)).await?;
+    caller.require_own(&found.patient_id, "appointment")?;
     Ok(HttpResponse::Ok().json(AppointmentResponse::new(&state, found)))
 }
 
-/// Applies an action in one transaction: the state machine first, then the
-/// action's own rule (`decide`). A patient caller may act only on its own
-/// appointments; another's is 404.
+/// Asks the domain to decide `request` on the appointment, held until
+/// commit, with the patient's intake when the decision needs it, and writes
+/// the change. A patient caller may act only on its own appointments;
+/// another's is 404.
 async fn act(
     state: &web::Data<AppState>,
     caller: &Caller,
-    id: String,
-    action: Action,
-    decide: impl FnOnce(&mut DbConnection, &Appointment) -> Result<Change, StoreError> + Send + 'static,
+    id: web::Path<Id>,
+    request: Request,
 ) -> Result<HttpResponse, ApiError> {
-    let now = state.now();
-    let patient = (caller.role == Role::Patient).then(|| caller.subject.clone());
+    let (id, clinic, caller) = (
+        id.into_inner().into_string(),
+        state.clinic(),
+        caller.clone(),
+    );
     let changed = state
-        .db(move |conn| {
-            store::change(conn, &id, now, |conn, current| {
-                if patient.as_ref().is_some_and(|p| *p != current.patient_id) {
-                    return Err(StoreError::NotFound);
-                }
-                let status = current.status.after(action).map_err(StoreError::Refused)?;
-                let mut change = decide(conn, current)?;
-                change.status = Some(status.as_str());
-                Ok(change)
-            })
+        .write(move |tx| {
+            let current = store::hold(tx, &id)?;
+            if caller
+                .require_own(&current.patient_id, "appointment")
+                .is_err()
+            {
+                return Err(StoreError::NotFound("appointment"));
+            }
+            let intake = match request.needs_intake() {
+                true => intake::intake_record(tx, &current.patient_id)?,
+                false => None,
+            };
+            let intake = intake.map(|i| i.seen_by(caller.role));
+            let change = appointment::decide(&current, request, intake.as_ref(), &clinic)?;
+            store::apply(tx, &id, &change, clinic.now)
         })
-        .await
-        .map_err(|e| e.naming("appointment"))?;
+        .await?;
     log::info!("appointment {} {}", changed.id, changed.status.as_str());
     Ok(HttpResponse::Ok().json(AppointmentResponse::new(state, changed)))
 }
@@ -340,15 +288,13 @@ async fn act(
 /// Cancel a scheduled appointment, with a reason. A patient may cancel its own.
 #[utoipa::path(
     tag = "appointments",
-    operation_id = "cancel_appointment",
     params(("id" = String, Path, description = "The appointment's id")),
     request_body = CancelAppointment,
     responses(
         (status = 200, description = "Cancelled", body = AppointmentResponse),
         MalformedRequest, Unauthorized, Forbidden, NotFound, TransitionConflict,
         PayloadTooLarge, UnsupportedMediaType, ValidationFailed, ServerErrors,
-    ),
-    security(("bearer" = []))
+    )
 )]
 #[post("/appointments/{id}/cancel")]
 pub async fn cancel_appointment(
@@ -358,45 +304,26 @@ pub async fn cancel_appointment(
     body: Json<CancelAppointment>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(STAFF_AND_PATIENT)?;
-    let Json(body) = body;
-    ApiError::check(
-        check_text("reason", &body.reason, MAX_CANCEL_REASON)
-            .into_iter()
-            .collect(),
-    )?;
-    let reason = body.reason.trim().to_owned();
-    let by = caller.label();
-    let now = state.now();
-    act(
-        &state,
-        &caller,
-        id.into_inner().into_string(),
-        Action::Cancel,
-        move |_, current| {
-            appointment::cancel_time(current.starts_at, now).map_err(StoreError::Refused)?;
-            Ok(Change {
-                cancel_reason: Some(reason),
-                cancelled_by: Some(by),
-                ..Change::default()
-            })
-        },
-    )
-    .await
+    let request = Request::Cancel {
+        reason: body.0.reason.into_string(),
+        by: caller.label(),
+    };
+    act(&state, &caller, id, request).await
 }
 
 /// Move a scheduled appointment to another slot, atomically: the old slot is
-/// freed only if the new one is taken.
+/// freed only if the new one is taken. A move is not a new course: the
+/// booking checklist is not asked again, but a contraindication found since
+/// booking (the latest screening is ineligible) stops it.
 #[utoipa::path(
     tag = "appointments",
-    operation_id = "reschedule_appointment",
     params(("id" = String, Path, description = "The appointment's id")),
     request_body = RescheduleAppointment,
     responses(
         (status = 200, description = "Moved", body = AppointmentResponse),
         MalformedRequest, Unauthorized, Forbidden, NotFound, RescheduleConflict,
         PayloadTooLarge, UnsupportedMediaType, SlotRules, ServerErrors,
-    ),
-    security(("bearer" = []))
+    )
 )]
 #[post("/appointments/{id}/reschedule")]
 pub async fn reschedule_appointment(
@@ -406,32 +333,35 @@ pub async fn reschedule_appointment(
     body: Json<RescheduleAppointment>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(STAFF)?;
-    let Json(body) = body;
-    let (id, now, calendar) = (
-        id.into_inner().into_string(),
-        state.now(),
-        state.calendar.clone(),
-    );
+    let slot = SlotRequest {
+        date: body.0.date.get(),
+        session: body.0.session,
+    };
+    let (id, clinic, role) = (id.into_inner().into_string(), state.clinic(), caller.role);
     let moved = state
-        .db(move |conn| store::reschedule(conn, &calendar, &id, body.date, body.session, now))
-        .await
-        .map_err(|e| e.naming("appointment"))?;
+        .write_retrying(move |tx| {
+            let current = store::hold(tx, &id)?;
+            let facts = store::slot_facts(tx, &current.patient_id, slot, Some(&id))?.seen_by(role);
+            let to = appointment::reschedule(&current, slot, &facts, &clinic)?;
+            store::move_to(tx, &current, &to, clinic.now)
+        })
+        .await?;
     log::info!("appointment {} rescheduled", moved.id);
     Ok(HttpResponse::Ok().json(AppointmentResponse::new(&state, moved)))
 }
 
-/// Check the patient in, on the appointment's date, with the pain score on arrival.
+/// Check the patient in, on the appointment's date, with the pain score on
+/// arrival; refused while the latest screening is ineligible or the
+/// lamotrigine prescriber consult is open.
 #[utoipa::path(
     tag = "appointments",
-    operation_id = "check_in_appointment",
     params(("id" = String, Path, description = "The appointment's id")),
     request_body = CheckInAppointment,
     responses(
         (status = 200, description = "Checked in", body = AppointmentResponse),
         MalformedRequest, Unauthorized, Forbidden, NotFound, CheckInConflict,
         PayloadTooLarge, UnsupportedMediaType, ValidationFailed, ServerErrors,
-    ),
-    security(("bearer" = []))
+    )
 )]
 #[post("/appointments/{id}/check-in")]
 pub async fn check_in_appointment(
@@ -442,39 +372,24 @@ pub async fn check_in_appointment(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(STAFF)?;
     let Json(body) = body;
-    let (today, now, policy) = (state.today(), state.now(), state.policy);
-    act(
-        &state,
-        &caller,
-        id.into_inner().into_string(),
-        Action::CheckIn,
-        move |conn, current| {
-            appointment::check_in_day(current.date, today).map_err(StoreError::Refused)?;
-            store::require_check_in_cleared(conn, &current.patient_id, today, policy)?;
-            Ok(Change {
-                pain_before: Some(body.pain_before.value()),
-                phq9: body.phq9.map(Phq9Score::value),
-                route: body.route.map(Route::as_str),
-                checked_in_at: Some(now.naive_utc()),
-                ..Change::default()
-            })
-        },
-    )
-    .await
+    let request = Request::CheckIn {
+        pain_before: body.pain_before,
+        route: body.route,
+        phq9: body.phq9,
+    };
+    act(&state, &caller, id, request).await
 }
 
 /// Complete a checked-in appointment with the pain score at discharge.
 #[utoipa::path(
     tag = "appointments",
-    operation_id = "complete_appointment",
     params(("id" = String, Path, description = "The appointment's id")),
     request_body = CompleteAppointment,
     responses(
         (status = 200, description = "Completed", body = AppointmentResponse),
         MalformedRequest, Unauthorized, Forbidden, NotFound, TransitionConflict,
         PayloadTooLarge, UnsupportedMediaType, ValidationFailed, ServerErrors,
-    ),
-    security(("bearer" = []))
+    )
 )]
 #[post("/appointments/{id}/complete")]
 pub async fn complete_appointment(
@@ -484,34 +399,20 @@ pub async fn complete_appointment(
     body: Json<CompleteAppointment>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(STAFF)?;
-    let Json(body) = body;
-    let now = state.now();
-    act(
-        &state,
-        &caller,
-        id.into_inner().into_string(),
-        Action::Complete,
-        move |_, _| {
-            Ok(Change {
-                pain_after: Some(body.pain_after.value()),
-                completed_at: Some(now.naive_utc()),
-                ..Change::default()
-            })
-        },
-    )
-    .await
+    let request = Request::Complete {
+        pain_after: body.0.pain_after,
+    };
+    act(&state, &caller, id, request).await
 }
 
 /// Record that the patient did not come; only after the session has begun.
 #[utoipa::path(
     tag = "appointments",
-    operation_id = "no_show_appointment",
     params(("id" = String, Path, description = "The appointment's id")),
     responses(
         (status = 200, description = "Recorded as a no-show", body = AppointmentResponse),
         Unauthorized, Forbidden, NotFound, TransitionConflict, ServerErrors,
-    ),
-    security(("bearer" = []))
+    )
 )]
 #[post("/appointments/{id}/no-show")]
 pub async fn no_show_appointment(
@@ -520,16 +421,5 @@ pub async fn no_show_appointment(
     id: web::Path<Id>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(STAFF)?;
-    let now = state.now();
-    act(
-        &state,
-        &caller,
-        id.into_inner().into_string(),
-        Action::NoShow,
-        move |_, current| {
-            appointment::no_show_time(current.starts_at, now).map_err(StoreError::Refused)?;
-            Ok(Change::default())
-        },
-    )
-    .await
+    act(&state, &caller, id, Request::NoShow).await
 }

@@ -167,12 +167,17 @@ impl Caller {
         }
     }
 
-    /// For records that belong to a patient: a patient token may touch only
-    /// its own; for another patient's id the answer is 404, so existence
-    /// does not leak.
+    /// For a patient's own record: a patient token may touch only its own;
+    /// for another patient's id the answer is 404, so existence does not leak.
     pub fn require_own_patient(&self, patient_id: &str) -> Result<&Self, ApiError> {
+        self.require_own(patient_id, "patient")
+    }
+
+    /// For a record `what` that belongs to the patient `patient_id`: a
+    /// patient token reaches only its own; another's is 404 `what`.
+    pub fn require_own(&self, patient_id: &str, what: &'static str) -> Result<&Self, ApiError> {
         if self.role == Role::Patient && self.subject != patient_id {
-            Err(ApiError::NotFound("patient".into()))
+            Err(ApiError::NotFound(what))
         } else {
             Ok(self)
         }

@@ -46,7 +46,7 @@ pub struct Problem {
     pub next_start: Option<Option<chrono::NaiveDate>>,
     /// For `not_ready`: the open checklist items, as the readiness endpoint shows them.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub items: Option<Vec<crate::domain::readiness::Item>>,
+    pub items: Option<Vec<crate::domain::readiness::ReadinessItem>>,
 }
 
 /// Every way a request can fail.
@@ -67,11 +67,13 @@ pub enum ApiError {
     /// The role may use the operation but not set this field.
     #[error("forbidden field {0}")]
     ForbiddenField(&'static str),
+    /// What was not found, for the answer's `detail`.
     #[error("not found: {0}")]
-    NotFound(String),
+    NotFound(&'static str),
     #[error("method not allowed")]
     MethodNotAllowed(Vec<String>),
-    /// A clinic rule refused the request.
+    /// A clinic rule refused the request (never [`Refusal::Invalid`]: that
+    /// is [`ApiError::Validation`]).
     #[error("refused: {}", .0.code())]
     Refused(Refusal),
     #[error("service unavailable: {0}")]
@@ -86,23 +88,6 @@ impl ApiError {
     /// A validation failure of a single field.
     pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
         ApiError::Validation(vec![FieldError::new(field, message)])
-    }
-
-    /// `Ok(())` when `errors` is empty, else the validation failure listing them.
-    pub fn check(errors: Vec<FieldError>) -> Result<(), ApiError> {
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(ApiError::Validation(errors))
-        }
-    }
-
-    /// Names what was not found, for a clearer `detail`.
-    pub fn naming(self, what: &str) -> Self {
-        match self {
-            ApiError::NotFound(_) => ApiError::NotFound(what.into()),
-            other => other,
-        }
     }
 
     /// The stable `code` of this error.
@@ -133,6 +118,7 @@ impl ApiError {
             ApiError::NotFound(_) => "Not found",
             ApiError::MethodNotAllowed(_) => "Method not allowed",
             ApiError::Refused(refusal) => match refusal {
+                Refusal::Invalid(_) => "The request is not valid",
                 Refusal::NotAClinicDay(_) => "Not a clinic day",
                 Refusal::ClinicClosed(_) => "The clinic is closed that day",
                 Refusal::InThePast => "That session is in the past",
@@ -151,10 +137,7 @@ impl ApiError {
 
     fn detail(&self) -> String {
         match self {
-            ApiError::Validation(errors) => match errors.len() {
-                1 => format!("`{}` {}", errors[0].field, errors[0].message),
-                n => format!("{n} fields are not valid"),
-            },
+            ApiError::Validation(errors) => Refusal::Invalid(errors.clone()).detail(),
             ApiError::Malformed(detail) => detail.clone(),
             ApiError::UnsupportedMediaType => {
                 "send the body as JSON with `Content-Type: application/json`".into()
@@ -219,7 +202,8 @@ impl ResponseError for ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Refused(refusal) => match refusal {
-                Refusal::NotAClinicDay(_)
+                Refusal::Invalid(_)
+                | Refusal::NotAClinicDay(_)
                 | Refusal::ClinicClosed(_)
                 | Refusal::InThePast
                 | Refusal::OutsideHorizon { .. } => StatusCode::UNPROCESSABLE_ENTITY,
@@ -254,12 +238,22 @@ impl ResponseError for ApiError {
     }
 }
 
+impl From<Refusal> for ApiError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::Invalid(errors) => ApiError::Validation(errors),
+            other => ApiError::Refused(other),
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
-            StoreError::NotFound => ApiError::NotFound("resource".into()),
-            StoreError::Rejected(errors) => ApiError::Validation(errors),
-            StoreError::Refused(refusal) => ApiError::Refused(refusal),
+            StoreError::NotFound(what) => ApiError::NotFound(what),
+            StoreError::Refused(refusal) => refusal.into(),
+            // Every attempt lost a room to another booking: the session is full.
+            StoreError::LostRace => ApiError::Refused(Refusal::SlotFull),
             StoreError::Unavailable(cause) => ApiError::Unavailable(cause),
             StoreError::Pool(e) => ApiError::Unavailable(e.to_string()),
             other => ApiError::Internal(other.to_string()),
@@ -311,7 +305,7 @@ mod tests {
             ApiError::PayloadTooLarge(10),
             ApiError::Unauthorized("no"),
             ApiError::Forbidden,
-            ApiError::NotFound("patient".into()),
+            ApiError::NotFound("patient"),
             ApiError::MethodNotAllowed(vec!["GET".into()]),
             ApiError::Refused(Refusal::SlotFull),
             ApiError::Refused(Refusal::InThePast),

@@ -243,73 +243,7 @@ pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
 
 /// Maps a path segment that does not parse to 404: no such resource.
 pub fn path_error(_: actix_web::error::PathError, _: &HttpRequest) -> actix_web::Error {
-    ApiError::NotFound("resource".into()).into()
-}
-
-/// A resource id: a UUID, kept in its canonical lower-case hyphenated form.
-/// In a path, anything else is 404 (no such resource); in a body or query,
-/// 422 naming the field.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
-#[schema(value_type = String, format = Uuid, example = "019a6b1e-7c2d-7f00-8a11-3c4d5e6f7a8b")]
-pub struct Id(String);
-
-impl Id {
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    pub fn into_string(self) -> String {
-        self.0
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for Id {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        uuid::Uuid::try_parse(&text)
-            .map(|id| Id(id.hyphenated().to_string()))
-            .map_err(|_| serde::de::Error::custom("is not a valid id (a UUID)"))
-    }
-}
-
-/// Dates as the API accepts them: `YYYY-MM-DD` from 1900-01-01 to
-/// 9999-12-31. chrono parses years far outside what PostgreSQL's `date`
-/// holds; bounding them here keeps such input a 422, never a database error.
-/// Use with `#[serde(deserialize_with = "dates::required")]` (or `optional`,
-/// with `default`), and give the field's schema [`dates::YEAR_PATTERN`]
-/// (`#[schema(pattern = ...)]`, a literal) so the contract says the same.
-pub mod dates {
-    use chrono::NaiveDate;
-    use serde::{de::Error, Deserialize, Deserializer};
-
-    /// The years from 1900 to 9999, as a JSON Schema `pattern` on a `date`.
-    pub const YEAR_PATTERN: &str = "^(?:19|[2-9][0-9])[0-9]{2}-";
-
-    fn bounded<E: Error>(date: NaiveDate) -> Result<NaiveDate, E> {
-        let first = NaiveDate::from_ymd_opt(1900, 1, 1);
-        let last = NaiveDate::from_ymd_opt(9999, 12, 31);
-        if first.is_some_and(|f| date >= f) && last.is_some_and(|l| date <= l) {
-            Ok(date)
-        } else {
-            Err(E::custom("must be a date from 1900-01-01 to 9999-12-31"))
-        }
-    }
-
-    pub fn required<'de, D: Deserializer<'de>>(d: D) -> Result<NaiveDate, D::Error> {
-        bounded(NaiveDate::deserialize(d)?)
-    }
-
-    /// Absent or null is none.
-    pub fn optional<'de, D: Deserializer<'de>>(d: D) -> Result<Option<NaiveDate>, D::Error> {
-        Option::<NaiveDate>::deserialize(d)?
-            .map(bounded)
-            .transpose()
-    }
-
-    /// For PATCH: absent is none (unchanged); present must be a date, not null.
-    pub fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<NaiveDate>, D::Error> {
-        required(d).map(Some)
-    }
+    ApiError::NotFound("resource").into()
 }
 
 /// A catalog code such as `pain-5-day`: lower-case letters, digits and

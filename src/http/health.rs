@@ -10,6 +10,7 @@ use super::openapi::ServiceUnavailable;
 use super::AppState;
 
 #[derive(Serialize, ToSchema)]
+#[schema(as = HealthStatus)]
 pub struct Health {
     #[schema(example = "ok")]
     pub status: &'static str,
@@ -18,8 +19,8 @@ pub struct Health {
 /// Liveness: the process answers.
 #[utoipa::path(
     tag = "operations",
-    operation_id = "get_healthz",
-    responses((status = 200, description = "The process is alive", body = Health))
+    responses((status = 200, description = "The process is alive", body = Health)),
+    security()
 )]
 #[get("/healthz")]
 pub async fn get_healthz() -> HttpResponse {
@@ -29,11 +30,11 @@ pub async fn get_healthz() -> HttpResponse {
 /// Readiness: the database answers a query.
 #[utoipa::path(
     tag = "operations",
-    operation_id = "get_readyz",
     responses(
         (status = 200, description = "Ready to serve", body = Health),
         ServiceUnavailable,
-    )
+    ),
+    security()
 )]
 #[get("/readyz")]
 pub async fn get_readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {

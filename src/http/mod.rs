@@ -1,20 +1,29 @@
 //! The HTTP edge: routes, auth, errors and the OpenAPI document, all from one
-//! list of handlers so the spec cannot drift from the routes.
+//! list of handlers so the spec cannot drift from the routes. A handler
+//! parses (types that refuse bad input), authorizes, reads what the domain
+//! needs, asks it for a decision and has the store write it, in one
+//! transaction ([`AppState::write`]), then maps the result. It holds no
+//! rule: `docs/ARCHITECTURE.md` says how to add an endpoint.
 
 pub mod appointments;
+pub mod attestations;
 pub mod auth;
 pub mod availability;
 pub mod closures;
+pub mod consults;
 pub mod courses;
 pub mod error;
 pub mod extract;
 pub mod health;
-pub mod intake;
+pub mod kept;
 pub mod openapi;
 pub mod pagination;
 pub mod patients;
 pub mod protocols;
+pub mod readiness;
+pub mod referrals;
 pub mod rooms;
+pub mod screenings;
 
 use std::sync::Arc;
 
@@ -35,7 +44,8 @@ use crate::config::Settings;
 use crate::domain::calendar::Calendar;
 use crate::domain::clock::{self, Clock};
 use crate::domain::readiness::IntakePolicy;
-use crate::store::{DbConnection, DbPool, StoreError};
+use crate::domain::Clinic;
+use crate::store::{retrying, write_transaction, DbConnection, DbPool, StoreError};
 
 use self::auth::JwtKeys;
 use self::error::ApiError;
@@ -103,7 +113,7 @@ impl AppState {
         let pool = self.pool.clone();
         let result = web::block(move || {
             let mut conn = pool.get()?;
-            let result = work(&mut conn);
+            let result = conn.run(work);
             if let Err(StoreError::Database(_) | StoreError::Unavailable(_)) = &result {
                 conn.mark_suspect();
             }
@@ -111,6 +121,37 @@ impl AppState {
         })
         .await?;
         Ok(result?)
+    }
+
+    /// Runs `work` in one write transaction: what it reads, what the domain
+    /// decides on it and what the store writes commit together, or nothing
+    /// does.
+    pub async fn write<T, F>(&self, work: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.db(move |conn| write_transaction(conn, work)).await
+    }
+
+    /// [`Self::write`], run again in a new transaction each time it loses a
+    /// room to a concurrent booking ([`StoreError::LostRace`]).
+    pub async fn write_retrying<T, F>(&self, work: F) -> Result<T, ApiError>
+    where
+        F: FnMut(&mut DbConnection) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.db(move |conn| retrying(conn, work)).await
+    }
+
+    /// The clinic as decisions see it, now.
+    pub fn clinic(&self) -> Clinic {
+        Clinic {
+            calendar: self.calendar.clone(),
+            policy: self.policy,
+            response_improvement: self.settings.response_improvement,
+            now: self.now(),
+        }
     }
 
     /// Now, to the microsecond both backends store.
@@ -139,7 +180,11 @@ fn routes(cfg: &mut ServiceConfig) {
         .service(
             scope::scope("/v1")
                 .configure(patients::routes)
-                .configure(intake::routes)
+                .configure(referrals::routes)
+                .configure(attestations::routes)
+                .configure(screenings::routes)
+                .configure(consults::routes)
+                .configure(readiness::routes)
                 .configure(rooms::routes)
                 .configure(closures::routes)
                 .configure(availability::routes)
@@ -260,6 +305,6 @@ async fn unmatched(req: HttpRequest) -> Result<HttpResponse, ApiError> {
         .and_then(|known| known.methods_of(req.path()).map(<[String]>::to_vec));
     Err(match allowed {
         Some(methods) => ApiError::MethodNotAllowed(methods),
-        None => ApiError::NotFound("route".into()),
+        None => ApiError::NotFound("route"),
     })
 }

@@ -22,11 +22,12 @@ pub const BEARER: &str = "bearer";
         description = "Intake and scheduling for an outpatient ketamine infusion clinic: \
 patients, referrals, contraindication screening, readiness, protocol courses and their \
 appointments.\n\nEvery `/v1` operation needs `Authorization: Bearer <JWT>` (HS256, with \
-`sub`, `role`, `iss`, `aud`, `exp`). In development, `make run` prints an admin token: \
+`sub`, `role`, `iss`, `aud`, `exp`); `/healthz` and `/readyz` need none. In development, `make run` prints an admin token: \
 paste it into **Authorize**.\n\nErrors are `application/problem+json` (RFC 9457) with a \
 stable `code`."
     ),
     modifiers(&BearerAuth),
+    security(("bearer" = [])),
     components(schemas(Problem)),
     tags(
         (name = "operations", description = "Liveness and readiness"),
@@ -64,26 +65,30 @@ impl Modify for BearerAuth {
 fn problem_response(
     status: u16,
     description: &str,
-    examples: &[(&str, &str)],
+    examples: &[(&str, &str, serde_json::Value)],
 ) -> BTreeMap<String, RefOr<Response>> {
-    let example = |code: &str, detail: &str| {
-        serde_json::json!({
+    let example = |code: &str, detail: &str, extra: &serde_json::Value| {
+        let mut body = serde_json::json!({
             "type": format!("urn:problem:infusion-api:{code}"),
             "title": description,
             "status": status,
             "detail": detail,
             "code": code,
-        })
+        });
+        if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+            body.extend(extra.clone());
+        }
+        body
     };
     let mut content = ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem")));
     content = match examples {
-        [(code, detail)] => content.example(Some(example(code, detail))),
-        many => content.examples_from_iter(many.iter().map(|(code, detail)| {
+        [(code, detail, extra)] => content.example(Some(example(code, detail, extra))),
+        many => content.examples_from_iter(many.iter().map(|(code, detail, extra)| {
             (
                 code.to_string(),
                 ExampleBuilder::new()
                     .summary(code.to_string())
-                    .value(Some(example(code, detail)))
+                    .value(Some(example(code, detail, extra)))
                     .build(),
             )
         })),
@@ -96,16 +101,18 @@ fn problem_response(
 }
 
 /// Declares a documented error response: a unit struct usable in
-/// `#[utoipa::path(responses(...))]`, with one example per code.
+/// `#[utoipa::path(responses(...))]`, with one example per code, and the
+/// problem's extra members where it has some.
 macro_rules! problem_responses {
-    ($($name:ident => $status:literal, $description:literal, [$(($code:literal, $detail:literal)),+ $(,)?];)*) => {
+    ($($name:ident => $status:literal, $description:literal, [$(($code:literal, $detail:literal $(, $($extra:tt)+)?)),+ $(,)?];)*) => {
         $(
             #[doc = $description]
             pub struct $name;
 
             impl IntoResponses for $name {
                 fn responses() -> BTreeMap<String, RefOr<Response>> {
-                    problem_response($status, $description, &[$(($code, $detail)),+])
+                    let examples = [$(($code, $detail, serde_json::json!({$($($extra)+)?}))),+];
+                    problem_response($status, $description, &examples)
                 }
             }
         )*
@@ -121,23 +128,31 @@ problem_responses! {
     BookingConflict => 409, "The slot or the patient's day is taken, or the patient is not ready (`items` lists what is open)", [
         ("slot_full", "every room is taken in that session"),
         ("patient_already_booked_that_day", "the patient already has an appointment on 2026-12-14"),
-        ("not_ready", "the patient is not ready for booking: screening, mental_health_provider_referral"),
+        ("not_ready", "the patient is not ready for booking: screening", "items": [
+            {"code": "screening", "status": "open", "blocking": true, "detail": "no screening recorded"}]),
     ];
-    CourseConflict => 409, "The patient is not ready (`items`), or no whole series fits (`next_start`)", [
-        ("not_ready", "the patient is not ready for booking: screening"),
-        ("no_capacity_for_series", "no whole series fits within the booking horizon"),
+    CourseConflict => 409, "The patient is not ready (`items`), or no whole series fits (`next_start` gives the next start that would)", [
+        ("not_ready", "the patient is not ready for booking: screening", "items": [
+            {"code": "screening", "status": "open", "blocking": true, "detail": "no screening recorded"}]),
+        ("no_capacity_for_series", "the series does not fit as asked; the next start that fits is 2026-12-14",
+            "next_start": "2026-12-14"),
     ];
-    CheckInConflict => 409, "Not possible in the appointment's state or on this date, or the lamotrigine consult is open", [
+    CheckInConflict => 409, "Not possible in the appointment's state or on this date, or the latest screening is ineligible or the lamotrigine consult is open (`items`)", [
         ("invalid_transition", "check-in is only possible on the appointment's date, 2026-12-14"),
-        ("not_ready", "the patient is not ready for the first infusion's check-in: lamotrigine_prescriber_consult"),
+        ("not_ready", "the patient is not ready for check-in: lamotrigine_prescriber_consult", "items": [
+            {"code": "lamotrigine_prescriber_consult", "status": "open", "blocking": false,
+             "detail": "lamotrigine listed in the screening of 2026-11-27: consult the prescriber before the first infusion"}]),
     ];
     TransitionConflict => 409, "Not possible in the appointment's state or at this time", [
         ("invalid_transition", "complete is not possible for a scheduled appointment"),
     ];
-    RescheduleConflict => 409, "The new slot is taken, or the appointment cannot move", [
+    RescheduleConflict => 409, "The new slot is taken, the appointment cannot move, or the latest screening found a contraindication (`items`)", [
         ("slot_full", "every room is taken in that session"),
         ("patient_already_booked_that_day", "the patient already has an appointment on 2026-12-14"),
         ("invalid_transition", "reschedule is not possible for a cancelled appointment"),
+        ("not_ready", "the patient is not ready for rescheduling: screening", "items": [
+            {"code": "screening", "status": "open", "blocking": true,
+             "detail": "the latest screening (2026-12-01) is ineligible; a clinician can see why"}]),
     ];
     PayloadTooLarge => 413, "The body is larger than the limit", [("payload_too_large", "the body must be at most 65536 bytes")];
     UnsupportedMediaType => 415, "The body is not sent as JSON", [("unsupported_media_type", "send the body as JSON with `Content-Type: application/json`")];

@@ -6,11 +6,15 @@
 //! it is a UUID, so any UUID is a cursor (one no item has starts the page at
 //! the next id in order).
 
+use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::domain::values::Id;
+use crate::store::{DbConnection, StoreError};
+
 use super::error::ApiError;
-use super::extract::Id;
+use super::AppState;
 
 pub const DEFAULT_LIMIT: u32 = 50;
 pub const MAX_LIMIT: u32 = 200;
@@ -85,6 +89,28 @@ impl PageRequest {
             next_cursor,
         }
     }
+}
+
+/// A store function reading one page of a patient's records: (patient id,
+/// after id, how many).
+pub type LoadPage<R> = fn(&mut DbConnection, &str, Option<&str>, i64) -> Result<Vec<R>, StoreError>;
+
+/// One page of a patient's records of some kind, each shown by `show`; 404
+/// if there is no such patient.
+pub async fn patient_page<R: Send + 'static, T: Serialize>(
+    state: &web::Data<AppState>,
+    patient_id: Id,
+    query: PageQuery,
+    load: LoadPage<R>,
+    id_of: fn(&R) -> &str,
+    show: impl Fn(R) -> T,
+) -> Result<HttpResponse, ApiError> {
+    let page = PageRequest::parse(query.limit, query.cursor)?;
+    let (patient_id, after, fetch) = (patient_id.into_string(), page.after.clone(), page.fetch());
+    let rows = state
+        .db(move |conn| load(conn, &patient_id, after.as_deref(), fetch))
+        .await?;
+    Ok(HttpResponse::Ok().json(page.page(rows, id_of, show)))
 }
 
 #[cfg(test)]

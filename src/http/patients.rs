@@ -2,19 +2,19 @@
 
 use actix_web::http::header;
 use actix_web::{get, patch, post, web, HttpResponse};
-use chrono::NaiveDate;
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::domain::access::{ANY_ROLE, CLINICAL, STAFF, STAFF_AND_INTEGRATION};
+use crate::domain::access::{self, ANY_ROLE, STAFF, STAFF_AND_INTEGRATION};
 use crate::domain::patient::{
-    email_schema, phone_schema, Indication, Patient, PatientDetails, MAX_NAME_CHARS,
+    email_schema, phone_schema, Indication, Name, NameSearch, Patient, PatientDetails,
 };
-use crate::store::{patients as store, StoreError};
+use crate::domain::values::{CalendarDate, Id};
+use crate::store::patients as store;
 
 use super::auth::Caller;
 use super::error::ApiError;
-use super::extract::{dates, Id, Json, Query};
+use super::extract::{Json, Query};
 use super::openapi::{
     Forbidden, MalformedRequest, NotFound, PayloadTooLarge, ServerErrors, Unauthorized,
     UnsupportedMediaType, ValidationFailed,
@@ -43,22 +43,10 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     "pain_referral_required": false
 }))]
 pub struct CreatePatient {
-    #[schema(
-        min_length = 1,
-        max_length = 100,
-        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\u0000-\u001F\u007F-\u009F\u0020\u00A0\u1680\u2000-\u200A\u2028-\u2029\u202F\u205F\u3000][^\u0000-\u001F\u007F-\u009F]*$"
-    )]
-    pub given_name: String,
-    #[schema(
-        min_length = 1,
-        max_length = 100,
-        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\u0000-\u001F\u007F-\u009F\u0020\u00A0\u1680\u2000-\u200A\u2028-\u2029\u202F\u205F\u3000][^\u0000-\u001F\u007F-\u009F]*$"
-    )]
-    pub family_name: String,
+    pub given_name: Name,
+    pub family_name: Name,
     /// In the past, at most 120 years ago.
-    #[serde(deserialize_with = "dates::required")]
-    #[schema(pattern = "^(?:19|[2-9][0-9])[0-9]{2}-")]
-    pub date_of_birth: NaiveDate,
+    pub date_of_birth: CalendarDate,
     #[serde(default)]
     #[schema(schema_with = email_schema)]
     pub email: Option<String>,
@@ -86,14 +74,14 @@ pub struct CreatePatient {
 #[schema(example = json!({"phone": "+1 555 010 9999", "in_mental_health_treatment": false}))]
 pub struct UpdatePatient {
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = String, min_length = 1, max_length = 100, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\u0000-\u001F\u007F-\u009F\u0020\u00A0\u1680\u2000-\u200A\u2028-\u2029\u202F\u205F\u3000][^\u0000-\u001F\u007F-\u009F]*$")]
-    pub given_name: Option<String>,
+    #[schema(value_type = Name)]
+    pub given_name: Option<Name>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = String, min_length = 1, max_length = 100, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\u0000-\u001F\u007F-\u009F\u0020\u00A0\u1680\u2000-\u200A\u2028-\u2029\u202F\u205F\u3000][^\u0000-\u001F\u007F-\u009F]*$")]
-    pub family_name: Option<String>,
-    #[serde(default, deserialize_with = "dates::present")]
-    #[schema(value_type = NaiveDate, pattern = "^(?:19|[2-9][0-9])[0-9]{2}-")]
-    pub date_of_birth: Option<NaiveDate>,
+    #[schema(value_type = Name)]
+    pub family_name: Option<Name>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = CalendarDate)]
+    pub date_of_birth: Option<CalendarDate>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(schema_with = email_schema)]
     pub email: Option<Option<String>>,
@@ -127,13 +115,13 @@ fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
 impl UpdatePatient {
     fn apply(self, mut details: PatientDetails) -> PatientDetails {
         if let Some(v) = self.given_name {
-            details.given_name = v;
+            details.given_name = v.into_string();
         }
         if let Some(v) = self.family_name {
-            details.family_name = v;
+            details.family_name = v.into_string();
         }
         if let Some(v) = self.date_of_birth {
-            details.date_of_birth = v;
+            details.date_of_birth = v.get();
         }
         if let Some(v) = self.email {
             details.email = v;
@@ -172,14 +160,8 @@ impl UpdatePatient {
 pub struct PatientResponse {
     /// UUIDv7.
     pub id: String,
-    pub given_name: String,
-    pub family_name: String,
-    pub date_of_birth: NaiveDate,
-    pub email: Option<String>,
-    pub phone: Option<String>,
-    pub indications: Vec<Indication>,
-    pub in_mental_health_treatment: bool,
-    pub pain_referral_required: bool,
+    #[serde(flatten)]
+    pub details: PatientDetails,
     /// RFC 3339 in the clinic's offset.
     pub created_at: String,
     /// RFC 3339 in the clinic's offset.
@@ -188,25 +170,14 @@ pub struct PatientResponse {
 
 impl PatientResponse {
     fn new(state: &AppState, patient: Patient) -> Self {
-        let d = patient.details;
         Self {
             id: patient.id,
-            given_name: d.given_name,
-            family_name: d.family_name,
-            date_of_birth: d.date_of_birth,
-            email: d.email,
-            phone: d.phone,
-            indications: d.indications,
-            in_mental_health_treatment: d.in_mental_health_treatment,
-            pain_referral_required: d.pain_referral_required,
+            details: patient.details,
             created_at: state.local(patient.created_at),
             updated_at: state.local(patient.updated_at),
         }
     }
 }
-
-/// Longest name search: a given and a family name.
-const MAX_QUERY_CHARS: usize = 2 * MAX_NAME_CHARS;
 
 /// Filters and page of `GET /v1/patients`.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -215,8 +186,8 @@ const MAX_QUERY_CHARS: usize = 2 * MAX_NAME_CHARS;
 pub struct ListPatientsQuery {
     /// Part of the full name ("given family"), case-insensitive; at most
     /// 200 characters. Blank is no filter.
-    #[param(example = "lovelace", max_length = 200)]
-    pub q: Option<String>,
+    #[param(value_type = Option<String>, example = "lovelace", max_length = 200)]
+    pub q: Option<NameSearch>,
     /// Page size, 1 to 200 (default 50).
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
@@ -224,37 +195,18 @@ pub struct ListPatientsQuery {
     pub cursor: Option<Id>,
 }
 
-/// The flags that decide which referrals a patient needs are clinical
-/// records: only clinicians and admins set them.
-fn require_clinical_for_flags(
-    caller: &Caller,
-    in_mental_health_treatment: Option<bool>,
-    pain_referral_required: Option<bool>,
-) -> Result<(), ApiError> {
-    if CLINICAL.contains(&caller.role) {
-        return Ok(());
-    }
-    if in_mental_health_treatment.is_some() {
-        return Err(ApiError::ForbiddenField("in_mental_health_treatment"));
-    }
-    if pain_referral_required.is_some() {
-        return Err(ApiError::ForbiddenField("pain_referral_required"));
-    }
-    Ok(())
-}
-
-/// Register a patient.
+/// Register a patient. Whether the patient is in mental health treatment,
+/// and whether a pain referral is required, are set by clinicians and
+/// admins only.
 #[utoipa::path(
     tag = "patients",
-    operation_id = "create_patient",
     request_body = CreatePatient,
     responses(
         (status = 201, description = "Created", body = PatientResponse,
             headers(("location" = String, description = "The new patient's URL"))),
         MalformedRequest, Unauthorized, Forbidden, PayloadTooLarge, UnsupportedMediaType,
         ValidationFailed, ServerErrors,
-    ),
-    security(("bearer" = []))
+    )
 )]
 #[post("/patients")]
 pub async fn create_patient(
@@ -264,26 +216,26 @@ pub async fn create_patient(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(STAFF_AND_INTEGRATION)?;
     let Json(body) = body;
-    require_clinical_for_flags(
-        &caller,
+    access::may_set_referral_flags(
+        caller.role,
         body.in_mental_health_treatment,
         body.pain_referral_required,
-    )?;
+    )
+    .map_err(ApiError::ForbiddenField)?;
     let details = PatientDetails {
-        given_name: body.given_name,
-        family_name: body.family_name,
-        date_of_birth: body.date_of_birth,
+        given_name: body.given_name.into_string(),
+        family_name: body.family_name.into_string(),
+        date_of_birth: body.date_of_birth.get(),
         email: body.email,
         phone: body.phone,
         indications: body.indications,
         in_mental_health_treatment: body.in_mental_health_treatment.unwrap_or(false),
         pain_referral_required: body.pain_referral_required.unwrap_or(false),
-    };
-    ApiError::check(details.check(state.today()))?;
-    let details = details.normalized();
+    }
+    .admitted(state.today())?;
     let now = state.now();
     let patient = state
-        .db(move |conn| store::insert(conn, &details, now))
+        .write(move |tx| store::insert(tx, &details, now))
         .await?;
     log::info!("patient {} created by {}", patient.id, caller.role.as_str());
     Ok(HttpResponse::Created()
@@ -294,13 +246,11 @@ pub async fn create_patient(
 /// List patients in id (creation) order, optionally by name.
 #[utoipa::path(
     tag = "patients",
-    operation_id = "list_patients",
     params(ListPatientsQuery),
     responses(
         (status = 200, description = "A page of patients", body = Page<PatientResponse>),
         Unauthorized, Forbidden, ValidationFailed, ServerErrors,
-    ),
-    security(("bearer" = []))
+    )
 )]
 #[get("/patients")]
 pub async fn list_patients(
@@ -311,20 +261,7 @@ pub async fn list_patients(
     caller.require(STAFF_AND_INTEGRATION)?;
     let Query(query) = query;
     let page = PageRequest::parse(query.limit, query.cursor)?;
-    if query
-        .q
-        .as_ref()
-        .is_some_and(|q| q.chars().count() > MAX_QUERY_CHARS)
-    {
-        return Err(ApiError::field(
-            "q",
-            format!("must be at most {MAX_QUERY_CHARS} characters"),
-        ));
-    }
-    let name = query
-        .q
-        .map(|q| q.trim().to_owned())
-        .filter(|q| !q.is_empty());
+    let name = query.q.and_then(NameSearch::term);
     let (after, fetch) = (page.after.clone(), page.fetch());
     let rows = state
         .db(move |conn| store::list(conn, name.as_deref(), after.as_deref(), fetch))
@@ -339,13 +276,11 @@ pub async fn list_patients(
 /// One patient. A patient token reads only its own record.
 #[utoipa::path(
     tag = "patients",
-    operation_id = "get_patient",
     params(("id" = String, Path, description = "The patient's id")),
     responses(
         (status = 200, description = "The patient", body = PatientResponse),
         Unauthorized, Forbidden, NotFound, ServerErrors,
-    ),
-    security(("bearer" = []))
+    )
 )]
 #[get("/patients/{id}")]
 pub async fn get_patient(
@@ -355,25 +290,21 @@ pub async fn get_patient(
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner().into_string();
     caller.require(ANY_ROLE)?.require_own_patient(&id)?;
-    let patient = state
-        .db(move |conn| store::find(conn, &id))
-        .await
-        .map_err(|e| e.naming("patient"))?;
+    let patient = state.db(move |conn| store::find(conn, &id)).await?;
     Ok(HttpResponse::Ok().json(PatientResponse::new(&state, patient)))
 }
 
-/// Change some of a patient's details.
+/// Change some of a patient's details; the record after the change meets
+/// every rule a new one does.
 #[utoipa::path(
     tag = "patients",
-    operation_id = "update_patient",
     params(("id" = String, Path, description = "The patient's id")),
     request_body = UpdatePatient,
     responses(
         (status = 200, description = "The patient after the change", body = PatientResponse),
         MalformedRequest, Unauthorized, Forbidden, NotFound, PayloadTooLarge,
         UnsupportedMediaType, ValidationFailed, ServerErrors,
-    ),
-    security(("bearer" = []))
+    )
 )]
 #[patch("/patients/{id}")]
 pub async fn update_patient(
@@ -385,32 +316,20 @@ pub async fn update_patient(
     caller.require(STAFF)?;
     let id = id.into_inner().into_string();
     let Json(change) = body;
-    require_clinical_for_flags(
-        &caller,
+    access::may_set_referral_flags(
+        caller.role,
         change.in_mental_health_treatment,
         change.pain_referral_required,
-    )?;
-    let today = state.today();
-    let now = state.now();
-    let result = state
-        .db(move |conn| {
-            store::update(
-                conn,
-                &id,
-                |details| {
-                    let details = change.apply(details);
-                    let errors = details.check(today);
-                    if errors.is_empty() {
-                        Ok(details.normalized())
-                    } else {
-                        Err(StoreError::Rejected(errors))
-                    }
-                },
-                now,
-            )
+    )
+    .map_err(ApiError::ForbiddenField)?;
+    let (today, now) = (state.today(), state.now());
+    let patient = state
+        .write(move |tx| {
+            let current = store::hold(tx, &id)?;
+            let details = change.apply(current.details.clone()).admitted(today)?;
+            store::replace(tx, current, &details, now)
         })
-        .await;
-    let patient = result.map_err(|e| e.naming("patient"))?;
+        .await?;
     log::info!("patient {} updated by {}", patient.id, caller.role.as_str());
     Ok(HttpResponse::Ok().json(PatientResponse::new(&state, patient)))
 }

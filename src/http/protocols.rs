@@ -33,13 +33,11 @@ fn example() -> serde_json::Value {
 /// The protocols, by code.
 #[utoipa::path(
     tag = "courses",
-    operation_id = "list_protocols",
     responses(
         (status = 200, description = "Every protocol", body = Vec<Protocol>,
             example = json!([example()])),
         Unauthorized, Forbidden, ServerErrors,
-    ),
-    security(("bearer" = []))
+    )
 )]
 #[get("/protocols")]
 pub async fn list_protocols(
@@ -54,13 +52,11 @@ pub async fn list_protocols(
 /// One protocol.
 #[utoipa::path(
     tag = "courses",
-    operation_id = "get_protocol",
     params(("code" = String, Path, description = "e.g. `pain-5-day`")),
     responses(
         (status = 200, description = "The protocol", body = Protocol, example = json!(example())),
         Unauthorized, Forbidden, NotFound, ServerErrors,
-    ),
-    security(("bearer" = []))
+    )
 )]
 #[get("/protocols/{code}")]
 pub async fn get_protocol(
@@ -70,10 +66,7 @@ pub async fn get_protocol(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(ANY_ROLE)?;
     let code = code.into_inner().into_string();
-    let found = state
-        .db(move |conn| store::find(conn, &code))
-        .await
-        .map_err(|e| e.naming("protocol"))?;
+    let found = state.db(move |conn| store::find(conn, &code)).await?;
     Ok(HttpResponse::Ok().json(found))
 }
 
@@ -81,15 +74,13 @@ pub async fn get_protocol(
 /// planned is refused, each impossible field named.
 #[utoipa::path(
     tag = "courses",
-    operation_id = "update_protocol",
     params(("code" = String, Path, description = "e.g. `pain-5-day`")),
     request_body(content = Protocol, example = json!(example())),
     responses(
         (status = 200, description = "The protocol after the change", body = Protocol),
         MalformedRequest, Unauthorized, Forbidden, NotFound, PayloadTooLarge, UnsupportedMediaType,
         ValidationFailed, ServerErrors,
-    ),
-    security(("bearer" = []))
+    )
 )]
 #[put("/protocols/{code}")]
 pub async fn update_protocol(
@@ -99,25 +90,11 @@ pub async fn update_protocol(
     body: Json<Protocol>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(ADMIN)?;
-    let Json(protocol) = body;
-    let mut errors = protocol.check();
-    if protocol.code != code.as_str() {
-        errors.insert(
-            0,
-            crate::domain::FieldError::new("code", "must match the path"),
-        );
-    }
-    ApiError::check(errors)?;
-    ApiError::check(protocol::plannable_on(
-        &protocol,
-        &state.calendar,
-        state.clock.now(),
-    ))?;
+    let protocol = protocol::revise(code.as_str(), body.0, &state.calendar, state.clock.now())?;
     let now = state.now();
     let saved = state
-        .db(move |conn| store::replace(conn, &protocol, now))
-        .await
-        .map_err(|e| e.naming("protocol"))?;
+        .write(move |tx| store::replace(tx, &protocol, now))
+        .await?;
     log::info!("protocol {} updated", saved.code);
     Ok(HttpResponse::Ok().json(saved))
 }

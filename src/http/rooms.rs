@@ -6,12 +6,13 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::domain::access::{ADMIN, STAFF};
-use crate::domain::check_text;
-use crate::store::rooms::{self as store, Room};
+use crate::domain::calendar::{self, Room};
+use crate::domain::values::{Id, Text};
+use crate::store::rooms as store;
 
 use super::auth::Caller;
 use super::error::ApiError;
-use super::extract::{Id, Json, Query};
+use super::extract::{Json, Query};
 use super::openapi::{
     Conflict, Forbidden, MalformedRequest, NotFound, PayloadTooLarge, ServerErrors, Unauthorized,
     UnsupportedMediaType, ValidationFailed,
@@ -19,7 +20,8 @@ use super::openapi::{
 use super::pagination::{Page, PageQuery, PageRequest};
 use super::AppState;
 
-const MAX_ROOM_NAME: usize = 100;
+/// A room's name: at most 100 characters, unique.
+pub type RoomName = Text<100>;
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(list_rooms)
@@ -34,9 +36,9 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     "created_at": "2026-11-26T19:00:00-05:00", "updated_at": "2026-11-26T19:00:00-05:00"
 }))]
 pub struct RoomResponse {
-    pub id: String,
-    pub name: String,
-    pub active: bool,
+    #[serde(flatten)]
+    pub room: Room,
+    /// RFC 3339 in the clinic's offset.
     pub created_at: String,
     pub updated_at: String,
 }
@@ -44,11 +46,9 @@ pub struct RoomResponse {
 impl RoomResponse {
     fn new(state: &AppState, room: Room) -> Self {
         Self {
-            id: room.id,
-            name: room.name,
-            active: room.active,
-            created_at: state.local(room.created_at.and_utc()),
-            updated_at: state.local(room.updated_at.and_utc()),
+            created_at: state.local(room.created_at),
+            updated_at: state.local(room.updated_at),
+            room,
         }
     }
 }
@@ -59,12 +59,7 @@ impl RoomResponse {
 #[schema(example = json!({"name": "Room 5"}))]
 pub struct CreateRoom {
     /// Unique.
-    #[schema(
-        min_length = 1,
-        max_length = 100,
-        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\u0000-\u001F\u007F-\u009F\u0020\u00A0\u1680\u2000-\u200A\u2028-\u2029\u202F\u205F\u3000][^\u0000-\u001F\u007F-\u009F]*$"
-    )]
-    pub name: String,
+    pub name: RoomName,
     /// Defaults to `true`.
     #[serde(default = "yes")]
     pub active: bool,
@@ -81,25 +76,18 @@ fn yes() -> bool {
 #[schema(example = json!({"active": false}))]
 pub struct UpdateRoom {
     /// Unique; `null` leaves it as it is.
-    #[schema(
-        min_length = 1,
-        max_length = 100,
-        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\u0000-\u001F\u007F-\u009F\u0020\u00A0\u1680\u2000-\u200A\u2028-\u2029\u202F\u205F\u3000][^\u0000-\u001F\u007F-\u009F]*$"
-    )]
-    pub name: Option<String>,
+    pub name: Option<RoomName>,
     pub active: Option<bool>,
 }
 
 /// List the rooms.
 #[utoipa::path(
     tag = "rooms",
-    operation_id = "list_rooms",
     params(PageQuery),
     responses(
         (status = 200, description = "A page of rooms", body = Page<RoomResponse>),
         Unauthorized, Forbidden, ValidationFailed, ServerErrors,
-    ),
-    security(("bearer" = []))
+    )
 )]
 #[get("/rooms")]
 pub async fn list_rooms(
@@ -124,15 +112,13 @@ pub async fn list_rooms(
 /// Add a room.
 #[utoipa::path(
     tag = "rooms",
-    operation_id = "create_room",
     request_body = CreateRoom,
     responses(
         (status = 201, description = "Created", body = RoomResponse,
             headers(("location" = String, description = "The new room's URL"))),
         MalformedRequest, Unauthorized, Forbidden, Conflict, PayloadTooLarge,
         UnsupportedMediaType, ValidationFailed, ServerErrors,
-    ),
-    security(("bearer" = []))
+    )
 )]
 #[post("/rooms")]
 pub async fn create_room(
@@ -142,15 +128,9 @@ pub async fn create_room(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(ADMIN)?;
     let Json(body) = body;
-    ApiError::check(
-        check_text("name", &body.name, MAX_ROOM_NAME)
-            .into_iter()
-            .collect(),
-    )?;
-    let name = body.name.trim().to_owned();
     let now = state.now();
     let room = state
-        .db(move |conn| store::insert(conn, &name, body.active, now))
+        .write(move |tx| store::insert(tx, body.name.as_str(), body.active, now))
         .await?;
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/v1/rooms/{}", room.id)))
@@ -160,15 +140,13 @@ pub async fn create_room(
 /// Rename, deactivate or reactivate a room.
 #[utoipa::path(
     tag = "rooms",
-    operation_id = "update_room",
     params(("id" = String, Path, description = "The room's id")),
     request_body = UpdateRoom,
     responses(
         (status = 200, description = "The room after the change", body = RoomResponse),
         MalformedRequest, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge,
         UnsupportedMediaType, ValidationFailed, ServerErrors,
-    ),
-    security(("bearer" = []))
+    )
 )]
 #[patch("/rooms/{id}")]
 pub async fn update_room(
@@ -179,19 +157,16 @@ pub async fn update_room(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(ADMIN)?;
     let Json(body) = body;
-    if let Some(name) = &body.name {
-        ApiError::check(
-            check_text("name", name, MAX_ROOM_NAME)
-                .into_iter()
-                .collect(),
-        )?;
-    }
-    let name = body.name.map(|n| n.trim().to_owned());
+    let name = body.name.map(Text::into_string);
     let (id, today, now) = (id.into_inner().into_string(), state.today(), state.now());
     let room = state
-        .db(move |conn| store::update(conn, &id, name.as_deref(), body.active, today, now))
-        .await
-        .map_err(|e| e.naming("room"))?;
+        .write(move |tx| {
+            let deactivating = body.active == Some(false);
+            let (room, held) = store::change_facts(tx, &id, deactivating, today)?;
+            calendar::change_room(&room, body.active, held)?;
+            store::update(tx, &id, name.as_deref(), body.active, now)
+        })
+        .await?;
     log::info!("room {} updated (active: {})", room.id, room.active);
     Ok(HttpResponse::Ok().json(RoomResponse::new(&state, room)))
 }

@@ -1,7 +1,8 @@
-//! Appointments: booking with a room assigned, listing, and state changes.
-//! Double booking is prevented by two partial unique indexes (room and
-//! session; patient and day, over active appointments); a lost race on a
-//! room is retried with another free room.
+//! Appointments: what a booking, a move or an action reads, and writing
+//! what was decided, with a room assigned. Double booking is prevented by
+//! two partial unique indexes (room and session; patient and day, over
+//! active appointments): losing a room to a concurrent booking is
+//! [`StoreError::LostRace`], to try again with another free room.
 
 use std::collections::BTreeMap;
 
@@ -10,22 +11,17 @@ use diesel::expression::{AppearsOnTable, Expression, SelectableExpression, Valid
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 
-use crate::domain::appointment::{Appointment, AppointmentStatus, PainScore, Route};
-use crate::domain::calendar::{Calendar, Session};
+use crate::domain::appointment::{
+    Appointment, AppointmentStatus, Change, Move, NewAppointment, PainScore, Phq9Score, Route,
+    SlotFacts, SlotRequest,
+};
+use crate::domain::calendar::Session;
 use crate::domain::protocol::Occupancy;
-use crate::domain::readiness::{readiness, IntakePolicy};
-use crate::domain::{FieldError, Refusal};
+use crate::domain::Refusal;
 
 use super::locks::{self, Guard, Mode};
 use super::schema::{appointments, rooms};
-use super::{
-    closures, intake, is_unique_violation, new_id, patients, write_transaction, DbConnection,
-    StoreError,
-};
-
-/// Attempts at a room before giving up: each lost race means another
-/// booking took a room, so this bounds retries without bounding capacity.
-const MAX_ROOM_ATTEMPTS: usize = 16;
+use super::{closures, intake, is_unique_violation, new_id, DbConnection, Found, StoreError};
 
 /// `appointments.status IN ('scheduled', 'checked_in', 'completed')`: the
 /// statuses that hold a room and a patient's day, written out as literals,
@@ -36,7 +32,7 @@ const MAX_ROOM_ATTEMPTS: usize = 16;
 /// A type of its own rather than `diesel::dsl::sql`, whose statements diesel
 /// never caches: PostgreSQL then parsed and planned them on every request.
 #[derive(Debug, Clone, Copy, QueryId, ValidGrouping)]
-struct HoldsSlot;
+pub(super) struct HoldsSlot;
 
 const HOLDS_SLOT_SQL: &str = "appointments.status IN ('scheduled', 'checked_in', 'completed')";
 
@@ -100,6 +96,10 @@ impl TryFrom<AppointmentRow> for Appointment {
             route: Route::parse(&row.route).ok_or_else(|| invalid("route", &row.route))?,
             pain_before: score(row.pain_before)?,
             pain_after: score(row.pain_after)?,
+            phq9: row
+                .phq9
+                .map(|v| Phq9Score::new(v).ok_or_else(|| invalid("PHQ-9 score", &v.to_string())))
+                .transpose()?,
             id: row.id,
             patient_id: row.patient_id,
             room_id: row.room_id,
@@ -112,19 +112,15 @@ impl TryFrom<AppointmentRow> for Appointment {
             created_at: row.created_at.and_utc(),
             updated_at: row.updated_at.and_utc(),
             course_id: row.course_id,
-            phq9: row.phq9,
         })
     }
 }
 
 /// Reads an appointment inside a write transaction, holding its row until
 /// commit: a concurrent change (cancel racing check-in, say) waits and then
-/// sees this one's result. The self-assignment is the portable row lock
-/// (`FOR UPDATE` is PostgreSQL's; SQLite writers are serialized anyway).
-fn find_for_update(conn: &mut DbConnection, id: &str) -> Result<Appointment, StoreError> {
-    diesel::update(appointments::table.find(id))
-        .set(appointments::id.eq(appointments::id))
-        .execute(conn)?;
+/// sees this one's result.
+pub fn hold(conn: &mut DbConnection, id: &str) -> Result<Appointment, StoreError> {
+    hold_row!(appointments, id, conn)?;
     find(conn, id)
 }
 
@@ -132,7 +128,8 @@ pub fn find(conn: &mut DbConnection, id: &str) -> Result<Appointment, StoreError
     appointments::table
         .find(id)
         .select(AppointmentRow::as_select())
-        .get_result(conn)?
+        .get_result(conn)
+        .found("appointment")?
         .try_into()
 }
 
@@ -166,11 +163,7 @@ pub fn list(
     after: Option<&str>,
     limit: i64,
 ) -> Result<Vec<Appointment>, StoreError> {
-    let mut query = appointments::table
-        .select(AppointmentRow::as_select())
-        .order(appointments::id)
-        .limit(limit)
-        .into_boxed();
+    let mut query = page!(appointments, AppointmentRow::as_select(), after, limit);
     if let Some(patient_id) = &filter.patient_id {
         query = query.filter(appointments::patient_id.eq(patient_id.clone()));
     }
@@ -182,9 +175,6 @@ pub fn list(
     }
     if let Some(status) = filter.status {
         query = query.filter(appointments::status.eq(status.as_str()));
-    }
-    if let Some(after) = after {
-        query = query.filter(appointments::id.gt(after.to_owned()));
     }
     query
         .load(conn)?
@@ -240,274 +230,151 @@ fn patient_booked_on(
     Ok(diesel::select(diesel::dsl::exists(query)).get_result(conn)?)
 }
 
-/// The calendar's verdict on a slot, with the closures read in the same
-/// transaction. Takes the date's and the rooms' shared locks first, so the
-/// date cannot be closed nor the chosen room deactivated before commit.
-fn check_slot(
+/// What booking `slot` for the patient reads (or moving the appointment
+/// `moving` there): the patient's intake record, the date's closures, and
+/// whether the patient holds another appointment that day. Takes the date's
+/// and the rooms' shared locks first, so the date cannot be closed nor a
+/// room deactivated before commit.
+pub fn slot_facts(
     conn: &mut DbConnection,
-    calendar: &Calendar,
-    date: NaiveDate,
-    session: Session,
-    now: DateTime<Utc>,
-) -> Result<DateTime<Utc>, StoreError> {
+    patient_id: &str,
+    slot: SlotRequest,
+    moving: Option<&str>,
+) -> Result<SlotFacts, StoreError> {
     // One lock order everywhere: the rooms, then dates ascending.
     locks::lock(conn, Guard::Rooms, Mode::Shared)?;
-    locks::lock(conn, Guard::Date(date), Mode::Shared)?;
-    let closed = closures::dates_between(conn, date, date)?;
-    calendar
-        .check_bookable(date, session, now, &closed)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(StoreError::Refused)
-}
-
-/// Refuses with `not_ready` unless every blocking readiness item is done.
-pub fn require_ready(
-    conn: &mut DbConnection,
-    patient_id: &str,
-    today: NaiveDate,
-    policy: IntakePolicy,
-) -> Result<(), StoreError> {
-    // The refusal goes to whoever books: why a screening failed is for clinicians.
-    let record = intake::intake_record(conn, patient_id)?.without_reasons();
-    let readiness = readiness(&record, today, policy);
-    if readiness.ready {
-        Ok(())
-    } else {
-        Err(StoreError::Refused(Refusal::NotReady {
-            items: readiness.open_blocking(),
-            refused: "booking",
-        }))
-    }
-}
-
-/// Refuses a check-in while the lamotrigine prescriber consult is open, or
-/// while the latest screening found a contraindication (one recorded after
-/// the booking, say).
-pub fn require_check_in_cleared(
-    conn: &mut DbConnection,
-    patient_id: &str,
-    today: NaiveDate,
-    policy: IntakePolicy,
-) -> Result<(), StoreError> {
-    let record = intake::intake_record(conn, patient_id)?.without_reasons();
-    let checklist = readiness(&record, today, policy);
-    let mut items: Vec<_> = checklist.open_consult().into_iter().collect();
-    if record.latest_screening_ineligible() {
-        items.extend(
-            checklist
-                .items
-                .into_iter()
-                .filter(|i| i.code == "screening"),
-        );
-    }
-    if items.is_empty() {
-        Ok(())
-    } else {
-        Err(StoreError::Refused(Refusal::NotReady {
-            items,
-            refused: "check-in",
-        }))
-    }
-}
-
-/// Runs `attempt` until it is not beaten to a room, mapping the patient's
-/// day index to its refusal.
-fn with_room_retries<T>(
-    conn: &mut DbConnection,
-    date: NaiveDate,
-    mut attempt: impl FnMut(&mut DbConnection) -> Result<T, StoreError>,
-) -> Result<T, StoreError> {
-    for _ in 0..MAX_ROOM_ATTEMPTS {
-        match attempt(conn) {
-            Err(e) if lost_room(&e) => continue,
-            Err(e) if lost_patient_day(&e) => {
-                return Err(StoreError::Refused(Refusal::PatientAlreadyBookedThatDay(
-                    date,
-                )))
-            }
-            other => return other,
-        }
-    }
-    Err(StoreError::Refused(Refusal::SlotFull))
-}
-
-/// A booking request, checked for shape by the caller.
-#[derive(Clone, Debug)]
-pub struct NewBooking {
-    pub patient_id: String,
-    pub date: NaiveDate,
-    pub session: Session,
-    pub route: Route,
-}
-
-/// Books the session for the patient in a free room, or refuses with the
-/// rule that stops it. A refused booking stores nothing.
-pub fn book(
-    conn: &mut DbConnection,
-    calendar: &Calendar,
-    policy: IntakePolicy,
-    booking: &NewBooking,
-    now: DateTime<Utc>,
-) -> Result<Appointment, StoreError> {
-    let NewBooking {
-        patient_id,
-        date,
-        session,
-        route,
-    } = booking;
-    with_room_retries(conn, *date, |conn| {
-        write_transaction(conn, |conn| {
-            if !patients::exists(conn, patient_id)? {
-                return Err(StoreError::Rejected(vec![FieldError::new(
-                    "patient_id",
-                    "no patient has this id",
-                )]));
-            }
-            let starts_at = check_slot(conn, calendar, *date, *session, now)?;
-            require_ready(conn, patient_id, calendar.local_date(now), policy)?;
-            if patient_booked_on(conn, patient_id, *date, None)? {
-                return Err(StoreError::Refused(Refusal::PatientAlreadyBookedThatDay(
-                    *date,
-                )));
-            }
-            let id = insert_in_free_room(
-                conn, patient_id, *date, *session, starts_at, *route, None, now,
-            )?;
-            find(conn, &id)
-        })
+    locks::lock(conn, Guard::Date(slot.date), Mode::Shared)?;
+    Ok(SlotFacts {
+        intake: intake::intake_record(conn, patient_id)?,
+        closures: closures::dates_between(conn, slot.date, slot.date)?,
+        patient_busy: patient_booked_on(conn, patient_id, slot.date, moving)?,
     })
 }
 
-/// Inserts a scheduled appointment in the first free room of the session;
-/// `slot_full` if there is none. Returns the new id.
-#[expect(clippy::too_many_arguments, reason = "one appointment's columns")]
-pub(super) fn insert_in_free_room(
+/// Writes a decided booking in the first free room of its session, and
+/// reads it back. Refused with `slot_full` when no room is free, with
+/// `patient_already_booked_that_day` when a concurrent booking took the
+/// patient's day; [`StoreError::LostRace`] when one took the room.
+pub fn insert(
     conn: &mut DbConnection,
-    patient_id: &str,
-    date: NaiveDate,
-    session: Session,
-    starts_at: DateTime<Utc>,
-    route: Route,
-    course_id: Option<&str>,
+    new: &NewAppointment,
+    now: DateTime<Utc>,
+) -> Result<Appointment, StoreError> {
+    let id = insert_row(conn, new, now)?;
+    find(conn, &id)
+}
+
+/// [`insert`] without reading the appointment back: its id.
+pub(super) fn insert_row(
+    conn: &mut DbConnection,
+    new: &NewAppointment,
     now: DateTime<Utc>,
 ) -> Result<String, StoreError> {
-    let room_id = first_free_room(conn, date, session)?;
+    let room_id = first_free_room(conn, new.date, new.session)?;
     let id = new_id();
     let now = now.naive_utc();
-    diesel::insert_into(appointments::table)
+    let inserted = diesel::insert_into(appointments::table)
         .values((
             appointments::id.eq(&id),
-            appointments::patient_id.eq(patient_id),
+            appointments::patient_id.eq(&new.patient_id),
             appointments::room_id.eq(&room_id),
-            appointments::date.eq(date),
-            appointments::session.eq(session.as_str()),
-            appointments::starts_at.eq(starts_at.naive_utc()),
+            appointments::date.eq(new.date),
+            appointments::session.eq(new.session.as_str()),
+            appointments::starts_at.eq(new.starts_at.naive_utc()),
             appointments::status.eq(AppointmentStatus::Scheduled.as_str()),
-            appointments::route.eq(route.as_str()),
-            appointments::course_id.eq(course_id),
+            appointments::route.eq(new.route.as_str()),
+            appointments::course_id.eq(&new.course_id),
             appointments::created_at.eq(now),
             appointments::updated_at.eq(now),
         ))
-        .execute(conn)?;
+        .execute(conn)
+        .map_err(StoreError::from);
+    taken(inserted, new.date)?;
     Ok(id)
 }
 
-/// Whether `error` means another booking won a room or the patient's day.
-pub(super) fn lost_a_race(error: &StoreError) -> bool {
-    lost_room(error)
-        || lost_patient_day(error)
-        || matches!(error, StoreError::Refused(Refusal::SlotFull))
-}
-
-/// A concurrent booking took the room: `appointments_room_slot_key`.
-fn lost_room(error: &StoreError) -> bool {
-    is_unique_violation(error, "appointments_room_slot_key", "appointments.room_id")
-}
-
-/// A concurrent booking took the patient's day: `appointments_patient_day_key`.
-fn lost_patient_day(error: &StoreError) -> bool {
-    is_unique_violation(
-        error,
-        "appointments_patient_day_key",
-        "appointments.patient_id",
-    )
-}
-
-/// Moves a scheduled appointment to another slot under the booking rules,
-/// in one statement: the old slot is freed only if the new one is taken.
-pub fn reschedule(
+/// Moves the appointment where the decision says, in one statement: the old
+/// slot is freed only if the new one is taken. Refused or lost as [`insert`].
+pub fn move_to(
     conn: &mut DbConnection,
-    calendar: &Calendar,
-    id: &str,
-    date: NaiveDate,
-    session: Session,
+    current: &Appointment,
+    to: &Move,
     now: DateTime<Utc>,
 ) -> Result<Appointment, StoreError> {
-    with_room_retries(conn, date, |conn| {
-        write_transaction(conn, |conn| {
-            let current = find_for_update(conn, id)?;
-            current
-                .status
-                .after(crate::domain::appointment::Action::Reschedule)
-                .map_err(StoreError::Refused)?;
-            let starts_at = check_slot(conn, calendar, date, session, now)?;
-            if patient_booked_on(conn, &current.patient_id, date, Some(id))? {
-                return Err(StoreError::Refused(Refusal::PatientAlreadyBookedThatDay(
-                    date,
-                )));
-            }
-            let room_id = if current.date == date && current.session == session {
-                current.room_id.clone()
-            } else {
-                first_free_room(conn, date, session)?
-            };
-            diesel::update(appointments::table.find(id))
-                .set((
-                    appointments::room_id.eq(&room_id),
-                    appointments::date.eq(date),
-                    appointments::session.eq(session.as_str()),
-                    appointments::starts_at.eq(starts_at.naive_utc()),
-                    appointments::updated_at.eq(now.naive_utc()),
-                ))
-                .execute(conn)?;
-            find(conn, id)
-        })
-    })
+    let room_id = if to.keeps_room {
+        current.room_id.clone()
+    } else {
+        first_free_room(conn, to.date, to.session)?
+    };
+    let moved = diesel::update(appointments::table.find(&current.id))
+        .set((
+            appointments::room_id.eq(&room_id),
+            appointments::date.eq(to.date),
+            appointments::session.eq(to.session.as_str()),
+            appointments::starts_at.eq(to.starts_at.naive_utc()),
+            appointments::updated_at.eq(now.naive_utc()),
+        ))
+        .execute(conn)
+        .map_err(StoreError::from);
+    taken(moved, to.date)?;
+    find(conn, &current.id)
 }
 
-/// What a state change writes; `None` leaves a column as it is.
-#[derive(AsChangeset, Default)]
-#[diesel(table_name = appointments)]
-pub struct Change {
-    pub status: Option<&'static str>,
-    pub route: Option<&'static str>,
-    pub pain_before: Option<i32>,
-    pub pain_after: Option<i32>,
-    pub cancel_reason: Option<String>,
-    pub cancelled_by: Option<String>,
-    pub checked_in_at: Option<NaiveDateTime>,
-    pub completed_at: Option<NaiveDateTime>,
-    pub updated_at: Option<NaiveDateTime>,
-    pub phq9: Option<i32>,
+/// What a write that takes a slot means when an index refused it.
+fn taken(written: Result<usize, StoreError>, date: NaiveDate) -> Result<(), StoreError> {
+    match written {
+        Err(e) if is_unique_violation(&e, "appointments_room_slot_key", "appointments.room_id") => {
+            Err(StoreError::LostRace)
+        }
+        Err(e)
+            if is_unique_violation(
+                &e,
+                "appointments_patient_day_key",
+                "appointments.patient_id",
+            ) =>
+        {
+            Err(Refusal::PatientAlreadyBookedThatDay(date).into())
+        }
+        other => other.map(drop),
+    }
 }
 
-/// Reads the appointment, lets `decide` refuse or describe the change, and
-/// writes it, all in one transaction.
-pub fn change(
+/// Writes a decided action's change and reads the appointment back.
+pub fn apply(
     conn: &mut DbConnection,
     id: &str,
+    change: &Change,
     now: DateTime<Utc>,
-    decide: impl FnOnce(&mut DbConnection, &Appointment) -> Result<Change, StoreError>,
 ) -> Result<Appointment, StoreError> {
-    write_transaction(conn, |conn| {
-        let current = find_for_update(conn, id)?;
-        let mut change = decide(conn, &current)?;
-        change.updated_at = Some(now.naive_utc());
-        diesel::update(appointments::table.find(id))
-            .set(change)
-            .execute(conn)?;
-        find(conn, id)
-    })
+    diesel::update(appointments::table.find(id))
+        .set((
+            appointments::status.eq(change.status.as_str()),
+            change.route.map(|r| appointments::route.eq(r.as_str())),
+            change
+                .pain_before
+                .map(|p| appointments::pain_before.eq(p.value())),
+            change
+                .pain_after
+                .map(|p| appointments::pain_after.eq(p.value())),
+            change.phq9.map(|p| appointments::phq9.eq(p.value())),
+            change
+                .cancel_reason
+                .as_ref()
+                .map(|r| appointments::cancel_reason.eq(r)),
+            change
+                .cancelled_by
+                .as_ref()
+                .map(|b| appointments::cancelled_by.eq(b)),
+            change
+                .checked_in_at
+                .map(|t| appointments::checked_in_at.eq(t.naive_utc())),
+            change
+                .completed_at
+                .map(|t| appointments::completed_at.eq(t.naive_utc())),
+            appointments::updated_at.eq(now.naive_utc()),
+        ))
+        .execute(conn)?;
+    find(conn, id)
 }
 
 /// How full each session of `from`..=`to` is, in three queries whatever the

@@ -1,24 +1,34 @@
-//! Closures: dates on which the clinic has no slots.
+//! Closures: dates on which the clinic has no slots. Writes run in the
+//! caller's transaction.
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
-use crate::domain::appointment::AppointmentStatus;
-use crate::domain::calendar::Closures;
+use crate::domain::calendar::{Closure, Closures};
 use crate::domain::Refusal;
 
 use super::locks::{self, Guard, Mode};
 use super::schema::{appointments, closures};
-use super::{is_unique_violation, new_id, write_transaction, DbConnection, StoreError};
+use super::{is_unique_violation, new_id, DbConnection, StoreError};
 
-#[derive(Clone, Debug, PartialEq, Eq, Queryable, Selectable)]
+#[derive(Queryable, Selectable)]
 #[diesel(table_name = closures)]
-pub struct Closure {
-    pub id: String,
-    pub date: NaiveDate,
-    pub reason: String,
-    /// UTC.
-    pub created_at: NaiveDateTime,
+struct ClosureRow {
+    id: String,
+    date: NaiveDate,
+    reason: String,
+    created_at: NaiveDateTime,
+}
+
+impl From<ClosureRow> for Closure {
+    fn from(row: ClosureRow) -> Closure {
+        Closure {
+            id: row.id,
+            date: row.date,
+            reason: row.reason,
+            created_at: row.created_at.and_utc(),
+        }
+    }
 }
 
 /// The closed dates from `from` to `to`, inclusive.
@@ -41,25 +51,30 @@ pub fn list(
     after: Option<&str>,
     limit: i64,
 ) -> Result<Vec<Closure>, StoreError> {
-    let mut query = closures::table
-        .select(Closure::as_select())
-        .order(closures::id)
-        .limit(limit)
-        .into_boxed();
+    let mut query = page!(closures, ClosureRow::as_select(), after, limit);
     if let Some(from) = from {
         query = query.filter(closures::date.ge(from));
     }
     if let Some(to) = to {
         query = query.filter(closures::date.le(to));
     }
-    if let Some(after) = after {
-        query = query.filter(closures::id.gt(after.to_owned()));
-    }
-    Ok(query.load(conn)?)
+    let rows: Vec<ClosureRow> = query.load(conn)?;
+    Ok(rows.into_iter().map(Closure::from).collect())
 }
 
-/// Closes `date`. Refused while active appointments stand on it, naming
-/// them: nothing is cancelled silently.
+/// What closing `date` reads: the active appointments on it, after waiting
+/// for bookings of the date in flight and holding new ones off.
+pub fn booked_on(conn: &mut DbConnection, date: NaiveDate) -> Result<Vec<String>, StoreError> {
+    locks::lock(conn, Guard::Date(date), Mode::Exclusive)?;
+    Ok(appointments::table
+        .filter(appointments::date.eq(date))
+        .filter(super::appointments::HoldsSlot)
+        .order((appointments::session, appointments::id))
+        .select(appointments::id)
+        .load(conn)?)
+}
+
+/// Closes `date`, as decided; a date closed already is a conflict.
 pub fn insert(
     conn: &mut DbConnection,
     date: NaiveDate,
@@ -67,48 +82,30 @@ pub fn insert(
     now: DateTime<Utc>,
 ) -> Result<Closure, StoreError> {
     let id = new_id();
-    let result = write_transaction(conn, |conn| {
-        // Waits for bookings of the date in flight, and holds new ones off.
-        locks::lock(conn, Guard::Date(date), Mode::Exclusive)?;
-        let booked: Vec<String> = appointments::table
-            .filter(appointments::date.eq(date))
-            .filter(
-                appointments::status
-                    .eq_any(AppointmentStatus::ACTIVE.map(AppointmentStatus::as_str)),
-            )
-            .order((appointments::session, appointments::id))
-            .select(appointments::id)
-            .load(conn)?;
-        if !booked.is_empty() {
-            return Err(StoreError::Refused(Refusal::Conflict {
-                detail: format!(
-                    "{date} has {} appointment(s); reschedule or cancel them before closing it",
-                    booked.len()
-                ),
-                appointment_ids: booked,
-            }));
-        }
-        diesel::insert_into(closures::table)
-            .values((
-                closures::id.eq(&id),
-                closures::date.eq(date),
-                closures::reason.eq(reason),
-                closures::created_at.eq(now.naive_utc()),
-            ))
-            .execute(conn)?;
-        Ok(closures::table
-            .find(&id)
-            .select(Closure::as_select())
-            .get_result(conn)?)
-    });
-    match result {
+    let now = now.naive_utc();
+    let inserted = diesel::insert_into(closures::table)
+        .values((
+            closures::id.eq(&id),
+            closures::date.eq(date),
+            closures::reason.eq(reason),
+            closures::created_at.eq(now),
+        ))
+        .execute(conn);
+    match inserted.map_err(StoreError::from) {
         Err(e) if is_unique_violation(&e, "closures_date_key", "closures.date") => {
-            Err(StoreError::Refused(Refusal::Conflict {
+            Err(Refusal::Conflict {
                 detail: format!("{date} is already closed"),
                 appointment_ids: Vec::new(),
-            }))
+            }
+            .into())
         }
-        other => other,
+        Err(e) => Err(e),
+        Ok(_) => Ok(Closure {
+            id,
+            date,
+            reason: reason.to_owned(),
+            created_at: now.and_utc(),
+        }),
     }
 }
 
@@ -116,7 +113,7 @@ pub fn insert(
 pub fn delete(conn: &mut DbConnection, id: &str) -> Result<(), StoreError> {
     let deleted = diesel::delete(closures::table.find(id)).execute(conn)?;
     if deleted == 0 {
-        Err(StoreError::NotFound)
+        Err(StoreError::NotFound("closure"))
     } else {
         Ok(())
     }

@@ -1,7 +1,8 @@
 //! One connection type over both backends, its pool, and write transactions
 //! that do not fail with "database is locked" on SQLite.
 
-use std::sync::{Mutex, PoisonError};
+use std::cell::RefCell;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
@@ -29,28 +30,59 @@ const SQLITE_BUSY_TIMEOUT_MS: u32 = 10_000;
 #[derive(Debug)]
 pub struct ConnectionManager {
     target: DatabaseTarget,
+    /// The pool's SQLite writer turn: see [`write_transaction`].
+    writer: Arc<Mutex<()>>,
 }
 
 impl ConnectionManager {
     pub fn new(target: DatabaseTarget) -> Self {
-        Self { target }
+        Self {
+            target,
+            writer: Arc::default(),
+        }
     }
 }
 
-/// A pooled connection, and whether the work done on it last failed. The
-/// pool pings a connection only then, as it takes it back, instead of on
-/// every check-out: a `SELECT 1` round trip per request cost a third of the
-/// statements of a patient read on PostgreSQL (`make bench`). A connection
-/// the server has dropped fails its ping and is replaced.
+/// A pooled connection, whether the work done on it last failed, and its
+/// pool's writer turn. The pool pings a connection only after failed work,
+/// as it takes it back, instead of on every check-out: a `SELECT 1` round
+/// trip per request cost a third of the statements of a patient read on
+/// PostgreSQL (`make bench`). A connection the server has dropped fails its
+/// ping and is replaced.
 pub struct Pooled {
     conn: DbConnection,
     suspect: bool,
+    writer: Arc<Mutex<()>>,
+}
+
+thread_local! {
+    /// The writer turn of the pool whose connection this thread works on,
+    /// set by [`Pooled::run`] for [`write_transaction`].
+    static WRITER: RefCell<Option<Arc<Mutex<()>>>> = const { RefCell::new(None) };
+}
+
+/// Puts back the thread's previous writer turn when [`Pooled::run`] ends,
+/// even by a panic.
+struct RestoreWriter(Option<Arc<Mutex<()>>>);
+
+impl Drop for RestoreWriter {
+    fn drop(&mut self) {
+        WRITER.with(|w| *w.borrow_mut() = self.0.take());
+    }
 }
 
 impl Pooled {
     /// Asks for a ping before this connection is reused.
     pub fn mark_suspect(&mut self) {
         self.suspect = true;
+    }
+
+    /// Runs `work` on this connection, its write transactions taking turns
+    /// with the other connections of the same pool (and no other pool's).
+    pub fn run<T>(&mut self, work: impl FnOnce(&mut DbConnection) -> T) -> T {
+        let previous = WRITER.with(|w| w.borrow_mut().replace(self.writer.clone()));
+        let _restore = RestoreWriter(previous);
+        work(&mut self.conn)
     }
 }
 
@@ -75,6 +107,7 @@ impl ManageConnection for ConnectionManager {
         self.open().map(|conn| Pooled {
             conn,
             suspect: false,
+            writer: self.writer.clone(),
         })
     }
 
@@ -143,9 +176,6 @@ pub fn build_pool(target: &DatabaseTarget, size: u32) -> Result<DbPool, StoreErr
         .map_err(|e| StoreError::Unavailable(e.to_string()))
 }
 
-/// This process's SQLite writer: see `write_transaction`.
-static SQLITE_WRITER: Mutex<()> = Mutex::new(());
-
 /// Runs `f` in a transaction that takes the write lock up front: `BEGIN
 /// IMMEDIATE` on SQLite, so concurrent writers queue behind the busy timeout
 /// instead of failing when a read lock cannot be upgraded; a plain `BEGIN` on
@@ -159,12 +189,18 @@ where
     // SQLite admits one writer at a time; the others would wait in its busy
     // handler, which sleeps and polls, so a writer could wait far longer than
     // its turn (p99 of 860 ms for bookings at 16 connections, `make bench`).
-    // Waiting here instead wakes the next writer as soon as one commits.
-    let _writer = match conn {
+    // Waiting for the pool's turn instead wakes the next writer as soon as
+    // one commits. The turn is the pool's (one pool, one database file), so
+    // pools on other files never wait for it; work run outside
+    // `Pooled::run` has none and relies on the busy timeout alone.
+    let writer = WRITER.with(|w| w.borrow().clone());
+    let _turn = match conn {
         DbConnection::Sqlite(inner) => {
-            let turn = SQLITE_WRITER.lock().unwrap_or_else(PoisonError::into_inner);
+            let turn = writer
+                .as_deref()
+                .map(|w| w.lock().unwrap_or_else(PoisonError::into_inner));
             AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?;
-            Some(turn)
+            turn
         }
         DbConnection::Pg(_) => {
             Manager::begin_transaction(conn)?;
@@ -183,4 +219,26 @@ where
             Err(error)
         }
     }
+}
+
+/// Attempts at a write that loses a room to a concurrent booking before
+/// giving up: each lost race means another booking took a room, so this
+/// bounds retries without bounding capacity.
+const MAX_ATTEMPTS: usize = 16;
+
+/// Runs `attempt` in a write transaction, and again in a new one each time
+/// it ends in [`StoreError::LostRace`]; the last such error after
+/// [`MAX_ATTEMPTS`]. Each attempt reads afresh, so a retried decision sees
+/// the room the other booking took.
+pub fn retrying<T>(
+    conn: &mut DbConnection,
+    mut attempt: impl FnMut(&mut DbConnection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    for _ in 1..MAX_ATTEMPTS {
+        match write_transaction(conn, &mut attempt) {
+            Err(StoreError::LostRace) => continue,
+            other => return other,
+        }
+    }
+    write_transaction(conn, attempt)
 }

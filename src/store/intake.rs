@@ -1,31 +1,70 @@
 //! Intake records: referrals, treatment attestations, screenings and
 //! prescriber consults, and the patient's intake as readiness reads it.
+//! Writes run in the caller's transaction.
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
+use crate::domain::intake::{Attestation, Consult, Kept};
 use crate::domain::readiness::{IntakeRecord, ReferralSummary, ScreeningSummary};
-use crate::domain::referral::{Provider, ReferralKind, ReferralStatus};
-use crate::domain::screening::{Criteria, Outcome};
-use crate::domain::Refusal;
+use crate::domain::referral::{
+    Decision, NewReferral, Provider, Referral, ReferralKind, ReferralStatus,
+};
+use crate::domain::screening::{Criteria, Medication, NewScreening, Outcome, Screening};
+use crate::domain::values::{CalendarDate, Text};
 
 use super::schema::{
     prescriber_consults, referrals, screening_medications, screenings, treatment_attestations,
 };
-use super::{new_id, patients, write_transaction, DbConnection, StoreError};
+use super::{new_id, patients, DbConnection, Found, StoreError};
 
 /// The provider's six columns of `$table`, set from `$provider`.
 macro_rules! provider_values {
     ($table:ident, $provider:expr) => {
         (
-            $table::provider_name.eq(&$provider.name),
-            $table::provider_practice.eq(&$provider.practice),
+            $table::provider_name.eq($provider.name.as_str()),
+            $table::provider_practice.eq($provider.practice.as_str()),
             $table::provider_phone.eq(&$provider.phone),
             $table::provider_fax.eq(&$provider.fax),
             $table::provider_email.eq(&$provider.email),
             $table::provider_npi.eq(&$provider.npi),
         )
     };
+}
+
+/// The provider's six columns of `$table`, to select.
+macro_rules! provider_columns {
+    ($table:ident) => {
+        (
+            $table::provider_name,
+            $table::provider_practice,
+            $table::provider_phone,
+            $table::provider_fax,
+            $table::provider_email,
+            $table::provider_npi,
+        )
+    };
+}
+
+/// A provider's six columns as selected.
+type ProviderColumns = (
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+fn provider((name, practice, phone, fax, email, npi): ProviderColumns) -> Provider {
+    Provider {
+        name: Text::stored(name),
+        practice: Text::stored(practice),
+        phone,
+        fax,
+        email,
+        npi,
+    }
 }
 
 fn invalid(what: &str, value: &str) -> StoreError {
@@ -37,29 +76,11 @@ fn require_patient(conn: &mut DbConnection, patient_id: &str) -> Result<(), Stor
     if patients::exists(conn, patient_id)? {
         Ok(())
     } else {
-        Err(StoreError::NotFound)
+        Err(StoreError::NotFound("patient"))
     }
 }
 
 // ---- referrals --------------------------------------------------------------
-
-/// A referral letter as stored (its status as stored: see
-/// [`crate::domain::referral::effective_status`] for what it shows).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Referral {
-    pub id: String,
-    pub patient_id: String,
-    pub kind: ReferralKind,
-    pub provider: Provider,
-    pub received_on: NaiveDate,
-    pub document_reference: String,
-    pub status: ReferralStatus,
-    pub reject_reason: Option<String>,
-    pub decided_by: Option<String>,
-    pub decided_at: Option<DateTime<Utc>>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = referrals)]
@@ -67,12 +88,8 @@ struct ReferralRow {
     id: String,
     patient_id: String,
     kind: String,
-    provider_name: String,
-    provider_practice: String,
-    provider_phone: Option<String>,
-    provider_fax: Option<String>,
-    provider_email: Option<String>,
-    provider_npi: Option<String>,
+    #[diesel(embed)]
+    provider: ProviderRow,
     received_on: NaiveDate,
     document_reference: String,
     status: String,
@@ -83,22 +100,34 @@ struct ReferralRow {
     updated_at: NaiveDateTime,
 }
 
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = referrals)]
+struct ProviderRow {
+    provider_name: String,
+    provider_practice: String,
+    provider_phone: Option<String>,
+    provider_fax: Option<String>,
+    provider_email: Option<String>,
+    provider_npi: Option<String>,
+}
+
 impl TryFrom<ReferralRow> for Referral {
     type Error = StoreError;
 
     fn try_from(r: ReferralRow) -> Result<Self, StoreError> {
+        let p = r.provider;
         Ok(Referral {
             kind: ReferralKind::parse(&r.kind).ok_or_else(|| invalid("referral kind", &r.kind))?,
             status: ReferralStatus::parse(&r.status)
                 .ok_or_else(|| invalid("referral status", &r.status))?,
-            provider: Provider {
-                name: r.provider_name,
-                practice: r.provider_practice,
-                phone: r.provider_phone,
-                fax: r.provider_fax,
-                email: r.provider_email,
-                npi: r.provider_npi,
-            },
+            provider: provider((
+                p.provider_name,
+                p.provider_practice,
+                p.provider_phone,
+                p.provider_fax,
+                p.provider_email,
+                p.provider_npi,
+            )),
             id: r.id,
             patient_id: r.patient_id,
             received_on: r.received_on,
@@ -112,51 +141,48 @@ impl TryFrom<ReferralRow> for Referral {
     }
 }
 
-/// A referral to store.
-#[derive(Clone, Debug)]
-pub struct NewReferral {
-    pub kind: ReferralKind,
-    pub provider: Provider,
-    pub received_on: NaiveDate,
-    pub document_reference: String,
-}
-
+/// Records a letter, decided as received, for the patient.
 pub fn insert_referral(
     conn: &mut DbConnection,
     patient_id: &str,
-    referral: &NewReferral,
+    letter: &NewReferral,
     by: &str,
     now: DateTime<Utc>,
 ) -> Result<Referral, StoreError> {
+    require_patient(conn, patient_id)?;
     let id = new_id();
     let now = now.naive_utc();
-    let p = &referral.provider;
-    write_transaction(conn, |conn| {
-        require_patient(conn, patient_id)?;
-        diesel::insert_into(referrals::table)
-            .values((
-                referrals::id.eq(&id),
-                referrals::patient_id.eq(patient_id),
-                referrals::kind.eq(referral.kind.as_str()),
-                provider_values!(referrals, p),
-                referrals::received_on.eq(referral.received_on),
-                referrals::document_reference.eq(&referral.document_reference),
-                referrals::status.eq(ReferralStatus::Received.as_str()),
-                referrals::created_by.eq(by),
-                referrals::created_at.eq(now),
-                referrals::updated_at.eq(now),
-            ))
-            .execute(conn)?;
-        find_referral(conn, &id)
-    })
+    diesel::insert_into(referrals::table)
+        .values((
+            referrals::id.eq(&id),
+            referrals::patient_id.eq(patient_id),
+            referrals::kind.eq(letter.kind.as_str()),
+            provider_values!(referrals, letter.provider),
+            referrals::received_on.eq(letter.received_on.get()),
+            referrals::document_reference.eq(letter.document_reference.as_str()),
+            referrals::status.eq(ReferralStatus::Received.as_str()),
+            referrals::created_by.eq(by),
+            referrals::created_at.eq(now),
+            referrals::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    find_referral(conn, &id)
 }
 
 pub fn find_referral(conn: &mut DbConnection, id: &str) -> Result<Referral, StoreError> {
     referrals::table
         .find(id)
         .select(ReferralRow::as_select())
-        .get_result(conn)?
+        .get_result(conn)
+        .found("referral")?
         .try_into()
+}
+
+/// Reads a referral, holding its row until commit so that a concurrent
+/// verify and reject cannot both win.
+pub fn hold_referral(conn: &mut DbConnection, id: &str) -> Result<Referral, StoreError> {
+    hold_row!(referrals, id, conn)?;
+    find_referral(conn, id)
 }
 
 pub fn list_referrals(
@@ -166,259 +192,135 @@ pub fn list_referrals(
     limit: i64,
 ) -> Result<Vec<Referral>, StoreError> {
     require_patient(conn, patient_id)?;
-    let mut query = referrals::table
+    page!(referrals, ReferralRow::as_select(), after, limit)
         .filter(referrals::patient_id.eq(patient_id))
-        .select(ReferralRow::as_select())
-        .order(referrals::id)
-        .limit(limit)
-        .into_boxed();
-    if let Some(after) = after {
-        query = query.filter(referrals::id.gt(after.to_owned()));
-    }
-    query
         .load(conn)?
         .into_iter()
         .map(Referral::try_from)
         .collect()
 }
 
-/// A clinician's verdict on a referral.
-#[derive(Clone, Debug)]
-pub enum Verdict {
-    Verify,
-    Reject { reason: String },
-}
-
-/// Verifies or rejects a received referral. `check` sees the referral as
-/// stored and refuses what may not be decided (already decided, expired).
-pub fn decide_referral(
+/// Writes a clinician's decided verdict.
+pub fn record_verdict(
     conn: &mut DbConnection,
     id: &str,
-    verdict: &Verdict,
+    decision: &Decision,
     by: &str,
     now: DateTime<Utc>,
-    check: impl FnOnce(&Referral) -> Result<(), Refusal>,
 ) -> Result<Referral, StoreError> {
-    write_transaction(conn, |conn| {
-        // Holds the row so a concurrent verify and reject cannot both win.
-        diesel::update(referrals::table.find(id))
-            .set(referrals::id.eq(referrals::id))
-            .execute(conn)?;
-        let current = find_referral(conn, id)?;
-        check(&current).map_err(StoreError::Refused)?;
-        let (status, reason) = match verdict {
-            Verdict::Verify => (ReferralStatus::Verified, None),
-            Verdict::Reject { reason } => (ReferralStatus::Rejected, Some(reason.as_str())),
-        };
-        let now = now.naive_utc();
-        diesel::update(referrals::table.find(id))
-            .set((
-                referrals::status.eq(status.as_str()),
-                referrals::reject_reason.eq(reason),
-                referrals::decided_by.eq(by),
-                referrals::decided_at.eq(now),
-                referrals::updated_at.eq(now),
-            ))
-            .execute(conn)?;
-        find_referral(conn, id)
-    })
+    let now = now.naive_utc();
+    diesel::update(referrals::table.find(id))
+        .set((
+            referrals::status.eq(decision.status.as_str()),
+            referrals::reject_reason.eq(&decision.reject_reason),
+            referrals::decided_by.eq(by),
+            referrals::decided_at.eq(now),
+            referrals::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    find_referral(conn, id)
 }
 
 // ---- attestations and consults ------------------------------------------------
 
-/// A dated record naming a provider: an ongoing-treatment attestation or a
-/// prescriber consult.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ProviderRecord {
-    pub id: String,
-    pub patient_id: String,
-    pub provider: Provider,
-    /// `attested_on` or `consulted_on`.
-    pub on: NaiveDate,
-    /// The agreed plan, for a consult.
-    pub plan: Option<String>,
-    pub recorded_by: String,
-    pub created_at: DateTime<Utc>,
-}
-
-type ProviderColumns = (
-    String,
-    String,
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    NaiveDate,
-    String,
-    NaiveDateTime,
-);
-
-fn provider_record(
-    (id, patient_id, name, practice, phone, fax, email, npi, on, recorded_by, created_at): ProviderColumns,
-    plan: Option<String>,
-) -> ProviderRecord {
-    ProviderRecord {
-        id,
-        patient_id,
-        provider: Provider {
-            name,
-            practice,
-            phone,
-            fax,
-            email,
-            npi,
-        },
-        on,
-        plan,
-        recorded_by,
-        created_at: created_at.and_utc(),
-    }
-}
-
-macro_rules! provider_columns {
-    ($table:ident, $on:ident) => {
-        (
-            $table::id,
-            $table::patient_id,
-            $table::provider_name,
-            $table::provider_practice,
-            $table::provider_phone,
-            $table::provider_fax,
-            $table::provider_email,
-            $table::provider_npi,
-            $table::$on,
-            $table::recorded_by,
-            $table::created_at,
-        )
+/// A text column's Rust type, one per name.
+macro_rules! text_of {
+    ($column:ident) => {
+        String
     };
 }
 
-pub fn insert_attestation(
-    conn: &mut DbConnection,
-    patient_id: &str,
-    provider: &Provider,
-    attested_on: NaiveDate,
-    by: &str,
-    now: DateTime<Utc>,
-) -> Result<ProviderRecord, StoreError> {
-    let id = new_id();
-    write_transaction(conn, |conn| {
-        require_patient(conn, patient_id)?;
-        diesel::insert_into(treatment_attestations::table)
-            .values((
-                treatment_attestations::id.eq(&id),
-                treatment_attestations::patient_id.eq(patient_id),
-                provider_values!(treatment_attestations, provider),
-                treatment_attestations::attested_on.eq(attested_on),
-                treatment_attestations::recorded_by.eq(by),
-                treatment_attestations::created_at.eq(now.naive_utc()),
-            ))
-            .execute(conn)?;
-        let row = treatment_attestations::table
-            .find(&id)
-            .select(provider_columns!(treatment_attestations, attested_on))
-            .get_result(conn)?;
-        Ok(provider_record(row, None))
-    })
+/// Storing and listing one kind of record that names a provider: `$insert`
+/// and `$list` over `$table`, whose date column is `$on`, and (consults)
+/// text columns besides. `$make` builds the record from its provider, date
+/// and those texts.
+macro_rules! kept_records {
+    (
+        $record:ty, $insert:ident, $list:ident, $table:ident,
+        $provider:ident, $on:ident $(, $text:ident)*;
+        $make:expr
+    ) => {
+        /// Records it for the patient, as decided.
+        pub fn $insert(
+            conn: &mut DbConnection,
+            patient_id: &str,
+            record: &$record,
+            by: &str,
+            now: DateTime<Utc>,
+        ) -> Result<Kept<$record>, StoreError> {
+            require_patient(conn, patient_id)?;
+            let id = new_id();
+            diesel::insert_into($table::table)
+                .values((
+                    $table::id.eq(&id),
+                    $table::patient_id.eq(patient_id),
+                    provider_values!($table, record.$provider),
+                    $table::$on.eq(record.$on.get()),
+                    $($table::$text.eq(record.$text.as_str()),)*
+                    $table::recorded_by.eq(by),
+                    $table::created_at.eq(now.naive_utc()),
+                ))
+                .execute(conn)?;
+            Ok(Kept {
+                id,
+                patient_id: patient_id.to_owned(),
+                record: record.clone(),
+                recorded_by: by.to_owned(),
+                created_at: now,
+            })
+        }
+
+        /// One page of the patient's, oldest first.
+        pub fn $list(
+            conn: &mut DbConnection,
+            patient_id: &str,
+            after: Option<&str>,
+            limit: i64,
+        ) -> Result<Vec<Kept<$record>>, StoreError> {
+            require_patient(conn, patient_id)?;
+            let columns = (
+                $table::id,
+                provider_columns!($table),
+                $table::$on,
+                $($table::$text,)*
+                $table::recorded_by,
+                $table::created_at,
+            );
+            let make = $make;
+            type Row = (String, ProviderColumns, NaiveDate, $(text_of!($text),)* String, NaiveDateTime);
+            Ok(page!($table, columns, after, limit)
+                .filter($table::patient_id.eq(patient_id))
+                .load::<Row>(conn)?
+                .into_iter()
+                .map(|(id, columns, on, $($text,)* recorded_by, created_at)| Kept {
+                    id,
+                    patient_id: patient_id.to_owned(),
+                    record: make(provider(columns), CalendarDate::stored(on), ($($text,)*)),
+                    recorded_by,
+                    created_at: created_at.and_utc(),
+                })
+                .collect())
+        }
+    };
 }
 
-pub fn list_attestations(
-    conn: &mut DbConnection,
-    patient_id: &str,
-    after: Option<&str>,
-    limit: i64,
-) -> Result<Vec<ProviderRecord>, StoreError> {
-    require_patient(conn, patient_id)?;
-    let mut query = treatment_attestations::table
-        .filter(treatment_attestations::patient_id.eq(patient_id))
-        .select(provider_columns!(treatment_attestations, attested_on))
-        .order(treatment_attestations::id)
-        .limit(limit)
-        .into_boxed();
-    if let Some(after) = after {
-        query = query.filter(treatment_attestations::id.gt(after.to_owned()));
+kept_records!(
+    Attestation, insert_attestation, list_attestations, treatment_attestations,
+    provider, attested_on;
+    |provider, attested_on, ()| Attestation { provider, attested_on }
+);
+
+kept_records!(
+    Consult, insert_consult, list_consults, prescriber_consults,
+    prescriber, consulted_on, agreed_plan;
+    |prescriber, consulted_on, (plan,): (String,)| Consult {
+        prescriber,
+        consulted_on,
+        agreed_plan: Text::stored(plan),
     }
-    Ok(query
-        .load(conn)?
-        .into_iter()
-        .map(|row| provider_record(row, None))
-        .collect())
-}
-
-pub fn insert_consult(
-    conn: &mut DbConnection,
-    patient_id: &str,
-    provider: &Provider,
-    consulted_on: NaiveDate,
-    plan: &str,
-    by: &str,
-    now: DateTime<Utc>,
-) -> Result<ProviderRecord, StoreError> {
-    let id = new_id();
-    write_transaction(conn, |conn| {
-        require_patient(conn, patient_id)?;
-        diesel::insert_into(prescriber_consults::table)
-            .values((
-                prescriber_consults::id.eq(&id),
-                prescriber_consults::patient_id.eq(patient_id),
-                provider_values!(prescriber_consults, provider),
-                prescriber_consults::consulted_on.eq(consulted_on),
-                prescriber_consults::agreed_plan.eq(plan),
-                prescriber_consults::recorded_by.eq(by),
-                prescriber_consults::created_at.eq(now.naive_utc()),
-            ))
-            .execute(conn)?;
-        let row = prescriber_consults::table
-            .find(&id)
-            .select(provider_columns!(prescriber_consults, consulted_on))
-            .get_result(conn)?;
-        Ok(provider_record(row, Some(plan.to_owned())))
-    })
-}
-
-pub fn list_consults(
-    conn: &mut DbConnection,
-    patient_id: &str,
-    after: Option<&str>,
-    limit: i64,
-) -> Result<Vec<ProviderRecord>, StoreError> {
-    require_patient(conn, patient_id)?;
-    let mut query = prescriber_consults::table
-        .filter(prescriber_consults::patient_id.eq(patient_id))
-        .select((
-            provider_columns!(prescriber_consults, consulted_on),
-            prescriber_consults::agreed_plan,
-        ))
-        .order(prescriber_consults::id)
-        .limit(limit)
-        .into_boxed();
-    if let Some(after) = after {
-        query = query.filter(prescriber_consults::id.gt(after.to_owned()));
-    }
-    Ok(query
-        .load::<(ProviderColumns, String)>(conn)?
-        .into_iter()
-        .map(|(row, plan)| provider_record(row, Some(plan)))
-        .collect())
-}
+);
 
 // ---- screenings ---------------------------------------------------------------
-
-/// A screening as recorded; never changed afterwards.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Screening {
-    pub id: String,
-    pub patient_id: String,
-    pub criteria: Criteria,
-    pub medications: Vec<String>,
-    pub outcome: Outcome,
-    pub lamotrigine: bool,
-    pub screened_on: NaiveDate,
-    pub screened_by: String,
-    pub created_at: DateTime<Utc>,
-}
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = screenings)]
@@ -442,7 +344,7 @@ struct ScreeningRow {
 }
 
 impl ScreeningRow {
-    fn into_screening(self, medications: Vec<String>) -> Result<Screening, StoreError> {
+    fn into_screening(self, medications: Vec<Medication>) -> Result<Screening, StoreError> {
         Ok(Screening {
             outcome: Outcome::parse(&self.outcome)
                 .ok_or_else(|| invalid("screening outcome", &self.outcome))?,
@@ -468,15 +370,6 @@ impl ScreeningRow {
     }
 }
 
-/// A screening to record, with the flag decided from its medications.
-#[derive(Clone, Debug)]
-pub struct NewScreening {
-    pub criteria: Criteria,
-    pub medications: Vec<String>,
-    pub lamotrigine: bool,
-    pub screened_on: NaiveDate,
-}
-
 /// Records a screening with its outcome and flags as decided now.
 pub fn insert_screening(
     conn: &mut DbConnection,
@@ -489,7 +382,7 @@ pub fn insert_screening(
     let c = &new.criteria;
     let (medications, lamotrigine, screened_on) =
         (&new.medications, new.lamotrigine, new.screened_on);
-    write_transaction(conn, |conn| {
+    {
         require_patient(conn, patient_id)?;
         diesel::insert_into(screenings::table)
             .values((
@@ -517,17 +410,17 @@ pub fn insert_screening(
                 screenings::created_at.eq(now.naive_utc()),
             ))
             .execute(conn)?;
-        for (position, name) in medications.iter().enumerate() {
+        for (position, medication) in medications.iter().enumerate() {
             diesel::insert_into(screening_medications::table)
                 .values((
                     screening_medications::screening_id.eq(&id),
                     screening_medications::position.eq(i32::try_from(position).unwrap_or(i32::MAX)),
-                    screening_medications::name.eq(name),
+                    screening_medications::name.eq(medication.name.as_str()),
                 ))
                 .execute(conn)?;
         }
         find_screening(conn, &id)
-    })
+    }
 }
 
 fn with_medications(
@@ -548,12 +441,14 @@ fn with_medications(
         .load(conn)?;
     rows.into_iter()
         .map(|row| {
-            let names = meds
+            let medications = meds
                 .iter()
                 .filter(|(s, _)| *s == row.id)
-                .map(|(_, n)| n.clone())
+                .map(|(_, name)| Medication {
+                    name: Text::stored(name.clone()),
+                })
                 .collect();
-            row.into_screening(names)
+            row.into_screening(medications)
         })
         .collect()
 }
@@ -562,10 +457,11 @@ pub fn find_screening(conn: &mut DbConnection, id: &str) -> Result<Screening, St
     let row = screenings::table
         .find(id)
         .select(ScreeningRow::as_select())
-        .get_result(conn)?;
+        .get_result(conn)
+        .found("screening")?;
     with_medications(conn, vec![row])?
         .pop()
-        .ok_or(StoreError::NotFound)
+        .ok_or(StoreError::NotFound("screening"))
 }
 
 pub fn list_screenings(
@@ -575,27 +471,25 @@ pub fn list_screenings(
     limit: i64,
 ) -> Result<Vec<Screening>, StoreError> {
     require_patient(conn, patient_id)?;
-    let mut query = screenings::table
+    let rows = page!(screenings, ScreeningRow::as_select(), after, limit)
         .filter(screenings::patient_id.eq(patient_id))
-        .select(ScreeningRow::as_select())
-        .order(screenings::id)
-        .limit(limit)
-        .into_boxed();
-    if let Some(after) = after {
-        query = query.filter(screenings::id.gt(after.to_owned()));
-    }
-    let rows = query.load(conn)?;
+        .load(conn)?;
     with_medications(conn, rows)
 }
 
 // ---- readiness ----------------------------------------------------------------
 
-/// Everything readiness reads about a patient, in five small queries.
+/// Everything readiness reads about a patient, in five small queries;
+/// `None` when there is no such patient.
 pub fn intake_record(
     conn: &mut DbConnection,
     patient_id: &str,
-) -> Result<IntakeRecord, StoreError> {
-    let patient = patients::find(conn, patient_id)?.details;
+) -> Result<Option<IntakeRecord>, StoreError> {
+    let patient = match patients::find(conn, patient_id) {
+        Ok(patient) => patient.details,
+        Err(StoreError::NotFound(_)) => return Ok(None),
+        Err(other) => return Err(other),
+    };
     // The latest by id (ids are time-ordered), as a subquery: see the
     // module documentation of `store` on LIMIT.
     let later = diesel::alias!(screenings as later);
@@ -613,12 +507,7 @@ pub fn intake_record(
             Ok::<_, StoreError>(ScreeningSummary {
                 screened_on: s.screened_on,
                 outcome: s.outcome,
-                reasons: s
-                    .criteria
-                    .reasons()
-                    .into_iter()
-                    .map(str::to_owned)
-                    .collect(),
+                reasons: s.reasons(),
                 lamotrigine: s.lamotrigine,
                 recorded_at: s.created_at,
             })
@@ -647,11 +536,11 @@ pub fn intake_record(
         .select(diesel::dsl::max(prescriber_consults::created_at))
         .get_result::<Option<NaiveDateTime>>(conn)?
         .map(|t| t.and_utc());
-    Ok(IntakeRecord {
+    Ok(Some(IntakeRecord {
         patient,
         latest_screening,
         referrals,
         latest_attestation,
         latest_consult_at,
-    })
+    }))
 }

@@ -1,10 +1,41 @@
 //! Persistence with diesel over PostgreSQL or SQLite. Synchronous: callers
-//! run it on a blocking thread.
+//! run it on a blocking thread. The store reads what a decision needs and
+//! writes what was decided; it decides nothing but what only the database
+//! can say race-free (a unique index taken, a row held): see
+//! `docs/ARCHITECTURE.md`.
 //!
 //! Lookups by primary key, and aggregates, read with `get_result`, not
 //! `first`: `first` adds `LIMIT ?`, and SQLite (3.47 and later) re-prepares
 //! a statement whose LIMIT is a bound parameter every time it runs, which
 //! cost a quarter of a patient read's CPU (callgrind, `make bench`).
+
+/// Holds row `$id` of `$table` until the transaction ends: a concurrent
+/// change waits, then sees this one's result. The self-assignment is the
+/// portable row lock (`FOR UPDATE` is PostgreSQL's; SQLite writers are
+/// serialized anyway).
+macro_rules! hold_row {
+    ($table:ident, $id:expr, $conn:expr) => {
+        diesel::update($table::table.find($id))
+            .set($table::id.eq($table::id))
+            .execute($conn)
+    };
+}
+
+/// One page of `$table`'s rows in id order, as a boxed query to filter
+/// further: `$limit` of them, after the id `$after` if given.
+macro_rules! page {
+    ($table:ident, $select:expr, $after:expr, $limit:expr) => {{
+        let mut query = $table::table
+            .select($select)
+            .order($table::id)
+            .limit($limit)
+            .into_boxed();
+        if let Some(after) = $after {
+            query = query.filter($table::id.gt(after.to_owned()));
+        }
+        query
+    }};
+}
 
 pub mod appointments;
 pub mod closures;
@@ -18,20 +49,23 @@ pub mod protocols;
 pub mod rooms;
 pub mod schema;
 
-pub use connection::{build_pool, write_transaction, DbConnection, DbPool};
+pub use connection::{build_pool, retrying, write_transaction, DbConnection, DbPool};
+
+use crate::domain::Refusal;
 
 /// What can go wrong below the domain.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The row asked for does not exist.
-    #[error("not found")]
-    NotFound,
+    /// The row asked for does not exist: what it is, for the answer.
+    #[error("{0} not found")]
+    NotFound(&'static str),
     /// A clinic rule refused the change, decided inside a transaction.
     #[error("refused: {}", .0.code())]
-    Refused(crate::domain::Refusal),
-    /// The domain refused a change made inside a transaction.
-    #[error("rejected: {} field(s)", .0.len())]
-    Rejected(Vec<crate::domain::FieldError>),
+    Refused(Refusal),
+    /// A concurrent booking took the room this one was writing: the whole
+    /// transaction may be tried again (see [`retrying`]).
+    #[error("lost a room to a concurrent booking")]
+    LostRace,
     /// The database cannot be reached or opened.
     #[error("database unavailable: {0}")]
     Unavailable(String),
@@ -46,11 +80,31 @@ pub enum StoreError {
     Migration(String),
 }
 
+impl From<Refusal> for StoreError {
+    fn from(refusal: Refusal) -> Self {
+        StoreError::Refused(refusal)
+    }
+}
+
+/// Names what a lookup by key did not find.
+pub trait Found<T> {
+    fn found(self, what: &'static str) -> Result<T, StoreError>;
+}
+
+impl<T> Found<T> for diesel::QueryResult<T> {
+    fn found(self, what: &'static str) -> Result<T, StoreError> {
+        match self {
+            Err(diesel::result::Error::NotFound) => Err(StoreError::NotFound(what)),
+            other => Ok(other?),
+        }
+    }
+}
+
 impl From<diesel::result::Error> for StoreError {
     fn from(error: diesel::result::Error) -> Self {
         use diesel::result::{DatabaseErrorKind, Error};
         match error {
-            Error::NotFound => StoreError::NotFound,
+            Error::NotFound => StoreError::NotFound("resource"),
             // SQLite past its busy timeout: the database is there but busy.
             Error::DatabaseError(DatabaseErrorKind::Unknown, info)
                 if info.message().contains("database is locked") =>

@@ -1,4 +1,5 @@
-//! The patients aggregate: a row in `patients` plus its indications.
+//! The patients aggregate: a row in `patients` plus its indications. Writes
+//! run in the caller's transaction.
 
 use std::collections::HashMap;
 
@@ -10,7 +11,7 @@ use crate::domain::patient::{
 };
 
 use super::schema::{patient_indications, patients};
-use super::{new_id, write_transaction, DbConnection, StoreError};
+use super::{new_id, DbConnection, StoreError};
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = patients)]
@@ -65,7 +66,7 @@ struct IndicationRow {
     subtype: Option<String>,
 }
 
-/// Stores a new patient with its indications, all or nothing.
+/// Stores a new patient with its indications.
 pub fn insert(
     conn: &mut DbConnection,
     details: &PatientDetails,
@@ -73,48 +74,45 @@ pub fn insert(
 ) -> Result<Patient, StoreError> {
     let id = new_id();
     let now = now.naive_utc();
-    write_transaction(conn, |conn| {
-        diesel::insert_into(patients::table)
-            .values((
-                patients::id.eq(&id),
-                PatientValues::new(details, now),
-                patients::created_at.eq(now),
-            ))
-            .execute(conn)?;
-        insert_indications(conn, &id, &details.indications)?;
-        find(conn, &id)
-    })
+    diesel::insert_into(patients::table)
+        .values((
+            patients::id.eq(&id),
+            PatientValues::new(details, now),
+            patients::created_at.eq(now),
+        ))
+        .execute(conn)?;
+    insert_indications(conn, &id, &details.indications)?;
+    find(conn, &id)
 }
 
-/// Replaces a patient's details, all or nothing. `NotFound` if there is none.
-pub fn update(
+/// Reads a patient, holding its row until commit so that concurrent
+/// changes apply one after the other.
+pub fn hold(conn: &mut DbConnection, id: &str) -> Result<Patient, StoreError> {
+    hold_row!(patients, id, conn)?;
+    find(conn, id)
+}
+
+/// Replaces the details of `current` with `details`; nothing is written
+/// when nothing changed.
+pub fn replace(
     conn: &mut DbConnection,
-    id: &str,
-    change: impl FnOnce(PatientDetails) -> Result<PatientDetails, StoreError>,
+    current: Patient,
+    details: &PatientDetails,
     now: DateTime<Utc>,
 ) -> Result<Patient, StoreError> {
-    write_transaction(conn, |conn| {
-        // Holds the row so concurrent changes apply one after the other.
-        diesel::update(patients::table.find(id))
-            .set(patients::id.eq(patients::id))
+    if *details == current.details {
+        return Ok(current);
+    }
+    let id = current.id.as_str();
+    diesel::update(patients::table.find(id))
+        .set(PatientValues::new(details, now.naive_utc()))
+        .execute(conn)?;
+    if details.indications != current.details.indications {
+        diesel::delete(patient_indications::table.filter(patient_indications::patient_id.eq(id)))
             .execute(conn)?;
-        let current = find(conn, id)?;
-        let details = change(current.details.clone())?;
-        if details == current.details {
-            return Ok(current);
-        }
-        diesel::update(patients::table.find(id))
-            .set(PatientValues::new(&details, now.naive_utc()))
-            .execute(conn)?;
-        if details.indications != current.details.indications {
-            diesel::delete(
-                patient_indications::table.filter(patient_indications::patient_id.eq(id)),
-            )
-            .execute(conn)?;
-            insert_indications(conn, id, &details.indications)?;
-        }
-        find(conn, id)
-    })
+        insert_indications(conn, id, &details.indications)?;
+    }
+    find(conn, id)
 }
 
 fn insert_indications(
@@ -157,7 +155,7 @@ pub fn find(conn: &mut DbConnection, id: &str) -> Result<Patient, StoreError> {
     }
     assemble(rows, indications)?
         .pop()
-        .ok_or(StoreError::NotFound)
+        .ok_or(StoreError::NotFound("patient"))
 }
 
 /// Whether a patient with this id exists.
@@ -173,14 +171,7 @@ pub fn list(
     after: Option<&str>,
     limit: i64,
 ) -> Result<Vec<Patient>, StoreError> {
-    let mut query = patients::table
-        .select(PatientRow::as_select())
-        .order(patients::id)
-        .limit(limit)
-        .into_boxed();
-    if let Some(after) = after {
-        query = query.filter(patients::id.gt(after.to_owned()));
-    }
+    let mut query = page!(patients, PatientRow::as_select(), after, limit);
     if let Some(name) = name {
         query = query.filter(
             patients::search_name

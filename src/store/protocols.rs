@@ -7,7 +7,9 @@ use crate::domain::patient::IndicationCategory;
 use crate::domain::protocol::{Day, Protocol, Range, Spacing};
 
 use super::schema::protocols;
-use super::{write_transaction, DbConnection, StoreError};
+use crate::domain::values::Text;
+
+use super::{DbConnection, Found, StoreError};
 
 #[derive(Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = protocols, treat_none_as_null = true)]
@@ -69,7 +71,7 @@ impl TryFrom<ProtocolRow> for Protocol {
             },
             categories,
             code: r.code,
-            name: r.name,
+            name: Text::stored(r.name),
             infusions: Range {
                 min: unsigned(r.infusions_min),
                 max: unsigned(r.infusions_max),
@@ -97,11 +99,12 @@ pub fn find(conn: &mut DbConnection, code: &str) -> Result<Protocol, StoreError>
     protocols::table
         .find(code)
         .select(ProtocolRow::as_select())
-        .get_result(conn)?
+        .get_result(conn)
+        .found("protocol")?
         .try_into()
 }
 
-/// Replaces a protocol's parameters (checked by the caller). `NotFound` if
+/// Replaces a protocol's parameters, as decided. `NotFound` if
 /// there is no such code: the catalog is not extended through this.
 pub fn replace(
     conn: &mut DbConnection,
@@ -110,7 +113,7 @@ pub fn replace(
 ) -> Result<Protocol, StoreError> {
     let row = ProtocolRow {
         code: protocol.code.clone(),
-        name: protocol.name.trim().to_owned(),
+        name: protocol.name.as_str().to_owned(),
         categories: protocol
             .categories
             .iter()
@@ -135,13 +138,11 @@ pub fn replace(
         requires_completed_course: protocol.requires_completed_course,
         updated_at: now.naive_utc(),
     };
-    write_transaction(conn, |conn| {
-        let updated = diesel::update(protocols::table.find(&protocol.code))
-            .set(&row)
-            .execute(conn)?;
-        if updated == 0 {
-            return Err(StoreError::NotFound);
-        }
-        find(conn, &protocol.code)
-    })
+    let updated = diesel::update(protocols::table.find(&protocol.code))
+        .set(&row)
+        .execute(conn)?;
+    if updated == 0 {
+        return Err(StoreError::NotFound("protocol"));
+    }
+    find(conn, &protocol.code)
 }

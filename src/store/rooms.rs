@@ -1,33 +1,50 @@
-//! Treatment rooms.
+//! Treatment rooms. Writes run in the caller's transaction.
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
 use crate::domain::appointment::AppointmentStatus;
+use crate::domain::calendar::Room;
 use crate::domain::Refusal;
 
 use super::locks::{self, Guard, Mode};
 use super::schema::{appointments, rooms};
-use super::{is_unique_violation, new_id, write_transaction, DbConnection, StoreError};
+use super::{is_unique_violation, new_id, DbConnection, Found, StoreError};
 
-/// A private room with one recliner.
-#[derive(Clone, Debug, PartialEq, Eq, Queryable, Selectable)]
+#[derive(Queryable, Selectable)]
 #[diesel(table_name = rooms)]
-pub struct Room {
-    pub id: String,
-    pub name: String,
-    pub active: bool,
-    /// UTC.
-    pub created_at: NaiveDateTime,
-    /// UTC.
-    pub updated_at: NaiveDateTime,
+struct RoomRow {
+    id: String,
+    name: String,
+    active: bool,
+    created_at: NaiveDateTime,
+    updated_at: NaiveDateTime,
 }
 
-fn name_taken(name: &str) -> StoreError {
-    StoreError::Refused(Refusal::Conflict {
-        detail: format!("a room named `{name}` already exists"),
-        appointment_ids: Vec::new(),
-    })
+impl From<RoomRow> for Room {
+    fn from(row: RoomRow) -> Room {
+        Room {
+            id: row.id,
+            name: row.name,
+            active: row.active,
+            created_at: row.created_at.and_utc(),
+            updated_at: row.updated_at.and_utc(),
+        }
+    }
+}
+
+/// A write that names a room: a name another room has is a conflict.
+fn named(written: Result<usize, StoreError>, name: Option<&str>) -> Result<(), StoreError> {
+    match (written, name) {
+        (Err(e), Some(name)) if is_unique_violation(&e, "rooms_name_key", "rooms.name") => {
+            Err(Refusal::Conflict {
+                detail: format!("a room named `{name}` already exists"),
+                appointment_ids: Vec::new(),
+            }
+            .into())
+        }
+        (other, _) => other.map(drop),
+    }
 }
 
 pub fn list(
@@ -35,22 +52,17 @@ pub fn list(
     after: Option<&str>,
     limit: i64,
 ) -> Result<Vec<Room>, StoreError> {
-    let mut query = rooms::table
-        .select(Room::as_select())
-        .order(rooms::id)
-        .limit(limit)
-        .into_boxed();
-    if let Some(after) = after {
-        query = query.filter(rooms::id.gt(after.to_owned()));
-    }
-    Ok(query.load(conn)?)
+    let rows: Vec<RoomRow> = page!(rooms, RoomRow::as_select(), after, limit).load(conn)?;
+    Ok(rows.into_iter().map(Room::from).collect())
 }
 
 pub fn find(conn: &mut DbConnection, id: &str) -> Result<Room, StoreError> {
     Ok(rooms::table
         .find(id)
-        .select(Room::as_select())
-        .get_result(conn)?)
+        .select(RoomRow::as_select())
+        .get_result(conn)
+        .found("room")?
+        .into())
 }
 
 pub fn insert(
@@ -61,71 +73,60 @@ pub fn insert(
 ) -> Result<Room, StoreError> {
     let id = new_id();
     let now = now.naive_utc();
-    let result = write_transaction(conn, |conn| {
-        diesel::insert_into(rooms::table)
-            .values((
-                rooms::id.eq(&id),
-                rooms::name.eq(name),
-                rooms::active.eq(active),
-                rooms::created_at.eq(now),
-                rooms::updated_at.eq(now),
-            ))
-            .execute(conn)?;
-        find(conn, &id)
-    });
-    match result {
-        Err(e) if is_unique_violation(&e, "rooms_name_key", "rooms.name") => Err(name_taken(name)),
-        other => other,
-    }
+    let inserted = diesel::insert_into(rooms::table)
+        .values((
+            rooms::id.eq(&id),
+            rooms::name.eq(name),
+            rooms::active.eq(active),
+            rooms::created_at.eq(now),
+            rooms::updated_at.eq(now),
+        ))
+        .execute(conn)
+        .map_err(StoreError::from);
+    named(inserted, Some(name))?;
+    find(conn, &id)
 }
 
-/// Renames or (de)activates a room. Deactivating a room that holds
-/// scheduled appointments from `today` on is refused, naming them.
+/// What changing a room reads: the room, and when it is to be deactivated
+/// the scheduled appointments it holds from `today` on, after waiting for
+/// bookings in flight and holding new ones off.
+pub fn change_facts(
+    conn: &mut DbConnection,
+    id: &str,
+    deactivating: bool,
+    today: NaiveDate,
+) -> Result<(Room, Vec<String>), StoreError> {
+    if !deactivating {
+        return Ok((find(conn, id)?, Vec::new()));
+    }
+    locks::lock(conn, Guard::Rooms, Mode::Exclusive)?;
+    let room = find(conn, id)?;
+    let held = appointments::table
+        .filter(appointments::room_id.eq(id))
+        .filter(appointments::date.ge(today))
+        .filter(appointments::status.eq(AppointmentStatus::Scheduled.as_str()))
+        .order((appointments::date, appointments::session, appointments::id))
+        .select(appointments::id)
+        .load(conn)?;
+    Ok((room, held))
+}
+
+/// Renames or (de)activates a room, as decided.
 pub fn update(
     conn: &mut DbConnection,
     id: &str,
     name: Option<&str>,
     active: Option<bool>,
-    today: NaiveDate,
     now: DateTime<Utc>,
 ) -> Result<Room, StoreError> {
-    let result = write_transaction(conn, |conn| {
-        if active == Some(false) {
-            // Waits for bookings in flight, and holds new ones off.
-            locks::lock(conn, Guard::Rooms, Mode::Exclusive)?;
-        }
-        let room = find(conn, id)?;
-        if active == Some(false) && room.active {
-            let held: Vec<String> = appointments::table
-                .filter(appointments::room_id.eq(id))
-                .filter(appointments::date.ge(today))
-                .filter(appointments::status.eq(AppointmentStatus::Scheduled.as_str()))
-                .order((appointments::date, appointments::session, appointments::id))
-                .select(appointments::id)
-                .load(conn)?;
-            if !held.is_empty() {
-                return Err(StoreError::Refused(Refusal::Conflict {
-                    detail: format!(
-                        "the room holds {} scheduled appointment(s); reschedule or cancel them first",
-                        held.len()
-                    ),
-                    appointment_ids: held,
-                }));
-            }
-        }
-        diesel::update(rooms::table.find(id))
-            .set((
-                name.map(|n| rooms::name.eq(n)),
-                active.map(|a| rooms::active.eq(a)),
-                rooms::updated_at.eq(now.naive_utc()),
-            ))
-            .execute(conn)?;
-        find(conn, id)
-    });
-    match (result, name) {
-        (Err(e), Some(name)) if is_unique_violation(&e, "rooms_name_key", "rooms.name") => {
-            Err(name_taken(name))
-        }
-        (other, _) => other,
-    }
+    let updated = diesel::update(rooms::table.find(id))
+        .set((
+            name.map(|n| rooms::name.eq(n)),
+            active.map(|a| rooms::active.eq(a)),
+            rooms::updated_at.eq(now.naive_utc()),
+        ))
+        .execute(conn)
+        .map_err(StoreError::from);
+    named(updated, name)?;
+    find(conn, id)
 }

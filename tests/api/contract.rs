@@ -4,7 +4,7 @@
 //! the checks, and the behaviour the fuzzing made precise.
 
 use infusion_api::domain::access::Role;
-use infusion_api::http::extract::dates::YEAR_PATTERN;
+use infusion_api::domain::values::{self, YEAR_PATTERN};
 use serde_json::{json, Value};
 
 use crate::helpers::{patient_body, provider, referral, with, TestApp};
@@ -13,49 +13,41 @@ fn spec() -> Value {
     serde_json::to_value(infusion_api::http::openapi()).unwrap()
 }
 
-/// Every schema object under `value`, following `$ref`s into components once.
-fn schemas<'a>(
-    spec: &'a Value,
-    value: &'a Value,
-    seen: &mut Vec<String>,
-    out: &mut Vec<&'a Value>,
-) {
+/// Every schema object under `value`, following each `$ref` into its
+/// component wherever it stands (the contract has no recursive schema).
+fn schemas<'a>(spec: &'a Value, value: &'a Value, out: &mut Vec<&'a Value>) {
     match value {
         Value::Object(map) => {
             if let Some(Value::String(target)) = map.get("$ref") {
-                if !seen.contains(target) {
-                    seen.push(target.clone());
-                    let name = target.trim_start_matches("#/components/schemas/");
-                    schemas(spec, &spec["components"]["schemas"][name], seen, out);
-                }
+                let name = target.trim_start_matches("#/components/schemas/");
+                schemas(spec, &spec["components"]["schemas"][name], out);
             }
             out.push(value);
             for child in map.values() {
-                schemas(spec, child, seen, out);
+                schemas(spec, child, out);
             }
         }
-        Value::Array(items) => items.iter().for_each(|v| schemas(spec, v, seen, out)),
+        Value::Array(items) => items.iter().for_each(|v| schemas(spec, v, out)),
         _ => {}
     }
 }
 
-/// The schemas of every request body and parameter.
+/// The schemas of every request body and parameter, once per place used.
 fn request_schemas(spec: &Value) -> Vec<&Value> {
     let mut out = Vec::new();
-    let mut seen = Vec::new();
     for item in spec["paths"].as_object().unwrap().values() {
         for op in item.as_object().unwrap().values() {
-            schemas(spec, &op["requestBody"], &mut seen, &mut out);
-            schemas(spec, &op["parameters"], &mut seen, &mut out);
+            schemas(spec, &op["requestBody"], &mut out);
+            schemas(spec, &op["parameters"], &mut out);
         }
     }
     out
 }
 
 #[test]
-fn every_free_text_field_states_the_rule_check_text_enforces() {
+fn every_free_text_field_states_the_rule_text_enforces() {
     let spec = spec();
-    let pattern = infusion_api::domain::text_pattern();
+    let pattern = values::pattern();
     let texts: Vec<&Value> = request_schemas(&spec)
         .into_iter()
         .filter(|s| s["pattern"].as_str().is_some_and(|p| p.contains("u001F")))
@@ -68,6 +60,13 @@ fn every_free_text_field_states_the_rule_check_text_enforces() {
     // Names, provider texts, reasons, references, plans, medications, rooms,
     // closures, protocol names.
     assert!(texts.len() >= 14, "{} free-text fields", texts.len());
+    // Each is a `Text<N>` component whose name says its bound.
+    for (name, text) in spec["components"]["schemas"].as_object().unwrap() {
+        if let Some(max) = name.strip_prefix("Text") {
+            assert_eq!(text["pattern"], pattern.as_str(), "{name}");
+            assert_eq!(text["maxLength"].to_string(), max, "{name}");
+        }
+    }
 }
 
 #[test]

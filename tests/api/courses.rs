@@ -698,25 +698,19 @@ async fn planning_a_ten_infusion_course_costs_the_same_queries_however_full_the_
     use std::sync::Arc;
 
     use diesel::connection::{Connection, InstrumentationEvent};
-    use infusion_api::store::courses::{plan, NewCourse};
-    use infusion_api::store::protocols;
+    use infusion_api::domain::course::{self, CourseRequest};
+    use infusion_api::store::courses;
 
     let app = TestApp::at_clinic_now().await;
     let patient = app.ready_patient().await;
     let queries_to_plan = || {
         let mut conn = app.pool.get().unwrap();
-        let protocol = protocols::find(&mut conn, "pain-8-10-day").unwrap();
-        let shape = infusion_api::domain::protocol::shape(&protocol, Some(10), None, None).unwrap();
-        let course = NewCourse {
-            patient_id: patient.clone(),
-            protocol,
-            shape,
-            per_week: None,
-            weeks: None,
-            session: infusion_api::domain::calendar::Session::Morning,
-            allow_mixed_sessions: false,
-            earliest_start: NaiveDate::from_ymd_opt(2026, 12, 2).unwrap(),
-        };
+        let request: CourseRequest = serde_json::from_value(json!({
+            "patient_id": patient, "protocol": "pain-8-10-day", "session": "morning",
+            "earliest_start": "2026-12-02", "infusions": 10
+        }))
+        .unwrap();
+        let clinic = app.state.clinic();
         let count = Arc::new(AtomicUsize::new(0));
         let seen = count.clone();
         conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
@@ -724,16 +718,11 @@ async fn planning_a_ten_infusion_course_costs_the_same_queries_however_full_the_
                 seen.fetch_add(1, Ordering::SeqCst);
             }
         });
-        let series = plan(
-            &mut conn,
-            &app.state.calendar,
-            app.state.policy,
-            &course,
-            app.state.clock.now(),
-        )
-        .unwrap();
+        let window = course::window(&request, &clinic);
+        let facts = courses::facts(&mut conn, &request, window).unwrap();
+        let plan = course::plan(&request, &facts, &clinic, None).unwrap();
         conn.set_instrumentation(|_: InstrumentationEvent<'_>| {});
-        assert_eq!(series.len(), 10);
+        assert_eq!(plan.series.len(), 10);
         count.load(Ordering::SeqCst)
     };
     let empty = queries_to_plan();

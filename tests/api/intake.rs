@@ -261,8 +261,13 @@ async fn screening_answers_are_all_required_and_every_bad_one_is_named() {
         (json!({"criteria": {}}), "medications"),
         (json!({"medications": []}), "criteria"),
         (
-            json!({"criteria": {}, "medications": [{"name": ""}]}),
+            json!({"criteria": {}, "medications": []}),
             "criteria.active_substance_abuse",
+        ),
+        // A name that does not parse is named before any rule is looked at.
+        (
+            json!({"criteria": {}, "medications": [{"name": ""}]}),
+            "medications[0].name",
         ),
         (
             json!({"criteria": {}, "medications": [{"dose": "5"}]}),

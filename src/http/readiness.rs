@@ -1,0 +1,46 @@
+//! `/v1/patients/{id}/readiness`: the checklist of what stops a patient's
+//! infusions from being booked.
+
+use actix_web::{get, web, HttpResponse};
+
+use crate::domain::access::STAFF_AND_PATIENT;
+use crate::domain::readiness::{readiness, Readiness};
+use crate::domain::values::Id;
+use crate::store::{intake as store, StoreError};
+
+use super::auth::Caller;
+use super::error::ApiError;
+use super::openapi::{Forbidden, NotFound, ServerErrors, Unauthorized};
+use super::AppState;
+
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(get_readiness);
+}
+
+/// The readiness checklist: what is done and what still stops booking. A
+/// patient token reads its own. Why a screening found the patient
+/// ineligible is shown to clinicians and admins only.
+#[utoipa::path(
+    tag = "intake",
+    params(("id" = String, Path, description = "The patient's id")),
+    responses(
+        (status = 200, description = "The checklist", body = Readiness),
+        Unauthorized, Forbidden, NotFound, ServerErrors,
+    )
+)]
+#[get("/patients/{id}/readiness")]
+pub async fn get_readiness(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<Id>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner().into_string();
+    caller
+        .require(STAFF_AND_PATIENT)?
+        .require_own_patient(&id)?;
+    let record = state
+        .db(move |conn| store::intake_record(conn, &id)?.ok_or(StoreError::NotFound("patient")))
+        .await?
+        .seen_by(caller.role);
+    Ok(HttpResponse::Ok().json(readiness(&record, state.today(), state.policy)))
+}

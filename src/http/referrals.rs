@@ -1,0 +1,230 @@
+//! `/v1/patients/{id}/referrals` and `/v1/referrals`: referral letters,
+//! recorded as they arrive and verified or rejected by clinicians.
+
+use actix_web::http::header;
+use actix_web::{get, post, web, HttpResponse};
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::domain::access::{CLINICAL, STAFF, STAFF_AND_INTEGRATION};
+use crate::domain::referral::{
+    self, effective_status, expires_on, NewReferral, Referral, ReferralStatus, Verdict,
+};
+use crate::domain::values::{Id, Reason};
+use crate::store::intake as store;
+
+use super::auth::Caller;
+use super::error::ApiError;
+use super::extract::{Json, Query};
+use super::openapi::{
+    Forbidden, MalformedRequest, NotFound, PayloadTooLarge, ServerErrors, TransitionConflict,
+    Unauthorized, UnsupportedMediaType, ValidationFailed,
+};
+use super::pagination::{patient_page, Page, PageQuery};
+use super::AppState;
+
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(create_referral)
+        .service(list_referrals)
+        .service(get_referral)
+        .service(verify_referral)
+        .service(reject_referral);
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"reason": "Letter is unsigned"}))]
+pub struct RejectReferral {
+    pub reason: Reason,
+}
+
+/// A referral letter. `status` is `expired` once the letter is older than
+/// the referral window, whatever it was.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "019ac600-1b2c-7d00-8e11-0123456789ab", "patient_id": "019a6b1e-7c2d-7f00-8a11-3c4d5e6f7a8b",
+    "kind": "mental_health_provider",
+    "provider": {"name": "Dr. Jane Doe", "practice": "Riverside Psychiatry", "phone": "+1 555 010 3000", "fax": null, "email": null, "npi": "1234567893"},
+    "received_on": "2026-11-20", "document_reference": "ehr://documents/8841",
+    "reject_reason": null, "decided_by": "clinician:dr-lee", "status": "verified", "expires_on": "2027-11-20",
+    "decided_at": "2026-11-21T09:30:00-05:00", "created_at": "2026-11-20T16:02:00-05:00", "updated_at": "2026-11-21T09:30:00-05:00"
+}))]
+pub struct ReferralResponse {
+    #[serde(flatten)]
+    pub referral: Referral,
+    pub status: ReferralStatus,
+    /// The last day the referral counts.
+    pub expires_on: NaiveDate,
+    pub decided_at: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl ReferralResponse {
+    fn new(state: &AppState, r: Referral) -> Self {
+        let days = state.policy.referral_valid_days;
+        Self {
+            status: effective_status(r.status, r.received_on, state.today(), days),
+            expires_on: expires_on(r.received_on, days),
+            decided_at: r.decided_at.map(|t| state.local(t)),
+            created_at: state.local(r.created_at),
+            updated_at: state.local(r.updated_at),
+            referral: r,
+        }
+    }
+}
+
+/// Record a referral letter for a patient.
+#[utoipa::path(
+    tag = "intake",
+    params(("id" = String, Path, description = "The patient's id")),
+    request_body = NewReferral,
+    responses(
+        (status = 201, description = "Recorded as `received`", body = ReferralResponse,
+            headers(("location" = String, description = "The referral's URL"))),
+        MalformedRequest, Unauthorized, Forbidden, NotFound, PayloadTooLarge, UnsupportedMediaType,
+        ValidationFailed, ServerErrors,
+    )
+)]
+#[post("/patients/{id}/referrals")]
+pub async fn create_referral(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<Id>,
+    body: Json<NewReferral>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(STAFF_AND_INTEGRATION)?;
+    let letter = referral::receive(body.0, state.today())?;
+    let (patient_id, by, now) = (id.into_inner().into_string(), caller.label(), state.now());
+    let stored = state
+        .write(move |tx| store::insert_referral(tx, &patient_id, &letter, &by, now))
+        .await?;
+    log::info!(
+        "referral {} recorded for patient {}",
+        stored.id,
+        stored.patient_id
+    );
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, format!("/v1/referrals/{}", stored.id)))
+        .json(ReferralResponse::new(&state, stored)))
+}
+
+/// A patient's referrals (staff).
+#[utoipa::path(
+    tag = "intake",
+    params(("id" = String, Path, description = "The patient's id"), PageQuery),
+    responses(
+        (status = 200, description = "A page of referrals", body = Page<ReferralResponse>),
+        Unauthorized, Forbidden, NotFound, ValidationFailed, ServerErrors,
+    )
+)]
+#[get("/patients/{id}/referrals")]
+pub async fn list_referrals(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<Id>,
+    query: Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(STAFF)?;
+    patient_page(
+        &state,
+        id.into_inner(),
+        query.0,
+        store::list_referrals,
+        |r| r.id.as_str(),
+        |r| ReferralResponse::new(&state, r),
+    )
+    .await
+}
+
+/// One referral.
+#[utoipa::path(
+    tag = "intake",
+    params(("id" = String, Path, description = "The referral's id")),
+    responses(
+        (status = 200, description = "The referral", body = ReferralResponse),
+        Unauthorized, Forbidden, NotFound, ServerErrors,
+    )
+)]
+#[get("/referrals/{id}")]
+pub async fn get_referral(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<Id>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(STAFF)?;
+    let id = id.into_inner().into_string();
+    let referral = state
+        .db(move |conn| store::find_referral(conn, &id))
+        .await?;
+    Ok(HttpResponse::Ok().json(ReferralResponse::new(&state, referral)))
+}
+
+/// Asks the domain to decide `verdict` on the referral, held until commit,
+/// and writes the decision.
+async fn decide(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: Id,
+    verdict: Verdict,
+) -> Result<HttpResponse, ApiError> {
+    let (id, by, now, today, days) = (
+        id.into_string(),
+        caller.label(),
+        state.now(),
+        state.today(),
+        state.policy.referral_valid_days,
+    );
+    let decided = state
+        .write(move |tx| {
+            let current = store::hold_referral(tx, &id)?;
+            let decision = referral::decide(&current, verdict, today, days)?;
+            store::record_verdict(tx, &id, &decision, &by, now)
+        })
+        .await?;
+    log::info!("referral {} {}", decided.id, decided.status.as_str());
+    Ok(HttpResponse::Ok().json(ReferralResponse::new(&state, decided)))
+}
+
+/// Verify a received referral (clinicians).
+#[utoipa::path(
+    tag = "intake",
+    params(("id" = String, Path, description = "The referral's id")),
+    responses(
+        (status = 200, description = "Verified", body = ReferralResponse),
+        Unauthorized, Forbidden, NotFound, TransitionConflict, ServerErrors,
+    )
+)]
+#[post("/referrals/{id}/verify")]
+pub async fn verify_referral(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<Id>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(CLINICAL)?;
+    decide(state, caller, id.into_inner(), Verdict::Verify).await
+}
+
+/// Reject a received referral with a reason (clinicians).
+#[utoipa::path(
+    tag = "intake",
+    params(("id" = String, Path, description = "The referral's id")),
+    request_body = RejectReferral,
+    responses(
+        (status = 200, description = "Rejected", body = ReferralResponse),
+        MalformedRequest, Unauthorized, Forbidden, NotFound, TransitionConflict, PayloadTooLarge,
+        UnsupportedMediaType, ValidationFailed, ServerErrors,
+    )
+)]
+#[post("/referrals/{id}/reject")]
+pub async fn reject_referral(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<Id>,
+    body: Json<RejectReferral>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(CLINICAL)?;
+    let reason = body.0.reason.into_string();
+    decide(state, caller, id.into_inner(), Verdict::Reject { reason }).await
+}

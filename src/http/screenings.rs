@@ -1,0 +1,165 @@
+//! `/v1/patients/{id}/screenings` and `/v1/screenings`: contraindication
+//! screenings, immutable once recorded (a correction is a new screening),
+//! for clinicians only.
+
+use actix_web::http::header;
+use actix_web::{get, post, web, HttpResponse};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::domain::access::CLINICAL;
+use crate::domain::screening::{self, Screening, ScreeningRequest, CRITERIA};
+use crate::domain::values::Id;
+use crate::store::intake as store;
+
+use super::auth::Caller;
+use super::error::ApiError;
+use super::extract::{Json, Query};
+use super::openapi::{
+    Forbidden, MalformedRequest, NotFound, PayloadTooLarge, ServerErrors, Unauthorized,
+    UnsupportedMediaType, ValidationFailed,
+};
+use super::pagination::{patient_page, Page, PageQuery};
+use super::AppState;
+
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(create_screening)
+        .service(list_screenings)
+        .service(get_screening);
+}
+
+/// A recorded screening and what it decided.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScreeningResponse {
+    #[serde(flatten)]
+    pub screening: Screening,
+    /// The criteria answered true.
+    pub reasons: Vec<String>,
+    /// `lamotrigine_prescriber_consult` when lamotrigine is among the medications.
+    pub flags: Vec<String>,
+    /// RFC 3339 in the clinic's offset.
+    pub created_at: String,
+}
+
+impl ScreeningResponse {
+    fn new(state: &AppState, s: Screening) -> Self {
+        Self {
+            reasons: s.reasons(),
+            flags: s.flags(),
+            created_at: state.local(s.created_at),
+            screening: s,
+        }
+    }
+}
+
+fn example(
+    outcome: &str,
+    reasons: &[&str],
+    flags: &[&str],
+    medications: &[&str],
+) -> serde_json::Value {
+    let criteria: serde_json::Map<String, serde_json::Value> = CRITERIA
+        .iter()
+        .map(|c| (c.to_string(), serde_json::Value::Bool(reasons.contains(c))))
+        .collect();
+    serde_json::json!({
+        "id": "019ac610-5e6f-7a00-8b22-0123456789ab", "patient_id": "019a6b1e-7c2d-7f00-8a11-3c4d5e6f7a8b",
+        "criteria": criteria,
+        "medications": medications.iter().map(|m| serde_json::json!({"name": m})).collect::<Vec<_>>(),
+        "outcome": outcome, "screened_on": "2026-11-27", "screened_by": "clinician:dr-lee",
+        "reasons": reasons, "flags": flags, "created_at": "2026-11-27T10:15:00-05:00"
+    })
+}
+
+/// Record a contraindication screening (clinicians).
+#[utoipa::path(
+    tag = "intake",
+    params(("id" = String, Path, description = "The patient's id")),
+    request_body = ScreeningRequest,
+    responses(
+        (status = 201, description = "Recorded, with its outcome", body = ScreeningResponse,
+            headers(("location" = String, description = "The screening's URL")),
+            examples(
+                ("eligible" = (summary = "Eligible, on lamotrigine: a prescriber consult is flagged",
+                    value = json!(example("eligible", &[], &["lamotrigine_prescriber_consult"], &["Sertraline 50 mg", "Lamictal XR 100 mg"])))),
+                ("ineligible" = (summary = "Ineligible: every true criterion is named",
+                    value = json!(example("ineligible", &["uncontrolled_hypertension", "pregnant"], &[], &["Lisinopril 10 mg"])))),
+            )),
+        MalformedRequest, Unauthorized, Forbidden, NotFound, PayloadTooLarge, UnsupportedMediaType,
+        ValidationFailed, ServerErrors,
+    )
+)]
+#[post("/patients/{id}/screenings")]
+pub async fn create_screening(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<Id>,
+    body: Json<ScreeningRequest>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(CLINICAL)?;
+    let screened = screening::screen(body.0, state.today())?;
+    let (patient_id, by, now) = (id.into_inner().into_string(), caller.label(), state.now());
+    let stored = state
+        .write(move |tx| store::insert_screening(tx, &patient_id, &screened, &by, now))
+        .await?;
+    // Ids only: the outcome is clinical, and stays out of the log.
+    log::info!(
+        "screening {} recorded for patient {}",
+        stored.id,
+        stored.patient_id
+    );
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, format!("/v1/screenings/{}", stored.id)))
+        .json(ScreeningResponse::new(&state, stored)))
+}
+
+/// A patient's screenings, oldest first (clinicians).
+#[utoipa::path(
+    tag = "intake",
+    params(("id" = String, Path, description = "The patient's id"), PageQuery),
+    responses(
+        (status = 200, description = "A page of screenings", body = Page<ScreeningResponse>),
+        Unauthorized, Forbidden, NotFound, ValidationFailed, ServerErrors,
+    )
+)]
+#[get("/patients/{id}/screenings")]
+pub async fn list_screenings(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<Id>,
+    query: Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(CLINICAL)?;
+    patient_page(
+        &state,
+        id.into_inner(),
+        query.0,
+        store::list_screenings,
+        |s| s.id.as_str(),
+        |s| ScreeningResponse::new(&state, s),
+    )
+    .await
+}
+
+/// One screening (clinicians).
+#[utoipa::path(
+    tag = "intake",
+    params(("id" = String, Path, description = "The screening's id")),
+    responses(
+        (status = 200, description = "The screening", body = ScreeningResponse),
+        Unauthorized, Forbidden, NotFound, ServerErrors,
+    )
+)]
+#[get("/screenings/{id}")]
+pub async fn get_screening(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<Id>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(CLINICAL)?;
+    let id = id.into_inner().into_string();
+    let found = state
+        .db(move |conn| store::find_screening(conn, &id))
+        .await?;
+    Ok(HttpResponse::Ok().json(ScreeningResponse::new(&state, found)))
+}
