@@ -172,115 +172,113 @@ impl Route {
     }
 }
 
-/// A pain score on the 0–10 scale; no other value can be held.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, ToSchema)]
-#[serde(into = "i32")]
-#[schema(value_type = i32, minimum = 0, maximum = 10, example = 7)]
-pub struct PainScore(u8);
+/// A score on a bounded scale: a newtype that holds only 0 to `$max`,
+/// parses from a whole number and refuses anything else, naming the scale.
+macro_rules! score {
+    ($description:literal, $name:ident, $max:literal, example = $example:literal) => {
+        #[doc = $description]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+        #[serde(into = "i32")]
+        pub struct $name(u8);
 
-impl PainScore {
-    pub const MAX: i32 = 10;
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+                #[expect(deprecated, reason = "`example` is what the contract has always said")]
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int32)))
+                    .description(Some($description))
+                    .example(Some($example.into()))
+                    .maximum(Some($max))
+                    .minimum(Some(0))
+                    .into()
+            }
+        }
 
-    pub fn new(value: i32) -> Option<Self> {
-        u8::try_from(value)
-            .ok()
-            .filter(|v| i32::from(*v) <= Self::MAX)
-            .map(Self)
-    }
+        impl ToSchema for $name {}
 
-    pub fn value(self) -> i32 {
-        i32::from(self.0)
-    }
+        impl $name {
+            pub const MAX: i32 = $max;
+
+            pub fn new(value: i32) -> Option<Self> {
+                u8::try_from(value)
+                    .ok()
+                    .filter(|v| i32::from(*v) <= Self::MAX)
+                    .map(Self)
+            }
+
+            pub fn value(self) -> i32 {
+                i32::from(self.0)
+            }
+        }
+
+        impl From<$name> for i32 {
+            fn from(score: $name) -> i32 {
+                score.value()
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let value = i64::deserialize(d)?;
+                i32::try_from(value)
+                    .ok()
+                    .and_then($name::new)
+                    .ok_or_else(|| {
+                        serde::de::Error::custom(concat!("must be a whole number from 0 to ", $max))
+                    })
+            }
+        }
+    };
 }
 
-impl From<PainScore> for i32 {
-    fn from(score: PainScore) -> i32 {
-        score.value()
-    }
-}
+score!(
+    "A pain score on the 0–10 scale; no other value can be held.",
+    PainScore,
+    10,
+    example = 7
+);
 
-impl<'de> Deserialize<'de> for PainScore {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let value = i64::deserialize(d)?;
-        i32::try_from(value)
-            .ok()
-            .and_then(PainScore::new)
-            .ok_or_else(|| serde::de::Error::custom("must be a whole number from 0 to 10"))
-    }
-}
+score!(
+    "A PHQ-9 depression score, 0 to 27; no other value can be held.",
+    Phq9Score,
+    27,
+    example = 14
+);
 
-/// A PHQ-9 depression score, 0 to 27; no other value can be held.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, ToSchema)]
-#[serde(into = "i32")]
-#[schema(value_type = i32, minimum = 0, maximum = 27, example = 14)]
-pub struct Phq9Score(u8);
-
-impl Phq9Score {
-    pub fn new(value: i32) -> Option<Self> {
-        u8::try_from(value).ok().filter(|v| *v <= 27).map(Self)
-    }
-
-    pub fn value(self) -> i32 {
-        i32::from(self.0)
-    }
-}
-
-impl From<Phq9Score> for i32 {
-    fn from(score: Phq9Score) -> i32 {
-        score.value()
-    }
-}
-
-impl<'de> Deserialize<'de> for Phq9Score {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let value = i64::deserialize(d)?;
-        i32::try_from(value)
-            .ok()
-            .and_then(Phq9Score::new)
-            .ok_or_else(|| serde::de::Error::custom("must be a whole number from 0 to 27"))
+/// A scheduled appointment's `action` refused at this time, and why.
+fn not_now(action: Action, why: &str) -> Refusal {
+    Refusal::InvalidTransition {
+        from: AppointmentStatus::Scheduled.as_str(),
+        action: action.as_str(),
+        why: Some(why.to_owned()),
     }
 }
 
 /// Check-in happens on the appointment's own (clinic-local) date.
 pub fn check_in_day(date: NaiveDate, today: NaiveDate) -> Result<(), Refusal> {
-    if date == today {
-        Ok(())
-    } else {
-        Err(Refusal::InvalidTransition {
-            from: AppointmentStatus::Scheduled.as_str(),
-            action: Action::CheckIn.as_str(),
-            why: Some(format!(
-                "check-in is only possible on the appointment's date, {date}"
-            )),
-        })
-    }
+    let why = format!("check-in is only possible on the appointment's date, {date}");
+    (date == today)
+        .then_some(())
+        .ok_or_else(|| not_now(Action::CheckIn, &why))
 }
 
 /// A no-show is recorded only once the session has begun.
 pub fn no_show_time(starts_at: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), Refusal> {
-    if now >= starts_at {
-        Ok(())
-    } else {
-        Err(Refusal::InvalidTransition {
-            from: AppointmentStatus::Scheduled.as_str(),
-            action: Action::NoShow.as_str(),
-            why: Some("a no-show can be recorded only after the session has begun".into()),
-        })
-    }
+    let why = "a no-show can be recorded only after the session has begun";
+    (now >= starts_at)
+        .then_some(())
+        .ok_or_else(|| not_now(Action::NoShow, why))
 }
 
 /// An appointment is cancelled only before its session begins; after that
 /// the patient came (check-in) or did not (no-show).
 pub fn cancel_time(starts_at: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), Refusal> {
-    if now < starts_at {
-        Ok(())
-    } else {
-        Err(Refusal::InvalidTransition {
-            from: AppointmentStatus::Scheduled.as_str(),
-            action: Action::Cancel.as_str(),
-            why: Some("the session has begun: check the patient in or record a no-show".into()),
-        })
-    }
+    let why = "the session has begun: check the patient in or record a no-show";
+    (now < starts_at)
+        .then_some(())
+        .ok_or_else(|| not_now(Action::Cancel, why))
 }
 
 /// What a caller asks of a booked appointment; moving one is [`reschedule`].
@@ -601,5 +599,366 @@ mod tests {
         assert!(no_show_time(start, start - chrono::Duration::seconds(1)).is_err());
         assert!(cancel_time(start, start - chrono::Duration::seconds(1)).is_ok());
         assert!(cancel_time(start, start).is_err());
+    }
+
+    mod decisions {
+        use super::super::*;
+        use crate::domain::testing::{clinic, date, pain_intake, wednesday_morning, Screened};
+        use chrono::TimeZone;
+
+        /// Thursday 3 December 2026, 08:00 in New York.
+        fn thursday_morning() -> DateTime<Utc> {
+            Utc.with_ymd_and_hms(2026, 12, 3, 13, 0, 0).unwrap()
+        }
+
+        fn booked(status: AppointmentStatus) -> Appointment {
+            let at = wednesday_morning();
+            Appointment {
+                id: "a-1".into(),
+                patient_id: "p-1".into(),
+                room_id: "r-1".into(),
+                date: date(2026, 12, 3),
+                session: Session::Morning,
+                starts_at: thursday_morning(),
+                status,
+                route: Route::Iv,
+                pain_before: None,
+                pain_after: None,
+                cancel_reason: None,
+                cancelled_by: None,
+                checked_in_at: None,
+                completed_at: None,
+                created_at: at,
+                updated_at: at,
+                course_id: None,
+                phq9: None,
+            }
+        }
+
+        fn pain(n: i32) -> PainScore {
+            PainScore::new(n).unwrap()
+        }
+
+        fn cancel() -> Request {
+            Request::Cancel {
+                reason: "Feeling unwell".into(),
+                by: "scheduler:front-desk".into(),
+            }
+        }
+
+        fn check_in() -> Request {
+            Request::CheckIn {
+                pain_before: pain(7),
+                route: Some(Route::Intranasal),
+                phq9: None,
+            }
+        }
+
+        /// Every action on every status, each at a moment its own rule of
+        /// time allows (the day before for a cancel, the session's start for
+        /// the rest), for a patient cleared to be checked in: what becomes of
+        /// the appointment, or the code of the refusal.
+        #[test]
+        fn each_action_on_each_status() {
+            use AppointmentStatus::*;
+            let day_before = wednesday_morning();
+            let at_start = thursday_morning() + chrono::Duration::minutes(5);
+            let cleared = pain_intake(Screened::Eligible(date(2026, 12, 1)));
+            let requests = [
+                (cancel(), day_before),
+                (check_in(), at_start),
+                (
+                    Request::Complete {
+                        pain_after: pain(3),
+                    },
+                    at_start,
+                ),
+                (Request::NoShow, at_start),
+            ];
+            let allowed = [
+                (Scheduled, Action::Cancel, Cancelled),
+                (Scheduled, Action::CheckIn, CheckedIn),
+                (CheckedIn, Action::Complete, Completed),
+                (Scheduled, Action::NoShow, NoShow),
+            ];
+            for from in AppointmentStatus::ALL {
+                for (request, now) in &requests {
+                    let action = request.action();
+                    let decided = decide(
+                        &booked(from),
+                        request.clone(),
+                        Some(&cleared),
+                        &clinic(*now),
+                    );
+                    match allowed.iter().find(|(f, a, _)| *f == from && *a == action) {
+                        Some((_, _, to)) => assert_eq!(decided.map(|c| c.status), Ok(*to)),
+                        None => assert_eq!(
+                            decided.map_err(|r| r.code()),
+                            Err("invalid_transition"),
+                            "{from:?} {action:?}"
+                        ),
+                    }
+                }
+            }
+        }
+
+        /// What each allowed action records besides the status.
+        #[test]
+        fn each_action_records_what_it_is_about() {
+            let at_start = thursday_morning() + chrono::Duration::minutes(5);
+            let cleared = pain_intake(Screened::Eligible(date(2026, 12, 1)));
+            let scheduled = booked(AppointmentStatus::Scheduled);
+            let cancelled =
+                decide(&scheduled, cancel(), None, &clinic(wednesday_morning())).unwrap();
+            assert_eq!(cancelled.cancel_reason.as_deref(), Some("Feeling unwell"));
+            assert_eq!(
+                cancelled.cancelled_by.as_deref(),
+                Some("scheduler:front-desk")
+            );
+            let arrived =
+                decide(&scheduled, check_in(), Some(&cleared), &clinic(at_start)).unwrap();
+            assert_eq!(
+                (arrived.pain_before, arrived.route, arrived.checked_in_at),
+                (Some(pain(7)), Some(Route::Intranasal), Some(at_start))
+            );
+            let checked_in = booked(AppointmentStatus::CheckedIn);
+            let request = Request::Complete {
+                pain_after: pain(3),
+            };
+            let done = decide(&checked_in, request, None, &clinic(at_start)).unwrap();
+            assert_eq!(
+                (done.pain_after, done.completed_at),
+                (Some(pain(3)), Some(at_start))
+            );
+        }
+
+        /// A scheduled appointment's actions at each moment, and the
+        /// check-in's gate on each state of the patient's intake.
+        #[test]
+        fn the_rules_of_time_and_the_check_in_gate() {
+            let scheduled = booked(AppointmentStatus::Scheduled);
+            let start = thursday_morning();
+            let second = chrono::Duration::seconds(1);
+            let friday = start + chrono::Duration::days(1);
+            let screened = |s| Some(pain_intake(s));
+            let on = date(2026, 12, 1);
+            // (request, now, intake, the refusal's code if refused)
+            type Row = (Request, DateTime<Utc>, Option<IntakeRecord>, Option<&'static str>);
+            let table: [Row; 12] = [
+                (cancel(), start - second, None, None),
+                (cancel(), start, None, Some("invalid_transition")),
+                (
+                    Request::NoShow,
+                    start - second,
+                    None,
+                    Some("invalid_transition"),
+                ),
+                (Request::NoShow, start, None, None),
+                (
+                    check_in(),
+                    start - chrono::Duration::hours(2),
+                    screened(Screened::Eligible(on)),
+                    None,
+                ),
+                (
+                    check_in(),
+                    friday,
+                    screened(Screened::Eligible(on)),
+                    Some("invalid_transition"),
+                ),
+                (
+                    check_in(),
+                    wednesday_morning(),
+                    screened(Screened::Eligible(on)),
+                    Some("invalid_transition"),
+                ),
+                (
+                    check_in(),
+                    start,
+                    screened(Screened::Contraindicated(on)),
+                    Some("not_ready"),
+                ),
+                (
+                    check_in(),
+                    start,
+                    screened(Screened::OnLamotrigine(on)),
+                    Some("not_ready"),
+                ),
+                // Check-in asks no screening window: the course was admitted.
+                (
+                    check_in(),
+                    start,
+                    screened(Screened::Eligible(date(2026, 10, 1))),
+                    None,
+                ),
+                (check_in(), start, screened(Screened::Never), None),
+                (check_in(), start, None, Some("not_ready")),
+            ];
+            for (request, now, intake, refused) in table {
+                let decided = decide(&scheduled, request.clone(), intake.as_ref(), &clinic(now));
+                assert_eq!(
+                    decided.err().map(|r| r.code()),
+                    refused,
+                    "{request:?} at {now}"
+                );
+            }
+        }
+
+        fn facts(screened: Option<Screened>, busy: bool) -> SlotFacts {
+            SlotFacts {
+                intake: screened.map(pain_intake),
+                closures: [date(2026, 12, 24)].into(),
+                patient_busy: busy,
+            }
+        }
+
+        fn slot(y: i32, m: u32, d: u32, session: Session) -> SlotRequest {
+            SlotRequest {
+                date: date(y, m, d),
+                session,
+            }
+        }
+
+        /// A single booking at 10:00 on Wednesday 2 December: each rule it
+        /// passes through, in order.
+        #[test]
+        fn a_booking_is_decided_rule_by_rule() {
+            use Session::*;
+            let fresh = Some(Screened::Eligible(date(2026, 12, 1)));
+            let stale = Some(Screened::Eligible(date(2026, 10, 1)));
+            let table = [
+                (slot(2026, 12, 3, Morning), facts(fresh, false), None),
+                (
+                    slot(2026, 12, 3, Morning),
+                    facts(None, false),
+                    Some("validation_failed"),
+                ),
+                (
+                    slot(2026, 12, 5, Morning),
+                    facts(fresh, false),
+                    Some("not_a_clinic_day"),
+                ),
+                (
+                    slot(2026, 12, 24, Morning),
+                    facts(fresh, false),
+                    Some("clinic_closed"),
+                ),
+                (
+                    slot(2026, 12, 2, Morning),
+                    facts(fresh, false),
+                    Some("in_the_past"),
+                ),
+                (
+                    slot(2027, 6, 30, Morning),
+                    facts(fresh, false),
+                    Some("outside_horizon"),
+                ),
+                (
+                    slot(2026, 12, 3, Morning),
+                    facts(stale, false),
+                    Some("not_ready"),
+                ),
+                (
+                    slot(2026, 12, 3, Morning),
+                    facts(fresh, true),
+                    Some("patient_already_booked_that_day"),
+                ),
+                (slot(2026, 12, 2, Afternoon), facts(fresh, false), None),
+            ];
+            let clinic = clinic(wednesday_morning());
+            for (asked, facts, refused) in table {
+                let decided = book("p-1", asked, Route::Iv, &facts, &clinic);
+                assert_eq!(
+                    decided.as_ref().err().map(Refusal::code),
+                    refused,
+                    "{asked:?}"
+                );
+                if let Ok(new) = decided {
+                    let expected = clinic.calendar.starts_at(asked.date, asked.session);
+                    assert_eq!(new.starts_at, expected.with_timezone(&Utc));
+                    assert_eq!(
+                        (new.date, new.session, new.course_id),
+                        (asked.date, asked.session, None)
+                    );
+                }
+            }
+        }
+
+        /// A move at 10:00 on Wednesday 2 December: the calendar's rules as
+        /// for a booking, a stale screening no obstacle, a contraindication one.
+        #[test]
+        fn a_move_is_decided_as_a_booking_that_is_no_new_course() {
+            use Session::*;
+            let fresh = Some(Screened::Eligible(date(2026, 12, 1)));
+            let stale = Some(Screened::Eligible(date(2026, 10, 1)));
+            let found = Some(Screened::Contraindicated(date(2026, 12, 2)));
+            let scheduled = booked(AppointmentStatus::Scheduled);
+            let table = [
+                (
+                    &scheduled,
+                    slot(2026, 12, 4, Afternoon),
+                    facts(fresh, false),
+                    None,
+                ),
+                (
+                    &scheduled,
+                    slot(2026, 12, 4, Afternoon),
+                    facts(stale, false),
+                    None,
+                ),
+                (
+                    &scheduled,
+                    slot(2026, 12, 4, Afternoon),
+                    facts(found, false),
+                    Some("not_ready"),
+                ),
+                (
+                    &scheduled,
+                    slot(2026, 12, 4, Afternoon),
+                    facts(None, false),
+                    Some("not_ready"),
+                ),
+                (
+                    &scheduled,
+                    slot(2026, 12, 24, Morning),
+                    facts(fresh, false),
+                    Some("clinic_closed"),
+                ),
+                (
+                    &scheduled,
+                    slot(2026, 12, 4, Morning),
+                    facts(fresh, true),
+                    Some("patient_already_booked_that_day"),
+                ),
+            ];
+            let clinic = clinic(wednesday_morning());
+            for (current, asked, facts, refused) in table {
+                let decided = reschedule(current, asked, &facts, &clinic);
+                assert_eq!(decided.err().map(|r| r.code()), refused, "{asked:?}");
+            }
+            for status in [AppointmentStatus::Cancelled, AppointmentStatus::CheckedIn] {
+                let moved = reschedule(
+                    &booked(status),
+                    slot(2026, 12, 4, Morning),
+                    &facts(fresh, false),
+                    &clinic,
+                );
+                assert_eq!(moved.err().map(|r| r.code()), Some("invalid_transition"));
+            }
+            let same = reschedule(
+                &scheduled,
+                slot(2026, 12, 3, Morning),
+                &facts(fresh, false),
+                &clinic,
+            );
+            assert!(same.unwrap().keeps_room);
+            let other = reschedule(
+                &scheduled,
+                slot(2026, 12, 3, Afternoon),
+                &facts(fresh, false),
+                &clinic,
+            );
+            assert!(!other.unwrap().keeps_room);
+        }
     }
 }

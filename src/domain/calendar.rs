@@ -317,6 +317,29 @@ pub fn close(date: NaiveDate, today: NaiveDate, booked: Vec<String>) -> Result<(
 }
 
 #[cfg(test)]
+impl Calendar {
+    /// The clinic the tests run: New York, Monday to Friday, sessions at
+    /// 08:00 and 13:00, bookings `horizon_weeks` ahead.
+    pub(crate) fn new_york(horizon_weeks: u32) -> Self {
+        let at = |h| NaiveTime::from_hms_opt(h, 0, 0).unwrap_or(NaiveTime::MIN);
+        let days = vec![
+            Weekday::Mon,
+            Weekday::Tue,
+            Weekday::Wed,
+            Weekday::Thu,
+            Weekday::Fri,
+        ];
+        Calendar::new(
+            chrono_tz::America::New_York,
+            days,
+            at(8),
+            at(13),
+            horizon_weeks,
+        )
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -329,19 +352,7 @@ mod tests {
     }
 
     fn calendar() -> Calendar {
-        Calendar::new(
-            chrono_tz::America::New_York,
-            vec![
-                Weekday::Mon,
-                Weekday::Tue,
-                Weekday::Wed,
-                Weekday::Thu,
-                Weekday::Fri,
-            ],
-            hm(8, 0),
-            hm(13, 0),
-            26,
-        )
+        Calendar::new_york(26)
     }
 
     fn rfc(t: DateTime<Tz>) -> String {
@@ -375,33 +386,20 @@ mod tests {
     #[test]
     fn sessions_start_at_local_times_with_the_right_offset_across_dst() {
         let c = calendar();
-        // Standard time (UTC-5).
-        assert_eq!(
-            rfc(c.starts_at(date(2026, 12, 14), Session::Morning)),
-            "2026-12-14T08:00:00-05:00"
-        );
-        assert_eq!(
-            rfc(c.starts_at(date(2026, 12, 14), Session::Afternoon)),
-            "2026-12-14T13:00:00-05:00"
-        );
-        // DST starts Sunday 8 March 2026: Friday before is -05:00, Monday after -04:00.
-        assert_eq!(
-            rfc(c.starts_at(date(2026, 3, 6), Session::Morning)),
-            "2026-03-06T08:00:00-05:00"
-        );
-        assert_eq!(
-            rfc(c.starts_at(date(2026, 3, 9), Session::Morning)),
-            "2026-03-09T08:00:00-04:00"
-        );
-        // DST ends Sunday 1 November 2026.
-        assert_eq!(
-            rfc(c.starts_at(date(2026, 10, 30), Session::Afternoon)),
-            "2026-10-30T13:00:00-04:00"
-        );
-        assert_eq!(
-            rfc(c.starts_at(date(2026, 11, 2), Session::Afternoon)),
-            "2026-11-02T13:00:00-05:00"
-        );
+        use Session::*;
+        for (day, session, start) in [
+            // Standard time (UTC-5).
+            (date(2026, 12, 14), Morning, "2026-12-14T08:00:00-05:00"),
+            (date(2026, 12, 14), Afternoon, "2026-12-14T13:00:00-05:00"),
+            // DST starts Sunday 8 March 2026: Friday before is -05:00, Monday after -04:00.
+            (date(2026, 3, 6), Morning, "2026-03-06T08:00:00-05:00"),
+            (date(2026, 3, 9), Morning, "2026-03-09T08:00:00-04:00"),
+            // DST ends Sunday 1 November 2026.
+            (date(2026, 10, 30), Afternoon, "2026-10-30T13:00:00-04:00"),
+            (date(2026, 11, 2), Afternoon, "2026-11-02T13:00:00-05:00"),
+        ] {
+            assert_eq!(rfc(c.starts_at(day, session)), start);
+        }
     }
 
     #[test]

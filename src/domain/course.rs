@@ -364,3 +364,252 @@ pub fn response(
         needs_review,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::testing::{
+        clinic, date, maintenance, mental_health, pain_5_day, pain_intake, wednesday_morning,
+        Screened,
+    };
+    use AppointmentStatus::*;
+
+    /// A course's status from its infusions: "completed" needs an infusion
+    /// given; one that only missed its infusions is `missed`.
+    #[test]
+    fn the_status_of_a_course() {
+        use CourseStatus as S;
+        let table: [(bool, &[AppointmentStatus], CourseStatus); 12] = [
+            (false, &[Scheduled, Scheduled], S::Scheduled),
+            (false, &[CheckedIn, Scheduled], S::InProgress),
+            (false, &[Completed, Scheduled], S::InProgress),
+            (false, &[NoShow, Scheduled], S::InProgress),
+            (false, &[Completed, Completed], S::Completed),
+            (false, &[Completed, NoShow], S::Completed),
+            (false, &[NoShow, Completed, Cancelled], S::Completed),
+            (false, &[NoShow, NoShow], S::Missed),
+            (false, &[NoShow, Cancelled], S::Missed),
+            (false, &[Cancelled, Cancelled], S::Cancelled),
+            (true, &[Completed, Cancelled], S::Cancelled),
+            (false, &[], S::Cancelled),
+        ];
+        for (cancelled, infusions, expected) in table {
+            assert_eq!(status(cancelled, infusions), expected, "{infusions:?}");
+        }
+    }
+
+    /// Who may start which protocol: it treats one of the patient's
+    /// indications, and maintenance follows a completed course only.
+    #[test]
+    fn who_may_start_which_protocol() {
+        let patient = pain_intake(Screened::Never).patient;
+        let past = |cancelled: bool, infusions: &[AppointmentStatus]| PastCourse {
+            cancelled,
+            infusions: infusions.to_vec(),
+        };
+        let table: [(Protocol, Vec<PastCourse>, bool); 7] = [
+            (pain_5_day(), vec![], true),
+            (mental_health(), vec![], false),
+            (maintenance(), vec![], false),
+            (maintenance(), vec![past(false, &[Completed, NoShow])], true),
+            (maintenance(), vec![past(false, &[NoShow, NoShow])], false),
+            (
+                maintenance(),
+                vec![past(true, &[Completed, Cancelled])],
+                false,
+            ),
+            (
+                maintenance(),
+                vec![past(false, &[Completed, Scheduled])],
+                false,
+            ),
+        ];
+        for (protocol, history, allowed) in table {
+            let decided = eligibility(&protocol, &patient, &history);
+            assert_eq!(decided.is_ok(), allowed, "{} {history:?}", protocol.code);
+            if let Err(refusal) = decided {
+                assert_eq!(refusal.code(), "validation_failed");
+            }
+        }
+    }
+
+    fn request(protocol: &str, earliest_start: NaiveDate) -> CourseRequest {
+        serde_json::from_value(serde_json::json!({
+            "patient_id": "019a6b1e-7c2d-7f00-8a11-3c4d5e6f7a8b", "protocol": protocol,
+            "session": "morning", "earliest_start": earliest_start,
+        }))
+        .unwrap()
+    }
+
+    fn facts(protocol: Option<Protocol>, screened: Option<Screened>) -> CourseFacts {
+        CourseFacts {
+            protocol,
+            intake: screened.map(pain_intake),
+            history: vec![],
+            occupancy: Occupancy {
+                capacity: 4,
+                ..Occupancy::default()
+            },
+        }
+    }
+
+    /// Planning a course at 10:00 on Wednesday 2 December: each rule in the
+    /// order it is asked, and the start an earlier attempt kept.
+    #[test]
+    fn a_course_is_decided_rule_by_rule() {
+        let fresh = Some(Screened::Eligible(date(2026, 12, 1)));
+        let stale = Some(Screened::Eligible(date(2026, 10, 1)));
+        let wed = date(2026, 12, 2);
+        let mut full = facts(Some(pain_5_day()), fresh);
+        full.occupancy.capacity = 0;
+        let table = [
+            (
+                request("pain-5-day", wed),
+                facts(Some(pain_5_day()), fresh),
+                None,
+                None,
+            ),
+            (
+                request("pain-99", wed),
+                facts(None, fresh),
+                None,
+                Some("validation_failed"),
+            ),
+            (
+                request("pain-5-day", date(2027, 9, 1)),
+                facts(Some(pain_5_day()), fresh),
+                None,
+                Some("outside_horizon"),
+            ),
+            (
+                request("pain-5-day", wed),
+                facts(Some(pain_5_day()), None),
+                None,
+                Some("validation_failed"),
+            ),
+            (
+                request("mental-health", wed),
+                facts(Some(mental_health()), fresh),
+                None,
+                Some("validation_failed"),
+            ),
+            (
+                request("maintenance", wed),
+                facts(Some(maintenance()), fresh),
+                None,
+                Some("validation_failed"),
+            ),
+            (
+                request("pain-5-day", wed),
+                facts(Some(pain_5_day()), stale),
+                None,
+                Some("not_ready"),
+            ),
+            (
+                request("pain-5-day", wed),
+                full,
+                None,
+                Some("no_capacity_for_series"),
+            ),
+            (
+                request("pain-5-day", wed),
+                facts(Some(pain_5_day()), fresh),
+                Some(date(2026, 12, 7)),
+                None,
+            ),
+            (
+                request("pain-5-day", wed),
+                facts(Some(pain_5_day()), fresh),
+                Some(wed),
+                Some("no_capacity_for_series"),
+            ),
+        ];
+        let clinic = clinic(wednesday_morning());
+        for (asked, facts, kept, refused) in table {
+            let decided = plan(&asked, &facts, &clinic, kept);
+            assert_eq!(
+                decided.as_ref().err().map(Refusal::code),
+                refused,
+                "{asked:?} {kept:?}"
+            );
+            if let Err(Refusal::NoCapacityForSeries { next_start }) = decided {
+                // A start that moved is named; no series at all names none.
+                assert_eq!(next_start, kept.map(|_| date(2026, 12, 7)));
+            } else if let Ok(plan) = decided {
+                assert_eq!(plan.start(), Some(date(2026, 12, 7)));
+                assert_eq!(plan.series.len(), 5);
+            }
+        }
+        assert_eq!(
+            window(&request("pain-5-day", date(2026, 11, 1)), &clinic),
+            Some((wed, date(2027, 6, 2)))
+        );
+        assert_eq!(
+            window(&request("pain-5-day", date(2027, 6, 3)), &clinic),
+            None
+        );
+    }
+
+    /// Cancelling what is left of a course cancels its scheduled infusions
+    /// that have not begun; with nothing left it is refused.
+    #[test]
+    fn what_cancelling_a_course_cancels() {
+        let now = wednesday_morning();
+        let infusion = |id: &str, status: AppointmentStatus, hours: i64| Appointment {
+            id: id.into(),
+            patient_id: "p".into(),
+            room_id: "r".into(),
+            date: date(2026, 12, 2),
+            session: Session::Morning,
+            starts_at: now + chrono::Duration::hours(hours),
+            status,
+            route: crate::domain::appointment::Route::Iv,
+            pain_before: None,
+            pain_after: None,
+            cancel_reason: None,
+            cancelled_by: None,
+            checked_in_at: None,
+            completed_at: None,
+            created_at: now,
+            updated_at: now,
+            course_id: Some("c".into()),
+            phq9: None,
+        };
+        let course = |cancel_reason: Option<&str>, appointments| Course {
+            id: "c".into(),
+            patient_id: "p".into(),
+            protocol: "pain-5-day".into(),
+            session: Session::Morning,
+            allow_mixed_sessions: false,
+            infusions: 3,
+            per_week: None,
+            weeks: None,
+            earliest_start: date(2026, 12, 2),
+            cancel_reason: cancel_reason.map(str::to_owned),
+            cancelled_by: None,
+            created_by: "s".into(),
+            created_at: now,
+            appointments,
+        };
+        let mixed = vec![
+            infusion("done", Completed, -48),
+            infusion("begun", Scheduled, -1),
+            infusion("ahead", Scheduled, 24),
+            infusion("later", Scheduled, 48),
+        ];
+        assert_eq!(
+            cancellation(&course(None, mixed.clone()), now),
+            Ok(vec!["ahead".to_owned(), "later".to_owned()])
+        );
+        let over = vec![
+            infusion("done", Completed, -48),
+            infusion("begun", Scheduled, -1),
+        ];
+        for refused in [course(None, over), course(Some("moved away"), mixed)] {
+            assert_eq!(
+                cancellation(&refused, now).map_err(|r| r.code()),
+                Err("invalid_transition")
+            );
+        }
+    }
+}

@@ -50,24 +50,16 @@ pub struct Consult {
 /// The decision on an attestation as sent: the provider's rules, and a
 /// date not in the future.
 pub fn attest(mut record: Attestation, today: NaiveDate) -> Result<Attestation, Refusal> {
-    record.provider = dated(
-        record.provider,
-        "provider",
-        ("attested_on", record.attested_on),
-        today,
-    )?;
+    let on = ("attested_on", record.attested_on);
+    record.provider = dated(record.provider, "provider", on, today)?;
     Ok(record)
 }
 
 /// The decision on a consult as sent: the prescriber's rules, and a date
 /// not in the future.
 pub fn consult(mut record: Consult, today: NaiveDate) -> Result<Consult, Refusal> {
-    record.prescriber = dated(
-        record.prescriber,
-        "prescriber",
-        ("consulted_on", record.consulted_on),
-        today,
-    )?;
+    let on = ("consulted_on", record.consulted_on);
+    record.prescriber = dated(record.prescriber, "prescriber", on, today)?;
     Ok(record)
 }
 

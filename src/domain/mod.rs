@@ -18,6 +18,9 @@ pub mod referral;
 pub mod screening;
 pub mod values;
 
+#[cfg(test)]
+mod testing;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;

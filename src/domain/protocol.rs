@@ -530,26 +530,15 @@ pub fn plan(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::{NaiveTime, TimeZone};
+    use crate::domain::testing::{mental_health, pain_5_day};
+    use chrono::TimeZone;
 
     fn date(y: i32, m: u32, d: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, d).unwrap()
     }
 
     fn calendar(horizon_weeks: u32) -> Calendar {
-        Calendar::new(
-            chrono_tz::America::New_York,
-            vec![
-                Weekday::Mon,
-                Weekday::Tue,
-                Weekday::Wed,
-                Weekday::Thu,
-                Weekday::Fri,
-            ],
-            NaiveTime::from_hms_opt(8, 0, 0).unwrap(),
-            NaiveTime::from_hms_opt(13, 0, 0).unwrap(),
-            horizon_weeks,
-        )
+        Calendar::new_york(horizon_weeks)
     }
 
     /// Wednesday 2 December 2026, 10:00 in New York.
@@ -577,52 +566,30 @@ mod tests {
         series.iter().map(|s| s.date).collect()
     }
 
+    /// These days of December 2026.
+    fn december(days: &[u32]) -> Vec<NaiveDate> {
+        days.iter().map(|d| date(2026, 12, *d)).collect()
+    }
+
+    /// The series `shape` gets, asked from `from` in `session`, on a
+    /// 26-week horizon.
+    fn series_of(
+        shape: Shape,
+        session: Session,
+        from: NaiveDate,
+        occupancy: &Occupancy,
+    ) -> Vec<Slot> {
+        plan(shape, request(session, from), &calendar(26), occupancy).unwrap()
+    }
+
     const FIVE_DAY: Shape = Shape::Consecutive {
         count: 5,
         start_on: Some(Weekday::Mon),
     };
 
-    fn pain_5_day() -> Protocol {
-        Protocol {
-            code: "pain-5-day".into(),
-            name: Text::parse("Pain, 5 days").unwrap(),
-            categories: vec![IndicationCategory::Pain],
-            spacing: Spacing::ConsecutiveClinicDays,
-            infusions: Range { min: 5, max: 5 },
-            per_week: None,
-            weeks: None,
-            min_gap_days: 0,
-            preferred_start_weekday: Some(Day::Monday),
-            response_check_infusion: Some(4),
-            requires_completed_course: false,
-        }
-    }
-
-    fn mental_health() -> Protocol {
-        Protocol {
-            code: "mental-health".into(),
-            name: Text::parse("Mental health").unwrap(),
-            categories: vec![IndicationCategory::MentalHealth],
-            spacing: Spacing::Weekly,
-            infusions: Range { min: 4, max: 9 },
-            per_week: Some(Range { min: 2, max: 3 }),
-            weeks: Some(Range { min: 2, max: 3 }),
-            min_gap_days: 1,
-            preferred_start_weekday: None,
-            response_check_infusion: Some(3),
-            requires_completed_course: false,
-        }
-    }
-
     #[test]
     fn a_five_day_course_asked_on_a_wednesday_fills_next_week() {
-        let series = plan(
-            FIVE_DAY,
-            request(Session::Morning, date(2026, 12, 2)),
-            &calendar(26),
-            &empty(),
-        )
-        .unwrap();
+        let series = series_of(FIVE_DAY, Session::Morning, date(2026, 12, 2), &empty());
         assert_eq!(
             dates(&series),
             date(2026, 12, 7).iter_days().take(5).collect::<Vec<_>>()
@@ -638,26 +605,8 @@ mod tests {
             count: 8,
             start_on: None,
         };
-        let series = plan(
-            eight,
-            request(Session::Afternoon, date(2026, 12, 7)),
-            &calendar(26),
-            &occupancy,
-        )
-        .unwrap();
-        assert_eq!(
-            dates(&series),
-            [
-                date(2026, 12, 7),
-                date(2026, 12, 8),
-                date(2026, 12, 10),
-                date(2026, 12, 11),
-                date(2026, 12, 14),
-                date(2026, 12, 15),
-                date(2026, 12, 16),
-                date(2026, 12, 17)
-            ]
-        );
+        let series = series_of(eight, Session::Afternoon, date(2026, 12, 7), &occupancy);
+        assert_eq!(dates(&series), december(&[7, 8, 10, 11, 14, 15, 16, 17]));
     }
 
     #[test]
@@ -666,13 +615,7 @@ mod tests {
         occupancy
             .booked
             .insert((date(2026, 12, 10), Session::Morning), 4);
-        let series = plan(
-            FIVE_DAY,
-            request(Session::Morning, date(2026, 12, 2)),
-            &calendar(26),
-            &occupancy,
-        )
-        .unwrap();
+        let series = series_of(FIVE_DAY, Session::Morning, date(2026, 12, 2), &occupancy);
         assert_eq!(series[0].date, date(2026, 12, 14));
         // Mixing sessions keeps the first week, taking the afternoon that day.
         let mixed = PlanRequest {
@@ -695,13 +638,7 @@ mod tests {
     fn the_patients_own_days_are_avoided() {
         let mut occupancy = empty();
         occupancy.patient_days.insert(date(2026, 12, 8));
-        let series = plan(
-            FIVE_DAY,
-            request(Session::Morning, date(2026, 12, 2)),
-            &calendar(26),
-            &occupancy,
-        )
-        .unwrap();
+        let series = series_of(FIVE_DAY, Session::Morning, date(2026, 12, 2), &occupancy);
         assert_eq!(series[0].date, date(2026, 12, 14));
     }
 
@@ -737,45 +674,17 @@ mod tests {
             count: 1,
             start_on: None,
         };
-        let series = plan(
-            one,
-            request(Session::Morning, date(2026, 12, 2)),
-            &calendar(26),
-            &empty(),
-        )
-        .unwrap();
+        let series = series_of(one, Session::Morning, date(2026, 12, 2), &empty());
         assert_eq!(series[0].date, date(2026, 12, 3));
-        let series = plan(
-            one,
-            request(Session::Afternoon, date(2026, 12, 2)),
-            &calendar(26),
-            &empty(),
-        )
-        .unwrap();
+        let series = series_of(one, Session::Afternoon, date(2026, 12, 2), &empty());
         assert_eq!(series[0].date, date(2026, 12, 2));
     }
 
     #[test]
     fn mental_health_three_a_week_for_two_weeks_with_a_day_between() {
         let shape = shape(&mental_health(), None, Some(3), Some(2)).unwrap();
-        let series = plan(
-            shape,
-            request(Session::Morning, date(2026, 12, 7)),
-            &calendar(26),
-            &empty(),
-        )
-        .unwrap();
-        assert_eq!(
-            dates(&series),
-            [
-                date(2026, 12, 7),
-                date(2026, 12, 9),
-                date(2026, 12, 11),
-                date(2026, 12, 14),
-                date(2026, 12, 16),
-                date(2026, 12, 18)
-            ]
-        );
+        let series = series_of(shape, Session::Morning, date(2026, 12, 7), &empty());
+        assert_eq!(dates(&series), december(&[7, 9, 11, 14, 16, 18]));
         for pair in series.windows(2) {
             assert!((pair[1].date - pair[0].date).num_days() >= 2);
         }
@@ -785,24 +694,12 @@ mod tests {
     fn a_weekly_course_moves_to_the_next_week_when_a_week_cannot_hold_it() {
         let shape = shape(&mental_health(), None, Some(3), Some(2)).unwrap();
         // From Wednesday 2 December, this week has Thu (tomorrow), Fri: only two days with a gap.
-        let series = plan(
-            shape,
-            request(Session::Morning, date(2026, 12, 2)),
-            &calendar(26),
-            &empty(),
-        )
-        .unwrap();
+        let series = series_of(shape, Session::Morning, date(2026, 12, 2), &empty());
         assert_eq!(series[0].date, date(2026, 12, 7));
         // A closure on Wednesday 9th leaves Mon, Fri: the week fails, so the course starts the week after.
         let mut occupancy = empty();
         occupancy.closures.insert(date(2026, 12, 9));
-        let series = plan(
-            shape,
-            request(Session::Morning, date(2026, 12, 7)),
-            &calendar(26),
-            &occupancy,
-        )
-        .unwrap();
+        let series = series_of(shape, Session::Morning, date(2026, 12, 7), &occupancy);
         assert_eq!(series[0].date, date(2026, 12, 14));
         // Two a week fits around the closure.
         let two = Shape::Weekly {
@@ -810,22 +707,8 @@ mod tests {
             weeks: 2,
             min_gap_days: 1,
         };
-        let series = plan(
-            two,
-            request(Session::Morning, date(2026, 12, 7)),
-            &calendar(26),
-            &occupancy,
-        )
-        .unwrap();
-        assert_eq!(
-            dates(&series),
-            [
-                date(2026, 12, 7),
-                date(2026, 12, 10),
-                date(2026, 12, 14),
-                date(2026, 12, 16)
-            ]
-        );
+        let series = series_of(two, Session::Morning, date(2026, 12, 7), &occupancy);
+        assert_eq!(dates(&series), december(&[7, 10, 14, 16]));
     }
 
     #[test]

@@ -425,6 +425,14 @@ mod tests {
         }
     }
 
+    /// The codes of the open items that stop booking.
+    fn open_codes(rec: &IntakeRecord, today: NaiveDate) -> Vec<&'static str> {
+        open_blocking(&readiness(rec, today, POLICY))
+            .iter()
+            .map(|i| i.code)
+            .collect()
+    }
+
     fn open_blocking(r: &Readiness) -> Vec<ReadinessItem> {
         r.items
             .iter()
@@ -469,10 +477,8 @@ mod tests {
     #[test]
     fn a_pain_patient_may_need_a_pain_referral_and_an_evaluation() {
         let mut rec = record(patient(&[IndicationCode::Migraine], false, true));
-        let r = readiness(&rec, today(), POLICY);
-        let open: Vec<&str> = open_blocking(&r).iter().map(|i| i.code).collect();
         assert_eq!(
-            open,
+            open_codes(&rec, today()),
             ["pain_management_referral", "mental_health_evaluation"]
         );
         rec.referrals = vec![
@@ -485,10 +491,8 @@ mod tests {
     #[test]
     fn a_mental_health_patient_needs_a_verified_referral_and_a_recent_attestation() {
         let mut rec = record(patient(&[IndicationCode::Depression], true, false));
-        let r = readiness(&rec, today(), POLICY);
-        let open: Vec<&str> = open_blocking(&r).iter().map(|i| i.code).collect();
         assert_eq!(
-            open,
+            open_codes(&rec, today()),
             [
                 "mental_health_provider_referral",
                 "ongoing_treatment_attestation"
@@ -568,15 +572,14 @@ mod tests {
         )];
         rec.latest_attestation = Some(date(2025, 12, 2));
         assert!(readiness(&rec, today(), POLICY).ready);
-        let r = readiness(&rec, date(2026, 12, 3), POLICY);
-        let open: Vec<&str> = open_blocking(&r).iter().map(|i| i.code).collect();
         assert_eq!(
-            open,
+            open_codes(&rec, date(2026, 12, 3)),
             [
                 "mental_health_provider_referral",
                 "ongoing_treatment_attestation"
             ]
         );
+        let r = readiness(&rec, date(2026, 12, 3), POLICY);
         assert!(open_blocking(&r)[0].detail.contains("expired"));
     }
 

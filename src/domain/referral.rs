@@ -281,12 +281,8 @@ pub struct NewReferral {
 /// The decision on a letter as it arrives: its provider and its date, as
 /// sent; stored with its contacts tidied, as `received`.
 pub fn receive(mut letter: NewReferral, today: NaiveDate) -> Result<NewReferral, Refusal> {
-    letter.provider = dated(
-        letter.provider,
-        "provider",
-        ("received_on", letter.received_on),
-        today,
-    )?;
+    let on = ("received_on", letter.received_on);
+    letter.provider = dated(letter.provider, "provider", on, today)?;
     Ok(letter)
 }
 
@@ -419,25 +415,19 @@ mod tests {
 
     #[test]
     fn referrals_expire_after_the_window() {
+        use ReferralStatus::*;
         let received = date(2025, 12, 1);
         assert!(!is_expired(received, date(2026, 12, 1), 365));
         assert!(is_expired(received, date(2026, 12, 2), 365));
-        assert_eq!(
-            effective_status(ReferralStatus::Verified, received, date(2026, 12, 1), 365),
-            ReferralStatus::Verified
-        );
-        assert_eq!(
-            effective_status(ReferralStatus::Verified, received, date(2026, 12, 2), 365),
-            ReferralStatus::Expired
-        );
-        assert_eq!(
-            effective_status(ReferralStatus::Received, received, date(2026, 12, 2), 365),
-            ReferralStatus::Expired
-        );
-        assert_eq!(
-            effective_status(ReferralStatus::Rejected, received, date(2027, 12, 2), 365),
-            ReferralStatus::Rejected
-        );
+        // (stored, today, shown)
+        for (stored, today, shown) in [
+            (Verified, date(2026, 12, 1), Verified),
+            (Verified, date(2026, 12, 2), Expired),
+            (Received, date(2026, 12, 2), Expired),
+            (Rejected, date(2027, 12, 2), Rejected),
+        ] {
+            assert_eq!(effective_status(stored, received, today, 365), shown);
+        }
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! machine (cancel, reschedule, check-in, complete, no-show).
 
 use actix_web::http::header;
-use actix_web::{get, post, web, HttpResponse};
+use actix_web::web::Path;
+use actix_web::{get, post, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -15,16 +16,14 @@ use crate::domain::values::{dates_in_order, CalendarDate, Id, Reason};
 use crate::store::appointments::{self as store, Filter};
 use crate::store::{intake, StoreError};
 
-use super::auth::Caller;
-use super::error::ApiError;
+use super::auth::Ctx;
 use super::extract::{Json, Query};
 use super::openapi::{
-    BookingConflict, CheckInConflict, Forbidden, MalformedRequest, NotFound, PayloadTooLarge,
-    RescheduleConflict, ServerErrors, SlotRules, TransitionConflict, Unauthorized,
-    UnsupportedMediaType, ValidationFailed,
+    BodyErrors, BookingConflict, CheckInConflict, CommonErrors, NotFound, RescheduleConflict,
+    SlotRules, TransitionConflict, ValidationFailed,
 };
 use super::pagination::{Page, PageRequest};
-use super::AppState;
+use super::{Answer, AppState};
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(book_appointment)
@@ -141,31 +140,22 @@ pub struct ListAppointmentsQuery {
 }
 
 /// Book a session for a patient; a free room is assigned.
-#[utoipa::path(
-    tag = "appointments",
-    request_body = BookAppointment,
+#[utoipa::path(tag = "appointments", request_body = BookAppointment,
     responses(
         (status = 201, description = "Booked", body = AppointmentResponse,
             headers(("location" = String, description = "The appointment's URL"))),
-        MalformedRequest, Unauthorized, Forbidden, BookingConflict, PayloadTooLarge,
-        UnsupportedMediaType, SlotRules, ServerErrors,
-    )
-)]
+        CommonErrors, BodyErrors, BookingConflict, SlotRules))]
 #[post("/appointments")]
-pub async fn book_appointment(
-    state: web::Data<AppState>,
-    caller: Caller,
-    body: Json<BookAppointment>,
-) -> Result<HttpResponse, ApiError> {
-    caller.require(STAFF)?;
+pub async fn book_appointment(ctx: Ctx, body: Json<BookAppointment>) -> Answer {
+    ctx.require(STAFF)?;
     let Json(body) = body;
-    let (clinic, role) = (state.clinic(), caller.role);
+    let (clinic, role) = (ctx.clinic(), ctx.caller.role);
     let patient_id = body.patient_id.into_string();
     let slot = SlotRequest {
         date: body.date.get(),
         session: body.session,
     };
-    let booked = state
+    let booked = ctx
         .write_retrying(move |tx| {
             let facts = store::slot_facts(tx, &patient_id, slot, None)?.seen_by(role);
             let new = appointment::book(&patient_id, slot, body.route, &facts, &clinic)?;
@@ -179,33 +169,25 @@ pub async fn book_appointment(
     );
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/v1/appointments/{}", booked.id)))
-        .json(AppointmentResponse::new(&state, booked)))
+        .json(AppointmentResponse::new(&ctx, booked)))
 }
 
 /// List appointments in id (booking) order. A patient token lists its own.
-#[utoipa::path(
-    tag = "appointments",
-    params(ListAppointmentsQuery),
+#[utoipa::path(tag = "appointments", params(ListAppointmentsQuery),
     responses(
         (status = 200, description = "A page of appointments", body = Page<AppointmentResponse>),
-        Unauthorized, Forbidden, NotFound, ValidationFailed, ServerErrors,
-    )
-)]
+        CommonErrors, NotFound, ValidationFailed))]
 #[get("/appointments")]
-pub async fn list_appointments(
-    state: web::Data<AppState>,
-    caller: Caller,
-    query: Query<ListAppointmentsQuery>,
-) -> Result<HttpResponse, ApiError> {
-    caller.require(ANY_ROLE)?;
+pub async fn list_appointments(ctx: Ctx, query: Query<ListAppointmentsQuery>) -> Answer {
+    ctx.require(ANY_ROLE)?;
     let Query(q) = query;
     let page = PageRequest::parse(q.limit, q.cursor)?;
-    let patient_id = match (caller.role, q.patient_id.map(Id::into_string)) {
+    let patient_id = match (ctx.caller.role, q.patient_id.map(Id::into_string)) {
         (Role::Patient, Some(other)) => {
-            caller.require_own_patient(&other)?;
+            ctx.caller.require_own_patient(&other)?;
             Some(other)
         }
-        (Role::Patient, None) => Some(caller.subject.clone()),
+        (Role::Patient, None) => Some(ctx.caller.subject.clone()),
         (_, requested) => requested,
     };
     dates_in_order(q.from, q.to)?;
@@ -216,54 +198,41 @@ pub async fn list_appointments(
         status: q.status,
     };
     let (after, fetch) = (page.after.clone(), page.fetch());
-    let rows = state
+    let rows = ctx
         .db(move |conn| store::list(conn, &filter, after.as_deref(), fetch))
         .await?;
     Ok(HttpResponse::Ok().json(page.page(
         rows,
         |a| a.id.as_str(),
-        |a| AppointmentResponse::new(&state, a),
+        |a| AppointmentResponse::new(&ctx, a),
     )))
 }
 
 /// One appointment. A patient token reads only its own.
-#[utoipa::path(
-    tag = "appointments",
+#[utoipa::path(tag = "appointments",
     params(("id" = String, Path, description = "The appointment's id")),
-    responses(
-        (status = 200, description = "The appointment", body = AppointmentResponse),
-        Unauthorized, Forbidden, NotFound, ServerErrors,
-    )
-)]
+    responses((status = 200, description = "The appointment", body = AppointmentResponse),
+        CommonErrors, NotFound))]
 #[get("/appointments/{id}")]
-pub async fn get_appointment(
-    state: web::Data<AppState>,
-    caller: Caller,
-    id: web::Path<Id>,
-) -> Result<HttpResponse, ApiError> {
-    caller.require(ANY_ROLE)?;
+pub async fn get_appointment(ctx: Ctx, id: Path<Id>) -> Answer {
+    ctx.require(ANY_ROLE)?;
     let id = id.into_inner().into_string();
-    let found = state.db(move |conn| store::find(conn, &id)).await?;
-    caller.require_own(&found.patient_id, "appointment")?;
-    Ok(HttpResponse::Ok().json(AppointmentResponse::new(&state, found)))
+    let found = ctx.db(move |conn| store::find(conn, &id)).await?;
+    ctx.caller.require_own(&found.patient_id, "appointment")?;
+    Ok(HttpResponse::Ok().json(AppointmentResponse::new(&ctx, found)))
 }
 
 /// Asks the domain to decide `request` on the appointment, held until
 /// commit, with the patient's intake when the decision needs it, and writes
 /// the change. A patient caller may act only on its own appointments;
 /// another's is 404.
-async fn act(
-    state: &web::Data<AppState>,
-    caller: &Caller,
-    id: web::Path<Id>,
-    request: Request,
-) -> Result<HttpResponse, ApiError> {
+async fn act(ctx: &Ctx, id: Path<Id>, request: Request) -> Answer {
     let (id, clinic, caller) = (
         id.into_inner().into_string(),
-        state.clinic(),
-        caller.clone(),
+        ctx.clinic(),
+        ctx.caller.clone(),
     );
-    let changed = state
+    let changed = ctx
         .write(move |tx| {
             let current = store::hold(tx, &id)?;
             if caller
@@ -282,63 +251,47 @@ async fn act(
         })
         .await?;
     log::info!("appointment {} {}", changed.id, changed.status.as_str());
-    Ok(HttpResponse::Ok().json(AppointmentResponse::new(state, changed)))
+    Ok(HttpResponse::Ok().json(AppointmentResponse::new(ctx, changed)))
 }
 
 /// Cancel a scheduled appointment, with a reason. A patient may cancel its own.
-#[utoipa::path(
-    tag = "appointments",
+#[utoipa::path(tag = "appointments",
     params(("id" = String, Path, description = "The appointment's id")),
     request_body = CancelAppointment,
-    responses(
-        (status = 200, description = "Cancelled", body = AppointmentResponse),
-        MalformedRequest, Unauthorized, Forbidden, NotFound, TransitionConflict,
-        PayloadTooLarge, UnsupportedMediaType, ValidationFailed, ServerErrors,
-    )
-)]
+    responses((status = 200, description = "Cancelled", body = AppointmentResponse), CommonErrors,
+        BodyErrors, NotFound, TransitionConflict, ValidationFailed))]
 #[post("/appointments/{id}/cancel")]
-pub async fn cancel_appointment(
-    state: web::Data<AppState>,
-    caller: Caller,
-    id: web::Path<Id>,
-    body: Json<CancelAppointment>,
-) -> Result<HttpResponse, ApiError> {
-    caller.require(STAFF_AND_PATIENT)?;
+pub async fn cancel_appointment(ctx: Ctx, id: Path<Id>, body: Json<CancelAppointment>) -> Answer {
+    ctx.require(STAFF_AND_PATIENT)?;
     let request = Request::Cancel {
         reason: body.0.reason.into_string(),
-        by: caller.label(),
+        by: ctx.caller.label(),
     };
-    act(&state, &caller, id, request).await
+    act(&ctx, id, request).await
 }
 
 /// Move a scheduled appointment to another slot, atomically: the old slot is
 /// freed only if the new one is taken. A move is not a new course: the
 /// booking checklist is not asked again, but a contraindication found since
 /// booking (the latest screening is ineligible) stops it.
-#[utoipa::path(
-    tag = "appointments",
+#[utoipa::path(tag = "appointments",
     params(("id" = String, Path, description = "The appointment's id")),
     request_body = RescheduleAppointment,
-    responses(
-        (status = 200, description = "Moved", body = AppointmentResponse),
-        MalformedRequest, Unauthorized, Forbidden, NotFound, RescheduleConflict,
-        PayloadTooLarge, UnsupportedMediaType, SlotRules, ServerErrors,
-    )
-)]
+    responses((status = 200, description = "Moved", body = AppointmentResponse), CommonErrors,
+        BodyErrors, NotFound, RescheduleConflict, SlotRules))]
 #[post("/appointments/{id}/reschedule")]
 pub async fn reschedule_appointment(
-    state: web::Data<AppState>,
-    caller: Caller,
-    id: web::Path<Id>,
+    ctx: Ctx,
+    id: Path<Id>,
     body: Json<RescheduleAppointment>,
-) -> Result<HttpResponse, ApiError> {
-    caller.require(STAFF)?;
+) -> Answer {
+    ctx.require(STAFF)?;
     let slot = SlotRequest {
         date: body.0.date.get(),
         session: body.0.session,
     };
-    let (id, clinic, role) = (id.into_inner().into_string(), state.clinic(), caller.role);
-    let moved = state
+    let (id, clinic, role) = (id.into_inner().into_string(), ctx.clinic(), ctx.caller.role);
+    let moved = ctx
         .write_retrying(move |tx| {
             let current = store::hold(tx, &id)?;
             let facts = store::slot_facts(tx, &current.patient_id, slot, Some(&id))?.seen_by(role);
@@ -347,79 +300,59 @@ pub async fn reschedule_appointment(
         })
         .await?;
     log::info!("appointment {} rescheduled", moved.id);
-    Ok(HttpResponse::Ok().json(AppointmentResponse::new(&state, moved)))
+    Ok(HttpResponse::Ok().json(AppointmentResponse::new(&ctx, moved)))
 }
 
 /// Check the patient in, on the appointment's date, with the pain score on
 /// arrival; refused while the latest screening is ineligible or the
 /// lamotrigine prescriber consult is open.
-#[utoipa::path(
-    tag = "appointments",
+#[utoipa::path(tag = "appointments",
     params(("id" = String, Path, description = "The appointment's id")),
     request_body = CheckInAppointment,
-    responses(
-        (status = 200, description = "Checked in", body = AppointmentResponse),
-        MalformedRequest, Unauthorized, Forbidden, NotFound, CheckInConflict,
-        PayloadTooLarge, UnsupportedMediaType, ValidationFailed, ServerErrors,
-    )
-)]
+    responses((status = 200, description = "Checked in", body = AppointmentResponse), CommonErrors,
+        BodyErrors, NotFound, CheckInConflict, ValidationFailed))]
 #[post("/appointments/{id}/check-in")]
 pub async fn check_in_appointment(
-    state: web::Data<AppState>,
-    caller: Caller,
-    id: web::Path<Id>,
+    ctx: Ctx,
+    id: Path<Id>,
     body: Json<CheckInAppointment>,
-) -> Result<HttpResponse, ApiError> {
-    caller.require(STAFF)?;
+) -> Answer {
+    ctx.require(STAFF)?;
     let Json(body) = body;
     let request = Request::CheckIn {
         pain_before: body.pain_before,
         route: body.route,
         phq9: body.phq9,
     };
-    act(&state, &caller, id, request).await
+    act(&ctx, id, request).await
 }
 
 /// Complete a checked-in appointment with the pain score at discharge.
-#[utoipa::path(
-    tag = "appointments",
+#[utoipa::path(tag = "appointments",
     params(("id" = String, Path, description = "The appointment's id")),
     request_body = CompleteAppointment,
-    responses(
-        (status = 200, description = "Completed", body = AppointmentResponse),
-        MalformedRequest, Unauthorized, Forbidden, NotFound, TransitionConflict,
-        PayloadTooLarge, UnsupportedMediaType, ValidationFailed, ServerErrors,
-    )
-)]
+    responses((status = 200, description = "Completed", body = AppointmentResponse), CommonErrors,
+        BodyErrors, NotFound, TransitionConflict, ValidationFailed))]
 #[post("/appointments/{id}/complete")]
 pub async fn complete_appointment(
-    state: web::Data<AppState>,
-    caller: Caller,
-    id: web::Path<Id>,
+    ctx: Ctx,
+    id: Path<Id>,
     body: Json<CompleteAppointment>,
-) -> Result<HttpResponse, ApiError> {
-    caller.require(STAFF)?;
+) -> Answer {
+    ctx.require(STAFF)?;
     let request = Request::Complete {
         pain_after: body.0.pain_after,
     };
-    act(&state, &caller, id, request).await
+    act(&ctx, id, request).await
 }
 
 /// Record that the patient did not come; only after the session has begun.
-#[utoipa::path(
-    tag = "appointments",
+#[utoipa::path(tag = "appointments",
     params(("id" = String, Path, description = "The appointment's id")),
-    responses(
-        (status = 200, description = "Recorded as a no-show", body = AppointmentResponse),
-        Unauthorized, Forbidden, NotFound, TransitionConflict, ServerErrors,
-    )
-)]
+    responses((status = 200, description = "Recorded as a no-show", body = AppointmentResponse),
+        CommonErrors, NotFound, TransitionConflict))]
 #[post("/appointments/{id}/no-show")]
-pub async fn no_show_appointment(
-    state: web::Data<AppState>,
-    caller: Caller,
-    id: web::Path<Id>,
-) -> Result<HttpResponse, ApiError> {
-    caller.require(STAFF)?;
-    act(&state, &caller, id, Request::NoShow).await
+pub async fn no_show_appointment(ctx: Ctx, id: Path<Id>) -> Answer {
+    ctx.require(STAFF)?;
+    act(&ctx, id, Request::NoShow).await
 }

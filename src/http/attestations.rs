@@ -1,23 +1,20 @@
 //! `/v1/patients/{id}/treatment-attestations`: that a mental health patient
 //! continues ongoing treatment; the latest counts.
 
-use actix_web::{get, post, web, HttpResponse};
+use actix_web::web::Path;
+use actix_web::{get, post};
 
 use crate::domain::access::STAFF;
 use crate::domain::intake::{self, Attestation};
 use crate::domain::values::Id;
 use crate::store::intake as store;
 
-use super::auth::Caller;
-use super::error::ApiError;
+use super::auth::Ctx;
 use super::extract::{Json, Query};
 use super::kept::{self, Recorded};
-use super::openapi::{
-    Forbidden, MalformedRequest, NotFound, PayloadTooLarge, ServerErrors, Unauthorized,
-    UnsupportedMediaType, ValidationFailed,
-};
+use super::openapi::{BodyErrors, CommonErrors, NotFound, ValidationFailed};
 use super::pagination::{Page, PageQuery};
-use super::AppState;
+use super::Answer;
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(create_treatment_attestation)
@@ -25,30 +22,23 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 }
 
 /// Record that a mental health patient continues ongoing treatment.
-#[utoipa::path(
-    tag = "intake",
-    params(("id" = String, Path, description = "The patient's id")),
+#[utoipa::path(tag = "intake", params(("id" = String, Path, description = "The patient's id")),
     request_body = Attestation,
     responses(
         (status = 201, description = "Recorded", body = Recorded<Attestation>,
             headers(("location" = String, description = "The patient's attestations"))),
-        MalformedRequest, Unauthorized, Forbidden, NotFound, PayloadTooLarge, UnsupportedMediaType,
-        ValidationFailed, ServerErrors,
-    )
-)]
+        CommonErrors, BodyErrors, NotFound, ValidationFailed))]
 #[post("/patients/{id}/treatment-attestations")]
 pub async fn create_treatment_attestation(
-    state: web::Data<AppState>,
-    caller: Caller,
-    id: web::Path<Id>,
+    ctx: Ctx,
+    id: Path<Id>,
     body: Json<Attestation>,
-) -> Result<HttpResponse, ApiError> {
-    caller.require(STAFF)?;
+) -> Answer {
+    ctx.require(STAFF)?;
     let (id, body) = (id.into_inner(), body.0);
     let insert = store::insert_attestation;
     kept::create(
-        state,
-        caller,
+        ctx,
         id,
         body,
         intake::attest,
@@ -59,21 +49,17 @@ pub async fn create_treatment_attestation(
 }
 
 /// A patient's attestations of ongoing treatment (staff).
-#[utoipa::path(
-    tag = "intake",
+#[utoipa::path(tag = "intake",
     params(("id" = String, Path, description = "The patient's id"), PageQuery),
     responses(
         (status = 200, description = "A page of attestations", body = Page<Recorded<Attestation>>),
-        Unauthorized, Forbidden, NotFound, ValidationFailed, ServerErrors,
-    )
-)]
+        CommonErrors, NotFound, ValidationFailed))]
 #[get("/patients/{id}/treatment-attestations")]
 pub async fn list_treatment_attestations(
-    state: web::Data<AppState>,
-    caller: Caller,
-    id: web::Path<Id>,
+    ctx: Ctx,
+    id: Path<Id>,
     query: Query<PageQuery>,
-) -> Result<HttpResponse, ApiError> {
-    caller.require(STAFF)?;
-    kept::list(state, id.into_inner(), query.0, store::list_attestations).await
+) -> Answer {
+    ctx.require(STAFF)?;
+    kept::list(&ctx, id.into_inner(), query.0, store::list_attestations).await
 }

@@ -184,6 +184,44 @@ impl Caller {
     }
 }
 
+/// What a `/v1` handler starts from: the application, and who calls it. It
+/// reads as the application ([`AppState`]), with the verified [`Caller`] at
+/// hand.
+pub struct Ctx {
+    state: web::Data<AppState>,
+    pub caller: Caller,
+}
+
+impl Ctx {
+    /// `Ok` with the caller when its role is one of `roles`, else 403.
+    pub fn require(&self, roles: &[Role]) -> Result<&Caller, ApiError> {
+        self.caller.require(roles)
+    }
+}
+
+impl std::ops::Deref for Ctx {
+    type Target = AppState;
+
+    fn deref(&self) -> &AppState {
+        &self.state
+    }
+}
+
+impl FromRequest for Ctx {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(authenticate(req).and_then(|caller| {
+            let state = req
+                .app_data::<web::Data<AppState>>()
+                .cloned()
+                .ok_or_else(|| ApiError::Internal("application state is missing".into()))?;
+            Ok(Ctx { state, caller })
+        }))
+    }
+}
+
 impl FromRequest for Caller {
     type Error = ApiError;
     type Future = Ready<Result<Self, ApiError>>;

@@ -1,6 +1,6 @@
 //! `/v1/availability`: free capacity per clinic day and session.
 
-use actix_web::{get, web, HttpResponse};
+use actix_web::{get, HttpResponse};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -9,11 +9,10 @@ use crate::domain::calendar::{self, Session, SessionAvailability};
 use crate::domain::values::CalendarDate;
 use crate::store::appointments as store;
 
-use super::auth::Caller;
-use super::error::ApiError;
+use super::auth::Ctx;
 use super::extract::Query;
-use super::openapi::{Forbidden, ServerErrors, Unauthorized, ValidationFailed};
-use super::AppState;
+use super::openapi::{CommonErrors, ValidationFailed};
+use super::Answer;
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(get_availability);
@@ -34,34 +33,26 @@ pub struct AvailabilityQuery {
 /// Capacity, bookings and free rooms for each session of each clinic day in
 /// a range that can still be booked: weekends, non-clinic days, closures,
 /// sessions that have begun and dates beyond the horizon have no slots.
-#[utoipa::path(
-    tag = "availability",
-    params(AvailabilityQuery),
+#[utoipa::path(tag = "availability", params(AvailabilityQuery),
     responses(
         (status = 200, description = "The sessions in the range, in date order", body = Vec<SessionAvailability>),
-        Unauthorized, Forbidden, ValidationFailed, ServerErrors,
-    )
-)]
+        CommonErrors, ValidationFailed))]
 #[get("/availability")]
-pub async fn get_availability(
-    state: web::Data<AppState>,
-    caller: Caller,
-    query: Query<AvailabilityQuery>,
-) -> Result<HttpResponse, ApiError> {
-    caller.require(STAFF_AND_INTEGRATION)?;
+pub async fn get_availability(ctx: Ctx, query: Query<AvailabilityQuery>) -> Answer {
+    ctx.require(STAFF_AND_INTEGRATION)?;
     let Query(q) = query;
     let range = calendar::availability_range(
         q.from.map(CalendarDate::get),
         q.to.map(CalendarDate::get),
-        state.today(),
+        ctx.today(),
     )?;
     let (from, to) = range;
-    let occupancy = state
+    let occupancy = ctx
         .db(move |conn| store::occupancy(conn, from, to, None))
         .await?;
-    let now = state.clock.now();
+    let now = ctx.clock.now();
     Ok(HttpResponse::Ok().json(calendar::availability(
-        &state.calendar,
+        &ctx.calendar,
         &occupancy,
         range,
         q.session,

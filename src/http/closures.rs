@@ -1,7 +1,8 @@
 //! `/v1/closures`: dates without slots.
 
 use actix_web::http::header;
-use actix_web::{delete, get, post, web, HttpResponse};
+use actix_web::web::Path;
+use actix_web::{delete, get, post, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -10,15 +11,11 @@ use crate::domain::calendar::{self, Closure};
 use crate::domain::values::{dates_in_order, CalendarDate, Id, Text};
 use crate::store::closures as store;
 
-use super::auth::Caller;
-use super::error::ApiError;
+use super::auth::Ctx;
 use super::extract::{Json, Query};
-use super::openapi::{
-    Conflict, Forbidden, MalformedRequest, NotFound, PayloadTooLarge, ServerErrors, Unauthorized,
-    UnsupportedMediaType, ValidationFailed,
-};
+use super::openapi::{BodyErrors, CommonErrors, Conflict, NotFound, ValidationFailed};
 use super::pagination::{Page, PageRequest};
-use super::AppState;
+use super::{Answer, AppState};
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(list_closures)
@@ -74,57 +71,39 @@ pub struct ListClosuresQuery {
 }
 
 /// List closures.
-#[utoipa::path(
-    tag = "closures",
-    params(ListClosuresQuery),
-    responses(
-        (status = 200, description = "A page of closures", body = Page<ClosureResponse>),
-        Unauthorized, Forbidden, ValidationFailed, ServerErrors,
-    )
-)]
+#[utoipa::path(tag = "closures", params(ListClosuresQuery),
+    responses((status = 200, description = "A page of closures", body = Page<ClosureResponse>),
+        CommonErrors, ValidationFailed))]
 #[get("/closures")]
-pub async fn list_closures(
-    state: web::Data<AppState>,
-    caller: Caller,
-    query: Query<ListClosuresQuery>,
-) -> Result<HttpResponse, ApiError> {
-    caller.require(STAFF)?;
+pub async fn list_closures(ctx: Ctx, query: Query<ListClosuresQuery>) -> Answer {
+    ctx.require(STAFF)?;
     let Query(q) = query;
     dates_in_order(q.from, q.to)?;
     let page = PageRequest::parse(q.limit, q.cursor)?;
     let (after, fetch) = (page.after.clone(), page.fetch());
     let (from, to) = (q.from.map(CalendarDate::get), q.to.map(CalendarDate::get));
-    let closures = state
+    let closures = ctx
         .db(move |conn| store::list(conn, from, to, after.as_deref(), fetch))
         .await?;
     Ok(HttpResponse::Ok().json(page.page(
         closures,
         |c| c.id.as_str(),
-        |c| ClosureResponse::new(&state, c),
+        |c| ClosureResponse::new(&ctx, c),
     )))
 }
 
 /// Close the clinic on a date.
-#[utoipa::path(
-    tag = "closures",
-    request_body = CreateClosure,
+#[utoipa::path(tag = "closures", request_body = CreateClosure,
     responses(
         (status = 201, description = "Created", body = ClosureResponse,
             headers(("location" = String, description = "The new closure's URL"))),
-        MalformedRequest, Unauthorized, Forbidden, Conflict, PayloadTooLarge,
-        UnsupportedMediaType, ValidationFailed, ServerErrors,
-    )
-)]
+        CommonErrors, BodyErrors, Conflict, ValidationFailed))]
 #[post("/closures")]
-pub async fn create_closure(
-    state: web::Data<AppState>,
-    caller: Caller,
-    body: Json<CreateClosure>,
-) -> Result<HttpResponse, ApiError> {
-    caller.require(ADMIN)?;
+pub async fn create_closure(ctx: Ctx, body: Json<CreateClosure>) -> Answer {
+    ctx.require(ADMIN)?;
     let Json(body) = body;
-    let (date, today, now) = (body.date.get(), state.today(), state.now());
-    let closure = state
+    let (date, today, now) = (body.date.get(), ctx.today(), ctx.now());
+    let closure = ctx
         .write(move |tx| {
             let booked = store::booked_on(tx, date)?;
             calendar::close(date, today, booked)?;
@@ -134,26 +113,17 @@ pub async fn create_closure(
     log::info!("closure {} on {}", closure.id, closure.date);
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/v1/closures/{}", closure.id)))
-        .json(ClosureResponse::new(&state, closure)))
+        .json(ClosureResponse::new(&ctx, closure)))
 }
 
 /// Reopen a closed date.
-#[utoipa::path(
-    tag = "closures",
-    params(("id" = String, Path, description = "The closure's id")),
-    responses(
-        (status = 204, description = "Deleted: the date has slots again"),
-        Unauthorized, Forbidden, NotFound, ServerErrors,
-    )
-)]
+#[utoipa::path(tag = "closures", params(("id" = String, Path, description = "The closure's id")),
+    responses((status = 204, description = "Deleted: the date has slots again"), CommonErrors,
+        NotFound))]
 #[delete("/closures/{id}")]
-pub async fn delete_closure(
-    state: web::Data<AppState>,
-    caller: Caller,
-    id: web::Path<Id>,
-) -> Result<HttpResponse, ApiError> {
-    caller.require(ADMIN)?;
+pub async fn delete_closure(ctx: Ctx, id: Path<Id>) -> Answer {
+    ctx.require(ADMIN)?;
     let id = id.into_inner().into_string();
-    state.write(move |tx| store::delete(tx, &id)).await?;
+    ctx.write(move |tx| store::delete(tx, &id)).await?;
     Ok(HttpResponse::NoContent().finish())
 }

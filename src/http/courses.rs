@@ -2,7 +2,8 @@
 //! cancel what is left of one.
 
 use actix_web::http::header;
-use actix_web::{get, post, web, HttpResponse};
+use actix_web::web::Path;
+use actix_web::{get, post, HttpResponse};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -17,15 +18,14 @@ use crate::store::courses as store;
 use crate::store::{protocols, retrying, DbConnection, StoreError};
 
 use super::appointments::AppointmentResponse;
-use super::auth::Caller;
+use super::auth::Ctx;
 use super::error::ApiError;
 use super::extract::{Json, Query};
 use super::openapi::{
-    CourseConflict, Forbidden, MalformedRequest, NotFound, PayloadTooLarge, ServerErrors,
-    TransitionConflict, Unauthorized, UnsupportedMediaType, ValidationFailed,
+    BodyErrors, CommonErrors, CourseConflict, NotFound, TransitionConflict, ValidationFailed,
 };
 use super::pagination::{Page, PageQuery, PageRequest};
-use super::AppState;
+use super::{Answer, AppState};
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(plan_course)
@@ -121,24 +121,15 @@ pub struct CancelCourse {
 }
 
 /// The dry run: the earliest series that fits now. Nothing is stored.
-#[utoipa::path(
-    tag = "courses",
-    request_body = CourseRequest,
+#[utoipa::path(tag = "courses", request_body = CourseRequest,
     responses(
         (status = 200, description = "The series a booking would make now", body = CoursePlan),
-        MalformedRequest, Unauthorized, Forbidden, CourseConflict, PayloadTooLarge,
-        UnsupportedMediaType, ValidationFailed, ServerErrors,
-    )
-)]
+        CommonErrors, BodyErrors, CourseConflict, ValidationFailed))]
 #[post("/courses/plan")]
-pub async fn plan_course(
-    state: web::Data<AppState>,
-    caller: Caller,
-    body: Json<CourseRequest>,
-) -> Result<HttpResponse, ApiError> {
-    caller.require(STAFF)?;
+pub async fn plan_course(ctx: Ctx, body: Json<CourseRequest>) -> Answer {
+    ctx.require(STAFF)?;
     let Json(request) = body;
-    let plan = plan_now(&state, &caller, request.clone(), None).await?;
+    let plan = plan_now(&ctx, request.clone(), None).await?;
     Ok(HttpResponse::Ok().json(CoursePlan {
         patient_id: request.patient_id.into_string(),
         infusions: plan.shape.infusions(),
@@ -149,7 +140,7 @@ pub async fn plan_course(
             .map(|s| PlannedInfusion {
                 date: s.date,
                 session: s.session,
-                starts_at: state.local(s.starts_at),
+                starts_at: ctx.local(s.starts_at),
             })
             .collect(),
     }))
@@ -158,44 +149,33 @@ pub async fn plan_course(
 /// Reads what `request` needs and asks the domain for the series; stores
 /// nothing.
 async fn plan_now(
-    state: &AppState,
-    caller: &Caller,
+    ctx: &Ctx,
     request: CourseRequest,
     keep_start: Option<NaiveDate>,
 ) -> Result<Plan, ApiError> {
-    let (clinic, role) = (state.clinic(), caller.role);
-    state
-        .db(move |conn| {
-            let window = course::window(&request, &clinic);
-            let facts = store::facts(conn, &request, window)?.seen_by(role);
-            Ok(course::plan(&request, &facts, &clinic, keep_start)?)
-        })
-        .await
+    let (clinic, role) = (ctx.clinic(), ctx.caller.role);
+    ctx.db(move |conn| {
+        let window = course::window(&request, &clinic);
+        let facts = store::facts(conn, &request, window)?.seen_by(role);
+        Ok(course::plan(&request, &facts, &clinic, keep_start)?)
+    })
+    .await
 }
 
 /// Book a whole course: the earliest series that fits, every infusion in one
 /// transaction, a room per slot. Never a partial series. A series that stops
 /// fitting from the start first planned, while booking, is refused with the
 /// next start that would fit.
-#[utoipa::path(
-    tag = "courses",
-    request_body = CourseRequest,
+#[utoipa::path(tag = "courses", request_body = CourseRequest,
     responses(
         (status = 201, description = "Booked", body = CourseResponse,
             headers(("location" = String, description = "The course's URL"))),
-        MalformedRequest, Unauthorized, Forbidden, CourseConflict, PayloadTooLarge,
-        UnsupportedMediaType, ValidationFailed, ServerErrors,
-    )
-)]
+        CommonErrors, BodyErrors, CourseConflict, ValidationFailed))]
 #[post("/courses")]
-pub async fn book_course(
-    state: web::Data<AppState>,
-    caller: Caller,
-    body: Json<CourseRequest>,
-) -> Result<HttpResponse, ApiError> {
-    caller.require(STAFF)?;
+pub async fn book_course(ctx: Ctx, body: Json<CourseRequest>) -> Answer {
+    ctx.require(STAFF)?;
     let Json(request) = body;
-    let (clinic, role, by) = (state.clinic(), caller.role, caller.label());
+    let (clinic, role, by) = (ctx.clinic(), ctx.caller.role, ctx.caller.label());
     // The start the first attempt planned: a retry after a lost room keeps it.
     let mut planned: Option<NaiveDate> = None;
     let attempt = {
@@ -209,7 +189,7 @@ pub async fn book_course(
             Ok((booked, plan.protocol))
         }
     };
-    let booked = state
+    let booked = ctx
         .db(move |conn| match retrying(conn, attempt) {
             Err(StoreError::LostRace) => Ok(None),
             other => other.map(Some),
@@ -217,7 +197,7 @@ pub async fn book_course(
         .await?;
     let Some((booked, protocol)) = booked else {
         // Every attempt lost a room at the same start: name the next one.
-        let next = plan_now(&state, &caller, request, None).await?;
+        let next = plan_now(&ctx, request, None).await?;
         return Err(Refusal::NoCapacityForSeries {
             next_start: next.start(),
         }
@@ -231,34 +211,25 @@ pub async fn book_course(
     );
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/v1/courses/{}", booked.id)))
-        .json(CourseResponse::new(&state, booked, Some(&protocol))))
+        .json(CourseResponse::new(&ctx, booked, Some(&protocol))))
 }
 
 /// One course with its appointments. A patient token reads its own.
-#[utoipa::path(
-    tag = "courses",
-    params(("id" = String, Path, description = "The course's id")),
-    responses(
-        (status = 200, description = "The course", body = CourseResponse),
-        Unauthorized, Forbidden, NotFound, ServerErrors,
-    )
-)]
+#[utoipa::path(tag = "courses", params(("id" = String, Path, description = "The course's id")),
+    responses((status = 200, description = "The course", body = CourseResponse), CommonErrors,
+        NotFound))]
 #[get("/courses/{id}")]
-pub async fn get_course(
-    state: web::Data<AppState>,
-    caller: Caller,
-    id: web::Path<Id>,
-) -> Result<HttpResponse, ApiError> {
-    caller.require(STAFF_AND_PATIENT)?;
+pub async fn get_course(ctx: Ctx, id: Path<Id>) -> Answer {
+    ctx.require(STAFF_AND_PATIENT)?;
     let id = id.into_inner().into_string();
-    let (course, protocol) = state
+    let (course, protocol) = ctx
         .db(move |conn| {
             let course = store::find(conn, &id)?;
             with_protocol(conn, course)
         })
         .await?;
-    caller.require_own(&course.patient_id, "course")?;
-    Ok(HttpResponse::Ok().json(CourseResponse::new(&state, course, Some(&protocol))))
+    ctx.caller.require_own(&course.patient_id, "course")?;
+    Ok(HttpResponse::Ok().json(CourseResponse::new(&ctx, course, Some(&protocol))))
 }
 
 /// A course and its protocol, for its response check.
@@ -271,28 +242,18 @@ fn with_protocol(
 }
 
 /// A patient's courses. A patient token reads its own.
-#[utoipa::path(
-    tag = "courses",
+#[utoipa::path(tag = "courses",
     params(("id" = String, Path, description = "The patient's id"), PageQuery),
-    responses(
-        (status = 200, description = "A page of courses", body = Page<CourseResponse>),
-        Unauthorized, Forbidden, NotFound, ValidationFailed, ServerErrors,
-    )
-)]
+    responses((status = 200, description = "A page of courses", body = Page<CourseResponse>),
+        CommonErrors, NotFound, ValidationFailed))]
 #[get("/patients/{id}/courses")]
-pub async fn list_patient_courses(
-    state: web::Data<AppState>,
-    caller: Caller,
-    id: web::Path<Id>,
-    query: Query<PageQuery>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn list_patient_courses(ctx: Ctx, id: Path<Id>, query: Query<PageQuery>) -> Answer {
     let patient_id = id.into_inner().into_string();
-    caller
-        .require(STAFF_AND_PATIENT)?
+    ctx.require(STAFF_AND_PATIENT)?
         .require_own_patient(&patient_id)?;
     let page = PageRequest::parse(query.0.limit, query.0.cursor)?;
     let (after, fetch) = (page.after.clone(), page.fetch());
-    let (courses, all) = state
+    let (courses, all) = ctx
         .db(move |conn| {
             let courses = store::list_for_patient(conn, &patient_id, after.as_deref(), fetch)?;
             Ok((courses, protocols::list(conn)?))
@@ -303,38 +264,27 @@ pub async fn list_patient_courses(
         |c| c.id.as_str(),
         |c| {
             let protocol = all.iter().find(|p| p.code == c.protocol);
-            CourseResponse::new(&state, c, protocol)
+            CourseResponse::new(&ctx, c, protocol)
         },
     )))
 }
 
 /// Cancel what is left of a course: every scheduled infusion that has not
 /// begun, in one transaction, with a reason.
-#[utoipa::path(
-    tag = "courses",
-    params(("id" = String, Path, description = "The course's id")),
+#[utoipa::path(tag = "courses", params(("id" = String, Path, description = "The course's id")),
     request_body = CancelCourse,
-    responses(
-        (status = 200, description = "Cancelled", body = CourseResponse),
-        MalformedRequest, Unauthorized, Forbidden, NotFound, TransitionConflict, PayloadTooLarge,
-        UnsupportedMediaType, ValidationFailed, ServerErrors,
-    )
-)]
+    responses((status = 200, description = "Cancelled", body = CourseResponse), CommonErrors,
+        BodyErrors, NotFound, TransitionConflict, ValidationFailed))]
 #[post("/courses/{id}/cancel")]
-pub async fn cancel_course(
-    state: web::Data<AppState>,
-    caller: Caller,
-    id: web::Path<Id>,
-    body: Json<CancelCourse>,
-) -> Result<HttpResponse, ApiError> {
-    caller.require(STAFF)?;
+pub async fn cancel_course(ctx: Ctx, id: Path<Id>, body: Json<CancelCourse>) -> Answer {
+    ctx.require(STAFF)?;
     let (id, reason, by, now) = (
         id.into_inner().into_string(),
         body.0.reason.into_string(),
-        caller.label(),
-        state.now(),
+        ctx.caller.label(),
+        ctx.now(),
     );
-    let (course, protocol) = state
+    let (course, protocol) = ctx
         .write(move |tx| {
             let current = store::hold(tx, &id)?;
             let left = course::cancellation(&current, now)?;
@@ -343,5 +293,5 @@ pub async fn cancel_course(
         })
         .await?;
     log::info!("course {} cancelled", course.id);
-    Ok(HttpResponse::Ok().json(CourseResponse::new(&state, course, Some(&protocol))))
+    Ok(HttpResponse::Ok().json(CourseResponse::new(&ctx, course, Some(&protocol))))
 }

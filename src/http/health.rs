@@ -1,13 +1,13 @@
 //! Liveness and readiness probes. No authentication.
 
-use actix_web::{get, web, HttpResponse};
+use actix_web::{get, HttpResponse};
 use diesel::connection::SimpleConnection;
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::error::ApiError;
 use super::openapi::ServiceUnavailable;
-use super::AppState;
+use super::{Answer, State};
 
 #[derive(Serialize, ToSchema)]
 #[schema(as = HealthStatus)]
@@ -17,27 +17,18 @@ pub struct Health {
 }
 
 /// Liveness: the process answers.
-#[utoipa::path(
-    tag = "operations",
-    responses((status = 200, description = "The process is alive", body = Health)),
-    security()
-)]
+#[utoipa::path(tag = "operations", security(),
+    responses((status = 200, description = "The process is alive", body = Health)))]
 #[get("/healthz")]
 pub async fn get_healthz() -> HttpResponse {
     HttpResponse::Ok().json(Health { status: "ok" })
 }
 
 /// Readiness: the database answers a query.
-#[utoipa::path(
-    tag = "operations",
-    responses(
-        (status = 200, description = "Ready to serve", body = Health),
-        ServiceUnavailable,
-    ),
-    security()
-)]
+#[utoipa::path(tag = "operations", security(),
+    responses((status = 200, description = "Ready to serve", body = Health), ServiceUnavailable))]
 #[get("/readyz")]
-pub async fn get_readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn get_readyz(state: State) -> Answer {
     state
         .db(|conn| conn.batch_execute("SELECT 1").map_err(Into::into))
         .await

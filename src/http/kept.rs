@@ -3,7 +3,7 @@
 //! `consults`.
 
 use actix_web::http::header;
-use actix_web::{web, HttpResponse};
+use actix_web::HttpResponse;
 use chrono::NaiveDate;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -13,10 +13,9 @@ use crate::domain::values::Id;
 use crate::domain::Refusal;
 use crate::store::{DbConnection, StoreError};
 
-use super::auth::Caller;
-use super::error::ApiError;
+use super::auth::Ctx;
 use super::pagination::{patient_page, LoadPage, PageQuery};
-use super::AppState;
+use super::{Answer, AppState};
 
 /// An attestation or a consult as recorded.
 #[derive(Debug, Serialize, ToSchema)]
@@ -56,17 +55,16 @@ type Insert<T> = fn(
 /// answers 201 with the patient's list of them (`kind`, a path segment) as
 /// its `Location`.
 pub async fn create<T: Serialize + Send + 'static>(
-    state: web::Data<AppState>,
-    caller: Caller,
+    ctx: Ctx,
     patient: Id,
     sent: T,
     decide: fn(T, NaiveDate) -> Result<T, Refusal>,
     insert: Insert<T>,
     kind: &str,
-) -> Result<HttpResponse, ApiError> {
-    let record = decide(sent, state.today())?;
-    let (patient_id, by, now) = (patient.into_string(), caller.label(), state.now());
-    let kept = state
+) -> Answer {
+    let record = decide(sent, ctx.today())?;
+    let (patient_id, by, now) = (patient.into_string(), ctx.caller.label(), ctx.now());
+    let kept = ctx
         .write(move |tx| insert(tx, &patient_id, &record, &by, now))
         .await?;
     log::info!(
@@ -77,23 +75,23 @@ pub async fn create<T: Serialize + Send + 'static>(
     let location = format!("/v1/patients/{}/{kind}", kept.patient_id);
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, location))
-        .json(Recorded::new(&state, kept)))
+        .json(Recorded::new(&ctx, kept)))
 }
 
 /// One page of the patient's, oldest first.
 pub async fn list<T: Serialize + Send + 'static>(
-    state: web::Data<AppState>,
+    ctx: &Ctx,
     patient: Id,
     query: PageQuery,
     load: LoadPage<Kept<T>>,
-) -> Result<HttpResponse, ApiError> {
+) -> Answer {
     patient_page(
-        &state,
+        ctx,
         patient,
         query,
         load,
         |k| k.id.as_str(),
-        |k| Recorded::new(&state, k),
+        |k| Recorded::new(ctx, k),
     )
     .await
 }

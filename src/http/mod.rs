@@ -50,6 +50,12 @@ use crate::store::{retrying, write_transaction, DbConnection, DbPool, StoreError
 use self::auth::JwtKeys;
 use self::error::ApiError;
 
+/// What every handler can reach, as handlers take it.
+pub type State = web::Data<AppState>;
+
+/// What every handler answers: a response, or the problem document of an error.
+pub type Answer = Result<HttpResponse, ApiError>;
+
 /// What every handler can reach.
 pub struct AppState {
     pub pool: DbPool,

@@ -168,13 +168,29 @@ problem_responses! {
     InternalError => 500, "An unexpected error, logged under the response's x-request-id", [("internal_error", "something went wrong on our side; the x-request-id header identifies it")];
 }
 
-/// The answers any operation that reaches the database may give: 500 and 503.
-pub struct ServerErrors;
+/// Declares a documented set of error responses, made of others.
+macro_rules! response_sets {
+    ($($(#[$doc:meta])* $name:ident = [$($part:ident),+];)*) => {
+        $(
+            $(#[$doc])*
+            pub struct $name;
 
-impl IntoResponses for ServerErrors {
-    fn responses() -> BTreeMap<String, RefOr<Response>> {
-        let mut responses = InternalError::responses();
-        responses.extend(ServiceUnavailable::responses());
-        responses
-    }
+            impl IntoResponses for $name {
+                fn responses() -> BTreeMap<String, RefOr<Response>> {
+                    let mut responses = BTreeMap::new();
+                    $(responses.extend($part::responses());)+
+                    responses
+                }
+            }
+        )*
+    };
+}
+
+response_sets! {
+    /// The answers every `/v1` operation may give: 401 and 403 (its token
+    /// and role), 500 and 503 (the database).
+    CommonErrors = [Unauthorized, Forbidden, InternalError, ServiceUnavailable];
+    /// The answers every operation that takes a body may give about the
+    /// body itself: 400, 413 and 415.
+    BodyErrors = [MalformedRequest, PayloadTooLarge, UnsupportedMediaType];
 }

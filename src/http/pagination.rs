@@ -6,7 +6,7 @@
 //! it is a UUID, so any UUID is a cursor (one no item has starts the page at
 //! the next id in order).
 
-use actix_web::{web, HttpResponse};
+use actix_web::HttpResponse;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -14,7 +14,7 @@ use crate::domain::values::Id;
 use crate::store::{DbConnection, StoreError};
 
 use super::error::ApiError;
-use super::AppState;
+use super::{Answer, AppState};
 
 pub const DEFAULT_LIMIT: u32 = 50;
 pub const MAX_LIMIT: u32 = 200;
@@ -98,13 +98,13 @@ pub type LoadPage<R> = fn(&mut DbConnection, &str, Option<&str>, i64) -> Result<
 /// One page of a patient's records of some kind, each shown by `show`; 404
 /// if there is no such patient.
 pub async fn patient_page<R: Send + 'static, T: Serialize>(
-    state: &web::Data<AppState>,
+    state: &AppState,
     patient_id: Id,
     query: PageQuery,
     load: LoadPage<R>,
     id_of: fn(&R) -> &str,
     show: impl Fn(R) -> T,
-) -> Result<HttpResponse, ApiError> {
+) -> Answer {
     let page = PageRequest::parse(query.limit, query.cursor)?;
     let (patient_id, after, fetch) = (patient_id.into_string(), page.after.clone(), page.fetch());
     let rows = state

@@ -1,7 +1,8 @@
 //! `/v1/patients`: create, read, list with name search, partial update.
 
 use actix_web::http::header;
-use actix_web::{get, patch, post, web, HttpResponse};
+use actix_web::web::Path;
+use actix_web::{get, patch, post, HttpResponse};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -12,15 +13,12 @@ use crate::domain::patient::{
 use crate::domain::values::{CalendarDate, Id};
 use crate::store::patients as store;
 
-use super::auth::Caller;
+use super::auth::Ctx;
 use super::error::ApiError;
 use super::extract::{Json, Query};
-use super::openapi::{
-    Forbidden, MalformedRequest, NotFound, PayloadTooLarge, ServerErrors, Unauthorized,
-    UnsupportedMediaType, ValidationFailed,
-};
+use super::openapi::{BodyErrors, CommonErrors, NotFound, ValidationFailed};
 use super::pagination::{Page, PageRequest};
-use super::AppState;
+use super::{Answer, AppState};
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(create_patient)
@@ -198,26 +196,17 @@ pub struct ListPatientsQuery {
 /// Register a patient. Whether the patient is in mental health treatment,
 /// and whether a pain referral is required, are set by clinicians and
 /// admins only.
-#[utoipa::path(
-    tag = "patients",
-    request_body = CreatePatient,
+#[utoipa::path(tag = "patients", request_body = CreatePatient,
     responses(
         (status = 201, description = "Created", body = PatientResponse,
             headers(("location" = String, description = "The new patient's URL"))),
-        MalformedRequest, Unauthorized, Forbidden, PayloadTooLarge, UnsupportedMediaType,
-        ValidationFailed, ServerErrors,
-    )
-)]
+        CommonErrors, BodyErrors, ValidationFailed))]
 #[post("/patients")]
-pub async fn create_patient(
-    state: web::Data<AppState>,
-    caller: Caller,
-    body: Json<CreatePatient>,
-) -> Result<HttpResponse, ApiError> {
-    caller.require(STAFF_AND_INTEGRATION)?;
+pub async fn create_patient(ctx: Ctx, body: Json<CreatePatient>) -> Answer {
+    ctx.require(STAFF_AND_INTEGRATION)?;
     let Json(body) = body;
     access::may_set_referral_flags(
-        caller.role,
+        ctx.caller.role,
         body.in_mental_health_treatment,
         body.pain_referral_required,
     )
@@ -232,104 +221,83 @@ pub async fn create_patient(
         in_mental_health_treatment: body.in_mental_health_treatment.unwrap_or(false),
         pain_referral_required: body.pain_referral_required.unwrap_or(false),
     }
-    .admitted(state.today())?;
-    let now = state.now();
-    let patient = state
+    .admitted(ctx.today())?;
+    let now = ctx.now();
+    let patient = ctx
         .write(move |tx| store::insert(tx, &details, now))
         .await?;
-    log::info!("patient {} created by {}", patient.id, caller.role.as_str());
+    log::info!(
+        "patient {} created by {}",
+        patient.id,
+        ctx.caller.role.as_str()
+    );
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/v1/patients/{}", patient.id)))
-        .json(PatientResponse::new(&state, patient)))
+        .json(PatientResponse::new(&ctx, patient)))
 }
 
 /// List patients in id (creation) order, optionally by name.
-#[utoipa::path(
-    tag = "patients",
-    params(ListPatientsQuery),
-    responses(
-        (status = 200, description = "A page of patients", body = Page<PatientResponse>),
-        Unauthorized, Forbidden, ValidationFailed, ServerErrors,
-    )
-)]
+#[utoipa::path(tag = "patients", params(ListPatientsQuery),
+    responses((status = 200, description = "A page of patients", body = Page<PatientResponse>),
+        CommonErrors, ValidationFailed))]
 #[get("/patients")]
-pub async fn list_patients(
-    state: web::Data<AppState>,
-    caller: Caller,
-    query: Query<ListPatientsQuery>,
-) -> Result<HttpResponse, ApiError> {
-    caller.require(STAFF_AND_INTEGRATION)?;
+pub async fn list_patients(ctx: Ctx, query: Query<ListPatientsQuery>) -> Answer {
+    ctx.require(STAFF_AND_INTEGRATION)?;
     let Query(query) = query;
     let page = PageRequest::parse(query.limit, query.cursor)?;
     let name = query.q.and_then(NameSearch::term);
     let (after, fetch) = (page.after.clone(), page.fetch());
-    let rows = state
+    let rows = ctx
         .db(move |conn| store::list(conn, name.as_deref(), after.as_deref(), fetch))
         .await?;
     Ok(HttpResponse::Ok().json(page.page(
         rows,
         |p| p.id.as_str(),
-        |p| PatientResponse::new(&state, p),
+        |p| PatientResponse::new(&ctx, p),
     )))
 }
 
 /// One patient. A patient token reads only its own record.
-#[utoipa::path(
-    tag = "patients",
-    params(("id" = String, Path, description = "The patient's id")),
-    responses(
-        (status = 200, description = "The patient", body = PatientResponse),
-        Unauthorized, Forbidden, NotFound, ServerErrors,
-    )
-)]
+#[utoipa::path(tag = "patients", params(("id" = String, Path, description = "The patient's id")),
+    responses((status = 200, description = "The patient", body = PatientResponse), CommonErrors,
+        NotFound))]
 #[get("/patients/{id}")]
-pub async fn get_patient(
-    state: web::Data<AppState>,
-    caller: Caller,
-    id: web::Path<Id>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn get_patient(ctx: Ctx, id: Path<Id>) -> Answer {
     let id = id.into_inner().into_string();
-    caller.require(ANY_ROLE)?.require_own_patient(&id)?;
-    let patient = state.db(move |conn| store::find(conn, &id)).await?;
-    Ok(HttpResponse::Ok().json(PatientResponse::new(&state, patient)))
+    ctx.require(ANY_ROLE)?.require_own_patient(&id)?;
+    let patient = ctx.db(move |conn| store::find(conn, &id)).await?;
+    Ok(HttpResponse::Ok().json(PatientResponse::new(&ctx, patient)))
 }
 
 /// Change some of a patient's details; the record after the change meets
 /// every rule a new one does.
-#[utoipa::path(
-    tag = "patients",
-    params(("id" = String, Path, description = "The patient's id")),
+#[utoipa::path(tag = "patients", params(("id" = String, Path, description = "The patient's id")),
     request_body = UpdatePatient,
-    responses(
-        (status = 200, description = "The patient after the change", body = PatientResponse),
-        MalformedRequest, Unauthorized, Forbidden, NotFound, PayloadTooLarge,
-        UnsupportedMediaType, ValidationFailed, ServerErrors,
-    )
-)]
+    responses((status = 200, description = "The patient after the change", body = PatientResponse),
+        CommonErrors, BodyErrors, NotFound, ValidationFailed))]
 #[patch("/patients/{id}")]
-pub async fn update_patient(
-    state: web::Data<AppState>,
-    caller: Caller,
-    id: web::Path<Id>,
-    body: Json<UpdatePatient>,
-) -> Result<HttpResponse, ApiError> {
-    caller.require(STAFF)?;
+pub async fn update_patient(ctx: Ctx, id: Path<Id>, body: Json<UpdatePatient>) -> Answer {
+    ctx.require(STAFF)?;
     let id = id.into_inner().into_string();
     let Json(change) = body;
     access::may_set_referral_flags(
-        caller.role,
+        ctx.caller.role,
         change.in_mental_health_treatment,
         change.pain_referral_required,
     )
     .map_err(ApiError::ForbiddenField)?;
-    let (today, now) = (state.today(), state.now());
-    let patient = state
+    let (today, now) = (ctx.today(), ctx.now());
+    let patient = ctx
         .write(move |tx| {
             let current = store::hold(tx, &id)?;
             let details = change.apply(current.details.clone()).admitted(today)?;
             store::replace(tx, current, &details, now)
         })
         .await?;
-    log::info!("patient {} updated by {}", patient.id, caller.role.as_str());
-    Ok(HttpResponse::Ok().json(PatientResponse::new(&state, patient)))
+    log::info!(
+        "patient {} updated by {}",
+        patient.id,
+        ctx.caller.role.as_str()
+    );
+    Ok(HttpResponse::Ok().json(PatientResponse::new(&ctx, patient)))
 }

@@ -1,19 +1,16 @@
 //! `/v1/protocols`: the catalog of infusion protocols, as data.
 
-use actix_web::{get, put, web, HttpResponse};
+use actix_web::web::Path;
+use actix_web::{get, put, HttpResponse};
 
 use crate::domain::access::{ADMIN, ANY_ROLE};
 use crate::domain::protocol::{self, Protocol};
 use crate::store::protocols as store;
 
-use super::auth::Caller;
-use super::error::ApiError;
+use super::auth::Ctx;
 use super::extract::{Code, Json};
-use super::openapi::{
-    Forbidden, MalformedRequest, NotFound, PayloadTooLarge, ServerErrors, Unauthorized,
-    UnsupportedMediaType, ValidationFailed,
-};
-use super::AppState;
+use super::openapi::{BodyErrors, CommonErrors, NotFound, ValidationFailed};
+use super::Answer;
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(list_protocols)
@@ -36,16 +33,13 @@ fn example() -> serde_json::Value {
     responses(
         (status = 200, description = "Every protocol", body = Vec<Protocol>,
             example = json!([example()])),
-        Unauthorized, Forbidden, ServerErrors,
+        CommonErrors,
     )
 )]
 #[get("/protocols")]
-pub async fn list_protocols(
-    state: web::Data<AppState>,
-    caller: Caller,
-) -> Result<HttpResponse, ApiError> {
-    caller.require(ANY_ROLE)?;
-    let all = state.db(store::list).await?;
+pub async fn list_protocols(ctx: Ctx) -> Answer {
+    ctx.require(ANY_ROLE)?;
+    let all = ctx.db(store::list).await?;
     Ok(HttpResponse::Ok().json(all))
 }
 
@@ -55,18 +49,14 @@ pub async fn list_protocols(
     params(("code" = String, Path, description = "e.g. `pain-5-day`")),
     responses(
         (status = 200, description = "The protocol", body = Protocol, example = json!(example())),
-        Unauthorized, Forbidden, NotFound, ServerErrors,
+        CommonErrors, NotFound,
     )
 )]
 #[get("/protocols/{code}")]
-pub async fn get_protocol(
-    state: web::Data<AppState>,
-    caller: Caller,
-    code: web::Path<Code>,
-) -> Result<HttpResponse, ApiError> {
-    caller.require(ANY_ROLE)?;
+pub async fn get_protocol(ctx: Ctx, code: Path<Code>) -> Answer {
+    ctx.require(ANY_ROLE)?;
     let code = code.into_inner().into_string();
-    let found = state.db(move |conn| store::find(conn, &code)).await?;
+    let found = ctx.db(move |conn| store::find(conn, &code)).await?;
     Ok(HttpResponse::Ok().json(found))
 }
 
@@ -78,21 +68,15 @@ pub async fn get_protocol(
     request_body(content = Protocol, example = json!(example())),
     responses(
         (status = 200, description = "The protocol after the change", body = Protocol),
-        MalformedRequest, Unauthorized, Forbidden, NotFound, PayloadTooLarge, UnsupportedMediaType,
-        ValidationFailed, ServerErrors,
+        CommonErrors, BodyErrors, NotFound, ValidationFailed,
     )
 )]
 #[put("/protocols/{code}")]
-pub async fn update_protocol(
-    state: web::Data<AppState>,
-    caller: Caller,
-    code: web::Path<Code>,
-    body: Json<Protocol>,
-) -> Result<HttpResponse, ApiError> {
-    caller.require(ADMIN)?;
-    let protocol = protocol::revise(code.as_str(), body.0, &state.calendar, state.clock.now())?;
-    let now = state.now();
-    let saved = state
+pub async fn update_protocol(ctx: Ctx, code: Path<Code>, body: Json<Protocol>) -> Answer {
+    ctx.require(ADMIN)?;
+    let protocol = protocol::revise(code.as_str(), body.0, &ctx.calendar, ctx.clock.now())?;
+    let now = ctx.now();
+    let saved = ctx
         .write(move |tx| store::replace(tx, &protocol, now))
         .await?;
     log::info!("protocol {} updated", saved.code);

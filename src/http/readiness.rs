@@ -1,17 +1,17 @@
 //! `/v1/patients/{id}/readiness`: the checklist of what stops a patient's
 //! infusions from being booked.
 
-use actix_web::{get, web, HttpResponse};
+use actix_web::web::Path;
+use actix_web::{get, HttpResponse};
 
 use crate::domain::access::STAFF_AND_PATIENT;
 use crate::domain::readiness::{readiness, Readiness};
 use crate::domain::values::Id;
 use crate::store::{intake as store, StoreError};
 
-use super::auth::Caller;
-use super::error::ApiError;
-use super::openapi::{Forbidden, NotFound, ServerErrors, Unauthorized};
-use super::AppState;
+use super::auth::Ctx;
+use super::openapi::{CommonErrors, NotFound};
+use super::Answer;
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(get_readiness);
@@ -20,27 +20,16 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 /// The readiness checklist: what is done and what still stops booking. A
 /// patient token reads its own. Why a screening found the patient
 /// ineligible is shown to clinicians and admins only.
-#[utoipa::path(
-    tag = "intake",
-    params(("id" = String, Path, description = "The patient's id")),
-    responses(
-        (status = 200, description = "The checklist", body = Readiness),
-        Unauthorized, Forbidden, NotFound, ServerErrors,
-    )
-)]
+#[utoipa::path(tag = "intake", params(("id" = String, Path, description = "The patient's id")),
+    responses((status = 200, description = "The checklist", body = Readiness), CommonErrors,
+        NotFound))]
 #[get("/patients/{id}/readiness")]
-pub async fn get_readiness(
-    state: web::Data<AppState>,
-    caller: Caller,
-    id: web::Path<Id>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn get_readiness(ctx: Ctx, id: Path<Id>) -> Answer {
     let id = id.into_inner().into_string();
-    caller
-        .require(STAFF_AND_PATIENT)?
-        .require_own_patient(&id)?;
-    let record = state
+    ctx.require(STAFF_AND_PATIENT)?.require_own_patient(&id)?;
+    let record = ctx
         .db(move |conn| store::intake_record(conn, &id)?.ok_or(StoreError::NotFound("patient")))
         .await?
-        .seen_by(caller.role);
-    Ok(HttpResponse::Ok().json(readiness(&record, state.today(), state.policy)))
+        .seen_by(ctx.caller.role);
+    Ok(HttpResponse::Ok().json(readiness(&record, ctx.today(), ctx.policy)))
 }

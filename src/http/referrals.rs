@@ -2,7 +2,8 @@
 //! recorded as they arrive and verified or rejected by clinicians.
 
 use actix_web::http::header;
-use actix_web::{get, post, web, HttpResponse};
+use actix_web::web::Path;
+use actix_web::{get, post, HttpResponse};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -14,15 +15,11 @@ use crate::domain::referral::{
 use crate::domain::values::{Id, Reason};
 use crate::store::intake as store;
 
-use super::auth::Caller;
-use super::error::ApiError;
+use super::auth::Ctx;
 use super::extract::{Json, Query};
-use super::openapi::{
-    Forbidden, MalformedRequest, NotFound, PayloadTooLarge, ServerErrors, TransitionConflict,
-    Unauthorized, UnsupportedMediaType, ValidationFailed,
-};
+use super::openapi::{BodyErrors, CommonErrors, NotFound, TransitionConflict, ValidationFailed};
 use super::pagination::{patient_page, Page, PageQuery};
-use super::AppState;
+use super::{Answer, AppState};
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(create_referral)
@@ -76,28 +73,18 @@ impl ReferralResponse {
 }
 
 /// Record a referral letter for a patient.
-#[utoipa::path(
-    tag = "intake",
-    params(("id" = String, Path, description = "The patient's id")),
+#[utoipa::path(tag = "intake", params(("id" = String, Path, description = "The patient's id")),
     request_body = NewReferral,
     responses(
         (status = 201, description = "Recorded as `received`", body = ReferralResponse,
             headers(("location" = String, description = "The referral's URL"))),
-        MalformedRequest, Unauthorized, Forbidden, NotFound, PayloadTooLarge, UnsupportedMediaType,
-        ValidationFailed, ServerErrors,
-    )
-)]
+        CommonErrors, BodyErrors, NotFound, ValidationFailed))]
 #[post("/patients/{id}/referrals")]
-pub async fn create_referral(
-    state: web::Data<AppState>,
-    caller: Caller,
-    id: web::Path<Id>,
-    body: Json<NewReferral>,
-) -> Result<HttpResponse, ApiError> {
-    caller.require(STAFF_AND_INTEGRATION)?;
-    let letter = referral::receive(body.0, state.today())?;
-    let (patient_id, by, now) = (id.into_inner().into_string(), caller.label(), state.now());
-    let stored = state
+pub async fn create_referral(ctx: Ctx, id: Path<Id>, body: Json<NewReferral>) -> Answer {
+    ctx.require(STAFF_AND_INTEGRATION)?;
+    let letter = referral::receive(body.0, ctx.today())?;
+    let (patient_id, by, now) = (id.into_inner().into_string(), ctx.caller.label(), ctx.now());
+    let stored = ctx
         .write(move |tx| store::insert_referral(tx, &patient_id, &letter, &by, now))
         .await?;
     log::info!(
@@ -107,76 +94,51 @@ pub async fn create_referral(
     );
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/v1/referrals/{}", stored.id)))
-        .json(ReferralResponse::new(&state, stored)))
+        .json(ReferralResponse::new(&ctx, stored)))
 }
 
 /// A patient's referrals (staff).
-#[utoipa::path(
-    tag = "intake",
+#[utoipa::path(tag = "intake",
     params(("id" = String, Path, description = "The patient's id"), PageQuery),
-    responses(
-        (status = 200, description = "A page of referrals", body = Page<ReferralResponse>),
-        Unauthorized, Forbidden, NotFound, ValidationFailed, ServerErrors,
-    )
-)]
+    responses((status = 200, description = "A page of referrals", body = Page<ReferralResponse>),
+        CommonErrors, NotFound, ValidationFailed))]
 #[get("/patients/{id}/referrals")]
-pub async fn list_referrals(
-    state: web::Data<AppState>,
-    caller: Caller,
-    id: web::Path<Id>,
-    query: Query<PageQuery>,
-) -> Result<HttpResponse, ApiError> {
-    caller.require(STAFF)?;
+pub async fn list_referrals(ctx: Ctx, id: Path<Id>, query: Query<PageQuery>) -> Answer {
+    ctx.require(STAFF)?;
     patient_page(
-        &state,
+        &ctx,
         id.into_inner(),
         query.0,
         store::list_referrals,
         |r| r.id.as_str(),
-        |r| ReferralResponse::new(&state, r),
+        |r| ReferralResponse::new(&ctx, r),
     )
     .await
 }
 
 /// One referral.
-#[utoipa::path(
-    tag = "intake",
-    params(("id" = String, Path, description = "The referral's id")),
-    responses(
-        (status = 200, description = "The referral", body = ReferralResponse),
-        Unauthorized, Forbidden, NotFound, ServerErrors,
-    )
-)]
+#[utoipa::path(tag = "intake", params(("id" = String, Path, description = "The referral's id")),
+    responses((status = 200, description = "The referral", body = ReferralResponse), CommonErrors,
+        NotFound))]
 #[get("/referrals/{id}")]
-pub async fn get_referral(
-    state: web::Data<AppState>,
-    caller: Caller,
-    id: web::Path<Id>,
-) -> Result<HttpResponse, ApiError> {
-    caller.require(STAFF)?;
+pub async fn get_referral(ctx: Ctx, id: Path<Id>) -> Answer {
+    ctx.require(STAFF)?;
     let id = id.into_inner().into_string();
-    let referral = state
-        .db(move |conn| store::find_referral(conn, &id))
-        .await?;
-    Ok(HttpResponse::Ok().json(ReferralResponse::new(&state, referral)))
+    let referral = ctx.db(move |conn| store::find_referral(conn, &id)).await?;
+    Ok(HttpResponse::Ok().json(ReferralResponse::new(&ctx, referral)))
 }
 
 /// Asks the domain to decide `verdict` on the referral, held until commit,
 /// and writes the decision.
-async fn decide(
-    state: web::Data<AppState>,
-    caller: Caller,
-    id: Id,
-    verdict: Verdict,
-) -> Result<HttpResponse, ApiError> {
+async fn decide(ctx: Ctx, id: Id, verdict: Verdict) -> Answer {
     let (id, by, now, today, days) = (
         id.into_string(),
-        caller.label(),
-        state.now(),
-        state.today(),
-        state.policy.referral_valid_days,
+        ctx.caller.label(),
+        ctx.now(),
+        ctx.today(),
+        ctx.policy.referral_valid_days,
     );
-    let decided = state
+    let decided = ctx
         .write(move |tx| {
             let current = store::hold_referral(tx, &id)?;
             let decision = referral::decide(&current, verdict, today, days)?;
@@ -184,47 +146,27 @@ async fn decide(
         })
         .await?;
     log::info!("referral {} {}", decided.id, decided.status.as_str());
-    Ok(HttpResponse::Ok().json(ReferralResponse::new(&state, decided)))
+    Ok(HttpResponse::Ok().json(ReferralResponse::new(&ctx, decided)))
 }
 
 /// Verify a received referral (clinicians).
-#[utoipa::path(
-    tag = "intake",
-    params(("id" = String, Path, description = "The referral's id")),
-    responses(
-        (status = 200, description = "Verified", body = ReferralResponse),
-        Unauthorized, Forbidden, NotFound, TransitionConflict, ServerErrors,
-    )
-)]
+#[utoipa::path(tag = "intake", params(("id" = String, Path, description = "The referral's id")),
+    responses((status = 200, description = "Verified", body = ReferralResponse), CommonErrors,
+        NotFound, TransitionConflict))]
 #[post("/referrals/{id}/verify")]
-pub async fn verify_referral(
-    state: web::Data<AppState>,
-    caller: Caller,
-    id: web::Path<Id>,
-) -> Result<HttpResponse, ApiError> {
-    caller.require(CLINICAL)?;
-    decide(state, caller, id.into_inner(), Verdict::Verify).await
+pub async fn verify_referral(ctx: Ctx, id: Path<Id>) -> Answer {
+    ctx.require(CLINICAL)?;
+    decide(ctx, id.into_inner(), Verdict::Verify).await
 }
 
 /// Reject a received referral with a reason (clinicians).
-#[utoipa::path(
-    tag = "intake",
-    params(("id" = String, Path, description = "The referral's id")),
+#[utoipa::path(tag = "intake", params(("id" = String, Path, description = "The referral's id")),
     request_body = RejectReferral,
-    responses(
-        (status = 200, description = "Rejected", body = ReferralResponse),
-        MalformedRequest, Unauthorized, Forbidden, NotFound, TransitionConflict, PayloadTooLarge,
-        UnsupportedMediaType, ValidationFailed, ServerErrors,
-    )
-)]
+    responses((status = 200, description = "Rejected", body = ReferralResponse), CommonErrors,
+        BodyErrors, NotFound, TransitionConflict, ValidationFailed))]
 #[post("/referrals/{id}/reject")]
-pub async fn reject_referral(
-    state: web::Data<AppState>,
-    caller: Caller,
-    id: web::Path<Id>,
-    body: Json<RejectReferral>,
-) -> Result<HttpResponse, ApiError> {
-    caller.require(CLINICAL)?;
+pub async fn reject_referral(ctx: Ctx, id: Path<Id>, body: Json<RejectReferral>) -> Answer {
+    ctx.require(CLINICAL)?;
     let reason = body.0.reason.into_string();
-    decide(state, caller, id.into_inner(), Verdict::Reject { reason }).await
+    decide(ctx, id.into_inner(), Verdict::Reject { reason }).await
 }

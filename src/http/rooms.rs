@@ -1,7 +1,8 @@
 //! `/v1/rooms`: the clinic's private treatment rooms.
 
 use actix_web::http::header;
-use actix_web::{get, patch, post, web, HttpResponse};
+use actix_web::web::Path;
+use actix_web::{get, patch, post, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -10,15 +11,11 @@ use crate::domain::calendar::{self, Room};
 use crate::domain::values::{Id, Text};
 use crate::store::rooms as store;
 
-use super::auth::Caller;
-use super::error::ApiError;
+use super::auth::Ctx;
 use super::extract::{Json, Query};
-use super::openapi::{
-    Conflict, Forbidden, MalformedRequest, NotFound, PayloadTooLarge, ServerErrors, Unauthorized,
-    UnsupportedMediaType, ValidationFailed,
-};
+use super::openapi::{BodyErrors, CommonErrors, Conflict, NotFound, ValidationFailed};
 use super::pagination::{Page, PageQuery, PageRequest};
-use super::AppState;
+use super::{Answer, AppState};
 
 /// A room's name: at most 100 characters, unique.
 pub type RoomName = Text<100>;
@@ -81,85 +78,58 @@ pub struct UpdateRoom {
 }
 
 /// List the rooms.
-#[utoipa::path(
-    tag = "rooms",
-    params(PageQuery),
-    responses(
-        (status = 200, description = "A page of rooms", body = Page<RoomResponse>),
-        Unauthorized, Forbidden, ValidationFailed, ServerErrors,
-    )
-)]
+#[utoipa::path(tag = "rooms", params(PageQuery),
+    responses((status = 200, description = "A page of rooms", body = Page<RoomResponse>),
+        CommonErrors, ValidationFailed))]
 #[get("/rooms")]
-pub async fn list_rooms(
-    state: web::Data<AppState>,
-    caller: Caller,
-    query: Query<PageQuery>,
-) -> Result<HttpResponse, ApiError> {
-    caller.require(STAFF)?;
+pub async fn list_rooms(ctx: Ctx, query: Query<PageQuery>) -> Answer {
+    ctx.require(STAFF)?;
     let Query(query) = query;
     let page = PageRequest::parse(query.limit, query.cursor)?;
     let (after, fetch) = (page.after.clone(), page.fetch());
-    let rooms = state
+    let rooms = ctx
         .db(move |conn| store::list(conn, after.as_deref(), fetch))
         .await?;
-    Ok(HttpResponse::Ok().json(page.page(
-        rooms,
-        |r| r.id.as_str(),
-        |r| RoomResponse::new(&state, r),
-    )))
+    Ok(
+        HttpResponse::Ok().json(page.page(
+            rooms,
+            |r| r.id.as_str(),
+            |r| RoomResponse::new(&ctx, r),
+        )),
+    )
 }
 
 /// Add a room.
-#[utoipa::path(
-    tag = "rooms",
-    request_body = CreateRoom,
+#[utoipa::path(tag = "rooms", request_body = CreateRoom,
     responses(
         (status = 201, description = "Created", body = RoomResponse,
             headers(("location" = String, description = "The new room's URL"))),
-        MalformedRequest, Unauthorized, Forbidden, Conflict, PayloadTooLarge,
-        UnsupportedMediaType, ValidationFailed, ServerErrors,
-    )
-)]
+        CommonErrors, BodyErrors, Conflict, ValidationFailed))]
 #[post("/rooms")]
-pub async fn create_room(
-    state: web::Data<AppState>,
-    caller: Caller,
-    body: Json<CreateRoom>,
-) -> Result<HttpResponse, ApiError> {
-    caller.require(ADMIN)?;
+pub async fn create_room(ctx: Ctx, body: Json<CreateRoom>) -> Answer {
+    ctx.require(ADMIN)?;
     let Json(body) = body;
-    let now = state.now();
-    let room = state
+    let now = ctx.now();
+    let room = ctx
         .write(move |tx| store::insert(tx, body.name.as_str(), body.active, now))
         .await?;
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/v1/rooms/{}", room.id)))
-        .json(RoomResponse::new(&state, room)))
+        .json(RoomResponse::new(&ctx, room)))
 }
 
 /// Rename, deactivate or reactivate a room.
-#[utoipa::path(
-    tag = "rooms",
-    params(("id" = String, Path, description = "The room's id")),
+#[utoipa::path(tag = "rooms", params(("id" = String, Path, description = "The room's id")),
     request_body = UpdateRoom,
-    responses(
-        (status = 200, description = "The room after the change", body = RoomResponse),
-        MalformedRequest, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge,
-        UnsupportedMediaType, ValidationFailed, ServerErrors,
-    )
-)]
+    responses((status = 200, description = "The room after the change", body = RoomResponse),
+        CommonErrors, BodyErrors, NotFound, Conflict, ValidationFailed))]
 #[patch("/rooms/{id}")]
-pub async fn update_room(
-    state: web::Data<AppState>,
-    caller: Caller,
-    id: web::Path<Id>,
-    body: Json<UpdateRoom>,
-) -> Result<HttpResponse, ApiError> {
-    caller.require(ADMIN)?;
+pub async fn update_room(ctx: Ctx, id: Path<Id>, body: Json<UpdateRoom>) -> Answer {
+    ctx.require(ADMIN)?;
     let Json(body) = body;
     let name = body.name.map(Text::into_string);
-    let (id, today, now) = (id.into_inner().into_string(), state.today(), state.now());
-    let room = state
+    let (id, today, now) = (id.into_inner().into_string(), ctx.today(), ctx.now());
+    let room = ctx
         .write(move |tx| {
             let deactivating = body.active == Some(false);
             let (room, held) = store::change_facts(tx, &id, deactivating, today)?;
@@ -168,5 +138,5 @@ pub async fn update_room(
         })
         .await?;
     log::info!("room {} updated (active: {})", room.id, room.active);
-    Ok(HttpResponse::Ok().json(RoomResponse::new(&state, room)))
+    Ok(HttpResponse::Ok().json(RoomResponse::new(&ctx, room)))
 }

@@ -3,7 +3,8 @@
 //! for clinicians only.
 
 use actix_web::http::header;
-use actix_web::{get, post, web, HttpResponse};
+use actix_web::web::Path;
+use actix_web::{get, post, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -12,15 +13,11 @@ use crate::domain::screening::{self, Screening, ScreeningRequest, CRITERIA};
 use crate::domain::values::Id;
 use crate::store::intake as store;
 
-use super::auth::Caller;
-use super::error::ApiError;
+use super::auth::Ctx;
 use super::extract::{Json, Query};
-use super::openapi::{
-    Forbidden, MalformedRequest, NotFound, PayloadTooLarge, ServerErrors, Unauthorized,
-    UnsupportedMediaType, ValidationFailed,
-};
+use super::openapi::{BodyErrors, CommonErrors, NotFound, ValidationFailed};
 use super::pagination::{patient_page, Page, PageQuery};
-use super::AppState;
+use super::{Answer, AppState};
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(create_screening)
@@ -85,21 +82,15 @@ fn example(
                 ("ineligible" = (summary = "Ineligible: every true criterion is named",
                     value = json!(example("ineligible", &["uncontrolled_hypertension", "pregnant"], &[], &["Lisinopril 10 mg"])))),
             )),
-        MalformedRequest, Unauthorized, Forbidden, NotFound, PayloadTooLarge, UnsupportedMediaType,
-        ValidationFailed, ServerErrors,
+        CommonErrors, BodyErrors, NotFound, ValidationFailed,
     )
 )]
 #[post("/patients/{id}/screenings")]
-pub async fn create_screening(
-    state: web::Data<AppState>,
-    caller: Caller,
-    id: web::Path<Id>,
-    body: Json<ScreeningRequest>,
-) -> Result<HttpResponse, ApiError> {
-    caller.require(CLINICAL)?;
-    let screened = screening::screen(body.0, state.today())?;
-    let (patient_id, by, now) = (id.into_inner().into_string(), caller.label(), state.now());
-    let stored = state
+pub async fn create_screening(ctx: Ctx, id: Path<Id>, body: Json<ScreeningRequest>) -> Answer {
+    ctx.require(CLINICAL)?;
+    let screened = screening::screen(body.0, ctx.today())?;
+    let (patient_id, by, now) = (id.into_inner().into_string(), ctx.caller.label(), ctx.now());
+    let stored = ctx
         .write(move |tx| store::insert_screening(tx, &patient_id, &screened, &by, now))
         .await?;
     // Ids only: the outcome is clinical, and stays out of the log.
@@ -110,56 +101,36 @@ pub async fn create_screening(
     );
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/v1/screenings/{}", stored.id)))
-        .json(ScreeningResponse::new(&state, stored)))
+        .json(ScreeningResponse::new(&ctx, stored)))
 }
 
 /// A patient's screenings, oldest first (clinicians).
-#[utoipa::path(
-    tag = "intake",
+#[utoipa::path(tag = "intake",
     params(("id" = String, Path, description = "The patient's id"), PageQuery),
-    responses(
-        (status = 200, description = "A page of screenings", body = Page<ScreeningResponse>),
-        Unauthorized, Forbidden, NotFound, ValidationFailed, ServerErrors,
-    )
-)]
+    responses((status = 200, description = "A page of screenings", body = Page<ScreeningResponse>),
+        CommonErrors, NotFound, ValidationFailed))]
 #[get("/patients/{id}/screenings")]
-pub async fn list_screenings(
-    state: web::Data<AppState>,
-    caller: Caller,
-    id: web::Path<Id>,
-    query: Query<PageQuery>,
-) -> Result<HttpResponse, ApiError> {
-    caller.require(CLINICAL)?;
+pub async fn list_screenings(ctx: Ctx, id: Path<Id>, query: Query<PageQuery>) -> Answer {
+    ctx.require(CLINICAL)?;
     patient_page(
-        &state,
+        &ctx,
         id.into_inner(),
         query.0,
         store::list_screenings,
         |s| s.id.as_str(),
-        |s| ScreeningResponse::new(&state, s),
+        |s| ScreeningResponse::new(&ctx, s),
     )
     .await
 }
 
 /// One screening (clinicians).
-#[utoipa::path(
-    tag = "intake",
-    params(("id" = String, Path, description = "The screening's id")),
-    responses(
-        (status = 200, description = "The screening", body = ScreeningResponse),
-        Unauthorized, Forbidden, NotFound, ServerErrors,
-    )
-)]
+#[utoipa::path(tag = "intake", params(("id" = String, Path, description = "The screening's id")),
+    responses((status = 200, description = "The screening", body = ScreeningResponse),
+        CommonErrors, NotFound))]
 #[get("/screenings/{id}")]
-pub async fn get_screening(
-    state: web::Data<AppState>,
-    caller: Caller,
-    id: web::Path<Id>,
-) -> Result<HttpResponse, ApiError> {
-    caller.require(CLINICAL)?;
+pub async fn get_screening(ctx: Ctx, id: Path<Id>) -> Answer {
+    ctx.require(CLINICAL)?;
     let id = id.into_inner().into_string();
-    let found = state
-        .db(move |conn| store::find_screening(conn, &id))
-        .await?;
-    Ok(HttpResponse::Ok().json(ScreeningResponse::new(&state, found)))
+    let found = ctx.db(move |conn| store::find_screening(conn, &id)).await?;
+    Ok(HttpResponse::Ok().json(ScreeningResponse::new(&ctx, found)))
 }

@@ -339,6 +339,22 @@ fn taken(written: Result<usize, StoreError>, date: NaiveDate) -> Result<(), Stor
     }
 }
 
+/// What a decided change writes; `None` leaves a column as it is.
+#[derive(AsChangeset)]
+#[diesel(table_name = appointments)]
+struct ChangeRow<'a> {
+    status: &'static str,
+    route: Option<&'static str>,
+    pain_before: Option<i32>,
+    pain_after: Option<i32>,
+    phq9: Option<i32>,
+    cancel_reason: Option<&'a str>,
+    cancelled_by: Option<&'a str>,
+    checked_in_at: Option<NaiveDateTime>,
+    completed_at: Option<NaiveDateTime>,
+    updated_at: NaiveDateTime,
+}
+
 /// Writes a decided action's change and reads the appointment back.
 pub fn apply(
     conn: &mut DbConnection,
@@ -346,33 +362,20 @@ pub fn apply(
     change: &Change,
     now: DateTime<Utc>,
 ) -> Result<Appointment, StoreError> {
+    let row = ChangeRow {
+        status: change.status.as_str(),
+        route: change.route.map(Route::as_str),
+        pain_before: change.pain_before.map(PainScore::value),
+        pain_after: change.pain_after.map(PainScore::value),
+        phq9: change.phq9.map(Phq9Score::value),
+        cancel_reason: change.cancel_reason.as_deref(),
+        cancelled_by: change.cancelled_by.as_deref(),
+        checked_in_at: change.checked_in_at.map(|t| t.naive_utc()),
+        completed_at: change.completed_at.map(|t| t.naive_utc()),
+        updated_at: now.naive_utc(),
+    };
     diesel::update(appointments::table.find(id))
-        .set((
-            appointments::status.eq(change.status.as_str()),
-            change.route.map(|r| appointments::route.eq(r.as_str())),
-            change
-                .pain_before
-                .map(|p| appointments::pain_before.eq(p.value())),
-            change
-                .pain_after
-                .map(|p| appointments::pain_after.eq(p.value())),
-            change.phq9.map(|p| appointments::phq9.eq(p.value())),
-            change
-                .cancel_reason
-                .as_ref()
-                .map(|r| appointments::cancel_reason.eq(r)),
-            change
-                .cancelled_by
-                .as_ref()
-                .map(|b| appointments::cancelled_by.eq(b)),
-            change
-                .checked_in_at
-                .map(|t| appointments::checked_in_at.eq(t.naive_utc())),
-            change
-                .completed_at
-                .map(|t| appointments::completed_at.eq(t.naive_utc())),
-            appointments::updated_at.eq(now.naive_utc()),
-        ))
+        .set(row)
         .execute(conn)?;
     find(conn, id)
 }

@@ -316,17 +316,24 @@ async fn refused_transitions_are_invalid_transition() {
     assert_eq!(res.body["status"], "cancelled");
     assert_eq!(res.body["cancel_reason"], "Feeling unwell");
     assert_eq!(res.body["cancelled_by"], "scheduler:test-scheduler");
-    for (action, body) in [
-        ("check-in", json!({"pain_before": 5})),
-        ("complete", json!({"pain_after": 2})),
-        ("cancel", json!({"reason": "again"})),
-        ("no-show", json!({})),
-        ("reschedule", json!({"date": FRI, "session": "morning"})),
-    ] {
-        app.act(&future, action, body)
-            .await
-            .assert_problem(409, "invalid_transition");
-    }
+    // Every other action on every status is the domain's table
+    // (`appointment::tests`); here, that a refusal leaves the record as it is.
+    app.act(
+        &future,
+        "reschedule",
+        json!({"date": FRI, "session": "morning"}),
+    )
+    .await
+    .assert_problem(409, "invalid_transition");
+    let stored = app
+        .get(&format!("/v1/appointments/{future}"))
+        .role(Role::Scheduler)
+        .send()
+        .await;
+    assert_eq!(
+        (&stored.body["status"], &stored.body["date"]),
+        (&json!("cancelled"), &json!(THU))
+    );
 }
 
 #[actix_web::test]
@@ -759,6 +766,45 @@ async fn a_contraindication_found_after_booking_stops_check_in() {
             .await
             .status,
         200
+    );
+}
+
+/// A move is not a new course: a screening that has gone stale since does
+/// not stop it, but a contraindication found since booking does, as it
+/// would stop the check-in.
+#[actix_web::test]
+async fn a_contraindication_found_after_booking_stops_rescheduling_too() {
+    let app = TestApp::at_clinic_now().await;
+    let patient = app.ready_patient().await;
+    // Friday 8 January 2027, booked while the screening is fresh.
+    let id = app.booked(&patient, "2027-01-08", "morning").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Tuesday 5 January: the screening of 2 December is past its 30 days.
+    app.travel_to(Utc.with_ymd_and_hms(2027, 1, 5, 15, 0, 0).unwrap());
+    app.book(&patient, "2027-01-06", "morning")
+        .await
+        .assert_problem(409, "not_ready");
+    let move_to = |date: &str| json!({"date": date, "session": "afternoon"});
+    let moved = app.act(&id, "reschedule", move_to("2027-01-07")).await;
+    assert_eq!(moved.status, 200, "{}", moved.text);
+    assert_eq!(moved.body["date"], "2027-01-07");
+
+    app.screen(&patient, &["uncontrolled_hypertension"], &[])
+        .await;
+    let res = app.act(&id, "reschedule", move_to("2027-01-08")).await;
+    let problem = res.assert_problem(409, "not_ready");
+    assert_eq!(problem["items"][0]["code"], "screening");
+    assert!(!res.text.contains("hypertension"), "{}", res.text);
+    let stored = app
+        .get(&format!("/v1/appointments/{id}"))
+        .role(Role::Scheduler)
+        .send()
+        .await;
+    assert_eq!(
+        stored.body["date"], "2027-01-07",
+        "a refused move changes nothing"
     );
 }
 

@@ -400,3 +400,49 @@ async fn courses_racing_while_rooms_remain_are_all_booked() {
         assert_eq!(app.active_in(&format!("2026-12-{day:02}"), "morning"), 4);
     }
 }
+
+/// SQLite writers take turns per database, not per process: a write on one
+/// file does not wait for a write held open on another (parallel tests, or
+/// two pools in one process, do not queue behind each other).
+#[test]
+fn a_sqlite_writer_waits_only_for_writers_on_its_own_file() {
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use infusion_api::config::DatabaseTarget;
+    use infusion_api::store::{build_pool, write_transaction, StoreError};
+
+    let file = |name: &str| {
+        std::env::temp_dir().join(format!(
+            "infusion-writer-{name}-{}.sqlite3",
+            uuid::Uuid::now_v7().simple()
+        ))
+    };
+    let (a, b) = (file("a"), file("b"));
+    let pool_a = build_pool(&DatabaseTarget::Sqlite(a.clone()), 1).unwrap();
+    let pool_b = build_pool(&DatabaseTarget::Sqlite(b.clone()), 1).unwrap();
+    let (started, is_started) = mpsc::channel();
+    let (b_done, is_b_done) = mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        let mut conn = pool_a.get().unwrap();
+        conn.run(|conn| {
+            write_transaction(conn, |_| {
+                started.send(()).unwrap();
+                // Still inside A's write transaction: does B get through?
+                Ok::<_, StoreError>(is_b_done.recv_timeout(Duration::from_secs(5)).is_ok())
+            })
+        })
+    });
+    is_started.recv().unwrap();
+    let mut conn = pool_b.get().unwrap();
+    conn.run(|conn| write_transaction(conn, |_| Ok::<_, StoreError>(())))
+        .unwrap();
+    b_done.send(()).unwrap();
+    let b_got_through = holder.join().unwrap().unwrap();
+    for path in [a, b] {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    }
+    assert!(b_got_through, "a write on b waited for one on a");
+}

@@ -533,6 +533,73 @@ async fn the_pain_response_check_flags_too_little_improvement_at_the_fourth_infu
     assert_eq!(c["response"], Value::Null);
 }
 
+/// A course the patient never came to is `missed`, not `completed`, and
+/// does not open maintenance: "completed" means one thing, an infusion given.
+#[actix_web::test]
+async fn a_course_of_no_shows_is_missed_and_opens_no_maintenance() {
+    let app = TestApp::at_clinic_now().await;
+    let absent = app.ready_patient().await;
+    let once = app.ready_patient().await;
+    let missed = app
+        .booked_course(&course(&absent, "pain-5-day", "morning"))
+        .await;
+    let attended = app
+        .booked_course(&course(&once, "pain-5-day", "afternoon"))
+        .await;
+    // Friday 11 December, after both sessions: every infusion has begun.
+    app.travel_to(Utc.with_ymd_and_hms(2026, 12, 11, 20, 0, 0).unwrap());
+    for (i, a) in missed["appointments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+    {
+        let id = a["id"].as_str().unwrap();
+        assert_eq!(app.act(id, "no-show", json!({})).await.status, 200, "{i}");
+    }
+    let attended_ids: Vec<&str> = attended["appointments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_str().unwrap())
+        .collect();
+    for id in &attended_ids[..4] {
+        assert_eq!(app.act(id, "no-show", json!({})).await.status, 200);
+    }
+    let last = attended_ids[4];
+    assert_eq!(
+        app.act(last, "check-in", json!({"pain_before": 6}))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        app.act(last, "complete", json!({"pain_after": 3}))
+            .await
+            .status,
+        200
+    );
+
+    assert_eq!(course_view(&app, &missed).await["status"], "missed");
+    assert_eq!(course_view(&app, &attended).await["status"], "completed");
+    for patient in [&absent, &once] {
+        app.screen(patient, &[], &[]).await;
+    }
+    let maintenance = |patient: &str| {
+        with(
+            course(patient, "maintenance", "morning"),
+            json!({"infusions": 1, "earliest_start": "2026-12-14"}),
+        )
+    };
+    let refused = app.book_course(&maintenance(&absent)).await;
+    let messages = refused.assert_invalid_fields(&["protocol"]);
+    assert!(
+        messages[0].contains("follows a completed course"),
+        "{messages:?}"
+    );
+    assert_eq!(app.book_course(&maintenance(&once)).await.status, 201);
+}
+
 #[actix_web::test]
 async fn the_mental_health_response_check_uses_phq9_at_the_third_infusion() {
     let app = TestApp::at_clinic_now().await;

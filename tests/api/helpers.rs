@@ -359,7 +359,7 @@ impl TestApp {
             .collect();
         let calls = built.into_iter().map(|request| self.service.call(request));
         let mut responses = Vec::new();
-        for response in futures::future::join_all(calls).await {
+        for response in futures_util::future::join_all(calls).await {
             responses.push(TestResponse::read(response.expect("the service answers")).await);
         }
         responses

@@ -1,5 +1,5 @@
 CREATE TABLE patients (
-    id TEXT PRIMARY KEY NOT NULL CHECK (char_length(id) = 36),
+    id TEXT PRIMARY KEY NOT NULL CHECK (length(id) = 36),
     given_name TEXT NOT NULL CHECK (length(trim(given_name)) > 0),
     family_name TEXT NOT NULL CHECK (length(trim(family_name)) > 0),
     search_name TEXT NOT NULL,

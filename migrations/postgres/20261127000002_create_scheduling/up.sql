@@ -1,7 +1,7 @@
 -- Private treatment rooms, one recliner each: a session's capacity is the
 -- number of active rooms.
 CREATE TABLE rooms (
-    id TEXT PRIMARY KEY NOT NULL CHECK (char_length(id) = 36),
+    id TEXT PRIMARY KEY NOT NULL CHECK (length(id) = 36),
     name TEXT NOT NULL UNIQUE CHECK (length(trim(name)) > 0),
     active BOOLEAN NOT NULL DEFAULT TRUE,
     created_at TIMESTAMP NOT NULL,
@@ -16,14 +16,14 @@ INSERT INTO rooms (id, name, active, created_at, updated_at) VALUES
 
 -- Dates without slots: holidays, training days.
 CREATE TABLE closures (
-    id TEXT PRIMARY KEY NOT NULL CHECK (char_length(id) = 36),
+    id TEXT PRIMARY KEY NOT NULL CHECK (length(id) = 36),
     date DATE NOT NULL UNIQUE,
     reason TEXT NOT NULL CHECK (length(trim(reason)) > 0),
     created_at TIMESTAMP NOT NULL
 );
 
 CREATE TABLE appointments (
-    id TEXT PRIMARY KEY NOT NULL CHECK (char_length(id) = 36),
+    id TEXT PRIMARY KEY NOT NULL CHECK (length(id) = 36),
     patient_id TEXT NOT NULL REFERENCES patients (id),
     room_id TEXT NOT NULL REFERENCES rooms (id),
     date DATE NOT NULL,

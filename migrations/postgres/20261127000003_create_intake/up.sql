@@ -1,7 +1,7 @@
 -- Referral letters: received, then verified or rejected by a clinician.
 -- `expired` is not stored; it follows from received_on.
 CREATE TABLE referrals (
-    id TEXT PRIMARY KEY NOT NULL CHECK (char_length(id) = 36),
+    id TEXT PRIMARY KEY NOT NULL CHECK (length(id) = 36),
     patient_id TEXT NOT NULL REFERENCES patients (id),
     kind TEXT NOT NULL CHECK (kind IN ('mental_health_provider', 'pain_management', 'mental_health_evaluation')),
     provider_name TEXT NOT NULL,
@@ -26,7 +26,7 @@ CREATE INDEX referrals_patient_idx ON referrals (patient_id, id);
 
 -- Attestations that a mental health patient continues ongoing treatment.
 CREATE TABLE treatment_attestations (
-    id TEXT PRIMARY KEY NOT NULL CHECK (char_length(id) = 36),
+    id TEXT PRIMARY KEY NOT NULL CHECK (length(id) = 36),
     patient_id TEXT NOT NULL REFERENCES patients (id),
     provider_name TEXT NOT NULL,
     provider_practice TEXT NOT NULL,
@@ -42,7 +42,7 @@ CREATE INDEX treatment_attestations_patient_idx ON treatment_attestations (patie
 
 -- Contraindication screenings: immutable; a correction is a new screening.
 CREATE TABLE screenings (
-    id TEXT PRIMARY KEY NOT NULL CHECK (char_length(id) = 36),
+    id TEXT PRIMARY KEY NOT NULL CHECK (length(id) = 36),
     patient_id TEXT NOT NULL REFERENCES patients (id),
     active_substance_abuse BOOLEAN NOT NULL,
     history_of_psychosis BOOLEAN NOT NULL,
@@ -70,7 +70,7 @@ CREATE TABLE screening_medications (
 
 -- Records that the Lamictal prescriber was consulted and a plan agreed.
 CREATE TABLE prescriber_consults (
-    id TEXT PRIMARY KEY NOT NULL CHECK (char_length(id) = 36),
+    id TEXT PRIMARY KEY NOT NULL CHECK (length(id) = 36),
     patient_id TEXT NOT NULL REFERENCES patients (id),
     provider_name TEXT NOT NULL,
     provider_practice TEXT NOT NULL,

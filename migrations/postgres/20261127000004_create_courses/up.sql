@@ -26,7 +26,7 @@ INSERT INTO protocols VALUES
 
 -- A course: a patient's series of infusions under one protocol.
 CREATE TABLE courses (
-    id TEXT PRIMARY KEY NOT NULL CHECK (char_length(id) = 36),
+    id TEXT PRIMARY KEY NOT NULL CHECK (length(id) = 36),
     patient_id TEXT NOT NULL REFERENCES patients (id),
     protocol_code TEXT NOT NULL REFERENCES protocols (code),
     session TEXT NOT NULL CHECK (session IN ('morning', 'afternoon')),
