@@ -54,10 +54,7 @@ impl DatabaseTarget {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             return Ok(Self::Postgres(Secret::new(url)));
         }
-        if let Some(path) = url
-            .strip_prefix("sqlite://")
-            .or_else(|| url.strip_prefix("sqlite:"))
-        {
+        if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
             if path.is_empty() || path == ":memory:" {
                 return Err(
                     "DATABASE_URL: a SQLite URL needs a file path (an in-memory database is one per connection)"
@@ -145,9 +142,8 @@ impl Settings {
             None | Some("production") => AppEnv::Production,
             Some("development") => AppEnv::Development,
             Some(other) => {
-                errors.push(format!(
-                    "APP_ENV must be `development` or `production`, not `{other}`"
-                ));
+                errors
+                    .push(format!("APP_ENV must be `development` or `production`, not `{other}`"));
                 AppEnv::Production
             }
         };
@@ -189,13 +185,7 @@ impl Settings {
         };
 
         let clinic_days = match get("CLINIC_DAYS") {
-            None => vec![
-                Weekday::Mon,
-                Weekday::Tue,
-                Weekday::Wed,
-                Weekday::Thu,
-                Weekday::Fri,
-            ],
+            None => vec![Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri],
             Some(list) => parse_weekdays(&list).unwrap_or_else(|message| {
                 errors.push(message);
                 Vec::new()
@@ -205,9 +195,7 @@ impl Settings {
         let mut time = |key: &str, default: NaiveTime| match get(key) {
             None => default,
             Some(text) => NaiveTime::parse_from_str(text.trim(), "%H:%M").unwrap_or_else(|_| {
-                errors.push(format!(
-                    "{key} `{text}` is not a time of day as HH:MM (24-hour)"
-                ));
+                errors.push(format!("{key} `{text}` is not a time of day as HH:MM (24-hour)"));
                 default
             }),
         };
@@ -226,9 +214,8 @@ impl Settings {
             Some(text) => match text.trim().parse::<u32>() {
                 Ok(n) if (min..=max).contains(&n) => n,
                 _ => {
-                    errors.push(format!(
-                        "{key} `{text}` must be a whole number from {min} to {max}"
-                    ));
+                    errors
+                        .push(format!("{key} `{text}` must be a whole number from {min} to {max}"));
                     default
                 }
             },
@@ -294,10 +281,7 @@ fn is_loopback(bind_addr: &str) -> bool {
         .map_or(bind_addr, |(host, _)| host)
         .trim_start_matches('[')
         .trim_end_matches(']');
-    host == "localhost"
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
+    host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 fn hm(hour: u32, minute: u32) -> NaiveTime {
@@ -328,10 +312,8 @@ mod tests {
     use std::collections::HashMap;
 
     fn settings(pairs: &[(&str, &str)]) -> Result<Settings, SettingsError> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let map: HashMap<String, String> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Settings::from_lookup(|key| map.get(key).cloned())
     }
 
@@ -355,20 +337,14 @@ mod tests {
         assert_eq!(s.screening_valid_days, 30);
         assert_eq!(s.referral_valid_days, 365);
         assert_eq!(s.bind_addr, "127.0.0.1:8080");
-        assert_eq!(
-            s.database,
-            DatabaseTarget::Sqlite(PathBuf::from(DEFAULT_SQLITE_PATH))
-        );
+        assert_eq!(s.database, DatabaseTarget::Sqlite(PathBuf::from(DEFAULT_SQLITE_PATH)));
         assert_eq!(s.app_env, AppEnv::Production);
     }
 
     #[test]
     fn production_without_secret_is_refused_and_development_uses_the_fixed_one() {
         let errs = errors(&[]);
-        assert!(
-            errs.iter().any(|e| e.contains("JWT_SECRET is not set")),
-            "{errs:?}"
-        );
+        assert!(errs.iter().any(|e| e.contains("JWT_SECRET is not set")), "{errs:?}");
         let dev = settings(&[("APP_ENV", "development")]).unwrap();
         assert!(dev.jwt_secret_is_development);
         assert_eq!(dev.jwt_secret.expose(), DEVELOPMENT_JWT_SECRET);
@@ -393,10 +369,7 @@ mod tests {
             "funday",
             "staging",
         ] {
-            assert!(
-                errs.iter().any(|e| e.contains(needle)),
-                "{needle}: {errs:?}"
-            );
+            assert!(errs.iter().any(|e| e.contains(needle)), "{needle}: {errs:?}");
         }
         assert_eq!(errs.len(), 6);
     }
@@ -407,15 +380,10 @@ mod tests {
         assert!(dev("127.0.0.1:8080").is_ok());
         assert!(dev("[::1]:8080").is_ok());
         assert!(dev("localhost:9000").is_ok());
-        assert!(
-            errors(&[("APP_ENV", "development"), ("BIND_ADDR", "0.0.0.0:8080")])[0]
-                .contains("loopback")
-        );
-        let with_secret = settings(&[
-            ("APP_ENV", "development"),
-            ("BIND_ADDR", "0.0.0.0:8080"),
-            SECRET,
-        ]);
+        assert!(errors(&[("APP_ENV", "development"), ("BIND_ADDR", "0.0.0.0:8080")])[0]
+            .contains("loopback"));
+        let with_secret =
+            settings(&[("APP_ENV", "development"), ("BIND_ADDR", "0.0.0.0:8080"), SECRET]);
         assert!(with_secret.is_ok());
     }
 
@@ -455,10 +423,7 @@ mod tests {
     #[test]
     fn clinic_days_parse_in_week_order() {
         let s = settings(&[SECRET, ("CLINIC_DAYS", "fri, mon,wed")]).unwrap();
-        assert_eq!(
-            s.clinic_days,
-            vec![Weekday::Mon, Weekday::Wed, Weekday::Fri]
-        );
+        assert_eq!(s.clinic_days, vec![Weekday::Mon, Weekday::Wed, Weekday::Fri]);
         assert!(errors(&[SECRET, ("CLINIC_DAYS", "mon,mon")])[0].contains("twice"));
     }
 }

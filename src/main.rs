@@ -56,11 +56,7 @@ fn main() -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(),
         Command::Migrate => migrate(),
-        Command::Token {
-            role,
-            sub,
-            ttl_minutes,
-        } => token(&role, sub, ttl_minutes),
+        Command::Token { role, sub, ttl_minutes } => token(&role, sub, ttl_minutes),
         Command::Openapi => openapi(),
     };
     match result {
@@ -90,9 +86,7 @@ fn serve() -> Result<(), String> {
     let pool = store::build_pool(&settings.database, settings.db_pool_size)
         .map_err(|e| format!("cannot open the database: {e}"))?;
     let applied = {
-        let mut conn = pool
-            .get()
-            .map_err(|e| format!("cannot open the database: {e}"))?;
+        let mut conn = pool.get().map_err(|e| format!("cannot open the database: {e}"))?;
         migrations::run_pending(&mut conn).map_err(|e| e.to_string())?
     };
     if !applied.is_empty() {
@@ -104,12 +98,7 @@ fn serve() -> Result<(), String> {
         let now = chrono::Utc::now();
         let token = state
             .keys
-            .issue(
-                Role::Admin,
-                "dev-admin",
-                now,
-                now + chrono::Duration::hours(12),
-            )
+            .issue(Role::Admin, "dev-admin", now, now + chrono::Duration::hours(12))
             .map_err(|e| format!("cannot sign the development token: {e}"))?;
         println!();
         println!("  Swagger UI:  http://{}/swagger-ui/", settings.bind_addr);
@@ -122,9 +111,7 @@ fn serve() -> Result<(), String> {
         .bind(&settings.bind_addr)
         .map_err(|e| format!("cannot listen on {}: {e}", settings.bind_addr))?;
     log::info!("listening on http://{}", settings.bind_addr);
-    actix_web::rt::System::new()
-        .block_on(server.run())
-        .map_err(|e| format!("server stopped: {e}"))
+    actix_web::rt::System::new().block_on(server.run()).map_err(|e| format!("server stopped: {e}"))
 }
 
 fn migrate() -> Result<(), String> {
@@ -135,9 +122,7 @@ fn migrate() -> Result<(), String> {
     let target = DatabaseTarget::parse(&url)?;
     let pool =
         store::build_pool(&target, 1).map_err(|e| format!("cannot open the database: {e}"))?;
-    let mut conn = pool
-        .get()
-        .map_err(|e| format!("cannot open the database: {e}"))?;
+    let mut conn = pool.get().map_err(|e| format!("cannot open the database: {e}"))?;
     let applied = migrations::run_pending(&mut conn).map_err(|e| e.to_string())?;
     if applied.is_empty() {
         println!("{}: up to date", target.backend_name());
@@ -160,12 +145,7 @@ fn token(role: &str, sub: Option<String>, ttl_minutes: u32) -> Result<(), String
     let settings = settings()?;
     let now = chrono::Utc::now();
     let token = JwtKeys::new(&settings)
-        .issue(
-            role,
-            &subject,
-            now,
-            now + chrono::Duration::minutes(ttl_minutes.into()),
-        )
+        .issue(role, &subject, now, now + chrono::Duration::minutes(ttl_minutes.into()))
         .map_err(|e| format!("cannot sign the token: {e}"))?;
     println!("{token}");
     Ok(())

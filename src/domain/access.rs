@@ -16,13 +16,8 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 5] = [
-        Role::Admin,
-        Role::Clinician,
-        Role::Scheduler,
-        Role::Integration,
-        Role::Patient,
-    ];
+    pub const ALL: [Role; 5] =
+        [Role::Admin, Role::Clinician, Role::Scheduler, Role::Integration, Role::Patient];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -54,12 +49,8 @@ pub const STAFF_AND_PATIENT: &[Role] =
 pub const ADMIN: &[Role] = &[Role::Admin];
 
 /// Staff plus EHR integrations: who may create and read patients.
-pub const STAFF_AND_INTEGRATION: &[Role] = &[
-    Role::Admin,
-    Role::Clinician,
-    Role::Scheduler,
-    Role::Integration,
-];
+pub const STAFF_AND_INTEGRATION: &[Role] =
+    &[Role::Admin, Role::Clinician, Role::Scheduler, Role::Integration];
 
 /// Staff, integrations, and a patient for its own record.
 pub const ANY_ROLE: &[Role] = &Role::ALL;
@@ -106,17 +97,9 @@ mod tests {
         for role in Role::ALL {
             let clinical = matches!(role, Role::Admin | Role::Clinician);
             assert_eq!(may_set_referral_flags(role, None, None), Ok(()));
-            let first = if clinical {
-                Ok(())
-            } else {
-                Err("in_mental_health_treatment")
-            };
+            let first = if clinical { Ok(()) } else { Err("in_mental_health_treatment") };
             assert_eq!(may_set_referral_flags(role, Some(false), Some(true)), first);
-            let second = if clinical {
-                Ok(())
-            } else {
-                Err("pain_referral_required")
-            };
+            let second = if clinical { Ok(()) } else { Err("pain_referral_required") };
             assert_eq!(may_set_referral_flags(role, None, Some(false)), second);
         }
     }

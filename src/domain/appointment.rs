@@ -89,11 +89,8 @@ impl AppointmentStatus {
     ];
 
     /// The statuses that hold their room and the patient's day.
-    pub const ACTIVE: [AppointmentStatus; 3] = [
-        AppointmentStatus::Scheduled,
-        AppointmentStatus::CheckedIn,
-        AppointmentStatus::Completed,
-    ];
+    pub const ACTIVE: [AppointmentStatus; 3] =
+        [AppointmentStatus::Scheduled, AppointmentStatus::CheckedIn, AppointmentStatus::Completed];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -202,10 +199,7 @@ macro_rules! score {
             pub const MAX: i32 = $max;
 
             pub fn new(value: i32) -> Option<Self> {
-                u8::try_from(value)
-                    .ok()
-                    .filter(|v| i32::from(*v) <= Self::MAX)
-                    .map(Self)
+                u8::try_from(value).ok().filter(|v| i32::from(*v) <= Self::MAX).map(Self)
             }
 
             pub fn value(self) -> i32 {
@@ -222,23 +216,15 @@ macro_rules! score {
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 let value = i64::deserialize(d)?;
-                i32::try_from(value)
-                    .ok()
-                    .and_then($name::new)
-                    .ok_or_else(|| {
-                        serde::de::Error::custom(concat!("must be a whole number from 0 to ", $max))
-                    })
+                i32::try_from(value).ok().and_then($name::new).ok_or_else(|| {
+                    serde::de::Error::custom(concat!("must be a whole number from 0 to ", $max))
+                })
             }
         }
     };
 }
 
-score!(
-    "A pain score on the 0–10 scale; no other value can be held.",
-    PainScore,
-    10,
-    example = 7
-);
+score!("A pain score on the 0–10 scale; no other value can be held.", PainScore, 10, example = 7);
 
 score!(
     "A PHQ-9 depression score, 0 to 27; no other value can be held.",
@@ -259,26 +245,20 @@ fn not_now(action: Action, why: &str) -> Refusal {
 /// Check-in happens on the appointment's own (clinic-local) date.
 pub fn check_in_day(date: NaiveDate, today: NaiveDate) -> Result<(), Refusal> {
     let why = format!("check-in is only possible on the appointment's date, {date}");
-    (date == today)
-        .then_some(())
-        .ok_or_else(|| not_now(Action::CheckIn, &why))
+    (date == today).then_some(()).ok_or_else(|| not_now(Action::CheckIn, &why))
 }
 
 /// A no-show is recorded only once the session has begun.
 pub fn no_show_time(starts_at: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), Refusal> {
     let why = "a no-show can be recorded only after the session has begun";
-    (now >= starts_at)
-        .then_some(())
-        .ok_or_else(|| not_now(Action::NoShow, why))
+    (now >= starts_at).then_some(()).ok_or_else(|| not_now(Action::NoShow, why))
 }
 
 /// An appointment is cancelled only before its session begins; after that
 /// the patient came (check-in) or did not (no-show).
 pub fn cancel_time(starts_at: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), Refusal> {
     let why = "the session has begun: check the patient in or record a no-show";
-    (now < starts_at)
-        .then_some(())
-        .ok_or_else(|| not_now(Action::Cancel, why))
+    (now < starts_at).then_some(()).ok_or_else(|| not_now(Action::Cancel, why))
 }
 
 /// What a caller asks of a booked appointment; moving one is [`reschedule`].
@@ -363,17 +343,9 @@ pub fn decide(
     Ok(match request {
         Request::Cancel { reason, by } => {
             cancel_time(current.starts_at, now)?;
-            Change {
-                cancel_reason: Some(reason),
-                cancelled_by: Some(by),
-                ..change
-            }
+            Change { cancel_reason: Some(reason), cancelled_by: Some(by), ..change }
         }
-        Request::CheckIn {
-            pain_before,
-            route,
-            phq9,
-        } => {
+        Request::CheckIn { pain_before, route, phq9 } => {
             check_in_day(current.date, clinic.today())?;
             cleared(intake, Purpose::CheckIn, clinic)?;
             Change {
@@ -384,11 +356,9 @@ pub fn decide(
                 ..change
             }
         }
-        Request::Complete { pain_after } => Change {
-            pain_after: Some(pain_after),
-            completed_at: Some(now),
-            ..change
-        },
+        Request::Complete { pain_after } => {
+            Change { pain_after: Some(pain_after), completed_at: Some(now), ..change }
+        }
         Request::NoShow => {
             no_show_time(current.starts_at, now)?;
             change
@@ -552,13 +522,8 @@ mod tests {
             (Scheduled, Action::NoShow),
             (Scheduled, Action::Reschedule),
         ];
-        let actions = [
-            Action::CheckIn,
-            Action::Complete,
-            Action::Cancel,
-            Action::NoShow,
-            Action::Reschedule,
-        ];
+        let actions =
+            [Action::CheckIn, Action::Complete, Action::Cancel, Action::NoShow, Action::Reschedule];
         for from in AppointmentStatus::ALL {
             for action in actions {
                 if !allowed.contains(&(from, action)) {
@@ -603,7 +568,9 @@ mod tests {
 
     mod decisions {
         use super::super::*;
-        use crate::domain::testing::{clinic, date, pain_intake, wednesday_morning, Screened};
+        use crate::domain::testing::{
+            appointment, clinic, date, pain_intake, wednesday_morning, Screened,
+        };
         use chrono::TimeZone;
 
         /// Thursday 3 December 2026, 08:00 in New York.
@@ -612,27 +579,7 @@ mod tests {
         }
 
         fn booked(status: AppointmentStatus) -> Appointment {
-            let at = wednesday_morning();
-            Appointment {
-                id: "a-1".into(),
-                patient_id: "p-1".into(),
-                room_id: "r-1".into(),
-                date: date(2026, 12, 3),
-                session: Session::Morning,
-                starts_at: thursday_morning(),
-                status,
-                route: Route::Iv,
-                pain_before: None,
-                pain_after: None,
-                cancel_reason: None,
-                cancelled_by: None,
-                checked_in_at: None,
-                completed_at: None,
-                created_at: at,
-                updated_at: at,
-                course_id: None,
-                phq9: None,
-            }
+            Appointment { status, ..appointment("a-1", date(2026, 12, 3), thursday_morning()) }
         }
 
         fn pain(n: i32) -> PainScore {
@@ -640,18 +587,11 @@ mod tests {
         }
 
         fn cancel() -> Request {
-            Request::Cancel {
-                reason: "Feeling unwell".into(),
-                by: "scheduler:front-desk".into(),
-            }
+            Request::Cancel { reason: "Feeling unwell".into(), by: "scheduler:front-desk".into() }
         }
 
         fn check_in() -> Request {
-            Request::CheckIn {
-                pain_before: pain(7),
-                route: Some(Route::Intranasal),
-                phq9: None,
-            }
+            Request::CheckIn { pain_before: pain(7), route: Some(Route::Intranasal), phq9: None }
         }
 
         /// Every action on every status, each at a moment its own rule of
@@ -667,12 +607,7 @@ mod tests {
             let requests = [
                 (cancel(), day_before),
                 (check_in(), at_start),
-                (
-                    Request::Complete {
-                        pain_after: pain(3),
-                    },
-                    at_start,
-                ),
+                (Request::Complete { pain_after: pain(3) }, at_start),
                 (Request::NoShow, at_start),
             ];
             let allowed = [
@@ -684,12 +619,8 @@ mod tests {
             for from in AppointmentStatus::ALL {
                 for (request, now) in &requests {
                     let action = request.action();
-                    let decided = decide(
-                        &booked(from),
-                        request.clone(),
-                        Some(&cleared),
-                        &clinic(*now),
-                    );
+                    let decided =
+                        decide(&booked(from), request.clone(), Some(&cleared), &clinic(*now));
                     match allowed.iter().find(|(f, a, _)| *f == from && *a == action) {
                         Some((_, _, to)) => assert_eq!(decided.map(|c| c.status), Ok(*to)),
                         None => assert_eq!(
@@ -711,10 +642,7 @@ mod tests {
             let cancelled =
                 decide(&scheduled, cancel(), None, &clinic(wednesday_morning())).unwrap();
             assert_eq!(cancelled.cancel_reason.as_deref(), Some("Feeling unwell"));
-            assert_eq!(
-                cancelled.cancelled_by.as_deref(),
-                Some("scheduler:front-desk")
-            );
+            assert_eq!(cancelled.cancelled_by.as_deref(), Some("scheduler:front-desk"));
             let arrived =
                 decide(&scheduled, check_in(), Some(&cleared), &clinic(at_start)).unwrap();
             assert_eq!(
@@ -722,14 +650,9 @@ mod tests {
                 (Some(pain(7)), Some(Route::Intranasal), Some(at_start))
             );
             let checked_in = booked(AppointmentStatus::CheckedIn);
-            let request = Request::Complete {
-                pain_after: pain(3),
-            };
+            let request = Request::Complete { pain_after: pain(3) };
             let done = decide(&checked_in, request, None, &clinic(at_start)).unwrap();
-            assert_eq!(
-                (done.pain_after, done.completed_at),
-                (Some(pain(3)), Some(at_start))
-            );
+            assert_eq!((done.pain_after, done.completed_at), (Some(pain(3)), Some(at_start)));
         }
 
         /// A scheduled appointment's actions at each moment, and the
@@ -744,63 +667,25 @@ mod tests {
             let on = date(2026, 12, 1);
             // (request, now, intake, the refusal's code if refused)
             type Row = (Request, DateTime<Utc>, Option<IntakeRecord>, Option<&'static str>);
+            #[rustfmt::skip]
             let table: [Row; 12] = [
                 (cancel(), start - second, None, None),
                 (cancel(), start, None, Some("invalid_transition")),
-                (
-                    Request::NoShow,
-                    start - second,
-                    None,
-                    Some("invalid_transition"),
-                ),
+                (Request::NoShow, start - second, None, Some("invalid_transition")),
                 (Request::NoShow, start, None, None),
-                (
-                    check_in(),
-                    start - chrono::Duration::hours(2),
-                    screened(Screened::Eligible(on)),
-                    None,
-                ),
-                (
-                    check_in(),
-                    friday,
-                    screened(Screened::Eligible(on)),
-                    Some("invalid_transition"),
-                ),
-                (
-                    check_in(),
-                    wednesday_morning(),
-                    screened(Screened::Eligible(on)),
-                    Some("invalid_transition"),
-                ),
-                (
-                    check_in(),
-                    start,
-                    screened(Screened::Contraindicated(on)),
-                    Some("not_ready"),
-                ),
-                (
-                    check_in(),
-                    start,
-                    screened(Screened::OnLamotrigine(on)),
-                    Some("not_ready"),
-                ),
+                (check_in(), start - chrono::Duration::hours(2), screened(Screened::Eligible(on)), None),
+                (check_in(), friday, screened(Screened::Eligible(on)), Some("invalid_transition")),
+                (check_in(), wednesday_morning(), screened(Screened::Eligible(on)), Some("invalid_transition")),
+                (check_in(), start, screened(Screened::Contraindicated(on)), Some("not_ready")),
+                (check_in(), start, screened(Screened::OnLamotrigine(on)), Some("not_ready")),
                 // Check-in asks no screening window: the course was admitted.
-                (
-                    check_in(),
-                    start,
-                    screened(Screened::Eligible(date(2026, 10, 1))),
-                    None,
-                ),
+                (check_in(), start, screened(Screened::Eligible(date(2026, 10, 1))), None),
                 (check_in(), start, screened(Screened::Never), None),
                 (check_in(), start, None, Some("not_ready")),
             ];
             for (request, now, intake, refused) in table {
                 let decided = decide(&scheduled, request.clone(), intake.as_ref(), &clinic(now));
-                assert_eq!(
-                    decided.err().map(|r| r.code()),
-                    refused,
-                    "{request:?} at {now}"
-                );
+                assert_eq!(decided.err().map(|r| r.code()), refused, "{request:?} at {now}");
             }
         }
 
@@ -813,10 +698,7 @@ mod tests {
         }
 
         fn slot(y: i32, m: u32, d: u32, session: Session) -> SlotRequest {
-            SlotRequest {
-                date: date(y, m, d),
-                session,
-            }
+            SlotRequest { date: date(y, m, d), session }
         }
 
         /// A single booking at 10:00 on Wednesday 2 December: each rule it
@@ -826,53 +708,22 @@ mod tests {
             use Session::*;
             let fresh = Some(Screened::Eligible(date(2026, 12, 1)));
             let stale = Some(Screened::Eligible(date(2026, 10, 1)));
+            #[rustfmt::skip]
             let table = [
                 (slot(2026, 12, 3, Morning), facts(fresh, false), None),
-                (
-                    slot(2026, 12, 3, Morning),
-                    facts(None, false),
-                    Some("validation_failed"),
-                ),
-                (
-                    slot(2026, 12, 5, Morning),
-                    facts(fresh, false),
-                    Some("not_a_clinic_day"),
-                ),
-                (
-                    slot(2026, 12, 24, Morning),
-                    facts(fresh, false),
-                    Some("clinic_closed"),
-                ),
-                (
-                    slot(2026, 12, 2, Morning),
-                    facts(fresh, false),
-                    Some("in_the_past"),
-                ),
-                (
-                    slot(2027, 6, 30, Morning),
-                    facts(fresh, false),
-                    Some("outside_horizon"),
-                ),
-                (
-                    slot(2026, 12, 3, Morning),
-                    facts(stale, false),
-                    Some("not_ready"),
-                ),
-                (
-                    slot(2026, 12, 3, Morning),
-                    facts(fresh, true),
-                    Some("patient_already_booked_that_day"),
-                ),
+                (slot(2026, 12, 3, Morning), facts(None, false), Some("validation_failed")),
+                (slot(2026, 12, 5, Morning), facts(fresh, false), Some("not_a_clinic_day")),
+                (slot(2026, 12, 24, Morning), facts(fresh, false), Some("clinic_closed")),
+                (slot(2026, 12, 2, Morning), facts(fresh, false), Some("in_the_past")),
+                (slot(2027, 6, 30, Morning), facts(fresh, false), Some("outside_horizon")),
+                (slot(2026, 12, 3, Morning), facts(stale, false), Some("not_ready")),
+                (slot(2026, 12, 3, Morning), facts(fresh, true), Some("patient_already_booked_that_day")),
                 (slot(2026, 12, 2, Afternoon), facts(fresh, false), None),
             ];
             let clinic = clinic(wednesday_morning());
             for (asked, facts, refused) in table {
                 let decided = book("p-1", asked, Route::Iv, &facts, &clinic);
-                assert_eq!(
-                    decided.as_ref().err().map(Refusal::code),
-                    refused,
-                    "{asked:?}"
-                );
+                assert_eq!(decided.as_ref().err().map(Refusal::code), refused, "{asked:?}");
                 if let Ok(new) = decided {
                     let expected = clinic.calendar.starts_at(asked.date, asked.session);
                     assert_eq!(new.starts_at, expected.with_timezone(&Utc));
@@ -893,43 +744,14 @@ mod tests {
             let stale = Some(Screened::Eligible(date(2026, 10, 1)));
             let found = Some(Screened::Contraindicated(date(2026, 12, 2)));
             let scheduled = booked(AppointmentStatus::Scheduled);
+            #[rustfmt::skip]
             let table = [
-                (
-                    &scheduled,
-                    slot(2026, 12, 4, Afternoon),
-                    facts(fresh, false),
-                    None,
-                ),
-                (
-                    &scheduled,
-                    slot(2026, 12, 4, Afternoon),
-                    facts(stale, false),
-                    None,
-                ),
-                (
-                    &scheduled,
-                    slot(2026, 12, 4, Afternoon),
-                    facts(found, false),
-                    Some("not_ready"),
-                ),
-                (
-                    &scheduled,
-                    slot(2026, 12, 4, Afternoon),
-                    facts(None, false),
-                    Some("not_ready"),
-                ),
-                (
-                    &scheduled,
-                    slot(2026, 12, 24, Morning),
-                    facts(fresh, false),
-                    Some("clinic_closed"),
-                ),
-                (
-                    &scheduled,
-                    slot(2026, 12, 4, Morning),
-                    facts(fresh, true),
-                    Some("patient_already_booked_that_day"),
-                ),
+                (&scheduled, slot(2026, 12, 4, Afternoon), facts(fresh, false), None),
+                (&scheduled, slot(2026, 12, 4, Afternoon), facts(stale, false), None),
+                (&scheduled, slot(2026, 12, 4, Afternoon), facts(found, false), Some("not_ready")),
+                (&scheduled, slot(2026, 12, 4, Afternoon), facts(None, false), Some("not_ready")),
+                (&scheduled, slot(2026, 12, 24, Morning), facts(fresh, false), Some("clinic_closed")),
+                (&scheduled, slot(2026, 12, 4, Morning), facts(fresh, true), Some("patient_already_booked_that_day")),
             ];
             let clinic = clinic(wednesday_morning());
             for (current, asked, facts, refused) in table {
@@ -945,19 +767,11 @@ mod tests {
                 );
                 assert_eq!(moved.err().map(|r| r.code()), Some("invalid_transition"));
             }
-            let same = reschedule(
-                &scheduled,
-                slot(2026, 12, 3, Morning),
-                &facts(fresh, false),
-                &clinic,
-            );
+            let same =
+                reschedule(&scheduled, slot(2026, 12, 3, Morning), &facts(fresh, false), &clinic);
             assert!(same.unwrap().keeps_room);
-            let other = reschedule(
-                &scheduled,
-                slot(2026, 12, 3, Afternoon),
-                &facts(fresh, false),
-                &clinic,
-            );
+            let other =
+                reschedule(&scheduled, slot(2026, 12, 3, Afternoon), &facts(fresh, false), &clinic);
             assert!(!other.unwrap().keeps_room);
         }
     }

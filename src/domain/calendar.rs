@@ -59,13 +59,7 @@ impl Calendar {
         afternoon: NaiveTime,
         horizon_weeks: u32,
     ) -> Self {
-        Self {
-            zone,
-            days,
-            morning,
-            afternoon,
-            horizon_weeks,
-        }
+        Self { zone, days, morning, afternoon, horizon_weeks }
     }
 
     pub fn zone(&self) -> Tz {
@@ -95,9 +89,7 @@ impl Calendar {
         let local = date.and_time(time);
         (0..=3)
             .find_map(|hours| {
-                self.zone
-                    .from_local_datetime(&(local + chrono::Duration::hours(hours)))
-                    .earliest()
+                self.zone.from_local_datetime(&(local + chrono::Duration::hours(hours))).earliest()
             })
             .unwrap_or_else(|| self.zone.from_utc_datetime(&local))
     }
@@ -107,10 +99,7 @@ impl Calendar {
         if !self.is_open(date, closures) {
             return Vec::new();
         }
-        Session::ALL
-            .into_iter()
-            .map(|s| (s, self.starts_at(date, s)))
-            .collect()
+        Session::ALL.into_iter().map(|s| (s, self.starts_at(date, s))).collect()
     }
 
     /// The first `n` open days on or after `from`. Stops after a year of
@@ -121,11 +110,7 @@ impl Calendar {
         n: usize,
         closures: &Closures,
     ) -> Vec<NaiveDate> {
-        from.iter_days()
-            .take(366 + n * 7)
-            .filter(|d| self.is_open(*d, closures))
-            .take(n)
-            .collect()
+        from.iter_days().take(366 + n * 7).filter(|d| self.is_open(*d, closures)).take(n).collect()
     }
 
     /// The clinic-local date of an instant.
@@ -182,8 +167,7 @@ pub fn availability_range(
 ) -> Result<(NaiveDate, NaiveDate), Refusal> {
     let from = from.unwrap_or(today);
     let to = to.unwrap_or_else(|| {
-        from.checked_add_days(Days::new(DEFAULT_AVAILABILITY_DAYS))
-            .unwrap_or(NaiveDate::MAX)
+        from.checked_add_days(Days::new(DEFAULT_AVAILABILITY_DAYS)).unwrap_or(NaiveDate::MAX)
     });
     if to < from {
         return Err(FieldError::refusal("to", "must not be before `from`"));
@@ -322,20 +306,8 @@ impl Calendar {
     /// 08:00 and 13:00, bookings `horizon_weeks` ahead.
     pub(crate) fn new_york(horizon_weeks: u32) -> Self {
         let at = |h| NaiveTime::from_hms_opt(h, 0, 0).unwrap_or(NaiveTime::MIN);
-        let days = vec![
-            Weekday::Mon,
-            Weekday::Tue,
-            Weekday::Wed,
-            Weekday::Thu,
-            Weekday::Fri,
-        ];
-        Calendar::new(
-            chrono_tz::America::New_York,
-            days,
-            at(8),
-            at(13),
-            horizon_weeks,
-        )
+        let days = vec![Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri];
+        Calendar::new(chrono_tz::America::New_York, days, at(8), at(13), horizon_weeks)
     }
 }
 
@@ -364,13 +336,8 @@ mod tests {
         // 03:30 UTC on 15 January is still the 14th in New York (UTC-5).
         let now = Utc.with_ymd_and_hms(2026, 1, 15, 3, 30, 0).unwrap();
         assert_eq!(calendar().local_date(now), date(2026, 1, 14));
-        let berlin = Calendar::new(
-            chrono_tz::Europe::Berlin,
-            vec![Weekday::Mon],
-            hm(8, 0),
-            hm(13, 0),
-            26,
-        );
+        let berlin =
+            Calendar::new(chrono_tz::Europe::Berlin, vec![Weekday::Mon], hm(8, 0), hm(13, 0), 26);
         assert_eq!(berlin.local_date(now), date(2026, 1, 15));
     }
 
@@ -413,13 +380,7 @@ mod tests {
             Weekday::Sat,
             Weekday::Sun,
         ];
-        let c = Calendar::new(
-            chrono_tz::America::New_York,
-            every_day,
-            hm(1, 30),
-            hm(2, 30),
-            26,
-        );
+        let c = Calendar::new(chrono_tz::America::New_York, every_day, hm(1, 30), hm(2, 30), 26);
         // 02:30 does not exist on 8 March 2026 in New York.
         assert_eq!(
             rfc(c.starts_at(date(2026, 3, 8), Session::Afternoon)),
@@ -452,9 +413,7 @@ mod tests {
         let every_day_closed =
             Calendar::new(chrono_tz::UTC, vec![Weekday::Mon], hm(8, 0), hm(13, 0), 26);
         let all: Closures = date(2026, 1, 1).iter_days().take(800).collect();
-        assert!(every_day_closed
-            .next_clinic_days(date(2026, 1, 1), 3, &all)
-            .is_empty());
+        assert!(every_day_closed.next_clinic_days(date(2026, 1, 1), 3, &all).is_empty());
     }
 
     #[test]
@@ -477,9 +436,7 @@ mod tests {
             c.check_bookable(date(2026, 12, 2), Session::Morning, now, &none),
             Err(Refusal::InThePast)
         );
-        assert!(c
-            .check_bookable(date(2026, 12, 2), Session::Afternoon, now, &none)
-            .is_ok());
+        assert!(c.check_bookable(date(2026, 12, 2), Session::Afternoon, now, &none).is_ok());
         assert_eq!(
             c.check_bookable(date(2026, 11, 30), Session::Afternoon, now, &none),
             Err(Refusal::InThePast)
@@ -487,9 +444,7 @@ mod tests {
         // The horizon: 26 weeks from today is the last bookable date.
         let last = date(2026, 12, 2) + Days::new(26 * 7);
         assert_eq!(last, date(2027, 6, 2));
-        assert!(c
-            .check_bookable(last, Session::Afternoon, now, &none)
-            .is_ok());
+        assert!(c.check_bookable(last, Session::Afternoon, now, &none).is_ok());
         assert_eq!(
             c.check_bookable(date(2027, 6, 3), Session::Morning, now, &none),
             Err(Refusal::OutsideHorizon { last })
@@ -499,24 +454,21 @@ mod tests {
     #[test]
     fn the_session_starting_now_is_already_past() {
         let c = calendar();
-        let start = c
-            .starts_at(date(2026, 12, 3), Session::Morning)
-            .with_timezone(&Utc);
+        let start = c.starts_at(date(2026, 12, 3), Session::Morning).with_timezone(&Utc);
         let none = Closures::new();
         assert_eq!(
             c.check_bookable(date(2026, 12, 3), Session::Morning, start, &none),
             Err(Refusal::InThePast)
         );
         let just_before = start - chrono::Duration::seconds(1);
-        assert!(c
-            .check_bookable(date(2026, 12, 3), Session::Morning, just_before, &none)
-            .is_ok());
+        assert!(c.check_bookable(date(2026, 12, 3), Session::Morning, just_before, &none).is_ok());
     }
 
     #[test]
     fn a_date_closes_only_from_today_and_only_when_nothing_stands_on_it() {
         let today = date(2026, 12, 2);
         let ids = || vec!["a-1".to_owned(), "a-2".to_owned()];
+        #[rustfmt::skip]
         let table = [
             (date(2026, 12, 24), vec![], None),
             (today, vec![], None),
@@ -527,10 +479,7 @@ mod tests {
         for (day, booked, refused) in table {
             let decided = close(day, today, booked.clone());
             assert_eq!(decided.as_ref().err().map(Refusal::code), refused, "{day}");
-            if let Err(Refusal::Conflict {
-                appointment_ids, ..
-            }) = decided
-            {
+            if let Err(Refusal::Conflict { appointment_ids, .. }) = decided {
                 assert_eq!(appointment_ids, booked);
             }
         }
@@ -547,6 +496,7 @@ mod tests {
             updated_at: at,
         };
         let held = || vec!["a-1".to_owned()];
+        #[rustfmt::skip]
         let table = [
             (true, Some(false), held(), true),
             (true, Some(false), vec![], false),

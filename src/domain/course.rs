@@ -115,13 +115,8 @@ pub fn plan(
         .protocol
         .clone()
         .ok_or_else(|| FieldError::refusal("protocol", "no protocol has this code"))?;
-    let shape = protocol::shape(
-        &protocol,
-        request.infusions,
-        request.per_week,
-        request.weeks,
-    )
-    .map_err(Refusal::Invalid)?;
+    let shape = protocol::shape(&protocol, request.infusions, request.per_week, request.weeks)
+        .map_err(Refusal::Invalid)?;
     let last = clinic.calendar.horizon_end(clinic.today());
     if request.earliest_start.get() > last {
         return Err(Refusal::OutsideHorizon { last });
@@ -140,15 +135,11 @@ pub fn plan(
     };
     let series = protocol::plan(shape, wanted, &clinic.calendar, &facts.occupancy)
         .ok_or(Refusal::NoCapacityForSeries { next_start: None })?;
-    let plan = Plan {
-        protocol,
-        shape,
-        series,
-    };
+    let plan = Plan { protocol, shape, series };
     match keep_start {
-        Some(kept) if plan.start() != Some(kept) => Err(Refusal::NoCapacityForSeries {
-            next_start: plan.start(),
-        }),
+        Some(kept) if plan.start() != Some(kept) => {
+            Err(Refusal::NoCapacityForSeries { next_start: plan.start() })
+        }
         _ => Ok(plan),
     }
 }
@@ -164,22 +155,15 @@ pub fn eligibility(
     if !protocol.categories.iter().any(|c| patient.has_category(*c)) {
         return Err(FieldError::refusal(
             "protocol",
-            format!(
-                "{} does not treat any of the patient's indications",
-                protocol.code
-            ),
+            format!("{} does not treat any of the patient's indications", protocol.code),
         ));
     }
-    let completed = history
-        .iter()
-        .any(|c| status(c.cancelled, &c.infusions) == CourseStatus::Completed);
+    let completed =
+        history.iter().any(|c| status(c.cancelled, &c.infusions) == CourseStatus::Completed);
     if protocol.requires_completed_course && !completed {
         return Err(FieldError::refusal(
             "protocol",
-            format!(
-                "{} follows a completed course; the patient has none",
-                protocol.code
-            ),
+            format!("{} follows a completed course; the patient has none", protocol.code),
         ));
     }
     Ok(())
@@ -240,11 +224,8 @@ pub enum CourseStatus {
 /// cancelled as a whole).
 pub fn status(cancelled: bool, infusions: &[AppointmentStatus]) -> CourseStatus {
     use AppointmentStatus::*;
-    let live: Vec<AppointmentStatus> = infusions
-        .iter()
-        .copied()
-        .filter(|s| *s != Cancelled)
-        .collect();
+    let live: Vec<AppointmentStatus> =
+        infusions.iter().copied().filter(|s| *s != Cancelled).collect();
     if cancelled || live.is_empty() {
         CourseStatus::Cancelled
     } else if live.iter().all(|s| matches!(s, Completed | NoShow)) {
@@ -253,10 +234,7 @@ pub fn status(cancelled: bool, infusions: &[AppointmentStatus]) -> CourseStatus 
         } else {
             CourseStatus::Missed
         }
-    } else if live
-        .iter()
-        .any(|s| matches!(s, CheckedIn | Completed | NoShow))
-    {
+    } else if live.iter().any(|s| matches!(s, CheckedIn | Completed | NoShow)) {
         CourseStatus::InProgress
     } else {
         CourseStatus::Scheduled
@@ -328,12 +306,7 @@ pub fn response(
     };
     let mut given: Vec<&Appointment> = appointments
         .iter()
-        .filter(|a| {
-            matches!(
-                a.status,
-                AppointmentStatus::CheckedIn | AppointmentStatus::Completed
-            )
-        })
+        .filter(|a| matches!(a.status, AppointmentStatus::CheckedIn | AppointmentStatus::Completed))
         .collect();
     given.sort_by_key(|a| (a.date, a.starts_at));
     let score = |a: &Appointment| match measure {
@@ -346,11 +319,8 @@ pub fn response(
     let (Some(baseline), Some(latest)) = (score(first), score(check)) else {
         return (None, false);
     };
-    let improvement = if baseline > 0 {
-        f64::from(baseline - latest) / f64::from(baseline)
-    } else {
-        0.0
-    };
+    let improvement =
+        if baseline > 0 { f64::from(baseline - latest) / f64::from(baseline) } else { 0.0 };
     let needs_review = baseline > 0 && improvement < required_improvement;
     (
         Some(ResponseCheck {
@@ -369,8 +339,8 @@ pub fn response(
 mod tests {
     use super::*;
     use crate::domain::testing::{
-        clinic, date, maintenance, mental_health, pain_5_day, pain_intake, wednesday_morning,
-        Screened,
+        appointment, clinic, date, maintenance, mental_health, pain_5_day, pain_intake,
+        wednesday_morning, Screened,
     };
     use AppointmentStatus::*;
 
@@ -379,6 +349,7 @@ mod tests {
     #[test]
     fn the_status_of_a_course() {
         use CourseStatus as S;
+        #[rustfmt::skip]
         let table: [(bool, &[AppointmentStatus], CourseStatus); 12] = [
             (false, &[Scheduled, Scheduled], S::Scheduled),
             (false, &[CheckedIn, Scheduled], S::InProgress),
@@ -407,22 +378,15 @@ mod tests {
             cancelled,
             infusions: infusions.to_vec(),
         };
+        #[rustfmt::skip]
         let table: [(Protocol, Vec<PastCourse>, bool); 7] = [
             (pain_5_day(), vec![], true),
             (mental_health(), vec![], false),
             (maintenance(), vec![], false),
             (maintenance(), vec![past(false, &[Completed, NoShow])], true),
             (maintenance(), vec![past(false, &[NoShow, NoShow])], false),
-            (
-                maintenance(),
-                vec![past(true, &[Completed, Cancelled])],
-                false,
-            ),
-            (
-                maintenance(),
-                vec![past(false, &[Completed, Scheduled])],
-                false,
-            ),
+            (maintenance(), vec![past(true, &[Completed, Cancelled])], false),
+            (maintenance(), vec![past(false, &[Completed, Scheduled])], false),
         ];
         for (protocol, history, allowed) in table {
             let decided = eligibility(&protocol, &patient, &history);
@@ -446,10 +410,7 @@ mod tests {
             protocol,
             intake: screened.map(pain_intake),
             history: vec![],
-            occupancy: Occupancy {
-                capacity: 4,
-                ..Occupancy::default()
-            },
+            occupancy: Occupancy { capacity: 4, ..Occupancy::default() },
         }
     }
 
@@ -462,76 +423,23 @@ mod tests {
         let wed = date(2026, 12, 2);
         let mut full = facts(Some(pain_5_day()), fresh);
         full.occupancy.capacity = 0;
+        #[rustfmt::skip]
         let table = [
-            (
-                request("pain-5-day", wed),
-                facts(Some(pain_5_day()), fresh),
-                None,
-                None,
-            ),
-            (
-                request("pain-99", wed),
-                facts(None, fresh),
-                None,
-                Some("validation_failed"),
-            ),
-            (
-                request("pain-5-day", date(2027, 9, 1)),
-                facts(Some(pain_5_day()), fresh),
-                None,
-                Some("outside_horizon"),
-            ),
-            (
-                request("pain-5-day", wed),
-                facts(Some(pain_5_day()), None),
-                None,
-                Some("validation_failed"),
-            ),
-            (
-                request("mental-health", wed),
-                facts(Some(mental_health()), fresh),
-                None,
-                Some("validation_failed"),
-            ),
-            (
-                request("maintenance", wed),
-                facts(Some(maintenance()), fresh),
-                None,
-                Some("validation_failed"),
-            ),
-            (
-                request("pain-5-day", wed),
-                facts(Some(pain_5_day()), stale),
-                None,
-                Some("not_ready"),
-            ),
-            (
-                request("pain-5-day", wed),
-                full,
-                None,
-                Some("no_capacity_for_series"),
-            ),
-            (
-                request("pain-5-day", wed),
-                facts(Some(pain_5_day()), fresh),
-                Some(date(2026, 12, 7)),
-                None,
-            ),
-            (
-                request("pain-5-day", wed),
-                facts(Some(pain_5_day()), fresh),
-                Some(wed),
-                Some("no_capacity_for_series"),
-            ),
+            (request("pain-5-day", wed), facts(Some(pain_5_day()), fresh), None, None),
+            (request("pain-99", wed), facts(None, fresh), None, Some("validation_failed")),
+            (request("pain-5-day", date(2027, 9, 1)), facts(Some(pain_5_day()), fresh), None, Some("outside_horizon")),
+            (request("pain-5-day", wed), facts(Some(pain_5_day()), None), None, Some("validation_failed")),
+            (request("mental-health", wed), facts(Some(mental_health()), fresh), None, Some("validation_failed")),
+            (request("maintenance", wed), facts(Some(maintenance()), fresh), None, Some("validation_failed")),
+            (request("pain-5-day", wed), facts(Some(pain_5_day()), stale), None, Some("not_ready")),
+            (request("pain-5-day", wed), full, None, Some("no_capacity_for_series")),
+            (request("pain-5-day", wed), facts(Some(pain_5_day()), fresh), Some(date(2026, 12, 7)), None),
+            (request("pain-5-day", wed), facts(Some(pain_5_day()), fresh), Some(wed), Some("no_capacity_for_series")),
         ];
         let clinic = clinic(wednesday_morning());
         for (asked, facts, kept, refused) in table {
             let decided = plan(&asked, &facts, &clinic, kept);
-            assert_eq!(
-                decided.as_ref().err().map(Refusal::code),
-                refused,
-                "{asked:?} {kept:?}"
-            );
+            assert_eq!(decided.as_ref().err().map(Refusal::code), refused, "{asked:?} {kept:?}");
             if let Err(Refusal::NoCapacityForSeries { next_start }) = decided {
                 // A start that moved is named; no series at all names none.
                 assert_eq!(next_start, kept.map(|_| date(2026, 12, 7)));
@@ -544,10 +452,7 @@ mod tests {
             window(&request("pain-5-day", date(2026, 11, 1)), &clinic),
             Some((wed, date(2027, 6, 2)))
         );
-        assert_eq!(
-            window(&request("pain-5-day", date(2027, 6, 3)), &clinic),
-            None
-        );
+        assert_eq!(window(&request("pain-5-day", date(2027, 6, 3)), &clinic), None);
     }
 
     /// Cancelling what is left of a course cancels its scheduled infusions
@@ -556,24 +461,9 @@ mod tests {
     fn what_cancelling_a_course_cancels() {
         let now = wednesday_morning();
         let infusion = |id: &str, status: AppointmentStatus, hours: i64| Appointment {
-            id: id.into(),
-            patient_id: "p".into(),
-            room_id: "r".into(),
-            date: date(2026, 12, 2),
-            session: Session::Morning,
-            starts_at: now + chrono::Duration::hours(hours),
             status,
-            route: crate::domain::appointment::Route::Iv,
-            pain_before: None,
-            pain_after: None,
-            cancel_reason: None,
-            cancelled_by: None,
-            checked_in_at: None,
-            completed_at: None,
-            created_at: now,
-            updated_at: now,
             course_id: Some("c".into()),
-            phq9: None,
+            ..appointment(id, date(2026, 12, 2), now + chrono::Duration::hours(hours))
         };
         let course = |cancel_reason: Option<&str>, appointments| Course {
             id: "c".into(),
@@ -601,10 +491,7 @@ mod tests {
             cancellation(&course(None, mixed.clone()), now),
             Ok(vec!["ahead".to_owned(), "later".to_owned()])
         );
-        let over = vec![
-            infusion("done", Completed, -48),
-            infusion("begun", Scheduled, -1),
-        ];
+        let over = vec![infusion("done", Completed, -48), infusion("begun", Scheduled, -1)];
         for refused in [course(None, over), course(Some("moved away"), mixed)] {
             assert_eq!(
                 cancellation(&refused, now).map_err(|r| r.code()),

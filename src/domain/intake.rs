@@ -90,19 +90,14 @@ mod tests {
             {"name": "Dr. Park", "practice": "Eastside", "email": "", "fax": " 555 010 4401 "}
         ))
         .unwrap();
-        let attestation = |date: &str| Attestation {
-            provider: provider.clone(),
-            attested_on: on(date),
-        };
+        let attestation =
+            |date: &str| Attestation { provider: provider.clone(), attested_on: on(date) };
         let kept = attest(attestation("2026-12-01"), today).unwrap();
         assert_eq!(kept.provider.email, None);
         assert_eq!(kept.provider.fax.as_deref(), Some("555 010 4401"));
         assert_eq!(
             attest(attestation("2026-12-02"), today),
-            Err(FieldError::refusal(
-                "attested_on",
-                "must not be in the future"
-            ))
+            Err(FieldError::refusal("attested_on", "must not be in the future"))
         );
         let consultation = |date: &str| Consult {
             prescriber: provider.clone(),
@@ -112,10 +107,7 @@ mod tests {
         assert!(consult(consultation("2026-11-30"), today).is_ok());
         assert_eq!(
             consult(consultation("2026-12-02"), today),
-            Err(FieldError::refusal(
-                "consulted_on",
-                "must not be in the future"
-            ))
+            Err(FieldError::refusal("consulted_on", "must not be in the future"))
         );
     }
 }

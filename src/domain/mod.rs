@@ -67,18 +67,34 @@ pub enum Refusal {
 impl Refusal {
     /// The stable code of this refusal.
     pub fn code(&self) -> &'static str {
+        self.kind().0
+    }
+
+    /// The kind of refusal in a few words, the same for every one of its code.
+    pub fn title(&self) -> &'static str {
+        self.kind().1
+    }
+
+    /// (code, title), one line a kind.
+    fn kind(&self) -> (&'static str, &'static str) {
         match self {
-            Refusal::Invalid(_) => "validation_failed",
-            Refusal::NotAClinicDay(_) => "not_a_clinic_day",
-            Refusal::ClinicClosed(_) => "clinic_closed",
-            Refusal::InThePast => "in_the_past",
-            Refusal::OutsideHorizon { .. } => "outside_horizon",
-            Refusal::SlotFull => "slot_full",
-            Refusal::PatientAlreadyBookedThatDay(_) => "patient_already_booked_that_day",
-            Refusal::InvalidTransition { .. } => "invalid_transition",
-            Refusal::NotReady { .. } => "not_ready",
-            Refusal::NoCapacityForSeries { .. } => "no_capacity_for_series",
-            Refusal::Conflict { .. } => "conflict",
+            Refusal::Invalid(_) => ("validation_failed", "The request is not valid"),
+            Refusal::NotAClinicDay(_) => ("not_a_clinic_day", "Not a clinic day"),
+            Refusal::ClinicClosed(_) => ("clinic_closed", "The clinic is closed that day"),
+            Refusal::InThePast => ("in_the_past", "That session is in the past"),
+            Refusal::OutsideHorizon { .. } => ("outside_horizon", "Beyond the booking horizon"),
+            Refusal::SlotFull => ("slot_full", "No free room in that session"),
+            Refusal::PatientAlreadyBookedThatDay(_) => {
+                ("patient_already_booked_that_day", "The patient is already booked that day")
+            }
+            Refusal::InvalidTransition { .. } => {
+                ("invalid_transition", "Not possible in the appointment's state")
+            }
+            Refusal::NotReady { .. } => ("not_ready", "The patient is not ready"),
+            Refusal::NoCapacityForSeries { .. } => {
+                ("no_capacity_for_series", "No capacity for the whole series")
+            }
+            Refusal::Conflict { .. } => ("conflict", "Conflicts with existing records"),
         }
     }
 
@@ -133,10 +149,7 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
+        Self { field: field.into(), message: message.into() }
     }
 
     /// The refusal naming this one field.

@@ -82,11 +82,8 @@ impl IndicationCode {
 }
 
 impl IndicationSubtype {
-    pub const ALL: [IndicationSubtype; 3] = [
-        IndicationSubtype::Crps,
-        IndicationSubtype::Neuropathic,
-        IndicationSubtype::Other,
-    ];
+    pub const ALL: [IndicationSubtype; 3] =
+        [IndicationSubtype::Crps, IndicationSubtype::Neuropathic, IndicationSubtype::Other];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -121,9 +118,7 @@ impl utoipa::PartialSchema for Indication {
                 .into_iter()
                 .filter(|c| c.has_subtypes() == with_subtype)
                 .map(IndicationCode::as_str);
-            ObjectBuilder::new()
-                .schema_type(Type::String)
-                .enum_values(Some(codes))
+            ObjectBuilder::new().schema_type(Type::String).enum_values(Some(codes))
         };
         let closed = || Some(AdditionalProperties::FreeForm(false));
         OneOfBuilder::new()
@@ -155,16 +150,10 @@ impl utoipa::PartialSchema for Indication {
 
 impl ToSchema for Indication {
     fn schemas(
-        schemas: &mut Vec<(
-            String,
-            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
-        )>,
+        schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>,
     ) {
         use utoipa::PartialSchema;
-        schemas.push((
-            IndicationSubtype::name().into(),
-            IndicationSubtype::schema(),
-        ));
+        schemas.push((IndicationSubtype::name().into(), IndicationSubtype::schema()));
         IndicationSubtype::schemas(schemas);
     }
 }
@@ -250,10 +239,7 @@ pub fn contact(value: &Option<String>) -> Option<&str> {
 pub fn check_indications(field: &str, indications: &[Indication]) -> Vec<FieldError> {
     let mut errors = Vec::new();
     if indications.is_empty() {
-        errors.push(FieldError::new(
-            field,
-            "at least one indication is required",
-        ));
+        errors.push(FieldError::new(field, "at least one indication is required"));
     }
     for (i, indication) in indications.iter().enumerate() {
         let at = format!("{field}[{i}]");
@@ -289,10 +275,7 @@ pub fn check_birth_date(field: &str, born: NaiveDate, today: NaiveDate) -> Optio
         .or_else(|| (today - chrono::Days::new(1)).with_year(today.year() - MAX_AGE_YEARS))
         .unwrap_or(NaiveDate::MIN);
     if born < oldest {
-        return Some(FieldError::new(
-            field,
-            format!("is more than {MAX_AGE_YEARS} years ago"),
-        ));
+        return Some(FieldError::new(field, format!("is more than {MAX_AGE_YEARS} years ago")));
     }
     None
 }
@@ -315,20 +298,14 @@ pub fn email_schema() -> utoipa::openapi::schema::Schema {
     use utoipa::openapi::schema::{AnyOfBuilder, ObjectBuilder, Schema, SchemaFormat, Type};
     let any = AnyOfBuilder::new()
         .item(ObjectBuilder::new().schema_type(Type::Null))
-        .item(
-            ObjectBuilder::new()
-                .schema_type(Type::String)
-                .enum_values(Some([""])),
-        )
+        .item(ObjectBuilder::new().schema_type(Type::String).enum_values(Some([""])))
         .item(
             ObjectBuilder::new()
                 .schema_type(Type::String)
                 .format(Some(SchemaFormat::Custom("email".into())))
                 .max_length(Some(MAX_EMAIL_CHARS)),
         )
-        .description(Some(
-            "An email address (`null` or an empty string for none).",
-        ))
+        .description(Some("An email address (`null` or an empty string for none)."))
         .build();
     Schema::AnyOf(any)
 }
@@ -341,10 +318,7 @@ pub const PHONE_PATTERN: &str = r"^(?:\+?(?:[ .()-]*[0-9]){7,15}[ .()-]*)?$";
 pub fn phone_schema() -> utoipa::openapi::Object {
     use utoipa::openapi::{ObjectBuilder, Type};
     ObjectBuilder::new()
-        .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
-            Type::String,
-            Type::Null,
-        ]))
+        .schema_type(utoipa::openapi::schema::SchemaType::from_iter([Type::String, Type::Null]))
         .pattern(Some(PHONE_PATTERN))
         .description(Some(
             "7 to 15 digits, with spaces, dots, dashes and parentheses anywhere and an \
@@ -428,26 +402,15 @@ mod tests {
     fn indications_need_one_each_once_with_the_right_subtype() {
         use IndicationCode::*;
         use IndicationSubtype::*;
-        assert_eq!(
-            check_indications("i", &[])[0].message,
-            "at least one indication is required"
-        );
-        assert!(
-            check_indications("i", &[ind(ChronicPain, Some(Crps)), ind(Depression, None)])
-                .is_empty()
-        );
+        assert_eq!(check_indications("i", &[])[0].message, "at least one indication is required");
+        assert!(check_indications("i", &[ind(ChronicPain, Some(Crps)), ind(Depression, None)])
+            .is_empty());
         let errs = check_indications("i", &[ind(ChronicPain, None)]);
         assert_eq!(errs[0].field, "i[0].subtype");
         let errs = check_indications("i", &[ind(Migraine, Some(Other))]);
         assert_eq!(errs[0].field, "i[0].subtype");
         let errs = check_indications("i", &[ind(Anxiety, None), ind(Anxiety, None)]);
-        assert_eq!(
-            errs,
-            vec![FieldError::new(
-                "i[1].code",
-                "`anxiety` is listed more than once"
-            )]
-        );
+        assert_eq!(errs, vec![FieldError::new("i[1].code", "`anxiety` is listed more than once")]);
     }
 
     #[test]

@@ -35,9 +35,7 @@ impl Spacing {
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        [Spacing::ConsecutiveClinicDays, Spacing::Weekly]
-            .into_iter()
-            .find(|s| s.as_str() == text)
+        [Spacing::ConsecutiveClinicDays, Spacing::Weekly].into_iter().find(|s| s.as_str() == text)
     }
 }
 
@@ -185,10 +183,7 @@ impl Protocol {
                     } else {
                         // per_week infusions with the gap between them must fit in 7 days.
                         if (per_week.max - 1) * (self.min_gap_days + 1) >= 7 {
-                            err(
-                                "per_week.max",
-                                "cannot fit in one week with the minimum gap",
-                            );
+                            err("per_week.max", "cannot fit in one week with the minimum gap");
                         }
                         if per_week.min * weeks.min < min || per_week.max * weeks.max > max {
                             err("infusions", "must cover per_week × weeks");
@@ -199,17 +194,11 @@ impl Protocol {
             },
         }
         if self.preferred_start_weekday.is_some() && self.spacing == Spacing::Weekly {
-            err(
-                "preferred_start_weekday",
-                "applies only to consecutive spacing",
-            );
+            err("preferred_start_weekday", "applies only to consecutive spacing");
         }
         if let Some(n) = self.response_check_infusion {
             if n == 0 || n > max {
-                err(
-                    "response_check_infusion",
-                    "must be one of the course's infusions",
-                );
+                err("response_check_infusion", "must be one of the course's infusions");
             }
         }
         errors
@@ -263,10 +252,7 @@ pub fn plannable_on(
             _ => Vec::new(),
         },
     };
-    let empty = Occupancy {
-        capacity: 1,
-        ..Occupancy::default()
-    };
+    let empty = Occupancy { capacity: 1, ..Occupancy::default() };
     let request = PlanRequest {
         session: Session::Afternoon,
         allow_mixed_sessions: true,
@@ -288,24 +274,15 @@ pub fn plannable_on(
 /// A course's own parameters, checked against its protocol.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Shape {
-    Consecutive {
-        count: u32,
-        start_on: Option<Weekday>,
-    },
-    Weekly {
-        per_week: u32,
-        weeks: u32,
-        min_gap_days: u32,
-    },
+    Consecutive { count: u32, start_on: Option<Weekday> },
+    Weekly { per_week: u32, weeks: u32, min_gap_days: u32 },
 }
 
 impl Shape {
     pub fn infusions(self) -> u32 {
         match self {
             Shape::Consecutive { count, .. } => count,
-            Shape::Weekly {
-                per_week, weeks, ..
-            } => per_week * weeks,
+            Shape::Weekly { per_week, weeks, .. } => per_week * weeks,
         }
     }
 }
@@ -336,10 +313,7 @@ pub fn shape(
                 Some(_) | None => {
                     errors.push(FieldError::new(
                         "infusions",
-                        format!(
-                            "{} takes {} to {} infusions",
-                            protocol.code, range.min, range.max
-                        ),
+                        format!("{} takes {} to {} infusions", protocol.code, range.min, range.max),
                     ));
                     range.min
                 }
@@ -374,11 +348,7 @@ pub fn shape(
                     ));
                 }
             }
-            Shape::Weekly {
-                per_week,
-                weeks,
-                min_gap_days: protocol.min_gap_days,
-            }
+            Shape::Weekly { per_week, weeks, min_gap_days: protocol.min_gap_days }
         }
     };
     if errors.is_empty() {
@@ -490,11 +460,7 @@ pub fn plan(
             }
             None
         }
-        Shape::Weekly {
-            per_week,
-            weeks,
-            min_gap_days,
-        } => {
+        Shape::Weekly { per_week, weeks, min_gap_days } => {
             let monday =
                 |d: NaiveDate| d - Days::new(u64::from(d.weekday().num_days_from_monday()));
             let mut week = Some(monday(first));
@@ -547,19 +513,11 @@ mod tests {
     }
 
     fn request(session: Session, earliest_start: NaiveDate) -> PlanRequest {
-        PlanRequest {
-            session,
-            allow_mixed_sessions: false,
-            earliest_start,
-            now: now(),
-        }
+        PlanRequest { session, allow_mixed_sessions: false, earliest_start, now: now() }
     }
 
     fn empty() -> Occupancy {
-        Occupancy {
-            capacity: 4,
-            ..Occupancy::default()
-        }
+        Occupancy { capacity: 4, ..Occupancy::default() }
     }
 
     fn dates(series: &[Slot]) -> Vec<NaiveDate> {
@@ -582,18 +540,12 @@ mod tests {
         plan(shape, request(session, from), &calendar(26), occupancy).unwrap()
     }
 
-    const FIVE_DAY: Shape = Shape::Consecutive {
-        count: 5,
-        start_on: Some(Weekday::Mon),
-    };
+    const FIVE_DAY: Shape = Shape::Consecutive { count: 5, start_on: Some(Weekday::Mon) };
 
     #[test]
     fn a_five_day_course_asked_on_a_wednesday_fills_next_week() {
         let series = series_of(FIVE_DAY, Session::Morning, date(2026, 12, 2), &empty());
-        assert_eq!(
-            dates(&series),
-            date(2026, 12, 7).iter_days().take(5).collect::<Vec<_>>()
-        );
+        assert_eq!(dates(&series), date(2026, 12, 7).iter_days().take(5).collect::<Vec<_>>());
         assert!(series.iter().all(|s| s.session == Session::Morning));
     }
 
@@ -601,10 +553,7 @@ mod tests {
     fn consecutive_courses_skip_weekends_and_closures_without_breaking() {
         let mut occupancy = empty();
         occupancy.closures.insert(date(2026, 12, 9)); // Wednesday
-        let eight = Shape::Consecutive {
-            count: 8,
-            start_on: None,
-        };
+        let eight = Shape::Consecutive { count: 8, start_on: None };
         let series = series_of(eight, Session::Afternoon, date(2026, 12, 7), &occupancy);
         assert_eq!(dates(&series), december(&[7, 8, 10, 11, 14, 15, 16, 17]));
     }
@@ -612,9 +561,7 @@ mod tests {
     #[test]
     fn a_full_session_in_the_week_moves_the_start_to_the_next_week() {
         let mut occupancy = empty();
-        occupancy
-            .booked
-            .insert((date(2026, 12, 10), Session::Morning), 4);
+        occupancy.booked.insert((date(2026, 12, 10), Session::Morning), 4);
         let series = series_of(FIVE_DAY, Session::Morning, date(2026, 12, 2), &occupancy);
         assert_eq!(series[0].date, date(2026, 12, 14));
         // Mixing sessions keeps the first week, taking the afternoon that day.
@@ -625,13 +572,7 @@ mod tests {
         let series = plan(FIVE_DAY, mixed, &calendar(26), &occupancy).unwrap();
         assert_eq!(series[0].date, date(2026, 12, 7));
         assert_eq!(series[3].session, Session::Afternoon);
-        assert!(
-            series
-                .iter()
-                .filter(|s| s.session == Session::Morning)
-                .count()
-                == 4
-        );
+        assert!(series.iter().filter(|s| s.session == Session::Morning).count() == 4);
     }
 
     #[test]
@@ -647,9 +588,7 @@ mod tests {
         // A two-week horizon from 2 December ends on 16 December: the course
         // starting Monday 14 December would run to the 18th.
         let mut occupancy = empty();
-        occupancy
-            .booked
-            .insert((date(2026, 12, 7), Session::Morning), 4);
+        occupancy.booked.insert((date(2026, 12, 7), Session::Morning), 4);
         assert!(plan(
             FIVE_DAY,
             request(Session::Morning, date(2026, 12, 2)),
@@ -658,22 +597,15 @@ mod tests {
         )
         .is_none());
         // Three weeks: the 14th-18th fits, ending within the horizon.
-        let series = plan(
-            FIVE_DAY,
-            request(Session::Morning, date(2026, 12, 2)),
-            &calendar(3),
-            &occupancy,
-        )
-        .unwrap();
+        let series =
+            plan(FIVE_DAY, request(Session::Morning, date(2026, 12, 2)), &calendar(3), &occupancy)
+                .unwrap();
         assert_eq!(series.last().unwrap().date, date(2026, 12, 18));
     }
 
     #[test]
     fn sessions_that_have_begun_are_not_offered() {
-        let one = Shape::Consecutive {
-            count: 1,
-            start_on: None,
-        };
+        let one = Shape::Consecutive { count: 1, start_on: None };
         let series = series_of(one, Session::Morning, date(2026, 12, 2), &empty());
         assert_eq!(series[0].date, date(2026, 12, 3));
         let series = series_of(one, Session::Afternoon, date(2026, 12, 2), &empty());
@@ -702,11 +634,7 @@ mod tests {
         let series = series_of(shape, Session::Morning, date(2026, 12, 7), &occupancy);
         assert_eq!(series[0].date, date(2026, 12, 14));
         // Two a week fits around the closure.
-        let two = Shape::Weekly {
-            per_week: 2,
-            weeks: 2,
-            min_gap_days: 1,
-        };
+        let two = Shape::Weekly { per_week: 2, weeks: 2, min_gap_days: 1 };
         let series = series_of(two, Session::Morning, date(2026, 12, 7), &occupancy);
         assert_eq!(dates(&series), december(&[7, 10, 14, 16]));
     }
@@ -715,33 +643,16 @@ mod tests {
     fn shapes_follow_the_protocol() {
         assert_eq!(
             shape(&pain_5_day(), None, None, None),
-            Ok(Shape::Consecutive {
-                count: 5,
-                start_on: Some(Weekday::Mon)
-            })
+            Ok(Shape::Consecutive { count: 5, start_on: Some(Weekday::Mon) })
         );
         assert!(shape(&pain_5_day(), Some(6), None, None).is_err());
         assert!(shape(&pain_5_day(), None, Some(2), None).is_err());
         let fields = |r: Result<Shape, Vec<FieldError>>| {
-            r.unwrap_err()
-                .into_iter()
-                .map(|e| e.field)
-                .collect::<Vec<_>>()
+            r.unwrap_err().into_iter().map(|e| e.field).collect::<Vec<_>>()
         };
-        assert_eq!(
-            fields(shape(&mental_health(), None, None, None)),
-            ["per_week", "weeks"]
-        );
-        assert_eq!(
-            fields(shape(&mental_health(), Some(5), Some(3), Some(2))),
-            ["infusions"]
-        );
-        assert_eq!(
-            shape(&mental_health(), Some(6), Some(3), Some(2))
-                .unwrap()
-                .infusions(),
-            6
-        );
+        assert_eq!(fields(shape(&mental_health(), None, None, None)), ["per_week", "weeks"]);
+        assert_eq!(fields(shape(&mental_health(), Some(5), Some(3), Some(2))), ["infusions"]);
+        assert_eq!(shape(&mental_health(), Some(6), Some(3), Some(2)).unwrap().infusions(), 6);
     }
 
     #[test]
@@ -749,25 +660,16 @@ mod tests {
         let cal = calendar(26);
         assert!(plannable_on(&pain_5_day(), &cal, now()).is_empty());
         assert!(plannable_on(&mental_health(), &cal, now()).is_empty());
-        let saturday = Protocol {
-            preferred_start_weekday: Some(Day::Saturday),
-            ..pain_5_day()
-        };
+        let saturday = Protocol { preferred_start_weekday: Some(Day::Saturday), ..pain_5_day() };
         assert_eq!(plannable_on(&saturday, &cal, now())[0].field, "protocol");
         // Three a week with two free days between needs seven days; the clinic has five.
-        let sparse = Protocol {
-            min_gap_days: 2,
-            ..mental_health()
-        };
+        let sparse = Protocol { min_gap_days: 2, ..mental_health() };
         assert!(sparse.check().is_empty());
         assert_eq!(plannable_on(&sparse, &cal, now())[0].field, "protocol");
         // Huge values are refused by the bounds, without overflow.
         let huge = Protocol {
             min_gap_days: u32::MAX,
-            per_week: Some(Range {
-                min: 1,
-                max: u32::MAX,
-            }),
+            per_week: Some(Range { min: 1, max: u32::MAX }),
             ..mental_health()
         };
         assert!(!huge.check().is_empty());
@@ -779,35 +681,18 @@ mod tests {
         assert!(mental_health().check().is_empty());
         let fields = |p: Protocol| p.check().into_iter().map(|e| e.field).collect::<Vec<_>>();
         assert_eq!(
-            fields(Protocol {
-                infusions: Range { min: 6, max: 5 },
-                ..pain_5_day()
-            })[0],
+            fields(Protocol { infusions: Range { min: 6, max: 5 }, ..pain_5_day() })[0],
             "infusions"
         );
-        assert!(fields(Protocol {
-            per_week: Some(Range { min: 5, max: 5 }),
-            ..mental_health()
-        })
-        .contains(&"per_week.max".to_owned()));
-        assert!(fields(Protocol {
-            per_week: None,
-            ..mental_health()
-        })
-        .contains(&"per_week".to_owned()));
+        assert!(fields(Protocol { per_week: Some(Range { min: 5, max: 5 }), ..mental_health() })
+            .contains(&"per_week.max".to_owned()));
+        assert!(
+            fields(Protocol { per_week: None, ..mental_health() }).contains(&"per_week".to_owned())
+        );
         assert_eq!(
-            fields(Protocol {
-                response_check_infusion: Some(9),
-                ..pain_5_day()
-            }),
+            fields(Protocol { response_check_infusion: Some(9), ..pain_5_day() }),
             ["response_check_infusion"]
         );
-        assert_eq!(
-            fields(Protocol {
-                categories: vec![],
-                ..pain_5_day()
-            }),
-            ["categories"]
-        );
+        assert_eq!(fields(Protocol { categories: vec![], ..pain_5_day() }), ["categories"]);
     }
 }

@@ -52,9 +52,7 @@ impl IntakeRecord {
 
     /// Whether the latest screening found a contraindication.
     pub fn latest_screening_ineligible(&self) -> bool {
-        self.latest_screening
-            .as_ref()
-            .is_some_and(|s| s.outcome == Outcome::Ineligible)
+        self.latest_screening.as_ref().is_some_and(|s| s.outcome == Outcome::Ineligible)
     }
 }
 
@@ -163,10 +161,7 @@ pub fn gate(
     if items.is_empty() {
         Ok(())
     } else {
-        Err(Refusal::NotReady {
-            items,
-            refused: purpose.refused(),
-        })
+        Err(Refusal::NotReady { items, refused: purpose.refused() })
     }
 }
 
@@ -178,33 +173,20 @@ fn item(
     status: ReadinessItemStatus,
     detail: impl Into<String>,
 ) -> ReadinessItem {
-    ReadinessItem {
-        code,
-        status,
-        blocking,
-        detail: detail.into(),
-    }
+    ReadinessItem { code, status, blocking, detail: detail.into() }
 }
 
 fn within(date: NaiveDate, today: NaiveDate, days: u32) -> bool {
-    date.checked_add_days(Days::new(u64::from(days)))
-        .is_some_and(|last| today <= last)
+    date.checked_add_days(Days::new(u64::from(days))).is_some_and(|last| today <= last)
 }
 
 /// The checklist for `record` on `today`.
 pub fn readiness(record: &IntakeRecord, today: NaiveDate, policy: IntakePolicy) -> Readiness {
-    let mental_health = record
-        .patient
-        .has_category(IndicationCategory::MentalHealth);
+    let mental_health = record.patient.has_category(IndicationCategory::MentalHealth);
     let pain = record.patient.has_category(IndicationCategory::Pain);
 
     let screening = match &record.latest_screening {
-        None => item(
-            SCREENING,
-            true,
-            ReadinessItemStatus::Open,
-            "no screening recorded",
-        ),
+        None => item(SCREENING, true, ReadinessItemStatus::Open, "no screening recorded"),
         Some(s) if !within(s.screened_on, today, policy.screening_valid_days) => item(
             SCREENING,
             true,
@@ -256,10 +238,8 @@ pub fn readiness(record: &IntakeRecord, today: NaiveDate, policy: IntakePolicy) 
                 )
             })
             .collect();
-        if let Some((_, received)) = statuses
-            .iter()
-            .filter(|(s, _)| *s == ReferralStatus::Verified)
-            .max_by_key(|(_, d)| *d)
+        if let Some((_, received)) =
+            statuses.iter().filter(|(s, _)| *s == ReferralStatus::Verified).max_by_key(|(_, d)| *d)
         {
             return item(
                 code,
@@ -349,9 +329,7 @@ pub fn readiness(record: &IntakeRecord, today: NaiveDate, policy: IntakePolicy) 
         ),
         consult,
     ];
-    let ready = items
-        .iter()
-        .all(|i| !i.blocking || i.status != ReadinessItemStatus::Open);
+    let ready = items.iter().all(|i| !i.blocking || i.status != ReadinessItemStatus::Open);
     Readiness { ready, items }
 }
 
@@ -408,11 +386,7 @@ mod tests {
     }
 
     fn verified(kind: ReferralKind, received_on: NaiveDate) -> ReferralSummary {
-        ReferralSummary {
-            kind,
-            status: ReferralStatus::Verified,
-            received_on,
-        }
+        ReferralSummary { kind, status: ReferralStatus::Verified, received_on }
     }
 
     fn record(patient: PatientDetails) -> IntakeRecord {
@@ -427,10 +401,7 @@ mod tests {
 
     /// The codes of the open items that stop booking.
     fn open_codes(rec: &IntakeRecord, today: NaiveDate) -> Vec<&'static str> {
-        open_blocking(&readiness(rec, today, POLICY))
-            .iter()
-            .map(|i| i.code)
-            .collect()
+        open_blocking(&readiness(rec, today, POLICY)).iter().map(|i| i.code).collect()
     }
 
     fn open_blocking(r: &Readiness) -> Vec<ReadinessItem> {
@@ -442,10 +413,7 @@ mod tests {
     }
 
     fn open_consult(r: &Readiness) -> Option<ReadinessItem> {
-        r.items
-            .iter()
-            .find(|i| i.code == CONSULT && i.status == ReadinessItemStatus::Open)
-            .cloned()
+        r.items.iter().find(|i| i.code == CONSULT && i.status == ReadinessItemStatus::Open).cloned()
     }
 
     fn status(r: &Readiness, code: &str) -> ReadinessItemStatus {
@@ -457,18 +425,9 @@ mod tests {
         let rec = record(patient(&[IndicationCode::ChronicPain], true, false));
         let r = readiness(&rec, today(), POLICY);
         assert!(r.ready, "{r:?}");
-        assert_eq!(
-            status(&r, "pain_management_referral"),
-            ReadinessItemStatus::NotRequired
-        );
-        assert_eq!(
-            status(&r, "mental_health_evaluation"),
-            ReadinessItemStatus::NotRequired
-        );
-        let unscreened = IntakeRecord {
-            latest_screening: None,
-            ..rec
-        };
+        assert_eq!(status(&r, "pain_management_referral"), ReadinessItemStatus::NotRequired);
+        assert_eq!(status(&r, "mental_health_evaluation"), ReadinessItemStatus::NotRequired);
+        let unscreened = IntakeRecord { latest_screening: None, ..rec };
         let r = readiness(&unscreened, today(), POLICY);
         assert!(!r.ready);
         assert_eq!(open_blocking(&r)[0].code, "screening");
@@ -493,10 +452,7 @@ mod tests {
         let mut rec = record(patient(&[IndicationCode::Depression], true, false));
         assert_eq!(
             open_codes(&rec, today()),
-            [
-                "mental_health_provider_referral",
-                "ongoing_treatment_attestation"
-            ]
+            ["mental_health_provider_referral", "ongoing_treatment_attestation"]
         );
 
         rec.referrals = vec![ReferralSummary {
@@ -509,10 +465,7 @@ mod tests {
         assert!(!r.ready);
         assert!(open_blocking(&r)[0].detail.contains("awaits"));
 
-        rec.referrals.push(verified(
-            ReferralKind::MentalHealthProvider,
-            date(2026, 11, 1),
-        ));
+        rec.referrals.push(verified(ReferralKind::MentalHealthProvider, date(2026, 11, 1)));
         assert!(readiness(&rec, today(), POLICY).ready);
         // A referral of another kind does not count.
         rec.referrals = vec![verified(ReferralKind::PainManagement, date(2026, 11, 1))];
@@ -521,15 +474,10 @@ mod tests {
 
     #[test]
     fn both_categories_add_up_their_requirements() {
-        let rec = record(patient(
-            &[IndicationCode::ChronicPain, IndicationCode::Anxiety],
-            false,
-            true,
-        ));
-        let open: Vec<&str> = open_blocking(&readiness(&rec, today(), POLICY))
-            .iter()
-            .map(|i| i.code)
-            .collect();
+        let rec =
+            record(patient(&[IndicationCode::ChronicPain, IndicationCode::Anxiety], false, true));
+        let open: Vec<&str> =
+            open_blocking(&readiness(&rec, today(), POLICY)).iter().map(|i| i.code).collect();
         assert_eq!(
             open,
             [
@@ -555,29 +503,18 @@ mod tests {
         });
         let r = readiness(&rec, today(), POLICY);
         assert!(!r.ready);
-        assert!(
-            open_blocking(&r)[0]
-                .detail
-                .ends_with("ineligible: pregnant"),
-            "{r:?}"
-        );
+        assert!(open_blocking(&r)[0].detail.ends_with("ineligible: pregnant"), "{r:?}");
     }
 
     #[test]
     fn referral_and_attestation_windows() {
         let mut rec = record(patient(&[IndicationCode::Depression], true, false));
-        rec.referrals = vec![verified(
-            ReferralKind::MentalHealthProvider,
-            date(2025, 12, 2),
-        )];
+        rec.referrals = vec![verified(ReferralKind::MentalHealthProvider, date(2025, 12, 2))];
         rec.latest_attestation = Some(date(2025, 12, 2));
         assert!(readiness(&rec, today(), POLICY).ready);
         assert_eq!(
             open_codes(&rec, date(2026, 12, 3)),
-            [
-                "mental_health_provider_referral",
-                "ongoing_treatment_attestation"
-            ]
+            ["mental_health_provider_referral", "ongoing_treatment_attestation"]
         );
         let r = readiness(&rec, date(2026, 12, 3), POLICY);
         assert!(open_blocking(&r)[0].detail.contains("expired"));
@@ -586,10 +523,7 @@ mod tests {
     #[test]
     fn the_lamotrigine_consult_does_not_block_booking_and_closes_with_a_later_consult() {
         let mut rec = record(patient(&[IndicationCode::ChronicPain], true, false));
-        let screened = ScreeningSummary {
-            lamotrigine: true,
-            ..eligible(today()).unwrap()
-        };
+        let screened = ScreeningSummary { lamotrigine: true, ..eligible(today()).unwrap() };
         rec.latest_screening = Some(screened.clone());
         let r = readiness(&rec, today(), POLICY);
         assert!(r.ready);
@@ -611,18 +545,11 @@ mod tests {
         let screened = |outcome: Outcome, lamotrigine: bool, on: NaiveDate| ScreeningSummary {
             outcome,
             lamotrigine,
-            reasons: if outcome == Outcome::Ineligible {
-                vec!["pregnant".into()]
-            } else {
-                vec![]
-            },
+            reasons: if outcome == Outcome::Ineligible { vec!["pregnant".into()] } else { vec![] },
             ..eligible(on).unwrap()
         };
         let ready = pain();
-        let unscreened = IntakeRecord {
-            latest_screening: None,
-            ..pain()
-        };
+        let unscreened = IntakeRecord { latest_screening: None, ..pain() };
         let stale = IntakeRecord {
             latest_screening: Some(screened(Outcome::Eligible, false, date(2026, 10, 1))),
             ..pain()
@@ -637,6 +564,7 @@ mod tests {
         };
         let unreferred = record(patient(&[IndicationCode::Depression], true, false));
         // (record, purpose, the items that stop it)
+        #[rustfmt::skip]
         let table: [(&IntakeRecord, Purpose, &[&str]); 18] = [
             (&ready, Booking, &[]),
             (&ready, Reschedule, &[]),
@@ -653,14 +581,7 @@ mod tests {
             (&on_lamotrigine, Booking, &[]),
             (&on_lamotrigine, Reschedule, &[]),
             (&on_lamotrigine, CheckIn, &[CONSULT]),
-            (
-                &unreferred,
-                Booking,
-                &[
-                    "mental_health_provider_referral",
-                    "ongoing_treatment_attestation",
-                ],
-            ),
+            (&unreferred, Booking, &[ "mental_health_provider_referral", "ongoing_treatment_attestation", ]),
             (&unreferred, Reschedule, &[]),
             (&unreferred, CheckIn, &[]),
         ];
@@ -689,16 +610,8 @@ mod tests {
             let seen = rec.clone().seen_by(role);
             let detail = &readiness(&seen, today(), POLICY).items[0].detail;
             let clinical = matches!(role, Role::Admin | Role::Clinician);
-            assert_eq!(
-                detail.ends_with("ineligible: pregnant"),
-                clinical,
-                "{role:?}"
-            );
-            assert_eq!(
-                detail.contains("a clinician can see why"),
-                !clinical,
-                "{role:?}"
-            );
+            assert_eq!(detail.ends_with("ineligible: pregnant"), clinical, "{role:?}");
+            assert_eq!(detail.contains("a clinician can see why"), !clinical, "{role:?}");
         }
     }
 }

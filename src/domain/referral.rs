@@ -147,20 +147,16 @@ impl utoipa::PartialSchema for Provider {
             .additional_properties(Some(AdditionalProperties::FreeForm(false)));
         // A way to reach them: one of these present, neither null nor empty.
         let reachable =
-            ["phone", "fax", "email"]
-                .into_iter()
-                .fold(AnyOfBuilder::new(), |any, name| {
-                    any.item(
-                        ObjectBuilder::new()
-                            .property(
-                                name,
-                                ObjectBuilder::new()
-                                    .schema_type(Type::String)
-                                    .min_length(Some(1)),
-                            )
-                            .required(name),
-                    )
-                });
+            ["phone", "fax", "email"].into_iter().fold(AnyOfBuilder::new(), |any, name| {
+                any.item(
+                    ObjectBuilder::new()
+                        .property(
+                            name,
+                            ObjectBuilder::new().schema_type(Type::String).min_length(Some(1)),
+                        )
+                        .required(name),
+                )
+            });
         AllOfBuilder::new()
             .item(fields)
             .item(reachable)
@@ -194,11 +190,7 @@ impl Provider {
     /// about what the client sent; an empty contact or NPI is none.
     pub fn check(&self, at: &str) -> Vec<FieldError> {
         let f = |name: &str| format!("{at}.{name}");
-        let (phone, fax, email) = (
-            contact(&self.phone),
-            contact(&self.fax),
-            contact(&self.email),
-        );
+        let (phone, fax, email) = (contact(&self.phone), contact(&self.fax), contact(&self.email));
         let mut errors: Vec<FieldError> = [
             phone.and_then(|p| check_phone(&f("phone"), p)),
             fax.and_then(|p| check_phone(&f("fax"), p)),
@@ -344,22 +336,16 @@ pub fn decide(
         });
     }
     Ok(match verdict {
-        Verdict::Verify => Decision {
-            status: ReferralStatus::Verified,
-            reject_reason: None,
-        },
-        Verdict::Reject { reason } => Decision {
-            status: ReferralStatus::Rejected,
-            reject_reason: Some(reason),
-        },
+        Verdict::Verify => Decision { status: ReferralStatus::Verified, reject_reason: None },
+        Verdict::Reject { reason } => {
+            Decision { status: ReferralStatus::Rejected, reject_reason: Some(reason) }
+        }
     })
 }
 
 /// The last day a letter received on `received_on` counts.
 pub fn expires_on(received_on: NaiveDate, valid_days: u32) -> NaiveDate {
-    received_on
-        .checked_add_days(Days::new(u64::from(valid_days)))
-        .unwrap_or(NaiveDate::MAX)
+    received_on.checked_add_days(Days::new(u64::from(valid_days))).unwrap_or(NaiveDate::MAX)
 }
 
 /// An NPI: 10 digits whose last is the Luhn check digit of the first nine
@@ -370,10 +356,7 @@ pub fn is_valid_npi(npi: &str) -> bool {
         return false;
     }
     // Luhn over "80840" + the first nine digits, doubling from the right.
-    let body: Vec<u32> = [8, 0, 8, 4, 0]
-        .into_iter()
-        .chain(digits[..9].iter().copied())
-        .collect();
+    let body: Vec<u32> = [8, 0, 8, 4, 0].into_iter().chain(digits[..9].iter().copied()).collect();
     let sum: u32 = body
         .iter()
         .rev()
@@ -441,38 +424,18 @@ mod tests {
             npi: None,
         };
         assert!(good.check("provider").is_empty());
-        let fields = |p: Provider| {
-            p.check("provider")
-                .into_iter()
-                .map(|e| e.field)
-                .collect::<Vec<_>>()
-        };
+        let fields =
+            |p: Provider| p.check("provider").into_iter().map(|e| e.field).collect::<Vec<_>>();
+        assert_eq!(fields(Provider { email: None, ..good.clone() }), ["provider"]);
         assert_eq!(
-            fields(Provider {
-                email: None,
-                ..good.clone()
-            }),
-            ["provider"]
-        );
-        assert_eq!(
-            fields(Provider {
-                fax: Some("fax me".into()),
-                ..good.clone()
-            }),
+            fields(Provider { fax: Some("fax me".into()), ..good.clone() }),
             ["provider.fax"]
         );
         assert_eq!(
-            fields(Provider {
-                npi: Some("1234567890".into()),
-                ..good.clone()
-            }),
+            fields(Provider { npi: Some("1234567890".into()), ..good.clone() }),
             ["provider.npi"]
         );
-        assert!(fields(Provider {
-            npi: Some("1234567893".into()),
-            ..good
-        })
-        .is_empty());
+        assert!(fields(Provider { npi: Some("1234567893".into()), ..good }).is_empty());
     }
 
     fn referral(status: ReferralStatus, received_on: NaiveDate) -> Referral {
@@ -502,9 +465,8 @@ mod tests {
         use ReferralStatus::*;
         let today = date(2026, 12, 1);
         let (fresh, old) = (date(2026, 11, 20), date(2025, 11, 30));
-        let reject = || Verdict::Reject {
-            reason: "unsigned".into(),
-        };
+        let reject = || Verdict::Reject { reason: "unsigned".into() };
+        #[rustfmt::skip]
         let table = [
             (Received, fresh, Verdict::Verify, Ok(Verified)),
             (Received, fresh, reject(), Ok(Rejected)),

@@ -97,10 +97,9 @@ impl Criteria {
         for (i, name) in CRITERIA.iter().enumerate() {
             match map.get(*name) {
                 Some(Value::Bool(b)) => answers[i] = *b,
-                Some(_) => errors.push(FieldError::new(
-                    format!("{field}.{name}"),
-                    "must be true or false",
-                )),
+                Some(_) => {
+                    errors.push(FieldError::new(format!("{field}.{name}"), "must be true or false"))
+                }
                 None => errors.push(FieldError::new(
                     format!("{field}.{name}"),
                     "is required: answer true or false",
@@ -108,10 +107,7 @@ impl Criteria {
             }
         }
         for key in map.keys().filter(|k| !CRITERIA.contains(&k.as_str())) {
-            errors.push(FieldError::new(
-                format!("{field}.{key}"),
-                "is not a screening criterion",
-            ));
+            errors.push(FieldError::new(format!("{field}.{key}"), "is not a screening criterion"));
         }
         if errors.is_empty() {
             Ok(Self::from_answers(answers))
@@ -157,9 +153,7 @@ impl Outcome {
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        [Outcome::Eligible, Outcome::Ineligible]
-            .into_iter()
-            .find(|o| o.as_str() == text)
+        [Outcome::Eligible, Outcome::Ineligible].into_iter().find(|o| o.as_str() == text)
     }
 }
 
@@ -173,19 +167,14 @@ const LAMOTRIGINE_NAMES: [&str; 3] = ["lamotrigine", "lamictal", "subvenite"];
 /// Whether a medication name is lamotrigine under any of its names, in any
 /// case. Whole words only, so Lamisil or lamivudine do not match.
 pub fn is_lamotrigine(medication: &str) -> bool {
-    medication
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|word| !word.is_empty())
-        .any(|word| {
-            let word = word.to_lowercase();
-            LAMOTRIGINE_NAMES.iter().any(|name| {
-                // "LamictalXR" and "LamictalODT" are written joined too.
-                word == *name
-                    || word
-                        .strip_prefix(name)
-                        .is_some_and(|rest| ["xr", "odt", "cd"].contains(&rest))
-            })
+    medication.split(|c: char| !c.is_alphanumeric()).filter(|word| !word.is_empty()).any(|word| {
+        let word = word.to_lowercase();
+        LAMOTRIGINE_NAMES.iter().any(|name| {
+            // "LamictalXR" and "LamictalODT" are written joined too.
+            word == *name
+                || word.strip_prefix(name).is_some_and(|rest| ["xr", "odt", "cd"].contains(&rest))
         })
+    })
 }
 
 /// The flags a medication list raises.
@@ -254,10 +243,8 @@ pub fn screen(request: ScreeningRequest, today: NaiveDate) -> Result<NewScreenin
         Criteria::default()
     });
     if request.medications.len() > MAX_MEDICATIONS {
-        errors.push(FieldError::new(
-            "medications",
-            format!("at most {MAX_MEDICATIONS} medications"),
-        ));
+        errors
+            .push(FieldError::new("medications", format!("at most {MAX_MEDICATIONS} medications")));
     }
     super::valid(errors)?;
     Ok(NewScreening {
@@ -290,11 +277,7 @@ pub struct Screening {
 impl Screening {
     /// The criteria answered true.
     pub fn reasons(&self) -> Vec<String> {
-        self.criteria
-            .reasons()
-            .into_iter()
-            .map(str::to_owned)
-            .collect()
+        self.criteria.reasons().into_iter().map(str::to_owned).collect()
     }
 
     /// `lamotrigine_prescriber_consult` when lamotrigine is among the medications.
@@ -313,12 +296,7 @@ mod tests {
     use serde_json::json;
 
     fn all_false() -> Value {
-        Value::Object(
-            CRITERIA
-                .iter()
-                .map(|c| (c.to_string(), json!(false)))
-                .collect(),
-        )
+        Value::Object(CRITERIA.iter().map(|c| (c.to_string(), json!(false))).collect())
     }
 
     #[test]
@@ -348,11 +326,7 @@ mod tests {
         let c = Criteria::parse("criteria", &v).unwrap();
         assert_eq!(
             c.reasons(),
-            vec![
-                "history_of_psychosis",
-                "uncontrolled_hypertension",
-                "pregnant"
-            ]
+            vec!["history_of_psychosis", "uncontrolled_hypertension", "pregnant"]
         );
         let mut every = all_false();
         for name in CRITERIA {
@@ -383,10 +357,7 @@ mod tests {
             ]
         );
         assert!(Criteria::parse("criteria", &json!([])).is_err());
-        assert_eq!(
-            Criteria::parse("criteria", &json!({})).unwrap_err().len(),
-            9
-        );
+        assert_eq!(Criteria::parse("criteria", &json!({})).unwrap_err().len(), 9);
     }
 
     #[test]
@@ -427,17 +398,9 @@ mod tests {
     #[test]
     fn flags_come_from_the_medication_list() {
         let meds = |names: &[&str]| -> Vec<Medication> {
-            names
-                .iter()
-                .map(|n| Medication {
-                    name: Text::parse(n).unwrap(),
-                })
-                .collect()
+            names.iter().map(|n| Medication { name: Text::parse(n).unwrap() }).collect()
         };
-        assert_eq!(
-            flags(&meds(&["Sertraline", "Lamictal XR"])),
-            vec![LAMOTRIGINE_FLAG]
-        );
+        assert_eq!(flags(&meds(&["Sertraline", "Lamictal XR"])), vec![LAMOTRIGINE_FLAG]);
         assert!(flags(&meds(&["Sertraline"])).is_empty());
         assert!(flags(&[]).is_empty());
     }
@@ -445,16 +408,12 @@ mod tests {
     #[test]
     fn a_screening_is_recorded_only_whole() {
         let today = NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
-        let all_false: Map<String, Value> = CRITERIA
-            .iter()
-            .map(|c| (c.to_string(), json!(false)))
-            .collect();
+        let all_false: Map<String, Value> =
+            CRITERIA.iter().map(|c| (c.to_string(), json!(false))).collect();
         let request = |criteria: Value, medications: usize| ScreeningRequest {
             criteria,
             medications: vec![
-                Medication {
-                    name: Text::parse("Lamictal 25 mg").unwrap()
-                };
+                Medication { name: Text::parse("Lamictal 25 mg").unwrap() };
                 medications
             ],
         };

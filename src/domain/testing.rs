@@ -3,7 +3,8 @@
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 
-use super::calendar::Calendar;
+use super::appointment::{Appointment, AppointmentStatus, Route};
+use super::calendar::{Calendar, Session};
 use super::patient::{
     Indication, IndicationCategory, IndicationCode, IndicationSubtype, PatientDetails,
 };
@@ -105,34 +106,56 @@ pub fn pain_5_day() -> Protocol {
     }
 }
 
-/// The `mental-health` protocol as seeded.
+/// The `mental-health` protocol as seeded: 2 or 3 a week for 2 or 3 weeks,
+/// a free day between two.
 pub fn mental_health() -> Protocol {
-    Protocol {
-        code: "mental-health".into(),
-        name: Text::parse("Mental health").unwrap(),
-        categories: vec![IndicationCategory::MentalHealth],
-        spacing: Spacing::Weekly,
-        infusions: Range { min: 4, max: 9 },
-        per_week: Some(Range { min: 2, max: 3 }),
-        weeks: Some(Range { min: 2, max: 3 }),
-        min_gap_days: 1,
-        preferred_start_weekday: None,
-        response_check_infusion: Some(3),
-        ..pain_5_day()
-    }
+    let two_or_three = Some(Range { min: 2, max: 3 });
+    let mut mental_health = pain_5_day();
+    (mental_health.code, mental_health.name) =
+        ("mental-health".into(), Text::parse("Mental health").unwrap());
+    mental_health.categories = vec![IndicationCategory::MentalHealth];
+    (mental_health.spacing, mental_health.min_gap_days) = (Spacing::Weekly, 1);
+    mental_health.infusions = Range { min: 4, max: 9 };
+    (mental_health.per_week, mental_health.weeks) = (two_or_three, two_or_three);
+    (mental_health.preferred_start_weekday, mental_health.response_check_infusion) =
+        (None, Some(3));
+    mental_health
 }
 
 /// The `maintenance` protocol as seeded: one or two infusions, after a
 /// completed course.
 pub fn maintenance() -> Protocol {
-    Protocol {
-        code: "maintenance".into(),
-        name: Text::parse("Maintenance").unwrap(),
-        categories: vec![IndicationCategory::Pain, IndicationCategory::MentalHealth],
-        infusions: Range { min: 1, max: 2 },
-        preferred_start_weekday: None,
-        response_check_infusion: None,
-        requires_completed_course: true,
-        ..pain_5_day()
+    let mut maintenance = pain_5_day();
+    maintenance.code = "maintenance".into();
+    maintenance.categories.push(IndicationCategory::MentalHealth);
+    maintenance.infusions = Range { min: 1, max: 2 };
+    (maintenance.preferred_start_weekday, maintenance.response_check_infusion) = (None, None);
+    maintenance.requires_completed_course = true;
+    maintenance
+}
+
+/// A scheduled IV infusion of patient `p-1` in room `r-1`, on `date`'s
+/// morning starting at `starts_at`, booked at `starts_at` two days before.
+pub fn appointment(id: &str, date: NaiveDate, starts_at: DateTime<Utc>) -> Appointment {
+    let booked = starts_at - chrono::Duration::days(2);
+    Appointment {
+        id: id.into(),
+        patient_id: "p-1".into(),
+        room_id: "r-1".into(),
+        date,
+        session: Session::Morning,
+        starts_at,
+        status: AppointmentStatus::Scheduled,
+        route: Route::Iv,
+        pain_before: None,
+        pain_after: None,
+        cancel_reason: None,
+        cancelled_by: None,
+        checked_in_at: None,
+        completed_at: None,
+        created_at: booked,
+        updated_at: booked,
+        course_id: None,
+        phq9: None,
     }
 }

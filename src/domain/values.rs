@@ -39,9 +39,7 @@ impl PartialSchema for Id {
     fn schema() -> RefOr<Schema> {
         ObjectBuilder::new()
             .schema_type(Type::String)
-            .format(Some(SchemaFormat::KnownFormat(
-                utoipa::openapi::KnownFormat::Uuid,
-            )))
+            .format(Some(SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::Uuid)))
             .description(Some("A resource's id: a UUID."))
             .examples(["019a6b1e-7c2d-7f00-8a11-3c4d5e6f7a8b"])
             .into()
@@ -84,10 +82,9 @@ pub fn dates_in_order(
     to: Option<CalendarDate>,
 ) -> Result<(), super::Refusal> {
     match (from, to) {
-        (Some(from), Some(to)) if to < from => Err(super::FieldError::refusal(
-            "to",
-            "must not be before `from`",
-        )),
+        (Some(from), Some(to)) if to < from => {
+            Err(super::FieldError::refusal("to", "must not be before `from`"))
+        }
         _ => Ok(()),
     }
 }
@@ -100,9 +97,7 @@ impl<'de> Deserialize<'de> for CalendarDate {
         if first.is_some_and(|f| date >= f) && last.is_some_and(|l| date <= l) {
             Ok(CalendarDate(date))
         } else {
-            Err(serde::de::Error::custom(
-                "must be a date from 1900-01-01 to 9999-12-31",
-            ))
+            Err(serde::de::Error::custom("must be a date from 1900-01-01 to 9999-12-31"))
         }
     }
 }
@@ -111,9 +106,7 @@ impl PartialSchema for CalendarDate {
     fn schema() -> RefOr<Schema> {
         ObjectBuilder::new()
             .schema_type(Type::String)
-            .format(Some(SchemaFormat::KnownFormat(
-                utoipa::openapi::KnownFormat::Date,
-            )))
+            .format(Some(SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::Date)))
             .pattern(Some(YEAR_PATTERN))
             .description(Some(
                 "A date, `YYYY-MM-DD`, from 1900-01-01 to 9999-12-31; clinic-local where it \
@@ -252,9 +245,7 @@ fn within(ranges: &[(char, char)], c: char) -> bool {
 /// Whether `c` shows something: not a control, bidirectional, white-space
 /// or default-ignorable character.
 fn is_visible(c: char) -> bool {
-    ![&CONTROL[..], &BIDI[..], &BLANK[..], &INVISIBLE[..]]
-        .iter()
-        .any(|ranges| within(ranges, c))
+    ![&CONTROL[..], &BIDI[..], &BLANK[..], &INVISIBLE[..]].iter().any(|ranges| within(ranges, c))
 }
 
 /// A regular expression character class of `ranges`, with `\uXXXX` escapes
@@ -263,13 +254,15 @@ fn class(negated: bool, ranges: &[(char, char)]) -> String {
     let escape = |c: char| format!("\\u{:04X}", u32::from(c));
     let body: String = ranges
         .iter()
-        .map(|&(from, to)| {
-            if from == to {
-                escape(from)
-            } else {
-                format!("{}-{}", escape(from), escape(to))
-            }
-        })
+        .map(
+            |&(from, to)| {
+                if from == to {
+                    escape(from)
+                } else {
+                    format!("{}-{}", escape(from), escape(to))
+                }
+            },
+        )
         .collect();
     format!("[{}{body}]", if negated { "^" } else { "" })
 }
@@ -278,10 +271,7 @@ fn class(negated: bool, ranges: &[(char, char)]) -> String {
 /// character anywhere, and at least one visible character.
 pub fn pattern() -> String {
     let allowed = class(true, &[&CONTROL[..], &BIDI[..]].concat());
-    let visible = class(
-        true,
-        &[&CONTROL[..], &BIDI[..], &BLANK[..], &INVISIBLE[..]].concat(),
-    );
+    let visible = class(true, &[&CONTROL[..], &BIDI[..], &BLANK[..], &INVISIBLE[..]].concat());
     format!("^{allowed}*{visible}{allowed}*$")
 }
 
@@ -293,11 +283,7 @@ mod tests {
     fn the_classes_are_the_characters_they_name() {
         for c in (0..=0x10FFFF).filter_map(char::from_u32) {
             assert_eq!(c.is_control(), within(&CONTROL, c), "{c:?}");
-            assert_eq!(
-                c.is_whitespace() && !c.is_control(),
-                within(&BLANK, c),
-                "{c:?}"
-            );
+            assert_eq!(c.is_whitespace() && !c.is_control(), within(&BLANK, c), "{c:?}");
         }
         assert_eq!(
             pattern(),
@@ -330,14 +316,8 @@ mod tests {
             ("Ada\n", "must not contain control characters"),
             ("\tAda", "must not contain control characters"),
             ("A\u{85}da", "must not contain control characters"),
-            (
-                "Ada\u{202e}",
-                "must not contain bidirectional override or isolate characters",
-            ),
-            (
-                "\u{2067}Ada",
-                "must not contain bidirectional override or isolate characters",
-            ),
+            ("Ada\u{202e}", "must not contain bidirectional override or isolate characters"),
+            ("\u{2067}Ada", "must not contain bidirectional override or isolate characters"),
             ("  Ada   ", "must be at most 7 characters"),
         ] {
             assert_eq!(Short::parse(sent), Err(message.into()), "{sent:?}");

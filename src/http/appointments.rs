@@ -1,9 +1,8 @@
 //! `/v1/appointments`: book, read, list, and the actions of the state
 //! machine (cancel, reschedule, check-in, complete, no-show).
 
-use actix_web::http::header;
 use actix_web::web::Path;
-use actix_web::{get, post, HttpResponse};
+use actix_web::{get, post};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -23,18 +22,7 @@ use super::openapi::{
     SlotRules, TransitionConflict, ValidationFailed,
 };
 use super::pagination::{Page, PageRequest};
-use super::{Answer, AppState};
-
-pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(book_appointment)
-        .service(list_appointments)
-        .service(get_appointment)
-        .service(cancel_appointment)
-        .service(reschedule_appointment)
-        .service(check_in_appointment)
-        .service(complete_appointment)
-        .service(no_show_appointment);
-}
+use super::{created, ok, Answer, AppState};
 
 /// An appointment as the API shows it: its instants in the clinic's offset.
 #[derive(Debug, Serialize, ToSchema)]
@@ -151,10 +139,7 @@ pub async fn book_appointment(ctx: Ctx, body: Json<BookAppointment>) -> Answer {
     let Json(body) = body;
     let (clinic, role) = (ctx.clinic(), ctx.caller.role);
     let patient_id = body.patient_id.into_string();
-    let slot = SlotRequest {
-        date: body.date.get(),
-        session: body.session,
-    };
+    let slot = SlotRequest { date: body.date.get(), session: body.session };
     let booked = ctx
         .write_retrying(move |tx| {
             let facts = store::slot_facts(tx, &patient_id, slot, None)?.seen_by(role);
@@ -162,14 +147,8 @@ pub async fn book_appointment(ctx: Ctx, body: Json<BookAppointment>) -> Answer {
             store::insert(tx, &new, clinic.now)
         })
         .await?;
-    log::info!(
-        "appointment {} booked for patient {}",
-        booked.id,
-        booked.patient_id
-    );
-    Ok(HttpResponse::Created()
-        .insert_header((header::LOCATION, format!("/v1/appointments/{}", booked.id)))
-        .json(AppointmentResponse::new(&ctx, booked)))
+    log::info!("appointment {} booked for patient {}", booked.id, booked.patient_id);
+    created(format!("/v1/appointments/{}", booked.id), AppointmentResponse::new(&ctx, booked))
 }
 
 /// List appointments in id (booking) order. A patient token lists its own.
@@ -198,14 +177,8 @@ pub async fn list_appointments(ctx: Ctx, query: Query<ListAppointmentsQuery>) ->
         status: q.status,
     };
     let (after, fetch) = (page.after.clone(), page.fetch());
-    let rows = ctx
-        .db(move |conn| store::list(conn, &filter, after.as_deref(), fetch))
-        .await?;
-    Ok(HttpResponse::Ok().json(page.page(
-        rows,
-        |a| a.id.as_str(),
-        |a| AppointmentResponse::new(&ctx, a),
-    )))
+    let rows = ctx.db(move |conn| store::list(conn, &filter, after.as_deref(), fetch)).await?;
+    ok(page.shown(rows, &ctx, AppointmentResponse::new))
 }
 
 /// One appointment. A patient token reads only its own.
@@ -219,7 +192,7 @@ pub async fn get_appointment(ctx: Ctx, id: Path<Id>) -> Answer {
     let id = id.into_inner().into_string();
     let found = ctx.db(move |conn| store::find(conn, &id)).await?;
     ctx.caller.require_own(&found.patient_id, "appointment")?;
-    Ok(HttpResponse::Ok().json(AppointmentResponse::new(&ctx, found)))
+    ok(AppointmentResponse::new(&ctx, found))
 }
 
 /// Asks the domain to decide `request` on the appointment, held until
@@ -227,18 +200,11 @@ pub async fn get_appointment(ctx: Ctx, id: Path<Id>) -> Answer {
 /// the change. A patient caller may act only on its own appointments;
 /// another's is 404.
 async fn act(ctx: &Ctx, id: Path<Id>, request: Request) -> Answer {
-    let (id, clinic, caller) = (
-        id.into_inner().into_string(),
-        ctx.clinic(),
-        ctx.caller.clone(),
-    );
+    let (id, clinic, caller) = (id.into_inner().into_string(), ctx.clinic(), ctx.caller.clone());
     let changed = ctx
         .write(move |tx| {
             let current = store::hold(tx, &id)?;
-            if caller
-                .require_own(&current.patient_id, "appointment")
-                .is_err()
-            {
+            if caller.require_own(&current.patient_id, "appointment").is_err() {
                 return Err(StoreError::NotFound("appointment"));
             }
             let intake = match request.needs_intake() {
@@ -251,7 +217,7 @@ async fn act(ctx: &Ctx, id: Path<Id>, request: Request) -> Answer {
         })
         .await?;
     log::info!("appointment {} {}", changed.id, changed.status.as_str());
-    Ok(HttpResponse::Ok().json(AppointmentResponse::new(ctx, changed)))
+    ok(AppointmentResponse::new(ctx, changed))
 }
 
 /// Cancel a scheduled appointment, with a reason. A patient may cancel its own.
@@ -263,10 +229,7 @@ async fn act(ctx: &Ctx, id: Path<Id>, request: Request) -> Answer {
 #[post("/appointments/{id}/cancel")]
 pub async fn cancel_appointment(ctx: Ctx, id: Path<Id>, body: Json<CancelAppointment>) -> Answer {
     ctx.require(STAFF_AND_PATIENT)?;
-    let request = Request::Cancel {
-        reason: body.0.reason.into_string(),
-        by: ctx.caller.label(),
-    };
+    let request = Request::Cancel { reason: body.0.reason.into_string(), by: ctx.caller.label() };
     act(&ctx, id, request).await
 }
 
@@ -286,10 +249,7 @@ pub async fn reschedule_appointment(
     body: Json<RescheduleAppointment>,
 ) -> Answer {
     ctx.require(STAFF)?;
-    let slot = SlotRequest {
-        date: body.0.date.get(),
-        session: body.0.session,
-    };
+    let slot = SlotRequest { date: body.0.date.get(), session: body.0.session };
     let (id, clinic, role) = (id.into_inner().into_string(), ctx.clinic(), ctx.caller.role);
     let moved = ctx
         .write_retrying(move |tx| {
@@ -300,7 +260,7 @@ pub async fn reschedule_appointment(
         })
         .await?;
     log::info!("appointment {} rescheduled", moved.id);
-    Ok(HttpResponse::Ok().json(AppointmentResponse::new(&ctx, moved)))
+    ok(AppointmentResponse::new(&ctx, moved))
 }
 
 /// Check the patient in, on the appointment's date, with the pain score on
@@ -319,11 +279,8 @@ pub async fn check_in_appointment(
 ) -> Answer {
     ctx.require(STAFF)?;
     let Json(body) = body;
-    let request = Request::CheckIn {
-        pain_before: body.pain_before,
-        route: body.route,
-        phq9: body.phq9,
-    };
+    let request =
+        Request::CheckIn { pain_before: body.pain_before, route: body.route, phq9: body.phq9 };
     act(&ctx, id, request).await
 }
 
@@ -340,9 +297,7 @@ pub async fn complete_appointment(
     body: Json<CompleteAppointment>,
 ) -> Answer {
     ctx.require(STAFF)?;
-    let request = Request::Complete {
-        pain_after: body.0.pain_after,
-    };
+    let request = Request::Complete { pain_after: body.0.pain_after };
     act(&ctx, id, request).await
 }
 

@@ -5,21 +5,16 @@ use actix_web::web::Path;
 use actix_web::{get, post};
 
 use crate::domain::access::STAFF;
-use crate::domain::intake::{self, Attestation};
+use crate::domain::intake::{self, Attestation, Kept};
 use crate::domain::values::Id;
 use crate::store::intake as store;
 
 use super::auth::Ctx;
 use super::extract::{Json, Query};
-use super::kept::{self, Recorded};
 use super::openapi::{BodyErrors, CommonErrors, NotFound, ValidationFailed};
 use super::pagination::{Page, PageQuery};
+use super::records::{self, Recorded};
 use super::Answer;
-
-pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(create_treatment_attestation)
-        .service(list_treatment_attestations);
-}
 
 /// Record that a mental health patient continues ongoing treatment.
 #[utoipa::path(tag = "intake", params(("id" = String, Path, description = "The patient's id")),
@@ -35,17 +30,10 @@ pub async fn create_treatment_attestation(
     body: Json<Attestation>,
 ) -> Answer {
     ctx.require(STAFF)?;
-    let (id, body) = (id.into_inner(), body.0);
-    let insert = store::insert_attestation;
-    kept::create(
-        ctx,
-        id,
-        body,
-        intake::attest,
-        insert,
-        "treatment-attestations",
-    )
-    .await
+    let record = intake::attest(body.0, ctx.today())?;
+    let at =
+        |k: &Kept<Attestation>| format!("/v1/patients/{}/treatment-attestations", k.patient_id);
+    records::create(&ctx, id, record, store::insert_attestation, Recorded::new, at).await
 }
 
 /// A patient's attestations of ongoing treatment (staff).
@@ -61,5 +49,5 @@ pub async fn list_treatment_attestations(
     query: Query<PageQuery>,
 ) -> Answer {
     ctx.require(STAFF)?;
-    kept::list(&ctx, id.into_inner(), query.0, store::list_attestations).await
+    records::list(&ctx, (id, query), store::list_attestations).await
 }

@@ -116,10 +116,7 @@ impl JwtKeys {
         if claims.sub.trim().is_empty() {
             return Err(ApiError::Unauthorized("the token has an empty subject"));
         }
-        let caller = Caller {
-            subject: claims.sub,
-            role,
-        };
+        let caller = Caller { subject: claims.sub, role };
         Ok((caller, claims.exp))
     }
 }
@@ -238,9 +235,7 @@ fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
     let value = req
         .headers()
         .get(header::AUTHORIZATION)
-        .ok_or(ApiError::Unauthorized(
-            "send `Authorization: Bearer <token>`",
-        ))?;
+        .ok_or(ApiError::Unauthorized("send `Authorization: Bearer <token>`"))?;
     let token = value
         .to_str()
         .ok()
@@ -249,9 +244,7 @@ fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
             scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
         })
         .filter(|t| !t.is_empty())
-        .ok_or(ApiError::Unauthorized(
-            "the Authorization header must be `Bearer <token>`",
-        ))?;
+        .ok_or(ApiError::Unauthorized("the Authorization header must be `Bearer <token>`"))?;
     state.keys.verify(token)
 }
 
@@ -273,27 +266,17 @@ mod tests {
     fn a_remembered_token_is_accepted_again_until_it_expires() {
         let keys = keys();
         let now = Utc::now();
-        let fresh = keys
-            .issue(Role::Scheduler, "s-1", now, now + Duration::hours(1))
-            .unwrap();
+        let fresh = keys.issue(Role::Scheduler, "s-1", now, now + Duration::hours(1)).unwrap();
         assert_eq!(keys.verify(&fresh).unwrap().role, Role::Scheduler);
         assert_eq!(keys.verify(&fresh).unwrap().subject, "s-1");
 
         // A token remembered while valid whose `exp` has since passed (beyond
         // the leeway) is checked afresh, and refused as expired.
         let past = now - Duration::hours(2);
-        let stale = keys
-            .issue(Role::Admin, "a-1", past, past + Duration::hours(1))
-            .unwrap();
-        let caller = Caller {
-            subject: "a-1".into(),
-            role: Role::Admin,
-        };
+        let stale = keys.issue(Role::Admin, "a-1", past, past + Duration::hours(1)).unwrap();
+        let caller = Caller { subject: "a-1".into(), role: Role::Admin };
         let exp = (past + Duration::hours(1)).timestamp() as u64;
-        keys.verified
-            .lock()
-            .unwrap()
-            .insert(stale.clone(), (caller, exp));
+        keys.verified.lock().unwrap().insert(stale.clone(), (caller, exp));
         assert!(matches!(
             keys.verify(&stale),
             Err(ApiError::Unauthorized("the token has expired"))

@@ -1,6 +1,6 @@
 //! `/v1/availability`: free capacity per clinic day and session.
 
-use actix_web::{get, HttpResponse};
+use actix_web::get;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -12,11 +12,7 @@ use crate::store::appointments as store;
 use super::auth::Ctx;
 use super::extract::Query;
 use super::openapi::{CommonErrors, ValidationFailed};
-use super::Answer;
-
-pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(get_availability);
-}
+use super::{ok, Answer};
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -47,15 +43,7 @@ pub async fn get_availability(ctx: Ctx, query: Query<AvailabilityQuery>) -> Answ
         ctx.today(),
     )?;
     let (from, to) = range;
-    let occupancy = ctx
-        .db(move |conn| store::occupancy(conn, from, to, None))
-        .await?;
+    let occupancy = ctx.db(move |conn| store::occupancy(conn, from, to, None)).await?;
     let now = ctx.clock.now();
-    Ok(HttpResponse::Ok().json(calendar::availability(
-        &ctx.calendar,
-        &occupancy,
-        range,
-        q.session,
-        now,
-    )))
+    ok(calendar::availability(&ctx.calendar, &occupancy, range, q.session, now))
 }

@@ -1,6 +1,5 @@
 //! `/v1/closures`: dates without slots.
 
-use actix_web::http::header;
 use actix_web::web::Path;
 use actix_web::{delete, get, post, HttpResponse};
 use serde::{Deserialize, Serialize};
@@ -15,13 +14,7 @@ use super::auth::Ctx;
 use super::extract::{Json, Query};
 use super::openapi::{BodyErrors, CommonErrors, Conflict, NotFound, ValidationFailed};
 use super::pagination::{Page, PageRequest};
-use super::{Answer, AppState};
-
-pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(list_closures)
-        .service(create_closure)
-        .service(delete_closure);
-}
+use super::{created, ok, Answer, AppState};
 
 /// A date the clinic is closed.
 #[derive(Debug, Serialize, ToSchema)]
@@ -38,10 +31,7 @@ pub struct ClosureResponse {
 
 impl ClosureResponse {
     fn new(state: &AppState, closure: Closure) -> Self {
-        Self {
-            created_at: state.local(closure.created_at),
-            closure,
-        }
+        Self { created_at: state.local(closure.created_at), closure }
     }
 }
 
@@ -82,14 +72,8 @@ pub async fn list_closures(ctx: Ctx, query: Query<ListClosuresQuery>) -> Answer 
     let page = PageRequest::parse(q.limit, q.cursor)?;
     let (after, fetch) = (page.after.clone(), page.fetch());
     let (from, to) = (q.from.map(CalendarDate::get), q.to.map(CalendarDate::get));
-    let closures = ctx
-        .db(move |conn| store::list(conn, from, to, after.as_deref(), fetch))
-        .await?;
-    Ok(HttpResponse::Ok().json(page.page(
-        closures,
-        |c| c.id.as_str(),
-        |c| ClosureResponse::new(&ctx, c),
-    )))
+    let closures = ctx.db(move |conn| store::list(conn, from, to, after.as_deref(), fetch)).await?;
+    ok(page.shown(closures, &ctx, ClosureResponse::new))
 }
 
 /// Close the clinic on a date.
@@ -111,9 +95,7 @@ pub async fn create_closure(ctx: Ctx, body: Json<CreateClosure>) -> Answer {
         })
         .await?;
     log::info!("closure {} on {}", closure.id, closure.date);
-    Ok(HttpResponse::Created()
-        .insert_header((header::LOCATION, format!("/v1/closures/{}", closure.id)))
-        .json(ClosureResponse::new(&ctx, closure)))
+    created(format!("/v1/closures/{}", closure.id), ClosureResponse::new(&ctx, closure))
 }
 
 /// Reopen a closed date.

@@ -5,21 +5,16 @@ use actix_web::web::Path;
 use actix_web::{get, post};
 
 use crate::domain::access::CLINICAL;
-use crate::domain::intake::{self, Consult};
+use crate::domain::intake::{self, Consult, Kept};
 use crate::domain::values::Id;
 use crate::store::intake as store;
 
 use super::auth::Ctx;
 use super::extract::{Json, Query};
-use super::kept::{self, Recorded};
 use super::openapi::{BodyErrors, CommonErrors, NotFound, ValidationFailed};
 use super::pagination::{Page, PageQuery};
+use super::records::{self, Recorded};
 use super::Answer;
-
-pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(create_prescriber_consult)
-        .service(list_prescriber_consults);
-}
 
 /// Record that the Lamictal prescriber was consulted and a plan agreed; closes
 /// the `lamotrigine_prescriber_consult` item (clinicians).
@@ -32,16 +27,9 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 #[post("/patients/{id}/prescriber-consults")]
 pub async fn create_prescriber_consult(ctx: Ctx, id: Path<Id>, body: Json<Consult>) -> Answer {
     ctx.require(CLINICAL)?;
-    let (id, body) = (id.into_inner(), body.0);
-    kept::create(
-        ctx,
-        id,
-        body,
-        intake::consult,
-        store::insert_consult,
-        "prescriber-consults",
-    )
-    .await
+    let record = intake::consult(body.0, ctx.today())?;
+    let at = |k: &Kept<Consult>| format!("/v1/patients/{}/prescriber-consults", k.patient_id);
+    records::create(&ctx, id, record, store::insert_consult, Recorded::new, at).await
 }
 
 /// A patient's prescriber consults (clinicians).
@@ -52,5 +40,5 @@ pub async fn create_prescriber_consult(ctx: Ctx, id: Path<Id>, body: Json<Consul
 #[get("/patients/{id}/prescriber-consults")]
 pub async fn list_prescriber_consults(ctx: Ctx, id: Path<Id>, query: Query<PageQuery>) -> Answer {
     ctx.require(CLINICAL)?;
-    kept::list(&ctx, id.into_inner(), query.0, store::list_consults).await
+    records::list(&ctx, (id, query), store::list_consults).await
 }

@@ -1,9 +1,8 @@
 //! `/v1/courses`: plan and book a whole series of infusions, read courses,
 //! cancel what is left of one.
 
-use actix_web::http::header;
 use actix_web::web::Path;
-use actix_web::{get, post, HttpResponse};
+use actix_web::{get, post};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -25,15 +24,7 @@ use super::openapi::{
     BodyErrors, CommonErrors, CourseConflict, NotFound, TransitionConflict, ValidationFailed,
 };
 use super::pagination::{Page, PageQuery, PageRequest};
-use super::{Answer, AppState};
-
-pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(plan_course)
-        .service(book_course)
-        .service(get_course)
-        .service(list_patient_courses)
-        .service(cancel_course);
-}
+use super::{created, ok, Answer, AppState};
 
 /// One infusion of a plan.
 #[derive(Debug, Serialize, ToSchema)]
@@ -130,7 +121,7 @@ pub async fn plan_course(ctx: Ctx, body: Json<CourseRequest>) -> Answer {
     ctx.require(STAFF)?;
     let Json(request) = body;
     let plan = plan_now(&ctx, request.clone(), None).await?;
-    Ok(HttpResponse::Ok().json(CoursePlan {
+    ok(CoursePlan {
         patient_id: request.patient_id.into_string(),
         infusions: plan.shape.infusions(),
         protocol: plan.protocol.code,
@@ -143,7 +134,7 @@ pub async fn plan_course(ctx: Ctx, body: Json<CourseRequest>) -> Answer {
                 starts_at: ctx.local(s.starts_at),
             })
             .collect(),
-    }))
+    })
 }
 
 /// Reads what `request` needs and asks the domain for the series; stores
@@ -198,10 +189,7 @@ pub async fn book_course(ctx: Ctx, body: Json<CourseRequest>) -> Answer {
     let Some((booked, protocol)) = booked else {
         // Every attempt lost a room at the same start: name the next one.
         let next = plan_now(&ctx, request, None).await?;
-        return Err(Refusal::NoCapacityForSeries {
-            next_start: next.start(),
-        }
-        .into());
+        return Err(Refusal::NoCapacityForSeries { next_start: next.start() }.into());
     };
     log::info!(
         "course {} booked for patient {}: {} infusions",
@@ -209,9 +197,10 @@ pub async fn book_course(ctx: Ctx, body: Json<CourseRequest>) -> Answer {
         booked.patient_id,
         booked.appointments.len()
     );
-    Ok(HttpResponse::Created()
-        .insert_header((header::LOCATION, format!("/v1/courses/{}", booked.id)))
-        .json(CourseResponse::new(&ctx, booked, Some(&protocol))))
+    created(
+        format!("/v1/courses/{}", booked.id),
+        CourseResponse::new(&ctx, booked, Some(&protocol)),
+    )
 }
 
 /// One course with its appointments. A patient token reads its own.
@@ -229,7 +218,7 @@ pub async fn get_course(ctx: Ctx, id: Path<Id>) -> Answer {
         })
         .await?;
     ctx.caller.require_own(&course.patient_id, "course")?;
-    Ok(HttpResponse::Ok().json(CourseResponse::new(&ctx, course, Some(&protocol))))
+    ok(CourseResponse::new(&ctx, course, Some(&protocol)))
 }
 
 /// A course and its protocol, for its response check.
@@ -249,8 +238,7 @@ fn with_protocol(
 #[get("/patients/{id}/courses")]
 pub async fn list_patient_courses(ctx: Ctx, id: Path<Id>, query: Query<PageQuery>) -> Answer {
     let patient_id = id.into_inner().into_string();
-    ctx.require(STAFF_AND_PATIENT)?
-        .require_own_patient(&patient_id)?;
+    ctx.require(STAFF_AND_PATIENT)?.require_own_patient(&patient_id)?;
     let page = PageRequest::parse(query.0.limit, query.0.cursor)?;
     let (after, fetch) = (page.after.clone(), page.fetch());
     let (courses, all) = ctx
@@ -259,14 +247,10 @@ pub async fn list_patient_courses(ctx: Ctx, id: Path<Id>, query: Query<PageQuery
             Ok((courses, protocols::list(conn)?))
         })
         .await?;
-    Ok(HttpResponse::Ok().json(page.page(
-        courses,
-        |c| c.id.as_str(),
-        |c| {
-            let protocol = all.iter().find(|p| p.code == c.protocol);
-            CourseResponse::new(&ctx, c, protocol)
-        },
-    )))
+    ok(page.shown(courses, &ctx, |state, c| {
+        let protocol = all.iter().find(|p| p.code == c.protocol);
+        CourseResponse::new(state, c, protocol)
+    }))
 }
 
 /// Cancel what is left of a course: every scheduled infusion that has not
@@ -278,12 +262,8 @@ pub async fn list_patient_courses(ctx: Ctx, id: Path<Id>, query: Query<PageQuery
 #[post("/courses/{id}/cancel")]
 pub async fn cancel_course(ctx: Ctx, id: Path<Id>, body: Json<CancelCourse>) -> Answer {
     ctx.require(STAFF)?;
-    let (id, reason, by, now) = (
-        id.into_inner().into_string(),
-        body.0.reason.into_string(),
-        ctx.caller.label(),
-        ctx.now(),
-    );
+    let (id, reason, by, now) =
+        (id.into_inner().into_string(), body.0.reason.into_string(), ctx.caller.label(), ctx.now());
     let (course, protocol) = ctx
         .write(move |tx| {
             let current = store::hold(tx, &id)?;
@@ -293,5 +273,5 @@ pub async fn cancel_course(ctx: Ctx, id: Path<Id>, body: Json<CancelCourse>) -> 
         })
         .await?;
     log::info!("course {} cancelled", course.id);
-    Ok(HttpResponse::Ok().json(CourseResponse::new(&ctx, course, Some(&protocol))))
+    ok(CourseResponse::new(&ctx, course, Some(&protocol)))
 }

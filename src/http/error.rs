@@ -117,19 +117,7 @@ impl ApiError {
             ApiError::Forbidden | ApiError::ForbiddenField(_) => "Not allowed",
             ApiError::NotFound(_) => "Not found",
             ApiError::MethodNotAllowed(_) => "Method not allowed",
-            ApiError::Refused(refusal) => match refusal {
-                Refusal::Invalid(_) => "The request is not valid",
-                Refusal::NotAClinicDay(_) => "Not a clinic day",
-                Refusal::ClinicClosed(_) => "The clinic is closed that day",
-                Refusal::InThePast => "That session is in the past",
-                Refusal::OutsideHorizon { .. } => "Beyond the booking horizon",
-                Refusal::SlotFull => "No free room in that session",
-                Refusal::PatientAlreadyBookedThatDay(_) => "The patient is already booked that day",
-                Refusal::InvalidTransition { .. } => "Not possible in the appointment's state",
-                Refusal::NotReady { .. } => "The patient is not ready",
-                Refusal::NoCapacityForSeries { .. } => "No capacity for the whole series",
-                Refusal::Conflict { .. } => "Conflicts with existing records",
-            },
+            ApiError::Refused(refusal) => refusal.title(),
             ApiError::Unavailable(_) => "Service unavailable",
             ApiError::Internal(_) => "Internal server error",
         }
@@ -173,9 +161,11 @@ impl ApiError {
                 _ => None,
             },
             appointment_ids: match self {
-                ApiError::Refused(Refusal::Conflict {
-                    appointment_ids, ..
-                }) if !appointment_ids.is_empty() => Some(appointment_ids.clone()),
+                ApiError::Refused(Refusal::Conflict { appointment_ids, .. })
+                    if !appointment_ids.is_empty() =>
+                {
+                    Some(appointment_ids.clone())
+                }
                 _ => None,
             },
             next_start: match self {
@@ -273,11 +263,7 @@ mod tests {
     use actix_web::body::MessageBody;
 
     fn body_of(error: &ApiError) -> String {
-        let bytes = error
-            .error_response()
-            .into_body()
-            .try_into_bytes()
-            .unwrap_or_default();
+        let bytes = error.error_response().into_body().try_into_bytes().unwrap_or_default();
         String::from_utf8_lossy(&bytes).into_owned()
     }
 
@@ -286,13 +272,8 @@ mod tests {
         let error = ApiError::Internal("UNIQUE constraint failed: patients.email SELECT *".into());
         let body = body_of(&error);
         assert!(body.contains("\"code\":\"internal_error\""), "{body}");
-        assert!(
-            !body.contains("SELECT") && !body.contains("patients.email"),
-            "{body}"
-        );
-        let unavailable = body_of(&ApiError::Unavailable(
-            "connection refused at 10.0.0.5".into(),
-        ));
+        assert!(!body.contains("SELECT") && !body.contains("patients.email"), "{body}");
+        let unavailable = body_of(&ApiError::Unavailable("connection refused at 10.0.0.5".into()));
         assert!(!unavailable.contains("10.0.0.5"), "{unavailable}");
     }
 
@@ -315,10 +296,7 @@ mod tests {
             let response = error.error_response();
             assert_eq!(response.status(), error.status_code());
             assert_eq!(
-                response
-                    .headers()
-                    .get(header::CONTENT_TYPE)
-                    .and_then(|v| v.to_str().ok()),
+                response.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()),
                 Some(PROBLEM_JSON)
             );
             assert_eq!(error.problem().code, error.code());

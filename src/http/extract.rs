@@ -66,10 +66,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
             }
             // PostgreSQL text cannot hold NUL; refuse it here, for every field.
             if body.windows(6).any(|w| w == b"\\u0000") {
-                return Err(ApiError::field(
-                    "body",
-                    "strings must not contain NUL characters",
-                ));
+                return Err(ApiError::field("body", "strings must not contain NUL characters"));
             }
             parse_json(&body).map(Json)
         })
@@ -92,10 +89,7 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(tree.0).map_err(|error| {
         let path = error.path().to_string();
         let message = error.into_inner().to_string();
-        ApiError::Validation(vec![FieldError::new(
-            field_of(&path, &message, "body"),
-            message,
-        )])
+        ApiError::Validation(vec![FieldError::new(field_of(&path, &message, "body"), message)])
     })
 }
 
@@ -183,16 +177,8 @@ impl<'de> serde::de::Visitor<'de> for TreeVisitor {
 /// names the field.
 fn field_of(path: &str, message: &str, root: &str) -> String {
     let path = if path == "." { "" } else { path };
-    let named = |prefix: &str| {
-        message
-            .strip_prefix(prefix)
-            .and_then(|rest| rest.split('`').next())
-    };
-    match (
-        path.is_empty(),
-        named("missing field `"),
-        named("unknown field `"),
-    ) {
+    let named = |prefix: &str| message.strip_prefix(prefix).and_then(|rest| rest.split('`').next());
+    match (path.is_empty(), named("missing field `"), named("unknown field `")) {
         (true, Some(field), _) => field.to_owned(),
         (false, Some(field), _) => format!("{path}.{field}"),
         (true, None, Some(field)) => field.to_owned(),
@@ -265,9 +251,7 @@ impl<'de> serde::Deserialize<'de> for Code {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
         let valid = (1..=64).contains(&text.len())
-            && text
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+            && text.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
         if valid {
             Ok(Code(text))
         } else {

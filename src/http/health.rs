@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 
 use super::error::ApiError;
 use super::openapi::ServiceUnavailable;
-use super::{Answer, State};
+use super::{ok, Answer, State};
 
 #[derive(Serialize, ToSchema)]
 #[schema(as = HealthStatus)]
@@ -29,12 +29,11 @@ pub async fn get_healthz() -> HttpResponse {
     responses((status = 200, description = "Ready to serve", body = Health), ServiceUnavailable))]
 #[get("/readyz")]
 pub async fn get_readyz(state: State) -> Answer {
-    state
-        .db(|conn| conn.batch_execute("SELECT 1").map_err(Into::into))
-        .await
-        .map_err(|e| match e {
+    state.db(|conn| conn.batch_execute("SELECT 1").map_err(Into::into)).await.map_err(
+        |e| match e {
             ApiError::Internal(cause) => ApiError::Unavailable(cause),
             other => other,
-        })?;
-    Ok(HttpResponse::Ok().json(Health { status: "ready" }))
+        },
+    )?;
+    ok(Health { status: "ready" })
 }

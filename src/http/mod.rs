@@ -15,12 +15,12 @@ pub mod courses;
 pub mod error;
 pub mod extract;
 pub mod health;
-pub mod kept;
 pub mod openapi;
 pub mod pagination;
 pub mod patients;
 pub mod protocols;
 pub mod readiness;
+pub mod records;
 pub mod referrals;
 pub mod rooms;
 pub mod screenings;
@@ -56,6 +56,16 @@ pub type State = web::Data<AppState>;
 /// What every handler answers: a response, or the problem document of an error.
 pub type Answer = Result<HttpResponse, ApiError>;
 
+/// 201 Created at `location`, with `body`.
+pub fn created(location: String, body: impl serde::Serialize) -> Answer {
+    Ok(HttpResponse::Created().insert_header((header::LOCATION, location)).json(body))
+}
+
+/// 200 OK with `body`.
+pub fn ok(body: impl serde::Serialize) -> Answer {
+    Ok(HttpResponse::Ok().json(body))
+}
+
 /// What every handler can reach.
 pub struct AppState {
     pub pool: DbPool,
@@ -87,15 +97,7 @@ impl AppState {
             attestation_valid_days: settings.attestation_valid_days,
         };
         let gate = Arc::new(Semaphore::new(pool.max_size() as usize));
-        Self {
-            pool,
-            gate,
-            settings,
-            keys,
-            clock,
-            calendar,
-            policy,
-        }
+        Self { pool, gate, settings, keys, clock, calendar, policy }
     }
 
     /// Runs synchronous database work on the blocking pool.
@@ -178,26 +180,52 @@ impl AppState {
     }
 }
 
-/// Every route of the API. Both the App and the OpenAPI document are built
-/// from this one list.
+/// Every route of the API: each module's operations, in one list from which
+/// both the App and the OpenAPI document are built.
 fn routes(cfg: &mut ServiceConfig) {
-    cfg.service(health::get_healthz)
-        .service(health::get_readyz)
-        .service(
-            scope::scope("/v1")
-                .configure(patients::routes)
-                .configure(referrals::routes)
-                .configure(attestations::routes)
-                .configure(screenings::routes)
-                .configure(consults::routes)
-                .configure(readiness::routes)
-                .configure(rooms::routes)
-                .configure(closures::routes)
-                .configure(availability::routes)
-                .configure(appointments::routes)
-                .configure(protocols::routes)
-                .configure(courses::routes),
-        );
+    cfg.service(health::get_healthz).service(health::get_readyz).service(
+        scope::scope("/v1")
+            .service(patients::create_patient)
+            .service(patients::list_patients)
+            .service(patients::get_patient)
+            .service(patients::update_patient)
+            .service(referrals::create_referral)
+            .service(referrals::list_referrals)
+            .service(referrals::get_referral)
+            .service(referrals::verify_referral)
+            .service(referrals::reject_referral)
+            .service(attestations::create_treatment_attestation)
+            .service(attestations::list_treatment_attestations)
+            .service(screenings::create_screening)
+            .service(screenings::list_screenings)
+            .service(screenings::get_screening)
+            .service(consults::create_prescriber_consult)
+            .service(consults::list_prescriber_consults)
+            .service(readiness::get_readiness)
+            .service(rooms::list_rooms)
+            .service(rooms::create_room)
+            .service(rooms::update_room)
+            .service(closures::list_closures)
+            .service(closures::create_closure)
+            .service(closures::delete_closure)
+            .service(availability::get_availability)
+            .service(appointments::book_appointment)
+            .service(appointments::list_appointments)
+            .service(appointments::get_appointment)
+            .service(appointments::cancel_appointment)
+            .service(appointments::reschedule_appointment)
+            .service(appointments::check_in_appointment)
+            .service(appointments::complete_appointment)
+            .service(appointments::no_show_appointment)
+            .service(protocols::list_protocols)
+            .service(protocols::get_protocol)
+            .service(protocols::update_protocol)
+            .service(courses::plan_course)
+            .service(courses::book_course)
+            .service(courses::get_course)
+            .service(courses::list_patient_courses)
+            .service(courses::cancel_course),
+    );
 }
 
 /// The OpenAPI document the routes describe.
@@ -297,10 +325,7 @@ impl KnownPaths {
     }
 
     fn methods_of(&self, path: &str) -> Option<&[String]> {
-        self.0
-            .iter()
-            .find(|(def, _)| def.is_match(path))
-            .map(|(_, methods)| methods.as_slice())
+        self.0.iter().find(|(def, _)| def.is_match(path)).map(|(_, methods)| methods.as_slice())
     }
 }
 

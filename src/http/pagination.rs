@@ -6,14 +6,23 @@
 //! it is a UUID, so any UUID is a cursor (one no item has starts the page at
 //! the next id in order).
 
+use actix_web::web::Path;
 use actix_web::HttpResponse;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::domain::appointment::Appointment;
+use crate::domain::calendar::{Closure, Room};
+use crate::domain::course::Course;
+use crate::domain::intake::Kept;
+use crate::domain::patient::Patient;
+use crate::domain::referral::Referral;
+use crate::domain::screening::Screening;
 use crate::domain::values::Id;
 use crate::store::{DbConnection, StoreError};
 
 use super::error::ApiError;
+use super::extract::Query;
 use super::{Answer, AppState};
 
 pub const DEFAULT_LIMIT: u32 = 50;
@@ -54,15 +63,9 @@ impl PageRequest {
     pub fn parse(limit: Option<u32>, cursor: Option<Id>) -> Result<Self, ApiError> {
         let limit = limit.unwrap_or(DEFAULT_LIMIT);
         if !(1..=MAX_LIMIT).contains(&limit) {
-            return Err(ApiError::field(
-                "limit",
-                format!("must be from 1 to {MAX_LIMIT}"),
-            ));
+            return Err(ApiError::field("limit", format!("must be from 1 to {MAX_LIMIT}")));
         }
-        Ok(Self {
-            after: cursor.map(Id::into_string),
-            limit,
-        })
+        Ok(Self { after: cursor.map(Id::into_string), limit })
     }
 
     /// Rows to fetch: one more than the page, to know whether another follows.
@@ -79,15 +82,43 @@ impl PageRequest {
     ) -> Page<T> {
         let more = rows.len() > self.limit as usize;
         rows.truncate(self.limit as usize);
-        let next_cursor = if more {
-            rows.last().map(|r| id(r).to_owned())
-        } else {
-            None
-        };
-        Page {
-            items: rows.into_iter().map(map).collect(),
-            next_cursor,
-        }
+        let next_cursor = if more { rows.last().map(|r| id(r).to_owned()) } else { None };
+        Page { items: rows.into_iter().map(map).collect(), next_cursor }
+    }
+}
+
+/// A record listed in pages: its id is the cursor of the page after it.
+pub trait Keyed {
+    fn key(&self) -> &str;
+}
+
+macro_rules! keyed {
+    ($($record:ty),*) => {
+        $(impl Keyed for $record {
+            fn key(&self) -> &str {
+                &self.id
+            }
+        })*
+    };
+}
+
+keyed!(Patient, Appointment, Referral, Screening, Course, Room, Closure);
+
+impl<T> Keyed for Kept<T> {
+    fn key(&self) -> &str {
+        &self.id
+    }
+}
+
+impl PageRequest {
+    /// [`Self::page`] of records, each as `show` shows it.
+    pub fn shown<R: Keyed, T>(
+        &self,
+        rows: Vec<R>,
+        state: &AppState,
+        show: impl Fn(&AppState, R) -> T,
+    ) -> Page<T> {
+        self.page(rows, R::key, |r| show(state, r))
     }
 }
 
@@ -97,20 +128,18 @@ pub type LoadPage<R> = fn(&mut DbConnection, &str, Option<&str>, i64) -> Result<
 
 /// One page of a patient's records of some kind, each shown by `show`; 404
 /// if there is no such patient.
-pub async fn patient_page<R: Send + 'static, T: Serialize>(
+pub async fn patient_page<R: Keyed + Send + 'static, T: Serialize>(
     state: &AppState,
-    patient_id: Id,
-    query: PageQuery,
+    (patient, query): (Path<Id>, Query<PageQuery>),
     load: LoadPage<R>,
-    id_of: fn(&R) -> &str,
-    show: impl Fn(R) -> T,
+    show: fn(&AppState, R) -> T,
 ) -> Answer {
+    let Query(query) = query;
     let page = PageRequest::parse(query.limit, query.cursor)?;
-    let (patient_id, after, fetch) = (patient_id.into_string(), page.after.clone(), page.fetch());
-    let rows = state
-        .db(move |conn| load(conn, &patient_id, after.as_deref(), fetch))
-        .await?;
-    Ok(HttpResponse::Ok().json(page.page(rows, id_of, show)))
+    let (patient_id, after, fetch) =
+        (patient.into_inner().into_string(), page.after.clone(), page.fetch());
+    let rows = state.db(move |conn| load(conn, &patient_id, after.as_deref(), fetch)).await?;
+    Ok(HttpResponse::Ok().json(page.shown(rows, state, show)))
 }
 
 #[cfg(test)]
@@ -136,10 +165,8 @@ mod tests {
         let next = PageRequest::parse(Some(2), cursor(ids[1]).unwrap()).unwrap();
         assert_eq!(next.after.as_deref(), Some(ids[1]));
         // Any UUID, in its canonical form.
-        let upper = PageRequest::parse(
-            None,
-            cursor("019AC5A0-0000-7000-8000-00000000000B").unwrap(),
-        );
+        let upper =
+            PageRequest::parse(None, cursor("019AC5A0-0000-7000-8000-00000000000B").unwrap());
         assert_eq!(upper.unwrap().after.as_deref(), Some(ids[1]));
         for garbage in ["", "%%%", "bm90LWEtY3Vyc29y", "id:019ac5a0", "%00"] {
             assert!(cursor(garbage).is_err(), "{garbage}");

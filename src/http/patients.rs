@@ -1,8 +1,7 @@
 //! `/v1/patients`: create, read, list with name search, partial update.
 
-use actix_web::http::header;
 use actix_web::web::Path;
-use actix_web::{get, patch, post, HttpResponse};
+use actix_web::{get, patch, post};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -18,14 +17,7 @@ use super::error::ApiError;
 use super::extract::{Json, Query};
 use super::openapi::{BodyErrors, CommonErrors, NotFound, ValidationFailed};
 use super::pagination::{Page, PageRequest};
-use super::{Answer, AppState};
-
-pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(create_patient)
-        .service(list_patients)
-        .service(get_patient)
-        .service(update_patient);
-}
+use super::{created, ok, Answer, AppState};
 
 /// A new patient.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -223,17 +215,9 @@ pub async fn create_patient(ctx: Ctx, body: Json<CreatePatient>) -> Answer {
     }
     .admitted(ctx.today())?;
     let now = ctx.now();
-    let patient = ctx
-        .write(move |tx| store::insert(tx, &details, now))
-        .await?;
-    log::info!(
-        "patient {} created by {}",
-        patient.id,
-        ctx.caller.role.as_str()
-    );
-    Ok(HttpResponse::Created()
-        .insert_header((header::LOCATION, format!("/v1/patients/{}", patient.id)))
-        .json(PatientResponse::new(&ctx, patient)))
+    let patient = ctx.write(move |tx| store::insert(tx, &details, now)).await?;
+    log::info!("patient {} created by {}", patient.id, ctx.caller.role.as_str());
+    created(format!("/v1/patients/{}", patient.id), PatientResponse::new(&ctx, patient))
 }
 
 /// List patients in id (creation) order, optionally by name.
@@ -247,14 +231,9 @@ pub async fn list_patients(ctx: Ctx, query: Query<ListPatientsQuery>) -> Answer 
     let page = PageRequest::parse(query.limit, query.cursor)?;
     let name = query.q.and_then(NameSearch::term);
     let (after, fetch) = (page.after.clone(), page.fetch());
-    let rows = ctx
-        .db(move |conn| store::list(conn, name.as_deref(), after.as_deref(), fetch))
-        .await?;
-    Ok(HttpResponse::Ok().json(page.page(
-        rows,
-        |p| p.id.as_str(),
-        |p| PatientResponse::new(&ctx, p),
-    )))
+    let rows =
+        ctx.db(move |conn| store::list(conn, name.as_deref(), after.as_deref(), fetch)).await?;
+    ok(page.shown(rows, &ctx, PatientResponse::new))
 }
 
 /// One patient. A patient token reads only its own record.
@@ -266,7 +245,7 @@ pub async fn get_patient(ctx: Ctx, id: Path<Id>) -> Answer {
     let id = id.into_inner().into_string();
     ctx.require(ANY_ROLE)?.require_own_patient(&id)?;
     let patient = ctx.db(move |conn| store::find(conn, &id)).await?;
-    Ok(HttpResponse::Ok().json(PatientResponse::new(&ctx, patient)))
+    ok(PatientResponse::new(&ctx, patient))
 }
 
 /// Change some of a patient's details; the record after the change meets
@@ -294,10 +273,6 @@ pub async fn update_patient(ctx: Ctx, id: Path<Id>, body: Json<UpdatePatient>) -
             store::replace(tx, current, &details, now)
         })
         .await?;
-    log::info!(
-        "patient {} updated by {}",
-        patient.id,
-        ctx.caller.role.as_str()
-    );
-    Ok(HttpResponse::Ok().json(PatientResponse::new(&ctx, patient)))
+    log::info!("patient {} updated by {}", patient.id, ctx.caller.role.as_str());
+    ok(PatientResponse::new(&ctx, patient))
 }

@@ -1,7 +1,7 @@
 //! `/v1/protocols`: the catalog of infusion protocols, as data.
 
 use actix_web::web::Path;
-use actix_web::{get, put, HttpResponse};
+use actix_web::{get, put};
 
 use crate::domain::access::{ADMIN, ANY_ROLE};
 use crate::domain::protocol::{self, Protocol};
@@ -10,13 +10,7 @@ use crate::store::protocols as store;
 use super::auth::Ctx;
 use super::extract::{Code, Json};
 use super::openapi::{BodyErrors, CommonErrors, NotFound, ValidationFailed};
-use super::Answer;
-
-pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(list_protocols)
-        .service(get_protocol)
-        .service(update_protocol);
-}
+use super::{ok, Answer};
 
 const EXAMPLE: &str = r#"{"code": "pain-5-day", "name": "Chronic pain, 5 days", "categories": ["pain"],
  "spacing": "consecutive_clinic_days", "infusions": {"min": 5, "max": 5}, "per_week": null, "weeks": null,
@@ -40,7 +34,7 @@ fn example() -> serde_json::Value {
 pub async fn list_protocols(ctx: Ctx) -> Answer {
     ctx.require(ANY_ROLE)?;
     let all = ctx.db(store::list).await?;
-    Ok(HttpResponse::Ok().json(all))
+    ok(all)
 }
 
 /// One protocol.
@@ -57,7 +51,7 @@ pub async fn get_protocol(ctx: Ctx, code: Path<Code>) -> Answer {
     ctx.require(ANY_ROLE)?;
     let code = code.into_inner().into_string();
     let found = ctx.db(move |conn| store::find(conn, &code)).await?;
-    Ok(HttpResponse::Ok().json(found))
+    ok(found)
 }
 
 /// Change a protocol's parameters (admins). A protocol that could never be
@@ -76,9 +70,7 @@ pub async fn update_protocol(ctx: Ctx, code: Path<Code>, body: Json<Protocol>) -
     ctx.require(ADMIN)?;
     let protocol = protocol::revise(code.as_str(), body.0, &ctx.calendar, ctx.clock.now())?;
     let now = ctx.now();
-    let saved = ctx
-        .write(move |tx| store::replace(tx, &protocol, now))
-        .await?;
+    let saved = ctx.write(move |tx| store::replace(tx, &protocol, now)).await?;
     log::info!("protocol {} updated", saved.code);
-    Ok(HttpResponse::Ok().json(saved))
+    ok(saved)
 }

@@ -1,8 +1,8 @@
 //! `/v1/patients/{id}/readiness`: the checklist of what stops a patient's
 //! infusions from being booked.
 
+use actix_web::get;
 use actix_web::web::Path;
-use actix_web::{get, HttpResponse};
 
 use crate::domain::access::STAFF_AND_PATIENT;
 use crate::domain::readiness::{readiness, Readiness};
@@ -11,11 +11,7 @@ use crate::store::{intake as store, StoreError};
 
 use super::auth::Ctx;
 use super::openapi::{CommonErrors, NotFound};
-use super::Answer;
-
-pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(get_readiness);
-}
+use super::{ok, Answer};
 
 /// The readiness checklist: what is done and what still stops booking. A
 /// patient token reads its own. Why a screening found the patient
@@ -31,5 +27,5 @@ pub async fn get_readiness(ctx: Ctx, id: Path<Id>) -> Answer {
         .db(move |conn| store::intake_record(conn, &id)?.ok_or(StoreError::NotFound("patient")))
         .await?
         .seen_by(ctx.caller.role);
-    Ok(HttpResponse::Ok().json(readiness(&record, ctx.today(), ctx.policy)))
+    ok(readiness(&record, ctx.today(), ctx.policy))
 }

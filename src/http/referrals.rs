@@ -1,9 +1,8 @@
 //! `/v1/patients/{id}/referrals` and `/v1/referrals`: referral letters,
 //! recorded as they arrive and verified or rejected by clinicians.
 
-use actix_web::http::header;
 use actix_web::web::Path;
-use actix_web::{get, post, HttpResponse};
+use actix_web::{get, post};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -19,15 +18,8 @@ use super::auth::Ctx;
 use super::extract::{Json, Query};
 use super::openapi::{BodyErrors, CommonErrors, NotFound, TransitionConflict, ValidationFailed};
 use super::pagination::{patient_page, Page, PageQuery};
-use super::{Answer, AppState};
-
-pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(create_referral)
-        .service(list_referrals)
-        .service(get_referral)
-        .service(verify_referral)
-        .service(reject_referral);
-}
+use super::records;
+use super::{ok, Answer, AppState};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -83,18 +75,8 @@ impl ReferralResponse {
 pub async fn create_referral(ctx: Ctx, id: Path<Id>, body: Json<NewReferral>) -> Answer {
     ctx.require(STAFF_AND_INTEGRATION)?;
     let letter = referral::receive(body.0, ctx.today())?;
-    let (patient_id, by, now) = (id.into_inner().into_string(), ctx.caller.label(), ctx.now());
-    let stored = ctx
-        .write(move |tx| store::insert_referral(tx, &patient_id, &letter, &by, now))
-        .await?;
-    log::info!(
-        "referral {} recorded for patient {}",
-        stored.id,
-        stored.patient_id
-    );
-    Ok(HttpResponse::Created()
-        .insert_header((header::LOCATION, format!("/v1/referrals/{}", stored.id)))
-        .json(ReferralResponse::new(&ctx, stored)))
+    let at = |r: &Referral| format!("/v1/referrals/{}", r.id);
+    records::create(&ctx, id, letter, store::insert_referral, ReferralResponse::new, at).await
 }
 
 /// A patient's referrals (staff).
@@ -105,15 +87,7 @@ pub async fn create_referral(ctx: Ctx, id: Path<Id>, body: Json<NewReferral>) ->
 #[get("/patients/{id}/referrals")]
 pub async fn list_referrals(ctx: Ctx, id: Path<Id>, query: Query<PageQuery>) -> Answer {
     ctx.require(STAFF)?;
-    patient_page(
-        &ctx,
-        id.into_inner(),
-        query.0,
-        store::list_referrals,
-        |r| r.id.as_str(),
-        |r| ReferralResponse::new(&ctx, r),
-    )
-    .await
+    patient_page(&ctx, (id, query), store::list_referrals, ReferralResponse::new).await
 }
 
 /// One referral.
@@ -125,7 +99,7 @@ pub async fn get_referral(ctx: Ctx, id: Path<Id>) -> Answer {
     ctx.require(STAFF)?;
     let id = id.into_inner().into_string();
     let referral = ctx.db(move |conn| store::find_referral(conn, &id)).await?;
-    Ok(HttpResponse::Ok().json(ReferralResponse::new(&ctx, referral)))
+    ok(ReferralResponse::new(&ctx, referral))
 }
 
 /// Asks the domain to decide `verdict` on the referral, held until commit,
@@ -146,7 +120,7 @@ async fn decide(ctx: Ctx, id: Id, verdict: Verdict) -> Answer {
         })
         .await?;
     log::info!("referral {} {}", decided.id, decided.status.as_str());
-    Ok(HttpResponse::Ok().json(ReferralResponse::new(&ctx, decided)))
+    ok(ReferralResponse::new(&ctx, decided))
 }
 
 /// Verify a received referral (clinicians).

@@ -1,8 +1,7 @@
 //! `/v1/rooms`: the clinic's private treatment rooms.
 
-use actix_web::http::header;
 use actix_web::web::Path;
-use actix_web::{get, patch, post, HttpResponse};
+use actix_web::{get, patch, post};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -15,16 +14,10 @@ use super::auth::Ctx;
 use super::extract::{Json, Query};
 use super::openapi::{BodyErrors, CommonErrors, Conflict, NotFound, ValidationFailed};
 use super::pagination::{Page, PageQuery, PageRequest};
-use super::{Answer, AppState};
+use super::{created, ok, Answer, AppState};
 
 /// A room's name: at most 100 characters, unique.
 pub type RoomName = Text<100>;
-
-pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(list_rooms)
-        .service(create_room)
-        .service(update_room);
-}
 
 /// A room with one reclining chair; only active rooms take bookings.
 #[derive(Debug, Serialize, ToSchema)]
@@ -87,16 +80,8 @@ pub async fn list_rooms(ctx: Ctx, query: Query<PageQuery>) -> Answer {
     let Query(query) = query;
     let page = PageRequest::parse(query.limit, query.cursor)?;
     let (after, fetch) = (page.after.clone(), page.fetch());
-    let rooms = ctx
-        .db(move |conn| store::list(conn, after.as_deref(), fetch))
-        .await?;
-    Ok(
-        HttpResponse::Ok().json(page.page(
-            rooms,
-            |r| r.id.as_str(),
-            |r| RoomResponse::new(&ctx, r),
-        )),
-    )
+    let rooms = ctx.db(move |conn| store::list(conn, after.as_deref(), fetch)).await?;
+    ok(page.shown(rooms, &ctx, RoomResponse::new))
 }
 
 /// Add a room.
@@ -110,12 +95,8 @@ pub async fn create_room(ctx: Ctx, body: Json<CreateRoom>) -> Answer {
     ctx.require(ADMIN)?;
     let Json(body) = body;
     let now = ctx.now();
-    let room = ctx
-        .write(move |tx| store::insert(tx, body.name.as_str(), body.active, now))
-        .await?;
-    Ok(HttpResponse::Created()
-        .insert_header((header::LOCATION, format!("/v1/rooms/{}", room.id)))
-        .json(RoomResponse::new(&ctx, room)))
+    let room = ctx.write(move |tx| store::insert(tx, body.name.as_str(), body.active, now)).await?;
+    created(format!("/v1/rooms/{}", room.id), RoomResponse::new(&ctx, room))
 }
 
 /// Rename, deactivate or reactivate a room.
@@ -138,5 +119,5 @@ pub async fn update_room(ctx: Ctx, id: Path<Id>, body: Json<UpdateRoom>) -> Answ
         })
         .await?;
     log::info!("room {} updated (active: {})", room.id, room.active);
-    Ok(HttpResponse::Ok().json(RoomResponse::new(&ctx, room)))
+    ok(RoomResponse::new(&ctx, room))
 }

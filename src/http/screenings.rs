@@ -2,9 +2,8 @@
 //! screenings, immutable once recorded (a correction is a new screening),
 //! for clinicians only.
 
-use actix_web::http::header;
 use actix_web::web::Path;
-use actix_web::{get, post, HttpResponse};
+use actix_web::{get, post};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -17,13 +16,8 @@ use super::auth::Ctx;
 use super::extract::{Json, Query};
 use super::openapi::{BodyErrors, CommonErrors, NotFound, ValidationFailed};
 use super::pagination::{patient_page, Page, PageQuery};
-use super::{Answer, AppState};
-
-pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(create_screening)
-        .service(list_screenings)
-        .service(get_screening);
-}
+use super::records;
+use super::{ok, Answer, AppState};
 
 /// A recorded screening and what it decided.
 #[derive(Debug, Serialize, ToSchema)]
@@ -89,19 +83,8 @@ fn example(
 pub async fn create_screening(ctx: Ctx, id: Path<Id>, body: Json<ScreeningRequest>) -> Answer {
     ctx.require(CLINICAL)?;
     let screened = screening::screen(body.0, ctx.today())?;
-    let (patient_id, by, now) = (id.into_inner().into_string(), ctx.caller.label(), ctx.now());
-    let stored = ctx
-        .write(move |tx| store::insert_screening(tx, &patient_id, &screened, &by, now))
-        .await?;
-    // Ids only: the outcome is clinical, and stays out of the log.
-    log::info!(
-        "screening {} recorded for patient {}",
-        stored.id,
-        stored.patient_id
-    );
-    Ok(HttpResponse::Created()
-        .insert_header((header::LOCATION, format!("/v1/screenings/{}", stored.id)))
-        .json(ScreeningResponse::new(&ctx, stored)))
+    let at = |s: &Screening| format!("/v1/screenings/{}", s.id);
+    records::create(&ctx, id, screened, store::insert_screening, ScreeningResponse::new, at).await
 }
 
 /// A patient's screenings, oldest first (clinicians).
@@ -112,15 +95,7 @@ pub async fn create_screening(ctx: Ctx, id: Path<Id>, body: Json<ScreeningReques
 #[get("/patients/{id}/screenings")]
 pub async fn list_screenings(ctx: Ctx, id: Path<Id>, query: Query<PageQuery>) -> Answer {
     ctx.require(CLINICAL)?;
-    patient_page(
-        &ctx,
-        id.into_inner(),
-        query.0,
-        store::list_screenings,
-        |s| s.id.as_str(),
-        |s| ScreeningResponse::new(&ctx, s),
-    )
-    .await
+    patient_page(&ctx, (id, query), store::list_screenings, ScreeningResponse::new).await
 }
 
 /// One screening (clinicians).
@@ -132,5 +107,5 @@ pub async fn get_screening(ctx: Ctx, id: Path<Id>) -> Answer {
     ctx.require(CLINICAL)?;
     let id = id.into_inner().into_string();
     let found = ctx.db(move |conn| store::find_screening(conn, &id)).await?;
-    Ok(HttpResponse::Ok().json(ScreeningResponse::new(&ctx, found)))
+    ok(ScreeningResponse::new(&ctx, found))
 }

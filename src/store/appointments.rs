@@ -84,9 +84,9 @@ impl TryFrom<AppointmentRow> for Appointment {
     fn try_from(row: AppointmentRow) -> Result<Self, StoreError> {
         let score = |v: Option<i32>| match v {
             None => Ok(None),
-            Some(v) => PainScore::new(v)
-                .map(Some)
-                .ok_or_else(|| invalid("pain score", &v.to_string())),
+            Some(v) => {
+                PainScore::new(v).map(Some).ok_or_else(|| invalid("pain score", &v.to_string()))
+            }
         };
         Ok(Appointment {
             session: Session::parse(&row.session)
@@ -176,11 +176,7 @@ pub fn list(
     if let Some(status) = filter.status {
         query = query.filter(appointments::status.eq(status.as_str()));
     }
-    query
-        .load(conn)?
-        .into_iter()
-        .map(Appointment::try_from)
-        .collect()
+    query.load(conn)?.into_iter().map(Appointment::try_from).collect()
 }
 
 /// Active rooms free in a session, in name order.
@@ -374,9 +370,7 @@ pub fn apply(
         completed_at: change.completed_at.map(|t| t.naive_utc()),
         updated_at: now.naive_utc(),
     };
-    diesel::update(appointments::table.find(id))
-        .set(row)
-        .execute(conn)?;
+    diesel::update(appointments::table.find(id)).set(row).execute(conn)?;
     find(conn, id)
 }
 
@@ -389,19 +383,12 @@ pub fn occupancy(
     to: NaiveDate,
     patient: Option<&str>,
 ) -> Result<Occupancy, StoreError> {
-    let capacity: i64 = rooms::table
-        .filter(rooms::active.eq(true))
-        .count()
-        .get_result(conn)?;
+    let capacity: i64 = rooms::table.filter(rooms::active.eq(true)).count().get_result(conn)?;
     let counts: Vec<(NaiveDate, String, i64)> = appointments::table
         .filter(appointments::date.between(from, to))
         .filter(HoldsSlot)
         .group_by((appointments::date, appointments::session))
-        .select((
-            appointments::date,
-            appointments::session,
-            diesel::dsl::count_star(),
-        ))
+        .select((appointments::date, appointments::session, diesel::dsl::count_star()))
         .load(conn)?;
     let mut booked = BTreeMap::new();
     for (date, session, n) in counts {
@@ -436,29 +423,15 @@ mod tests {
     /// domain's list of statuses that hold a slot.
     #[test]
     fn slot_predicate_is_the_partial_indexes_predicate() {
-        let statuses: Vec<String> = AppointmentStatus::ACTIVE
-            .iter()
-            .map(|s| format!("'{}'", s.as_str()))
-            .collect();
+        let statuses: Vec<String> =
+            AppointmentStatus::ACTIVE.iter().map(|s| format!("'{}'", s.as_str())).collect();
         let predicate = format!("status IN ({})", statuses.join(", "));
         assert_eq!(HOLDS_SLOT_SQL, format!("appointments.{predicate}"));
         for (up, indexes) in [
-            (
-                include_str!("../../migrations/sqlite/20261127000002_create_scheduling/up.sql"),
-                2,
-            ),
-            (
-                include_str!("../../migrations/postgres/20261127000002_create_scheduling/up.sql"),
-                2,
-            ),
-            (
-                include_str!("../../migrations/sqlite/20261127000005_index_active_slots/up.sql"),
-                1,
-            ),
-            (
-                include_str!("../../migrations/postgres/20261127000005_index_active_slots/up.sql"),
-                1,
-            ),
+            (include_str!("../../migrations/sqlite/20261127000002_create_scheduling/up.sql"), 2),
+            (include_str!("../../migrations/postgres/20261127000002_create_scheduling/up.sql"), 2),
+            (include_str!("../../migrations/sqlite/20261127000005_index_active_slots/up.sql"), 1),
+            (include_str!("../../migrations/postgres/20261127000005_index_active_slots/up.sql"), 1),
         ] {
             let found = up.matches(&format!("WHERE {predicate}")).count();
             assert_eq!(found, indexes, "{predicate}");

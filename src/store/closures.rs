@@ -100,12 +100,7 @@ pub fn insert(
             .into())
         }
         Err(e) => Err(e),
-        Ok(_) => Ok(Closure {
-            id,
-            date,
-            reason: reason.to_owned(),
-            created_at: now.and_utc(),
-        }),
+        Ok(_) => Ok(Closure { id, date, reason: reason.to_owned(), created_at: now.and_utc() }),
     }
 }
 

@@ -36,10 +36,7 @@ pub struct ConnectionManager {
 
 impl ConnectionManager {
     pub fn new(target: DatabaseTarget) -> Self {
-        Self {
-            target,
-            writer: Arc::default(),
-        }
+        Self { target, writer: Arc::default() }
     }
 }
 
@@ -104,11 +101,7 @@ impl ManageConnection for ConnectionManager {
     type Error = r2d2::Error;
 
     fn connect(&self) -> Result<Pooled, r2d2::Error> {
-        self.open().map(|conn| Pooled {
-            conn,
-            suspect: false,
-            writer: self.writer.clone(),
-        })
+        self.open().map(|conn| Pooled { conn, suspect: false, writer: self.writer.clone() })
     }
 
     fn is_valid(&self, pooled: &mut Pooled) -> Result<(), r2d2::Error> {
@@ -161,9 +154,7 @@ pub fn build_pool(target: &DatabaseTarget, size: u32) -> Result<DbPool, StoreErr
     }
     let manager = ConnectionManager::new(target.clone());
     // Probe once directly: r2d2 reports only a timeout, this gives the cause.
-    manager
-        .connect()
-        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    manager.connect().map_err(|e| StoreError::Unavailable(e.to_string()))?;
     r2d2::Pool::builder()
         .max_size(size)
         // Every connection opened up front: a burst of requests finds them
@@ -196,9 +187,7 @@ where
     let writer = WRITER.with(|w| w.borrow().clone());
     let _turn = match conn {
         DbConnection::Sqlite(inner) => {
-            let turn = writer
-                .as_deref()
-                .map(|w| w.lock().unwrap_or_else(PoisonError::into_inner));
+            let turn = writer.as_deref().map(|w| w.lock().unwrap_or_else(PoisonError::into_inner));
             AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?;
             turn
         }

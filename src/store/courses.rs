@@ -91,10 +91,7 @@ fn history(conn: &mut DbConnection, patient_id: &str) -> Result<Vec<PastCourse>,
                     })
                 })
                 .collect::<Result<_, _>>()?;
-            Ok(PastCourse {
-                cancelled: cancel_reason.is_some(),
-                infusions: statuses,
-            })
+            Ok(PastCourse { cancelled: cancel_reason.is_some(), infusions: statuses })
         })
         .collect()
 }
@@ -190,14 +187,9 @@ fn with_appointments(
 }
 
 pub fn find(conn: &mut DbConnection, id: &str) -> Result<Course, StoreError> {
-    let row = courses::table
-        .find(id)
-        .select(CourseRow::as_select())
-        .get_result(conn)
-        .found("course")?;
-    with_appointments(conn, vec![row])?
-        .pop()
-        .ok_or(StoreError::NotFound("course"))
+    let row =
+        courses::table.find(id).select(CourseRow::as_select()).get_result(conn).found("course")?;
+    with_appointments(conn, vec![row])?.pop().ok_or(StoreError::NotFound("course"))
 }
 
 /// Reads a course, holding its row until commit so that two cancels do not
@@ -245,10 +237,7 @@ pub fn cancel(
     ))
     .execute(conn)?;
     diesel::update(courses::table.find(id))
-        .set((
-            courses::cancel_reason.eq(reason),
-            courses::cancelled_by.eq(by),
-        ))
+        .set((courses::cancel_reason.eq(reason), courses::cancelled_by.eq(by)))
         .execute(conn)?;
     find(conn, id)
 }

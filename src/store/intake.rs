@@ -47,24 +47,11 @@ macro_rules! provider_columns {
 }
 
 /// A provider's six columns as selected.
-type ProviderColumns = (
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-);
+type ProviderColumns =
+    (String, String, Option<String>, Option<String>, Option<String>, Option<String>);
 
 fn provider((name, practice, phone, fax, email, npi): ProviderColumns) -> Provider {
-    Provider {
-        name: Text::stored(name),
-        practice: Text::stored(practice),
-        phone,
-        fax,
-        email,
-        npi,
-    }
+    Provider { name: Text::stored(name), practice: Text::stored(practice), phone, fax, email, npi }
 }
 
 fn invalid(what: &str, value: &str) -> StoreError {
@@ -430,23 +417,15 @@ fn with_medications(
     let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
     let meds: Vec<(String, String)> = screening_medications::table
         .filter(screening_medications::screening_id.eq_any(&ids))
-        .order((
-            screening_medications::screening_id,
-            screening_medications::position,
-        ))
-        .select((
-            screening_medications::screening_id,
-            screening_medications::name,
-        ))
+        .order((screening_medications::screening_id, screening_medications::position))
+        .select((screening_medications::screening_id, screening_medications::name))
         .load(conn)?;
     rows.into_iter()
         .map(|row| {
             let medications = meds
                 .iter()
                 .filter(|(s, _)| *s == row.id)
-                .map(|(_, name)| Medication {
-                    name: Text::stored(name.clone()),
-                })
+                .map(|(_, name)| Medication { name: Text::stored(name.clone()) })
                 .collect();
             row.into_screening(medications)
         })
@@ -459,9 +438,7 @@ pub fn find_screening(conn: &mut DbConnection, id: &str) -> Result<Screening, St
         .select(ScreeningRow::as_select())
         .get_result(conn)
         .found("screening")?;
-    with_medications(conn, vec![row])?
-        .pop()
-        .ok_or(StoreError::NotFound("screening"))
+    with_medications(conn, vec![row])?.pop().ok_or(StoreError::NotFound("screening"))
 }
 
 pub fn list_screenings(

@@ -15,9 +15,7 @@
 /// serialized anyway).
 macro_rules! hold_row {
     ($table:ident, $id:expr, $conn:expr) => {
-        diesel::update($table::table.find($id))
-            .set($table::id.eq($table::id))
-            .execute($conn)
+        diesel::update($table::table.find($id)).set($table::id.eq($table::id)).execute($conn)
     };
 }
 
@@ -25,11 +23,7 @@ macro_rules! hold_row {
 /// further: `$limit` of them, after the id `$after` if given.
 macro_rules! page {
     ($table:ident, $select:expr, $after:expr, $limit:expr) => {{
-        let mut query = $table::table
-            .select($select)
-            .order($table::id)
-            .limit($limit)
-            .into_boxed();
+        let mut query = $table::table.select($select).order($table::id).limit($limit).into_boxed();
         if let Some(after) = $after {
             query = query.filter($table::id.gt(after.to_owned()));
         }

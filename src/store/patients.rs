@@ -140,10 +140,7 @@ pub fn find(conn: &mut DbConnection, id: &str) -> Result<Patient, StoreError> {
     let joined: Vec<(PatientRow, Option<IndicationRow>)> = patients::table
         .left_join(patient_indications::table)
         .filter(patients::id.eq(id))
-        .select((
-            PatientRow::as_select(),
-            Option::<IndicationRow>::as_select(),
-        ))
+        .select((PatientRow::as_select(), Option::<IndicationRow>::as_select()))
         .load(conn)?;
     let mut rows = Vec::with_capacity(1);
     let mut indications = Vec::with_capacity(joined.len());
@@ -153,9 +150,7 @@ pub fn find(conn: &mut DbConnection, id: &str) -> Result<Patient, StoreError> {
         }
         indications.extend(indication);
     }
-    assemble(rows, indications)?
-        .pop()
-        .ok_or(StoreError::NotFound("patient"))
+    assemble(rows, indications)?.pop().ok_or(StoreError::NotFound("patient"))
 }
 
 /// Whether a patient with this id exists.
@@ -224,10 +219,7 @@ fn assemble(
                     .ok_or_else(|| StoreError::Invalid(format!("indication subtype `{text}`")))?,
             ),
         };
-        by_patient
-            .entry(row.patient_id)
-            .or_default()
-            .push(Indication { code, subtype });
+        by_patient.entry(row.patient_id).or_default().push(Indication { code, subtype });
     }
     Ok(rows
         .into_iter()

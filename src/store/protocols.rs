@@ -44,10 +44,7 @@ fn signed(n: u32) -> i32 {
 }
 
 fn range(min: Option<i32>, max: Option<i32>) -> Option<Range> {
-    Some(Range {
-        min: unsigned(min?),
-        max: unsigned(max?),
-    })
+    Some(Range { min: unsigned(min?), max: unsigned(max?) })
 }
 
 impl TryFrom<ProtocolRow> for Protocol {
@@ -72,10 +69,7 @@ impl TryFrom<ProtocolRow> for Protocol {
             categories,
             code: r.code,
             name: Text::stored(r.name),
-            infusions: Range {
-                min: unsigned(r.infusions_min),
-                max: unsigned(r.infusions_max),
-            },
+            infusions: Range { min: unsigned(r.infusions_min), max: unsigned(r.infusions_max) },
             per_week: range(r.per_week_min, r.per_week_max),
             weeks: range(r.weeks_min, r.weeks_max),
             min_gap_days: unsigned(r.min_gap_days),
@@ -131,16 +125,12 @@ pub fn replace(
         weeks_min: protocol.weeks.map(|r| signed(r.min)),
         weeks_max: protocol.weeks.map(|r| signed(r.max)),
         min_gap_days: signed(protocol.min_gap_days),
-        preferred_start_weekday: protocol
-            .preferred_start_weekday
-            .map(|d| d.as_str().to_owned()),
+        preferred_start_weekday: protocol.preferred_start_weekday.map(|d| d.as_str().to_owned()),
         response_check_infusion: protocol.response_check_infusion.map(signed),
         requires_completed_course: protocol.requires_completed_course,
         updated_at: now.naive_utc(),
     };
-    let updated = diesel::update(protocols::table.find(&protocol.code))
-        .set(&row)
-        .execute(conn)?;
+    let updated = diesel::update(protocols::table.find(&protocol.code)).set(&row).execute(conn)?;
     if updated == 0 {
         return Err(StoreError::NotFound("protocol"));
     }

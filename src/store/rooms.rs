@@ -57,12 +57,7 @@ pub fn list(
 }
 
 pub fn find(conn: &mut DbConnection, id: &str) -> Result<Room, StoreError> {
-    Ok(rooms::table
-        .find(id)
-        .select(RoomRow::as_select())
-        .get_result(conn)
-        .found("room")?
-        .into())
+    Ok(rooms::table.find(id).select(RoomRow::as_select()).get_result(conn).found("room")?.into())
 }
 
 pub fn insert(

@@ -22,10 +22,7 @@ async fn booking_assigns_a_room_and_answers_201_with_location() {
     assert_eq!(res.status, 201, "{}", res.text);
     let a = &res.body;
     let id = a["id"].as_str().unwrap();
-    assert_eq!(
-        res.header("location"),
-        Some(format!("/v1/appointments/{id}").as_str())
-    );
+    assert_eq!(res.header("location"), Some(format!("/v1/appointments/{id}").as_str()));
     assert_eq!(a["patient_id"], patient.as_str());
     assert_eq!(a["date"], THU);
     assert_eq!(a["session"], "morning");
@@ -33,11 +30,7 @@ async fn booking_assigns_a_room_and_answers_201_with_location() {
     assert_eq!(a["status"], "scheduled");
     assert_eq!(a["route"], "iv");
     assert_eq!(a["room_id"], "019ac5a0-0000-7000-8000-000000000001");
-    let fetched = app
-        .get(&format!("/v1/appointments/{id}"))
-        .role(Role::Integration)
-        .send()
-        .await;
+    let fetched = app.get(&format!("/v1/appointments/{id}")).role(Role::Integration).send().await;
     assert_eq!(fetched.body, res.body);
 
     let oral = app
@@ -111,9 +104,7 @@ async fn clinic_days_are_a_setting() {
         .await;
     let patient = app.ready_patient().await;
     app.booked(&patient, SAT, "morning").await;
-    app.book(&patient, SUN, "morning")
-        .await
-        .assert_problem(422, "not_a_clinic_day");
+    app.book(&patient, SUN, "morning").await.assert_problem(422, "not_a_clinic_day");
 }
 
 #[actix_web::test]
@@ -128,9 +119,7 @@ async fn a_full_session_is_slot_full() {
     rooms.dedup();
     assert_eq!(rooms.len(), 4, "each booking took its own room");
     let late = app.ready_patient().await;
-    app.book(&late, THU, "morning")
-        .await
-        .assert_problem(409, "slot_full");
+    app.book(&late, THU, "morning").await.assert_problem(409, "slot_full");
     // The afternoon is still open.
     app.booked(&late, THU, "afternoon").await;
     assert_eq!(app.count("appointments"), 5);
@@ -151,14 +140,8 @@ async fn bad_bookings_are_422_naming_the_field() {
     let app = TestApp::at_clinic_now().await;
     let patient = app.ready_patient().await;
     let cases = [
-        (
-            json!({"patient_id": patient, "date": THU, "session": "evening"}),
-            "session",
-        ),
-        (
-            json!({"patient_id": patient, "date": "2026-13-01", "session": "morning"}),
-            "date",
-        ),
+        (json!({"patient_id": patient, "date": THU, "session": "evening"}), "session"),
+        (json!({"patient_id": patient, "date": "2026-13-01", "session": "morning"}), "date"),
         (
             json!({"patient_id": patient, "date": THU, "session": "morning", "route": "iv-drip"}),
             "route",
@@ -178,12 +161,7 @@ async fn bad_bookings_are_422_naming_the_field() {
         ),
     ];
     for (body, field) in cases {
-        let res = app
-            .post("/v1/appointments")
-            .role(Role::Scheduler)
-            .json(&body)
-            .send()
-            .await;
+        let res = app.post("/v1/appointments").role(Role::Scheduler).json(&body).send().await;
         res.assert_invalid_fields(&[field]);
     }
     assert_eq!(app.count("appointments"), 0);
@@ -195,12 +173,7 @@ async fn who_may_book_and_read() {
     let patient = app.ready_patient().await;
     let body = json!({"patient_id": patient, "date": THU, "session": "morning"});
     for role in [Role::Integration, Role::Patient] {
-        let res = app
-            .post("/v1/appointments")
-            .role(role)
-            .json(&body)
-            .send()
-            .await;
+        let res = app.post("/v1/appointments").role(role).json(&body).send().await;
         res.assert_problem(403, "forbidden");
     }
     app.post("/v1/appointments")
@@ -226,10 +199,7 @@ async fn who_may_book_and_read() {
 async fn check_in_then_complete_records_pain_scores() {
     let app = TestApp::at_clinic_now().await;
     let patient = app.ready_patient().await;
-    let id = app.booked(&patient, TODAY, "afternoon").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.booked(&patient, TODAY, "afternoon").await["id"].as_str().unwrap().to_owned();
 
     let res = app.act(&id, "check-in", json!({"pain_before": 8})).await;
     assert_eq!(res.status, 200, "{}", res.text);
@@ -251,15 +221,9 @@ async fn check_in_then_complete_records_pain_scores() {
         ("no-show", json!({})),
         ("reschedule", json!({"date": THU, "session": "morning"})),
     ] {
-        app.act(&id, action, body)
-            .await
-            .assert_problem(409, "invalid_transition");
+        app.act(&id, action, body).await.assert_problem(409, "invalid_transition");
     }
-    let after = app
-        .get(&format!("/v1/appointments/{id}"))
-        .role(Role::Scheduler)
-        .send()
-        .await;
+    let after = app.get(&format!("/v1/appointments/{id}")).role(Role::Scheduler).send().await;
     assert_eq!(after.body["status"], "completed");
     assert_eq!(after.body["pain_after"], 3);
 }
@@ -268,17 +232,8 @@ async fn check_in_then_complete_records_pain_scores() {
 async fn check_in_records_the_route_given() {
     let app = TestApp::at_clinic_now().await;
     let patient = app.ready_patient().await;
-    let id = app.booked(&patient, TODAY, "afternoon").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let res = app
-        .act(
-            &id,
-            "check-in",
-            json!({"pain_before": 6, "route": "intramuscular"}),
-        )
-        .await;
+    let id = app.booked(&patient, TODAY, "afternoon").await["id"].as_str().unwrap().to_owned();
+    let res = app.act(&id, "check-in", json!({"pain_before": 6, "route": "intramuscular"})).await;
     assert_eq!(res.status, 200, "{}", res.text);
     assert_eq!(res.body["route"], "intramuscular");
 }
@@ -287,68 +242,39 @@ async fn check_in_records_the_route_given() {
 async fn refused_transitions_are_invalid_transition() {
     let app = TestApp::at_clinic_now().await;
     let patient = app.ready_patient().await;
-    let future = app.booked(&patient, THU, "morning").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let future = app.booked(&patient, THU, "morning").await["id"].as_str().unwrap().to_owned();
     // Check-in only on the appointment's date; no-show only after it began.
-    let res = app
-        .act(&future, "check-in", json!({"pain_before": 5}))
-        .await;
+    let res = app.act(&future, "check-in", json!({"pain_before": 5})).await;
     res.assert_problem(409, "invalid_transition");
-    assert!(
-        res.body["detail"].as_str().unwrap().contains(THU),
-        "{}",
-        res.text
-    );
-    app.act(&future, "no-show", json!({}))
-        .await
-        .assert_problem(409, "invalid_transition");
+    assert!(res.body["detail"].as_str().unwrap().contains(THU), "{}", res.text);
+    app.act(&future, "no-show", json!({})).await.assert_problem(409, "invalid_transition");
     // Complete needs a check-in first.
     app.act(&future, "complete", json!({"pain_after": 2}))
         .await
         .assert_problem(409, "invalid_transition");
 
-    let res = app
-        .act(&future, "cancel", json!({"reason": "Feeling unwell"}))
-        .await;
+    let res = app.act(&future, "cancel", json!({"reason": "Feeling unwell"})).await;
     assert_eq!(res.status, 200, "{}", res.text);
     assert_eq!(res.body["status"], "cancelled");
     assert_eq!(res.body["cancel_reason"], "Feeling unwell");
     assert_eq!(res.body["cancelled_by"], "scheduler:test-scheduler");
     // Every other action on every status is the domain's table
     // (`appointment::tests`); here, that a refusal leaves the record as it is.
-    app.act(
-        &future,
-        "reschedule",
-        json!({"date": FRI, "session": "morning"}),
-    )
-    .await
-    .assert_problem(409, "invalid_transition");
-    let stored = app
-        .get(&format!("/v1/appointments/{future}"))
-        .role(Role::Scheduler)
-        .send()
-        .await;
-    assert_eq!(
-        (&stored.body["status"], &stored.body["date"]),
-        (&json!("cancelled"), &json!(THU))
-    );
+    app.act(&future, "reschedule", json!({"date": FRI, "session": "morning"}))
+        .await
+        .assert_problem(409, "invalid_transition");
+    let stored = app.get(&format!("/v1/appointments/{future}")).role(Role::Scheduler).send().await;
+    assert_eq!((&stored.body["status"], &stored.body["date"]), (&json!("cancelled"), &json!(THU)));
 }
 
 #[actix_web::test]
 async fn no_show_after_the_session_began_and_then_nothing_else() {
     let app = TestApp::at_clinic_now().await;
     let patient = app.ready_patient().await;
-    let id = app.booked(&patient, THU, "morning").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.booked(&patient, THU, "morning").await["id"].as_str().unwrap().to_owned();
     // Thursday 08:00 in New York is 13:00 UTC.
     app.travel_to(Utc.with_ymd_and_hms(2026, 12, 3, 12, 59, 59).unwrap());
-    app.act(&id, "no-show", json!({}))
-        .await
-        .assert_problem(409, "invalid_transition");
+    app.act(&id, "no-show", json!({})).await.assert_problem(409, "invalid_transition");
     app.travel_to(Utc.with_ymd_and_hms(2026, 12, 3, 13, 0, 0).unwrap());
     let res = app.act(&id, "no-show", json!({})).await;
     assert_eq!(res.status, 200, "{}", res.text);
@@ -365,26 +291,16 @@ async fn no_show_after_the_session_began_and_then_nothing_else() {
 async fn a_checked_in_appointment_cannot_be_cancelled_or_marked_no_show() {
     let app = TestApp::at_clinic_now().await;
     let patient = app.ready_patient().await;
-    let id = app.booked(&patient, TODAY, "afternoon").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.booked(&patient, TODAY, "afternoon").await["id"].as_str().unwrap().to_owned();
     app.travel_to(clinic_now() + Duration::hours(4));
-    assert_eq!(
-        app.act(&id, "check-in", json!({"pain_before": 7}))
-            .await
-            .status,
-        200
-    );
+    assert_eq!(app.act(&id, "check-in", json!({"pain_before": 7})).await.status, 200);
     for (action, body) in [
         ("check-in", json!({"pain_before": 5})),
         ("cancel", json!({"reason": "x"})),
         ("no-show", json!({})),
         ("reschedule", json!({"date": FRI, "session": "morning"})),
     ] {
-        app.act(&id, action, body)
-            .await
-            .assert_problem(409, "invalid_transition");
+        app.act(&id, action, body).await.assert_problem(409, "invalid_transition");
     }
 }
 
@@ -392,23 +308,13 @@ async fn a_checked_in_appointment_cannot_be_cancelled_or_marked_no_show() {
 async fn pain_scores_are_0_to_10() {
     let app = TestApp::at_clinic_now().await;
     let patient = app.ready_patient().await;
-    let id = app.booked(&patient, TODAY, "afternoon").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.booked(&patient, TODAY, "afternoon").await["id"].as_str().unwrap().to_owned();
     for bad in [json!(11), json!(-1), json!(7.5), json!("7"), Value::Null] {
         let res = app.act(&id, "check-in", json!({"pain_before": bad})).await;
         res.assert_invalid_fields(&["pain_before"]);
     }
-    app.act(&id, "check-in", json!({}))
-        .await
-        .assert_invalid_fields(&["pain_before"]);
-    assert_eq!(
-        app.act(&id, "check-in", json!({"pain_before": 0}))
-            .await
-            .status,
-        200
-    );
+    app.act(&id, "check-in", json!({})).await.assert_invalid_fields(&["pain_before"]);
+    assert_eq!(app.act(&id, "check-in", json!({"pain_before": 0})).await.status, 200);
     app.act(&id, "complete", json!({"pain_after": 12}))
         .await
         .assert_invalid_fields(&["pain_after"]);
@@ -422,31 +328,17 @@ async fn cancelling_needs_a_reason_and_frees_the_slot() {
     let mut ids = Vec::new();
     for _ in 0..4 {
         let p = app.ready_patient().await;
-        ids.push(
-            app.booked(&p, THU, "morning").await["id"]
-                .as_str()
-                .unwrap()
-                .to_owned(),
-        );
+        ids.push(app.booked(&p, THU, "morning").await["id"].as_str().unwrap().to_owned());
     }
     let waiting = app.ready_patient().await;
-    app.book(&waiting, THU, "morning")
-        .await
-        .assert_problem(409, "slot_full");
+    app.book(&waiting, THU, "morning").await.assert_problem(409, "slot_full");
     for reason in [json!(""), json!("   "), json!("x".repeat(501))] {
         app.act(&ids[0], "cancel", json!({"reason": reason}))
             .await
             .assert_invalid_fields(&["reason"]);
     }
-    app.act(&ids[0], "cancel", json!({}))
-        .await
-        .assert_invalid_fields(&["reason"]);
-    assert_eq!(
-        app.act(&ids[0], "cancel", json!({"reason": "Travel"}))
-            .await
-            .status,
-        200
-    );
+    app.act(&ids[0], "cancel", json!({})).await.assert_invalid_fields(&["reason"]);
+    assert_eq!(app.act(&ids[0], "cancel", json!({"reason": "Travel"})).await.status, 200);
     app.booked(&waiting, THU, "morning").await;
 }
 
@@ -455,14 +347,8 @@ async fn a_patient_cancels_only_its_own() {
     let app = TestApp::at_clinic_now().await;
     let mine = app.ready_patient().await;
     let theirs = app.ready_patient().await;
-    let my_appt = app.booked(&mine, THU, "morning").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let their_appt = app.booked(&theirs, THU, "morning").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let my_appt = app.booked(&mine, THU, "morning").await["id"].as_str().unwrap().to_owned();
+    let their_appt = app.booked(&theirs, THU, "morning").await["id"].as_str().unwrap().to_owned();
 
     let res = app
         .post(&format!("/v1/appointments/{their_appt}/cancel"))
@@ -494,11 +380,8 @@ async fn a_patient_cancels_only_its_own() {
         .await;
     assert_eq!(res.status, 200, "{}", res.text);
     assert_eq!(res.body["cancelled_by"], format!("patient:{mine}"));
-    let still = app
-        .get(&format!("/v1/appointments/{their_appt}"))
-        .role(Role::Scheduler)
-        .send()
-        .await;
+    let still =
+        app.get(&format!("/v1/appointments/{their_appt}")).role(Role::Scheduler).send().await;
     assert_eq!(still.body["status"], "scheduled");
 }
 
@@ -509,13 +392,8 @@ async fn reschedule_moves_atomically_under_the_booking_rules() {
     let appt = app.booked(&patient, THU, "morning").await;
     let id = appt["id"].as_str().unwrap();
 
-    let res = app
-        .act(
-            id,
-            "reschedule",
-            json!({"date": "2026-12-08", "session": "afternoon"}),
-        )
-        .await;
+    let res =
+        app.act(id, "reschedule", json!({"date": "2026-12-08", "session": "afternoon"})).await;
     assert_eq!(res.status, 200, "{}", res.text);
     assert_eq!(res.body["id"], id);
     assert_eq!(res.body["date"], "2026-12-08");
@@ -525,13 +403,7 @@ async fn reschedule_moves_atomically_under_the_booking_rules() {
     assert_eq!(app.active_in(THU, "morning"), 0, "the old slot is free");
 
     // Same day, other session: the patient's own appointment is no obstacle.
-    let res = app
-        .act(
-            id,
-            "reschedule",
-            json!({"date": "2026-12-08", "session": "morning"}),
-        )
-        .await;
+    let res = app.act(id, "reschedule", json!({"date": "2026-12-08", "session": "morning"})).await;
     assert_eq!(res.status, 200, "{}", res.text);
 
     // Every refusal leaves the appointment where it was.
@@ -541,42 +413,20 @@ async fn reschedule_moves_atomically_under_the_booking_rules() {
         app.booked(&p, "2026-12-10", "morning").await;
     }
     let cases = [
-        (
-            json!({"date": SAT, "session": "morning"}),
-            422,
-            "not_a_clinic_day",
-        ),
-        (
-            json!({"date": "2026-12-01", "session": "morning"}),
-            422,
-            "in_the_past",
-        ),
-        (
-            json!({"date": "2027-07-01", "session": "morning"}),
-            422,
-            "outside_horizon",
-        ),
+        (json!({"date": SAT, "session": "morning"}), 422, "not_a_clinic_day"),
+        (json!({"date": "2026-12-01", "session": "morning"}), 422, "in_the_past"),
+        (json!({"date": "2027-07-01", "session": "morning"}), 422, "outside_horizon"),
         (
             json!({"date": "2026-12-09", "session": "afternoon"}),
             409,
             "patient_already_booked_that_day",
         ),
-        (
-            json!({"date": "2026-12-10", "session": "morning"}),
-            409,
-            "slot_full",
-        ),
+        (json!({"date": "2026-12-10", "session": "morning"}), 409, "slot_full"),
     ];
     for (body, status, code) in cases {
-        app.act(id, "reschedule", body)
-            .await
-            .assert_problem(status, code);
+        app.act(id, "reschedule", body).await.assert_problem(status, code);
     }
-    let unchanged = app
-        .get(&format!("/v1/appointments/{id}"))
-        .role(Role::Scheduler)
-        .send()
-        .await;
+    let unchanged = app.get(&format!("/v1/appointments/{id}")).role(Role::Scheduler).send().await;
     assert_eq!(unchanged.body["date"], "2026-12-08");
     assert_eq!(unchanged.body["session"], "morning");
     assert_eq!(app.active_in("2026-12-08", "morning"), 1);
@@ -591,19 +441,11 @@ async fn unknown_appointments_are_404() {
         .send()
         .await
         .assert_problem(404, "not_found");
-    app.act(&id, "cancel", json!({"reason": "x"}))
+    app.act(&id, "cancel", json!({"reason": "x"})).await.assert_problem(404, "not_found");
+    app.act(&id, "no-show", json!({})).await.assert_problem(404, "not_found");
+    app.act(&id, "reschedule", json!({"date": THU, "session": "morning"}))
         .await
         .assert_problem(404, "not_found");
-    app.act(&id, "no-show", json!({}))
-        .await
-        .assert_problem(404, "not_found");
-    app.act(
-        &id,
-        "reschedule",
-        json!({"date": THU, "session": "morning"}),
-    )
-    .await
-    .assert_problem(404, "not_found");
 }
 
 async fn listed(app: &TestApp, path: &str, role: Role) -> Vec<String> {
@@ -622,41 +464,21 @@ async fn lists_filter_by_patient_date_and_status() {
     let app = TestApp::at_clinic_now().await;
     let ada = app.ready_patient().await;
     let bob = app.ready_patient().await;
-    let a1 = app.booked(&ada, THU, "morning").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let a2 = app.booked(&ada, "2026-12-07", "morning").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let b1 = app.booked(&bob, THU, "afternoon").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    app.act(&a2, "cancel", json!({"reason": "Moved away"}))
-        .await;
+    let a1 = app.booked(&ada, THU, "morning").await["id"].as_str().unwrap().to_owned();
+    let a2 = app.booked(&ada, "2026-12-07", "morning").await["id"].as_str().unwrap().to_owned();
+    let b1 = app.booked(&bob, THU, "afternoon").await["id"].as_str().unwrap().to_owned();
+    app.act(&a2, "cancel", json!({"reason": "Moved away"})).await;
 
     assert_eq!(
         listed(&app, "/v1/appointments", Role::Scheduler).await,
         vec![a1.clone(), a2.clone(), b1.clone()]
     );
     assert_eq!(
-        listed(
-            &app,
-            &format!("/v1/appointments?patient_id={ada}"),
-            Role::Integration
-        )
-        .await,
+        listed(&app, &format!("/v1/appointments?patient_id={ada}"), Role::Integration).await,
         vec![a1.clone(), a2.clone()]
     );
     assert_eq!(
-        listed(
-            &app,
-            &format!("/v1/appointments?from={THU}&to={THU}"),
-            Role::Clinician
-        )
-        .await,
+        listed(&app, &format!("/v1/appointments?from={THU}&to={THU}"), Role::Clinician).await,
         vec![a1.clone(), b1.clone()]
     );
     assert_eq!(
@@ -668,11 +490,7 @@ async fn lists_filter_by_patient_date_and_status() {
         vec![a2.clone()]
     );
     let (first, cursor) = {
-        let res = app
-            .get("/v1/appointments?limit=2")
-            .role(Role::Scheduler)
-            .send()
-            .await;
+        let res = app.get("/v1/appointments?limit=2").role(Role::Scheduler).send().await;
         (
             res.body["items"].as_array().unwrap().len(),
             res.body["next_cursor"].as_str().unwrap().to_owned(),
@@ -680,12 +498,7 @@ async fn lists_filter_by_patient_date_and_status() {
     };
     assert_eq!(first, 2);
     assert_eq!(
-        listed(
-            &app,
-            &format!("/v1/appointments?limit=2&cursor={cursor}"),
-            Role::Scheduler
-        )
-        .await,
+        listed(&app, &format!("/v1/appointments?limit=2&cursor={cursor}"), Role::Scheduler).await,
         vec![b1.clone()]
     );
 
@@ -702,25 +515,14 @@ async fn lists_filter_by_patient_date_and_status() {
         .send()
         .await
         .assert_problem(404, "not_found");
-    assert_eq!(
-        app.get(&format!("/v1/appointments/{a1}"))
-            .patient(&ada)
-            .send()
-            .await
-            .status,
-        200
-    );
+    assert_eq!(app.get(&format!("/v1/appointments/{a1}")).patient(&ada).send().await.status, 200);
 
     for (path, field) in [
         ("/v1/appointments?status=done", "status"),
         ("/v1/appointments?from=yesterday", "from"),
         (&format!("/v1/appointments?from={FRI}&to={THU}"), "to"),
     ] {
-        app.get(path)
-            .role(Role::Scheduler)
-            .send()
-            .await
-            .assert_invalid_fields(&[field]);
+        app.get(path).role(Role::Scheduler).send().await.assert_invalid_fields(&[field]);
     }
 }
 
@@ -728,10 +530,7 @@ async fn lists_filter_by_patient_date_and_status() {
 async fn a_session_that_has_begun_cannot_be_cancelled() {
     let app = TestApp::at_clinic_now().await;
     let patient = app.ready_patient().await;
-    let id = app.booked(&patient, THU, "morning").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.booked(&patient, THU, "morning").await["id"].as_str().unwrap().to_owned();
     app.travel_to(Utc.with_ymd_and_hms(2026, 12, 3, 13, 0, 0).unwrap());
     let res = app.act(&id, "cancel", json!({"reason": "too late"})).await;
     res.assert_problem(409, "invalid_transition");
@@ -750,23 +549,14 @@ async fn a_session_that_has_begun_cannot_be_cancelled() {
 async fn a_contraindication_found_after_booking_stops_check_in() {
     let app = TestApp::at_clinic_now().await;
     let patient = app.ready_patient().await;
-    let id = app.booked(&patient, TODAY, "afternoon").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    app.screen(&patient, &["uncontrolled_hypertension"], &[])
-        .await;
+    let id = app.booked(&patient, TODAY, "afternoon").await["id"].as_str().unwrap().to_owned();
+    app.screen(&patient, &["uncontrolled_hypertension"], &[]).await;
     let res = app.act(&id, "check-in", json!({"pain_before": 6})).await;
     let problem = res.assert_problem(409, "not_ready");
     assert_eq!(problem["items"][0]["code"], "screening");
     assert!(!res.text.contains("hypertension"), "{}", res.text);
     app.screen(&patient, &[], &[]).await;
-    assert_eq!(
-        app.act(&id, "check-in", json!({"pain_before": 6}))
-            .await
-            .status,
-        200
-    );
+    assert_eq!(app.act(&id, "check-in", json!({"pain_before": 6})).await.status, 200);
 }
 
 /// A move is not a new course: a screening that has gone stale since does
@@ -777,68 +567,36 @@ async fn a_contraindication_found_after_booking_stops_rescheduling_too() {
     let app = TestApp::at_clinic_now().await;
     let patient = app.ready_patient().await;
     // Friday 8 January 2027, booked while the screening is fresh.
-    let id = app.booked(&patient, "2027-01-08", "morning").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.booked(&patient, "2027-01-08", "morning").await["id"].as_str().unwrap().to_owned();
     // Tuesday 5 January: the screening of 2 December is past its 30 days.
     app.travel_to(Utc.with_ymd_and_hms(2027, 1, 5, 15, 0, 0).unwrap());
-    app.book(&patient, "2027-01-06", "morning")
-        .await
-        .assert_problem(409, "not_ready");
+    app.book(&patient, "2027-01-06", "morning").await.assert_problem(409, "not_ready");
     let move_to = |date: &str| json!({"date": date, "session": "afternoon"});
     let moved = app.act(&id, "reschedule", move_to("2027-01-07")).await;
     assert_eq!(moved.status, 200, "{}", moved.text);
     assert_eq!(moved.body["date"], "2027-01-07");
 
-    app.screen(&patient, &["uncontrolled_hypertension"], &[])
-        .await;
+    app.screen(&patient, &["uncontrolled_hypertension"], &[]).await;
     let res = app.act(&id, "reschedule", move_to("2027-01-08")).await;
     let problem = res.assert_problem(409, "not_ready");
     assert_eq!(problem["items"][0]["code"], "screening");
     assert!(!res.text.contains("hypertension"), "{}", res.text);
-    let stored = app
-        .get(&format!("/v1/appointments/{id}"))
-        .role(Role::Scheduler)
-        .send()
-        .await;
-    assert_eq!(
-        stored.body["date"], "2027-01-07",
-        "a refused move changes nothing"
-    );
+    let stored = app.get(&format!("/v1/appointments/{id}")).role(Role::Scheduler).send().await;
+    assert_eq!(stored.body["date"], "2027-01-07", "a refused move changes nothing");
 }
 
 #[actix_web::test]
 async fn a_returning_patient_newly_on_lamotrigine_waits_for_the_consult() {
     let app = TestApp::at_clinic_now().await;
     let patient = app.ready_patient().await;
-    let first = app.booked(&patient, TODAY, "afternoon").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    assert_eq!(
-        app.act(&first, "check-in", json!({"pain_before": 8}))
-            .await
-            .status,
-        200
-    );
-    assert_eq!(
-        app.act(&first, "complete", json!({"pain_after": 4}))
-            .await
-            .status,
-        200
-    );
+    let first = app.booked(&patient, TODAY, "afternoon").await["id"].as_str().unwrap().to_owned();
+    assert_eq!(app.act(&first, "check-in", json!({"pain_before": 8})).await.status, 200);
+    assert_eq!(app.act(&first, "complete", json!({"pain_after": 4})).await.status, 200);
 
     app.screen(&patient, &[], &["Subvenite 25 mg"]).await;
-    let next = app.booked(&patient, THU, "morning").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let next = app.booked(&patient, THU, "morning").await["id"].as_str().unwrap().to_owned();
     app.travel_to(Utc.with_ymd_and_hms(2026, 12, 3, 12, 30, 0).unwrap());
     let res = app.act(&next, "check-in", json!({"pain_before": 7})).await;
     let problem = res.assert_problem(409, "not_ready");
-    assert_eq!(
-        problem["items"][0]["code"],
-        "lamotrigine_prescriber_consult"
-    );
+    assert_eq!(problem["items"][0]["code"], "lamotrigine_prescriber_consult");
 }

@@ -16,12 +16,7 @@ fn claims() -> Value {
 }
 
 fn sign(claims: &Value, alg: Algorithm, secret: &str) -> String {
-    encode(
-        &Header::new(alg),
-        claims,
-        &EncodingKey::from_secret(secret.as_bytes()),
-    )
-    .unwrap()
+    encode(&Header::new(alg), claims, &EncodingKey::from_secret(secret.as_bytes())).unwrap()
 }
 
 fn with_claim(key: &str, value: Value) -> Value {
@@ -69,17 +64,8 @@ async fn malformed_tokens_and_headers_are_401() {
     assert_refused(&app, "not-a-jwt").await;
     assert_refused(&app, "a.b.c").await;
     let good = sign(&claims(), Algorithm::HS256, SECRET);
-    for header in [
-        format!("Basic {good}"),
-        good.clone(),
-        "Bearer".into(),
-        "Bearer   ".into(),
-    ] {
-        let res = app
-            .get("/v1/patients")
-            .header("authorization", &header)
-            .send()
-            .await;
+    for header in [format!("Basic {good}"), good.clone(), "Bearer".into(), "Bearer   ".into()] {
+        let res = app.get("/v1/patients").header("authorization", &header).send().await;
         res.assert_problem(401, "unauthorized");
     }
 }
@@ -87,19 +73,11 @@ async fn malformed_tokens_and_headers_are_401() {
 #[actix_web::test]
 async fn a_bad_signature_is_401() {
     let app = TestApp::spawn().await;
-    let forged = sign(
-        &claims(),
-        Algorithm::HS256,
-        "another-secret-0123456789abcdef-0123",
-    );
+    let forged = sign(&claims(), Algorithm::HS256, "another-secret-0123456789abcdef-0123");
     assert_refused(&app, &forged).await;
     // A scheduler's token with its payload swapped for an admin's keeps the
     // scheduler's signature.
-    let scheduler = sign(
-        &with_claim("role", json!("scheduler")),
-        Algorithm::HS256,
-        SECRET,
-    );
+    let scheduler = sign(&with_claim("role", json!("scheduler")), Algorithm::HS256, SECRET);
     let parts: Vec<&str> = scheduler.split('.').collect();
     let payload = URL_SAFE_NO_PAD.encode(with_claim("role", json!("admin")).to_string());
     assert_refused(&app, &format!("{}.{}.{}", parts[0], payload, parts[2])).await;
@@ -125,11 +103,9 @@ async fn other_hmac_algorithms_are_401() {
 async fn an_expired_token_is_401_and_says_so() {
     let app = TestApp::spawn().await;
     let past = Utc::now().timestamp() - 3600;
-    let body = assert_refused(
-        &app,
-        &sign(&with_claim("exp", json!(past)), Algorithm::HS256, SECRET),
-    )
-    .await;
+    let body =
+        assert_refused(&app, &sign(&with_claim("exp", json!(past)), Algorithm::HS256, SECRET))
+            .await;
     assert_eq!(body["detail"], "the token has expired");
 }
 
@@ -138,22 +114,11 @@ async fn wrong_issuer_or_audience_is_401() {
     let app = TestApp::spawn().await;
     assert_refused(
         &app,
-        &sign(
-            &with_claim("iss", json!("someone-else")),
-            Algorithm::HS256,
-            SECRET,
-        ),
+        &sign(&with_claim("iss", json!("someone-else")), Algorithm::HS256, SECRET),
     )
     .await;
-    assert_refused(
-        &app,
-        &sign(
-            &with_claim("aud", json!("another-api")),
-            Algorithm::HS256,
-            SECRET,
-        ),
-    )
-    .await;
+    assert_refused(&app, &sign(&with_claim("aud", json!("another-api")), Algorithm::HS256, SECRET))
+        .await;
 }
 
 #[actix_web::test]
@@ -162,20 +127,9 @@ async fn required_claims_must_be_present() {
     for claim in ["exp", "iss", "aud", "sub", "role"] {
         assert_refused(&app, &sign(&without_claim(claim), Algorithm::HS256, SECRET)).await;
     }
-    assert_refused(
-        &app,
-        &sign(
-            &with_claim("role", json!("superuser")),
-            Algorithm::HS256,
-            SECRET,
-        ),
-    )
-    .await;
-    assert_refused(
-        &app,
-        &sign(&with_claim("sub", json!("  ")), Algorithm::HS256, SECRET),
-    )
-    .await;
+    assert_refused(&app, &sign(&with_claim("role", json!("superuser")), Algorithm::HS256, SECRET))
+        .await;
+    assert_refused(&app, &sign(&with_claim("sub", json!("  ")), Algorithm::HS256, SECRET)).await;
 }
 
 #[actix_web::test]
@@ -187,43 +141,18 @@ async fn roles_are_checked_per_handler() {
 
     // Integrations create and read but do not edit, and do not set the
     // clinical flags.
-    let demographics = without(
-        without(patient_body(), "pain_referral_required"),
-        "in_mental_health_treatment",
-    );
-    let res = app
-        .post("/v1/patients")
-        .role(Role::Integration)
-        .json(&demographics)
-        .send()
-        .await;
+    let demographics =
+        without(without(patient_body(), "pain_referral_required"), "in_mental_health_treatment");
+    let res = app.post("/v1/patients").role(Role::Integration).json(&demographics).send().await;
     assert_eq!(res.status, 201, "{}", res.text);
     assert_eq!(res.body["pain_referral_required"], false);
     for role in [Role::Integration, Role::Scheduler] {
-        let res = app
-            .post("/v1/patients")
-            .role(role)
-            .json(&patient_body())
-            .send()
-            .await;
+        let res = app.post("/v1/patients").role(role).json(&patient_body()).send().await;
         res.assert_problem(403, "forbidden");
-        assert!(res.body["detail"]
-            .as_str()
-            .unwrap()
-            .contains("only clinicians"));
+        assert!(res.body["detail"].as_str().unwrap().contains("only clinicians"));
     }
-    assert_eq!(
-        app.get("/v1/patients")
-            .role(Role::Integration)
-            .send()
-            .await
-            .status,
-        200
-    );
-    assert_eq!(
-        app.get(&path).role(Role::Integration).send().await.status,
-        200
-    );
+    assert_eq!(app.get("/v1/patients").role(Role::Integration).send().await.status, 200);
+    assert_eq!(app.get(&path).role(Role::Integration).send().await.status, 200);
     app.patch(&path)
         .role(Role::Integration)
         .json(&json!({"phone": "+1 555 010 0000"}))
@@ -232,11 +161,7 @@ async fn roles_are_checked_per_handler() {
         .assert_problem(403, "forbidden");
 
     // Patients neither list nor create nor edit.
-    app.get("/v1/patients")
-        .patient(id)
-        .send()
-        .await
-        .assert_problem(403, "forbidden");
+    app.get("/v1/patients").patient(id).send().await.assert_problem(403, "forbidden");
     app.post("/v1/patients")
         .patient(id)
         .json(&patient_body())
@@ -253,12 +178,7 @@ async fn roles_are_checked_per_handler() {
 
     // Schedulers edit demographics; the flags that waive referrals are clinical.
     for flag in ["pain_referral_required", "in_mental_health_treatment"] {
-        let res = app
-            .patch(&path)
-            .role(Role::Scheduler)
-            .json(&json!({flag: true}))
-            .send()
-            .await;
+        let res = app.patch(&path).role(Role::Scheduler).json(&json!({flag: true})).send().await;
         res.assert_problem(403, "forbidden");
     }
     let res = app
@@ -287,27 +207,15 @@ async fn a_patient_reads_only_its_own_record() {
     let my_id = mine["id"].as_str().unwrap();
     let their_id = theirs["id"].as_str().unwrap();
 
-    let res = app
-        .get(&format!("/v1/patients/{my_id}"))
-        .patient(my_id)
-        .send()
-        .await;
+    let res = app.get(&format!("/v1/patients/{my_id}")).patient(my_id).send().await;
     assert_eq!(res.status, 200, "{}", res.text);
     assert_eq!(res.body["id"], my_id);
 
     // Another patient's record is 404, like one that does not exist.
-    let res = app
-        .get(&format!("/v1/patients/{their_id}"))
-        .patient(my_id)
-        .send()
-        .await;
+    let res = app.get(&format!("/v1/patients/{their_id}")).patient(my_id).send().await;
     res.assert_problem(404, "not_found");
     let missing = uuid::Uuid::now_v7().to_string();
-    let res = app
-        .get(&format!("/v1/patients/{missing}"))
-        .patient(my_id)
-        .send()
-        .await;
+    let res = app.get(&format!("/v1/patients/{missing}")).patient(my_id).send().await;
     res.assert_problem(404, "not_found");
 }
 
@@ -318,12 +226,8 @@ fn forge(header: &Value, claims: &Value, secret: &[u8]) -> String {
     let head = URL_SAFE_NO_PAD.encode(header.to_string());
     let body = URL_SAFE_NO_PAD.encode(claims.to_string());
     let message = format!("{head}.{body}");
-    let signature = sign(
-        message.as_bytes(),
-        &EncodingKey::from_secret(secret),
-        Algorithm::HS256,
-    )
-    .unwrap();
+    let signature =
+        sign(message.as_bytes(), &EncodingKey::from_secret(secret), Algorithm::HS256).unwrap();
     format!("{message}.{signature}")
 }
 
@@ -333,24 +237,13 @@ async fn algorithm_confusion_is_refused() {
     // RFC 8725 §2.1: a token claiming RS256 (or ES256, PS256...) is refused
     // before any key is chosen, whatever it was signed with.
     for alg in ["RS256", "ES256", "PS256", "EdDSA", "HS256 "] {
-        let token = forge(
-            &json!({"alg": alg, "typ": "JWT"}),
-            &claims(),
-            SECRET.as_bytes(),
-        );
+        let token = forge(&json!({"alg": alg, "typ": "JWT"}), &claims(), SECRET.as_bytes());
         assert_refused(&app, &token).await;
     }
     // The same HMAC over a well-formed HS256 header is accepted: the refusals
     // above are the algorithm's doing.
-    let token = forge(
-        &json!({"alg": "HS256", "typ": "JWT"}),
-        &claims(),
-        SECRET.as_bytes(),
-    );
-    assert_eq!(
-        app.get("/v1/patients").bearer(&token).send().await.status,
-        200
-    );
+    let token = forge(&json!({"alg": "HS256", "typ": "JWT"}), &claims(), SECRET.as_bytes());
+    assert_eq!(app.get("/v1/patients").bearer(&token).send().await.status, 200);
 }
 
 #[actix_web::test]
@@ -358,18 +251,11 @@ async fn a_kid_header_cannot_choose_the_key() {
     let app = TestApp::spawn().await;
     // A `kid` naming a file or smuggling SQL does not make the server look a
     // key up: tokens signed with an empty or guessable key stay refused.
-    for kid in [
-        "../../../../dev/null",
-        "/etc/passwd",
-        "' OR '1'='1",
-        "x'; DROP TABLE patients; --",
-    ] {
+    for kid in ["../../../../dev/null", "/etc/passwd", "' OR '1'='1", "x'; DROP TABLE patients; --"]
+    {
         for secret in [&b""[..], b"0", b"\n"] {
-            let token = forge(
-                &json!({"alg": "HS256", "typ": "JWT", "kid": kid}),
-                &claims(),
-                secret,
-            );
+            let token =
+                forge(&json!({"alg": "HS256", "typ": "JWT", "kid": kid}), &claims(), secret);
             assert_refused(&app, &token).await;
         }
     }

@@ -7,9 +7,7 @@ use crate::helpers::{TestApp, AUDIENCE, ISSUER, SECRET};
 
 fn command() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_infusion-api"));
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("RUST_LOG", "warn");
+    cmd.env_clear().env("PATH", std::env::var("PATH").unwrap_or_default()).env("RUST_LOG", "warn");
     cmd
 }
 
@@ -27,11 +25,7 @@ async fn the_token_command_prints_a_token_the_api_accepts() {
             .env("JWT_AUDIENCE", AUDIENCE)
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stdout).unwrap().trim().to_owned()
     };
     let scheduler = token(&["--role", "scheduler", "--ttl-minutes", "5"]);
@@ -39,14 +33,7 @@ async fn the_token_command_prints_a_token_the_api_accepts() {
     assert_eq!(res.status, 200, "{}", res.text);
 
     let own = token(&["--role", "patient", "--sub", id]);
-    assert_eq!(
-        app.get(&format!("/v1/patients/{id}"))
-            .bearer(&own)
-            .send()
-            .await
-            .status,
-        200
-    );
+    assert_eq!(app.get(&format!("/v1/patients/{id}")).bearer(&own).send().await.status, 200);
     let res = app.get("/v1/patients").bearer(&own).send().await;
     res.assert_problem(403, "forbidden");
 }
@@ -58,11 +45,7 @@ fn the_token_command_refuses_bad_arguments() {
         vec!["token", "--role", "patient"],
         vec!["token", "--role", "admin", "--ttl-minutes", "0"],
     ] {
-        let out = command()
-            .args(&args)
-            .env("JWT_SECRET", SECRET)
-            .output()
-            .unwrap();
+        let out = command().args(&args).env("JWT_SECRET", SECRET).output().unwrap();
         assert!(!out.status.success(), "{args:?}");
         assert!(out.stdout.is_empty(), "{args:?}");
     }
@@ -89,28 +72,19 @@ fn the_server_names_every_bad_setting_and_prints_no_secret() {
         .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    for needle in [
-        "unsupported scheme `mysql`",
-        "Atlantis/Capital",
-        "AFTERNOON_START",
-        "DB_POOL_SIZE",
-    ] {
+    for needle in
+        ["unsupported scheme `mysql`", "Atlantis/Capital", "AFTERNOON_START", "DB_POOL_SIZE"]
+    {
         assert!(stderr.contains(needle), "{needle}: {stderr}");
     }
-    assert!(
-        !stderr.contains(SECRET) && !stderr.contains("hunter2"),
-        "{stderr}"
-    );
+    assert!(!stderr.contains(SECRET) && !stderr.contains("hunter2"), "{stderr}");
 }
 
 #[test]
 fn an_unreachable_database_is_reported_with_its_cause() {
     let out = command()
         .arg("migrate")
-        .env(
-            "DATABASE_URL",
-            "postgres://nobody@127.0.0.1:1/nothing?connect_timeout=2",
-        )
+        .env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/nothing?connect_timeout=2")
         .output()
         .unwrap();
     assert!(!out.status.success());
@@ -129,8 +103,5 @@ fn the_openapi_command_prints_the_committed_spec() {
             .unwrap(),
     )
     .unwrap();
-    assert!(
-        printed == committed,
-        "`infusion-api openapi` differs from openapi/openapi.json"
-    );
+    assert!(printed == committed, "`infusion-api openapi` differs from openapi/openapi.json");
 }

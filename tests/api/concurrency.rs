@@ -18,11 +18,7 @@ fn texts(responses: &[TestResponse]) -> Vec<&str> {
 async fn twenty_patients_race_for_the_last_room() {
     let app = TestApp::at_clinic_now().await;
     // Three rounds, each with one room left and twenty takers.
-    for (date, session) in [
-        (DAY, "morning"),
-        (DAY, "afternoon"),
-        ("2026-12-04", "morning"),
-    ] {
+    for (date, session) in [(DAY, "morning"), (DAY, "afternoon"), ("2026-12-04", "morning")] {
         for _ in 0..3 {
             let p = app.ready_patient().await;
             app.booked(&p, date, session).await;
@@ -31,10 +27,7 @@ async fn twenty_patients_race_for_the_last_room() {
         for _ in 0..20 {
             patients.push(app.ready_patient().await);
         }
-        let requests = patients
-            .iter()
-            .map(|p| app.booking(p, date, session))
-            .collect();
+        let requests = patients.iter().map(|p| app.booking(p, date, session)).collect();
         let responses = app.send_all(requests).await;
 
         let booked: Vec<_> = responses.iter().filter(|r| r.status == 201).collect();
@@ -59,28 +52,15 @@ async fn one_patient_races_for_several_rooms_on_one_day() {
     let app = TestApp::at_clinic_now().await;
     for date in [DAY, "2026-12-04", "2026-12-07"] {
         let patient = app.ready_patient().await;
-        let sessions = [
-            "morning",
-            "afternoon",
-            "morning",
-            "afternoon",
-            "morning",
-            "afternoon",
-        ];
-        let requests = sessions
-            .iter()
-            .map(|s| app.booking(&patient, date, s))
-            .collect();
+        let sessions = ["morning", "afternoon", "morning", "afternoon", "morning", "afternoon"];
+        let requests = sessions.iter().map(|s| app.booking(&patient, date, s)).collect();
         let responses = app.send_all(requests).await;
         let booked = responses.iter().filter(|r| r.status == 201).count();
         assert_eq!(booked, 1, "{:?}", texts(&responses));
         for refused in responses.iter().filter(|r| r.status != 201) {
             refused.assert_problem(409, "patient_already_booked_that_day");
         }
-        assert_eq!(
-            app.count(&format!("appointments WHERE patient_id = '{patient}'")),
-            1
-        );
+        assert_eq!(app.count(&format!("appointments WHERE patient_id = '{patient}'")), 1);
     }
 }
 
@@ -94,12 +74,7 @@ async fn racing_reschedules_into_one_free_room_leave_one_winner() {
     let mut ids = Vec::new();
     for _ in 0..4 {
         let p = app.ready_patient().await;
-        ids.push(
-            app.booked(&p, "2026-12-04", "morning").await["id"]
-                .as_str()
-                .unwrap()
-                .to_owned(),
-        );
+        ids.push(app.booked(&p, "2026-12-04", "morning").await["id"].as_str().unwrap().to_owned());
     }
     let requests = ids
         .iter()
@@ -110,12 +85,7 @@ async fn racing_reschedules_into_one_free_room_leave_one_winner() {
         })
         .collect();
     let responses = app.send_all(requests).await;
-    assert_eq!(
-        responses.iter().filter(|r| r.status == 200).count(),
-        1,
-        "{:?}",
-        texts(&responses)
-    );
+    assert_eq!(responses.iter().filter(|r| r.status == 200).count(), 1, "{:?}", texts(&responses));
     for refused in responses.iter().filter(|r| r.status != 200) {
         refused.assert_problem(409, "slot_full");
     }
@@ -154,32 +124,11 @@ async fn the_indexes_refuse_a_second_active_appointment() {
     assert!(!insert_raw(&app, &id(), &bob, room, "morning", "scheduled"));
     assert!(!insert_raw(&app, &id(), &bob, room, "morning", "completed"));
     // The same patient and day, in any room or session: refused.
-    assert!(!insert_raw(
-        &app,
-        &id(),
-        &ada,
-        other_room,
-        "afternoon",
-        "checked_in"
-    ));
+    assert!(!insert_raw(&app, &id(), &ada, other_room, "afternoon", "checked_in"));
     // Cancelled and no-show appointments hold nothing.
     assert!(insert_raw(&app, &id(), &bob, room, "morning", "cancelled"));
-    assert!(insert_raw(
-        &app,
-        &id(),
-        &ada,
-        other_room,
-        "afternoon",
-        "no_show"
-    ));
-    assert!(insert_raw(
-        &app,
-        &id(),
-        &bob,
-        other_room,
-        "morning",
-        "scheduled"
-    ));
+    assert!(insert_raw(&app, &id(), &ada, other_room, "afternoon", "no_show"));
+    assert!(insert_raw(&app, &id(), &bob, other_room, "morning", "scheduled"));
     assert_eq!(app.active_in(DAY, "morning"), 2);
 }
 
@@ -229,9 +178,7 @@ async fn deactivating_a_room_racing_bookings_never_strands_an_appointment() {
     let last_room = "019ac5a0-0000-7000-8000-000000000001";
     for other in 2..=4 {
         let res = app
-            .patch(&format!(
-                "/v1/rooms/019ac5a0-0000-7000-8000-00000000000{other}"
-            ))
+            .patch(&format!("/v1/rooms/019ac5a0-0000-7000-8000-00000000000{other}"))
             .role(Role::Admin)
             .json(&json!({"active": false}))
             .send()
@@ -302,17 +249,13 @@ async fn a_cancel_racing_a_check_in_leaves_one_consistent_outcome() {
             assert_eq!(won, 1, "{id}: {:?}", texts(pair));
             let lost = pair.iter().find(|r| r.status != 200).unwrap();
             lost.assert_problem(409, "invalid_transition");
-            let stored = app
-                .get(&format!("/v1/appointments/{id}"))
-                .role(Role::Scheduler)
-                .send()
-                .await;
+            let stored =
+                app.get(&format!("/v1/appointments/{id}")).role(Role::Scheduler).send().await;
             let b = &stored.body;
             match b["status"].as_str().unwrap() {
-                "cancelled" => assert!(
-                    b["checked_in_at"].is_null() && b["pain_before"].is_null(),
-                    "{b}"
-                ),
+                "cancelled" => {
+                    assert!(b["checked_in_at"].is_null() && b["pain_before"].is_null(), "{b}")
+                }
                 "checked_in" => assert!(b["cancel_reason"].is_null(), "{b}"),
                 other => panic!("{id} ended {other}"),
             }
@@ -343,12 +286,8 @@ async fn two_courses_racing_for_the_last_week_leave_one_whole_course() {
         let (a, b) = (app.ready_patient().await, app.ready_patient().await);
         let body = |p: &str| json!({"patient_id": p, "protocol": "pain-5-day", "session": session, "earliest_start": "2026-12-02"});
         let requests = vec![
-            app.post("/v1/courses")
-                .role(Role::Scheduler)
-                .json(&body(&a)),
-            app.post("/v1/courses")
-                .role(Role::Scheduler)
-                .json(&body(&b)),
+            app.post("/v1/courses").role(Role::Scheduler).json(&body(&a)),
+            app.post("/v1/courses").role(Role::Scheduler).json(&body(&b)),
         ];
         let responses = app.send_all(requests).await;
         let winners: Vec<_> = responses.iter().filter(|r| r.status == 201).collect();
@@ -356,19 +295,9 @@ async fn two_courses_racing_for_the_last_week_leave_one_whole_course() {
         assert_eq!(winners[0].body["appointments"].as_array().unwrap().len(), 5);
         let loser = responses.iter().find(|r| r.status != 201).unwrap();
         loser.assert_problem(409, "no_capacity_for_series");
-        let loser_id = if winners[0].body["patient_id"] == a.as_str() {
-            &b
-        } else {
-            &a
-        };
-        assert_eq!(
-            app.count(&format!("appointments WHERE patient_id = '{loser_id}'")),
-            0
-        );
-        assert_eq!(
-            app.count(&format!("courses WHERE patient_id = '{loser_id}'")),
-            0
-        );
+        let loser_id = if winners[0].body["patient_id"] == a.as_str() { &b } else { &a };
+        assert_eq!(app.count(&format!("appointments WHERE patient_id = '{loser_id}'")), 0);
+        assert_eq!(app.count(&format!("courses WHERE patient_id = '{loser_id}'")), 0);
         for day in 7..=11 {
             assert_eq!(app.active_in(&format!("2026-12-{day:02}"), session), 4);
         }
@@ -413,10 +342,8 @@ fn a_sqlite_writer_waits_only_for_writers_on_its_own_file() {
     use infusion_api::store::{build_pool, write_transaction, StoreError};
 
     let file = |name: &str| {
-        std::env::temp_dir().join(format!(
-            "infusion-writer-{name}-{}.sqlite3",
-            uuid::Uuid::now_v7().simple()
-        ))
+        std::env::temp_dir()
+            .join(format!("infusion-writer-{name}-{}.sqlite3", uuid::Uuid::now_v7().simple()))
     };
     let (a, b) = (file("a"), file("b"));
     let pool_a = build_pool(&DatabaseTarget::Sqlite(a.clone()), 1).unwrap();
@@ -435,8 +362,7 @@ fn a_sqlite_writer_waits_only_for_writers_on_its_own_file() {
     });
     is_started.recv().unwrap();
     let mut conn = pool_b.get().unwrap();
-    conn.run(|conn| write_transaction(conn, |_| Ok::<_, StoreError>(())))
-        .unwrap();
+    conn.run(|conn| write_transaction(conn, |_| Ok::<_, StoreError>(()))).unwrap();
     b_done.send(()).unwrap();
     let b_got_through = holder.join().unwrap().unwrap();
     for path in [a, b] {

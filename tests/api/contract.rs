@@ -72,10 +72,8 @@ fn every_free_text_field_states_the_rule_text_enforces() {
 #[test]
 fn every_date_a_request_takes_is_bounded_as_the_server_bounds_it() {
     let spec = spec();
-    let dates: Vec<&Value> = request_schemas(&spec)
-        .into_iter()
-        .filter(|s| s["format"] == "date")
-        .collect();
+    let dates: Vec<&Value> =
+        request_schemas(&spec).into_iter().filter(|s| s["format"] == "date").collect();
     for date in &dates {
         assert_eq!(date["pattern"], YEAR_PATTERN, "{date}");
     }
@@ -101,23 +99,15 @@ async fn the_cursor_is_the_last_id_and_any_uuid_is_a_cursor() {
     for _ in 0..3 {
         app.create_patient(patient_body()).await;
     }
-    let page = app
-        .get("/v1/patients?limit=2")
-        .role(Role::Scheduler)
-        .send()
-        .await
-        .body;
+    let page = app.get("/v1/patients?limit=2").role(Role::Scheduler).send().await.body;
     assert_eq!(page["next_cursor"], page["items"][1]["id"]);
     for cursor in [
         "e3e70682-c209-4cac-a29f-6fbed82c07cd".to_owned(),
         uuid::Uuid::nil().to_string(),
         page["items"][0]["id"].as_str().unwrap().to_uppercase(),
     ] {
-        let res = app
-            .get(&format!("/v1/patients?cursor={cursor}"))
-            .role(Role::Scheduler)
-            .send()
-            .await;
+        let res =
+            app.get(&format!("/v1/patients?cursor={cursor}")).role(Role::Scheduler).send().await;
         assert_eq!(res.status, 200, "{cursor}: {}", res.text);
     }
     // The nil UUID sorts first: the page after it is the whole list.
@@ -167,10 +157,7 @@ async fn a_repeated_key_is_refused() {
     let res = app
         .post("/v1/rooms")
         .role(Role::Admin)
-        .raw(
-            "application/json",
-            r#"{"name": "Room 5", "name": "Room 6"}"#,
-        )
+        .raw("application/json", r#"{"name": "Room 5", "name": "Room 6"}"#)
         .send()
         .await;
     let messages = res.assert_invalid_fields(&["body"]);
@@ -190,12 +177,7 @@ async fn free_text_counts_every_character_and_allows_no_control_character() {
         ("\u{3000}\u{a0} ".to_owned(), false),
         ("Zimmer \u{fc}ber \u{1f6cf}".to_owned(), true),
     ] {
-        let res = app
-            .post("/v1/rooms")
-            .role(Role::Admin)
-            .json(&room(name.clone()))
-            .send()
-            .await;
+        let res = app.post("/v1/rooms").role(Role::Admin).json(&room(name.clone())).send().await;
         if accepted {
             assert_eq!(res.status, 201, "{name:?}: {}", res.text);
             assert_eq!(res.body["name"], name.trim(), "stored trimmed");
@@ -208,25 +190,16 @@ async fn free_text_counts_every_character_and_allows_no_control_character() {
 #[actix_web::test]
 async fn an_empty_contact_is_none_and_a_contact_is_checked_as_sent() {
     let app = TestApp::at_clinic_now().await;
-    let patient = app.create_patient(patient_body()).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let patient = app.create_patient(patient_body()).await["id"].as_str().unwrap().to_owned();
     let letter = |changes: Value| {
         let mut body = referral("pain_management");
         body["provider"] = with(provider(), changes);
         body
     };
     let post = |body: Value| {
-        app.post(&format!("/v1/patients/{patient}/referrals"))
-            .role(Role::Scheduler)
-            .json(&body)
+        app.post(&format!("/v1/patients/{patient}/referrals")).role(Role::Scheduler).json(&body)
     };
-    let res = post(letter(
-        json!({"phone": "", "fax": "555 010 3001", "npi": ""}),
-    ))
-    .send()
-    .await;
+    let res = post(letter(json!({"phone": "", "fax": "555 010 3001", "npi": ""}))).send().await;
     assert_eq!(res.status, 201, "{}", res.text);
     assert_eq!(res.body["provider"]["phone"], Value::Null);
     assert_eq!(res.body["provider"]["npi"], Value::Null);
@@ -236,10 +209,7 @@ async fn an_empty_contact_is_none_and_a_contact_is_checked_as_sent() {
         (json!({"email": " jdoe@example.org"}), "provider.email"),
         (json!({"npi": " 1234567893"}), "provider.npi"),
     ] {
-        post(letter(changes.clone()))
-            .send()
-            .await
-            .assert_invalid_fields(&[field]);
+        post(letter(changes.clone())).send().await.assert_invalid_fields(&[field]);
     }
     let res = app
         .post("/v1/patients")

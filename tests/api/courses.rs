@@ -25,18 +25,12 @@ fn dates(course: &Value) -> Vec<String> {
 
 fn days(from: &str, list: &[u32]) -> Vec<String> {
     let base = NaiveDate::parse_from_str(from, "%Y-%m-%d").unwrap();
-    list.iter()
-        .map(|d| (base + chrono::Days::new(u64::from(*d))).to_string())
-        .collect()
+    list.iter().map(|d| (base + chrono::Days::new(u64::from(*d))).to_string()).collect()
 }
 
 impl TestApp {
     async fn book_course(&self, body: &Value) -> TestResponse {
-        self.post("/v1/courses")
-            .role(Role::Scheduler)
-            .json(body)
-            .send()
-            .await
+        self.post("/v1/courses").role(Role::Scheduler).json(body).send().await
     }
 
     async fn booked_course(&self, body: &Value) -> Value {
@@ -50,42 +44,26 @@ impl TestApp {
 async fn a_five_day_course_asked_on_a_wednesday_fills_next_week_in_one_session() {
     let app = TestApp::at_clinic_now().await;
     let patient = app.ready_patient().await;
-    let res = app
-        .book_course(&course(&patient, "pain-5-day", "morning"))
-        .await;
+    let res = app.book_course(&course(&patient, "pain-5-day", "morning")).await;
     assert_eq!(res.status, 201, "{}", res.text);
     let c = &res.body;
     let id = c["id"].as_str().unwrap();
-    assert_eq!(
-        res.header("location"),
-        Some(format!("/v1/courses/{id}").as_str())
-    );
+    assert_eq!(res.header("location"), Some(format!("/v1/courses/{id}").as_str()));
     assert_eq!(dates(c), days("2026-12-07", &[0, 1, 2, 3, 4]));
     assert!(c["appointments"]
         .as_array()
         .unwrap()
         .iter()
         .all(|a| a["session"] == "morning" && a["status"] == "scheduled"));
-    assert_eq!(
-        c["appointments"][0]["starts_at"],
-        "2026-12-07T08:00:00-05:00"
-    );
+    assert_eq!(c["appointments"][0]["starts_at"], "2026-12-07T08:00:00-05:00");
     assert_eq!(c["status"], "scheduled");
     assert_eq!(c["infusions"], 5);
     assert_eq!(c["protocol"], "pain-5-day");
     // The appointments are ordinary appointments that know their course.
     let first = c["appointments"][0]["id"].as_str().unwrap();
-    let appt = app
-        .get(&format!("/v1/appointments/{first}"))
-        .role(Role::Scheduler)
-        .send()
-        .await;
+    let appt = app.get(&format!("/v1/appointments/{first}")).role(Role::Scheduler).send().await;
     assert_eq!(appt.body["course_id"], id);
-    let fetched = app
-        .get(&format!("/v1/courses/{id}"))
-        .role(Role::Clinician)
-        .send()
-        .await;
+    let fetched = app.get(&format!("/v1/courses/{id}")).role(Role::Clinician).send().await;
     assert_eq!(fetched.body, res.body);
     assert_eq!(app.count("appointments"), 5);
 }
@@ -107,21 +85,15 @@ async fn an_eight_day_course_spans_a_weekend_and_skips_a_closure() {
     );
     let c = app.booked_course(&body).await;
     assert_eq!(dates(&c), days("2026-12-07", &[0, 1, 3, 4, 7, 8, 9, 10]));
-    assert!(c["appointments"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .all(|a| a["session"] == "afternoon"));
+    assert!(c["appointments"].as_array().unwrap().iter().all(|a| a["session"] == "afternoon"));
 }
 
 #[actix_web::test]
 async fn a_mental_health_course_of_three_a_week_for_two_weeks() {
     let app = TestApp::at_clinic_now().await;
     let patient = app.ready_depression_patient().await;
-    let body = with(
-        course(&patient, "mental-health", "morning"),
-        json!({"per_week": 3, "weeks": 2}),
-    );
+    let body =
+        with(course(&patient, "mental-health", "morning"), json!({"per_week": 3, "weeks": 2}));
     let c = app.booked_course(&body).await;
     let booked: Vec<NaiveDate> = dates(&c).iter().map(|d| d.parse().unwrap()).collect();
     assert_eq!(booked.len(), 6);
@@ -144,9 +116,7 @@ async fn a_full_session_moves_the_start_to_the_earliest_date_that_fits() {
         app.booked(&p, "2026-12-08", "morning").await;
     }
     let patient = app.ready_patient().await;
-    let c = app
-        .booked_course(&course(&patient, "pain-5-day", "morning"))
-        .await;
+    let c = app.booked_course(&course(&patient, "pain-5-day", "morning")).await;
     assert_eq!(dates(&c), days("2026-12-14", &[0, 1, 2, 3, 4]));
     // Allowing mixed sessions keeps the first week, with that Tuesday in the afternoon.
     let other = app.ready_patient().await;
@@ -178,19 +148,14 @@ async fn plan_stores_nothing_and_matches_what_booking_makes() {
         json!({"date": "2026-12-07", "session": "afternoon", "starts_at": "2026-12-07T13:00:00-05:00"})
     );
     assert_eq!((app.count("courses"), app.count("appointments")), before);
-    let booked = app
-        .booked_course(&course(&patient, "pain-5-day", "afternoon"))
-        .await;
+    let booked = app.booked_course(&course(&patient, "pain-5-day", "afternoon")).await;
     assert_eq!(dates(&booked), dates(&res.body));
 }
 
 #[actix_web::test]
 async fn a_patient_who_is_not_ready_is_refused_with_the_open_items() {
     let app = TestApp::at_clinic_now().await;
-    let patient = app.create_patient(patient_body()).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let patient = app.create_patient(patient_body()).await["id"].as_str().unwrap().to_owned();
     for path in ["/v1/courses", "/v1/courses/plan"] {
         let res = app
             .post(path)
@@ -205,14 +170,7 @@ async fn a_patient_who_is_not_ready_is_refused_with_the_open_items() {
             .iter()
             .map(|i| i["code"].as_str().unwrap())
             .collect();
-        assert_eq!(
-            codes,
-            [
-                "screening",
-                "pain_management_referral",
-                "mental_health_evaluation"
-            ]
-        );
+        assert_eq!(codes, ["screening", "pain_management_referral", "mental_health_evaluation"]);
     }
     assert_eq!(app.count("courses"), 0);
     assert_eq!(app.count("appointments"), 0);
@@ -225,34 +183,13 @@ async fn course_requests_are_checked_against_the_protocol_and_the_patient() {
     let cases = [
         (course(&patient, "pain-12-day", "morning"), "protocol"),
         (course(&patient, "pain-8-10-day", "morning"), "infusions"),
+        (with(course(&patient, "pain-8-10-day", "morning"), json!({"infusions": 11})), "infusions"),
+        (with(course(&patient, "pain-5-day", "morning"), json!({"per_week": 2})), "per_week"),
         (
-            with(
-                course(&patient, "pain-8-10-day", "morning"),
-                json!({"infusions": 11}),
-            ),
-            "infusions",
-        ),
-        (
-            with(
-                course(&patient, "pain-5-day", "morning"),
-                json!({"per_week": 2}),
-            ),
-            "per_week",
-        ),
-        (
-            with(
-                course(&patient, "mental-health", "morning"),
-                json!({"per_week": 3, "weeks": 2}),
-            ),
+            with(course(&patient, "mental-health", "morning"), json!({"per_week": 3, "weeks": 2})),
             "protocol",
         ),
-        (
-            with(
-                course(&patient, "maintenance", "morning"),
-                json!({"infusions": 1}),
-            ),
-            "protocol",
-        ),
+        (with(course(&patient, "maintenance", "morning"), json!({"infusions": 1})), "protocol"),
         (
             with(
                 course(&patient, "pain-5-day", "morning"),
@@ -260,13 +197,7 @@ async fn course_requests_are_checked_against_the_protocol_and_the_patient() {
             ),
             "earliest_start",
         ),
-        (
-            with(
-                course(&patient, "pain-5-day", "morning"),
-                json!({"session": "night"}),
-            ),
-            "session",
-        ),
+        (with(course(&patient, "pain-5-day", "morning"), json!({"session": "night"})), "session"),
         (
             with(
                 course(&patient, "pain-5-day", "morning"),
@@ -295,10 +226,8 @@ async fn course_requests_are_checked_against_the_protocol_and_the_patient() {
 async fn a_start_beyond_the_horizon_is_outside_horizon() {
     let app = TestApp::at_clinic_now().await;
     let patient = app.ready_patient().await;
-    let body = with(
-        course(&patient, "pain-5-day", "morning"),
-        json!({"earliest_start": "2027-06-03"}),
-    );
+    let body =
+        with(course(&patient, "pain-5-day", "morning"), json!({"earliest_start": "2027-06-03"}));
     for path in ["/v1/courses", "/v1/courses/plan"] {
         app.post(path)
             .role(Role::Scheduler)
@@ -318,9 +247,7 @@ async fn nothing_fits_beyond_the_horizon() {
         .await;
     let patient = app.ready_patient().await;
     // One week from Wednesday 2 December ends Wednesday 9th: no Monday-to-Friday week fits.
-    let res = app
-        .book_course(&course(&patient, "pain-5-day", "morning"))
-        .await;
+    let res = app.book_course(&course(&patient, "pain-5-day", "morning")).await;
     let problem = res.assert_problem(409, "no_capacity_for_series");
     assert_eq!(problem["next_start"], Value::Null);
     let res = app
@@ -337,23 +264,12 @@ async fn nothing_fits_beyond_the_horizon() {
 async fn cancelling_a_course_cancels_what_is_left_in_one_go() {
     let app = TestApp::at_clinic_now().await;
     let patient = app.ready_patient().await;
-    let c = app
-        .booked_course(&course(&patient, "pain-5-day", "morning"))
-        .await;
+    let c = app.booked_course(&course(&patient, "pain-5-day", "morning")).await;
     let id = c["id"].as_str().unwrap();
     let first = c["appointments"][0]["id"].as_str().unwrap();
     app.travel_to(Utc.with_ymd_and_hms(2026, 12, 7, 14, 0, 0).unwrap());
-    assert_eq!(
-        app.act(first, "check-in", json!({"pain_before": 8}))
-            .await
-            .status,
-        200
-    );
-    let in_progress = app
-        .get(&format!("/v1/courses/{id}"))
-        .role(Role::Scheduler)
-        .send()
-        .await;
+    assert_eq!(app.act(first, "check-in", json!({"pain_before": 8})).await.status, 200);
+    let in_progress = app.get(&format!("/v1/courses/{id}")).role(Role::Scheduler).send().await;
     assert_eq!(in_progress.body["status"], "in_progress");
 
     let path = format!("/v1/courses/{id}/cancel");
@@ -369,12 +285,8 @@ async fn cancelling_a_course_cancels_what_is_left_in_one_go() {
         .send()
         .await
         .assert_problem(403, "forbidden");
-    let res = app
-        .post(&path)
-        .role(Role::Scheduler)
-        .json(&json!({"reason": "Moving away"}))
-        .send()
-        .await;
+    let res =
+        app.post(&path).role(Role::Scheduler).json(&json!({"reason": "Moving away"})).send().await;
     assert_eq!(res.status, 200, "{}", res.text);
     assert_eq!(res.body["status"], "cancelled");
     assert_eq!(res.body["cancel_reason"], "Moving away");
@@ -384,16 +296,7 @@ async fn cancelling_a_course_cancels_what_is_left_in_one_go() {
         .iter()
         .map(|a| a["status"].as_str().unwrap())
         .collect();
-    assert_eq!(
-        statuses,
-        [
-            "checked_in",
-            "cancelled",
-            "cancelled",
-            "cancelled",
-            "cancelled"
-        ]
-    );
+    assert_eq!(statuses, ["checked_in", "cancelled", "cancelled", "cancelled", "cancelled"]);
     app.post(&path)
         .role(Role::Scheduler)
         .json(&json!({"reason": "again"}))
@@ -407,18 +310,9 @@ async fn patients_read_their_own_courses() {
     let app = TestApp::at_clinic_now().await;
     let mine = app.ready_patient().await;
     let theirs = app.ready_patient().await;
-    let c = app
-        .booked_course(&course(&mine, "pain-5-day", "morning"))
-        .await;
+    let c = app.booked_course(&course(&mine, "pain-5-day", "morning")).await;
     let id = c["id"].as_str().unwrap();
-    assert_eq!(
-        app.get(&format!("/v1/courses/{id}"))
-            .patient(&mine)
-            .send()
-            .await
-            .status,
-        200
-    );
+    assert_eq!(app.get(&format!("/v1/courses/{id}")).patient(&mine).send().await.status, 200);
     app.get(&format!("/v1/courses/{id}"))
         .patient(&theirs)
         .send()
@@ -429,22 +323,15 @@ async fn patients_read_their_own_courses() {
         .send()
         .await
         .assert_problem(403, "forbidden");
-    let listed = app
-        .get(&format!("/v1/patients/{mine}/courses"))
-        .patient(&mine)
-        .send()
-        .await;
+    let listed = app.get(&format!("/v1/patients/{mine}/courses")).patient(&mine).send().await;
     assert_eq!(listed.body["items"].as_array().unwrap().len(), 1);
     app.get(&format!("/v1/patients/{mine}/courses"))
         .patient(&theirs)
         .send()
         .await
         .assert_problem(404, "not_found");
-    let none = app
-        .get(&format!("/v1/patients/{theirs}/courses"))
-        .role(Role::Scheduler)
-        .send()
-        .await;
+    let none =
+        app.get(&format!("/v1/patients/{theirs}/courses")).role(Role::Scheduler).send().await;
     assert!(none.body["items"].as_array().unwrap().is_empty());
     let missing = uuid::Uuid::now_v7();
     app.get(&format!("/v1/courses/{missing}"))
@@ -468,22 +355,13 @@ async fn treat(app: &TestApp, course: &Value, from: usize, scores: &[(i32, Optio
         }
         let res = app.act(id, "check-in", body).await;
         assert_eq!(res.status, 200, "{}", res.text);
-        assert_eq!(
-            app.act(id, "complete", json!({"pain_after": 2}))
-                .await
-                .status,
-            200
-        );
+        assert_eq!(app.act(id, "complete", json!({"pain_after": 2})).await.status, 200);
     }
 }
 
 async fn course_view(app: &TestApp, course: &Value) -> Value {
     let id = course["id"].as_str().unwrap();
-    app.get(&format!("/v1/courses/{id}"))
-        .role(Role::Clinician)
-        .send()
-        .await
-        .body
+    app.get(&format!("/v1/courses/{id}")).role(Role::Clinician).send().await.body
 }
 
 #[actix_web::test]
@@ -491,20 +369,12 @@ async fn the_pain_response_check_flags_too_little_improvement_at_the_fourth_infu
     let app = TestApp::at_clinic_now().await;
     let poor = app.ready_patient().await;
     let good = app.ready_patient().await;
-    let poor_course = app
-        .booked_course(&course(&poor, "pain-5-day", "morning"))
-        .await;
-    let good_course = app
-        .booked_course(&course(&good, "pain-5-day", "afternoon"))
-        .await;
+    let poor_course = app.booked_course(&course(&poor, "pain-5-day", "morning")).await;
+    let good_course = app.booked_course(&course(&good, "pain-5-day", "afternoon")).await;
     treat(&app, &poor_course, 0, &[(8, None), (8, None), (7, None)]).await;
     treat(&app, &good_course, 0, &[(8, None), (6, None), (5, None)]).await;
     let view = course_view(&app, &poor_course).await;
-    assert_eq!(
-        view["response"],
-        Value::Null,
-        "not yet at the fourth infusion"
-    );
+    assert_eq!(view["response"], Value::Null, "not yet at the fourth infusion");
     assert_eq!(view["needs_review"], false);
     assert_eq!(view["status"], "in_progress");
 
@@ -540,20 +410,11 @@ async fn a_course_of_no_shows_is_missed_and_opens_no_maintenance() {
     let app = TestApp::at_clinic_now().await;
     let absent = app.ready_patient().await;
     let once = app.ready_patient().await;
-    let missed = app
-        .booked_course(&course(&absent, "pain-5-day", "morning"))
-        .await;
-    let attended = app
-        .booked_course(&course(&once, "pain-5-day", "afternoon"))
-        .await;
+    let missed = app.booked_course(&course(&absent, "pain-5-day", "morning")).await;
+    let attended = app.booked_course(&course(&once, "pain-5-day", "afternoon")).await;
     // Friday 11 December, after both sessions: every infusion has begun.
     app.travel_to(Utc.with_ymd_and_hms(2026, 12, 11, 20, 0, 0).unwrap());
-    for (i, a) in missed["appointments"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .enumerate()
-    {
+    for (i, a) in missed["appointments"].as_array().unwrap().iter().enumerate() {
         let id = a["id"].as_str().unwrap();
         assert_eq!(app.act(id, "no-show", json!({})).await.status, 200, "{i}");
     }
@@ -567,18 +428,8 @@ async fn a_course_of_no_shows_is_missed_and_opens_no_maintenance() {
         assert_eq!(app.act(id, "no-show", json!({})).await.status, 200);
     }
     let last = attended_ids[4];
-    assert_eq!(
-        app.act(last, "check-in", json!({"pain_before": 6}))
-            .await
-            .status,
-        200
-    );
-    assert_eq!(
-        app.act(last, "complete", json!({"pain_after": 3}))
-            .await
-            .status,
-        200
-    );
+    assert_eq!(app.act(last, "check-in", json!({"pain_before": 6})).await.status, 200);
+    assert_eq!(app.act(last, "complete", json!({"pain_after": 3})).await.status, 200);
 
     assert_eq!(course_view(&app, &missed).await["status"], "missed");
     assert_eq!(course_view(&app, &attended).await["status"], "completed");
@@ -593,10 +444,7 @@ async fn a_course_of_no_shows_is_missed_and_opens_no_maintenance() {
     };
     let refused = app.book_course(&maintenance(&absent)).await;
     let messages = refused.assert_invalid_fields(&["protocol"]);
-    assert!(
-        messages[0].contains("follows a completed course"),
-        "{messages:?}"
-    );
+    assert!(messages[0].contains("follows a completed course"), "{messages:?}");
     assert_eq!(app.book_course(&maintenance(&once)).await.status, 201);
 }
 
@@ -618,11 +466,7 @@ async fn the_mental_health_response_check_uses_phq9_at_the_third_infusion() {
     assert_eq!(view["response"]["latest"], 12);
     assert_eq!(view["needs_review"], false);
     let first = c["appointments"][0]["id"].as_str().unwrap();
-    let appt = app
-        .get(&format!("/v1/appointments/{first}"))
-        .role(Role::Clinician)
-        .send()
-        .await;
+    let appt = app.get(&format!("/v1/appointments/{first}")).role(Role::Clinician).send().await;
     assert_eq!(appt.body["phq9"], 20);
     let next = c["appointments"][3]["id"].as_str().unwrap();
     app.act(next, "check-in", json!({"pain_before": 1, "phq9": 28}))
@@ -635,28 +479,10 @@ async fn protocols_are_data_that_admins_tune_within_what_can_be_planned() {
     let app = TestApp::at_clinic_now().await;
     let res = app.get("/v1/protocols").role(Role::Patient).send().await;
     assert_eq!(res.status, 200);
-    let codes: Vec<&str> = res
-        .body
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["code"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        codes,
-        [
-            "maintenance",
-            "mental-health",
-            "pain-5-day",
-            "pain-8-10-day"
-        ]
-    );
-    let five = app
-        .get("/v1/protocols/pain-5-day")
-        .role(Role::Integration)
-        .send()
-        .await
-        .body;
+    let codes: Vec<&str> =
+        res.body.as_array().unwrap().iter().map(|p| p["code"].as_str().unwrap()).collect();
+    assert_eq!(codes, ["maintenance", "mental-health", "pain-5-day", "pain-8-10-day"]);
+    let five = app.get("/v1/protocols/pain-5-day").role(Role::Integration).send().await.body;
     assert_eq!(five["infusions"], json!({"min": 5, "max": 5}));
     assert_eq!(five["preferred_start_weekday"], "monday");
     assert_eq!(five["response_check_infusion"], 4);
@@ -687,17 +513,12 @@ async fn protocols_are_data_that_admins_tune_within_what_can_be_planned() {
     assert_eq!(res.body["preferred_start_weekday"], "tuesday");
     // The planner follows the data: the course now starts on a Tuesday.
     let patient = app.ready_patient().await;
-    let c = app
-        .booked_course(&course(&patient, "pain-5-day", "morning"))
-        .await;
+    let c = app.booked_course(&course(&patient, "pain-5-day", "morning")).await;
     assert_eq!(dates(&c)[0], "2026-12-08");
 
     for (change, field) in [
         (json!({"infusions": {"min": 6, "max": 5}}), "infusions"),
-        (
-            json!({"response_check_infusion": 9}),
-            "response_check_infusion",
-        ),
+        (json!({"response_check_infusion": 9}), "response_check_infusion"),
         (json!({"categories": []}), "categories"),
         (json!({"code": "pain-6-day"}), "code"),
         (json!({"spacing": "weekly"}), "per_week"),
@@ -721,19 +542,11 @@ async fn protocols_are_data_that_admins_tune_within_what_can_be_planned() {
     let res = app
         .request(actix_web::http::Method::PUT, path)
         .role(Role::Admin)
-        .json(&with(
-            tuesday.clone(),
-            json!({"preferred_start_weekday": "saturday"}),
-        ))
+        .json(&with(tuesday.clone(), json!({"preferred_start_weekday": "saturday"})))
         .send()
         .await;
     res.assert_invalid_fields(&["protocol"]);
-    let weekly = app
-        .get("/v1/protocols/mental-health")
-        .role(Role::Admin)
-        .send()
-        .await
-        .body;
+    let weekly = app.get("/v1/protocols/mental-health").role(Role::Admin).send().await.body;
     for change in [
         json!({"min_gap_days": 4294967295u64}),
         json!({"min_gap_days": 2}),

@@ -26,11 +26,7 @@ async fn malformed_json_is_400() {
 async fn a_body_that_is_not_json_is_415() {
     let app = TestApp::spawn().await;
     let body = patient_body().to_string();
-    for content_type in [
-        "text/plain",
-        "application/x-www-form-urlencoded",
-        "application/jsonx",
-    ] {
+    for content_type in ["text/plain", "application/x-www-form-urlencoded", "application/jsonx"] {
         let res = app
             .post("/v1/patients")
             .role(Role::Clinician)
@@ -69,10 +65,7 @@ async fn unknown_fields_are_422_naming_them() {
     let res = app
         .post("/v1/patients")
         .role(Role::Clinician)
-        .json(&with(
-            patient_body(),
-            json!({"indications": [{"code": "migraine", "severity": 9}]}),
-        ))
+        .json(&with(patient_body(), json!({"indications": [{"code": "migraine", "severity": 9}]})))
         .send()
         .await;
     res.assert_invalid_fields(&["indications[0].severity"]);
@@ -86,14 +79,8 @@ async fn wrong_types_and_unknown_codes_are_422_naming_the_field() {
         (json!({"given_name": 42}), "given_name"),
         (json!({"date_of_birth": "10/12/1985"}), "date_of_birth"),
         (json!({"date_of_birth": "1985-02-30"}), "date_of_birth"),
-        (
-            json!({"in_mental_health_treatment": "yes"}),
-            "in_mental_health_treatment",
-        ),
-        (
-            json!({"indications": [{"code": "insomnia"}]}),
-            "indications[0].code",
-        ),
+        (json!({"in_mental_health_treatment": "yes"}), "in_mental_health_treatment"),
+        (json!({"indications": [{"code": "insomnia"}]}), "indications[0].code"),
         (
             json!({"indications": [{"code": "chronic_pain", "subtype": "back"}]}),
             "indications[0].subtype",
@@ -109,29 +96,16 @@ async fn wrong_types_and_unknown_codes_are_422_naming_the_field() {
             .await;
         res.assert_invalid_fields(&[field]);
     }
-    let res = app
-        .post("/v1/patients")
-        .role(Role::Clinician)
-        .json(&json!([]))
-        .send()
-        .await;
+    let res = app.post("/v1/patients").role(Role::Clinician).json(&json!([])).send().await;
     res.assert_invalid_fields(&["body"]);
     assert_eq!(app.count("patients"), 0);
 }
 
 #[actix_web::test]
 async fn an_oversized_body_is_413() {
-    let app = TestApp::builder()
-        .setting("MAX_BODY_BYTES", "2048")
-        .build()
-        .await;
+    let app = TestApp::builder().setting("MAX_BODY_BYTES", "2048").build().await;
     let huge = with(patient_body(), json!({"given_name": "x".repeat(4096)}));
-    let res = app
-        .post("/v1/patients")
-        .role(Role::Clinician)
-        .json(&huge)
-        .send()
-        .await;
+    let res = app.post("/v1/patients").role(Role::Clinician).json(&huge).send().await;
     res.assert_problem(413, "payload_too_large");
     // A body longer than its declared length is still cut at the limit.
     let res = app
@@ -153,11 +127,8 @@ async fn unknown_routes_are_404_and_wrong_methods_405() {
     let res = app.get("/v2/patients").send().await;
     res.assert_problem(404, "not_found");
 
-    let res = app
-        .request(actix_web::http::Method::DELETE, "/v1/patients")
-        .role(Role::Admin)
-        .send()
-        .await;
+    let res =
+        app.request(actix_web::http::Method::DELETE, "/v1/patients").role(Role::Admin).send().await;
     res.assert_problem(405, "method_not_allowed");
     assert_eq!(res.header("allow"), Some("GET, POST"));
     let res = app
@@ -187,11 +158,8 @@ async fn bad_query_parameters_are_422_naming_them() {
         let res = app.get(path).role(Role::Scheduler).send().await;
         res.assert_invalid_fields(&[field]);
     }
-    let res = app
-        .get(&format!("/v1/patients?q={}", "a".repeat(201)))
-        .role(Role::Scheduler)
-        .send()
-        .await;
+    let res =
+        app.get(&format!("/v1/patients?q={}", "a".repeat(201))).role(Role::Scheduler).send().await;
     res.assert_invalid_fields(&["q"]);
 }
 
@@ -230,21 +198,13 @@ async fn no_operation_answers_junk_with_a_500() {
     let spec = serde_json::to_value(infusion_api::http::openapi()).unwrap();
     let patient = app.ready_patient().await;
     let before: Vec<i64> = TABLES.iter().map(|t| app.count(t)).collect();
-    let ids = [
-        uuid::Uuid::now_v7().to_string(),
-        patient.clone(),
-        "%00".into(),
-        "x".repeat(300),
-    ];
+    let ids = [uuid::Uuid::now_v7().to_string(), patient.clone(), "%00".into(), "x".repeat(300)];
     let bodies: [(&str, &[u8]); 6] = [
         ("application/json", b"{"),
         ("application/json", b"[]"),
         ("application/json", b"{\"x\": 1}"),
         ("application/json", b"null"),
-        (
-            "application/json",
-            b"{\"date\": \"2026-02-30\", \"session\": 7, \"reason\": null}",
-        ),
+        ("application/json", b"{\"date\": \"2026-02-30\", \"session\": 7, \"reason\": null}"),
         ("text/plain", b"hello"),
     ];
     for (path, item) in spec["paths"].as_object().unwrap() {
@@ -310,10 +270,7 @@ async fn out_of_range_dates_are_422() {
     let res = app
         .post("/v1/patients")
         .role(Role::Clinician)
-        .json(&with(
-            patient_body(),
-            json!({"date_of_birth": "1899-12-31"}),
-        ))
+        .json(&with(patient_body(), json!({"date_of_birth": "1899-12-31"})))
         .send()
         .await;
     res.assert_invalid_fields(&["date_of_birth"]);
@@ -338,20 +295,15 @@ async fn every_list_page_and_body_is_bounded() {
     let mut lists = 0;
     let mut bodies = 0;
     for (path, item) in spec["paths"].as_object().unwrap() {
-        let concrete = path
-            .replace("{id}", &patient)
-            .replace("{code}", "pain-5-day");
+        let concrete = path.replace("{id}", &patient).replace("{code}", "pain-5-day");
         for (method, op) in item.as_object().unwrap() {
             let takes_limit = op["parameters"]
                 .as_array()
                 .is_some_and(|ps| ps.iter().any(|p| p["name"] == "limit"));
             if takes_limit {
                 lists += 1;
-                let res = app
-                    .get(&format!("{concrete}?limit=100000"))
-                    .role(Role::Admin)
-                    .send()
-                    .await;
+                let res =
+                    app.get(&format!("{concrete}?limit=100000")).role(Role::Admin).send().await;
                 res.assert_invalid_fields(&["limit"]);
             }
             if op.get("requestBody").is_some() {
@@ -369,10 +321,7 @@ async fn every_list_page_and_body_is_bounded() {
         }
     }
     assert!(lists >= 9 && bodies >= 15, "{lists} lists, {bodies} bodies");
-    let res = app
-        .get("/v1/availability?from=2026-12-02&to=2027-12-02")
-        .role(Role::Admin)
-        .send()
-        .await;
+    let res =
+        app.get("/v1/availability?from=2026-12-02&to=2027-12-02").role(Role::Admin).send().await;
     res.assert_invalid_fields(&["to"]);
 }

@@ -32,11 +32,7 @@ type AppService = RcService<actix_http::Request, ServiceResponse<BoxBody>, actix
 /// A database of the test's own, removed when the test ends.
 pub enum TestDb {
     Sqlite(PathBuf),
-    Postgres {
-        admin_url: String,
-        name: String,
-        url: String,
-    },
+    Postgres { admin_url: String, name: String, url: String },
 }
 
 impl TestDb {
@@ -52,11 +48,7 @@ impl TestDb {
                     .execute(&mut admin)
                     .expect("create test database");
                 let url = with_database(&admin_url, &name);
-                TestDb::Postgres {
-                    admin_url,
-                    name,
-                    url,
-                }
+                TestDb::Postgres { admin_url, name, url }
             }
             _ => {
                 TestDb::Sqlite(std::env::temp_dir().join(format!("infusion-test-{unique}.sqlite3")))
@@ -86,9 +78,7 @@ impl Drop for TestDb {
                     let _ = std::fs::remove_file(file);
                 }
             }
-            TestDb::Postgres {
-                admin_url, name, ..
-            } => {
+            TestDb::Postgres { admin_url, name, .. } => {
                 if let Ok(mut admin) = PgConnection::establish(admin_url) {
                     let _ =
                         diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
@@ -159,13 +149,7 @@ impl TestAppBuilder {
         let service = actix_service::boxed::rc_service(
             service.map(|res: ServiceResponse<_>| res.map_into_boxed_body()),
         );
-        TestApp {
-            service,
-            state,
-            pool,
-            clock: fixed,
-            _db: db,
-        }
+        TestApp { service, state, pool, clock: fixed, _db: db }
     }
 }
 
@@ -190,18 +174,12 @@ impl TestApp {
 
     /// Moves the clinic's clock (built with [`TestAppBuilder::now`]) to `now`.
     pub fn travel_to(&self, now: DateTime<Utc>) {
-        self.clock
-            .as_ref()
-            .expect("travel_to needs a TestApp built with .now(...)")
-            .set(now);
+        self.clock.as_ref().expect("travel_to needs a TestApp built with .now(...)").set(now);
     }
 
     /// A request to `path`, without a token until one is given.
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder<'_> {
-        RequestBuilder {
-            app: self,
-            request: TestRequest::default().method(method).uri(path),
-        }
+        RequestBuilder { app: self, request: TestRequest::default().method(method).uri(path) }
     }
 
     pub fn get(&self, path: &str) -> RequestBuilder<'_> {
@@ -219,21 +197,13 @@ impl TestApp {
     /// A valid token for `role` with subject `sub`.
     pub fn token_for(&self, role: Role, sub: &str) -> String {
         let now = Utc::now();
-        self.state
-            .keys
-            .issue(role, sub, now, now + Duration::minutes(10))
-            .expect("token")
+        self.state.keys.issue(role, sub, now, now + Duration::minutes(10)).expect("token")
     }
 
     /// Creates a patient through the API, as a clinician (the referral flags
     /// are clinical), and returns its body.
     pub async fn create_patient(&self, body: Value) -> Value {
-        let res = self
-            .post("/v1/patients")
-            .role(Role::Clinician)
-            .json(&body)
-            .send()
-            .await;
+        let res = self.post("/v1/patients").role(Role::Clinician).json(&body).send().await;
         assert_eq!(res.status, 201, "{}", res.body);
         res.body
     }
@@ -318,9 +288,7 @@ impl RequestBuilder<'_> {
     }
 
     pub fn header(mut self, name: &str, value: &str) -> Self {
-        self.request = self
-            .request
-            .insert_header((name.to_owned(), value.to_owned()));
+        self.request = self.request.insert_header((name.to_owned(), value.to_owned()));
         self
     }
 
@@ -340,11 +308,8 @@ impl RequestBuilder<'_> {
 
     pub async fn send(self) -> TestResponse {
         let app = self.app;
-        let response = app
-            .service
-            .call(self.request.to_request())
-            .await
-            .expect("the service answers");
+        let response =
+            app.service.call(self.request.to_request()).await.expect("the service answers");
         TestResponse::read(response).await
     }
 }
@@ -353,10 +318,7 @@ impl TestApp {
     /// Sends all requests at once: each is built (token, body) before any is
     /// sent, so they reach the database as close together as possible.
     pub async fn send_all(&self, requests: Vec<RequestBuilder<'_>>) -> Vec<TestResponse> {
-        let built: Vec<_> = requests
-            .into_iter()
-            .map(|r| r.request.to_request())
-            .collect();
+        let built: Vec<_> = requests.into_iter().map(|r| r.request.to_request()).collect();
         let calls = built.into_iter().map(|request| self.service.call(request));
         let mut responses = Vec::new();
         for response in futures_util::future::join_all(calls).await {
@@ -380,24 +342,12 @@ impl TestResponse {
         let headers = response
             .headers()
             .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_owned(),
-                    v.to_str().unwrap_or_default().to_owned(),
-                )
-            })
+            .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or_default().to_owned()))
             .collect();
-        let bytes = actix_web::body::to_bytes(response.into_body())
-            .await
-            .unwrap_or_default();
+        let bytes = actix_web::body::to_bytes(response.into_body()).await.unwrap_or_default();
         let text = String::from_utf8_lossy(&bytes).into_owned();
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        TestResponse {
-            status,
-            headers,
-            body,
-            text,
-        }
+        TestResponse { status, headers, body, text }
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -408,18 +358,11 @@ impl TestResponse {
     #[track_caller]
     pub fn assert_problem(&self, status: u16, code: &str) -> &Value {
         assert_eq!(self.status, status, "{}", self.text);
-        assert_eq!(
-            self.header("content-type"),
-            Some("application/problem+json"),
-            "{}",
-            self.text
-        );
+        assert_eq!(self.header("content-type"), Some("application/problem+json"), "{}", self.text);
         assert_eq!(self.body["code"], code, "{}", self.text);
         assert_eq!(self.body["status"], status, "{}", self.text);
         assert!(self.body["title"].is_string() && self.body["detail"].is_string());
-        assert!(self.body["type"]
-            .as_str()
-            .is_some_and(|t| t.ends_with(code)));
+        assert!(self.body["type"].as_str().is_some_and(|t| t.ends_with(code)));
         &self.body
     }
 
@@ -430,10 +373,7 @@ impl TestResponse {
         let errors = body["errors"].as_array().expect("errors list");
         let named: Vec<&str> = errors.iter().filter_map(|e| e["field"].as_str()).collect();
         assert_eq!(named, fields, "{}", self.text);
-        errors
-            .iter()
-            .filter_map(|e| e["message"].as_str().map(str::to_owned))
-            .collect()
+        errors.iter().filter_map(|e| e["message"].as_str().map(str::to_owned)).collect()
     }
 }
 
@@ -458,10 +398,7 @@ impl TestApp {
             patient_body(),
             json!({"in_mental_health_treatment": true, "pain_referral_required": false}),
         );
-        let id = self.create_patient(body).await["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let id = self.create_patient(body).await["id"].as_str().unwrap().to_owned();
         self.screen(&id, &[], &[]).await;
         id
     }
@@ -542,10 +479,7 @@ impl TestApp {
             patient_body(),
             json!({"indications": [{"code": "depression"}], "in_mental_health_treatment": true, "pain_referral_required": false}),
         );
-        self.create_patient(body).await["id"]
-            .as_str()
-            .unwrap()
-            .to_owned()
+        self.create_patient(body).await["id"].as_str().unwrap().to_owned()
     }
 
     /// Records a referral as `role`; returns it.
@@ -586,9 +520,7 @@ impl TestApp {
     /// and an eligible screening: ready to book.
     pub async fn ready_depression_patient(&self) -> String {
         let id = self.depression_patient().await;
-        let referral = self
-            .add_referral(&id, "mental_health_provider", Role::Scheduler)
-            .await;
+        let referral = self.add_referral(&id, "mental_health_provider", Role::Scheduler).await;
         self.verify(referral["id"].as_str().unwrap()).await;
         self.attest(&id, "2026-11-25").await;
         self.screen(&id, &[], &[]).await;

@@ -29,18 +29,10 @@ async fn a_depression_patient_without_referral_is_not_ready_and_cannot_be_booked
     assert_eq!(r["ready"], false);
     assert_eq!(
         open_codes(&r),
-        [
-            "screening",
-            "mental_health_provider_referral",
-            "ongoing_treatment_attestation"
-        ]
+        ["screening", "mental_health_provider_referral", "ongoing_treatment_attestation"]
     );
-    let codes: Vec<&str> = r["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["code"].as_str().unwrap())
-        .collect();
+    let codes: Vec<&str> =
+        r["items"].as_array().unwrap().iter().map(|i| i["code"].as_str().unwrap()).collect();
     assert_eq!(
         codes,
         [
@@ -57,11 +49,7 @@ async fn a_depression_patient_without_referral_is_not_ready_and_cannot_be_booked
     let problem = res.assert_problem(409, "not_ready");
     assert_eq!(
         open_codes(problem),
-        [
-            "screening",
-            "mental_health_provider_referral",
-            "ongoing_treatment_attestation"
-        ]
+        ["screening", "mental_health_provider_referral", "ongoing_treatment_attestation"]
     );
     assert_eq!(app.count("appointments"), 0);
 }
@@ -70,9 +58,7 @@ async fn a_depression_patient_without_referral_is_not_ready_and_cannot_be_booked
 async fn a_pregnancy_in_the_screening_keeps_the_patient_not_ready_and_says_why() {
     let app = TestApp::at_clinic_now().await;
     let patient = app.depression_patient().await;
-    let referral = app
-        .add_referral(&patient, "mental_health_provider", Role::Scheduler)
-        .await;
+    let referral = app.add_referral(&patient, "mental_health_provider", Role::Scheduler).await;
     app.verify(referral["id"].as_str().unwrap()).await;
     app.attest(&patient, "2026-11-25").await;
     let screening = app.screen(&patient, &["pregnant"], &[]).await;
@@ -84,26 +70,13 @@ async fn a_pregnancy_in_the_screening_keeps_the_patient_not_ready_and_says_why()
     assert_eq!(open_codes(&r), ["screening"]);
     // Why is for clinicians: a scheduler and the patient learn only that it is ineligible.
     let detail = r["items"][0]["detail"].as_str().unwrap();
-    assert!(
-        detail.contains("ineligible") && !detail.contains("pregnant"),
-        "{r}"
-    );
-    let own = app
-        .get(&format!("/v1/patients/{patient}/readiness"))
-        .patient(&patient)
-        .send()
-        .await;
+    assert!(detail.contains("ineligible") && !detail.contains("pregnant"), "{r}");
+    let own = app.get(&format!("/v1/patients/{patient}/readiness")).patient(&patient).send().await;
     assert!(!own.text.contains("pregnant"), "{}", own.text);
-    let clinical = app
-        .get(&format!("/v1/patients/{patient}/readiness"))
-        .role(Role::Clinician)
-        .send()
-        .await;
+    let clinical =
+        app.get(&format!("/v1/patients/{patient}/readiness")).role(Role::Clinician).send().await;
     assert!(
-        clinical.body["items"][0]["detail"]
-            .as_str()
-            .unwrap()
-            .ends_with("ineligible: pregnant"),
+        clinical.body["items"][0]["detail"].as_str().unwrap().ends_with("ineligible: pregnant"),
         "{}",
         clinical.text
     );
@@ -121,21 +94,14 @@ async fn a_pregnancy_in_the_screening_keeps_the_patient_not_ready_and_says_why()
 #[actix_web::test]
 async fn a_pain_patient_may_need_a_pain_referral_and_an_evaluation() {
     let app = TestApp::at_clinic_now().await;
-    let patient = app.create_patient(patient_body()).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let patient = app.create_patient(patient_body()).await["id"].as_str().unwrap().to_owned();
     app.screen(&patient, &[], &[]).await;
     assert_eq!(
         open_codes(&app.readiness(&patient).await),
         ["pain_management_referral", "mental_health_evaluation"]
     );
-    let pain = app
-        .add_referral(&patient, "pain_management", Role::Integration)
-        .await;
-    let eval = app
-        .add_referral(&patient, "mental_health_evaluation", Role::Scheduler)
-        .await;
+    let pain = app.add_referral(&patient, "pain_management", Role::Integration).await;
+    let eval = app.add_referral(&patient, "mental_health_evaluation", Role::Scheduler).await;
     // Received is not enough: a clinician verifies.
     assert_eq!(app.readiness(&patient).await["ready"], false);
     app.verify(pain["id"].as_str().unwrap()).await;
@@ -148,14 +114,9 @@ async fn a_pain_patient_may_need_a_pain_referral_and_an_evaluation() {
 async fn a_patient_on_lamotrigine_books_but_checks_in_only_after_the_consult() {
     let app = TestApp::at_clinic_now().await;
     let patient = app.ready_patient().await;
-    let screening = app
-        .screen(&patient, &[], &["Sertraline 50 mg", "lamictal-xr 100mg"])
-        .await;
+    let screening = app.screen(&patient, &[], &["Sertraline 50 mg", "lamictal-xr 100mg"]).await;
     assert_eq!(screening["outcome"], "eligible");
-    assert_eq!(
-        screening["flags"],
-        json!(["lamotrigine_prescriber_consult"])
-    );
+    assert_eq!(screening["flags"], json!(["lamotrigine_prescriber_consult"]));
     let r = app.readiness(&patient).await;
     assert_eq!(r["ready"], true);
     assert_eq!(r["items"][5]["status"], "open");
@@ -165,10 +126,7 @@ async fn a_patient_on_lamotrigine_books_but_checks_in_only_after_the_consult() {
     let id = appt["id"].as_str().unwrap();
     let res = app.act(id, "check-in", json!({"pain_before": 7})).await;
     let problem = res.assert_problem(409, "not_ready");
-    assert_eq!(
-        problem["items"][0]["code"],
-        "lamotrigine_prescriber_consult"
-    );
+    assert_eq!(problem["items"][0]["code"], "lamotrigine_prescriber_consult");
 
     let consult = json!({
         "prescriber": {"name": "Dr. Sam Park", "practice": "Eastside Neurology", "phone": "+1 555 010 4400"},
@@ -189,10 +147,7 @@ async fn a_patient_on_lamotrigine_books_but_checks_in_only_after_the_consult() {
         .send()
         .await;
     assert_eq!(res.status, 201, "{}", res.text);
-    assert_eq!(
-        res.body["agreed_plan"],
-        "Hold the evening dose on infusion days"
-    );
+    assert_eq!(res.body["agreed_plan"], "Hold the evening dose on infusion days");
     assert_eq!(app.readiness(&patient).await["items"][5]["status"], "done");
     let res = app.act(id, "check-in", json!({"pain_before": 7})).await;
     assert_eq!(res.status, 200, "{}", res.text);
@@ -214,13 +169,8 @@ async fn an_expired_screening_no_longer_counts() {
     app.travel_to(clinic_now() + Duration::days(31));
     let r = app.readiness(&patient).await;
     assert_eq!(open_codes(&r), ["screening"]);
-    assert!(r["items"][0]["detail"]
-        .as_str()
-        .unwrap()
-        .contains("older than 30 days"));
-    app.book(&patient, "2027-01-05", "morning")
-        .await
-        .assert_problem(409, "not_ready");
+    assert!(r["items"][0]["detail"].as_str().unwrap().contains("older than 30 days"));
+    app.book(&patient, "2027-01-05", "morning").await.assert_problem(409, "not_ready");
 }
 
 #[actix_web::test]
@@ -260,26 +210,12 @@ async fn screening_answers_are_all_required_and_every_bad_one_is_named() {
         (json!({"criteria": [], "medications": []}), "criteria"),
         (json!({"criteria": {}}), "medications"),
         (json!({"medications": []}), "criteria"),
-        (
-            json!({"criteria": {}, "medications": []}),
-            "criteria.active_substance_abuse",
-        ),
+        (json!({"criteria": {}, "medications": []}), "criteria.active_substance_abuse"),
         // A name that does not parse is named before any rule is looked at.
-        (
-            json!({"criteria": {}, "medications": [{"name": ""}]}),
-            "medications[0].name",
-        ),
-        (
-            json!({"criteria": {}, "medications": [{"dose": "5"}]}),
-            "medications[0].dose",
-        ),
+        (json!({"criteria": {}, "medications": [{"name": ""}]}), "medications[0].name"),
+        (json!({"criteria": {}, "medications": [{"dose": "5"}]}), "medications[0].dose"),
     ] {
-        let res = app
-            .post(&path)
-            .role(Role::Clinician)
-            .json(&body)
-            .send()
-            .await;
+        let res = app.post(&path).role(Role::Clinician).json(&body).send().await;
         let problem = res.assert_problem(422, "validation_failed");
         assert_eq!(problem["errors"][0]["field"], field, "{body}");
     }
@@ -291,13 +227,7 @@ async fn screening_answers_are_all_required_and_every_bad_one_is_named() {
 async fn screenings_are_immutable_and_only_clinicians_see_them() {
     let app = TestApp::at_clinic_now().await;
     let patient = app.ready_patient().await;
-    let first = app
-        .screen(
-            &patient,
-            &["uncontrolled_hypertension"],
-            &["Lisinopril 10 mg"],
-        )
-        .await;
+    let first = app.screen(&patient, &["uncontrolled_hypertension"], &["Lisinopril 10 mg"]).await;
     let id = first["id"].as_str().unwrap();
     assert_eq!(first["screened_on"], TODAY);
     assert_eq!(first["screened_by"], "clinician:test-clinician");
@@ -310,36 +240,19 @@ async fn screenings_are_immutable_and_only_clinicians_see_them() {
         actix_web::http::Method::PATCH,
         actix_web::http::Method::DELETE,
     ] {
-        let res = app
-            .request(method, &path)
-            .role(Role::Admin)
-            .json(&json!({}))
-            .send()
-            .await;
+        let res = app.request(method, &path).role(Role::Admin).json(&json!({})).send().await;
         res.assert_problem(405, "method_not_allowed");
     }
     for role in [Role::Scheduler, Role::Integration] {
-        app.get(&path)
-            .role(role)
-            .send()
-            .await
-            .assert_problem(403, "forbidden");
+        app.get(&path).role(role).send().await.assert_problem(403, "forbidden");
         app.get(&format!("/v1/patients/{patient}/screenings"))
             .role(role)
             .send()
             .await
             .assert_problem(403, "forbidden");
     }
-    app.get(&path)
-        .patient(&patient)
-        .send()
-        .await
-        .assert_problem(403, "forbidden");
-    let all = app
-        .get(&format!("/v1/patients/{patient}/screenings"))
-        .role(Role::Admin)
-        .send()
-        .await;
+    app.get(&path).patient(&patient).send().await.assert_problem(403, "forbidden");
+    let all = app.get(&format!("/v1/patients/{patient}/screenings")).role(Role::Admin).send().await;
     assert_eq!(all.body["items"].as_array().unwrap().len(), 2);
     app.post(&format!("/v1/patients/{patient}/screenings"))
         .role(Role::Scheduler)
@@ -359,10 +272,7 @@ async fn referrals_are_checked_then_verified_or_rejected_by_clinicians() {
             json!({"provider": {"name": "Dr. X", "practice": "P", "npi": "1234567890", "phone": "+1 555 010 3000"}}),
             "provider.npi",
         ),
-        (
-            json!({"provider": {"name": "Dr. X", "practice": "P"}}),
-            "provider",
-        ),
+        (json!({"provider": {"name": "Dr. X", "practice": "P"}}), "provider"),
         (
             json!({"provider": {"name": "", "practice": "P", "email": "x@example.org"}}),
             "provider.name",
@@ -388,9 +298,7 @@ async fn referrals_are_checked_then_verified_or_rejected_by_clinicians() {
         .assert_problem(403, "forbidden");
     assert_eq!(app.count("referrals"), 0);
 
-    let created = app
-        .add_referral(&patient, "mental_health_provider", Role::Integration)
-        .await;
+    let created = app.add_referral(&patient, "mental_health_provider", Role::Integration).await;
     let id = created["id"].as_str().unwrap();
     assert_eq!(created["status"], "received");
     assert_eq!(created["expires_on"], "2027-11-20");
@@ -411,9 +319,7 @@ async fn referrals_are_checked_then_verified_or_rejected_by_clinicians() {
         .await;
     res.assert_problem(409, "invalid_transition");
 
-    let other = app
-        .add_referral(&patient, "mental_health_provider", Role::Scheduler)
-        .await;
+    let other = app.add_referral(&patient, "mental_health_provider", Role::Scheduler).await;
     let other_id = other["id"].as_str().unwrap();
     let res = app
         .post(&format!("/v1/referrals/{other_id}/reject"))
@@ -439,11 +345,7 @@ async fn referrals_are_checked_then_verified_or_rejected_by_clinicians() {
     let listed = app.get(&path).role(Role::Scheduler).send().await;
     assert_eq!(listed.body["items"].as_array().unwrap().len(), 2);
     // Integrations send referrals in; they do not read them back.
-    app.get(&path)
-        .role(Role::Integration)
-        .send()
-        .await
-        .assert_problem(403, "forbidden");
+    app.get(&path).role(Role::Integration).send().await.assert_problem(403, "forbidden");
     app.get(&format!("/v1/referrals/{id}"))
         .role(Role::Integration)
         .send()
@@ -472,29 +374,19 @@ async fn referrals_are_checked_then_verified_or_rejected_by_clinicians() {
 async fn referrals_expire_and_expired_ones_cannot_be_verified() {
     let app = TestApp::at_clinic_now().await;
     let patient = app.depression_patient().await;
-    let verified = app
-        .add_referral(&patient, "mental_health_provider", Role::Scheduler)
-        .await;
+    let verified = app.add_referral(&patient, "mental_health_provider", Role::Scheduler).await;
     app.verify(verified["id"].as_str().unwrap()).await;
-    let pending = app
-        .add_referral(&patient, "mental_health_provider", Role::Scheduler)
-        .await;
+    let pending = app.add_referral(&patient, "mental_health_provider", Role::Scheduler).await;
     // Received 20 November 2026: counts through 20 November 2027.
     app.travel_to(clinic_now() + Duration::days(354));
     let res = app
-        .get(&format!(
-            "/v1/referrals/{}",
-            verified["id"].as_str().unwrap()
-        ))
+        .get(&format!("/v1/referrals/{}", verified["id"].as_str().unwrap()))
         .role(Role::Scheduler)
         .send()
         .await;
     assert_eq!(res.body["status"], "expired");
     let res = app
-        .post(&format!(
-            "/v1/referrals/{}/verify",
-            pending["id"].as_str().unwrap()
-        ))
+        .post(&format!("/v1/referrals/{}/verify", pending["id"].as_str().unwrap()))
         .role(Role::Clinician)
         .send()
         .await;
@@ -521,12 +413,7 @@ async fn attestations_are_recorded_by_staff_and_the_latest_counts() {
         .send()
         .await
         .assert_invalid_fields(&["attested_on"]);
-    let res = app
-        .post(&path)
-        .role(Role::Clinician)
-        .json(&body)
-        .send()
-        .await;
+    let res = app.post(&path).role(Role::Clinician).json(&body).send().await;
     assert_eq!(res.status, 201, "{}", res.text);
     assert_eq!(res.body["attested_on"], "2026-11-30");
     app.attest(&patient, "2025-01-01").await;
@@ -542,11 +429,7 @@ async fn a_patient_reads_its_own_readiness_only() {
     let app = TestApp::at_clinic_now().await;
     let mine = app.ready_patient().await;
     let theirs = app.ready_patient().await;
-    let res = app
-        .get(&format!("/v1/patients/{mine}/readiness"))
-        .patient(&mine)
-        .send()
-        .await;
+    let res = app.get(&format!("/v1/patients/{mine}/readiness")).patient(&mine).send().await;
     assert_eq!(res.status, 200);
     assert_eq!(res.body["ready"], true);
     app.get(&format!("/v1/patients/{theirs}/readiness"))

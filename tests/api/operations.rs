@@ -35,11 +35,7 @@ async fn readiness_fails_with_503_when_the_database_is_gone() {
         .build_unchecked(ConnectionManager::new(target));
     let settings =
         Settings::from_lookup(|key| (key == "JWT_SECRET").then(|| SECRET.to_owned())).unwrap();
-    let state = web::Data::new(AppState::new(
-        pool,
-        Arc::new(settings),
-        Arc::new(SystemClock),
-    ));
+    let state = web::Data::new(AppState::new(pool, Arc::new(settings), Arc::new(SystemClock)));
     let service = actix_test::init_service(app(state)).await;
     let res = actix_test::call_service(
         &service,
@@ -50,10 +46,7 @@ async fn readiness_fails_with_503_when_the_database_is_gone() {
     let body: Value = actix_test::read_body_json(res).await;
     assert_eq!(body["code"], "unavailable");
     assert!(!body.to_string().contains("127.0.0.1"), "{body}");
-    assert_eq!(
-        TestApp::spawn().await.get("/healthz").send().await.status,
-        200
-    );
+    assert_eq!(TestApp::spawn().await.get("/healthz").send().await.status, 200);
 }
 
 #[actix_web::test]
@@ -150,11 +143,7 @@ fn the_spec_is_openapi_3_1_with_bearer_auth_and_documented_errors() {
             assert!(!id.is_empty(), "{method} {path} has no operationId");
             let responses = op["responses"].as_object().unwrap();
             let secured = op.get("security").is_none();
-            assert_eq!(
-                secured,
-                path.starts_with("/v1/"),
-                "{method} {path} security"
-            );
+            assert_eq!(secured, path.starts_with("/v1/"), "{method} {path} security");
             if !secured {
                 assert_eq!(op["security"], json!([]), "{method} {path} security");
             }
@@ -168,10 +157,7 @@ fn the_spec_is_openapi_3_1_with_bearer_auth_and_documented_errors() {
             }
             if op.get("requestBody").is_some() {
                 for status in ["400", "413", "415", "422"] {
-                    assert!(
-                        responses.contains_key(status),
-                        "{method} {path} lacks {status}"
-                    );
+                    assert!(responses.contains_key(status), "{method} {path} lacks {status}");
                 }
             }
         }
@@ -205,28 +191,20 @@ fn the_spec_is_openapi_3_1_with_bearer_auth_and_documented_errors() {
         );
     }
     let screening = &spec["paths"]["/v1/patients/{id}/screenings"]["post"]["responses"]["201"];
-    let examples = screening["content"]["application/json"]["examples"]
-        .as_object()
-        .unwrap();
+    let examples = screening["content"]["application/json"]["examples"].as_object().unwrap();
     assert!(examples.contains_key("eligible") && examples.contains_key("ineligible"));
     let booking = &spec["paths"]["/v1/appointments"]["post"]["responses"];
-    let examples = booking["409"]["content"]["application/problem+json"]["examples"]
-        .as_object()
-        .unwrap();
+    let examples =
+        booking["409"]["content"]["application/problem+json"]["examples"].as_object().unwrap();
     assert!(
         examples.contains_key("slot_full")
             && examples.contains_key("patient_already_booked_that_day")
     );
-    let examples = booking["422"]["content"]["application/problem+json"]["examples"]
-        .as_object()
-        .unwrap();
-    for code in [
-        "validation_failed",
-        "not_a_clinic_day",
-        "clinic_closed",
-        "in_the_past",
-        "outside_horizon",
-    ] {
+    let examples =
+        booking["422"]["content"]["application/problem+json"]["examples"].as_object().unwrap();
+    for code in
+        ["validation_failed", "not_a_clinic_day", "clinic_closed", "in_the_past", "outside_horizon"]
+    {
         assert!(examples.contains_key(code), "booking 422 lacks {code}");
     }
     assert!(spec["components"]["schemas"]["Problem"]["example"].is_object());
@@ -245,15 +223,10 @@ async fn connections_the_server_dropped_are_replaced() {
         // SQLite has no server to drop connections: the PostgreSQL pass runs this.
         return;
     };
-    let id = app.create_patient(crate::helpers::patient_body()).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id =
+        app.create_patient(crate::helpers::patient_body()).await["id"].as_str().unwrap().to_owned();
     let path = format!("/v1/patients/{id}");
-    assert_eq!(
-        app.get(&path).role(Role::Scheduler).send().await.status,
-        200
-    );
+    assert_eq!(app.get(&path).role(Role::Scheduler).send().await.status, 200);
 
     let mut admin = PgConnection::establish(url.expose()).unwrap();
     let dropped = diesel::sql_query(
@@ -274,13 +247,7 @@ async fn connections_the_server_dropped_are_replaced() {
         statuses.push(res.status);
     }
     let failures = statuses.iter().filter(|s| **s != 200).count();
-    assert!(
-        statuses.iter().all(|s| *s == 200 || *s == 503),
-        "{statuses:?}"
-    );
+    assert!(statuses.iter().all(|s| *s == 200 || *s == 503), "{statuses:?}");
     assert!(failures <= pool_size, "{statuses:?}");
-    assert!(
-        statuses[pool_size..].iter().all(|s| *s == 200),
-        "{statuses:?}"
-    );
+    assert!(statuses[pool_size..].iter().all(|s| *s == 200), "{statuses:?}");
 }

@@ -15,19 +15,11 @@ async fn create_answers_201_with_location_and_the_stored_patient() {
         json!({"indications": [{"code": "depression"}, {"code": "chronic_pain", "subtype": "neuropathic"}],
                "in_mental_health_treatment": true}),
     );
-    let res = app
-        .post("/v1/patients")
-        .role(Role::Clinician)
-        .json(&body)
-        .send()
-        .await;
+    let res = app.post("/v1/patients").role(Role::Clinician).json(&body).send().await;
     assert_eq!(res.status, 201, "{}", res.text);
     let id = res.body["id"].as_str().unwrap();
     assert_eq!(uuid::Uuid::parse_str(id).unwrap().get_version_num(), 7);
-    assert_eq!(
-        res.header("location"),
-        Some(format!("/v1/patients/{id}").as_str())
-    );
+    assert_eq!(res.header("location"), Some(format!("/v1/patients/{id}").as_str()));
     assert_eq!(res.body["given_name"], "Ada");
     assert_eq!(res.body["date_of_birth"], "1985-12-10");
     assert_eq!(res.body["in_mental_health_treatment"], true);
@@ -37,11 +29,7 @@ async fn create_answers_201_with_location_and_the_stored_patient() {
         json!([{"code": "chronic_pain", "subtype": "neuropathic"}, {"code": "depression", "subtype": null}])
     );
 
-    let fetched = app
-        .get(res.header("location").unwrap())
-        .role(Role::Clinician)
-        .send()
-        .await;
+    let fetched = app.get(res.header("location").unwrap()).role(Role::Clinician).send().await;
     assert_eq!(fetched.status, 200);
     assert_eq!(fetched.body, res.body);
 }
@@ -88,10 +76,7 @@ async fn each_rule_is_named_and_nothing_is_stored() {
         (json!({"phone": "call me"}), "phone"),
         (json!({"phone": "123"}), "phone"),
         (json!({"indications": []}), "indications"),
-        (
-            json!({"indications": [{"code": "chronic_pain"}]}),
-            "indications[0].subtype",
-        ),
+        (json!({"indications": [{"code": "chronic_pain"}]}), "indications[0].subtype"),
         (
             json!({"indications": [{"code": "anxiety", "subtype": "crps"}]}),
             "indications[0].subtype",
@@ -145,19 +130,11 @@ async fn all_broken_rules_are_listed_together() {
 async fn get_of_an_unknown_id_is_404() {
     let app = TestApp::spawn().await;
     let missing = uuid::Uuid::now_v7();
-    let res = app
-        .get(&format!("/v1/patients/{missing}"))
-        .role(Role::Admin)
-        .send()
-        .await;
+    let res = app.get(&format!("/v1/patients/{missing}")).role(Role::Admin).send().await;
     res.assert_problem(404, "not_found");
     assert_eq!(res.body["detail"], "patient not found");
     // An id that is not even a UUID names no resource at all.
-    let res = app
-        .get("/v1/patients/not-a-uuid")
-        .role(Role::Admin)
-        .send()
-        .await;
+    let res = app.get("/v1/patients/not-a-uuid").role(Role::Admin).send().await;
     res.assert_problem(404, "not_found");
 }
 
@@ -178,9 +155,8 @@ async fn list_pages_in_a_stable_order_with_cursors() {
     let app = TestApp::spawn().await;
     let mut created = Vec::new();
     for i in 0..5 {
-        let p = app
-            .create_patient(with(patient_body(), json!({"given_name": format!("P{i}")})))
-            .await;
+        let p =
+            app.create_patient(with(patient_body(), json!({"given_name": format!("P{i}")}))).await;
         created.push(p["id"].as_str().unwrap().to_owned());
     }
     let (first, cursor) = ids(&app, "/v1/patients?limit=2").await;
@@ -188,11 +164,8 @@ async fn list_pages_in_a_stable_order_with_cursors() {
     let cursor = cursor.expect("a next page");
     let (second, cursor) = ids(&app, &format!("/v1/patients?limit=2&cursor={cursor}")).await;
     assert_eq!(second, created[2..4]);
-    let (third, cursor) = ids(
-        &app,
-        &format!("/v1/patients?limit=2&cursor={}", cursor.unwrap()),
-    )
-    .await;
+    let (third, cursor) =
+        ids(&app, &format!("/v1/patients?limit=2&cursor={}", cursor.unwrap())).await;
     assert_eq!(third, created[4..5]);
     assert_eq!(cursor, None);
 
@@ -215,18 +188,12 @@ async fn list_searches_names_case_insensitively() {
         ))
         .await;
     let percent = app
-        .create_patient(with(
-            patient_body(),
-            json!({"given_name": "Ann_e", "family_name": "100%"}),
-        ))
+        .create_patient(with(patient_body(), json!({"given_name": "Ann_e", "family_name": "100%"})))
         .await;
     let id = |p: &Value| p["id"].as_str().unwrap().to_owned();
 
     assert_eq!(ids(&app, "/v1/patients?q=LOVE").await.0, vec![id(&ada)]);
-    assert_eq!(
-        ids(&app, "/v1/patients?q=grace%20hop").await.0,
-        vec![id(&grace)]
-    );
+    assert_eq!(ids(&app, "/v1/patients?q=grace%20hop").await.0, vec![id(&grace)]);
     assert_eq!(ids(&app, "/v1/patients?q=a").await.0.len(), 3);
     // LIKE wildcards in the search are literal characters.
     assert_eq!(ids(&app, "/v1/patients?q=%25").await.0, vec![id(&percent)]);
@@ -237,11 +204,8 @@ async fn list_searches_names_case_insensitively() {
     // Pages and search together.
     let (page, cursor) = ids(&app, "/v1/patients?q=a&limit=1").await;
     assert_eq!(page, vec![id(&ada)]);
-    let (page, _) = ids(
-        &app,
-        &format!("/v1/patients?q=a&limit=1&cursor={}", cursor.unwrap()),
-    )
-    .await;
+    let (page, _) =
+        ids(&app, &format!("/v1/patients?q=a&limit=1&cursor={}", cursor.unwrap())).await;
     assert_eq!(page, vec![id(&grace)]);
 }
 
@@ -255,27 +219,18 @@ async fn patch_changes_only_what_is_sent() {
     let res = app
         .patch(&path)
         .role(Role::Clinician)
-        .json(
-            &json!({"family_name": "Byron", "phone": null, "in_mental_health_treatment": true,
-                      "indications": [{"code": "anxiety"}]}),
-        )
+        .json(&json!({"family_name": "Byron", "phone": null, "in_mental_health_treatment": true,
+                      "indications": [{"code": "anxiety"}]}))
         .send()
         .await;
     assert_eq!(res.status, 200, "{}", res.text);
     assert_eq!(res.body["family_name"], "Byron");
     assert_eq!(res.body["phone"], Value::Null);
     assert_eq!(res.body["in_mental_health_treatment"], true);
-    assert_eq!(
-        res.body["indications"],
-        json!([{"code": "anxiety", "subtype": null}])
-    );
-    for unchanged in [
-        "given_name",
-        "date_of_birth",
-        "email",
-        "pain_referral_required",
-        "created_at",
-    ] {
+    assert_eq!(res.body["indications"], json!([{"code": "anxiety", "subtype": null}]));
+    for unchanged in
+        ["given_name", "date_of_birth", "email", "pain_referral_required", "created_at"]
+    {
         assert_eq!(res.body[unchanged], patient[unchanged], "{unchanged}");
     }
     let fetched = app.get(&path).role(Role::Scheduler).send().await;
@@ -283,12 +238,7 @@ async fn patch_changes_only_what_is_sent() {
     assert_eq!(app.count("patient_indications"), 1);
 
     // An empty change changes nothing.
-    let res = app
-        .patch(&path)
-        .role(Role::Scheduler)
-        .json(&json!({}))
-        .send()
-        .await;
+    let res = app.patch(&path).role(Role::Scheduler).json(&json!({})).send().await;
     assert_eq!(res.status, 200);
     assert_eq!(res.body, fetched.body);
 }
@@ -303,24 +253,13 @@ async fn patch_is_validated_and_a_refused_patch_stores_nothing() {
         (json!({"given_name": null}), vec!["given_name"]),
         (json!({"indications": []}), vec!["indications"]),
         (json!({"indications": null}), vec!["indications"]),
-        (
-            json!({"email": "bad", "date_of_birth": "3000-01-01"}),
-            vec!["date_of_birth", "email"],
-        ),
+        (json!({"email": "bad", "date_of_birth": "3000-01-01"}), vec!["date_of_birth", "email"]),
         (json!({"family_name": "Ok", "phone": "12"}), vec!["phone"]),
         (json!({"id": "0000"}), vec!["id"]),
-        (
-            json!({"in_mental_health_treatment": null}),
-            vec!["in_mental_health_treatment"],
-        ),
+        (json!({"in_mental_health_treatment": null}), vec!["in_mental_health_treatment"]),
     ];
     for (change, fields) in cases {
-        let res = app
-            .patch(&path)
-            .role(Role::Scheduler)
-            .json(&change)
-            .send()
-            .await;
+        let res = app.patch(&path).role(Role::Scheduler).json(&change).send().await;
         res.assert_invalid_fields(&fields);
     }
     let fetched = app.get(&path).role(Role::Scheduler).send().await;
@@ -331,12 +270,8 @@ async fn patch_is_validated_and_a_refused_patch_stores_nothing() {
 async fn patch_of_an_unknown_patient_is_404() {
     let app = TestApp::spawn().await;
     let path = format!("/v1/patients/{}", uuid::Uuid::now_v7());
-    let res = app
-        .patch(&path)
-        .role(Role::Scheduler)
-        .json(&json!({"family_name": "X"}))
-        .send()
-        .await;
+    let res =
+        app.patch(&path).role(Role::Scheduler).json(&json!({"family_name": "X"})).send().await;
     res.assert_problem(404, "not_found");
     assert_eq!(app.count("patients"), 0);
 }

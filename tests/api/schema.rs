@@ -91,13 +91,11 @@ fn declared_shape() -> Shape {
         }
         if let (Some(table), Some((column, ty))) = (&table, line.split_once("->")) {
             let ty = ty.trim().trim_end_matches(',');
-            let (ty, not_null) = match ty
-                .strip_prefix("Nullable<")
-                .and_then(|t| t.strip_suffix('>'))
-            {
-                Some(inner) => (inner, false),
-                None => (ty, true),
-            };
+            let (ty, not_null) =
+                match ty.strip_prefix("Nullable<").and_then(|t| t.strip_suffix('>')) {
+                    Some(inner) => (inner, false),
+                    None => (ty, true),
+                };
             shape
                 .entry(table.clone())
                 .or_default()
@@ -116,10 +114,8 @@ fn schema_rs_declares_tables() {
 
 #[test]
 fn the_sqlite_migrations_build_the_declared_schema() {
-    let path = std::env::temp_dir().join(format!(
-        "infusion-schema-{}.sqlite3",
-        uuid::Uuid::now_v7().simple()
-    ));
+    let path = std::env::temp_dir()
+        .join(format!("infusion-schema-{}.sqlite3", uuid::Uuid::now_v7().simple()));
     let shape = migrated_shape(DatabaseTarget::Sqlite(path.clone()));
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
@@ -148,9 +144,8 @@ const MAY_DIFFER: &[&str] = &[
 #[test]
 fn both_migration_folders_hold_the_same_sql() {
     let folder = |backend: &str| -> BTreeMap<String, String> {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("migrations")
-            .join(backend);
+        let root =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations").join(backend);
         let mut files = BTreeMap::new();
         for migration in std::fs::read_dir(&root).unwrap() {
             let migration = migration.unwrap().path();

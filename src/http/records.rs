@@ -1,0 +1,78 @@
+//! What a patient's records share at the edge: recording one for the
+//! patient (referrals, screenings, attestations, consults), and how an
+//! attestation or a consult is shown and listed.
+
+use actix_web::web::Path;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::domain::intake::Kept;
+use crate::domain::values::Id;
+use crate::store::{DbConnection, StoreError};
+
+use super::auth::Ctx;
+use super::extract::Query;
+use super::pagination::{patient_page, Keyed, LoadPage, PageQuery};
+use super::{created, Answer, AppState};
+
+/// An attestation or a consult as recorded.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Recorded<T> {
+    pub id: String,
+    pub patient_id: String,
+    #[serde(flatten)]
+    pub record: T,
+    /// `role:subject` of whoever recorded it.
+    pub recorded_by: String,
+    /// RFC 3339 in the clinic's offset.
+    pub created_at: String,
+}
+
+impl<T> Recorded<T> {
+    pub fn new(state: &AppState, kept: Kept<T>) -> Self {
+        Self {
+            id: kept.id,
+            patient_id: kept.patient_id,
+            record: kept.record,
+            recorded_by: kept.recorded_by,
+            created_at: state.local(kept.created_at),
+        }
+    }
+}
+
+/// A store function recording a decided record for a patient: (patient
+/// id, record, by, now) to what it stored.
+pub type Insert<N, S> =
+    fn(&mut DbConnection, &str, &N, &str, DateTime<Utc>) -> Result<S, StoreError>;
+
+/// Records `record`, decided already, for the patient with `insert`, and
+/// answers 201 with what was stored as `show` shows it, at `location`.
+pub async fn create<N, S, T>(
+    ctx: &Ctx,
+    patient: Path<Id>,
+    record: N,
+    insert: Insert<N, S>,
+    show: fn(&AppState, S) -> T,
+    location: fn(&S) -> String,
+) -> Answer
+where
+    N: Send + 'static,
+    S: Keyed + Send + 'static,
+    T: Serialize,
+{
+    let (patient_id, by, now) = (patient.into_inner().into_string(), ctx.caller.label(), ctx.now());
+    let stored = ctx.write(move |tx| insert(tx, &patient_id, &record, &by, now)).await?;
+    // Ids only: what was recorded is clinical.
+    log::info!("{} recorded: {}", location(&stored), stored.key());
+    created(location(&stored), show(ctx, stored))
+}
+
+/// One page of the patient's, oldest first.
+pub async fn list<T: Serialize + Send + 'static>(
+    ctx: &Ctx,
+    page: (Path<Id>, Query<PageQuery>),
+    load: LoadPage<Kept<T>>,
+) -> Answer {
+    patient_page(ctx, page, load, Recorded::new).await
+}
