@@ -5,7 +5,10 @@
 use actix_web::web::Path;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use utoipa::ToSchema;
+use utoipa::__dev::ComposeSchema;
+use utoipa::openapi::schema::{KnownFormat, Object, ObjectBuilder, Schema, SchemaFormat, Type};
+use utoipa::openapi::RefOr;
+use utoipa::{PartialSchema, ToSchema};
 
 use crate::domain::intake::Kept;
 use crate::domain::values::Id;
@@ -16,8 +19,9 @@ use super::extract::Query;
 use super::pagination::{patient_page, Keyed, LoadPage, PageQuery};
 use super::{created, Answer, AppState};
 
-/// An attestation or a consult as recorded.
-#[derive(Debug, Serialize, ToSchema)]
+/// An attestation or a consult as recorded. Its schema is the record's own,
+/// open to the members added here (see the `ToSchema` impl below).
+#[derive(Debug, Serialize)]
 pub struct Recorded<T> {
     pub id: String,
     pub patient_id: String,
@@ -38,6 +42,53 @@ impl<T> Recorded<T> {
             recorded_by: kept.recorded_by,
             created_at: state.local(kept.created_at),
         }
+    }
+}
+
+/// The record's schema with `id` and `patient_id` before its members and
+/// `recorded_by` and `created_at` after, as one object: the record's own
+/// schema refuses unknown members in requests, which an `allOf` would carry
+/// into this response.
+impl<T: ToSchema> ComposeSchema for Recorded<T> {
+    fn compose(_: Vec<RefOr<Schema>>) -> RefOr<Schema> {
+        let record = match T::schema() {
+            RefOr::T(Schema::Object(record)) => record,
+            _ => Object::new(),
+        };
+        let text = || ObjectBuilder::new().schema_type(Type::String);
+        let mut object = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(record.description.clone())
+            .property("id", Id::schema())
+            .property("patient_id", Id::schema())
+            .required("id")
+            .required("patient_id");
+        for (name, schema) in record.properties {
+            object = object.property(name, schema);
+        }
+        for name in record.required {
+            object = object.required(name);
+        }
+        object
+            .property(
+                "recorded_by",
+                text().description(Some("`role:subject` of whoever recorded it.")),
+            )
+            .property(
+                "created_at",
+                text()
+                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
+                    .description(Some("RFC 3339 in the clinic's offset.")),
+            )
+            .required("recorded_by")
+            .required("created_at")
+            .into()
+    }
+}
+
+impl<T: ToSchema> ToSchema for Recorded<T> {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        T::schemas(schemas);
     }
 }
 
