@@ -1,4 +1,4 @@
-//! Who may do what ("Who may do what" in DOMAIN.md). Handlers declare the
+//! Who may do what ("Who may do what" in `docs/DOMAIN.md`). Handlers declare the
 //! roles they admit with one of these sets.
 
 use serde::{Deserialize, Serialize};

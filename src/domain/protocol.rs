@@ -1,4 +1,4 @@
-//! Protocols and the series planner ("Protocols" in DOMAIN.md): given a
+//! Protocols and the series planner ("Protocols" in `docs/DOMAIN.md`): given a
 //! protocol, a course's parameters, the calendar and how full each session
 //! is, find the earliest series of infusions that satisfies every rule.
 

@@ -1,4 +1,4 @@
-//! The readiness checklist ("Readiness" in DOMAIN.md): what must be done
+//! The readiness checklist ("Readiness" in `docs/DOMAIN.md`): what must be done
 //! before a patient's infusions can be booked, computed from what is stored.
 
 use chrono::{DateTime, Days, NaiveDate, Utc};

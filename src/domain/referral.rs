@@ -1,5 +1,5 @@
 //! Referrals and what a patient's indications require ("Referrals" in
-//! DOMAIN.md), and the providers named on referrals, attestations and
+//! `docs/DOMAIN.md`), and the providers named on referrals, attestations and
 //! prescriber consults.
 
 use chrono::{DateTime, Days, NaiveDate, Utc};

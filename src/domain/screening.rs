@@ -1,4 +1,4 @@
-//! Contraindication screening ("Contraindication screening" in DOMAIN.md):
+//! Contraindication screening ("Contraindication screening" in `docs/DOMAIN.md`):
 //! nine criteria, each answered explicitly; any true one makes the patient
 //! ineligible. Lamotrigine among the medications raises a prescriber consult.
 
@@ -35,7 +35,7 @@ pub struct Criteria {
     pub pregnant: bool,
 }
 
-/// The criteria's names, in the order of DOMAIN.md.
+/// The criteria's names, in the order of `docs/DOMAIN.md`.
 pub const CRITERIA: [&str; 9] = [
     "active_substance_abuse",
     "history_of_psychosis",
