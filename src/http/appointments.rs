@@ -207,11 +207,11 @@ async fn act(ctx: &Ctx, id: Path<Id>, request: Request) -> Answer {
             if caller.require_own(&current.patient_id, "appointment").is_err() {
                 return Err(StoreError::NotFound("appointment"));
             }
-            let intake = match request.needs_intake() {
-                true => intake::intake_record(tx, &current.patient_id)?,
-                false => None,
+            let intake = if request.needs_intake() {
+                intake::intake_record(tx, &current.patient_id)?.map(|i| i.seen_by(caller.role))
+            } else {
+                None
             };
-            let intake = intake.map(|i| i.seen_by(caller.role));
             let change = appointment::decide(&current, request, intake.as_ref(), &clinic)?;
             store::apply(tx, &id, &change, clinic.now)
         })

@@ -414,20 +414,15 @@ async fn a_course_of_no_shows_is_missed_and_opens_no_maintenance() {
     let attended = app.booked_course(&course(&once, "pain-5-day", "afternoon")).await;
     // Friday 11 December, after both sessions: every infusion has begun.
     app.travel_to(Utc.with_ymd_and_hms(2026, 12, 11, 20, 0, 0).unwrap());
-    for (i, a) in missed["appointments"].as_array().unwrap().iter().enumerate() {
-        let id = a["id"].as_str().unwrap();
-        assert_eq!(app.act(id, "no-show", json!({})).await.status, 200, "{i}");
+    let ids = |course: &Value| -> Vec<String> {
+        let all = course["appointments"].as_array().unwrap();
+        all.iter().map(|a| a["id"].as_str().unwrap().to_owned()).collect()
+    };
+    let (missed_ids, attended_ids) = (ids(&missed), ids(&attended));
+    for id in missed_ids.iter().chain(&attended_ids[..4]) {
+        assert_eq!(app.act(id, "no-show", json!({})).await.status, 200, "{id}");
     }
-    let attended_ids: Vec<&str> = attended["appointments"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["id"].as_str().unwrap())
-        .collect();
-    for id in &attended_ids[..4] {
-        assert_eq!(app.act(id, "no-show", json!({})).await.status, 200);
-    }
-    let last = attended_ids[4];
+    let last = &attended_ids[4];
     assert_eq!(app.act(last, "check-in", json!({"pain_before": 6})).await.status, 200);
     assert_eq!(app.act(last, "complete", json!({"pain_after": 3})).await.status, 200);
 
