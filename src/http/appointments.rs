@@ -176,8 +176,8 @@ pub async fn list_appointments(ctx: Ctx, query: Query<ListAppointmentsQuery>) ->
         to: q.to.map(CalendarDate::get),
         status: q.status,
     };
-    let (after, fetch) = (page.after.clone(), page.fetch());
-    let rows = ctx.db(move |conn| store::list(conn, &filter, after.as_deref(), fetch)).await?;
+    let at = page.rows();
+    let rows = ctx.db(move |conn| store::list(conn, &filter, &at)).await?;
     ok(page.shown(rows, &ctx, AppointmentResponse::new))
 }
 

@@ -70,9 +70,9 @@ pub async fn list_closures(ctx: Ctx, query: Query<ListClosuresQuery>) -> Answer 
     let Query(q) = query;
     dates_in_order(q.from, q.to)?;
     let page = PageRequest::parse(q.limit, q.cursor)?;
-    let (after, fetch) = (page.after.clone(), page.fetch());
+    let at = page.rows();
     let (from, to) = (q.from.map(CalendarDate::get), q.to.map(CalendarDate::get));
-    let closures = ctx.db(move |conn| store::list(conn, from, to, after.as_deref(), fetch)).await?;
+    let closures = ctx.db(move |conn| store::list(conn, from, to, &at)).await?;
     ok(page.shown(closures, &ctx, ClosureResponse::new))
 }
 

@@ -240,10 +240,10 @@ pub async fn list_patient_courses(ctx: Ctx, id: Path<Id>, query: Query<PageQuery
     let patient_id = id.into_inner().into_string();
     ctx.require(STAFF_AND_PATIENT)?.require_own_patient(&patient_id)?;
     let page = PageRequest::parse(query.0.limit, query.0.cursor)?;
-    let (after, fetch) = (page.after.clone(), page.fetch());
+    let at = page.rows();
     let (courses, all) = ctx
         .db(move |conn| {
-            let courses = store::list_for_patient(conn, &patient_id, after.as_deref(), fetch)?;
+            let courses = store::list_for_patient(conn, &patient_id, &at)?;
             Ok((courses, protocols::list(conn)?))
         })
         .await?;

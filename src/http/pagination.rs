@@ -19,7 +19,7 @@ use crate::domain::patient::Patient;
 use crate::domain::referral::Referral;
 use crate::domain::screening::Screening;
 use crate::domain::values::Id;
-use crate::store::{DbConnection, StoreError};
+use crate::store::{DbConnection, Rows, StoreError};
 
 use super::error::ApiError;
 use super::extract::Query;
@@ -68,9 +68,10 @@ impl PageRequest {
         Ok(Self { after: cursor.map(Id::into_string), limit })
     }
 
-    /// Rows to fetch: one more than the page, to know whether another follows.
-    pub fn fetch(&self) -> i64 {
-        i64::from(self.limit) + 1
+    /// The rows to fetch: one more than the page, to know whether another
+    /// follows.
+    pub fn rows(&self) -> Rows {
+        Rows { after: self.after.clone(), limit: i64::from(self.limit) + 1 }
     }
 
     /// Cuts what was fetched to a page, with the cursor of the next one.
@@ -124,7 +125,7 @@ impl PageRequest {
 
 /// A store function reading one page of a patient's records: (patient id,
 /// after id, how many).
-pub type LoadPage<R> = fn(&mut DbConnection, &str, Option<&str>, i64) -> Result<Vec<R>, StoreError>;
+pub type LoadPage<R> = fn(&mut DbConnection, &str, &Rows) -> Result<Vec<R>, StoreError>;
 
 /// One page of a patient's records of some kind, each shown by `show`; 404
 /// if there is no such patient.
@@ -136,9 +137,8 @@ pub async fn patient_page<R: Keyed + Send + 'static, T: Serialize>(
 ) -> Answer {
     let Query(query) = query;
     let page = PageRequest::parse(query.limit, query.cursor)?;
-    let (patient_id, after, fetch) =
-        (patient.into_inner().into_string(), page.after.clone(), page.fetch());
-    let rows = state.db(move |conn| load(conn, &patient_id, after.as_deref(), fetch)).await?;
+    let (patient_id, at) = (patient.into_inner().into_string(), page.rows());
+    let rows = state.db(move |conn| load(conn, &patient_id, &at)).await?;
     Ok(HttpResponse::Ok().json(page.shown(rows, state, show)))
 }
 

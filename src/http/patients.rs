@@ -230,9 +230,8 @@ pub async fn list_patients(ctx: Ctx, query: Query<ListPatientsQuery>) -> Answer 
     let Query(query) = query;
     let page = PageRequest::parse(query.limit, query.cursor)?;
     let name = query.q.and_then(NameSearch::term);
-    let (after, fetch) = (page.after.clone(), page.fetch());
-    let rows =
-        ctx.db(move |conn| store::list(conn, name.as_deref(), after.as_deref(), fetch)).await?;
+    let at = page.rows();
+    let rows = ctx.db(move |conn| store::list(conn, name.as_deref(), &at)).await?;
     ok(page.shown(rows, &ctx, PatientResponse::new))
 }
 

@@ -79,8 +79,8 @@ pub async fn list_rooms(ctx: Ctx, query: Query<PageQuery>) -> Answer {
     ctx.require(STAFF)?;
     let Query(query) = query;
     let page = PageRequest::parse(query.limit, query.cursor)?;
-    let (after, fetch) = (page.after.clone(), page.fetch());
-    let rooms = ctx.db(move |conn| store::list(conn, after.as_deref(), fetch)).await?;
+    let at = page.rows();
+    let rooms = ctx.db(move |conn| store::list(conn, &at)).await?;
     ok(page.shown(rooms, &ctx, RoomResponse::new))
 }
 

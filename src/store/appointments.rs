@@ -21,7 +21,7 @@ use crate::domain::Refusal;
 
 use super::locks::{self, Guard, Mode};
 use super::schema::{appointments, rooms};
-use super::{closures, intake, is_unique_violation, new_id, DbConnection, Found, StoreError};
+use super::{closures, intake, is_unique_violation, new_id, DbConnection, Found, Rows, StoreError};
 
 /// `appointments.status IN ('scheduled', 'checked_in', 'completed')`: the
 /// statuses that hold a room and a patient's day, written out as literals,
@@ -160,10 +160,9 @@ pub struct Filter {
 pub fn list(
     conn: &mut DbConnection,
     filter: &Filter,
-    after: Option<&str>,
-    limit: i64,
+    rows: &Rows,
 ) -> Result<Vec<Appointment>, StoreError> {
-    let mut query = page!(appointments, AppointmentRow::as_select(), after, limit);
+    let mut query = page!(appointments, AppointmentRow::as_select(), rows);
     if let Some(patient_id) = &filter.patient_id {
         query = query.filter(appointments::patient_id.eq(patient_id.clone()));
     }

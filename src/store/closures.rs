@@ -5,11 +5,10 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
 use crate::domain::calendar::{Closure, Closures};
-use crate::domain::Refusal;
 
 use super::locks::{self, Guard, Mode};
 use super::schema::{appointments, closures};
-use super::{is_unique_violation, new_id, DbConnection, StoreError};
+use super::{new_id, unique_or_conflict, DbConnection, Rows, StoreError};
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = closures)]
@@ -48,10 +47,9 @@ pub fn list(
     conn: &mut DbConnection,
     from: Option<NaiveDate>,
     to: Option<NaiveDate>,
-    after: Option<&str>,
-    limit: i64,
+    rows: &Rows,
 ) -> Result<Vec<Closure>, StoreError> {
-    let mut query = page!(closures, ClosureRow::as_select(), after, limit);
+    let mut query = page!(closures, ClosureRow::as_select(), rows);
     if let Some(from) = from {
         query = query.filter(closures::date.ge(from));
     }
@@ -91,17 +89,9 @@ pub fn insert(
             closures::created_at.eq(now),
         ))
         .execute(conn);
-    match inserted.map_err(StoreError::from) {
-        Err(e) if is_unique_violation(&e, "closures_date_key", "closures.date") => {
-            Err(Refusal::Conflict {
-                detail: format!("{date} is already closed"),
-                appointment_ids: Vec::new(),
-            }
-            .into())
-        }
-        Err(e) => Err(e),
-        Ok(_) => Ok(Closure { id, date, reason: reason.to_owned(), created_at: now.and_utc() }),
-    }
+    let date_key = ("closures_date_key", "closures.date");
+    unique_or_conflict(inserted, date_key, || format!("{date} is already closed"))?;
+    Ok(Closure { id, date, reason: reason.to_owned(), created_at: now.and_utc() })
 }
 
 /// Reopens a date. `NotFound` if there is no such closure.

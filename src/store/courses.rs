@@ -13,7 +13,8 @@ use crate::domain::Refusal;
 use super::locks::{self, Guard, Mode};
 use super::schema::{appointments as appointment_rows, courses};
 use super::{
-    appointments, closures, intake, new_id, patients, protocols, DbConnection, Found, StoreError,
+    appointments, closures, intake, new_id, patients, protocols, DbConnection, Found, Rows,
+    StoreError,
 };
 
 #[derive(Queryable, Selectable)]
@@ -202,13 +203,12 @@ pub fn hold(conn: &mut DbConnection, id: &str) -> Result<Course, StoreError> {
 pub fn list_for_patient(
     conn: &mut DbConnection,
     patient_id: &str,
-    after: Option<&str>,
-    limit: i64,
+    rows: &Rows,
 ) -> Result<Vec<Course>, StoreError> {
     if !patients::exists(conn, patient_id)? {
         return Err(StoreError::NotFound("patient"));
     }
-    let rows = page!(courses, CourseRow::as_select(), after, limit)
+    let rows = page!(courses, CourseRow::as_select(), rows)
         .filter(courses::patient_id.eq(patient_id))
         .load(conn)?;
     with_appointments(conn, rows)

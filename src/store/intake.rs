@@ -16,7 +16,7 @@ use crate::domain::values::{CalendarDate, Text};
 use super::schema::{
     prescriber_consults, referrals, screening_medications, screenings, treatment_attestations,
 };
-use super::{new_id, patients, DbConnection, Found, StoreError};
+use super::{new_id, patients, DbConnection, Found, Rows, StoreError};
 
 /// The provider's six columns of `$table`, set from `$provider`.
 macro_rules! provider_values {
@@ -175,11 +175,10 @@ pub fn hold_referral(conn: &mut DbConnection, id: &str) -> Result<Referral, Stor
 pub fn list_referrals(
     conn: &mut DbConnection,
     patient_id: &str,
-    after: Option<&str>,
-    limit: i64,
+    rows: &Rows,
 ) -> Result<Vec<Referral>, StoreError> {
     require_patient(conn, patient_id)?;
-    page!(referrals, ReferralRow::as_select(), after, limit)
+    page!(referrals, ReferralRow::as_select(), rows)
         .filter(referrals::patient_id.eq(patient_id))
         .load(conn)?
         .into_iter()
@@ -261,8 +260,7 @@ macro_rules! kept_records {
         pub fn $list(
             conn: &mut DbConnection,
             patient_id: &str,
-            after: Option<&str>,
-            limit: i64,
+            rows: &Rows,
         ) -> Result<Vec<Kept<$record>>, StoreError> {
             require_patient(conn, patient_id)?;
             let columns = (
@@ -275,7 +273,7 @@ macro_rules! kept_records {
             );
             let make = $make;
             type Row = (String, ProviderColumns, NaiveDate, $(text_of!($text),)* String, NaiveDateTime);
-            Ok(page!($table, columns, after, limit)
+            Ok(page!($table, columns, rows)
                 .filter($table::patient_id.eq(patient_id))
                 .load::<Row>(conn)?
                 .into_iter()
@@ -444,11 +442,10 @@ pub fn find_screening(conn: &mut DbConnection, id: &str) -> Result<Screening, St
 pub fn list_screenings(
     conn: &mut DbConnection,
     patient_id: &str,
-    after: Option<&str>,
-    limit: i64,
+    rows: &Rows,
 ) -> Result<Vec<Screening>, StoreError> {
     require_patient(conn, patient_id)?;
-    let rows = page!(screenings, ScreeningRow::as_select(), after, limit)
+    let rows = page!(screenings, ScreeningRow::as_select(), rows)
         .filter(screenings::patient_id.eq(patient_id))
         .load(conn)?;
     with_medications(conn, rows)

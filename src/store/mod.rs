@@ -20,12 +20,14 @@ macro_rules! hold_row {
 }
 
 /// One page of `$table`'s rows in id order, as a boxed query to filter
-/// further: `$limit` of them, after the id `$after` if given.
+/// further: the [`Rows`] `$rows` asks for.
 macro_rules! page {
-    ($table:ident, $select:expr, $after:expr, $limit:expr) => {{
-        let mut query = $table::table.select($select).order($table::id).limit($limit).into_boxed();
-        if let Some(after) = $after {
-            query = query.filter($table::id.gt(after.to_owned()));
+    ($table:ident, $select:expr, $rows:expr) => {{
+        let rows: &$crate::store::Rows = $rows;
+        let mut query =
+            $table::table.select($select).order($table::id).limit(rows.limit).into_boxed();
+        if let Some(after) = &rows.after {
+            query = query.filter($table::id.gt(after.clone()));
         }
         query
     }};
@@ -130,9 +132,33 @@ impl From<diesel::result::Error> for StoreError {
     }
 }
 
+/// Which rows of a list in id order: `limit` of them, after the id `after`
+/// if given (the cursor of a page).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Rows {
+    pub after: Option<String>,
+    pub limit: i64,
+}
+
 /// A new UUIDv7 id as text: time-ordered, so ordering by id is creation order.
 pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
+}
+
+/// A write a unique index may refuse, on `constraint` (as PostgreSQL names
+/// it) or `column` (as SQLite's message names it): refused, a `conflict`
+/// with `detail`.
+pub fn unique_or_conflict(
+    written: diesel::QueryResult<usize>,
+    (constraint, column): (&str, &str),
+    detail: impl FnOnce() -> String,
+) -> Result<(), StoreError> {
+    match written.map_err(StoreError::from) {
+        Err(e) if is_unique_violation(&e, constraint, column) => {
+            Err(Refusal::Conflict { detail: detail(), appointment_ids: Vec::new() }.into())
+        }
+        other => other.map(drop),
+    }
 }
 
 /// Whether `error` is a unique violation of the index `constraint` (as

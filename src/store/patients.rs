@@ -11,7 +11,7 @@ use crate::domain::patient::{
 };
 
 use super::schema::{patient_indications, patients};
-use super::{new_id, DbConnection, StoreError};
+use super::{new_id, DbConnection, Rows, StoreError};
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = patients)]
@@ -163,10 +163,9 @@ pub fn exists(conn: &mut DbConnection, id: &str) -> Result<bool, StoreError> {
 pub fn list(
     conn: &mut DbConnection,
     name: Option<&str>,
-    after: Option<&str>,
-    limit: i64,
+    rows: &Rows,
 ) -> Result<Vec<Patient>, StoreError> {
-    let mut query = page!(patients, PatientRow::as_select(), after, limit);
+    let mut query = page!(patients, PatientRow::as_select(), rows);
     if let Some(name) = name {
         query = query.filter(
             patients::search_name

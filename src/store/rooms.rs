@@ -5,11 +5,10 @@ use diesel::prelude::*;
 
 use crate::domain::appointment::AppointmentStatus;
 use crate::domain::calendar::Room;
-use crate::domain::Refusal;
 
 use super::locks::{self, Guard, Mode};
 use super::schema::{appointments, rooms};
-use super::{is_unique_violation, new_id, DbConnection, Found, StoreError};
+use super::{new_id, unique_or_conflict, DbConnection, Found, Rows, StoreError};
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = rooms)]
@@ -33,26 +32,15 @@ impl From<RoomRow> for Room {
     }
 }
 
-/// A write that names a room: a name another room has is a conflict.
-fn named(written: Result<usize, StoreError>, name: Option<&str>) -> Result<(), StoreError> {
-    match (written, name) {
-        (Err(e), Some(name)) if is_unique_violation(&e, "rooms_name_key", "rooms.name") => {
-            Err(Refusal::Conflict {
-                detail: format!("a room named `{name}` already exists"),
-                appointment_ids: Vec::new(),
-            }
-            .into())
-        }
-        (other, _) => other.map(drop),
-    }
+/// The unique index on room names.
+const NAME_KEY: (&str, &str) = ("rooms_name_key", "rooms.name");
+
+fn name_taken(name: &str) -> impl FnOnce() -> String + '_ {
+    move || format!("a room named `{name}` already exists")
 }
 
-pub fn list(
-    conn: &mut DbConnection,
-    after: Option<&str>,
-    limit: i64,
-) -> Result<Vec<Room>, StoreError> {
-    let rows: Vec<RoomRow> = page!(rooms, RoomRow::as_select(), after, limit).load(conn)?;
+pub fn list(conn: &mut DbConnection, rows: &Rows) -> Result<Vec<Room>, StoreError> {
+    let rows: Vec<RoomRow> = page!(rooms, RoomRow::as_select(), rows).load(conn)?;
     Ok(rows.into_iter().map(Room::from).collect())
 }
 
@@ -76,9 +64,8 @@ pub fn insert(
             rooms::created_at.eq(now),
             rooms::updated_at.eq(now),
         ))
-        .execute(conn)
-        .map_err(StoreError::from);
-    named(inserted, Some(name))?;
+        .execute(conn);
+    unique_or_conflict(inserted, NAME_KEY, name_taken(name))?;
     find(conn, &id)
 }
 
@@ -120,8 +107,7 @@ pub fn update(
             active.map(|a| rooms::active.eq(a)),
             rooms::updated_at.eq(now.naive_utc()),
         ))
-        .execute(conn)
-        .map_err(StoreError::from);
-    named(updated, name)?;
+        .execute(conn);
+    unique_or_conflict(updated, NAME_KEY, name_taken(name.unwrap_or_default()))?;
     find(conn, id)
 }
