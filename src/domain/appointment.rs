@@ -472,10 +472,7 @@ fn cleared(
 ) -> Result<(), Refusal> {
     match intake {
         Some(record) => gate(record, purpose, clinic.today(), clinic.policy),
-        None => Err(Refusal::NotReady {
-            items: Vec::new(),
-            refused: "this: the patient's intake record is missing",
-        }),
+        None => Err(Refusal::NotReady { items: Vec::new(), refused: purpose.refused() }),
     }
 }
 

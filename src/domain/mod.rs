@@ -121,6 +121,9 @@ impl Refusal {
                 Some(why) => why.clone(),
                 None => format!("{action} is not possible for a {from} appointment"),
             },
+            Refusal::NotReady { items, refused } if items.is_empty() => {
+                format!("the patient is not ready for {refused}: no intake record was found")
+            }
             Refusal::NotReady { items, refused } => format!(
                 "the patient is not ready for {refused}: {}",
                 items.iter().map(|i| i.code).collect::<Vec<_>>().join(", ")

@@ -126,7 +126,8 @@ pub enum Purpose {
 }
 
 impl Purpose {
-    fn refused(self) -> &'static str {
+    /// What the gate stands before, in words.
+    pub fn refused(self) -> &'static str {
         match self {
             Purpose::Booking => "booking",
             Purpose::Reschedule => "rescheduling",
