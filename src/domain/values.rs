@@ -70,12 +70,6 @@ impl CalendarDate {
     }
 }
 
-impl From<CalendarDate> for NaiveDate {
-    fn from(date: CalendarDate) -> NaiveDate {
-        date.0
-    }
-}
-
 /// A range of dates asked for: `to`, when given with `from`, is not before it.
 pub fn dates_in_order(
     from: Option<CalendarDate>,
@@ -158,12 +152,6 @@ impl<const MAX: usize> Text<MAX> {
 
     pub fn into_string(self) -> String {
         self.0
-    }
-}
-
-impl<const MAX: usize> From<Text<MAX>> for String {
-    fn from(text: Text<MAX>) -> String {
-        text.0
     }
 }
 

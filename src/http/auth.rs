@@ -209,12 +209,9 @@ impl FromRequest for Ctx {
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(authenticate(req).and_then(|caller| {
-            let state = req
-                .app_data::<web::Data<AppState>>()
-                .cloned()
-                .ok_or_else(|| ApiError::Internal("application state is missing".into()))?;
-            Ok(Ctx { state, caller })
+        ready(app_state(req).and_then(|state| {
+            let caller = authenticate(req, state)?;
+            Ok(Ctx { state: state.clone(), caller })
         }))
     }
 }
@@ -224,14 +221,17 @@ impl FromRequest for Caller {
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(authenticate(req))
+        ready(app_state(req).and_then(|state| authenticate(req, state)))
     }
 }
 
-fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
-    let state = req
-        .app_data::<web::Data<AppState>>()
-        .ok_or_else(|| ApiError::Internal("application state is missing".into()))?;
+fn app_state(req: &HttpRequest) -> Result<&web::Data<AppState>, ApiError> {
+    req.app_data::<web::Data<AppState>>()
+        .ok_or_else(|| ApiError::Internal("application state is missing".into()))
+}
+
+/// The caller the request's bearer token names, verified with `state`'s keys.
+fn authenticate(req: &HttpRequest, state: &AppState) -> Result<Caller, ApiError> {
     let value = req
         .headers()
         .get(header::AUTHORIZATION)
