@@ -119,6 +119,25 @@ pub struct Settings {
     pub response_improvement: f64,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
+    /// Days audit records are kept before `infusion-api audit prune` may
+    /// delete them (six years by default, HIPAA's retention of documentation).
+    pub audit_retention_days: u32,
+}
+
+/// The default of `AUDIT_RETENTION_DAYS`: six years.
+pub const DEFAULT_AUDIT_RETENTION_DAYS: u32 = 2190;
+
+/// `AUDIT_RETENTION_DAYS` as `lookup` gives it: 1 to 36,500 days.
+pub fn audit_retention_days(lookup: impl Fn(&str) -> Option<String>) -> Result<u32, String> {
+    match lookup("AUDIT_RETENTION_DAYS").filter(|v| !v.trim().is_empty()) {
+        None => Ok(DEFAULT_AUDIT_RETENTION_DAYS),
+        Some(text) => match text.trim().parse::<u32>() {
+            Ok(days) if (1..=36_500).contains(&days) => Ok(days),
+            _ => {
+                Err(format!("AUDIT_RETENTION_DAYS `{text}` must be a whole number from 1 to 36500"))
+            }
+        },
+    }
 }
 
 /// Every bad setting found, one message each.
@@ -226,6 +245,10 @@ impl Settings {
         let attestation_valid_days = number("ATTESTATION_VALID_DAYS", 365, 1, 3650);
         let db_pool_size = number("DB_POOL_SIZE", 8, 1, 256);
         let max_body_bytes = number("MAX_BODY_BYTES", 64 * 1024, 1024, 16 * 1024 * 1024) as usize;
+        let audit_retention_days = audit_retention_days(&lookup).unwrap_or_else(|message| {
+            errors.push(message);
+            DEFAULT_AUDIT_RETENTION_DAYS
+        });
 
         let response_improvement = match get("RESPONSE_IMPROVEMENT_FRACTION") {
             None => 0.3,
@@ -265,6 +288,7 @@ impl Settings {
             db_pool_size,
             response_improvement,
             max_body_bytes,
+            audit_retention_days,
         };
         if errors.is_empty() {
             Ok(settings)

@@ -1,5 +1,5 @@
 //! The `infusion-api` command: `serve` (the default), `migrate`, `token`,
-//! `openapi`.
+//! `openapi`, `audit prune`.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -7,8 +7,9 @@ use std::sync::Arc;
 use actix_web::{web, HttpServer};
 use clap::{Parser, Subcommand};
 
-use infusion_api::config::{AppEnv, DatabaseTarget, Settings, DEFAULT_SQLITE_PATH};
+use infusion_api::config::{self, AppEnv, DatabaseTarget, Settings, DEFAULT_SQLITE_PATH};
 use infusion_api::domain::access::Role;
+use infusion_api::domain::audit;
 use infusion_api::domain::clock::SystemClock;
 use infusion_api::http::{self, auth::JwtKeys, AppState};
 use infusion_api::store::{self, migrations};
@@ -44,6 +45,18 @@ enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
+    /// The audit trail's upkeep.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Delete the audit records older than AUDIT_RETENTION_DAYS (default
+    /// 2190, six years) from DATABASE_URL, in one transaction.
+    Prune,
 }
 
 fn main() -> ExitCode {
@@ -58,6 +71,7 @@ fn main() -> ExitCode {
         Command::Migrate => migrate(),
         Command::Token { role, sub, ttl_minutes } => token(&role, sub, ttl_minutes),
         Command::Openapi => openapi(),
+        Command::Audit { command: AuditCommand::Prune } => prune_audit(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -107,14 +121,20 @@ fn serve() -> Result<(), String> {
         println!("  {token}");
         println!();
     }
-    let server = HttpServer::new(move || http::app(state.clone()))
+    let serving = state.clone();
+    let server = HttpServer::new(move || http::app(serving.clone()))
         .bind(&settings.bind_addr)
         .map_err(|e| format!("cannot listen on {}: {e}", settings.bind_addr))?;
     log::info!("listening on http://{}", settings.bind_addr);
-    actix_web::rt::System::new().block_on(server.run()).map_err(|e| format!("server stopped: {e}"))
+    let stopped = actix_web::rt::System::new().block_on(server.run());
+    // A graceful stop (SIGTERM, SIGINT) stores the queued audit records.
+    state.audit.close();
+    stopped.map_err(|e| format!("server stopped: {e}"))
 }
 
-fn migrate() -> Result<(), String> {
+/// The database `DATABASE_URL` names (the embedded SQLite file by default),
+/// on one connection, without the settings the server needs.
+fn database() -> Result<(DatabaseTarget, store::DbPool), String> {
     let url = std::env::var("DATABASE_URL")
         .ok()
         .filter(|v| !v.trim().is_empty())
@@ -122,6 +142,28 @@ fn migrate() -> Result<(), String> {
     let target = DatabaseTarget::parse(&url)?;
     let pool =
         store::build_pool(&target, 1).map_err(|e| format!("cannot open the database: {e}"))?;
+    Ok((target, pool))
+}
+
+fn prune_audit() -> Result<(), String> {
+    let days = config::audit_retention_days(|key| std::env::var(key).ok())?;
+    let (target, pool) = database()?;
+    let mut conn = pool.get().map_err(|e| format!("cannot open the database: {e}"))?;
+    let before = audit::prune_before(chrono::Utc::now(), days)
+        .ok_or_else(|| format!("AUDIT_RETENTION_DAYS {days} reaches before the calendar"))?;
+    let pruned = conn
+        .run(|c| store::write_transaction(c, |tx| store::audit::prune(tx, before)))
+        .map_err(|e| format!("cannot prune the audit trail: {e}"))?;
+    println!(
+        "{}: {pruned} audit records from before {} deleted ({days} days kept)",
+        target.backend_name(),
+        before.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    );
+    Ok(())
+}
+
+fn migrate() -> Result<(), String> {
+    let (target, pool) = database()?;
     let mut conn = pool.get().map_err(|e| format!("cannot open the database: {e}"))?;
     let applied = migrations::run_pending(&mut conn).map_err(|e| e.to_string())?;
     if applied.is_empty() {

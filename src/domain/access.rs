@@ -45,6 +45,10 @@ pub const CLINICAL: &[Role] = &[Role::Admin, Role::Clinician];
 pub const STAFF_AND_PATIENT: &[Role] =
     &[Role::Admin, Role::Clinician, Role::Scheduler, Role::Patient];
 
+/// Clinicians and admins, and a patient for what is its own: a patient's
+/// access log.
+pub const CLINICAL_AND_PATIENT: &[Role] = &[Role::Admin, Role::Clinician, Role::Patient];
+
 /// Administrators only: rooms, closures, protocols, settings.
 pub const ADMIN: &[Role] = &[Role::Admin];
 
@@ -55,22 +59,50 @@ pub const STAFF_AND_INTEGRATION: &[Role] =
 /// Staff, integrations, and a patient for its own record.
 pub const ANY_ROLE: &[Role] = &Role::ALL;
 
-/// Whether `role` may set the patient flags that decide which referrals are
-/// required (in mental health treatment, pain referral required): they are
-/// clinical records. `Err` names the first flag it may not set.
-pub fn may_set_referral_flags(
-    role: Role,
-    in_mental_health_treatment: Option<bool>,
-    pain_referral_required: Option<bool>,
-) -> Result<(), &'static str> {
+/// Fields that record clinical judgements or outcomes: set by clinicians
+/// and admins only. The referral flags and the indications decide which
+/// referrals a patient needs; pain and PHQ-9 scores are outcomes.
+pub const CLINICAL_FIELDS: &[&str] = &[
+    "in_mental_health_treatment",
+    "pain_referral_required",
+    "indications",
+    "pain_before",
+    "pain_after",
+    "phq9",
+];
+
+/// Whether `role` may send the fields `sent` (the names of those present in
+/// a request): `Err` names the first clinical one it may not. Registering a
+/// patient names its indications whoever registers; changing them later is
+/// clinical, so `registering` lets `indications` through.
+pub fn may_set(role: Role, sent: &[&'static str], registering: bool) -> Result<(), &'static str> {
     if CLINICAL.contains(&role) {
-        Ok(())
-    } else if in_mental_health_treatment.is_some() {
-        Err("in_mental_health_treatment")
-    } else if pain_referral_required.is_some() {
-        Err("pain_referral_required")
-    } else {
-        Ok(())
+        return Ok(());
+    }
+    match sent
+        .iter()
+        .find(|f| CLINICAL_FIELDS.contains(f) && !(registering && **f == "indications"))
+    {
+        Some(field) => Err(field),
+        None => Ok(()),
+    }
+}
+
+/// The fields of an appointment `viewer` does not see: an integration reads
+/// the schedule, not the outcomes and reasons of the infusions.
+pub fn withheld_appointment_fields(viewer: Role) -> &'static [&'static str] {
+    match viewer {
+        Role::Integration => &["pain_before", "pain_after", "phq9", "cancel_reason"],
+        _ => &[],
+    }
+}
+
+/// Who did something (`role:subject`), as `viewer` sees it: a patient sees
+/// the role only, never a staff member's or a system's identity.
+pub fn actor_seen_by(actor: &str, viewer: Role) -> String {
+    match viewer {
+        Role::Patient => actor.split_once(':').map_or(actor, |(role, _)| role).to_owned(),
+        _ => actor.to_owned(),
     }
 }
 
@@ -93,15 +125,38 @@ mod tests {
     }
 
     #[test]
-    fn only_clinical_roles_set_the_referral_flags() {
-        for role in Role::ALL {
-            let clinical = matches!(role, Role::Admin | Role::Clinician);
-            assert_eq!(may_set_referral_flags(role, None, None), Ok(()));
-            let first = if clinical { Ok(()) } else { Err("in_mental_health_treatment") };
-            assert_eq!(may_set_referral_flags(role, Some(false), Some(true)), first);
-            let second = if clinical { Ok(()) } else { Err("pain_referral_required") };
-            assert_eq!(may_set_referral_flags(role, None, Some(false)), second);
+    fn only_clinical_roles_set_clinical_fields() {
+        // (role, fields sent, registering, refused field)
+        #[rustfmt::skip]
+        let table: [(Role, &[&str], bool, Option<&str>); 12] = [
+            (Role::Scheduler, &["given_name", "date_of_birth"], false, None),
+            (Role::Scheduler, &["indications"], true, None),
+            (Role::Scheduler, &["indications"], false, Some("indications")),
+            (Role::Scheduler, &["email", "pain_referral_required"], true, Some("pain_referral_required")),
+            (Role::Integration, &["in_mental_health_treatment", "indications"], true, Some("in_mental_health_treatment")),
+            (Role::Scheduler, &["route"], false, None),
+            (Role::Scheduler, &["route", "pain_before"], false, Some("pain_before")),
+            (Role::Scheduler, &["phq9"], false, Some("phq9")),
+            (Role::Scheduler, &["pain_after"], false, Some("pain_after")),
+            (Role::Clinician, &["indications", "pain_before", "phq9"], false, None),
+            (Role::Admin, &["in_mental_health_treatment"], false, None),
+            (Role::Patient, &["pain_before"], false, Some("pain_before")),
+        ];
+        for (role, sent, registering, refused) in table {
+            assert_eq!(may_set(role, sent, registering).err(), refused, "{role:?} {sent:?}");
         }
+    }
+
+    #[test]
+    fn integrations_do_not_see_outcomes_and_patients_see_roles_not_people() {
+        for role in Role::ALL {
+            let withheld = withheld_appointment_fields(role);
+            assert_eq!(withheld.contains(&"pain_before"), role == Role::Integration, "{role:?}");
+            let shown = actor_seen_by("scheduler:front-desk", role);
+            let expected = if role == Role::Patient { "scheduler" } else { "scheduler:front-desk" };
+            assert_eq!(shown, expected);
+        }
+        assert_eq!(actor_seen_by("legacy", Role::Patient), "legacy");
     }
 
     #[test]

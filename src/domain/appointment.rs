@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use super::access::Role;
 use super::calendar::{Closures, Session};
 use super::readiness::{gate, IntakeRecord, Purpose};
-use super::{Clinic, FieldError, Refusal};
+use super::{valid, Clinic, FieldError, Refusal};
 
 /// An appointment as stored. Its instants are shown in the clinic's offset
 /// by the API, so they are not serialized here.
@@ -270,13 +270,19 @@ pub enum Request {
         by: String,
     },
     CheckIn {
-        pain_before: PainScore,
+        /// Pain on arrival: a clinician checking in records it then, or
+        /// at completion.
+        pain_before: Option<PainScore>,
         /// The route actually used, if not the booked one.
         route: Option<Route>,
         phq9: Option<Phq9Score>,
     },
     Complete {
         pain_after: PainScore,
+        /// Pain on arrival, when it was not recorded at check-in.
+        pain_before: Option<PainScore>,
+        /// PHQ-9, when it was not recorded at check-in.
+        phq9: Option<Phq9Score>,
     },
     NoShow,
 }
@@ -348,22 +354,49 @@ pub fn decide(
         Request::CheckIn { pain_before, route, phq9 } => {
             check_in_day(current.date, clinic.today())?;
             cleared(intake, Purpose::CheckIn, clinic)?;
+            Change { pain_before, route, phq9, checked_in_at: Some(now), ..change }
+        }
+        Request::Complete { pain_after, pain_before, phq9 } => {
+            let pain_before = scores_at_completion(current, pain_before, phq9)?;
             Change {
-                pain_before: Some(pain_before),
-                route,
+                pain_after: Some(pain_after),
+                pain_before,
                 phq9,
-                checked_in_at: Some(now),
+                completed_at: Some(now),
                 ..change
             }
-        }
-        Request::Complete { pain_after } => {
-            Change { pain_after: Some(pain_after), completed_at: Some(now), ..change }
         }
         Request::NoShow => {
             no_show_time(current.starts_at, now)?;
             change
         }
     })
+}
+
+/// The scores a completion adds to what check-in recorded: each once, and
+/// pain on arrival by the end of the infusion, whoever checked the patient
+/// in (a scheduler records no scores). `Ok` with the pain on arrival to
+/// write, if it is new.
+fn scores_at_completion(
+    current: &Appointment,
+    pain_before: Option<PainScore>,
+    phq9: Option<Phq9Score>,
+) -> Result<Option<PainScore>, Refusal> {
+    let mut errors = Vec::new();
+    match (current.pain_before, pain_before) {
+        (Some(_), Some(_)) => {
+            errors.push(FieldError::new("pain_before", "was recorded at check-in"));
+        }
+        (None, None) => errors.push(FieldError::new(
+            "pain_before",
+            "was not recorded at check-in: send the pain score on arrival",
+        )),
+        _ => {}
+    }
+    if current.phq9.is_some() && phq9.is_some() {
+        errors.push(FieldError::new("phq9", "was recorded at check-in"));
+    }
+    valid(errors).map(|()| pain_before)
 }
 
 /// A slot asked for: a session of a date.
@@ -575,8 +608,16 @@ mod tests {
             Utc.with_ymd_and_hms(2026, 12, 3, 13, 0, 0).unwrap()
         }
 
+        /// Booked, and in `status`: checked in (or on from there) with the
+        /// pain on arrival recorded.
         fn booked(status: AppointmentStatus) -> Appointment {
-            Appointment { status, ..appointment("a-1", date(2026, 12, 3), thursday_morning()) }
+            let arrived =
+                matches!(status, AppointmentStatus::CheckedIn | AppointmentStatus::Completed);
+            Appointment {
+                status,
+                pain_before: arrived.then(|| pain(7)),
+                ..appointment("a-1", date(2026, 12, 3), thursday_morning())
+            }
         }
 
         fn pain(n: i32) -> PainScore {
@@ -588,7 +629,11 @@ mod tests {
         }
 
         fn check_in() -> Request {
-            Request::CheckIn { pain_before: pain(7), route: Some(Route::Intranasal), phq9: None }
+            Request::CheckIn {
+                pain_before: Some(pain(7)),
+                route: Some(Route::Intranasal),
+                phq9: None,
+            }
         }
 
         /// Every action on every status, each at a moment its own rule of
@@ -604,7 +649,10 @@ mod tests {
             let requests = [
                 (cancel(), day_before),
                 (check_in(), at_start),
-                (Request::Complete { pain_after: pain(3) }, at_start),
+                (
+                    Request::Complete { pain_after: pain(3), pain_before: None, phq9: None },
+                    at_start,
+                ),
                 (Request::NoShow, at_start),
             ];
             let allowed = [
@@ -647,9 +695,49 @@ mod tests {
                 (Some(pain(7)), Some(Route::Intranasal), Some(at_start))
             );
             let checked_in = booked(AppointmentStatus::CheckedIn);
-            let request = Request::Complete { pain_after: pain(3) };
+            let request = Request::Complete { pain_after: pain(3), pain_before: None, phq9: None };
             let done = decide(&checked_in, request, None, &clinic(at_start)).unwrap();
             assert_eq!((done.pain_after, done.completed_at), (Some(pain(3)), Some(at_start)));
+            assert_eq!(done.pain_before, None, "recorded at check-in already");
+        }
+
+        /// Scores are recorded once each: what a check-in did not record, the
+        /// completion does, and pain on arrival is known by the end.
+        #[test]
+        fn a_completion_adds_the_scores_check_in_did_not_record() {
+            let at_start = thursday_morning() + chrono::Duration::minutes(5);
+            let phq9 = Phq9Score::new;
+            let complete = |pain_before: Option<i32>, phq: Option<i32>| Request::Complete {
+                pain_after: pain(3),
+                pain_before: pain_before.map(pain),
+                phq9: phq.and_then(phq9),
+            };
+            let by_scheduler =
+                Appointment { pain_before: None, ..booked(AppointmentStatus::CheckedIn) };
+            let by_clinician =
+                Appointment { phq9: phq9(12), ..booked(AppointmentStatus::CheckedIn) };
+            // (checked in as, completion request, the pain on arrival written or the refused fields)
+            type Row<'a> = (&'a Appointment, Request, Result<Option<PainScore>, Vec<&'a str>>);
+            #[rustfmt::skip]
+            let table: [Row; 6] = [
+                (&by_scheduler, complete(Some(6), None), Ok(Some(pain(6)))),
+                (&by_scheduler, complete(Some(6), Some(14)), Ok(Some(pain(6)))),
+                (&by_scheduler, complete(None, None), Err(vec!["pain_before"])),
+                (&by_clinician, complete(None, None), Ok(None)),
+                (&by_clinician, complete(Some(6), None), Err(vec!["pain_before"])),
+                (&by_clinician, complete(Some(6), Some(14)), Err(vec!["pain_before", "phq9"])),
+            ];
+            for (current, request, expected) in table {
+                let decided = decide(current, request.clone(), None, &clinic(at_start));
+                match (decided, expected) {
+                    (Ok(change), Ok(written)) => assert_eq!(change.pain_before, written),
+                    (Err(Refusal::Invalid(errors)), Err(fields)) => assert_eq!(
+                        errors.iter().map(|e| e.field.as_str()).collect::<Vec<_>>(),
+                        fields
+                    ),
+                    (other, _) => panic!("{request:?}: {other:?}"),
+                }
+            }
         }
 
         /// A scheduled appointment's actions at each moment, and the
@@ -677,7 +765,8 @@ mod tests {
                 (check_in(), start, screened(Screened::OnLamotrigine(on)), Some("not_ready")),
                 // Check-in asks no screening window: the course was admitted.
                 (check_in(), start, screened(Screened::Eligible(date(2026, 10, 1))), None),
-                (check_in(), start, screened(Screened::Never), None),
+                // Never screened: no path leads to an infusion around intake.
+                (check_in(), start, screened(Screened::Never), Some("not_ready")),
                 (check_in(), start, None, Some("not_ready")),
             ];
             for (request, now, intake, refused) in table {

@@ -49,6 +49,7 @@ pub struct CourseRequest {
 /// One of the patient's earlier courses, as eligibility reads it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PastCourse {
+    pub id: String,
     pub cancelled: bool,
     /// Its infusions' statuses.
     pub infusions: Vec<AppointmentStatus>,
@@ -126,6 +127,7 @@ pub fn plan(
         .as_ref()
         .ok_or_else(|| FieldError::refusal("patient_id", "no patient has this id"))?;
     eligibility(&protocol, &intake.patient, &facts.history)?;
+    one_at_a_time(&facts.history)?;
     gate(intake, Purpose::Booking, clinic.today(), clinic.policy)?;
     let wanted = PlanRequest {
         session: request.session,
@@ -167,6 +169,20 @@ pub fn eligibility(
         ));
     }
     Ok(())
+}
+
+/// A patient holds one course at a time: none may be booked while another
+/// is scheduled or in progress.
+pub fn one_at_a_time(history: &[PastCourse]) -> Result<(), Refusal> {
+    match history.iter().find(|c| {
+        matches!(
+            status(c.cancelled, &c.infusions),
+            CourseStatus::Scheduled | CourseStatus::InProgress
+        )
+    }) {
+        Some(active) => Err(Refusal::CourseAlreadyActive { course_id: active.id.clone() }),
+        None => Ok(()),
+    }
 }
 
 /// A course as stored, with its infusions in date order. Its instants are
@@ -375,6 +391,7 @@ mod tests {
     fn who_may_start_which_protocol() {
         let patient = pain_intake(Screened::Never).patient;
         let past = |cancelled: bool, infusions: &[AppointmentStatus]| PastCourse {
+            id: "past".into(),
             cancelled,
             infusions: infusions.to_vec(),
         };
@@ -393,6 +410,37 @@ mod tests {
             assert_eq!(decided.is_ok(), allowed, "{} {history:?}", protocol.code);
             if let Err(refusal) = decided {
                 assert_eq!(refusal.code(), "validation_failed");
+            }
+        }
+    }
+
+    /// One course at a time: a scheduled or in-progress one stops another,
+    /// and is named; any that is over does not.
+    #[test]
+    fn one_course_at_a_time() {
+        let past = |id: &str, cancelled: bool, infusions: &[AppointmentStatus]| PastCourse {
+            id: id.into(),
+            cancelled,
+            infusions: infusions.to_vec(),
+        };
+        #[rustfmt::skip]
+        let table: [(Vec<PastCourse>, Option<&str>); 7] = [
+            (vec![], None),
+            (vec![past("a", false, &[Scheduled, Scheduled])], Some("a")),
+            (vec![past("a", false, &[Completed, Scheduled])], Some("a")),
+            (vec![past("a", false, &[CheckedIn, Scheduled])], Some("a")),
+            (vec![past("a", false, &[Completed, NoShow]), past("b", false, &[NoShow])], None),
+            (vec![past("a", true, &[Completed, Cancelled]), past("b", false, &[Cancelled])], None),
+            (vec![past("a", false, &[Completed]), past("b", false, &[Scheduled])], Some("b")),
+        ];
+        for (history, active) in table {
+            let decided = one_at_a_time(&history);
+            match (decided, active) {
+                (Ok(()), None) => {}
+                (Err(Refusal::CourseAlreadyActive { course_id }), Some(id)) => {
+                    assert_eq!(course_id, id)
+                }
+                (other, _) => panic!("{history:?}: {other:?}"),
             }
         }
     }

@@ -7,6 +7,7 @@
 
 pub mod access;
 pub mod appointment;
+pub mod audit;
 pub mod calendar;
 pub mod clock;
 pub mod course;
@@ -57,6 +58,11 @@ pub enum Refusal {
     NoCapacityForSeries {
         next_start: Option<NaiveDate>,
     },
+    /// The patient already holds a course that is scheduled or in
+    /// progress: the one named.
+    CourseAlreadyActive {
+        course_id: String,
+    },
     /// The change would strand other records: the appointments named.
     Conflict {
         detail: String,
@@ -93,6 +99,9 @@ impl Refusal {
             Refusal::NotReady { .. } => ("not_ready", "The patient is not ready"),
             Refusal::NoCapacityForSeries { .. } => {
                 ("no_capacity_for_series", "No capacity for the whole series")
+            }
+            Refusal::CourseAlreadyActive { .. } => {
+                ("course_already_active", "The patient already has an active course")
             }
             Refusal::Conflict { .. } => ("conflict", "Conflicts with existing records"),
         }
@@ -134,6 +143,9 @@ impl Refusal {
                 }
                 None => "no whole series fits within the booking horizon".into(),
             },
+            Refusal::CourseAlreadyActive { course_id } => format!(
+                "the patient's course {course_id} is scheduled or in progress: one course at a time; cancel it or let it finish first"
+            ),
             Refusal::Conflict { detail, .. } => detail.clone(),
         }
     }

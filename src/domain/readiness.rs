@@ -120,8 +120,12 @@ pub enum Purpose {
     /// checklist's windows are not asked again, but a contraindication found
     /// since (the latest screening is ineligible) stops the move.
     Reschedule,
-    /// An infusion's check-in: the latest screening must not be ineligible,
-    /// and the lamotrigine prescriber consult must be done.
+    /// An infusion's check-in: the patient was screened and the latest
+    /// screening is not ineligible, every referral the current indications
+    /// require was verified at some time (its expiry matters only for new
+    /// courses), and the lamotrigine prescriber consult is done. No path
+    /// leads to an infusion around the intake: not a booking made before
+    /// the indications changed, nor data brought in from elsewhere.
     CheckIn,
 }
 
@@ -138,10 +142,20 @@ impl Purpose {
     /// Whether an open `item` stops this purpose for `record`.
     fn stopped_by(self, item: &ReadinessItem, record: &IntakeRecord) -> bool {
         let contraindicated = item.code == SCREENING && record.latest_screening_ineligible();
+        let unscreened = item.code == SCREENING && record.latest_screening.is_none();
+        let never_verified = REFERRALS.iter().any(|(code, kind)| {
+            item.code == *code
+                && !record
+                    .referrals
+                    .iter()
+                    .any(|r| r.kind == *kind && r.status == ReferralStatus::Verified)
+        });
         match self {
             Purpose::Booking => item.blocking,
             Purpose::Reschedule => contraindicated,
-            Purpose::CheckIn => contraindicated || item.code == CONSULT,
+            Purpose::CheckIn => {
+                contraindicated || unscreened || never_verified || item.code == CONSULT
+            }
         }
     }
 }
@@ -167,6 +181,13 @@ pub fn gate(
 }
 
 const SCREENING: &str = "screening";
+
+/// The checklist's referral items, and the kind of referral each needs.
+const REFERRALS: [(&str, ReferralKind); 3] = [
+    ("mental_health_provider_referral", ReferralKind::MentalHealthProvider),
+    ("pain_management_referral", ReferralKind::PainManagement),
+    ("mental_health_evaluation", ReferralKind::MentalHealthEvaluation),
+];
 
 fn item(
     code: &'static str,
@@ -564,15 +585,20 @@ mod tests {
             ..pain()
         };
         let unreferred = record(patient(&[IndicationCode::Depression], true, false));
+        let expired_referral = IntakeRecord {
+            referrals: vec![verified(ReferralKind::MentalHealthProvider, date(2025, 1, 2))],
+            latest_attestation: Some(today()),
+            ..unreferred.clone()
+        };
         // (record, purpose, the items that stop it)
         #[rustfmt::skip]
-        let table: [(&IntakeRecord, Purpose, &[&str]); 18] = [
+        let table: [(&IntakeRecord, Purpose, &[&str]); 20] = [
             (&ready, Booking, &[]),
             (&ready, Reschedule, &[]),
             (&ready, CheckIn, &[]),
             (&unscreened, Booking, &["screening"]),
             (&unscreened, Reschedule, &[]),
-            (&unscreened, CheckIn, &[]),
+            (&unscreened, CheckIn, &["screening"]),
             (&stale, Booking, &["screening"]),
             (&stale, Reschedule, &[]),
             (&stale, CheckIn, &[]),
@@ -584,7 +610,9 @@ mod tests {
             (&on_lamotrigine, CheckIn, &[CONSULT]),
             (&unreferred, Booking, &[ "mental_health_provider_referral", "ongoing_treatment_attestation", ]),
             (&unreferred, Reschedule, &[]),
-            (&unreferred, CheckIn, &[]),
+            (&unreferred, CheckIn, &["mental_health_provider_referral"]),
+            (&expired_referral, Booking, &["mental_health_provider_referral"]),
+            (&expired_referral, CheckIn, &[]),
         ];
         for (record, purpose, stopped) in table {
             let codes: Vec<&str> = match gate(record, purpose, today(), POLICY) {

@@ -6,7 +6,7 @@ use actix_web::{get, post};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::domain::access::{Role, ANY_ROLE, STAFF, STAFF_AND_PATIENT};
+use crate::domain::access::{self, Role};
 use crate::domain::appointment::{
     self, Appointment, AppointmentStatus, PainScore, Phq9Score, Request, Route, SlotRequest,
 };
@@ -15,7 +15,8 @@ use crate::domain::values::{dates_in_order, CalendarDate, Id, Reason};
 use crate::store::appointments::{self as store, Filter};
 use crate::store::{intake, StoreError};
 
-use super::auth::Ctx;
+use super::auth::{Admits, AnyRole, Clinical, Ctx, Staff, StaffAndPatient};
+use super::error::ApiError;
 use super::extract::{Json, Query};
 use super::openapi::{
     BodyErrors, BookingConflict, CheckInConflict, CommonErrors, NotFound, RescheduleConflict,
@@ -48,7 +49,10 @@ pub struct AppointmentResponse {
 }
 
 impl AppointmentResponse {
-    pub fn new(state: &AppState, a: Appointment) -> Self {
+    /// The appointment as `viewer` sees who cancelled it
+    /// ([`access::actor_seen_by`]).
+    pub fn new(state: &AppState, viewer: Role, mut a: Appointment) -> Self {
+        a.cancelled_by = a.cancelled_by.map(|by| access::actor_seen_by(&by, viewer));
         Self {
             starts_at: state.local(a.starts_at),
             checked_in_at: a.checked_in_at.map(|t| state.local(t)),
@@ -58,6 +62,20 @@ impl AppointmentResponse {
             appointment: a,
         }
     }
+}
+
+/// The appointment as `viewer` may see it: [`AppointmentResponse`] without
+/// the fields withheld from its role
+/// ([`access::withheld_appointment_fields`]).
+pub fn shown(state: &AppState, viewer: Role, a: Appointment) -> serde_json::Value {
+    let mut value =
+        serde_json::to_value(AppointmentResponse::new(state, viewer, a)).unwrap_or_default();
+    if let Some(object) = value.as_object_mut() {
+        for field in access::withheld_appointment_fields(viewer) {
+            object.remove(*field);
+        }
+    }
+    value
 }
 
 /// A booking: a free room is assigned.
@@ -93,12 +111,21 @@ pub struct RescheduleAppointment {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"pain_before": 8}))]
 pub struct CheckInAppointment {
-    /// Pain on arrival, 0 to 10.
-    pub pain_before: PainScore,
+    /// Pain on arrival, 0 to 10: clinicians and admins only. When a
+    /// scheduler checks the patient in, a clinician records it at completion.
+    pub pain_before: Option<PainScore>,
     /// The route actually used, if not the booked one.
     pub route: Option<Route>,
-    /// PHQ-9 score (0 to 27) for mental health courses' response check.
+    /// PHQ-9 score (0 to 27) for mental health courses' response check:
+    /// clinicians and admins only.
     pub phq9: Option<Phq9Score>,
+}
+
+impl CheckInAppointment {
+    fn sent(&self) -> Vec<&'static str> {
+        let fields = [("pain_before", self.pain_before.is_some()), ("phq9", self.phq9.is_some())];
+        fields.into_iter().filter_map(|(f, sent)| sent.then_some(f)).collect()
+    }
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -107,6 +134,11 @@ pub struct CheckInAppointment {
 pub struct CompleteAppointment {
     /// Pain at discharge, 0 to 10.
     pub pain_after: PainScore,
+    /// Pain on arrival, 0 to 10, when it was not recorded at check-in (and
+    /// only then): an infusion is completed with both.
+    pub pain_before: Option<PainScore>,
+    /// PHQ-9 score, when it was not recorded at check-in (and only then).
+    pub phq9: Option<Phq9Score>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -128,14 +160,15 @@ pub struct ListAppointmentsQuery {
 }
 
 /// Book a session for a patient; a free room is assigned.
+///
+/// **Roles:** admin, clinician, scheduler.
 #[utoipa::path(tag = "appointments", request_body = BookAppointment,
     responses(
         (status = 201, description = "Booked", body = AppointmentResponse,
             headers(("location" = String, description = "The appointment's URL"))),
         CommonErrors, BodyErrors, BookingConflict, SlotRules))]
 #[post("/appointments")]
-pub async fn book_appointment(ctx: Ctx, body: Json<BookAppointment>) -> Answer {
-    ctx.require(STAFF)?;
+pub async fn book_appointment(ctx: Ctx<Staff>, body: Json<BookAppointment>) -> Answer {
     let Json(body) = body;
     let (clinic, role) = (ctx.clinic(), ctx.caller.role);
     let patient_id = body.patient_id.into_string();
@@ -148,17 +181,23 @@ pub async fn book_appointment(ctx: Ctx, body: Json<BookAppointment>) -> Answer {
         })
         .await?;
     log::info!("appointment {} booked for patient {}", booked.id, booked.patient_id);
-    created(format!("/v1/appointments/{}", booked.id), AppointmentResponse::new(&ctx, booked))
+    created(
+        format!("/v1/appointments/{}", booked.id),
+        AppointmentResponse::new(&ctx, ctx.caller.role, booked),
+    )
 }
 
 /// List appointments in id (booking) order. A patient token lists its own.
+/// Integration tokens read the schedule without `pain_before`, `pain_after`,
+/// `phq9` and `cancel_reason`; patient tokens see `cancelled_by` as a role.
+///
+/// **Roles:** admin, clinician, scheduler, integration, patient (its own).
 #[utoipa::path(tag = "appointments", params(ListAppointmentsQuery),
     responses(
         (status = 200, description = "A page of appointments", body = Page<AppointmentResponse>),
         CommonErrors, NotFound, ValidationFailed))]
 #[get("/appointments")]
-pub async fn list_appointments(ctx: Ctx, query: Query<ListAppointmentsQuery>) -> Answer {
-    ctx.require(ANY_ROLE)?;
+pub async fn list_appointments(ctx: Ctx<AnyRole>, query: Query<ListAppointmentsQuery>) -> Answer {
     let Query(q) = query;
     let page = PageRequest::parse(q.limit, q.cursor)?;
     let patient_id = match (ctx.caller.role, q.patient_id.map(Id::into_string)) {
@@ -177,29 +216,34 @@ pub async fn list_appointments(ctx: Ctx, query: Query<ListAppointmentsQuery>) ->
         status: q.status,
     };
     let at = page.rows();
-    let rows = ctx.db(move |conn| store::list(conn, &filter, &at)).await?;
-    ok(page.shown(rows, &ctx, AppointmentResponse::new))
+    let rows = ctx.read(move |conn| store::list(conn, &filter, &at)).await?;
+    let viewer = ctx.caller.role;
+    ok(page.shown(rows, &ctx, |state, a| shown(state, viewer, a)))
 }
 
-/// One appointment. A patient token reads only its own.
+/// One appointment. A patient token reads only its own. Integration tokens
+/// read it without `pain_before`, `pain_after`, `phq9` and `cancel_reason`;
+/// patient tokens see `cancelled_by` as a role.
+///
+/// **Roles:** admin, clinician, scheduler, integration, patient (its own).
 #[utoipa::path(tag = "appointments",
     params(("id" = String, Path, description = "The appointment's id")),
     responses((status = 200, description = "The appointment", body = AppointmentResponse),
         CommonErrors, NotFound))]
 #[get("/appointments/{id}")]
-pub async fn get_appointment(ctx: Ctx, id: Path<Id>) -> Answer {
-    ctx.require(ANY_ROLE)?;
+pub async fn get_appointment(ctx: Ctx<AnyRole>, id: Path<Id>) -> Answer {
     let id = id.into_inner().into_string();
     let found = ctx.db(move |conn| store::find(conn, &id)).await?;
     ctx.caller.require_own(&found.patient_id, "appointment")?;
-    ok(AppointmentResponse::new(&ctx, found))
+    ctx.saw(&found);
+    ok(shown(&ctx, ctx.caller.role, found))
 }
 
 /// Asks the domain to decide `request` on the appointment, held until
 /// commit, with the patient's intake when the decision needs it, and writes
 /// the change. A patient caller may act only on its own appointments;
 /// another's is 404.
-async fn act(ctx: &Ctx, id: Path<Id>, request: Request) -> Answer {
+async fn act<A: Admits>(ctx: &Ctx<A>, id: Path<Id>, request: Request) -> Answer {
     let (id, clinic, caller) = (id.into_inner().into_string(), ctx.clinic(), ctx.caller.clone());
     let changed = ctx
         .write(move |tx| {
@@ -217,18 +261,23 @@ async fn act(ctx: &Ctx, id: Path<Id>, request: Request) -> Answer {
         })
         .await?;
     log::info!("appointment {} {}", changed.id, changed.status.as_str());
-    ok(AppointmentResponse::new(ctx, changed))
+    ok(AppointmentResponse::new(ctx, ctx.caller.role, changed))
 }
 
 /// Cancel a scheduled appointment, with a reason. A patient may cancel its own.
+///
+/// **Roles:** admin, clinician, scheduler, patient (its own).
 #[utoipa::path(tag = "appointments",
     params(("id" = String, Path, description = "The appointment's id")),
     request_body = CancelAppointment,
     responses((status = 200, description = "Cancelled", body = AppointmentResponse), CommonErrors,
         BodyErrors, NotFound, TransitionConflict, ValidationFailed))]
 #[post("/appointments/{id}/cancel")]
-pub async fn cancel_appointment(ctx: Ctx, id: Path<Id>, body: Json<CancelAppointment>) -> Answer {
-    ctx.require(STAFF_AND_PATIENT)?;
+pub async fn cancel_appointment(
+    ctx: Ctx<StaffAndPatient>,
+    id: Path<Id>,
+    body: Json<CancelAppointment>,
+) -> Answer {
     let request = Request::Cancel { reason: body.0.reason.into_string(), by: ctx.caller.label() };
     act(&ctx, id, request).await
 }
@@ -237,6 +286,8 @@ pub async fn cancel_appointment(ctx: Ctx, id: Path<Id>, body: Json<CancelAppoint
 /// freed only if the new one is taken. A move is not a new course: the
 /// booking checklist is not asked again, but a contraindication found since
 /// booking (the latest screening is ineligible) stops it.
+///
+/// **Roles:** admin, clinician, scheduler.
 #[utoipa::path(tag = "appointments",
     params(("id" = String, Path, description = "The appointment's id")),
     request_body = RescheduleAppointment,
@@ -244,11 +295,10 @@ pub async fn cancel_appointment(ctx: Ctx, id: Path<Id>, body: Json<CancelAppoint
         BodyErrors, NotFound, RescheduleConflict, SlotRules))]
 #[post("/appointments/{id}/reschedule")]
 pub async fn reschedule_appointment(
-    ctx: Ctx,
+    ctx: Ctx<Staff>,
     id: Path<Id>,
     body: Json<RescheduleAppointment>,
 ) -> Answer {
-    ctx.require(STAFF)?;
     let slot = SlotRequest { date: body.0.date.get(), session: body.0.session };
     let (id, clinic, role) = (id.into_inner().into_string(), ctx.clinic(), ctx.caller.role);
     let moved = ctx
@@ -260,12 +310,16 @@ pub async fn reschedule_appointment(
         })
         .await?;
     log::info!("appointment {} rescheduled", moved.id);
-    ok(AppointmentResponse::new(&ctx, moved))
+    ok(AppointmentResponse::new(&ctx, ctx.caller.role, moved))
 }
 
 /// Check the patient in, on the appointment's date, with the pain score on
-/// arrival; refused while the latest screening is ineligible or the
-/// lamotrigine prescriber consult is open.
+/// arrival; refused unless the patient was screened and the latest screening
+/// is not ineligible, every referral the patient's indications require was
+/// verified, and the lamotrigine prescriber consult is done.
+///
+/// **Roles:** admin, clinician, scheduler; `pain_before` and `phq9` are
+/// recorded by admins and clinicians only (a scheduler sending them gets 403).
 #[utoipa::path(tag = "appointments",
     params(("id" = String, Path, description = "The appointment's id")),
     request_body = CheckInAppointment,
@@ -273,18 +327,22 @@ pub async fn reschedule_appointment(
         BodyErrors, NotFound, CheckInConflict, ValidationFailed))]
 #[post("/appointments/{id}/check-in")]
 pub async fn check_in_appointment(
-    ctx: Ctx,
+    ctx: Ctx<Staff>,
     id: Path<Id>,
     body: Json<CheckInAppointment>,
 ) -> Answer {
-    ctx.require(STAFF)?;
     let Json(body) = body;
+    access::may_set(ctx.caller.role, &body.sent(), false).map_err(ApiError::ForbiddenField)?;
     let request =
         Request::CheckIn { pain_before: body.pain_before, route: body.route, phq9: body.phq9 };
     act(&ctx, id, request).await
 }
 
-/// Complete a checked-in appointment with the pain score at discharge.
+/// Complete a checked-in appointment with the pain score at discharge, and
+/// the scores check-in did not record (a scheduler's check-in records none):
+/// an infusion is completed with pain on arrival and at discharge.
+///
+/// **Roles:** admin, clinician.
 #[utoipa::path(tag = "appointments",
     params(("id" = String, Path, description = "The appointment's id")),
     request_body = CompleteAppointment,
@@ -292,22 +350,27 @@ pub async fn check_in_appointment(
         BodyErrors, NotFound, TransitionConflict, ValidationFailed))]
 #[post("/appointments/{id}/complete")]
 pub async fn complete_appointment(
-    ctx: Ctx,
+    ctx: Ctx<Clinical>,
     id: Path<Id>,
     body: Json<CompleteAppointment>,
 ) -> Answer {
-    ctx.require(STAFF)?;
-    let request = Request::Complete { pain_after: body.0.pain_after };
+    let Json(body) = body;
+    let request = Request::Complete {
+        pain_after: body.pain_after,
+        pain_before: body.pain_before,
+        phq9: body.phq9,
+    };
     act(&ctx, id, request).await
 }
 
 /// Record that the patient did not come; only after the session has begun.
+///
+/// **Roles:** admin, clinician, scheduler.
 #[utoipa::path(tag = "appointments",
     params(("id" = String, Path, description = "The appointment's id")),
     responses((status = 200, description = "Recorded as a no-show", body = AppointmentResponse),
         CommonErrors, NotFound, TransitionConflict))]
 #[post("/appointments/{id}/no-show")]
-pub async fn no_show_appointment(ctx: Ctx, id: Path<Id>) -> Answer {
-    ctx.require(STAFF)?;
+pub async fn no_show_appointment(ctx: Ctx<Staff>, id: Path<Id>) -> Answer {
     act(&ctx, id, Request::NoShow).await
 }

@@ -4,12 +4,11 @@
 use actix_web::web::Path;
 use actix_web::{get, post};
 
-use crate::domain::access::STAFF;
 use crate::domain::intake::{self, Attestation, Kept};
 use crate::domain::values::Id;
 use crate::store::intake as store;
 
-use super::auth::Ctx;
+use super::auth::{Ctx, Staff};
 use super::extract::{Json, Query};
 use super::openapi::{BodyErrors, CommonErrors, NotFound, ValidationFailed};
 use super::pagination::{Page, PageQuery};
@@ -17,6 +16,8 @@ use super::records::{self, Recorded};
 use super::Answer;
 
 /// Record that a mental health patient continues ongoing treatment.
+///
+/// **Roles:** admin, clinician, scheduler.
 #[utoipa::path(tag = "intake", params(("id" = String, Path, description = "The patient's id")),
     request_body = Attestation,
     responses(
@@ -25,11 +26,10 @@ use super::Answer;
         CommonErrors, BodyErrors, NotFound, ValidationFailed))]
 #[post("/patients/{id}/treatment-attestations")]
 pub async fn create_treatment_attestation(
-    ctx: Ctx,
+    ctx: Ctx<Staff>,
     id: Path<Id>,
     body: Json<Attestation>,
 ) -> Answer {
-    ctx.require(STAFF)?;
     let record = intake::attest(body.0, ctx.today())?;
     let at =
         |k: &Kept<Attestation>| format!("/v1/patients/{}/treatment-attestations", k.patient_id);
@@ -37,6 +37,8 @@ pub async fn create_treatment_attestation(
 }
 
 /// A patient's attestations of ongoing treatment (staff).
+///
+/// **Roles:** admin, clinician, scheduler.
 #[utoipa::path(tag = "intake",
     params(("id" = String, Path, description = "The patient's id"), PageQuery),
     responses(
@@ -44,10 +46,9 @@ pub async fn create_treatment_attestation(
         CommonErrors, NotFound, ValidationFailed))]
 #[get("/patients/{id}/treatment-attestations")]
 pub async fn list_treatment_attestations(
-    ctx: Ctx,
+    ctx: Ctx<Staff>,
     id: Path<Id>,
     query: Query<PageQuery>,
 ) -> Answer {
-    ctx.require(STAFF)?;
     records::list(&ctx, (id, query), store::list_attestations).await
 }

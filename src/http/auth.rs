@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::future::{ready, Ready};
+use std::marker::PhantomData;
 use std::sync::Mutex;
 
 use actix_web::http::header;
@@ -12,8 +13,11 @@ use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, 
 use serde::{Deserialize, Serialize};
 
 use crate::config::Settings;
-use crate::domain::access::Role;
+use crate::domain::access::{self, Role};
+use crate::domain::audit::AuditEvent;
+use crate::store::{self, DbConnection, StoreError};
 
+use super::audit::{self, Note, Touched};
 use super::error::ApiError;
 use super::AppState;
 
@@ -181,22 +185,142 @@ impl Caller {
     }
 }
 
-/// What a `/v1` handler starts from: the application, and who calls it. It
-/// reads as the application ([`AppState`]), with the verified [`Caller`] at
-/// hand.
-pub struct Ctx {
-    state: web::Data<AppState>,
-    pub caller: Caller,
+/// The roles an operation admits, as a type: `Ctx<Staff>` answers 403 to
+/// every other role while the request is extracted, before its body is
+/// read, so a refused caller learns nothing of the body's schema.
+pub trait Admits {
+    const ROLES: &'static [Role];
 }
 
-impl Ctx {
-    /// `Ok` with the caller when its role is one of `roles`, else 403.
-    pub fn require(&self, roles: &[Role]) -> Result<&Caller, ApiError> {
-        self.caller.require(roles)
+macro_rules! role_sets {
+    ($($(#[$doc:meta])* $name:ident = $roles:path;)+) => {$(
+        $(#[$doc])*
+        pub struct $name;
+
+        impl Admits for $name {
+            const ROLES: &'static [Role] = $roles;
+        }
+    )+};
+}
+
+role_sets! {
+    /// Admin, clinician, scheduler.
+    Staff = access::STAFF;
+    /// Admin and clinician.
+    Clinical = access::CLINICAL;
+    /// Staff, and a patient for what is its own.
+    StaffAndPatient = access::STAFF_AND_PATIENT;
+    /// Admin and clinician, and a patient for what is its own.
+    ClinicalAndPatient = access::CLINICAL_AND_PATIENT;
+    /// Admin only.
+    AdminOnly = access::ADMIN;
+    /// Staff and EHR integrations.
+    StaffAndIntegration = access::STAFF_AND_INTEGRATION;
+    /// Every role; a patient for what is its own.
+    AnyRole = access::ANY_ROLE;
+}
+
+/// What a `/v1` handler starts from: the application, who calls it (a role
+/// `A` admits), and the request's audit [`Note`]. It reads as the
+/// application ([`AppState`]), with the verified [`Caller`] at hand.
+pub struct Ctx<A: Admits> {
+    state: web::Data<AppState>,
+    pub caller: Caller,
+    note: Option<Note>,
+    admits: PhantomData<A>,
+}
+
+impl<A: Admits> Ctx<A> {
+    /// Reads with `work`, noting on the trail what it returns.
+    pub async fn read<T, F>(&self, work: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, StoreError> + Send + 'static,
+        T: Touched + Send + 'static,
+    {
+        let value = self.state.db(work).await?;
+        self.saw(&value);
+        Ok(value)
+    }
+
+    /// Notes on the trail what `value`, read, holds.
+    pub fn saw(&self, value: &impl Touched) {
+        if let Some(note) = &self.note {
+            note.saw(value);
+        }
+    }
+
+    /// Notes on the trail the fields a partial update changes.
+    pub fn changed(&self, fields: Vec<String>) {
+        if let Some(note) = &self.note {
+            note.changed(fields);
+        }
+    }
+
+    /// [`AppState::write`], with the request's audit record stored in the
+    /// same transaction as the change: both commit, or neither does.
+    pub async fn write<T, F>(&self, work: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, StoreError> + Send + 'static,
+        T: Touched + Send + 'static,
+    {
+        let event = self.note.as_ref().map(Note::for_write);
+        let value = self
+            .state
+            .write(move |tx| {
+                let value = work(tx)?;
+                recorded(tx, value, event)
+            })
+            .await?;
+        self.stored(&value);
+        Ok(value)
+    }
+
+    /// [`AppState::write_retrying`], with the audit record as [`Self::write`].
+    pub async fn write_retrying<T, F>(&self, mut work: F) -> Result<T, ApiError>
+    where
+        F: FnMut(&mut DbConnection) -> Result<T, StoreError> + Send + 'static,
+        T: Touched + Send + 'static,
+    {
+        let event = self.note.as_ref().map(Note::for_write);
+        let value = self
+            .state
+            .write_retrying(move |tx| {
+                let value = work(tx)?;
+                recorded(tx, value, event.clone())
+            })
+            .await?;
+        self.stored(&value);
+        Ok(value)
+    }
+
+    /// The write that `retrying` runs committed with its record: note it.
+    pub fn stored(&self, value: &impl Touched) {
+        if let Some(note) = &self.note {
+            note.stored(value);
+        }
+    }
+
+    /// The record of this request as a write stores it, for writes that
+    /// run their own transactions ([`recorded`]).
+    pub fn audit_event(&self) -> Option<AuditEvent> {
+        self.note.as_ref().map(Note::for_write)
     }
 }
 
-impl std::ops::Deref for Ctx {
+/// Stores `event`, completed with what `value` touched, in the transaction
+/// `tx` that wrote `value`.
+pub fn recorded<T: Touched>(
+    tx: &mut DbConnection,
+    value: T,
+    event: Option<AuditEvent>,
+) -> Result<T, StoreError> {
+    if let Some(event) = event {
+        store::audit::insert(tx, &[audit::touching(event, &value)])?;
+    }
+    Ok(value)
+}
+
+impl<A: Admits> std::ops::Deref for Ctx<A> {
     type Target = AppState;
 
     fn deref(&self) -> &AppState {
@@ -204,24 +328,20 @@ impl std::ops::Deref for Ctx {
     }
 }
 
-impl FromRequest for Ctx {
+impl<A: Admits> FromRequest for Ctx<A> {
     type Error = ApiError;
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready(app_state(req).and_then(|state| {
             let caller = authenticate(req, state)?;
-            Ok(Ctx { state: state.clone(), caller })
+            let note = Note::of(req);
+            if let Some(note) = &note {
+                note.caller(&caller);
+            }
+            caller.require(A::ROLES)?;
+            Ok(Ctx { state: state.clone(), caller, note, admits: PhantomData })
         }))
-    }
-}
-
-impl FromRequest for Caller {
-    type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(app_state(req).and_then(|state| authenticate(req, state)))
     }
 }
 

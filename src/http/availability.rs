@@ -4,12 +4,11 @@ use actix_web::get;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use crate::domain::access::STAFF_AND_INTEGRATION;
 use crate::domain::calendar::{self, Session, SessionAvailability};
 use crate::domain::values::CalendarDate;
 use crate::store::appointments as store;
 
-use super::auth::Ctx;
+use super::auth::{Ctx, StaffAndIntegration};
 use super::extract::Query;
 use super::openapi::{CommonErrors, ValidationFailed};
 use super::{ok, Answer};
@@ -29,13 +28,17 @@ pub struct AvailabilityQuery {
 /// Capacity, bookings and free rooms for each session of each clinic day in
 /// a range that can still be booked: weekends, non-clinic days, closures,
 /// sessions that have begun and dates beyond the horizon have no slots.
+///
+/// **Roles:** admin, clinician, scheduler, integration.
 #[utoipa::path(tag = "availability", params(AvailabilityQuery),
     responses(
         (status = 200, description = "The sessions in the range, in date order", body = Vec<SessionAvailability>),
         CommonErrors, ValidationFailed))]
 #[get("/availability")]
-pub async fn get_availability(ctx: Ctx, query: Query<AvailabilityQuery>) -> Answer {
-    ctx.require(STAFF_AND_INTEGRATION)?;
+pub async fn get_availability(
+    ctx: Ctx<StaffAndIntegration>,
+    query: Query<AvailabilityQuery>,
+) -> Answer {
     let Query(q) = query;
     let range = calendar::availability_range(
         q.from.map(CalendarDate::get),

@@ -5,12 +5,11 @@ use actix_web::{delete, get, post, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::domain::access::{ADMIN, STAFF};
 use crate::domain::calendar::{self, Closure};
 use crate::domain::values::{dates_in_order, CalendarDate, Id, Text};
 use crate::store::closures as store;
 
-use super::auth::Ctx;
+use super::auth::{AdminOnly, Ctx, Staff};
 use super::extract::{Json, Query};
 use super::openapi::{BodyErrors, CommonErrors, Conflict, NotFound, ValidationFailed};
 use super::pagination::{Page, PageRequest};
@@ -61,12 +60,13 @@ pub struct ListClosuresQuery {
 }
 
 /// List closures.
+///
+/// **Roles:** admin, clinician, scheduler.
 #[utoipa::path(tag = "closures", params(ListClosuresQuery),
     responses((status = 200, description = "A page of closures", body = Page<ClosureResponse>),
         CommonErrors, ValidationFailed))]
 #[get("/closures")]
-pub async fn list_closures(ctx: Ctx, query: Query<ListClosuresQuery>) -> Answer {
-    ctx.require(STAFF)?;
+pub async fn list_closures(ctx: Ctx<Staff>, query: Query<ListClosuresQuery>) -> Answer {
     let Query(q) = query;
     dates_in_order(q.from, q.to)?;
     let page = PageRequest::parse(q.limit, q.cursor)?;
@@ -77,14 +77,15 @@ pub async fn list_closures(ctx: Ctx, query: Query<ListClosuresQuery>) -> Answer 
 }
 
 /// Close the clinic on a date.
+///
+/// **Roles:** admin.
 #[utoipa::path(tag = "closures", request_body = CreateClosure,
     responses(
         (status = 201, description = "Created", body = ClosureResponse,
             headers(("location" = String, description = "The new closure's URL"))),
         CommonErrors, BodyErrors, Conflict, ValidationFailed))]
 #[post("/closures")]
-pub async fn create_closure(ctx: Ctx, body: Json<CreateClosure>) -> Answer {
-    ctx.require(ADMIN)?;
+pub async fn create_closure(ctx: Ctx<AdminOnly>, body: Json<CreateClosure>) -> Answer {
     let Json(body) = body;
     let (date, today, now) = (body.date.get(), ctx.today(), ctx.now());
     let closure = ctx
@@ -99,12 +100,13 @@ pub async fn create_closure(ctx: Ctx, body: Json<CreateClosure>) -> Answer {
 }
 
 /// Reopen a closed date.
+///
+/// **Roles:** admin.
 #[utoipa::path(tag = "closures", params(("id" = String, Path, description = "The closure's id")),
     responses((status = 204, description = "Deleted: the date has slots again"), CommonErrors,
         NotFound))]
 #[delete("/closures/{id}")]
-pub async fn delete_closure(ctx: Ctx, id: Path<Id>) -> Answer {
-    ctx.require(ADMIN)?;
+pub async fn delete_closure(ctx: Ctx<AdminOnly>, id: Path<Id>) -> Answer {
     let id = id.into_inner().into_string();
     ctx.write(move |tx| store::delete(tx, &id)).await?;
     Ok(HttpResponse::NoContent().finish())

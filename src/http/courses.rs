@@ -7,17 +7,18 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::domain::access::{STAFF, STAFF_AND_PATIENT};
+use crate::domain::access::{self, Role};
 use crate::domain::calendar::Session;
 use crate::domain::course::{self, Course, CourseRequest, CourseStatus, Plan, ResponseCheck};
 use crate::domain::protocol::Protocol;
 use crate::domain::values::{Id, Reason};
 use crate::domain::Refusal;
 use crate::store::courses as store;
-use crate::store::{protocols, retrying, DbConnection, StoreError};
+use crate::store::{patients, protocols, retrying, DbConnection, StoreError};
 
 use super::appointments::AppointmentResponse;
-use super::auth::Ctx;
+use super::audit::PatientId;
+use super::auth::{recorded, Admits, Ctx, Staff, StaffAndPatient};
 use super::error::ApiError;
 use super::extract::{Json, Query};
 use super::openapi::{
@@ -86,7 +87,16 @@ pub struct CourseResponse {
 }
 
 impl CourseResponse {
-    fn new(state: &AppState, mut course: Course, protocol: Option<&Protocol>) -> Self {
+    /// The course as `viewer` sees who booked and cancelled it
+    /// ([`access::actor_seen_by`]).
+    fn new(
+        state: &AppState,
+        viewer: Role,
+        mut course: Course,
+        protocol: Option<&Protocol>,
+    ) -> Self {
+        course.created_by = access::actor_seen_by(&course.created_by, viewer);
+        course.cancelled_by = course.cancelled_by.map(|by| access::actor_seen_by(&by, viewer));
         let (response, needs_review) = protocol.map_or((None, false), |p| {
             course::response(p, &course.appointments, state.settings.response_improvement)
         });
@@ -97,7 +107,7 @@ impl CourseResponse {
             created_at: state.local(course.created_at),
             appointments: std::mem::take(&mut course.appointments)
                 .into_iter()
-                .map(|a| AppointmentResponse::new(state, a))
+                .map(|a| AppointmentResponse::new(state, viewer, a))
                 .collect(),
             course,
         }
@@ -112,13 +122,14 @@ pub struct CancelCourse {
 }
 
 /// The dry run: the earliest series that fits now. Nothing is stored.
+///
+/// **Roles:** admin, clinician, scheduler.
 #[utoipa::path(tag = "courses", request_body = CourseRequest,
     responses(
         (status = 200, description = "The series a booking would make now", body = CoursePlan),
         CommonErrors, BodyErrors, CourseConflict, ValidationFailed))]
 #[post("/courses/plan")]
-pub async fn plan_course(ctx: Ctx, body: Json<CourseRequest>) -> Answer {
-    ctx.require(STAFF)?;
+pub async fn plan_course(ctx: Ctx<Staff>, body: Json<CourseRequest>) -> Answer {
     let Json(request) = body;
     let plan = plan_now(&ctx, request.clone(), None).await?;
     ok(CoursePlan {
@@ -139,8 +150,8 @@ pub async fn plan_course(ctx: Ctx, body: Json<CourseRequest>) -> Answer {
 
 /// Reads what `request` needs and asks the domain for the series; stores
 /// nothing.
-async fn plan_now(
-    ctx: &Ctx,
+async fn plan_now<A: Admits>(
+    ctx: &Ctx<A>,
     request: CourseRequest,
     keep_start: Option<NaiveDate>,
 ) -> Result<Plan, ApiError> {
@@ -156,28 +167,35 @@ async fn plan_now(
 /// Book a whole course: the earliest series that fits, every infusion in one
 /// transaction, a room per slot. Never a partial series. A series that stops
 /// fitting from the start first planned, while booking, is refused with the
-/// next start that would fit.
+/// next start that would fit. A patient holds one course at a time: while
+/// one is scheduled or in progress, another is refused with
+/// `course_already_active` naming it.
+///
+/// **Roles:** admin, clinician, scheduler.
 #[utoipa::path(tag = "courses", request_body = CourseRequest,
     responses(
         (status = 201, description = "Booked", body = CourseResponse,
             headers(("location" = String, description = "The course's URL"))),
         CommonErrors, BodyErrors, CourseConflict, ValidationFailed))]
 #[post("/courses")]
-pub async fn book_course(ctx: Ctx, body: Json<CourseRequest>) -> Answer {
-    ctx.require(STAFF)?;
+pub async fn book_course(ctx: Ctx<Staff>, body: Json<CourseRequest>) -> Answer {
     let Json(request) = body;
     let (clinic, role, by) = (ctx.clinic(), ctx.caller.role, ctx.caller.label());
     // The start the first attempt planned: a retry after a lost room keeps it.
     let mut planned: Option<NaiveDate> = None;
+    let event = ctx.audit_event();
     let attempt = {
         let request = request.clone();
         move |tx: &mut DbConnection| {
+            // One course at a time per patient: a concurrent booking for
+            // the same patient waits here, then sees this one's course.
+            patients::lock(tx, request.patient_id.as_str())?;
             let window = course::window(&request, &clinic);
             let facts = store::facts(tx, &request, window)?.seen_by(role);
             let plan = course::plan(&request, &facts, &clinic, planned)?;
             planned = plan.start();
             let booked = store::insert(tx, &request, &plan, &by, clinic.now)?;
-            Ok((booked, plan.protocol))
+            recorded(tx, (booked, plan.protocol), event.clone())
         }
     };
     let booked = ctx
@@ -191,6 +209,7 @@ pub async fn book_course(ctx: Ctx, body: Json<CourseRequest>) -> Answer {
         let next = plan_now(&ctx, request, None).await?;
         return Err(Refusal::NoCapacityForSeries { next_start: next.start() }.into());
     };
+    ctx.stored(&booked);
     log::info!(
         "course {} booked for patient {}: {} infusions",
         booked.id,
@@ -199,17 +218,18 @@ pub async fn book_course(ctx: Ctx, body: Json<CourseRequest>) -> Answer {
     );
     created(
         format!("/v1/courses/{}", booked.id),
-        CourseResponse::new(&ctx, booked, Some(&protocol)),
+        CourseResponse::new(&ctx, ctx.caller.role, booked, Some(&protocol)),
     )
 }
 
 /// One course with its appointments. A patient token reads its own.
+///
+/// **Roles:** admin, clinician, scheduler, patient (its own).
 #[utoipa::path(tag = "courses", params(("id" = String, Path, description = "The course's id")),
     responses((status = 200, description = "The course", body = CourseResponse), CommonErrors,
         NotFound))]
 #[get("/courses/{id}")]
-pub async fn get_course(ctx: Ctx, id: Path<Id>) -> Answer {
-    ctx.require(STAFF_AND_PATIENT)?;
+pub async fn get_course(ctx: Ctx<StaffAndPatient>, id: Path<Id>) -> Answer {
     let id = id.into_inner().into_string();
     let (course, protocol) = ctx
         .db(move |conn| {
@@ -218,7 +238,8 @@ pub async fn get_course(ctx: Ctx, id: Path<Id>) -> Answer {
         })
         .await?;
     ctx.caller.require_own(&course.patient_id, "course")?;
-    ok(CourseResponse::new(&ctx, course, Some(&protocol)))
+    ctx.saw(&course);
+    ok(CourseResponse::new(&ctx, ctx.caller.role, course, Some(&protocol)))
 }
 
 /// A course and its protocol, for its response check.
@@ -231,37 +252,46 @@ fn with_protocol(
 }
 
 /// A patient's courses. A patient token reads its own.
+///
+/// **Roles:** admin, clinician, scheduler, patient (its own).
 #[utoipa::path(tag = "courses",
     params(("id" = String, Path, description = "The patient's id"), PageQuery),
     responses((status = 200, description = "A page of courses", body = Page<CourseResponse>),
         CommonErrors, NotFound, ValidationFailed))]
 #[get("/patients/{id}/courses")]
-pub async fn list_patient_courses(ctx: Ctx, id: Path<Id>, query: Query<PageQuery>) -> Answer {
+pub async fn list_patient_courses(
+    ctx: Ctx<StaffAndPatient>,
+    id: Path<Id>,
+    query: Query<PageQuery>,
+) -> Answer {
     let patient_id = id.into_inner().into_string();
-    ctx.require(STAFF_AND_PATIENT)?.require_own_patient(&patient_id)?;
+    ctx.caller.require_own_patient(&patient_id)?;
     let page = PageRequest::parse(query.0.limit, query.0.cursor)?;
     let at = page.rows();
+    ctx.saw(&PatientId(&patient_id));
     let (courses, all) = ctx
-        .db(move |conn| {
+        .read(move |conn| {
             let courses = store::list_for_patient(conn, &patient_id, &at)?;
             Ok((courses, protocols::list(conn)?))
         })
         .await?;
+    let viewer = ctx.caller.role;
     ok(page.shown(courses, &ctx, |state, c| {
         let protocol = all.iter().find(|p| p.code == c.protocol);
-        CourseResponse::new(state, c, protocol)
+        CourseResponse::new(state, viewer, c, protocol)
     }))
 }
 
 /// Cancel what is left of a course: every scheduled infusion that has not
 /// begun, in one transaction, with a reason.
+///
+/// **Roles:** admin, clinician, scheduler.
 #[utoipa::path(tag = "courses", params(("id" = String, Path, description = "The course's id")),
     request_body = CancelCourse,
     responses((status = 200, description = "Cancelled", body = CourseResponse), CommonErrors,
         BodyErrors, NotFound, TransitionConflict, ValidationFailed))]
 #[post("/courses/{id}/cancel")]
-pub async fn cancel_course(ctx: Ctx, id: Path<Id>, body: Json<CancelCourse>) -> Answer {
-    ctx.require(STAFF)?;
+pub async fn cancel_course(ctx: Ctx<Staff>, id: Path<Id>, body: Json<CancelCourse>) -> Answer {
     let (id, reason, by, now) =
         (id.into_inner().into_string(), body.0.reason.into_string(), ctx.caller.label(), ctx.now());
     let (course, protocol) = ctx
@@ -273,5 +303,5 @@ pub async fn cancel_course(ctx: Ctx, id: Path<Id>, body: Json<CancelCourse>) -> 
         })
         .await?;
     log::info!("course {} cancelled", course.id);
-    ok(CourseResponse::new(&ctx, course, Some(&protocol)))
+    ok(CourseResponse::new(&ctx, ctx.caller.role, course, Some(&protocol)))
 }

@@ -44,6 +44,9 @@ pub struct Problem {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>, format = Date)]
     pub next_start: Option<Option<chrono::NaiveDate>>,
+    /// For `course_already_active`: the patient's active course.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub course_id: Option<String>,
     /// For `not_ready`: the open checklist items, as the readiness endpoint shows them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub items: Option<Vec<crate::domain::readiness::ReadinessItem>>,
@@ -176,6 +179,12 @@ impl ApiError {
                 ApiError::Refused(Refusal::NotReady { items, .. }) => Some(items.clone()),
                 _ => None,
             },
+            course_id: match self {
+                ApiError::Refused(Refusal::CourseAlreadyActive { course_id }) => {
+                    Some(course_id.clone())
+                }
+                _ => None,
+            },
         }
     }
 }
@@ -202,6 +211,7 @@ impl ResponseError for ApiError {
                 | Refusal::InvalidTransition { .. }
                 | Refusal::NotReady { .. }
                 | Refusal::NoCapacityForSeries { .. }
+                | Refusal::CourseAlreadyActive { .. }
                 | Refusal::Conflict { .. } => StatusCode::CONFLICT,
             },
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

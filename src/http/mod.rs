@@ -7,6 +7,8 @@
 
 pub mod appointments;
 pub mod attestations;
+pub mod audit;
+pub mod audit_events;
 pub mod auth;
 pub mod availability;
 pub mod closures;
@@ -47,6 +49,7 @@ use crate::domain::readiness::IntakePolicy;
 use crate::domain::Clinic;
 use crate::store::{retrying, write_transaction, DbConnection, DbPool, StoreError};
 
+use self::audit::{AuditLog, Note, Operations};
 use self::auth::JwtKeys;
 use self::error::ApiError;
 
@@ -79,6 +82,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub calendar: Calendar,
     pub policy: IntakePolicy,
+    /// The audit records not stored with a write, on their way to the database.
+    pub audit: AuditLog,
 }
 
 impl AppState {
@@ -97,7 +102,8 @@ impl AppState {
             attestation_valid_days: settings.attestation_valid_days,
         };
         let gate = Arc::new(Semaphore::new(pool.max_size() as usize));
-        Self { pool, gate, settings, keys, clock, calendar, policy }
+        let audit = AuditLog::start(pool.clone());
+        Self { pool, gate, settings, keys, clock, calendar, policy, audit }
     }
 
     /// Runs synchronous database work on the blocking pool.
@@ -224,7 +230,9 @@ fn routes(cfg: &mut ServiceConfig) {
             .service(courses::book_course)
             .service(courses::get_course)
             .service(courses::list_patient_courses)
-            .service(courses::cancel_course),
+            .service(courses::cancel_course)
+            .service(audit_events::list_audit_events)
+            .service(audit_events::get_access_log),
     );
 }
 
@@ -259,7 +267,9 @@ pub fn app(
         .configure(routes)
         .split_for_parts();
     let known = web::Data::new(KnownPaths::from_openapi(&api));
+    let operations = web::Data::new(Operations::from_openapi(&api));
     app.app_data(known)
+        .app_data(operations)
         .service(SwaggerUi::new("/swagger-ui/{_:.*}").url("/openapi.json", api))
         .route(
             "/swagger-ui",
@@ -274,9 +284,15 @@ pub fn app(
             let request_id = uuid::Uuid::now_v7().to_string();
             let method = req.method().clone();
             let path = req.path().to_owned();
+            let note = Note::begin(&req, &request_id);
             let response = srv.call(req);
             async move {
                 let mut response = response.await?;
+                if let Some(note) = note {
+                    if let Some(state) = response.request().app_data::<State>() {
+                        note.finish(&response, &state.audit);
+                    }
+                }
                 if response.status().is_server_error() {
                     if let Some(error) = response.response().error() {
                         // Ids only: the error names no patient data.

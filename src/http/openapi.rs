@@ -38,6 +38,7 @@ stable `code`."
         (name = "availability", description = "Free capacity per clinic day and session"),
         (name = "appointments", description = "Booking, rescheduling, check-in, completion"),
         (name = "courses", description = "Protocols, and whole series of infusions planned and booked at once"),
+        (name = "audit", description = "Who read or changed what: the audit trail and each patient's access log"),
     )
 )]
 pub struct ApiDoc;
@@ -131,11 +132,13 @@ problem_responses! {
         ("not_ready", "the patient is not ready for booking: screening", "items": [
             {"code": "screening", "status": "open", "blocking": true, "detail": "no screening recorded"}]),
     ];
-    CourseConflict => 409, "The patient is not ready (`items`), or no whole series fits (`next_start` gives the next start that would)", [
+    CourseConflict => 409, "The patient is not ready (`items`), already has a course scheduled or in progress (`course_id`), or no whole series fits (`next_start` gives the next start that would)", [
         ("not_ready", "the patient is not ready for booking: screening", "items": [
             {"code": "screening", "status": "open", "blocking": true, "detail": "no screening recorded"}]),
         ("no_capacity_for_series", "the series does not fit as asked; the next start that fits is 2026-12-14",
             "next_start": "2026-12-14"),
+        ("course_already_active", "the patient's course 019ac700-0a1b-7c00-8d22-0123456789ab is scheduled or in progress: one course at a time; cancel it or let it finish first",
+            "course_id": "019ac700-0a1b-7c00-8d22-0123456789ab"),
     ];
     CheckInConflict => 409, "Not possible in the appointment's state or on this date, or the latest screening is ineligible or the lamotrigine consult is open (`items`)", [
         ("invalid_transition", "check-in is only possible on the appointment's date, 2026-12-14"),

@@ -21,6 +21,8 @@ use crate::domain::screening::Screening;
 use crate::domain::values::Id;
 use crate::store::{DbConnection, Rows, StoreError};
 
+use super::audit::{PatientId, Touched};
+use super::auth::{Admits, Ctx};
 use super::error::ApiError;
 use super::extract::Query;
 use super::{Answer, AppState};
@@ -129,8 +131,8 @@ pub type LoadPage<R> = fn(&mut DbConnection, &str, &Rows) -> Result<Vec<R>, Stor
 
 /// One page of a patient's records of some kind, each shown by `show`; 404
 /// if there is no such patient.
-pub async fn patient_page<R: Keyed + Send + 'static, T: Serialize>(
-    state: &AppState,
+pub async fn patient_page<A: Admits, R: Keyed + Touched + Send + 'static, T: Serialize>(
+    ctx: &Ctx<A>,
     (patient, query): (Path<Id>, Query<PageQuery>),
     load: LoadPage<R>,
     show: fn(&AppState, R) -> T,
@@ -138,8 +140,9 @@ pub async fn patient_page<R: Keyed + Send + 'static, T: Serialize>(
     let Query(query) = query;
     let page = PageRequest::parse(query.limit, query.cursor)?;
     let (patient_id, at) = (patient.into_inner().into_string(), page.rows());
-    let rows = state.db(move |conn| load(conn, &patient_id, &at)).await?;
-    Ok(HttpResponse::Ok().json(page.shown(rows, state, show)))
+    ctx.saw(&PatientId(&patient_id));
+    let rows = ctx.read(move |conn| load(conn, &patient_id, &at)).await?;
+    Ok(HttpResponse::Ok().json(page.shown(rows, ctx, show)))
 }
 
 #[cfg(test)]

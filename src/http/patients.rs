@@ -5,14 +5,14 @@ use actix_web::{get, patch, post};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::domain::access::{self, ANY_ROLE, STAFF, STAFF_AND_INTEGRATION};
+use crate::domain::access::{self};
 use crate::domain::patient::{
     email_schema, phone_schema, Indication, Name, NameSearch, Patient, PatientDetails,
 };
 use crate::domain::values::{CalendarDate, Id};
 use crate::store::patients as store;
 
-use super::auth::Ctx;
+use super::auth::{AnyRole, Ctx, Staff, StaffAndIntegration};
 use super::error::ApiError;
 use super::extract::{Json, Query};
 use super::openapi::{BodyErrors, CommonErrors, NotFound, ValidationFailed};
@@ -103,6 +103,23 @@ fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
 }
 
 impl UpdatePatient {
+    /// The names of the fields present: what the change sets.
+    fn sent(&self) -> Vec<&'static str> {
+        [
+            ("given_name", self.given_name.is_some()),
+            ("family_name", self.family_name.is_some()),
+            ("date_of_birth", self.date_of_birth.is_some()),
+            ("email", self.email.is_some()),
+            ("phone", self.phone.is_some()),
+            ("indications", self.indications.is_some()),
+            ("in_mental_health_treatment", self.in_mental_health_treatment.is_some()),
+            ("pain_referral_required", self.pain_referral_required.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, present)| present.then_some(name))
+        .collect()
+    }
+
     fn apply(self, mut details: PatientDetails) -> PatientDetails {
         if let Some(v) = self.given_name {
             details.given_name = v.into_string();
@@ -188,21 +205,22 @@ pub struct ListPatientsQuery {
 /// Register a patient. Whether the patient is in mental health treatment,
 /// and whether a pain referral is required, are set by clinicians and
 /// admins only.
+///
+/// **Roles:** admin, clinician, scheduler, integration.
 #[utoipa::path(tag = "patients", request_body = CreatePatient,
     responses(
         (status = 201, description = "Created", body = PatientResponse,
             headers(("location" = String, description = "The new patient's URL"))),
         CommonErrors, BodyErrors, ValidationFailed))]
 #[post("/patients")]
-pub async fn create_patient(ctx: Ctx, body: Json<CreatePatient>) -> Answer {
-    ctx.require(STAFF_AND_INTEGRATION)?;
+pub async fn create_patient(ctx: Ctx<StaffAndIntegration>, body: Json<CreatePatient>) -> Answer {
     let Json(body) = body;
-    access::may_set_referral_flags(
-        ctx.caller.role,
-        body.in_mental_health_treatment,
-        body.pain_referral_required,
-    )
-    .map_err(ApiError::ForbiddenField)?;
+    let flags = [
+        ("in_mental_health_treatment", body.in_mental_health_treatment.is_some()),
+        ("pain_referral_required", body.pain_referral_required.is_some()),
+    ];
+    let sent: Vec<&str> = flags.into_iter().filter_map(|(f, sent)| sent.then_some(f)).collect();
+    access::may_set(ctx.caller.role, &sent, true).map_err(ApiError::ForbiddenField)?;
     let details = PatientDetails {
         given_name: body.given_name.into_string(),
         family_name: body.family_name.into_string(),
@@ -221,49 +239,56 @@ pub async fn create_patient(ctx: Ctx, body: Json<CreatePatient>) -> Answer {
 }
 
 /// List patients in id (creation) order, optionally by name.
+///
+/// **Roles:** admin, clinician, scheduler, integration.
 #[utoipa::path(tag = "patients", params(ListPatientsQuery),
     responses((status = 200, description = "A page of patients", body = Page<PatientResponse>),
         CommonErrors, ValidationFailed))]
 #[get("/patients")]
-pub async fn list_patients(ctx: Ctx, query: Query<ListPatientsQuery>) -> Answer {
-    ctx.require(STAFF_AND_INTEGRATION)?;
+pub async fn list_patients(
+    ctx: Ctx<StaffAndIntegration>,
+    query: Query<ListPatientsQuery>,
+) -> Answer {
     let Query(query) = query;
     let page = PageRequest::parse(query.limit, query.cursor)?;
     let name = query.q.and_then(NameSearch::term);
     let at = page.rows();
-    let rows = ctx.db(move |conn| store::list(conn, name.as_deref(), &at)).await?;
+    let rows = ctx.read(move |conn| store::list(conn, name.as_deref(), &at)).await?;
     ok(page.shown(rows, &ctx, PatientResponse::new))
 }
 
 /// One patient. A patient token reads only its own record.
+///
+/// **Roles:** admin, clinician, scheduler, integration, patient (its own).
 #[utoipa::path(tag = "patients", params(("id" = String, Path, description = "The patient's id")),
     responses((status = 200, description = "The patient", body = PatientResponse), CommonErrors,
         NotFound))]
 #[get("/patients/{id}")]
-pub async fn get_patient(ctx: Ctx, id: Path<Id>) -> Answer {
+pub async fn get_patient(ctx: Ctx<AnyRole>, id: Path<Id>) -> Answer {
     let id = id.into_inner().into_string();
-    ctx.require(ANY_ROLE)?.require_own_patient(&id)?;
-    let patient = ctx.db(move |conn| store::find(conn, &id)).await?;
+    ctx.caller.require_own_patient(&id)?;
+    let patient = ctx.read(move |conn| store::find(conn, &id)).await?;
     ok(PatientResponse::new(&ctx, patient))
 }
 
 /// Change some of a patient's details; the record after the change meets
-/// every rule a new one does.
+/// every rule a new one does. The indications and the two referral flags
+/// decide which referrals the patient needs: only admins and clinicians
+/// change them (403 naming the field). The audit trail records which fields
+/// each change set.
+///
+/// **Roles:** admin, clinician, scheduler.
 #[utoipa::path(tag = "patients", params(("id" = String, Path, description = "The patient's id")),
     request_body = UpdatePatient,
     responses((status = 200, description = "The patient after the change", body = PatientResponse),
         CommonErrors, BodyErrors, NotFound, ValidationFailed))]
 #[patch("/patients/{id}")]
-pub async fn update_patient(ctx: Ctx, id: Path<Id>, body: Json<UpdatePatient>) -> Answer {
-    ctx.require(STAFF)?;
+pub async fn update_patient(ctx: Ctx<Staff>, id: Path<Id>, body: Json<UpdatePatient>) -> Answer {
     let id = id.into_inner().into_string();
     let Json(change) = body;
-    access::may_set_referral_flags(
-        ctx.caller.role,
-        change.in_mental_health_treatment,
-        change.pain_referral_required,
-    )
-    .map_err(ApiError::ForbiddenField)?;
+    let sent = change.sent();
+    access::may_set(ctx.caller.role, &sent, false).map_err(ApiError::ForbiddenField)?;
+    ctx.changed(sent.iter().map(|f| (*f).to_owned()).collect());
     let (today, now) = (ctx.today(), ctx.now());
     let patient = ctx
         .write(move |tx| {

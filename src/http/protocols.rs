@@ -3,11 +3,10 @@
 use actix_web::web::Path;
 use actix_web::{get, put};
 
-use crate::domain::access::{ADMIN, ANY_ROLE};
 use crate::domain::protocol::{self, Protocol};
 use crate::store::protocols as store;
 
-use super::auth::Ctx;
+use super::auth::{AdminOnly, AnyRole, Ctx};
 use super::extract::{Code, Json};
 use super::openapi::{BodyErrors, CommonErrors, NotFound, ValidationFailed};
 use super::{ok, Answer};
@@ -22,6 +21,8 @@ fn example() -> serde_json::Value {
 }
 
 /// The protocols, by code.
+///
+/// **Roles:** admin, clinician, scheduler, integration, patient (its own).
 #[utoipa::path(
     tag = "courses",
     responses(
@@ -31,13 +32,14 @@ fn example() -> serde_json::Value {
     )
 )]
 #[get("/protocols")]
-pub async fn list_protocols(ctx: Ctx) -> Answer {
-    ctx.require(ANY_ROLE)?;
+pub async fn list_protocols(ctx: Ctx<AnyRole>) -> Answer {
     let all = ctx.db(store::list).await?;
     ok(all)
 }
 
 /// One protocol.
+///
+/// **Roles:** admin, clinician, scheduler, integration, patient (its own).
 #[utoipa::path(
     tag = "courses",
     params(("code" = String, Path, description = "e.g. `pain-5-day`")),
@@ -47,8 +49,7 @@ pub async fn list_protocols(ctx: Ctx) -> Answer {
     )
 )]
 #[get("/protocols/{code}")]
-pub async fn get_protocol(ctx: Ctx, code: Path<Code>) -> Answer {
-    ctx.require(ANY_ROLE)?;
+pub async fn get_protocol(ctx: Ctx<AnyRole>, code: Path<Code>) -> Answer {
     let code = code.into_inner().into_string();
     let found = ctx.db(move |conn| store::find(conn, &code)).await?;
     ok(found)
@@ -56,6 +57,8 @@ pub async fn get_protocol(ctx: Ctx, code: Path<Code>) -> Answer {
 
 /// Change a protocol's parameters (admins). A protocol that could never be
 /// planned is refused, each impossible field named.
+///
+/// **Roles:** admin.
 #[utoipa::path(
     tag = "courses",
     params(("code" = String, Path, description = "e.g. `pain-5-day`")),
@@ -66,8 +69,11 @@ pub async fn get_protocol(ctx: Ctx, code: Path<Code>) -> Answer {
     )
 )]
 #[put("/protocols/{code}")]
-pub async fn update_protocol(ctx: Ctx, code: Path<Code>, body: Json<Protocol>) -> Answer {
-    ctx.require(ADMIN)?;
+pub async fn update_protocol(
+    ctx: Ctx<AdminOnly>,
+    code: Path<Code>,
+    body: Json<Protocol>,
+) -> Answer {
     let protocol = protocol::revise(code.as_str(), body.0, &ctx.calendar, ctx.clock.now())?;
     let now = ctx.now();
     let saved = ctx.write(move |tx| store::replace(tx, &protocol, now)).await?;

@@ -14,7 +14,8 @@ use crate::domain::intake::Kept;
 use crate::domain::values::Id;
 use crate::store::{DbConnection, StoreError};
 
-use super::auth::Ctx;
+use super::audit::Touched;
+use super::auth::{Admits, Ctx};
 use super::extract::Query;
 use super::pagination::{patient_page, Keyed, LoadPage, PageQuery};
 use super::{created, Answer, AppState};
@@ -99,8 +100,8 @@ pub type Insert<N, S> =
 
 /// Records `record`, decided already, for the patient with `insert`, and
 /// answers 201 with what was stored as `show` shows it, at `location`.
-pub async fn create<N, S, T>(
-    ctx: &Ctx,
+pub async fn create<A: Admits, N, S, T>(
+    ctx: &Ctx<A>,
     patient: Path<Id>,
     record: N,
     insert: Insert<N, S>,
@@ -109,7 +110,7 @@ pub async fn create<N, S, T>(
 ) -> Answer
 where
     N: Send + 'static,
-    S: Keyed + Send + 'static,
+    S: Keyed + Touched + Send + 'static,
     T: Serialize,
 {
     let (patient_id, by, now) = (patient.into_inner().into_string(), ctx.caller.label(), ctx.now());
@@ -120,8 +121,8 @@ where
 }
 
 /// One page of the patient's, oldest first.
-pub async fn list<T: Serialize + Send + 'static>(
-    ctx: &Ctx,
+pub async fn list<A: Admits, T: Serialize + Send + 'static>(
+    ctx: &Ctx<A>,
     page: (Path<Id>, Query<PageQuery>),
     load: LoadPage<Kept<T>>,
 ) -> Answer {

@@ -7,14 +7,13 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::domain::access::{CLINICAL, STAFF, STAFF_AND_INTEGRATION};
 use crate::domain::referral::{
     self, effective_status, expires_on, NewReferral, Referral, ReferralStatus, Verdict,
 };
 use crate::domain::values::{Id, Reason};
 use crate::store::intake as store;
 
-use super::auth::Ctx;
+use super::auth::{Clinical, Ctx, Staff, StaffAndIntegration};
 use super::extract::{Json, Query};
 use super::openapi::{BodyErrors, CommonErrors, NotFound, TransitionConflict, ValidationFailed};
 use super::pagination::{patient_page, Page, PageQuery};
@@ -65,6 +64,8 @@ impl ReferralResponse {
 }
 
 /// Record a referral letter for a patient.
+///
+/// **Roles:** admin, clinician, scheduler, integration.
 #[utoipa::path(tag = "intake", params(("id" = String, Path, description = "The patient's id")),
     request_body = NewReferral,
     responses(
@@ -72,39 +73,44 @@ impl ReferralResponse {
             headers(("location" = String, description = "The referral's URL"))),
         CommonErrors, BodyErrors, NotFound, ValidationFailed))]
 #[post("/patients/{id}/referrals")]
-pub async fn create_referral(ctx: Ctx, id: Path<Id>, body: Json<NewReferral>) -> Answer {
-    ctx.require(STAFF_AND_INTEGRATION)?;
+pub async fn create_referral(
+    ctx: Ctx<StaffAndIntegration>,
+    id: Path<Id>,
+    body: Json<NewReferral>,
+) -> Answer {
     let letter = referral::receive(body.0, ctx.today())?;
     let at = |r: &Referral| format!("/v1/referrals/{}", r.id);
     records::create(&ctx, id, letter, store::insert_referral, ReferralResponse::new, at).await
 }
 
 /// A patient's referrals (staff).
+///
+/// **Roles:** admin, clinician, scheduler.
 #[utoipa::path(tag = "intake",
     params(("id" = String, Path, description = "The patient's id"), PageQuery),
     responses((status = 200, description = "A page of referrals", body = Page<ReferralResponse>),
         CommonErrors, NotFound, ValidationFailed))]
 #[get("/patients/{id}/referrals")]
-pub async fn list_referrals(ctx: Ctx, id: Path<Id>, query: Query<PageQuery>) -> Answer {
-    ctx.require(STAFF)?;
+pub async fn list_referrals(ctx: Ctx<Staff>, id: Path<Id>, query: Query<PageQuery>) -> Answer {
     patient_page(&ctx, (id, query), store::list_referrals, ReferralResponse::new).await
 }
 
 /// One referral.
+///
+/// **Roles:** admin, clinician, scheduler.
 #[utoipa::path(tag = "intake", params(("id" = String, Path, description = "The referral's id")),
     responses((status = 200, description = "The referral", body = ReferralResponse), CommonErrors,
         NotFound))]
 #[get("/referrals/{id}")]
-pub async fn get_referral(ctx: Ctx, id: Path<Id>) -> Answer {
-    ctx.require(STAFF)?;
+pub async fn get_referral(ctx: Ctx<Staff>, id: Path<Id>) -> Answer {
     let id = id.into_inner().into_string();
-    let referral = ctx.db(move |conn| store::find_referral(conn, &id)).await?;
+    let referral = ctx.read(move |conn| store::find_referral(conn, &id)).await?;
     ok(ReferralResponse::new(&ctx, referral))
 }
 
 /// Asks the domain to decide `verdict` on the referral, held until commit,
 /// and writes the decision.
-async fn decide(ctx: Ctx, id: Id, verdict: Verdict) -> Answer {
+async fn decide(ctx: Ctx<Clinical>, id: Id, verdict: Verdict) -> Answer {
     let (id, by, now, today, days) = (
         id.into_string(),
         ctx.caller.label(),
@@ -124,23 +130,29 @@ async fn decide(ctx: Ctx, id: Id, verdict: Verdict) -> Answer {
 }
 
 /// Verify a received referral (clinicians).
+///
+/// **Roles:** admin, clinician.
 #[utoipa::path(tag = "intake", params(("id" = String, Path, description = "The referral's id")),
     responses((status = 200, description = "Verified", body = ReferralResponse), CommonErrors,
         NotFound, TransitionConflict))]
 #[post("/referrals/{id}/verify")]
-pub async fn verify_referral(ctx: Ctx, id: Path<Id>) -> Answer {
-    ctx.require(CLINICAL)?;
+pub async fn verify_referral(ctx: Ctx<Clinical>, id: Path<Id>) -> Answer {
     decide(ctx, id.into_inner(), Verdict::Verify).await
 }
 
 /// Reject a received referral with a reason (clinicians).
+///
+/// **Roles:** admin, clinician.
 #[utoipa::path(tag = "intake", params(("id" = String, Path, description = "The referral's id")),
     request_body = RejectReferral,
     responses((status = 200, description = "Rejected", body = ReferralResponse), CommonErrors,
         BodyErrors, NotFound, TransitionConflict, ValidationFailed))]
 #[post("/referrals/{id}/reject")]
-pub async fn reject_referral(ctx: Ctx, id: Path<Id>, body: Json<RejectReferral>) -> Answer {
-    ctx.require(CLINICAL)?;
+pub async fn reject_referral(
+    ctx: Ctx<Clinical>,
+    id: Path<Id>,
+    body: Json<RejectReferral>,
+) -> Answer {
     let reason = body.0.reason.into_string();
     decide(ctx, id.into_inner(), Verdict::Reject { reason }).await
 }

@@ -5,12 +5,11 @@ use actix_web::{get, patch, post};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::domain::access::{ADMIN, STAFF};
 use crate::domain::calendar::{self, Room};
 use crate::domain::values::{Id, Text};
 use crate::store::rooms as store;
 
-use super::auth::Ctx;
+use super::auth::{AdminOnly, Ctx, Staff};
 use super::extract::{Json, Query};
 use super::openapi::{BodyErrors, CommonErrors, Conflict, NotFound, ValidationFailed};
 use super::pagination::{Page, PageQuery, PageRequest};
@@ -71,12 +70,13 @@ pub struct UpdateRoom {
 }
 
 /// List the rooms.
+///
+/// **Roles:** admin, clinician, scheduler.
 #[utoipa::path(tag = "rooms", params(PageQuery),
     responses((status = 200, description = "A page of rooms", body = Page<RoomResponse>),
         CommonErrors, ValidationFailed))]
 #[get("/rooms")]
-pub async fn list_rooms(ctx: Ctx, query: Query<PageQuery>) -> Answer {
-    ctx.require(STAFF)?;
+pub async fn list_rooms(ctx: Ctx<Staff>, query: Query<PageQuery>) -> Answer {
     let Query(query) = query;
     let page = PageRequest::parse(query.limit, query.cursor)?;
     let at = page.rows();
@@ -85,14 +85,15 @@ pub async fn list_rooms(ctx: Ctx, query: Query<PageQuery>) -> Answer {
 }
 
 /// Add a room.
+///
+/// **Roles:** admin.
 #[utoipa::path(tag = "rooms", request_body = CreateRoom,
     responses(
         (status = 201, description = "Created", body = RoomResponse,
             headers(("location" = String, description = "The new room's URL"))),
         CommonErrors, BodyErrors, Conflict, ValidationFailed))]
 #[post("/rooms")]
-pub async fn create_room(ctx: Ctx, body: Json<CreateRoom>) -> Answer {
-    ctx.require(ADMIN)?;
+pub async fn create_room(ctx: Ctx<AdminOnly>, body: Json<CreateRoom>) -> Answer {
     let Json(body) = body;
     let now = ctx.now();
     let room = ctx.write(move |tx| store::insert(tx, body.name.as_str(), body.active, now)).await?;
@@ -100,13 +101,14 @@ pub async fn create_room(ctx: Ctx, body: Json<CreateRoom>) -> Answer {
 }
 
 /// Rename, deactivate or reactivate a room.
+///
+/// **Roles:** admin.
 #[utoipa::path(tag = "rooms", params(("id" = String, Path, description = "The room's id")),
     request_body = UpdateRoom,
     responses((status = 200, description = "The room after the change", body = RoomResponse),
         CommonErrors, BodyErrors, NotFound, Conflict, ValidationFailed))]
 #[patch("/rooms/{id}")]
-pub async fn update_room(ctx: Ctx, id: Path<Id>, body: Json<UpdateRoom>) -> Answer {
-    ctx.require(ADMIN)?;
+pub async fn update_room(ctx: Ctx<AdminOnly>, id: Path<Id>, body: Json<UpdateRoom>) -> Answer {
     let Json(body) = body;
     let name = body.name.map(Text::into_string);
     let (id, today, now) = (id.into_inner().into_string(), ctx.today(), ctx.now());

@@ -7,12 +7,11 @@ use actix_web::{get, post};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::domain::access::CLINICAL;
 use crate::domain::screening::{self, Screening, ScreeningRequest, CRITERIA};
 use crate::domain::values::Id;
 use crate::store::intake as store;
 
-use super::auth::Ctx;
+use super::auth::{Clinical, Ctx};
 use super::extract::{Json, Query};
 use super::openapi::{BodyErrors, CommonErrors, NotFound, ValidationFailed};
 use super::pagination::{patient_page, Page, PageQuery};
@@ -63,6 +62,8 @@ fn example(
 }
 
 /// Record a contraindication screening (clinicians).
+///
+/// **Roles:** admin, clinician.
 #[utoipa::path(
     tag = "intake",
     params(("id" = String, Path, description = "The patient's id")),
@@ -80,32 +81,37 @@ fn example(
     )
 )]
 #[post("/patients/{id}/screenings")]
-pub async fn create_screening(ctx: Ctx, id: Path<Id>, body: Json<ScreeningRequest>) -> Answer {
-    ctx.require(CLINICAL)?;
+pub async fn create_screening(
+    ctx: Ctx<Clinical>,
+    id: Path<Id>,
+    body: Json<ScreeningRequest>,
+) -> Answer {
     let screened = screening::screen(body.0, ctx.today())?;
     let at = |s: &Screening| format!("/v1/screenings/{}", s.id);
     records::create(&ctx, id, screened, store::insert_screening, ScreeningResponse::new, at).await
 }
 
 /// A patient's screenings, oldest first (clinicians).
+///
+/// **Roles:** admin, clinician.
 #[utoipa::path(tag = "intake",
     params(("id" = String, Path, description = "The patient's id"), PageQuery),
     responses((status = 200, description = "A page of screenings", body = Page<ScreeningResponse>),
         CommonErrors, NotFound, ValidationFailed))]
 #[get("/patients/{id}/screenings")]
-pub async fn list_screenings(ctx: Ctx, id: Path<Id>, query: Query<PageQuery>) -> Answer {
-    ctx.require(CLINICAL)?;
+pub async fn list_screenings(ctx: Ctx<Clinical>, id: Path<Id>, query: Query<PageQuery>) -> Answer {
     patient_page(&ctx, (id, query), store::list_screenings, ScreeningResponse::new).await
 }
 
 /// One screening (clinicians).
+///
+/// **Roles:** admin, clinician.
 #[utoipa::path(tag = "intake", params(("id" = String, Path, description = "The screening's id")),
     responses((status = 200, description = "The screening", body = ScreeningResponse),
         CommonErrors, NotFound))]
 #[get("/screenings/{id}")]
-pub async fn get_screening(ctx: Ctx, id: Path<Id>) -> Answer {
-    ctx.require(CLINICAL)?;
+pub async fn get_screening(ctx: Ctx<Clinical>, id: Path<Id>) -> Answer {
     let id = id.into_inner().into_string();
-    let found = ctx.db(move |conn| store::find_screening(conn, &id)).await?;
+    let found = ctx.read(move |conn| store::find_screening(conn, &id)).await?;
     ok(ScreeningResponse::new(&ctx, found))
 }

@@ -92,7 +92,11 @@ fn history(conn: &mut DbConnection, patient_id: &str) -> Result<Vec<PastCourse>,
                     })
                 })
                 .collect::<Result<_, _>>()?;
-            Ok(PastCourse { cancelled: cancel_reason.is_some(), infusions: statuses })
+            Ok(PastCourse {
+                id: id.clone(),
+                cancelled: cancel_reason.is_some(),
+                infusions: statuses,
+            })
         })
         .collect()
 }

@@ -34,6 +34,7 @@ macro_rules! page {
 }
 
 pub mod appointments;
+pub mod audit;
 pub mod closures;
 pub mod connection;
 pub mod courses;

@@ -85,6 +85,14 @@ pub fn insert(
     find(conn, &id)
 }
 
+/// Holds the patient's row until the transaction ends, if there is one:
+/// what is decided per patient (one course at a time) is decided by one
+/// transaction at a time.
+pub fn lock(conn: &mut DbConnection, id: &str) -> Result<(), StoreError> {
+    hold_row!(patients, id, conn)?;
+    Ok(())
+}
+
 /// Reads a patient, holding its row until commit so that concurrent
 /// changes apply one after the other.
 pub fn hold(conn: &mut DbConnection, id: &str) -> Result<Patient, StoreError> {

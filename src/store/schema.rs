@@ -219,3 +219,31 @@ diesel::allow_tables_to_appear_in_same_query!(
     protocols,
     courses
 );
+
+diesel::table! {
+    audit_events (id) {
+        id -> Text,
+        occurred_at -> Timestamp,
+        actor -> Nullable<Text>,
+        actor_role -> Nullable<Text>,
+        client_id -> Nullable<Text>,
+        operation -> Text,
+        method -> Text,
+        path -> Text,
+        status -> Integer,
+        records -> Text,
+        changed -> Text,
+        request_id -> Text,
+        source -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    audit_event_patients (patient_id, event_id) {
+        patient_id -> Text,
+        event_id -> Text,
+    }
+}
+
+diesel::joinable!(audit_event_patients -> audit_events (event_id));
+diesel::allow_tables_to_appear_in_same_query!(audit_events, audit_event_patients);

@@ -238,7 +238,7 @@ async fn a_cancel_racing_a_check_in_leaves_one_consistent_outcome() {
                         .role(Role::Scheduler)
                         .json(&json!({"reason": "Called in sick"})),
                     app.post(&format!("/v1/appointments/{id}/check-in"))
-                        .role(Role::Scheduler)
+                        .role(Role::Clinician)
                         .json(&json!({"pain_before": 6})),
                 ]
             })

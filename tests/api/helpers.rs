@@ -444,13 +444,19 @@ impl TestApp {
         res.body
     }
 
-    /// POSTs an action on an appointment as a scheduler.
+    /// POSTs an action on an appointment as a clinician (pain and PHQ-9
+    /// scores are clinical).
     pub async fn act(&self, id: &str, action: &str, body: Value) -> TestResponse {
         self.post(&format!("/v1/appointments/{id}/{action}"))
-            .role(Role::Scheduler)
+            .role(Role::Clinician)
             .json(&body)
             .send()
             .await
+    }
+
+    /// POSTs an action on an appointment as `role`.
+    pub async fn act_as(&self, role: Role, id: &str, action: &str, body: Value) -> TestResponse {
+        self.post(&format!("/v1/appointments/{id}/{action}")).role(role).json(&body).send().await
     }
 
     /// Active appointments in one session, straight from the database.

@@ -259,7 +259,7 @@ async fn patch_is_validated_and_a_refused_patch_stores_nothing() {
         (json!({"in_mental_health_treatment": null}), vec!["in_mental_health_treatment"]),
     ];
     for (change, fields) in cases {
-        let res = app.patch(&path).role(Role::Scheduler).json(&change).send().await;
+        let res = app.patch(&path).role(Role::Clinician).json(&change).send().await;
         res.assert_invalid_fields(&fields);
     }
     let fetched = app.get(&path).role(Role::Scheduler).send().await;

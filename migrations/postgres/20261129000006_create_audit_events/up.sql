@@ -1,0 +1,26 @@
+-- The audit trail: one row per audited request (docs/DOMAIN.md, "Audit
+-- trail"). Append-only: see the next migration.
+CREATE TABLE audit_events (
+    id TEXT PRIMARY KEY NOT NULL CHECK (length(id) = 36),
+    occurred_at TIMESTAMP NOT NULL,
+    actor TEXT,
+    actor_role TEXT,
+    client_id TEXT,
+    operation TEXT NOT NULL,
+    method TEXT NOT NULL,
+    path TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    records TEXT NOT NULL,
+    changed TEXT NOT NULL,
+    request_id TEXT NOT NULL,
+    source TEXT
+);
+CREATE INDEX audit_events_occurred_idx ON audit_events (occurred_at);
+CREATE INDEX audit_events_actor_idx ON audit_events (actor, id);
+
+-- The patients an audited request touched: the access log of a patient.
+CREATE TABLE audit_event_patients (
+    patient_id TEXT NOT NULL,
+    event_id TEXT NOT NULL REFERENCES audit_events (id),
+    PRIMARY KEY (patient_id, event_id)
+);

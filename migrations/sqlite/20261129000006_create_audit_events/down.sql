@@ -1,0 +1,2 @@
+DROP TABLE audit_event_patients;
+DROP TABLE audit_events;

@@ -1,0 +1,4 @@
+DROP TRIGGER audit_event_patients_no_delete;
+DROP TRIGGER audit_event_patients_no_update;
+DROP TRIGGER audit_events_no_delete;
+DROP TRIGGER audit_events_no_update;

@@ -1,0 +1,459 @@
+//! The audit trail at the edge: a [`Note`] follows each `/v1` request and
+//! gathers who called, which operation, and the patients and records the
+//! handler read or changed ([`Touched`]). A write's record is stored by
+//! [`Ctx::write`](super::auth::Ctx::write) in the write's own transaction;
+//! every other audited request (reads, refusals, 401 and 403) is queued on
+//! the [`AuditLog`] and stored in batches within a second, and at shutdown.
+//! `docs/ARCHITECTURE.md` says what a crash can lose.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
+use actix_web::HttpMessage;
+use chrono::{DateTime, Utc};
+
+use crate::domain::appointment::Appointment;
+use crate::domain::audit::{self, AuditEvent};
+use crate::domain::calendar::{Closure, Room};
+use crate::domain::course::Course;
+use crate::domain::intake::Kept;
+use crate::domain::patient::Patient;
+use crate::domain::protocol::Protocol;
+use crate::domain::referral::Referral;
+use crate::domain::screening::Screening;
+use crate::store::{self, write_transaction, DbConnection, DbPool, StoreError};
+
+use super::auth::Caller;
+use super::AppState;
+
+/// What a request read or changed: patients, and records as `kind/id`.
+#[derive(Clone, Debug, Default)]
+pub struct Seen {
+    patients: Vec<String>,
+    records: Vec<String>,
+}
+
+impl Seen {
+    /// A record of `kind` with `id`, of the patient `patient_id` if any.
+    pub fn record(&mut self, kind: &str, id: &str, patient_id: Option<&str>) {
+        self.records.push(format!("{kind}/{id}"));
+        if let Some(patient) = patient_id {
+            self.patient(patient);
+        }
+    }
+
+    pub fn patient(&mut self, id: &str) {
+        if !self.patients.iter().any(|p| p == id) {
+            self.patients.push(id.to_owned());
+        }
+    }
+
+    fn add(&mut self, other: Seen) {
+        for patient in other.patients {
+            self.patient(&patient);
+        }
+        self.records.extend(other.records);
+    }
+}
+
+/// What a handler's result says it read or changed, for the trail.
+pub trait Touched {
+    fn touched(&self, seen: &mut Seen);
+}
+
+impl<T: Touched> Touched for Vec<T> {
+    fn touched(&self, seen: &mut Seen) {
+        self.iter().for_each(|t| t.touched(seen));
+    }
+}
+
+impl<T: Touched> Touched for Option<T> {
+    fn touched(&self, seen: &mut Seen) {
+        if let Some(t) = self {
+            t.touched(seen);
+        }
+    }
+}
+
+impl<A: Touched, B: Touched> Touched for (A, B) {
+    fn touched(&self, seen: &mut Seen) {
+        self.0.touched(seen);
+        self.1.touched(seen);
+    }
+}
+
+impl Touched for () {
+    fn touched(&self, _: &mut Seen) {}
+}
+
+impl Touched for Patient {
+    fn touched(&self, seen: &mut Seen) {
+        seen.record("patient", &self.id, Some(&self.id));
+    }
+}
+
+impl Touched for Appointment {
+    fn touched(&self, seen: &mut Seen) {
+        seen.record("appointment", &self.id, Some(&self.patient_id));
+    }
+}
+
+impl Touched for Course {
+    fn touched(&self, seen: &mut Seen) {
+        seen.record("course", &self.id, Some(&self.patient_id));
+        self.appointments.touched(seen);
+    }
+}
+
+impl Touched for Referral {
+    fn touched(&self, seen: &mut Seen) {
+        seen.record("referral", &self.id, Some(&self.patient_id));
+    }
+}
+
+impl Touched for Screening {
+    fn touched(&self, seen: &mut Seen) {
+        seen.record("screening", &self.id, Some(&self.patient_id));
+    }
+}
+
+impl<T> Touched for Kept<T> {
+    fn touched(&self, seen: &mut Seen) {
+        seen.record("intake_record", &self.id, Some(&self.patient_id));
+    }
+}
+
+impl Touched for Room {
+    fn touched(&self, seen: &mut Seen) {
+        seen.record("room", &self.id, None);
+    }
+}
+
+impl Touched for Closure {
+    fn touched(&self, seen: &mut Seen) {
+        seen.record("closure", &self.id, None);
+    }
+}
+
+/// The catalog is the clinic's: a protocol read touches no patient.
+impl Touched for Protocol {
+    fn touched(&self, _: &mut Seen) {}
+}
+
+/// A patient named by id, for reads that return something derived from
+/// the patient's records (readiness).
+pub struct PatientId<'a>(pub &'a str);
+
+impl Touched for PatientId<'_> {
+    fn touched(&self, seen: &mut Seen) {
+        seen.patient(self.0);
+    }
+}
+
+/// The operations of the API, by method and path template, from the
+/// OpenAPI document: their ids and the status each answers on success.
+pub struct Operations(HashMap<(Method, String), Operation>);
+
+#[derive(Clone, Debug)]
+struct Operation {
+    id: String,
+    success: u16,
+}
+
+impl Operations {
+    pub fn from_openapi(api: &utoipa::openapi::OpenApi) -> Self {
+        let mut operations = HashMap::new();
+        for (path, item) in &api.paths.paths {
+            let methods = [
+                (Method::GET, &item.get),
+                (Method::POST, &item.post),
+                (Method::PUT, &item.put),
+                (Method::PATCH, &item.patch),
+                (Method::DELETE, &item.delete),
+            ];
+            for (method, operation) in methods {
+                let Some(operation) = operation else { continue };
+                let success = operation
+                    .responses
+                    .responses
+                    .keys()
+                    .filter_map(|status| status.parse::<u16>().ok())
+                    .find(|status| (200..300).contains(status))
+                    .unwrap_or(200);
+                let id = operation.operation_id.clone().unwrap_or_else(|| path.clone());
+                operations.insert((method, path.clone()), Operation { id, success });
+            }
+        }
+        Self(operations)
+    }
+
+    fn find(&self, method: &Method, template: &str) -> Option<&Operation> {
+        self.0.get(&(method.clone(), template.to_owned()))
+    }
+}
+
+/// What the trail gathers about one request, shared by the middleware and
+/// the handler's [`Ctx`](super::auth::Ctx).
+#[derive(Clone)]
+pub struct Note(Rc<RefCell<Noted>>);
+
+struct Noted {
+    id: String,
+    at: DateTime<Utc>,
+    operation: Operation,
+    method: Method,
+    path: String,
+    request_id: String,
+    source: Option<String>,
+    caller: Option<Caller>,
+    seen: Seen,
+    changed: Vec<String>,
+    /// The write's transaction stored the record already.
+    stored: bool,
+}
+
+impl Note {
+    /// The note for `req`, when it is a request to a documented operation.
+    pub fn begin(req: &ServiceRequest, request_id: &str) -> Option<Note> {
+        let state = req.app_data::<actix_web::web::Data<AppState>>()?;
+        let operations = req.app_data::<actix_web::web::Data<Operations>>()?;
+        let template = req.match_pattern()?;
+        let operation = operations.find(req.method(), &template)?.clone();
+        let note = Note(Rc::new(RefCell::new(Noted {
+            id: store::new_id(),
+            at: state.now(),
+            operation,
+            method: req.method().clone(),
+            path: req.path().to_owned(),
+            request_id: request_id.to_owned(),
+            source: req.peer_addr().map(|a| a.ip().to_string()),
+            caller: None,
+            seen: Seen::default(),
+            changed: Vec::new(),
+            stored: false,
+        })));
+        req.extensions_mut().insert(note.clone());
+        Some(note)
+    }
+
+    /// The note `req` carries, if it is audited.
+    pub fn of(req: &actix_web::HttpRequest) -> Option<Note> {
+        req.extensions().get::<Note>().cloned()
+    }
+
+    pub fn caller(&self, caller: &Caller) {
+        self.0.borrow_mut().caller = Some(caller.clone());
+    }
+
+    pub fn saw(&self, value: &impl Touched) {
+        value.touched(&mut self.0.borrow_mut().seen);
+    }
+
+    pub fn changed(&self, fields: Vec<String>) {
+        self.0.borrow_mut().changed = fields;
+    }
+
+    /// The record of this request as its write will store it: answered with
+    /// the operation's success status, touching what `seen` adds.
+    pub fn for_write(&self) -> AuditEvent {
+        let noted = self.0.borrow();
+        noted.event(noted.operation.success)
+    }
+
+    /// The write's transaction has stored this request's record.
+    pub fn stored(&self, value: &impl Touched) {
+        self.saw(value);
+        self.0.borrow_mut().stored = true;
+    }
+
+    /// Queues the record of the answered request on `log`, unless its write
+    /// stored it or the trail keeps none of it ([`audit::recorded`]).
+    pub fn finish<B>(self, response: &ServiceResponse<B>, log: &AuditLog) {
+        let noted = self.0.borrow();
+        let status = response.status().as_u16();
+        let reads_only = matches!(noted.method, Method::GET | Method::HEAD);
+        if !noted.stored && audit::recorded(reads_only, status, !noted.seen.patients.is_empty()) {
+            log.push(noted.event(status));
+        }
+    }
+}
+
+impl Noted {
+    fn event(&self, status: u16) -> AuditEvent {
+        AuditEvent {
+            id: self.id.clone(),
+            occurred_at: self.at,
+            actor: self.caller.as_ref().map(|c| c.subject.clone()),
+            actor_role: self.caller.as_ref().map(|c| c.role),
+            client_id: None,
+            operation: self.operation.id.clone(),
+            method: self.method.to_string(),
+            path: self.path.clone(),
+            status,
+            patient_ids: self.seen.patients.clone(),
+            records: self.seen.records.clone(),
+            changed: self.changed.clone(),
+            request_id: self.request_id.clone(),
+            source: self.source.clone(),
+        }
+    }
+}
+
+/// Adds what `value` touched to `event`, for a write's own record.
+pub fn touching(mut event: AuditEvent, value: &impl Touched) -> AuditEvent {
+    let mut seen = Seen { patients: event.patient_ids, records: event.records };
+    let mut more = Seen::default();
+    value.touched(&mut more);
+    seen.add(more);
+    event.patient_ids = seen.patients;
+    event.records = seen.records;
+    event
+}
+
+/// How long queued records wait at most before they are stored.
+const FLUSH_EVERY: Duration = Duration::from_secs(1);
+
+/// Queued records beyond which a flush starts at once.
+const FLUSH_AT: usize = 1_000;
+
+/// Records queued at most: beyond it (the database has been down for a
+/// long while) the oldest are dropped, and each drop is logged.
+const QUEUE_LIMIT: usize = 200_000;
+
+/// The queue of records not stored with a write, and the thread that stores
+/// them in batches.
+pub struct AuditLog {
+    shared: Arc<Shared>,
+    flusher: Mutex<Option<JoinHandle<()>>>,
+}
+
+#[derive(Default)]
+struct Shared {
+    queue: Mutex<Queue>,
+    wake: Condvar,
+}
+
+#[derive(Default)]
+struct Queue {
+    events: Vec<AuditEvent>,
+    closing: bool,
+}
+
+impl AuditLog {
+    /// Starts the flusher, storing through `pool`.
+    pub fn start(pool: DbPool) -> Self {
+        let shared = Arc::new(Shared::default());
+        let flusher = {
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name("audit-flush".into())
+                .spawn(move || flush_loop(&shared, &pool))
+                .map_err(|e| log::error!("audit: cannot start the flusher thread: {e}"))
+                .ok()
+        };
+        Self { shared, flusher: Mutex::new(flusher) }
+    }
+
+    pub fn push(&self, event: AuditEvent) {
+        let mut queue = self.shared.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        if queue.events.len() >= QUEUE_LIMIT {
+            let dropped = queue.events.remove(0);
+            log::error!("audit: queue full, record {} dropped", dropped.id);
+        }
+        queue.events.push(event);
+        if queue.events.len() >= FLUSH_AT {
+            self.shared.wake.notify_one();
+        }
+    }
+
+    /// The queue, to flush from a database thread.
+    pub fn queue(&self) -> AuditQueue {
+        AuditQueue(self.shared.clone())
+    }
+
+    /// Stores what is queued and stops the flusher: at graceful shutdown.
+    pub fn close(&self) {
+        {
+            let mut queue = self.shared.queue.lock().unwrap_or_else(PoisonError::into_inner);
+            queue.closing = true;
+        }
+        self.shared.wake.notify_one();
+        let handle = self.flusher.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(handle) = handle {
+            if handle.join().is_err() {
+                log::error!("audit: the flusher thread panicked");
+            }
+        }
+    }
+}
+
+/// The queue of an [`AuditLog`], to be flushed where a connection is at hand.
+pub struct AuditQueue(Arc<Shared>);
+
+impl AuditQueue {
+    /// Stores what is queued on `conn`, in one transaction: a reader of the
+    /// trail sees every request answered before it.
+    pub fn flush_on(&self, conn: &mut DbConnection) -> Result<(), StoreError> {
+        let events = self.0.take();
+        if events.is_empty() {
+            return Ok(());
+        }
+        write_transaction(conn, |tx| store::audit::insert(tx, &events)).inspect_err(|_| {
+            self.0.put_back(events.clone());
+        })
+    }
+}
+
+impl Drop for AuditLog {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl Shared {
+    fn take(&self) -> Vec<AuditEvent> {
+        std::mem::take(&mut self.queue.lock().unwrap_or_else(PoisonError::into_inner).events)
+    }
+
+    fn put_back(&self, mut events: Vec<AuditEvent>) {
+        let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        events.append(&mut queue.events);
+        queue.events = events;
+    }
+}
+
+fn flush_loop(shared: &Shared, pool: &DbPool) {
+    loop {
+        let closing = {
+            let queue = shared.queue.lock().unwrap_or_else(PoisonError::into_inner);
+            let (queue, _) = shared
+                .wake
+                .wait_timeout_while(queue, FLUSH_EVERY, |q| !q.closing && q.events.len() < FLUSH_AT)
+                .unwrap_or_else(PoisonError::into_inner);
+            queue.closing
+        };
+        let events = shared.take();
+        if !events.is_empty() {
+            let stored = pool.get().map_err(StoreError::from).and_then(|mut conn| {
+                conn.run(|c| write_transaction(c, |tx| store::audit::insert(tx, &events)))
+            });
+            if let Err(error) = stored {
+                log::error!("audit: {} records not stored yet: {error}", events.len());
+                if !closing {
+                    shared.put_back(events);
+                    // The database is away: wait before the next try.
+                    std::thread::sleep(FLUSH_EVERY);
+                }
+            }
+        }
+        if closing {
+            return;
+        }
+    }
+}

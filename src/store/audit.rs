@@ -1,0 +1,205 @@
+//! The audit trail's two tables: events, and the patients each touched.
+//! Inserts run in the caller's transaction (a write's record commits with
+//! the write); nothing here updates a row, and only [`prune`] deletes.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+
+use crate::domain::access::Role;
+use crate::domain::audit::AuditEvent;
+
+use super::schema::{audit_event_patients, audit_events};
+use super::{DbConnection, Rows, StoreError};
+
+#[derive(Insertable, Queryable, Selectable)]
+#[diesel(table_name = audit_events, treat_none_as_default_value = false)]
+struct EventRow {
+    id: String,
+    occurred_at: NaiveDateTime,
+    actor: Option<String>,
+    actor_role: Option<String>,
+    client_id: Option<String>,
+    operation: String,
+    method: String,
+    path: String,
+    status: i32,
+    records: String,
+    changed: String,
+    request_id: String,
+    source: Option<String>,
+}
+
+/// Rows per multi-row INSERT: far below both backends' bound-parameter
+/// limits (13 columns each).
+const BATCH: usize = 500;
+
+/// Stores `events` and the patients each touched.
+pub fn insert(conn: &mut DbConnection, events: &[AuditEvent]) -> Result<(), StoreError> {
+    for chunk in events.chunks(BATCH) {
+        let rows: Vec<EventRow> = chunk.iter().map(row_of).collect();
+        let events = diesel::insert_into(audit_events::table).values(&rows);
+        // A multi-row INSERT is each backend's own: the connection enum
+        // cannot build one.
+        match conn {
+            DbConnection::Pg(c) => events.execute(c)?,
+            DbConnection::Sqlite(c) => events.execute(c)?,
+        };
+        let patients: Vec<_> = chunk
+            .iter()
+            .flat_map(|e| {
+                e.patient_ids.iter().map(|p| {
+                    (
+                        audit_event_patients::patient_id.eq(p.as_str()),
+                        audit_event_patients::event_id.eq(e.id.as_str()),
+                    )
+                })
+            })
+            .collect();
+        for part in patients.chunks(BATCH) {
+            let patients = diesel::insert_into(audit_event_patients::table).values(part);
+            match conn {
+                DbConnection::Pg(c) => patients.execute(c)?,
+                DbConnection::Sqlite(c) => patients.execute(c)?,
+            };
+        }
+    }
+    Ok(())
+}
+
+fn row_of(e: &AuditEvent) -> EventRow {
+    EventRow {
+        id: e.id.clone(),
+        occurred_at: e.occurred_at.naive_utc(),
+        actor: e.actor.clone(),
+        actor_role: e.actor_role.map(|r| r.as_str().to_owned()),
+        client_id: e.client_id.clone(),
+        operation: e.operation.clone(),
+        method: e.method.clone(),
+        path: e.path.clone(),
+        status: i32::from(e.status),
+        records: e.records.join(" "),
+        changed: e.changed.join(" "),
+        request_id: e.request_id.clone(),
+        source: e.source.clone(),
+    }
+}
+
+/// Which events a reader asks for.
+#[derive(Clone, Debug, Default)]
+pub struct Filter {
+    pub patient_id: Option<String>,
+    pub actor: Option<String>,
+    pub operation: Option<String>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// A page of events in id (time) order, with the patients each touched.
+pub fn list(
+    conn: &mut DbConnection,
+    filter: &Filter,
+    rows: &Rows,
+) -> Result<Vec<AuditEvent>, StoreError> {
+    let mut query = page!(audit_events, EventRow::as_select(), rows);
+    if let Some(patient) = &filter.patient_id {
+        query = query.filter(
+            audit_events::id.eq_any(
+                audit_event_patients::table
+                    .filter(audit_event_patients::patient_id.eq(patient.clone()))
+                    .select(audit_event_patients::event_id),
+            ),
+        );
+    }
+    if let Some(actor) = &filter.actor {
+        query = query.filter(audit_events::actor.eq(actor.clone()));
+    }
+    if let Some(operation) = &filter.operation {
+        query = query.filter(audit_events::operation.eq(operation.clone()));
+    }
+    if let Some(from) = filter.from {
+        query = query.filter(audit_events::occurred_at.ge(from.naive_utc()));
+    }
+    if let Some(to) = filter.to {
+        query = query.filter(audit_events::occurred_at.le(to.naive_utc()));
+    }
+    let found: Vec<EventRow> = query.load(conn)?;
+    let ids: Vec<&str> = found.iter().map(|e| e.id.as_str()).collect();
+    let touched: Vec<(String, String)> = audit_event_patients::table
+        .filter(audit_event_patients::event_id.eq_any(&ids))
+        .select((audit_event_patients::event_id, audit_event_patients::patient_id))
+        .order((audit_event_patients::event_id, audit_event_patients::patient_id))
+        .load(conn)?;
+    found.into_iter().map(|row| event_of(row, &touched)).collect()
+}
+
+fn event_of(row: EventRow, touched: &[(String, String)]) -> Result<AuditEvent, StoreError> {
+    let words = |text: &str| text.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
+    let actor_role = match row.actor_role.as_deref() {
+        None => None,
+        Some(role) => Some(
+            Role::parse(role)
+                .ok_or_else(|| StoreError::Invalid(format!("audit event role `{role}`")))?,
+        ),
+    };
+    let status = u16::try_from(row.status)
+        .map_err(|_| StoreError::Invalid(format!("audit event status {}", row.status)))?;
+    Ok(AuditEvent {
+        patient_ids: touched
+            .iter()
+            .filter(|(event, _)| *event == row.id)
+            .map(|(_, patient)| patient.clone())
+            .collect(),
+        records: words(&row.records),
+        changed: words(&row.changed),
+        occurred_at: row.occurred_at.and_utc(),
+        id: row.id,
+        actor: row.actor,
+        actor_role,
+        client_id: row.client_id,
+        operation: row.operation,
+        method: row.method,
+        path: row.path,
+        status,
+        request_id: row.request_id,
+        source: row.source,
+    })
+}
+
+/// Deletes the events that occurred before `before`, and their patients,
+/// in one transaction (the caller's); returns how many events went. The
+/// append-only triggers let this one delete through: PostgreSQL's by a
+/// setting local to the transaction, SQLite's by being dropped and put back
+/// within it.
+pub fn prune(conn: &mut DbConnection, before: DateTime<Utc>) -> Result<usize, StoreError> {
+    const SQLITE_TRIGGERS: [(&str, &str); 2] = [
+        ("audit_events_no_delete", "audit_events"),
+        ("audit_event_patients_no_delete", "audit_event_patients"),
+    ];
+    let before = before.naive_utc();
+    match conn {
+        DbConnection::Pg(_) => {
+            diesel::sql_query("SET LOCAL infusion.audit_prune = 'on'").execute(conn)?;
+        }
+        DbConnection::Sqlite(_) => {
+            for (trigger, _) in SQLITE_TRIGGERS {
+                diesel::sql_query(format!("DROP TRIGGER {trigger}")).execute(conn)?;
+            }
+        }
+    }
+    let old =
+        audit_events::table.filter(audit_events::occurred_at.lt(before)).select(audit_events::id);
+    diesel::delete(audit_event_patients::table.filter(audit_event_patients::event_id.eq_any(old)))
+        .execute(conn)?;
+    let pruned = diesel::delete(audit_events::table.filter(audit_events::occurred_at.lt(before)))
+        .execute(conn)?;
+    if let DbConnection::Sqlite(_) = conn {
+        for (trigger, table) in SQLITE_TRIGGERS {
+            diesel::sql_query(format!(
+                "CREATE TRIGGER {trigger} BEFORE DELETE ON {table} \
+                 BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"
+            ))
+            .execute(conn)?;
+        }
+    }
+    Ok(pruned)
+}
