@@ -8,7 +8,10 @@ Invariants checked after each phase:
 - no room holds two active appointments in one session;
 - no patient holds two active appointments on one day;
 - every course has all its appointments or none, all in one status;
-- every booking the API acknowledged (201) is in the database, whole.
+- every booking the API acknowledged (201) is in the database, whole;
+- every change stored during the phase (a booking, a course, a cancel) has
+  its audit record, which commits in the change's own transaction: also for
+  the changes of the process killed with SIGKILL.
 Prints the counts; exits non-zero on any violation or any 5xx answer.
 """
 
@@ -166,7 +169,33 @@ class Client(threading.Thread):
                     self.mine.append(("appointments", body["id"]))
 
 
-def violations(url, tally):
+def unaudited(url, since):
+    """Changes stored since `since` (the database's clock) without their
+    audit record: bookings without `book_appointment`/`book_course`, and
+    cancelled appointments without `cancel_appointment`/`cancel_course`."""
+    audited = collections.defaultdict(set)
+    rows = psql(url, f"SELECT operation, records FROM audit_events WHERE status < 300 "
+                     f"AND occurred_at >= '{since}'")
+    for line in rows.splitlines():
+        operation, records = line.split("|", 1)
+        audited[operation].update(records.split())
+    booked = psql(url, f"SELECT id, course_id IS NOT NULL FROM appointments "
+                       f"WHERE created_at >= '{since}'").splitlines()
+    courses = psql(url, f"SELECT id FROM courses WHERE created_at >= '{since}'").split()
+    cancelled = psql(url, f"SELECT id FROM appointments WHERE status = 'cancelled' "
+                          f"AND updated_at >= '{since}'").split()
+    missing = {"bookings": 0, "courses": 0, "cancels": 0}
+    for line in booked:
+        ident, in_course = line.split("|")
+        operation = "book_course" if in_course == "t" else "book_appointment"
+        missing["bookings"] += f"appointment/{ident}" not in audited[operation]
+    missing["courses"] = sum(f"course/{c}" not in audited["book_course"] for c in courses)
+    cancels = audited["cancel_appointment"] | audited["cancel_course"]
+    missing["cancels"] = sum(f"appointment/{a}" not in cancels for a in cancelled)
+    return missing
+
+
+def violations(url, tally, since):
     """The invariants, counted by SQL."""
     checks = {
         "rooms holding two active appointments in one session": f"""
@@ -190,11 +219,14 @@ def violations(url, tally):
         JOIN appointments a ON a.course_id = c.id WHERE c.id IN ({ids(courses)})
         GROUP BY c.id, c.infusions HAVING count(a.id) = c.infusions) x"""))
     found["acknowledged courses missing or partial"] = len(courses) - whole
+    for what, count in unaudited(url, since).items():
+        found[f"{what} stored without their audit record"] = count
     return found
 
 
 def phase(name, apis, token, days, mondays, seconds, clients, url, kill=None):
     tally = Tally()
+    since = psql(url, "SELECT (now() AT TIME ZONE 'UTC')::timestamp(6)")
     deadline = time.monotonic() + seconds
     threads = [Client(n, [a.port for a in apis], token, days, mondays, tally, deadline,
                       courses_only=kill is not None) for n in range(clients)]
@@ -210,7 +242,7 @@ def phase(name, apis, token, days, mondays, seconds, clients, url, kill=None):
     for t in threads:
         t.join()
     elapsed = time.monotonic() - started
-    found = violations(url, tally)
+    found = violations(url, tally, since)
     attempts = sum(v for k, v in tally.outcomes.items() if k != "connection lost")
     successes = sum(v for k, v in tally.outcomes.items() if ": 20" in k)
     conflicts = sum(v for k, v in tally.outcomes.items() if ": 409" in k)

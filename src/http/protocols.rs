@@ -22,7 +22,7 @@ fn example() -> serde_json::Value {
 
 /// The protocols, by code.
 ///
-/// **Roles:** admin, clinician, scheduler, integration, patient (its own).
+/// **Roles:** admin, clinician, scheduler, integration, patient.
 #[utoipa::path(
     tag = "courses",
     responses(
@@ -39,7 +39,7 @@ pub async fn list_protocols(ctx: Ctx<AnyRole>) -> Answer {
 
 /// One protocol.
 ///
-/// **Roles:** admin, clinician, scheduler, integration, patient (its own).
+/// **Roles:** admin, clinician, scheduler, integration, patient.
 #[utoipa::path(
     tag = "courses",
     params(("code" = String, Path, description = "e.g. `pain-5-day`")),

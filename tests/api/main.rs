@@ -8,6 +8,7 @@
 )]
 
 mod appointments;
+mod audit;
 mod auth;
 mod calendar;
 mod cli;
@@ -19,4 +20,6 @@ mod helpers;
 mod intake;
 mod operations;
 mod patients;
+mod privilege;
+mod roles;
 mod schema;
