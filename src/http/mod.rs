@@ -15,6 +15,7 @@ pub mod courses;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod limits;
 pub mod openapi;
 pub mod pagination;
 pub mod patients;
@@ -24,13 +25,14 @@ pub mod records;
 pub mod referrals;
 pub mod rooms;
 pub mod screenings;
+pub mod security;
 
 use std::sync::Arc;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ResourceDef, Service, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::middleware::Logger;
+use actix_web::middleware::{from_fn, Logger};
 use actix_web::{web, App, HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDate, Utc};
 use utoipa::OpenApi as _;
@@ -79,6 +81,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub calendar: Calendar,
     pub policy: IntakePolicy,
+    /// This process's rate limits (`http::limits`), shared by its workers.
+    pub limits: limits::Limits,
 }
 
 impl AppState {
@@ -97,7 +101,8 @@ impl AppState {
             attestation_valid_days: settings.attestation_valid_days,
         };
         let gate = Arc::new(Semaphore::new(pool.max_size() as usize));
-        Self { pool, gate, settings, keys, clock, calendar, policy }
+        let limits = limits::Limits::new(&settings);
+        Self { pool, gate, settings, keys, clock, calendar, policy, limits }
     }
 
     /// Runs synchronous database work on the blocking pool.
@@ -260,7 +265,11 @@ pub fn app(
         .split_for_parts();
     let known = web::Data::new(KnownPaths::from_openapi(&api));
     app.app_data(known)
-        .service(SwaggerUi::new("/swagger-ui/{_:.*}").url("/openapi.json", api))
+        .service(
+            SwaggerUi::new("/swagger-ui/{_:.*}")
+                .url("/openapi.json", api)
+                .config(security::swagger_ui_config()),
+        )
         .route(
             "/swagger-ui",
             web::get().to(|| async {
@@ -270,6 +279,8 @@ pub fn app(
             }),
         )
         .default_service(web::to(unmatched))
+        .wrap(from_fn(limits::enforce))
+        .wrap(from_fn(security::headers))
         .wrap_fn(|req, srv| {
             let request_id = uuid::Uuid::now_v7().to_string();
             let method = req.method().clone();

@@ -17,6 +17,8 @@ mod courses;
 mod errors;
 mod helpers;
 mod intake;
+mod limits;
 mod operations;
 mod patients;
 mod schema;
+mod security;
