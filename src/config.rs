@@ -1,7 +1,9 @@
 //! Typed settings, read once from the environment and validated at start.
 
 use std::fmt;
+use std::net::IpAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use chrono::{NaiveTime, Weekday};
 use chrono_tz::Tz;
@@ -122,6 +124,22 @@ pub struct Settings {
     /// Days audit records are kept before `infusion-api audit prune` may
     /// delete them (six years by default, HIPAA's retention of documentation).
     pub audit_retention_days: u32,
+    /// How long a request body may take to arrive, whole (`BODY_TIMEOUT_MS`).
+    pub body_timeout: Duration,
+    /// TLS is terminated in front of this server (`TLS_TERMINATED`): every
+    /// response then carries `Strict-Transport-Security`.
+    pub tls_terminated: bool,
+    /// Reverse proxies whose `X-Forwarded-For` names the client
+    /// (`TRUSTED_PROXIES`); from any other peer the header is ignored.
+    pub trusted_proxies: Vec<IpAddr>,
+    /// Failed authentications an address may make per window before its
+    /// `/v1` requests are refused (`AUTH_FAILURE_LIMIT`); 0 is no limit.
+    pub auth_failure_limit: u32,
+    /// The window of [`Self::auth_failure_limit`] (`AUTH_FAILURE_WINDOW_SECONDS`).
+    pub auth_failure_window: Duration,
+    /// Requests a caller (a token's role and `sub`) may make per minute
+    /// (`RATE_LIMIT_PER_MINUTE`); 0 is no limit.
+    pub rate_limit_per_minute: u32,
 }
 
 /// The default of `AUDIT_RETENTION_DAYS`: six years.
@@ -239,6 +257,10 @@ impl Settings {
                 }
             },
         };
+        let body_timeout_ms = number("BODY_TIMEOUT_MS", 10_000, 10, 600_000);
+        let auth_failure_limit = number("AUTH_FAILURE_LIMIT", 20, 0, 1_000_000);
+        let auth_failure_window_seconds = number("AUTH_FAILURE_WINDOW_SECONDS", 60, 1, 86_400);
+        let rate_limit_per_minute = number("RATE_LIMIT_PER_MINUTE", 1200, 0, 10_000_000);
         let booking_horizon_weeks = number("BOOKING_HORIZON_WEEKS", 26, 1, 104);
         let screening_valid_days = number("SCREENING_VALID_DAYS", 30, 1, 3650);
         let referral_valid_days = number("REFERRAL_VALID_DAYS", 365, 1, 3650);
@@ -261,6 +283,32 @@ impl Settings {
                     0.3
                 }
             },
+        };
+        let tls_terminated = match get("TLS_TERMINATED").map(|v| v.trim().to_ascii_lowercase()) {
+            None => false,
+            Some(v) if v == "true" || v == "1" => true,
+            Some(v) if v == "false" || v == "0" => false,
+            Some(other) => {
+                errors.push(format!("TLS_TERMINATED must be `true` or `false`, not `{other}`"));
+                false
+            }
+        };
+        let trusted_proxies = match get("TRUSTED_PROXIES") {
+            None => Vec::new(),
+            Some(list) => list
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .filter_map(|address| match address.parse::<IpAddr>() {
+                    Ok(ip) => Some(ip.to_canonical()),
+                    Err(_) => {
+                        errors.push(format!(
+                            "TRUSTED_PROXIES: `{address}` is not an IP address (list addresses, not names or networks)"
+                        ));
+                        None
+                    }
+                })
+                .collect(),
         };
         let bind_addr = get("BIND_ADDR").unwrap_or_else(|| "127.0.0.1:8080".into());
         if jwt_secret_is_development && !is_loopback(&bind_addr) {
@@ -289,6 +337,12 @@ impl Settings {
             response_improvement,
             max_body_bytes,
             audit_retention_days,
+            body_timeout: Duration::from_millis(body_timeout_ms.into()),
+            tls_terminated,
+            trusted_proxies,
+            auth_failure_limit,
+            auth_failure_window: Duration::from_secs(auth_failure_window_seconds.into()),
+            rate_limit_per_minute,
         };
         if errors.is_empty() {
             Ok(settings)
@@ -442,6 +496,59 @@ mod tests {
         );
         assert!(DatabaseTarget::parse("sqlite://:memory:").is_err());
         assert!(DatabaseTarget::parse("redis://h").is_err());
+    }
+
+    #[test]
+    fn the_http_limits_default_to_generous_values_and_parse() {
+        let s = settings(&[SECRET]).unwrap();
+        assert_eq!(s.body_timeout, Duration::from_secs(10));
+        assert!(!s.tls_terminated);
+        assert!(s.trusted_proxies.is_empty());
+        assert_eq!((s.auth_failure_limit, s.auth_failure_window), (20, Duration::from_secs(60)));
+        assert_eq!(s.rate_limit_per_minute, 1200);
+
+        let s = settings(&[
+            SECRET,
+            ("BODY_TIMEOUT_MS", "250"),
+            ("TLS_TERMINATED", "TRUE"),
+            ("TRUSTED_PROXIES", "127.0.0.1, ::1,::ffff:10.0.0.7"),
+            ("AUTH_FAILURE_LIMIT", "0"),
+            ("AUTH_FAILURE_WINDOW_SECONDS", "600"),
+            ("RATE_LIMIT_PER_MINUTE", "0"),
+        ])
+        .unwrap();
+        assert_eq!(s.body_timeout, Duration::from_millis(250));
+        assert!(s.tls_terminated);
+        let proxies: Vec<IpAddr> =
+            ["127.0.0.1", "::1", "10.0.0.7"].iter().map(|a| a.parse().unwrap()).collect();
+        assert_eq!(s.trusted_proxies, proxies, "an IPv4-mapped address is held as IPv4");
+        assert_eq!((s.auth_failure_limit, s.auth_failure_window), (0, Duration::from_secs(600)));
+        assert_eq!(s.rate_limit_per_minute, 0);
+    }
+
+    #[test]
+    fn every_bad_http_limit_is_named() {
+        let errs = errors(&[
+            SECRET,
+            ("BODY_TIMEOUT_MS", "2.5s"),
+            ("TLS_TERMINATED", "yes please"),
+            ("TRUSTED_PROXIES", "127.0.0.1,proxy.internal,10.0.0.0/8"),
+            ("AUTH_FAILURE_LIMIT", "-1"),
+            ("AUTH_FAILURE_WINDOW_SECONDS", "0"),
+            ("RATE_LIMIT_PER_MINUTE", "lots"),
+        ]);
+        for needle in [
+            "BODY_TIMEOUT_MS `2.5s`",
+            "TLS_TERMINATED must be `true` or `false`, not `yes please`",
+            "`proxy.internal` is not an IP address",
+            "`10.0.0.0/8` is not an IP address",
+            "AUTH_FAILURE_LIMIT `-1`",
+            "AUTH_FAILURE_WINDOW_SECONDS `0`",
+            "RATE_LIMIT_PER_MINUTE `lots`",
+        ] {
+            assert!(errs.iter().any(|e| e.contains(needle)), "{needle}: {errs:?}");
+        }
+        assert_eq!(errs.len(), 7, "{errs:?}");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::{web, HttpServer};
 use clap::{Parser, Subcommand};
@@ -123,6 +124,11 @@ fn serve() -> Result<(), String> {
     }
     let serving = state.clone();
     let server = HttpServer::new(move || http::app(serving.clone()))
+        // The request head must arrive within 5 s (the body within
+        // BODY_TIMEOUT_MS, see `http::extract::Json`), and a client gets 2 s
+        // to close its side once the answer is sent.
+        .client_request_timeout(Duration::from_secs(5))
+        .client_disconnect_timeout(Duration::from_secs(2))
         .bind(&settings.bind_addr)
         .map_err(|e| format!("cannot listen on {}: {e}", settings.bind_addr))?;
     log::info!("listening on http://{}", settings.bind_addr);

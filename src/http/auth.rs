@@ -351,7 +351,7 @@ fn app_state(req: &HttpRequest) -> Result<&web::Data<AppState>, ApiError> {
 }
 
 /// The caller the request's bearer token names, verified with `state`'s keys.
-fn authenticate(req: &HttpRequest, state: &AppState) -> Result<Caller, ApiError> {
+pub(super) fn authenticate(req: &HttpRequest, state: &AppState) -> Result<Caller, ApiError> {
     let value = req
         .headers()
         .get(header::AUTHORIZATION)

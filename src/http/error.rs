@@ -63,6 +63,9 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("body larger than {0} bytes")]
     PayloadTooLarge(usize),
+    /// The body did not arrive whole within this time (`BODY_TIMEOUT_MS`).
+    #[error("body not received within {0:?}")]
+    RequestTimeout(std::time::Duration),
     #[error("unauthorized: {0}")]
     Unauthorized(&'static str),
     #[error("forbidden")]
@@ -79,6 +82,14 @@ pub enum ApiError {
     /// is [`ApiError::Validation`]).
     #[error("refused: {}", .0.code())]
     Refused(Refusal),
+    /// The caller's requests per minute are used up; retry after this many
+    /// seconds. `http::limits` adds the `RateLimit` headers.
+    #[error("too many requests")]
+    TooManyRequests { retry_after: u64 },
+    /// The client's address failed authentication too often; retry after
+    /// this many seconds.
+    #[error("too many failed authentications")]
+    TooManyFailedAuthentications { retry_after: u64 },
     #[error("service unavailable: {0}")]
     Unavailable(String),
     /// Logged with the request id by the logging middleware; the client sees
@@ -100,11 +111,14 @@ impl ApiError {
             ApiError::Malformed(_) => "malformed_request",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
+            ApiError::RequestTimeout(_) => "request_timeout",
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::Forbidden | ApiError::ForbiddenField(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::Refused(refusal) => refusal.code(),
+            ApiError::TooManyRequests { .. } => "too_many_requests",
+            ApiError::TooManyFailedAuthentications { .. } => "too_many_failed_authentications",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal_error",
         }
@@ -116,11 +130,14 @@ impl ApiError {
             ApiError::Malformed(_) => "The request body could not be read",
             ApiError::UnsupportedMediaType => "Unsupported media type",
             ApiError::PayloadTooLarge(_) => "The request body is too large",
+            ApiError::RequestTimeout(_) => "The request body arrived too slowly",
             ApiError::Unauthorized(_) => "Authentication required",
             ApiError::Forbidden | ApiError::ForbiddenField(_) => "Not allowed",
             ApiError::NotFound(_) => "Not found",
             ApiError::MethodNotAllowed(_) => "Method not allowed",
             ApiError::Refused(refusal) => refusal.title(),
+            ApiError::TooManyRequests { .. } => "Too many requests",
+            ApiError::TooManyFailedAuthentications { .. } => "Too many failed authentications",
             ApiError::Unavailable(_) => "Service unavailable",
             ApiError::Internal(_) => "Internal server error",
         }
@@ -134,6 +151,9 @@ impl ApiError {
                 "send the body as JSON with `Content-Type: application/json`".into()
             }
             ApiError::PayloadTooLarge(limit) => format!("the body must be at most {limit} bytes"),
+            ApiError::RequestTimeout(limit) => {
+                format!("the whole body must arrive within {} ms", limit.as_millis())
+            }
             ApiError::Unauthorized(detail) => (*detail).into(),
             ApiError::Forbidden => "your role may not do this".into(),
             ApiError::ForbiddenField(field) => {
@@ -144,6 +164,14 @@ impl ApiError {
                 format!("this path accepts {}", allowed.join(", "))
             }
             ApiError::Refused(refusal) => refusal.detail(),
+            ApiError::TooManyRequests { retry_after } => {
+                format!("this caller's requests per minute are used up; retry in {retry_after} s")
+            }
+            ApiError::TooManyFailedAuthentications { retry_after } => {
+                format!(
+                    "too many failed authentications from this address; retry in {retry_after} s"
+                )
+            }
             ApiError::Unavailable(_) => "the database is not reachable".into(),
             ApiError::Internal(_) => {
                 "something went wrong on our side; the x-request-id header identifies it".into()
@@ -196,6 +224,7 @@ impl ResponseError for ApiError {
             ApiError::Malformed(_) => StatusCode::BAD_REQUEST,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden | ApiError::ForbiddenField(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
@@ -214,6 +243,9 @@ impl ResponseError for ApiError {
                 | Refusal::CourseAlreadyActive { .. }
                 | Refusal::Conflict { .. } => StatusCode::CONFLICT,
             },
+            ApiError::TooManyRequests { .. } | ApiError::TooManyFailedAuthentications { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -230,6 +262,15 @@ impl ResponseError for ApiError {
                 if let Ok(value) = HeaderValue::from_str(&allowed.join(", ")) {
                     response.insert_header((header::ALLOW, value));
                 }
+            }
+            ApiError::TooManyRequests { retry_after }
+            | ApiError::TooManyFailedAuthentications { retry_after } => {
+                response.insert_header((header::RETRY_AFTER, *retry_after));
+            }
+            // The rest of the body may never come (RFC 9110 §15.5.9): the
+            // connection is not kept for another request.
+            ApiError::RequestTimeout(_) => {
+                response.force_close();
             }
             _ => {}
         }
@@ -294,12 +335,15 @@ mod tests {
             ApiError::Malformed("eof".into()),
             ApiError::UnsupportedMediaType,
             ApiError::PayloadTooLarge(10),
+            ApiError::RequestTimeout(std::time::Duration::from_secs(10)),
             ApiError::Unauthorized("no"),
             ApiError::Forbidden,
             ApiError::NotFound("patient"),
             ApiError::MethodNotAllowed(vec!["GET".into()]),
             ApiError::Refused(Refusal::SlotFull),
             ApiError::Refused(Refusal::InThePast),
+            ApiError::TooManyRequests { retry_after: 12 },
+            ApiError::TooManyFailedAuthentications { retry_after: 30 },
             ApiError::Unavailable("down".into()),
             ApiError::Internal("boom".into()),
         ] {

@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::time::Duration;
 
 use actix_web::http::header;
 use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
@@ -17,7 +18,8 @@ use super::AppState;
 /// A JSON request body, deserialized strictly. Syntax errors answer 400
 /// `malformed_request`; well-formed JSON of the wrong shape (missing,
 /// unknown or mistyped fields) answers 422 `validation_failed` naming the
-/// field's path.
+/// field's path. A body that has not arrived whole within `BODY_TIMEOUT_MS`
+/// answers 408 `request_timeout`.
 #[derive(Debug)]
 pub struct Json<T>(pub T);
 
@@ -26,10 +28,10 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let limit = req
+        let (limit, timeout) = req
             .app_data::<web::Data<AppState>>()
-            .map(|s| s.settings.max_body_bytes)
-            .unwrap_or(64 * 1024);
+            .map(|s| (s.settings.max_body_bytes, s.settings.body_timeout))
+            .unwrap_or((64 * 1024, Duration::from_secs(10)));
         let is_json = req
             .headers()
             .get(header::CONTENT_TYPE)
@@ -54,16 +56,13 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
             if declared_length.is_some_and(|n| n > limit) {
                 return Err(ApiError::PayloadTooLarge(limit));
             }
-            let mut body = web::BytesMut::new();
-            while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|_| {
-                    ApiError::Malformed("the request body could not be read".into())
-                })?;
-                if body.len() + chunk.len() > limit {
-                    return Err(ApiError::PayloadTooLarge(limit));
-                }
-                body.extend_from_slice(&chunk);
-            }
+            // The whole body, not each chunk: one byte a second would
+            // otherwise hold the connection and this task for as long as
+            // the client likes (actix bounds only the request head).
+            let body = match tokio::time::timeout(timeout, read_body(&mut payload, limit)).await {
+                Ok(body) => body?,
+                Err(_elapsed) => return Err(ApiError::RequestTimeout(timeout)),
+            };
             // PostgreSQL text cannot hold NUL; refuse it here, for every field.
             if body.windows(6).any(|w| w == b"\\u0000") {
                 return Err(ApiError::field("body", "strings must not contain NUL characters"));
@@ -71,6 +70,20 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
             parse_json(&body).map(Json)
         })
     }
+}
+
+/// Reads the whole body, refusing it once it is longer than `limit` bytes.
+async fn read_body(payload: &mut Payload, limit: usize) -> Result<web::BytesMut, ApiError> {
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk =
+            chunk.map_err(|_| ApiError::Malformed("the request body could not be read".into()))?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::PayloadTooLarge(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// Deserializes `body`, naming the failing field's path on a shape error.

@@ -17,6 +17,7 @@ pub mod courses;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod limits;
 pub mod openapi;
 pub mod pagination;
 pub mod patients;
@@ -26,13 +27,14 @@ pub mod records;
 pub mod referrals;
 pub mod rooms;
 pub mod screenings;
+pub mod security;
 
 use std::sync::Arc;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ResourceDef, Service, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::middleware::Logger;
+use actix_web::middleware::{from_fn, Logger};
 use actix_web::{web, App, HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDate, Utc};
 use utoipa::OpenApi as _;
@@ -84,6 +86,8 @@ pub struct AppState {
     pub policy: IntakePolicy,
     /// The audit records not stored with a write, on their way to the database.
     pub audit: AuditLog,
+    /// This process's rate limits (`http::limits`), shared by its workers.
+    pub limits: limits::Limits,
 }
 
 impl AppState {
@@ -103,7 +107,8 @@ impl AppState {
         };
         let gate = Arc::new(Semaphore::new(pool.max_size() as usize));
         let audit = AuditLog::start(pool.clone());
-        Self { pool, gate, settings, keys, clock, calendar, policy, audit }
+        let limits = limits::Limits::new(&settings);
+        Self { pool, gate, settings, keys, clock, calendar, policy, audit, limits }
     }
 
     /// Runs synchronous database work on the blocking pool.
@@ -270,7 +275,11 @@ pub fn app(
     let operations = web::Data::new(Operations::from_openapi(&api));
     app.app_data(known)
         .app_data(operations)
-        .service(SwaggerUi::new("/swagger-ui/{_:.*}").url("/openapi.json", api))
+        .service(
+            SwaggerUi::new("/swagger-ui/{_:.*}")
+                .url("/openapi.json", api)
+                .config(security::swagger_ui_config()),
+        )
         .route(
             "/swagger-ui",
             web::get().to(|| async {
@@ -280,6 +289,8 @@ pub fn app(
             }),
         )
         .default_service(web::to(unmatched))
+        .wrap(from_fn(limits::enforce))
+        .wrap(from_fn(security::headers))
         .wrap_fn(|req, srv| {
             let request_id = uuid::Uuid::now_v7().to_string();
             let method = req.method().clone();

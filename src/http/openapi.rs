@@ -5,10 +5,14 @@ use std::collections::BTreeMap;
 
 use utoipa::openapi::content::ContentBuilder;
 use utoipa::openapi::example::ExampleBuilder;
+use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::response::{Response, ResponseBuilder};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{OpenApi, Ref, RefOr};
 use utoipa::{IntoResponses, Modify};
+
+use serde_json::json;
 
 use super::error::{Problem, PROBLEM_JSON};
 
@@ -157,6 +161,7 @@ problem_responses! {
             {"code": "screening", "status": "open", "blocking": true,
              "detail": "the latest screening (2026-12-01) is ineligible; a clinician can see why"}]),
     ];
+    RequestTimeout => 408, "The body did not arrive whole in time; the connection is closed", [("request_timeout", "the whole body must arrive within 10000 ms")];
     PayloadTooLarge => 413, "The body is larger than the limit", [("payload_too_large", "the body must be at most 65536 bytes")];
     UnsupportedMediaType => 415, "The body is not sent as JSON", [("unsupported_media_type", "send the body as JSON with `Content-Type: application/json`")];
     ValidationFailed => 422, "A field or parameter breaks a rule; `errors` lists each", [("validation_failed", "`date_of_birth` must be in the past")];
@@ -189,11 +194,66 @@ macro_rules! response_sets {
     };
 }
 
+/// 429: the caller's requests per minute are used up, or its address
+/// failed authentication too often; with `Retry-After` and the IETF
+/// `RateLimit` fields (draft-ietf-httpapi-ratelimit-headers-11).
+pub struct TooManyRequests;
+
+impl IntoResponses for TooManyRequests {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        let mut responses = problem_response(
+            429,
+            "Too many requests from this caller, or too many failed authentications from this address",
+            &[
+                ("too_many_requests", "this caller's requests per minute are used up; retry in 12 s", json!({})),
+                (
+                    "too_many_failed_authentications",
+                    "too many failed authentications from this address; retry in 41 s",
+                    json!({}),
+                ),
+            ],
+        );
+        let header = |schema: ObjectBuilder, description: &str| {
+            RefOr::T(
+                HeaderBuilder::new().schema(Some(schema)).description(Some(description)).build(),
+            )
+        };
+        let text =
+            |example: &str| ObjectBuilder::new().schema_type(Type::String).examples([example]);
+        if let Some(RefOr::T(response)) = responses.get_mut("429") {
+            response.headers.extend([
+                (
+                    "Retry-After".to_owned(),
+                    header(
+                        ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(1)).examples([12]),
+                        "Seconds to wait before the next request (RFC 9110, section 10.2.3)",
+                    ),
+                ),
+                (
+                    "RateLimit-Policy".to_owned(),
+                    header(
+                        text("\"caller\";q=1200;w=60"),
+                        "With `too_many_requests`: the caller's quota `q` per window `w` in seconds (draft-ietf-httpapi-ratelimit-headers-11). Counted answers carry it too.",
+                    ),
+                ),
+                (
+                    "RateLimit".to_owned(),
+                    header(
+                        text("\"caller\";r=0;t=12"),
+                        "With `too_many_requests`: what is left of the quota, `r`, and the seconds until the window ends, `t` (draft-ietf-httpapi-ratelimit-headers-11). Counted answers carry it too.",
+                    ),
+                ),
+            ]);
+        }
+        responses
+    }
+}
+
 response_sets! {
     /// The answers every `/v1` operation may give: 401 and 403 (its token
-    /// and role), 500 and 503 (the database).
-    CommonErrors = [Unauthorized, Forbidden, InternalError, ServiceUnavailable];
+    /// and role), 429 (the rate limits), 500 and 503 (the database).
+    CommonErrors = [Unauthorized, Forbidden, TooManyRequests, InternalError, ServiceUnavailable];
     /// The answers every operation that takes a body may give about the
-    /// body itself: 400, 413 and 415.
-    BodyErrors = [MalformedRequest, PayloadTooLarge, UnsupportedMediaType];
+    /// body itself: 400, 408, 413 and 415.
+    BodyErrors = [MalformedRequest, RequestTimeout, PayloadTooLarge, UnsupportedMediaType];
 }

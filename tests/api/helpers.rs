@@ -292,6 +292,28 @@ impl RequestBuilder<'_> {
         self
     }
 
+    /// Sends from `address` (`ip:port`), the peer the server sees.
+    pub fn from(mut self, address: &str) -> Self {
+        self.request = self.request.peer_addr(address.parse().expect("a socket address"));
+        self
+    }
+
+    /// Sends a JSON body whose first bytes are `first` and whose rest never
+    /// comes: the stream stays open.
+    pub async fn send_stalled(self, first: &'static [u8]) -> TestResponse {
+        use futures_util::StreamExt as _;
+        let app = self.app;
+        let mut request =
+            self.request.insert_header(("content-type", "application/json")).to_request();
+        let chunks = futures_util::stream::once(async move {
+            Ok::<_, actix_http::error::PayloadError>(web::Bytes::from_static(first))
+        })
+        .chain(futures_util::stream::pending());
+        *request.payload() = actix_http::Payload::Stream { payload: Box::pin(chunks) };
+        let response = app.service.call(request).await.expect("the service answers");
+        TestResponse::read(response).await
+    }
+
     pub fn json(mut self, body: &Value) -> Self {
         self.request = self.request.set_json(body);
         self
