@@ -224,7 +224,9 @@ impl Note {
         let state = req.app_data::<actix_web::web::Data<AppState>>()?;
         let operations = req.app_data::<actix_web::web::Data<Operations>>()?;
         let template = req.match_pattern()?;
-        let operation = operations.find(req.method(), &template)?.clone();
+        // HEAD is answered by the GET operation of the same path.
+        let looked_up = if req.method() == Method::HEAD { &Method::GET } else { req.method() };
+        let operation = operations.find(looked_up, &template)?.clone();
         let note = Note(Rc::new(RefCell::new(Noted {
             id: store::new_id(),
             at: state.now(),
