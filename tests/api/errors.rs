@@ -446,3 +446,46 @@ async fn head_sends_get_headers_without_the_body_over_the_wire() {
         assert!(head_body.is_empty(), "{path}: {}", String::from_utf8_lossy(&head_body));
     }
 }
+
+/// Only `application/json`, with at most a UTF-8 `charset`, is a JSON body
+/// (RFC 8259 §8.1: JSON exchanged between systems is UTF-8).
+#[actix_web::test]
+async fn only_application_json_is_a_json_body() {
+    let app = TestApp::spawn().await;
+    let body = patient_body().to_string();
+    for content_type in [
+        "application/evil+json",
+        "application/problem+json",
+        "application/json; charset=utf-16",
+        "application/json; charset=iso-8859-1",
+        "application/json; foo=bar",
+        "application/json; charset=utf-8; foo=bar",
+        "application/json; charset",
+        "application/json, text/plain",
+    ] {
+        let res = app
+            .post("/v1/patients")
+            .role(Role::Clinician)
+            .raw(content_type, body.clone())
+            .send()
+            .await;
+        assert_eq!(res.status, 415, "{content_type}: {}", res.text);
+        res.assert_problem(415, "unsupported_media_type");
+    }
+    assert_eq!(app.count("patients"), 0);
+    for content_type in [
+        "application/json",
+        "Application/JSON",
+        "application/json;charset=UTF-8",
+        "application/json; charset=\"utf-8\"",
+        "application/json ; charset=utf-8",
+    ] {
+        let res = app
+            .post("/v1/patients")
+            .role(Role::Clinician)
+            .raw(content_type, body.clone())
+            .send()
+            .await;
+        assert_eq!(res.status, 201, "{content_type}: {}", res.text);
+    }
+}
