@@ -489,3 +489,56 @@ async fn only_application_json_is_a_json_body() {
         assert_eq!(res.status, 201, "{content_type}: {}", res.text);
     }
 }
+
+/// Dates are RFC 3339 `full-date`s and nothing else, in bodies and in query
+/// strings alike: a sign, a fifth year digit, a one-digit month or day, or
+/// white space is a 422 naming the field, as the contract's pattern says.
+#[actix_web::test]
+async fn dates_are_full_dates_only() {
+    let app = TestApp::at_clinic_now().await;
+    for date in [
+        "+001985-12-10",
+        "+1985-12-10",
+        "01985-12-10",
+        "1985-12-1",
+        "1985-1-10",
+        " 1985-12-10",
+        "1985-12-10 ",
+        "1985-12-10T00:00:00",
+        "19851210",
+        "1985/12/10",
+        "1985-12-10\n",
+    ] {
+        let res = app
+            .post("/v1/patients")
+            .role(Role::Clinician)
+            .json(&with(patient_body(), json!({"date_of_birth": date})))
+            .send()
+            .await;
+        assert_eq!(res.status, 422, "{date:?}: {}", res.text);
+        res.assert_invalid_fields(&["date_of_birth"]);
+    }
+    assert_eq!(app.count("patients"), 0);
+    for query in [
+        "from=%2B002026-12-01",
+        "from=%2B2026-12-01",
+        "from=02026-12-01",
+        "from=2026-12-1",
+        "from=%202026-12-01",
+        "from=2026-12-01%20",
+    ] {
+        for list in ["/v1/closures", "/v1/appointments", "/v1/availability"] {
+            let res = app.get(&format!("{list}?{query}")).role(Role::Admin).send().await;
+            assert_eq!(res.status, 422, "{list}?{query}: {}", res.text);
+            res.assert_invalid_fields(&["from"]);
+        }
+    }
+    assert_eq!(app.get("/v1/closures?from=2026-12-01").role(Role::Admin).send().await.status, 200);
+    let res = app
+        .post("/v1/patients")
+        .role(Role::Clinician)
+        .json(&with(patient_body(), json!({"date_of_birth": "1985-12-10"})))
+        .send()
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text);
+}
