@@ -12,6 +12,14 @@ use chrono_tz::Tz;
 /// Public on purpose: it protects nothing and must never reach production.
 pub const DEVELOPMENT_JWT_SECRET: &str = "infusion-api-development-secret-never-use-in-production";
 
+/// The longest a token may live (`exp` − `iat`) unless `JWT_MAX_LIFETIME_MINUTES`
+/// says otherwise: 12 hours, the development token `make run` prints.
+pub const DEFAULT_JWT_MAX_LIFETIME_MINUTES: u32 = 12 * 60;
+
+/// The most `JWT_MAX_LIFETIME_MINUTES` (and `infusion-api token --ttl-minutes`)
+/// may be: a year.
+pub const JWT_MAX_LIFETIME_MINUTES_LIMIT: u32 = 525_600;
+
 /// Where the embedded SQLite database lives when `DATABASE_URL` is not set.
 pub const DEFAULT_SQLITE_PATH: &str = "data/infusion-api.sqlite3";
 
@@ -106,6 +114,8 @@ pub struct Settings {
     pub jwt_secret_is_development: bool,
     pub jwt_issuer: String,
     pub jwt_audience: String,
+    /// The longest a token may live, `exp` − `iat`, in minutes.
+    pub jwt_max_lifetime_minutes: u32,
     pub clinic_timezone: Tz,
     pub clinic_days: Vec<Weekday>,
     pub morning_start: NaiveTime,
@@ -200,7 +210,23 @@ impl Settings {
                 errors.push("JWT_SECRET must be at least 32 characters long".into());
                 (Secret::new(secret), false)
             }
-            Some(secret) => (Secret::new(secret), false),
+            Some(secret) if secret == DEVELOPMENT_JWT_SECRET => {
+                if app_env == AppEnv::Production {
+                    errors.push(
+                        "JWT_SECRET is the published development secret (rule: not the development secret), which production refuses: set a secret of your own (e.g. `head -c 32 /dev/urandom | base64`)"
+                            .into(),
+                    );
+                }
+                (Secret::new(secret), true)
+            }
+            Some(secret) => {
+                if let (AppEnv::Production, Some((rule, found))) = (app_env, weakness(&secret)) {
+                    errors.push(format!(
+                        "JWT_SECRET is plainly weak (rule: {rule}; {found}), which production refuses: use a random secret (e.g. `head -c 32 /dev/urandom | base64`)"
+                    ));
+                }
+                (Secret::new(secret), false)
+            }
             None if app_env == AppEnv::Development => (Secret::new(DEVELOPMENT_JWT_SECRET), true),
             None => {
                 errors.push(
@@ -266,6 +292,12 @@ impl Settings {
         let referral_valid_days = number("REFERRAL_VALID_DAYS", 365, 1, 3650);
         let attestation_valid_days = number("ATTESTATION_VALID_DAYS", 365, 1, 3650);
         let db_pool_size = number("DB_POOL_SIZE", 8, 1, 256);
+        let jwt_max_lifetime_minutes = number(
+            "JWT_MAX_LIFETIME_MINUTES",
+            DEFAULT_JWT_MAX_LIFETIME_MINUTES,
+            1,
+            JWT_MAX_LIFETIME_MINUTES_LIMIT,
+        );
         let max_body_bytes = number("MAX_BODY_BYTES", 64 * 1024, 1024, 16 * 1024 * 1024) as usize;
         let audit_retention_days = audit_retention_days(&lookup).unwrap_or_else(|message| {
             errors.push(message);
@@ -325,6 +357,7 @@ impl Settings {
             jwt_secret_is_development,
             jwt_issuer: get("JWT_ISSUER").unwrap_or_else(|| "infusion-api".into()),
             jwt_audience: get("JWT_AUDIENCE").unwrap_or_else(|| "infusion-api".into()),
+            jwt_max_lifetime_minutes,
             clinic_timezone,
             clinic_days,
             morning_start,
@@ -350,6 +383,44 @@ impl Settings {
             Err(SettingsError(errors))
         }
     }
+}
+
+/// Fewer distinct characters than this make a secret plainly weak.
+const MIN_DISTINCT_SECRET_CHARACTERS: usize = 10;
+
+/// So few runs of neighbouring characters make a secret plainly weak.
+const MAX_SECRET_RUNS: usize = 4;
+
+/// The rule a secret breaks if it is plainly weak, and how: what people type
+/// by hand as a placeholder (`aaaa…`, `secretsecret…`, `abcdef…`, `0123…`).
+/// Not a strength meter: any random secret of 32 or more characters passes.
+fn weakness(secret: &str) -> Option<(String, String)> {
+    let bytes = secret.as_bytes();
+    let distinct = bytes.iter().collect::<std::collections::BTreeSet<_>>().len();
+    if distinct < MIN_DISTINCT_SECRET_CHARACTERS {
+        return Some((
+            format!("at least {MIN_DISTINCT_SECRET_CHARACTERS} distinct characters"),
+            format!("it has {distinct}"),
+        ));
+    }
+    // A piece repeated: every byte equals the one a period before it.
+    if let Some(period) = (1..=bytes.len() / 2)
+        .find(|&p| bytes.iter().skip(p).zip(bytes).all(|(later, earlier)| later == earlier))
+    {
+        return Some((
+            "no repeated piece".into(),
+            format!("it repeats its first {period} characters"),
+        ));
+    }
+    // Runs of neighbouring characters: each byte one above or below the one before.
+    let runs = 1 + bytes.windows(2).filter(|w| w[0].abs_diff(w[1]) != 1).count();
+    if runs <= MAX_SECRET_RUNS {
+        return Some((
+            format!("more than {MAX_SECRET_RUNS} runs of neighbouring characters"),
+            format!("it is {runs} run(s) such as `abcd…`, `0123…` or `9876…`"),
+        ));
+    }
+    None
 }
 
 /// Whether a `host:port` listens on loopback only.
@@ -402,7 +473,7 @@ mod tests {
         }
     }
 
-    const SECRET: (&str, &str) = ("JWT_SECRET", "0123456789abcdef0123456789abcdef");
+    const SECRET: (&str, &str) = ("JWT_SECRET", "k7Qw9zR2pL4xV8nB1mT6yH3cF5jD0sGe");
 
     #[test]
     fn defaults_follow_the_domain() {
@@ -417,6 +488,7 @@ mod tests {
         assert_eq!(s.bind_addr, "127.0.0.1:8080");
         assert_eq!(s.database, DatabaseTarget::Sqlite(PathBuf::from(DEFAULT_SQLITE_PATH)));
         assert_eq!(s.app_env, AppEnv::Production);
+        assert_eq!(s.jwt_max_lifetime_minutes, 720);
     }
 
     #[test]
@@ -476,7 +548,7 @@ mod tests {
         assert!(errors(&[("JWT_SECRET", "short")])[0].contains("32"));
         let s = settings(&[SECRET, ("DATABASE_URL", "postgres://u:pw@h/db")]).unwrap();
         let printed = format!("{s:?}");
-        assert!(!printed.contains("0123456789abcdef"));
+        assert!(!printed.contains(SECRET.1));
         assert!(!printed.contains("pw@h"));
     }
 
@@ -556,5 +628,72 @@ mod tests {
         let s = settings(&[SECRET, ("CLINIC_DAYS", "fri, mon,wed")]).unwrap();
         assert_eq!(s.clinic_days, vec![Weekday::Mon, Weekday::Wed, Weekday::Fri]);
         assert!(errors(&[SECRET, ("CLINIC_DAYS", "mon,mon")])[0].contains("twice"));
+    }
+
+    #[test]
+    fn production_refuses_the_development_secret() {
+        let errs = errors(&[("JWT_SECRET", DEVELOPMENT_JWT_SECRET)]);
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(errs[0].contains("rule: not the development secret"), "{errs:?}");
+        // Given explicitly in development, it is still the development
+        // secret: held to loopback like the built-in one.
+        let dev = settings(&[("APP_ENV", "development"), ("JWT_SECRET", DEVELOPMENT_JWT_SECRET)]);
+        assert!(dev.unwrap().jwt_secret_is_development);
+        let exposed = errors(&[
+            ("APP_ENV", "development"),
+            ("JWT_SECRET", DEVELOPMENT_JWT_SECRET),
+            ("BIND_ADDR", "0.0.0.0:8080"),
+        ]);
+        assert!(exposed[0].contains("loopback"), "{exposed:?}");
+    }
+
+    #[test]
+    fn production_refuses_plainly_weak_secrets_and_names_the_rule() {
+        let many_a = "a".repeat(32);
+        let two_letters = "ab".repeat(16);
+        let repeated = "0123456789abcdef".repeat(2);
+        let placeholder = "change-me-now!".repeat(3);
+        for (secret, rule) in [
+            (many_a.as_str(), "rule: at least 10 distinct characters; it has 1"),
+            (two_letters.as_str(), "rule: at least 10 distinct characters; it has 2"),
+            (repeated.as_str(), "rule: no repeated piece; it repeats its first 16 characters"),
+            (placeholder.as_str(), "rule: no repeated piece; it repeats its first 14 characters"),
+            ("abcdefghijklmnopqrstuvwxyz012345", "rule: more than 4 runs of neighbouring"),
+            ("0123456789abcdefghijklmnopqrstuvwxyz", "rule: more than 4 runs of neighbouring"),
+            ("zyxwvutsrqponmlkjihgfedcba9876543210", "rule: more than 4 runs of neighbouring"),
+        ] {
+            let errs = errors(&[("JWT_SECRET", secret)]);
+            assert_eq!(errs.len(), 1, "{secret}: {errs:?}");
+            assert!(errs[0].contains("plainly weak") && errs[0].contains(rule), "{errs:?}");
+            assert!(!errs[0].contains(secret), "the secret is printed: {errs:?}");
+            // Development takes any secret of 32 characters.
+            assert!(settings(&[("APP_ENV", "development"), ("JWT_SECRET", secret)]).is_ok());
+        }
+        // Random secrets pass, and so do those the tests, the benchmarks and
+        // the fuzzing use.
+        for secret in [
+            SECRET.1,
+            "test-secret-0123456789abcdef-0123456789",
+            "3q2+7wAAAAB1c2VyLXNlY3JldC0xMjM0NTY3ODkwYWJj",
+            "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+            "fuzz-5b1e0c7a9d3f2e4c8a6b0d1f3e5c7a9b2d4f6e8a0c1b3d5f7e9a2c4b6d8f0e1a",
+        ] {
+            assert!(settings(&[("JWT_SECRET", secret)]).is_ok(), "{secret}");
+        }
+    }
+
+    #[test]
+    fn the_maximum_token_lifetime_is_bounded() {
+        let s = settings(&[SECRET, ("JWT_MAX_LIFETIME_MINUTES", "60")]).unwrap();
+        assert_eq!(s.jwt_max_lifetime_minutes, 60);
+        for bad in ["0", "525601", "12h", "-5"] {
+            let errs = errors(&[SECRET, ("JWT_MAX_LIFETIME_MINUTES", bad)]);
+            assert!(
+                errs.len() == 1
+                    && errs[0].contains("JWT_MAX_LIFETIME_MINUTES")
+                    && errs[0].contains("1 to 525600"),
+                "{bad}: {errs:?}"
+            );
+        }
     }
 }

@@ -8,7 +8,9 @@ use std::time::Duration;
 use actix_web::{web, HttpServer};
 use clap::{Parser, Subcommand};
 
-use infusion_api::config::{self, AppEnv, DatabaseTarget, Settings, DEFAULT_SQLITE_PATH};
+use infusion_api::config::{
+    self, AppEnv, DatabaseTarget, Settings, DEFAULT_SQLITE_PATH, JWT_MAX_LIFETIME_MINUTES_LIMIT,
+};
 use infusion_api::domain::access::Role;
 use infusion_api::domain::audit;
 use infusion_api::domain::clock::SystemClock;
@@ -40,9 +42,11 @@ enum Command {
         /// The token's subject; a patient token's is its patient id.
         #[arg(long)]
         sub: Option<String>,
-        /// Minutes until the token expires.
-        #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=525_600))]
-        ttl_minutes: u32,
+        /// Minutes until the token expires: 60 by default, at most
+        /// JWT_MAX_LIFETIME_MINUTES (720 by default), as the server refuses
+        /// longer-lived tokens.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=i64::from(JWT_MAX_LIFETIME_MINUTES_LIMIT)))]
+        ttl_minutes: Option<u32>,
     },
     /// Print the OpenAPI document.
     Openapi,
@@ -109,15 +113,24 @@ fn serve() -> Result<(), String> {
     }
     let state = web::Data::new(AppState::new(pool, settings.clone(), Arc::new(SystemClock)));
     if settings.jwt_secret_is_development {
-        log::warn!("JWT_SECRET is not set: using the public DEVELOPMENT secret. Never run like this in production.");
+        log::warn!(
+            "JWT_SECRET is the public DEVELOPMENT secret. Never run like this in production."
+        );
+        // 12 hours, or less if JWT_MAX_LIFETIME_MINUTES says so: the server
+        // refuses tokens that live longer.
+        let minutes = settings.jwt_max_lifetime_minutes.min(12 * 60);
         let now = chrono::Utc::now();
         let token = state
             .keys
-            .issue(Role::Admin, "dev-admin", now, now + chrono::Duration::hours(12))
+            .issue(Role::Admin, "dev-admin", now, now + chrono::Duration::minutes(minutes.into()))
             .map_err(|e| format!("cannot sign the development token: {e}"))?;
+        let lifetime = match minutes % 60 {
+            0 => format!("{} h", minutes / 60),
+            _ => format!("{minutes} min"),
+        };
         println!();
         println!("  Swagger UI:  http://{}/swagger-ui/", settings.bind_addr);
-        println!("  Admin token (12 h, development secret) - paste it into Authorize:");
+        println!("  Admin token ({lifetime}, development secret) - paste it into Authorize:");
         println!();
         println!("  {token}");
         println!();
@@ -180,7 +193,7 @@ fn migrate() -> Result<(), String> {
     Ok(())
 }
 
-fn token(role: &str, sub: Option<String>, ttl_minutes: u32) -> Result<(), String> {
+fn token(role: &str, sub: Option<String>, ttl_minutes: Option<u32>) -> Result<(), String> {
     let role = Role::parse(role).ok_or_else(|| {
         format!("unknown role `{role}`: use admin, clinician, scheduler, integration or patient")
     })?;
@@ -191,6 +204,16 @@ fn token(role: &str, sub: Option<String>, ttl_minutes: u32) -> Result<(), String
         (role, None) => format!("{}-cli", role.as_str()),
     };
     let settings = settings()?;
+    let max = settings.jwt_max_lifetime_minutes;
+    let ttl_minutes = match ttl_minutes {
+        None => max.min(60),
+        Some(ttl) if ttl > max => {
+            return Err(format!(
+                "--ttl-minutes {ttl} is over JWT_MAX_LIFETIME_MINUTES ({max}): the server would refuse the token; ask for at most {max} minutes, or raise the setting"
+            ))
+        }
+        Some(ttl) => ttl,
+    };
     let now = chrono::Utc::now();
     let token = JwtKeys::new(&settings)
         .issue(role, &subject, now, now + chrono::Duration::minutes(ttl_minutes.into()))

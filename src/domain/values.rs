@@ -83,16 +83,38 @@ pub fn dates_in_order(
     }
 }
 
-impl<'de> Deserialize<'de> for CalendarDate {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let date = NaiveDate::deserialize(d)?;
+impl CalendarDate {
+    /// Reads an RFC 3339 `full-date` and nothing else: four digits of year,
+    /// two of month and two of day. chrono alone also reads a sign, more
+    /// year digits and one-digit months or days (`+002020-1-1`), which the
+    /// contract's `date` format and pattern refuse.
+    pub fn parse(sent: &str) -> Result<Self, String> {
+        let full_date = sent.len() == 10
+            && sent.bytes().enumerate().all(|(i, b)| {
+                if i == 4 || i == 7 {
+                    b == b'-'
+                } else {
+                    b.is_ascii_digit()
+                }
+            });
+        let date = NaiveDate::parse_from_str(sent, "%Y-%m-%d")
+            .ok()
+            .filter(|_| full_date)
+            .ok_or_else(|| "must be a date as YYYY-MM-DD".to_owned())?;
         let first = NaiveDate::from_ymd_opt(1900, 1, 1);
         let last = NaiveDate::from_ymd_opt(9999, 12, 31);
         if first.is_some_and(|f| date >= f) && last.is_some_and(|l| date <= l) {
             Ok(CalendarDate(date))
         } else {
-            Err(serde::de::Error::custom("must be a date from 1900-01-01 to 9999-12-31"))
+            Err("must be a date from 1900-01-01 to 9999-12-31".into())
         }
+    }
+}
+
+impl<'de> Deserialize<'de> for CalendarDate {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let sent = Cow::<str>::deserialize(d)?;
+        Self::parse(&sent).map_err(serde::de::Error::custom)
     }
 }
 
@@ -282,6 +304,42 @@ mod tests {
              \\u2060-\\u2065\\u206A-\\u206F\\u3164\\uFE00-\\uFE0F\\uFEFF\\uFFA0\\uFFF0-\\uFFF8]\
              [^\\u0000-\\u001F\\u007F-\\u009F\\u202A-\\u202E\\u2066-\\u2069]*$"
         );
+    }
+
+    #[test]
+    fn dates_are_full_dates_within_the_years() {
+        let day = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        assert_eq!(CalendarDate::parse("2026-12-02").map(CalendarDate::get), Ok(day(2026, 12, 2)));
+        assert_eq!(CalendarDate::parse("1900-01-01").map(CalendarDate::get), Ok(day(1900, 1, 1)));
+        assert_eq!(CalendarDate::parse("9999-12-31").map(CalendarDate::get), Ok(day(9999, 12, 31)));
+        for sent in [
+            "+002020-01-01",
+            "+2020-01-01",
+            "-2020-01-01",
+            "02020-01-01",
+            "2020-1-01",
+            "2020-01-1",
+            " 2020-01-01",
+            "2020-01-01 ",
+            "2020-01-01\n",
+            "2020-01-01T00:00",
+            "20200101",
+            "2020/01/01",
+            "2020-02-30",
+            "2020-13-01",
+            "2020-00-10",
+            "",
+            "２０２０-01-01",
+        ] {
+            assert_eq!(
+                CalendarDate::parse(sent),
+                Err("must be a date as YYYY-MM-DD".into()),
+                "{sent:?}"
+            );
+        }
+        for sent in ["1899-12-31", "0001-01-01"] {
+            assert!(CalendarDate::parse(sent).unwrap_err().contains("1900-01-01"), "{sent}");
+        }
     }
 
     #[test]

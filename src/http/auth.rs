@@ -1,5 +1,7 @@
-//! Bearer JWT authentication: HS256 only, with `exp`, `iss`, `aud` and `sub`
-//! required. Handlers take a [`Caller`] and declare the roles they admit.
+//! Bearer JWT authentication (RFC 7519, RFC 8725): HS256 only, with `sub`,
+//! `role`, `iss`, `aud`, `exp` and `iat` required, a bounded lifetime, no
+//! critical header extension and a JWT `typ`. Handlers take a [`Caller`] and
+//! declare the roles they admit.
 
 use std::collections::HashMap;
 use std::future::{ready, Ready};
@@ -10,7 +12,8 @@ use actix_web::http::header;
 use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
 use chrono::{DateTime, Utc};
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+use serde_json::{Map, Value};
 
 use crate::config::Settings;
 use crate::domain::access::{self, Role};
@@ -21,7 +24,7 @@ use super::audit::{self, Note, Touched};
 use super::error::ApiError;
 use super::AppState;
 
-/// Seconds of clock skew tolerated on `exp`.
+/// Seconds of clock skew tolerated on `exp`, `nbf` and `iat`.
 const LEEWAY_SECONDS: u64 = 30;
 
 /// Verified tokens remembered at most, before the memory starts afresh.
@@ -34,11 +37,15 @@ pub struct JwtKeys {
     validation: Validation,
     issuer: String,
     audience: String,
+    /// The longest a token may live, `exp` − `iat`, in seconds.
+    max_lifetime_seconds: u64,
     /// Tokens that passed every check, with their `exp`: a client sends the
     /// same token on every request, and verifying it (base64, JSON, HMAC)
     /// was a sixth of a patient read's CPU (callgrind). A hit needs the
     /// whole token byte for byte, so it cannot be forged, and `exp` is
-    /// checked again on every hit.
+    /// checked again on every hit. Every other check holds for the token
+    /// once it has passed: the header and the claims cannot change, and an
+    /// `iat` that was not in the future stays so.
     verified: Mutex<HashMap<String, (Caller, u64)>>,
 }
 
@@ -59,6 +66,7 @@ impl JwtKeys {
             validation,
             issuer: settings.jwt_issuer.clone(),
             audience: settings.jwt_audience.clone(),
+            max_lifetime_seconds: u64::from(settings.jwt_max_lifetime_minutes) * 60,
             verified: Mutex::new(HashMap::new()),
         }
     }
@@ -105,24 +113,84 @@ impl JwtKeys {
     }
 
     fn verify_uncached(&self, token: &str) -> Result<(Caller, u64), ApiError> {
-        let data =
-            decode::<VerifiedClaims>(token, &self.decoding, &self.validation).map_err(|error| {
-                match error.kind() {
-                    jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
-                        ApiError::Unauthorized("the token has expired")
-                    }
-                    _ => ApiError::Unauthorized("the token is not valid"),
+        let data = decode::<Map<String, Value>>(token, &self.decoding, &self.validation).map_err(
+            |error| match error.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
+                    ApiError::Unauthorized("the token has expired")
                 }
-            })?;
+                _ => ApiError::Unauthorized("the token is not valid"),
+            },
+        )?;
+        check_header(&data.header)?;
         let claims = data.claims;
-        let role = Role::parse(&claims.role)
-            .ok_or(ApiError::Unauthorized("the token names an unknown role"))?;
-        if claims.sub.trim().is_empty() {
-            return Err(ApiError::Unauthorized("the token has an empty subject"));
+        // The library has checked the signature, `exp`, `nbf`, and that
+        // `iss` and `aud` name ours; it also takes an array for `iss`, and
+        // knows nothing of `iat`.
+        if !claims.get("iss").is_some_and(Value::is_string) {
+            return Err(ApiError::Unauthorized("the token's `iss` must be a string"));
         }
-        let caller = Caller { subject: claims.sub, role };
-        Ok((caller, claims.exp))
+        let audience_ok = match claims.get("aud") {
+            Some(Value::String(_)) => true,
+            Some(Value::Array(items)) => items.iter().all(Value::is_string),
+            _ => false,
+        };
+        if !audience_ok {
+            return Err(ApiError::Unauthorized(
+                "the token's `aud` must be a string or an array of strings",
+            ));
+        }
+        let exp = claims
+            .get("exp")
+            .and_then(Value::as_u64)
+            .ok_or(ApiError::Unauthorized("the token's `exp` must be whole seconds"))?;
+        let iat = match claims.get("iat") {
+            None => return Err(ApiError::Unauthorized("the token has no `iat` (issued at)")),
+            Some(iat) => iat
+                .as_u64()
+                .ok_or(ApiError::Unauthorized("the token's `iat` must be whole seconds"))?,
+        };
+        let now = jsonwebtoken::get_current_timestamp();
+        if iat > now.saturating_add(self.validation.leeway) {
+            return Err(ApiError::Unauthorized("the token's `iat` is in the future"));
+        }
+        if exp.saturating_sub(iat) > self.max_lifetime_seconds {
+            return Err(ApiError::Unauthorized(
+                "the token lives longer (`exp` - `iat`) than JWT_MAX_LIFETIME_MINUTES allows",
+            ));
+        }
+        let role = claims
+            .get("role")
+            .and_then(Value::as_str)
+            .and_then(Role::parse)
+            .ok_or(ApiError::Unauthorized("the token names an unknown role"))?;
+        let subject = claims
+            .get("sub")
+            .and_then(Value::as_str)
+            .filter(|sub| !sub.trim().is_empty())
+            .ok_or(ApiError::Unauthorized("the token has an empty subject"))?;
+        let caller = Caller { subject: subject.to_owned(), role };
+        Ok((caller, exp))
     }
+}
+
+/// The header rules the library leaves to us: no critical extension (we
+/// understand none, RFC 7515 §4.1.11), and a `typ`, when there is one, of
+/// a JWT (RFC 7519 §5.1, RFC 9068 §2.1; the `application/` prefix may be
+/// left out, and media types are case-insensitive, RFC 7515 §4.1.9).
+fn check_header(header: &Header) -> Result<(), ApiError> {
+    if header.crit.is_some() {
+        return Err(ApiError::Unauthorized(
+            "the token's `crit` header names extensions this server does not understand",
+        ));
+    }
+    if let Some(typ) = &header.typ {
+        let typ = typ.to_ascii_lowercase();
+        let typ = typ.strip_prefix("application/").unwrap_or(&typ);
+        if typ != "jwt" && typ != "at+jwt" {
+            return Err(ApiError::Unauthorized("the token's `typ` must be `JWT` or `at+jwt`"));
+        }
+    }
+    Ok(())
 }
 
 /// The claims we sign.
@@ -134,15 +202,6 @@ struct Claims {
     aud: String,
     iat: i64,
     exp: i64,
-}
-
-/// The claims we read after the library has checked signature, `exp`, `iss`
-/// and `aud`.
-#[derive(Debug, Deserialize)]
-struct VerifiedClaims {
-    sub: String,
-    role: String,
-    exp: u64,
 }
 
 /// Who is calling, from a verified bearer token.
@@ -376,7 +435,7 @@ mod tests {
 
     fn keys() -> JwtKeys {
         let settings = Settings::from_lookup(|key| {
-            (key == "JWT_SECRET").then(|| "0123456789abcdef0123456789abcdef".to_owned())
+            (key == "JWT_SECRET").then(|| "k7Qw9zR2pL4xV8nB1mT6yH3cF5jD0sGe".to_owned())
         })
         .unwrap();
         JwtKeys::new(&settings)
@@ -400,6 +459,21 @@ mod tests {
         assert!(matches!(
             keys.verify(&stale),
             Err(ApiError::Unauthorized("the token has expired"))
+        ));
+    }
+
+    #[test]
+    fn a_token_of_the_longest_lifetime_is_accepted_and_a_second_more_is_not() {
+        let keys = keys();
+        let now = Utc::now();
+        // What `make run` prints: 12 hours, the default maximum.
+        let longest = keys.issue(Role::Admin, "dev-admin", now, now + Duration::hours(12)).unwrap();
+        assert_eq!(keys.verify(&longest).unwrap().role, Role::Admin);
+        let over = now + Duration::hours(12) + Duration::seconds(1);
+        let too_long = keys.issue(Role::Admin, "dev-admin", now, over).unwrap();
+        assert!(matches!(
+            keys.verify(&too_long),
+            Err(ApiError::Unauthorized(detail)) if detail.contains("JWT_MAX_LIFETIME_MINUTES")
         ));
     }
 }

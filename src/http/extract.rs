@@ -36,13 +36,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .map(|mime| {
-                let mime = mime.trim().to_ascii_lowercase();
-                mime == "application/json"
-                    || (mime.starts_with("application/") && mime.ends_with("+json"))
-            })
-            .unwrap_or(false);
+            .is_some_and(is_json);
         let declared_length = req
             .headers()
             .get(header::CONTENT_LENGTH)
@@ -84,6 +78,23 @@ async fn read_body(payload: &mut Payload, limit: usize) -> Result<web::BytesMut,
         body.extend_from_slice(&chunk);
     }
     Ok(body)
+}
+
+/// Whether a `Content-Type` is `application/json`, with at most a UTF-8
+/// `charset` (RFC 8259 §8.1), compared case-insensitively. Any other type,
+/// `+json` suffixes included, and any other parameter is refused: the body
+/// is read as UTF-8 JSON and nothing else.
+fn is_json(content_type: &str) -> bool {
+    let mut parts = content_type.split(';');
+    let essence = parts.next().unwrap_or_default().trim();
+    essence.eq_ignore_ascii_case("application/json")
+        && parts.map(str::trim).filter(|p| !p.is_empty()).all(|parameter| {
+            parameter.split_once('=').is_some_and(|(name, value)| {
+                let value =
+                    value.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(value);
+                name.eq_ignore_ascii_case("charset") && value.eq_ignore_ascii_case("utf-8")
+            })
+        })
 }
 
 /// Deserializes `body`, naming the failing field's path on a shape error.

@@ -34,6 +34,7 @@ use std::sync::Arc;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ResourceDef, Service, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::Method;
 use actix_web::middleware::{from_fn, Logger};
 use actix_web::{web, App, HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -291,6 +292,10 @@ pub fn app(
         .default_service(web::to(unmatched))
         .wrap(from_fn(limits::enforce))
         .wrap(from_fn(security::headers))
+        .wrap_fn(|mut req, srv| {
+            head_as_get(&mut req);
+            srv.call(req)
+        })
         .wrap_fn(|req, srv| {
             let request_id = uuid::Uuid::now_v7().to_string();
             let method = req.method().clone();
@@ -336,6 +341,7 @@ impl KnownPaths {
             .map(|(path, item)| {
                 let methods = [
                     ("GET", item.get.is_some()),
+                    ("HEAD", item.get.is_some()),
                     ("POST", item.post.is_some()),
                     ("PUT", item.put.is_some()),
                     ("PATCH", item.patch.is_some()),
@@ -365,4 +371,14 @@ async fn unmatched(req: HttpRequest) -> Result<HttpResponse, ApiError> {
         Some(methods) => ApiError::MethodNotAllowed(methods),
         None => ApiError::NotFound("route"),
     })
+}
+
+/// Routes a HEAD request as the GET it asks about (RFC 9110 §9.3.2): same
+/// authentication, status and headers. actix's HTTP/1 layer remembers the
+/// request was HEAD and sends the answer's head only, with GET's
+/// `Content-Length`, so no handler needs to know.
+fn head_as_get(req: &mut ServiceRequest) {
+    if req.method() == Method::HEAD {
+        req.head_mut().method = Method::GET;
+    }
 }

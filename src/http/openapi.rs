@@ -26,7 +26,7 @@ pub const BEARER: &str = "bearer";
         description = "Intake and scheduling for an outpatient ketamine infusion clinic: \
 patients, referrals, contraindication screening, readiness, protocol courses and their \
 appointments.\n\nEvery `/v1` operation needs `Authorization: Bearer <JWT>` (HS256, with \
-`sub`, `role`, `iss`, `aud`, `exp`); `/healthz` and `/readyz` need none. In development, `make run` prints an admin token: \
+`sub`, `role`, `iss`, `aud`, `exp` and `iat`; see the `bearer` scheme); `/healthz` and `/readyz` need none. In development, `make run` prints an admin token: \
 paste it into **Authorize**.\n\nErrors are `application/problem+json` (RFC 9457) with a \
 stable `code`."
     ),
@@ -59,7 +59,15 @@ impl Modify for BearerAuth {
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("JWT")
                     .description(Some(
-                        "A JWT signed with HS256; `infusion-api token --role ROLE` prints one.",
+                        "A JWT (RFC 7519) signed with HS256, any other algorithm refused. \
+Required claims: `sub` (a staff member or system; a patient token's is the patient's id), \
+`role` (`admin`, `clinician`, `scheduler`, `integration` or `patient`), `iss` (a string, \
+the server's `JWT_ISSUER`), `aud` (a string or an array of strings naming the server's \
+`JWT_AUDIENCE`), `exp` and `iat` (whole seconds since the epoch). `nbf` is honoured when \
+present; `exp`, `nbf` and `iat` allow 30 seconds of clock skew. `iat` may not be in the \
+future, and `exp` - `iat` may not exceed `JWT_MAX_LIFETIME_MINUTES` (12 hours by \
+default). The header's `typ`, if sent, is `JWT` or `at+jwt`; a `crit` header is refused. \
+`infusion-api token --role ROLE` prints a token.",
                     ))
                     .build(),
             ),

@@ -29,6 +29,8 @@ async fn a_write_a_read_and_each_denial_are_recorded() {
     let id = patient["id"].as_str().unwrap();
     let path = format!("/v1/patients/{id}");
     assert_eq!(app.get(&path).role(Role::Scheduler).send().await.status, 200);
+    let head = app.request(actix_web::http::Method::HEAD, &path).role(Role::Clinician).send().await;
+    assert_eq!(head.status, 200);
     let stranger = "019ac5a0-0000-7000-8000-0000000000ff";
     app.get(&path).patient(stranger).send().await.assert_problem(404, "not_found");
     app.post("/v1/rooms")
@@ -56,6 +58,11 @@ async fn a_write_a_read_and_each_denial_are_recorded() {
         (json!("test-scheduler"), json!("scheduler"))
     );
     assert_eq!(read["path"], path.as_str());
+    let head = events.iter().find(|e| e["method"] == "HEAD").expect("the HEAD read");
+    assert_eq!(
+        (head["operation"].clone(), head["actor"].clone()),
+        (json!("get_patient"), json!("test-clinician"))
+    );
 
     let everything = trail(&app, "").await;
     let missing = find(&everything, "get_patient", 404);

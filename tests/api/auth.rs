@@ -273,3 +273,137 @@ async fn tokens_without_expiry_or_with_a_far_past_not_before_are_handled() {
     let future = with_claim("nbf", json!(Utc::now().timestamp() + 3600));
     assert_refused(&app, &sign(&future, Algorithm::HS256, SECRET)).await;
 }
+
+/// `claims()` with `iat` and `exp` set, seconds from now.
+fn issued(iat: i64, exp: i64) -> Value {
+    let now = Utc::now().timestamp();
+    let mut c = claims();
+    c["iat"] = json!(now + iat);
+    c["exp"] = json!(now + exp);
+    c
+}
+
+async fn assert_refused_saying(app: &TestApp, token: &str, detail: &str) {
+    let body = assert_refused(app, token).await;
+    assert_eq!(body["detail"], detail, "{body}");
+}
+
+async fn assert_accepted(app: &TestApp, token: &str) {
+    let res = app.get("/v1/patients").bearer(token).send().await;
+    assert_eq!(res.status, 200, "{}", res.text);
+}
+
+#[actix_web::test]
+async fn a_token_without_iat_is_401() {
+    let app = TestApp::spawn().await;
+    let token = sign(&without_claim("iat"), Algorithm::HS256, SECRET);
+    assert_refused_saying(&app, &token, "the token has no `iat` (issued at)").await;
+    // Sent again, it is refused again: nothing refused is remembered.
+    assert_refused(&app, &token).await;
+}
+
+#[actix_web::test]
+async fn a_token_issued_in_the_future_is_401() {
+    let app = TestApp::spawn().await;
+    let token = sign(&issued(3600, 3600 + 600), Algorithm::HS256, SECRET);
+    assert_refused_saying(&app, &token, "the token's `iat` is in the future").await;
+    // Within the 30 seconds of clock skew, it is taken.
+    assert_accepted(&app, &sign(&issued(20, 600), Algorithm::HS256, SECRET)).await;
+}
+
+#[actix_web::test]
+async fn a_token_living_longer_than_the_maximum_is_401() {
+    let app = TestApp::spawn().await;
+    let detail = "the token lives longer (`exp` - `iat`) than JWT_MAX_LIFETIME_MINUTES allows";
+    // The end of year 9999, as some issuers write "never".
+    let mut forever = claims();
+    forever["exp"] = json!(253_402_300_799_u64);
+    assert_refused_saying(&app, &sign(&forever, Algorithm::HS256, SECRET), detail).await;
+    // The default maximum is 12 hours: a second more is refused, 12 hours
+    // exactly (the token `make run` prints) is taken.
+    let twelve_hours = 12 * 3600;
+    let over = sign(&issued(-60, twelve_hours - 59), Algorithm::HS256, SECRET);
+    assert_refused_saying(&app, &over, detail).await;
+    assert_accepted(&app, &sign(&issued(-60, twelve_hours - 60), Algorithm::HS256, SECRET)).await;
+}
+
+#[actix_web::test]
+async fn the_maximum_lifetime_follows_its_setting() {
+    let app = TestApp::builder().setting("JWT_MAX_LIFETIME_MINUTES", "30").build().await;
+    assert_refused(&app, &sign(&issued(0, 31 * 60), Algorithm::HS256, SECRET)).await;
+    assert_accepted(&app, &sign(&issued(0, 30 * 60), Algorithm::HS256, SECRET)).await;
+}
+
+#[actix_web::test]
+async fn a_crit_header_is_401() {
+    let app = TestApp::spawn().await;
+    let detail = "the token's `crit` header names extensions this server does not understand";
+    // RFC 7515 §4.1.11: a recipient that does not understand a listed
+    // extension must refuse the token; this server understands none.
+    for header in [
+        json!({"alg": "HS256", "typ": "JWT", "crit": ["urn:example:policy"], "urn:example:policy": "x"}),
+        json!({"alg": "HS256", "typ": "JWT", "crit": ["b64"], "b64": false}),
+        json!({"alg": "HS256", "typ": "JWT", "crit": []}),
+    ] {
+        let token = forge(&header, &claims(), SECRET.as_bytes());
+        assert_refused_saying(&app, &token, detail).await;
+    }
+    let token = forge(&json!({"alg": "HS256", "crit": "exp"}), &claims(), SECRET.as_bytes());
+    assert_refused(&app, &token).await;
+}
+
+#[actix_web::test]
+async fn a_typ_other_than_a_jwt_is_401() {
+    let app = TestApp::spawn().await;
+    for typ in ["JOSE", "JOSE+JSON", "application/json", "dpop+jwt", "JWT ", ""] {
+        let token = forge(&json!({"alg": "HS256", "typ": typ}), &claims(), SECRET.as_bytes());
+        assert_refused_saying(&app, &token, "the token's `typ` must be `JWT` or `at+jwt`").await;
+    }
+    let token = forge(&json!({"alg": "HS256", "typ": 1}), &claims(), SECRET.as_bytes());
+    assert_refused(&app, &token).await;
+    // Media types are case-insensitive and may leave out `application/`;
+    // a token without `typ` is taken as well.
+    for typ in ["JWT", "jwt", "at+jwt", "AT+JWT", "application/jwt", "application/at+jwt"] {
+        let token = forge(&json!({"alg": "HS256", "typ": typ}), &claims(), SECRET.as_bytes());
+        assert_accepted(&app, &token).await;
+    }
+    assert_accepted(&app, &forge(&json!({"alg": "HS256"}), &claims(), SECRET.as_bytes())).await;
+}
+
+#[actix_web::test]
+async fn an_iss_that_is_not_a_string_is_401() {
+    let app = TestApp::spawn().await;
+    for iss in [json!(5), json!([ISSUER]), json!({"x": 1}), json!(null), json!(true)] {
+        let token = sign(&with_claim("iss", iss.clone()), Algorithm::HS256, SECRET);
+        assert_refused(&app, &token).await;
+    }
+}
+
+#[actix_web::test]
+async fn an_aud_that_is_not_a_string_or_strings_is_401() {
+    let app = TestApp::spawn().await;
+    for aud in [json!({"x": 1}), json!(5), json!([5]), json!([AUDIENCE, 5]), json!(null), json!([])]
+    {
+        let token = sign(&with_claim("aud", aud.clone()), Algorithm::HS256, SECRET);
+        assert_refused(&app, &token).await;
+    }
+    // An array of strings that names this API is an audience (RFC 7519 §4.1.3).
+    let token =
+        sign(&with_claim("aud", json!(["another-api", AUDIENCE])), Algorithm::HS256, SECRET);
+    assert_accepted(&app, &token).await;
+}
+
+#[test]
+fn the_contract_names_every_required_claim() {
+    let spec = serde_json::to_value(infusion_api::http::openapi()).unwrap();
+    let scheme = spec["components"]["securitySchemes"]["bearer"]["description"].as_str().unwrap();
+    let info = spec["info"]["description"].as_str().unwrap();
+    for claim in ["sub", "role", "iss", "aud", "exp", "iat"] {
+        let named = format!("`{claim}`");
+        assert!(scheme.contains(&named), "the bearer scheme leaves out {named}: {scheme}");
+        assert!(info.contains(&named), "the description leaves out {named}: {info}");
+    }
+    for rule in ["JWT_MAX_LIFETIME_MINUTES", "`crit`", "`typ`"] {
+        assert!(scheme.contains(rule), "the bearer scheme does not state {rule}: {scheme}");
+    }
+}

@@ -51,6 +51,64 @@ fn the_token_command_refuses_bad_arguments() {
     }
 }
 
+/// The claims of a token the command printed.
+fn claims_of(token: &str) -> serde_json::Value {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).unwrap();
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap();
+    serde_json::from_slice(&json).unwrap()
+}
+
+#[test]
+fn the_token_command_stays_within_the_maximum_lifetime() {
+    let run = |args: &[&str], max: Option<&str>| {
+        let mut cmd = command();
+        cmd.args(["token", "--role", "admin"]).args(args).env("JWT_SECRET", SECRET);
+        if let Some(max) = max {
+            cmd.env("JWT_MAX_LIFETIME_MINUTES", max);
+        }
+        cmd.output().unwrap()
+    };
+    let lifetime = |out: &std::process::Output| {
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let claims = claims_of(String::from_utf8_lossy(&out.stdout).trim());
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap()
+    };
+    // Up to the default maximum, 12 hours; a minute more is refused, saying why.
+    assert_eq!(lifetime(&run(&["--ttl-minutes", "720"], None)), 720 * 60);
+    let over = run(&["--ttl-minutes", "721"], None);
+    assert!(!over.status.success() && over.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&over.stderr);
+    assert!(stderr.contains("JWT_MAX_LIFETIME_MINUTES (720)"), "{stderr}");
+    // The default, an hour, shrinks to a smaller maximum.
+    assert_eq!(lifetime(&run(&[], None)), 3600);
+    assert_eq!(lifetime(&run(&[], Some("30"))), 1800);
+    assert!(!run(&["--ttl-minutes", "31"], Some("30")).status.success());
+}
+
+#[test]
+fn the_server_refuses_the_development_or_a_weak_secret_in_production() {
+    let weak = "a".repeat(32);
+    for (secret, rule) in [
+        ("infusion-api-development-secret-never-use-in-production", "not the development secret"),
+        (weak.as_str(), "at least 10 distinct characters"),
+        ("0123456789abcdef0123456789abcdef", "no repeated piece"),
+    ] {
+        // The unsupported database keeps a server that took the secret from
+        // serving on, so that this test fails instead of hanging.
+        let out = command()
+            .arg("serve")
+            .env("JWT_SECRET", secret)
+            .env("DATABASE_URL", "mysql://localhost/clinic")
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(&format!("rule: {rule}")), "{stderr}");
+        assert!(!stderr.contains(secret), "{stderr}");
+    }
+}
+
 #[test]
 fn the_server_refuses_to_start_without_a_secret_outside_development() {
     let out = command().arg("serve").output().unwrap();

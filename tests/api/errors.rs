@@ -1,6 +1,7 @@
 //! Every bad request is a problem document with a stable code, never a 500,
 //! and a refused request stores nothing.
 
+use actix_web::http::Method;
 use infusion_api::domain::access::Role;
 use serde_json::json;
 
@@ -130,14 +131,14 @@ async fn unknown_routes_are_404_and_wrong_methods_405() {
     let res =
         app.request(actix_web::http::Method::DELETE, "/v1/patients").role(Role::Admin).send().await;
     res.assert_problem(405, "method_not_allowed");
-    assert_eq!(res.header("allow"), Some("GET, POST"));
+    assert_eq!(res.header("allow"), Some("GET, HEAD, POST"));
     let res = app
         .request(actix_web::http::Method::PUT, "/v1/patients/abc")
         .role(Role::Admin)
         .send()
         .await;
     res.assert_problem(405, "method_not_allowed");
-    assert_eq!(res.header("allow"), Some("GET, PATCH"));
+    assert_eq!(res.header("allow"), Some("GET, HEAD, PATCH"));
     let res = app.post("/healthz").send().await;
     res.assert_problem(405, "method_not_allowed");
 }
@@ -324,4 +325,223 @@ async fn every_list_page_and_body_is_bounded() {
     let res =
         app.get("/v1/availability?from=2026-12-02&to=2027-12-02").role(Role::Admin).send().await;
     res.assert_invalid_fields(&["to"]);
+}
+
+/// The headers a test compares between two answers: all but the request id
+/// and `RateLimit`, whose remaining count falls with each request.
+fn comparable(headers: &std::collections::HashMap<String, String>) -> Vec<(String, String)> {
+    let mut kept: Vec<_> = headers
+        .iter()
+        .filter(|(k, _)| *k != "x-request-id" && *k != "ratelimit")
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    kept.sort();
+    kept
+}
+
+/// HEAD is GET without the body (RFC 9110 §9.3.2): on every GET route of
+/// the contract, with GET's status and headers.
+#[actix_web::test]
+async fn head_is_answered_on_every_get_route() {
+    let app = TestApp::at_clinic_now().await;
+    let patient = app.ready_patient().await;
+    let spec = serde_json::to_value(infusion_api::http::openapi()).unwrap();
+    let mut paths = vec!["/openapi.json".to_owned(), "/swagger-ui/".to_owned()];
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        if item.get("get").is_some() {
+            paths.push(path.replace("{id}", &patient).replace("{code}", "pain-5-day"));
+        }
+    }
+    assert!(paths.len() > 20, "{paths:?}");
+    let mut statuses = std::collections::BTreeSet::new();
+    for path in &paths {
+        let get = app.get(path).role(Role::Admin).send().await;
+        let head = app.request(Method::HEAD, path).role(Role::Admin).send().await;
+        assert_eq!(head.status, get.status, "HEAD {path}: {}", head.text);
+        assert_eq!(comparable(&head.headers), comparable(&get.headers), "HEAD {path}");
+        statuses.insert(get.status);
+    }
+    // Found and not found (an unknown referral, screening, course) alike.
+    assert_eq!(statuses, [200, 404].into(), "{paths:?}");
+
+    // Without a token, 401 as for GET; an unknown route is 404.
+    let res = app.request(Method::HEAD, "/v1/patients").send().await;
+    res.assert_problem(401, "unauthorized");
+    assert_eq!(res.header("www-authenticate"), Some("Bearer"));
+    let res = app.request(Method::HEAD, "/v1/nothing-here").role(Role::Admin).send().await;
+    res.assert_problem(404, "not_found");
+    // A path without GET has no HEAD either.
+    let cancel = format!("/v1/appointments/{patient}/cancel");
+    let res = app.request(Method::HEAD, &cancel).role(Role::Admin).send().await;
+    res.assert_problem(405, "method_not_allowed");
+    assert_eq!(res.header("allow"), Some("POST"));
+}
+
+/// One HTTP/1.1 exchange with the App served on a real socket, as bytes:
+/// what a client sees, after actix's HTTP/1 layer.
+async fn over_the_wire(app: &TestApp, request: String) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let state = app.state.clone();
+    let server = actix_web::HttpServer::new(move || infusion_api::http::app(state.clone()))
+        .workers(1)
+        .disable_signals()
+        .listen(listener)
+        .unwrap()
+        .run();
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+    let answer = actix_web::rt::task::spawn_blocking(move || {
+        let mut stream = std::net::TcpStream::connect(address).unwrap();
+        stream.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).unwrap();
+        answer
+    })
+    .await
+    .unwrap();
+    handle.stop(false).await;
+    answer
+}
+
+/// The status line, the headers but `date` and `x-request-id`, and the body
+/// of a raw HTTP/1.1 answer.
+fn split_answer(answer: &[u8]) -> (String, Vec<String>, Vec<u8>) {
+    let end = answer.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&answer[..end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status = lines.next().unwrap().to_owned();
+    let mut headers: Vec<String> = lines
+        .map(str::to_ascii_lowercase)
+        .filter(|l| {
+            !["date:", "x-request-id:", "ratelimit:"].iter().any(|name| l.starts_with(name))
+        })
+        .collect();
+    headers.sort();
+    (status, headers, answer[end + 4..].to_vec())
+}
+
+#[actix_web::test]
+async fn head_sends_get_headers_without_the_body_over_the_wire() {
+    let app = TestApp::spawn().await;
+    app.create_patient(patient_body()).await;
+    let token = app.token_for(Role::Admin, "test-admin");
+    for (path, status) in [
+        ("/v1/patients", "200"),
+        ("/healthz", "200"),
+        ("/v1/patients/019a6b1e-7c2d-7f00-8a11-3c4d5e6f7a8b", "404"),
+    ] {
+        let request = |method: &str| {
+            format!("{method} {path} HTTP/1.1\r\nhost: test\r\nauthorization: Bearer {token}\r\nconnection: close\r\n\r\n")
+        };
+        let (get_status, get_headers, get_body) =
+            split_answer(&over_the_wire(&app, request("GET")).await);
+        let (head_status, head_headers, head_body) =
+            split_answer(&over_the_wire(&app, request("HEAD")).await);
+        assert!(get_status.contains(status), "{get_status}");
+        assert!(!get_body.is_empty());
+        assert_eq!(head_status, get_status, "{path}");
+        // Content-Length included: it is GET's.
+        assert_eq!(head_headers, get_headers, "{path}");
+        assert!(head_headers.iter().any(|h| h.starts_with("content-length: ")), "{head_headers:?}");
+        assert!(head_body.is_empty(), "{path}: {}", String::from_utf8_lossy(&head_body));
+    }
+}
+
+/// Only `application/json`, with at most a UTF-8 `charset`, is a JSON body
+/// (RFC 8259 §8.1: JSON exchanged between systems is UTF-8).
+#[actix_web::test]
+async fn only_application_json_is_a_json_body() {
+    let app = TestApp::spawn().await;
+    let body = patient_body().to_string();
+    for content_type in [
+        "application/evil+json",
+        "application/problem+json",
+        "application/json; charset=utf-16",
+        "application/json; charset=iso-8859-1",
+        "application/json; foo=bar",
+        "application/json; charset=utf-8; foo=bar",
+        "application/json; charset",
+        "application/json, text/plain",
+    ] {
+        let res = app
+            .post("/v1/patients")
+            .role(Role::Clinician)
+            .raw(content_type, body.clone())
+            .send()
+            .await;
+        assert_eq!(res.status, 415, "{content_type}: {}", res.text);
+        res.assert_problem(415, "unsupported_media_type");
+    }
+    assert_eq!(app.count("patients"), 0);
+    for content_type in [
+        "application/json",
+        "Application/JSON",
+        "application/json;charset=UTF-8",
+        "application/json; charset=\"utf-8\"",
+        "application/json ; charset=utf-8",
+    ] {
+        let res = app
+            .post("/v1/patients")
+            .role(Role::Clinician)
+            .raw(content_type, body.clone())
+            .send()
+            .await;
+        assert_eq!(res.status, 201, "{content_type}: {}", res.text);
+    }
+}
+
+/// Dates are RFC 3339 `full-date`s and nothing else, in bodies and in query
+/// strings alike: a sign, a fifth year digit, a one-digit month or day, or
+/// white space is a 422 naming the field, as the contract's pattern says.
+#[actix_web::test]
+async fn dates_are_full_dates_only() {
+    let app = TestApp::at_clinic_now().await;
+    for date in [
+        "+001985-12-10",
+        "+1985-12-10",
+        "01985-12-10",
+        "1985-12-1",
+        "1985-1-10",
+        " 1985-12-10",
+        "1985-12-10 ",
+        "1985-12-10T00:00:00",
+        "19851210",
+        "1985/12/10",
+        "1985-12-10\n",
+    ] {
+        let res = app
+            .post("/v1/patients")
+            .role(Role::Clinician)
+            .json(&with(patient_body(), json!({"date_of_birth": date})))
+            .send()
+            .await;
+        assert_eq!(res.status, 422, "{date:?}: {}", res.text);
+        res.assert_invalid_fields(&["date_of_birth"]);
+    }
+    assert_eq!(app.count("patients"), 0);
+    for query in [
+        "from=%2B002026-12-01",
+        "from=%2B2026-12-01",
+        "from=02026-12-01",
+        "from=2026-12-1",
+        "from=%202026-12-01",
+        "from=2026-12-01%20",
+    ] {
+        for list in ["/v1/closures", "/v1/appointments", "/v1/availability"] {
+            let res = app.get(&format!("{list}?{query}")).role(Role::Admin).send().await;
+            assert_eq!(res.status, 422, "{list}?{query}: {}", res.text);
+            res.assert_invalid_fields(&["from"]);
+        }
+    }
+    assert_eq!(app.get("/v1/closures?from=2026-12-01").role(Role::Admin).send().await.status, 200);
+    let res = app
+        .post("/v1/patients")
+        .role(Role::Clinician)
+        .json(&with(patient_body(), json!({"date_of_birth": "1985-12-10"})))
+        .send()
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text);
 }
