@@ -163,3 +163,44 @@ fn the_openapi_command_prints_the_committed_spec() {
     .unwrap();
     assert!(printed == committed, "`infusion-api openapi` differs from openapi/openapi.json");
 }
+
+/// `audit prune` deletes the records older than the retention, and their
+/// patients, in one transaction, through the append-only triggers that
+/// refuse every other delete; it keeps the rest.
+#[actix_web::test]
+async fn audit_prune_deletes_only_what_is_past_the_retention() {
+    let app = TestApp::spawn().await;
+    let patient = app.create_patient(crate::helpers::patient_body()).await;
+    let id = patient["id"].as_str().unwrap();
+    let old = "019ac5a0-0000-7000-8000-0000000000a1";
+    assert!(app.execute(&format!(
+        "INSERT INTO audit_events (id, occurred_at, actor, actor_role, client_id, operation, method, \
+         path, status, records, changed, request_id, source) VALUES ('{old}', '2019-01-02 10:00:00', \
+         'front-desk', 'scheduler', NULL, 'get_patient', 'GET', '/v1/patients/{id}', 200, \
+         'patient/{id}', '', '{old}', NULL)"
+    )));
+    assert!(app.execute(&format!(
+        "INSERT INTO audit_event_patients (patient_id, event_id) VALUES ('{id}', '{old}')"
+    )));
+    assert!(!app.execute("DELETE FROM audit_events"), "the triggers refuse any other delete");
+    let prune = |days: &str| {
+        let out = command()
+            .args(["audit", "prune"])
+            .env("DATABASE_URL", app.database_url())
+            .env("AUDIT_RETENTION_DAYS", days)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let said = prune("2190");
+    assert!(said.contains(": 1 audit records"), "{said}");
+    assert_eq!(app.count("audit_events"), 1, "this request's record stays");
+    assert_eq!(app.count(&format!("audit_events WHERE id = '{old}'")), 0);
+    assert_eq!(app.count(&format!("audit_event_patients WHERE event_id = '{old}'")), 0);
+    assert!(!app.execute("DELETE FROM audit_events"), "the triggers are back");
+    assert!(prune("3650").contains(": 0 audit records"));
+    let bad = command().args(["audit", "prune"]).env("AUDIT_RETENTION_DAYS", "0").output().unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("AUDIT_RETENTION_DAYS"));
+}

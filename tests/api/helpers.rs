@@ -172,6 +172,11 @@ impl TestApp {
         Self::builder().build().await
     }
 
+    /// The URL of this app's own database.
+    pub fn database_url(&self) -> String {
+        self._db.url()
+    }
+
     /// Moves the clinic's clock (built with [`TestAppBuilder::now`]) to `now`.
     pub fn travel_to(&self, now: DateTime<Utc>) {
         self.clock.as_ref().expect("travel_to needs a TestApp built with .now(...)").set(now);

@@ -249,3 +249,76 @@ async fn courses_racing_for_one_patient_make_one() {
     assert_eq!(app.count("courses"), 1);
     assert_eq!(app.count(&format!("appointments WHERE patient_id = '{patient}'")), 5);
 }
+
+/// Every log line of this test process, as the `log` facade saw it.
+static LOGGED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+struct Capture;
+
+impl log::Log for Capture {
+    fn enabled(&self, _: &log::Metadata) -> bool {
+        true
+    }
+
+    fn log(&self, record: &log::Record) {
+        LOGGED.lock().unwrap().push(record.args().to_string());
+    }
+
+    fn flush(&self) {}
+}
+
+/// Logs carry ids, never a clinical outcome next to a patient id: no line
+/// that names the patient says how a screening, a pain score or a PHQ-9
+/// came out, whatever happened to the patient.
+#[actix_web::test]
+async fn no_log_line_puts_an_outcome_next_to_a_patient() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        if log::set_boxed_logger(Box::new(Capture)).is_ok() {
+            log::set_max_level(log::LevelFilter::Trace);
+        }
+    });
+    let app = TestApp::at_clinic_now().await;
+    let patient = app.ready_patient().await;
+    app.screen(&patient, &["uncontrolled_hypertension"], &[]).await;
+    app.screen(&patient, &[], &["Lamictal"]).await;
+    let consult = json!({"prescriber": crate::helpers::provider(), "consulted_on": TODAY, "agreed_plan": "Hold the evening dose"});
+    let res = app
+        .post(&format!("/v1/patients/{patient}/prescriber-consults"))
+        .role(Role::Clinician)
+        .json(&consult)
+        .send()
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text);
+    let id = app.booked(&patient, TODAY, "afternoon").await["id"].as_str().unwrap().to_owned();
+    assert_eq!(app.act(&id, "check-in", json!({"pain_before": 9, "phq9": 21})).await.status, 200);
+    assert_eq!(app.act(&id, "complete", json!({"pain_after": 2})).await.status, 200);
+    assert_eq!(
+        app.get(&format!("/v1/patients/{patient}/readiness"))
+            .role(Role::Clinician)
+            .send()
+            .await
+            .status,
+        200
+    );
+
+    let logged = LOGGED.lock().unwrap().clone();
+    assert!(!logged.is_empty(), "the capture saw the requests");
+    let outcomes = [
+        "eligible",
+        "contraindicat",
+        "hypertension",
+        "lamotrigine",
+        "lamictal",
+        "pain",
+        "phq",
+        "ready",
+        "score",
+    ];
+    let leaks: Vec<&String> = logged
+        .iter()
+        .filter(|line| line.contains(&patient))
+        .filter(|line| outcomes.iter().any(|o| line.to_lowercase().contains(o)))
+        .collect();
+    assert!(leaks.is_empty(), "{leaks:#?}");
+}
