@@ -135,6 +135,25 @@ def _range(max_days: int | None):
     return rule
 
 
+def _instant_range(query: object, today: dt.date) -> None:
+    """`to` not before `from`, both RFC 3339 instants (the audit trail's
+    filters): when both parse and `to` is earlier, they swap."""
+    if not isinstance(query, dict):
+        return
+
+    def instant(value: object) -> dt.datetime | None:
+        if not isinstance(value, str):
+            return None
+        try:
+            return dt.datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            return None
+
+    start, end = instant(query.get("from")), instant(query.get("to"))
+    if start is not None and end is not None and start.tzinfo and end.tzinfo and end < start:
+        query["from"], query["to"] = query["to"], query["from"]
+
+
 BODY_RULES = {
     ("POST", "/v1/patients"): [_birth, _unique_indications],
     ("PATCH", "/v1/patients/{id}"): [_birth, _unique_indications],
@@ -149,6 +168,7 @@ QUERY_RULES = {
     ("GET", "/v1/availability"): [_range(93)],
     ("GET", "/v1/appointments"): [_range(None)],
     ("GET", "/v1/closures"): [_range(None)],
+    ("GET", "/v1/audit-events"): [_instant_range],
 }
 
 

@@ -66,10 +66,8 @@ pub struct ListAuditEventsQuery {
     /// Only requests that reached this patient's data.
     pub patient_id: Option<Id>,
     /// Only requests by this token subject (`sub`).
-    #[param(value_type = Option<String>)]
     pub actor: Option<Text<200>>,
     /// Only this operation, by its OpenAPI operation id (`get_patient`).
-    #[param(value_type = Option<String>)]
     pub operation: Option<Text<100>>,
     /// Only requests at or after this instant (RFC 3339).
     #[param(value_type = Option<String>, format = DateTime)]
