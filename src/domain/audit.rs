@@ -34,6 +34,7 @@ pub struct AuditEvent {
     pub records: Vec<String>,
     /// For a partial update, the names of the fields it changed.
     pub changed: Vec<String>,
+    /// The request's `x-request-id`, which is also this record's `id`.
     pub request_id: String,
     /// The peer address the request came from.
     pub source: Option<String>,

@@ -18,6 +18,7 @@ use actix_web::http::Method;
 use actix_web::HttpMessage;
 use chrono::{DateTime, Utc};
 
+use crate::config::DatabaseTarget;
 use crate::domain::appointment::Appointment;
 use crate::domain::audit::{self, AuditEvent};
 use crate::domain::calendar::{Closure, Room};
@@ -158,7 +159,7 @@ impl Touched for PatientId<'_> {
 
 /// The operations of the API, by method and path template, from the
 /// OpenAPI document: their ids and the status each answers on success.
-pub struct Operations(HashMap<(Method, String), Operation>);
+pub struct Operations(HashMap<String, Vec<(Method, Operation)>>);
 
 #[derive(Clone, Debug)]
 struct Operation {
@@ -187,14 +188,17 @@ impl Operations {
                     .find(|status| (200..300).contains(status))
                     .unwrap_or(200);
                 let id = operation.operation_id.clone().unwrap_or_else(|| path.clone());
-                operations.insert((method, path.clone()), Operation { id, success });
+                operations
+                    .entry(path.clone())
+                    .or_insert_with(Vec::new)
+                    .push((method, Operation { id, success }));
             }
         }
         Self(operations)
     }
 
     fn find(&self, method: &Method, template: &str) -> Option<&Operation> {
-        self.0.get(&(method.clone(), template.to_owned()))
+        self.0.get(template)?.iter().find(|(m, _)| m == method).map(|(_, operation)| operation)
     }
 }
 
@@ -209,7 +213,6 @@ struct Noted {
     operation: Operation,
     method: Method,
     path: String,
-    request_id: String,
     source: Option<String>,
     caller: Option<Caller>,
     seen: Seen,
@@ -228,12 +231,11 @@ impl Note {
         let looked_up = if req.method() == Method::HEAD { &Method::GET } else { req.method() };
         let operation = operations.find(looked_up, &template)?.clone();
         let note = Note(Rc::new(RefCell::new(Noted {
-            id: store::new_id(),
+            id: request_id.to_owned(),
             at: state.now(),
             operation,
             method: req.method().clone(),
             path: req.path().to_owned(),
-            request_id: request_id.to_owned(),
             source: req.peer_addr().map(|a| a.ip().to_string()),
             caller: None,
             seen: Seen::default(),
@@ -277,16 +279,37 @@ impl Note {
     /// Queues the record of the answered request on `log`, unless its write
     /// stored it or the trail keeps none of it ([`audit::recorded`]).
     pub fn finish<B>(self, response: &ServiceResponse<B>, log: &AuditLog) {
-        let noted = self.0.borrow();
+        let mut noted = self.0.borrow_mut();
         let status = response.status().as_u16();
         let reads_only = matches!(noted.method, Method::GET | Method::HEAD);
         if !noted.stored && audit::recorded(reads_only, status, !noted.seen.patients.is_empty()) {
-            log.push(noted.event(status));
+            log.push(noted.take_event(status));
         }
     }
 }
 
 impl Noted {
+    /// The record, its parts moved out: the request is answered.
+    fn take_event(&mut self, status: u16) -> AuditEvent {
+        let caller = self.caller.take();
+        AuditEvent {
+            request_id: self.id.clone(),
+            id: std::mem::take(&mut self.id),
+            occurred_at: self.at,
+            actor_role: caller.as_ref().map(|c| c.role),
+            actor: caller.map(|c| c.subject),
+            client_id: None,
+            operation: self.operation.id.clone(),
+            method: self.method.to_string(),
+            path: std::mem::take(&mut self.path),
+            status,
+            patient_ids: std::mem::take(&mut self.seen.patients),
+            records: std::mem::take(&mut self.seen.records),
+            changed: std::mem::take(&mut self.changed),
+            source: self.source.take(),
+        }
+    }
+
     fn event(&self, status: u16) -> AuditEvent {
         AuditEvent {
             id: self.id.clone(),
@@ -301,7 +324,7 @@ impl Noted {
             patient_ids: self.seen.patients.clone(),
             records: self.seen.records.clone(),
             changed: self.changed.clone(),
-            request_id: self.request_id.clone(),
+            request_id: self.id.clone(),
             source: self.source.clone(),
         }
     }
@@ -318,8 +341,13 @@ pub fn touching(mut event: AuditEvent, value: &impl Touched) -> AuditEvent {
     event
 }
 
-/// How long queued records wait at most before they are stored.
-const FLUSH_EVERY: Duration = Duration::from_secs(1);
+/// How long queued records wait at most before they are stored: a quarter
+/// of a second keeps each batch small, so that storing one never holds the
+/// database long enough to show in the requests' p99.
+const FLUSH_EVERY: Duration = Duration::from_millis(250);
+
+/// How long the flusher waits after the database refused a batch.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// Queued records beyond which a flush starts at once.
 const FLUSH_AT: usize = 1_000;
@@ -348,14 +376,20 @@ struct Queue {
 }
 
 impl AuditLog {
-    /// Starts the flusher, storing through `pool`.
-    pub fn start(pool: DbPool) -> Self {
+    /// Starts the flusher, storing in `target`: on PostgreSQL through a
+    /// connection of its own, so that it never keeps a request waiting for
+    /// one of `pool`'s; on SQLite through `pool`, whose writers take turns.
+    pub fn start(target: &DatabaseTarget, pool: DbPool) -> Self {
         let shared = Arc::new(Shared::default());
+        let mut sink = match target {
+            DatabaseTarget::Postgres(_) => Sink::Own { target: target.clone(), conn: None },
+            DatabaseTarget::Sqlite(_) => Sink::Pool(pool),
+        };
         let flusher = {
             let shared = shared.clone();
             std::thread::Builder::new()
                 .name("audit-flush".into())
-                .spawn(move || flush_loop(&shared, &pool))
+                .spawn(move || flush_loop(&shared, &mut sink))
                 .map_err(|e| log::error!("audit: cannot start the flusher thread: {e}"))
                 .ok()
         };
@@ -365,8 +399,10 @@ impl AuditLog {
     pub fn push(&self, event: AuditEvent) {
         let mut queue = self.shared.queue.lock().unwrap_or_else(PoisonError::into_inner);
         if queue.events.len() >= QUEUE_LIMIT {
-            let dropped = queue.events.remove(0);
-            log::error!("audit: queue full, record {} dropped", dropped.id);
+            // The oldest hundredth at once: one move of the queue, not one a push.
+            for dropped in queue.events.drain(..QUEUE_LIMIT / 100) {
+                log::error!("audit: queue full, record {} dropped", dropped.id);
+            }
         }
         queue.events.push(event);
         if queue.events.len() >= FLUSH_AT {
@@ -430,7 +466,35 @@ impl Shared {
     }
 }
 
-fn flush_loop(shared: &Shared, pool: &DbPool) {
+/// Where the flusher stores.
+enum Sink {
+    Own { target: DatabaseTarget, conn: Option<DbConnection> },
+    Pool(DbPool),
+}
+
+impl Sink {
+    fn store(&mut self, events: &[AuditEvent]) -> Result<(), StoreError> {
+        let insert =
+            |c: &mut DbConnection| write_transaction(c, |tx| store::audit::insert(tx, events));
+        match self {
+            Sink::Own { target, conn } => {
+                let c = match conn {
+                    Some(c) => c,
+                    None => conn.insert(store::connect_postgres(target)?),
+                };
+                let stored = insert(c);
+                if stored.is_err() {
+                    // Opened afresh next time: the server may have dropped it.
+                    *conn = None;
+                }
+                stored
+            }
+            Sink::Pool(pool) => pool.get().map_err(StoreError::from)?.run(insert),
+        }
+    }
+}
+
+fn flush_loop(shared: &Shared, sink: &mut Sink) {
     loop {
         let closing = {
             let queue = shared.queue.lock().unwrap_or_else(PoisonError::into_inner);
@@ -442,15 +506,12 @@ fn flush_loop(shared: &Shared, pool: &DbPool) {
         };
         let events = shared.take();
         if !events.is_empty() {
-            let stored = pool.get().map_err(StoreError::from).and_then(|mut conn| {
-                conn.run(|c| write_transaction(c, |tx| store::audit::insert(tx, &events)))
-            });
-            if let Err(error) = stored {
+            if let Err(error) = sink.store(&events) {
                 log::error!("audit: {} records not stored yet: {error}", events.len());
                 if !closing {
                     shared.put_back(events);
                     // The database is away: wait before the next try.
-                    std::thread::sleep(FLUSH_EVERY);
+                    std::thread::sleep(RETRY_AFTER);
                 }
             }
         }

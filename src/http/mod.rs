@@ -107,7 +107,7 @@ impl AppState {
             attestation_valid_days: settings.attestation_valid_days,
         };
         let gate = Arc::new(Semaphore::new(pool.max_size() as usize));
-        let audit = AuditLog::start(pool.clone());
+        let audit = AuditLog::start(&settings.database, pool.clone());
         let limits = limits::Limits::new(&settings);
         Self { pool, gate, settings, keys, clock, calendar, policy, audit, limits }
     }

@@ -139,6 +139,20 @@ impl ConnectionManager {
     }
 }
 
+/// A connection of its own, outside any pool, to `target` (PostgreSQL): for
+/// work that must not take a request's connection, such as storing the audit
+/// queue.
+pub fn connect_postgres(target: &DatabaseTarget) -> Result<DbConnection, StoreError> {
+    match target {
+        DatabaseTarget::Postgres(_) => ConnectionManager::new(target.clone())
+            .open()
+            .map_err(|e| StoreError::Unavailable(e.to_string())),
+        DatabaseTarget::Sqlite(_) => {
+            Err(StoreError::Unavailable("SQLite writers share the pool's turn".into()))
+        }
+    }
+}
+
 /// The connection pool.
 pub type DbPool = r2d2::Pool<ConnectionManager>;
 

@@ -46,7 +46,9 @@ pub mod protocols;
 pub mod rooms;
 pub mod schema;
 
-pub use connection::{build_pool, retrying, write_transaction, DbConnection, DbPool};
+pub use connection::{
+    build_pool, connect_postgres, retrying, write_transaction, DbConnection, DbPool,
+};
 
 use crate::domain::Refusal;
 

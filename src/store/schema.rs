@@ -233,7 +233,6 @@ diesel::table! {
         status -> Integer,
         records -> Text,
         changed -> Text,
-        request_id -> Text,
         source -> Nullable<Text>,
     }
 }
@@ -245,5 +244,4 @@ diesel::table! {
     }
 }
 
-diesel::joinable!(audit_event_patients -> audit_events (event_id));
 diesel::allow_tables_to_appear_in_same_query!(audit_events, audit_event_patients);
