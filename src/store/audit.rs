@@ -1,4 +1,5 @@
-//! The audit trail's two tables: events, and the patients each touched.
+//! The audit trail's two tables: events (with their patient, when they
+//! touched one), and the patients of the events that touched several.
 //! Inserts run in the caller's transaction (a write's record commits with
 //! the write); nothing here updates a row, and only [`prune`] deletes.
 
@@ -26,6 +27,23 @@ struct EventRow {
     records: String,
     changed: String,
     source: Option<String>,
+    patient_id: Option<String>,
+}
+
+/// The one patient `e` touched, if it touched exactly one.
+fn sole_patient(e: &AuditEvent) -> Option<String> {
+    match e.patient_ids.as_slice() {
+        [one] => Some(one.clone()),
+        _ => None,
+    }
+}
+
+/// (patient, event) of the events that touched several patients.
+fn shared<'a>(events: &'a [AuditEvent]) -> impl Iterator<Item = (&'a str, &'a str)> {
+    events
+        .iter()
+        .filter(|e| e.patient_ids.len() > 1)
+        .flat_map(|e| e.patient_ids.iter().map(move |p| (p.as_str(), e.id.as_str())))
 }
 
 /// Rows per multi-row INSERT: far below both backends' bound-parameter
@@ -50,15 +68,9 @@ pub fn insert(conn: &mut DbConnection, events: &[AuditEvent]) -> Result<(), Stor
             DbConnection::Pg(c) => events.execute(c)?,
             DbConnection::Sqlite(c) => events.execute(c)?,
         };
-        let patients: Vec<_> = chunk
-            .iter()
-            .flat_map(|e| {
-                e.patient_ids.iter().map(|p| {
-                    (
-                        audit_event_patients::patient_id.eq(p.as_str()),
-                        audit_event_patients::event_id.eq(e.id.as_str()),
-                    )
-                })
+        let patients: Vec<_> = shared(chunk)
+            .map(|(p, e)| {
+                (audit_event_patients::patient_id.eq(p), audit_event_patients::event_id.eq(e))
             })
             .collect();
         for part in patients.chunks(BATCH) {
@@ -86,19 +98,16 @@ fn insert_unnested(
     let rows: Vec<EventRow> = events.iter().map(row_of).collect();
     let column = |f: fn(&EventRow) -> String| rows.iter().map(f).collect::<Vec<_>>();
     let optional = |f: fn(&EventRow) -> Option<String>| rows.iter().map(f).collect::<Vec<_>>();
-    let (patients, ids): (Vec<&str>, Vec<&str>) = events
-        .iter()
-        .flat_map(|e| e.patient_ids.iter().map(move |p| (p.as_str(), e.id.as_str())))
-        .unzip();
+    let (patients, ids): (Vec<&str>, Vec<&str>) = shared(events).unzip();
     // One statement, one round trip: the events, then their patients.
     diesel::sql_query(
         "WITH events AS (INSERT INTO audit_events (id, occurred_at, actor, actor_role, client_id, \
-         operation, method, path, status, records, changed, source) \
+         operation, method, path, status, records, changed, source, patient_id) \
          SELECT * FROM unnest($1::text[], $2::timestamp[], $3::text[], $4::text[], $5::text[], \
          $6::text[], $7::text[], $8::text[], $9::integer[], $10::text[], $11::text[], \
-         $12::text[])) \
+         $12::text[], $13::text[])) \
          INSERT INTO audit_event_patients (patient_id, event_id) \
-         SELECT * FROM unnest($13::text[], $14::text[])",
+         SELECT * FROM unnest($14::text[], $15::text[])",
     )
     .bind::<Array<Text>, _>(column(|r| r.id.clone()))
     .bind::<Array<Timestamp>, _>(rows.iter().map(|r| r.occurred_at).collect::<Vec<_>>())
@@ -112,6 +121,7 @@ fn insert_unnested(
     .bind::<Array<Text>, _>(column(|r| r.records.clone()))
     .bind::<Array<Text>, _>(column(|r| r.changed.clone()))
     .bind::<Array<Nullable<Text>>, _>(optional(|r| r.source.clone()))
+    .bind::<Array<Nullable<Text>>, _>(optional(|r| r.patient_id.clone()))
     .bind::<Array<Text>, _>(patients)
     .bind::<Array<Text>, _>(ids)
     .execute(conn)?;
@@ -121,10 +131,10 @@ fn insert_unnested(
 /// One event, and each patient it touched, in prepared statements.
 fn insert_one(conn: &mut DbConnection, event: &AuditEvent) -> Result<(), StoreError> {
     diesel::insert_into(audit_events::table).values(row_of(event)).execute(conn)?;
-    for patient in &event.patient_ids {
+    for (patient, _) in shared(std::slice::from_ref(event)) {
         diesel::insert_into(audit_event_patients::table)
             .values((
-                audit_event_patients::patient_id.eq(patient.as_str()),
+                audit_event_patients::patient_id.eq(patient),
                 audit_event_patients::event_id.eq(event.id.as_str()),
             ))
             .execute(conn)?;
@@ -146,6 +156,7 @@ fn row_of(e: &AuditEvent) -> EventRow {
         records: e.records.join(" "),
         changed: e.changed.join(" "),
         source: e.source.clone(),
+        patient_id: sole_patient(e),
     }
 }
 
@@ -168,11 +179,11 @@ pub fn list(
     let mut query = page!(audit_events, EventRow::as_select(), rows);
     if let Some(patient) = &filter.patient_id {
         query = query.filter(
-            audit_events::id.eq_any(
+            audit_events::patient_id.eq(patient.clone()).or(audit_events::id.eq_any(
                 audit_event_patients::table
                     .filter(audit_event_patients::patient_id.eq(patient.clone()))
                     .select(audit_event_patients::event_id),
-            ),
+            )),
         );
     }
     if let Some(actor) = &filter.actor {
@@ -188,7 +199,8 @@ pub fn list(
         query = query.filter(audit_events::occurred_at.le(to.naive_utc()));
     }
     let found: Vec<EventRow> = query.load(conn)?;
-    let ids: Vec<&str> = found.iter().map(|e| e.id.as_str()).collect();
+    let ids: Vec<&str> =
+        found.iter().filter(|e| e.patient_id.is_none()).map(|e| e.id.as_str()).collect();
     let touched: Vec<(String, String)> = audit_event_patients::table
         .filter(audit_event_patients::event_id.eq_any(&ids))
         .select((audit_event_patients::event_id, audit_event_patients::patient_id))
@@ -209,11 +221,14 @@ fn event_of(row: EventRow, touched: &[(String, String)]) -> Result<AuditEvent, S
     let status = u16::try_from(row.status)
         .map_err(|_| StoreError::Invalid(format!("audit event status {}", row.status)))?;
     Ok(AuditEvent {
-        patient_ids: touched
-            .iter()
-            .filter(|(event, _)| *event == row.id)
-            .map(|(_, patient)| patient.clone())
-            .collect(),
+        patient_ids: match &row.patient_id {
+            Some(one) => vec![one.clone()],
+            None => touched
+                .iter()
+                .filter(|(event, _)| *event == row.id)
+                .map(|(_, patient)| patient.clone())
+                .collect(),
+        },
         records: words(&row.records),
         changed: words(&row.changed),
         occurred_at: row.occurred_at.and_utc(),

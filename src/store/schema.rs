@@ -234,6 +234,7 @@ diesel::table! {
         records -> Text,
         changed -> Text,
         source -> Nullable<Text>,
+        patient_id -> Nullable<Text>,
     }
 }
 

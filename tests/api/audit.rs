@@ -99,7 +99,8 @@ async fn a_change_and_its_record_commit_together() {
         "audit_events WHERE operation = 'book_appointment' AND status = 201 AND records = 'appointment/{id}'"
     );
     assert_eq!(app.count(&stored), 1);
-    assert_eq!(app.count(&format!("audit_event_patients WHERE patient_id = '{patient}'")), 3);
+    // The patient's registration, screening and booking.
+    assert_eq!(app.count(&format!("audit_events WHERE patient_id = '{patient}'")), 3);
 
     let before = app.count("appointments");
     app.book(&patient, "2026-12-03", "afternoon")
@@ -122,6 +123,38 @@ async fn a_change_and_its_record_commit_together() {
     let records = events[0]["records"].as_array().unwrap();
     assert_eq!(records.len(), 6, "{records:?}");
     assert_eq!(records[0], format!("course/{}", course.body["id"].as_str().unwrap()));
+}
+
+/// A list across patients names each of them, and each one's access log
+/// shows it.
+#[actix_web::test]
+async fn a_read_across_patients_is_in_each_ones_log() {
+    let app = TestApp::at_clinic_now().await;
+    let (one, two) = (app.ready_patient().await, app.ready_patient().await);
+    app.booked(&one, "2026-12-03", "morning").await;
+    app.booked(&two, "2026-12-03", "morning").await;
+    let res = app
+        .get("/v1/appointments?from=2026-12-03&to=2026-12-03")
+        .role(Role::Scheduler)
+        .send()
+        .await;
+    assert_eq!(res.body["items"].as_array().unwrap().len(), 2, "{}", res.text);
+    for patient in [&one, &two] {
+        let events =
+            trail(&app, &format!("patient_id={patient}&operation=list_appointments")).await;
+        assert_eq!(events.len(), 1, "{events:#?}");
+        let mut named: Vec<&str> = events[0]["patient_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_str().unwrap())
+            .collect();
+        named.sort();
+        let mut both = vec![one.as_str(), two.as_str()];
+        both.sort();
+        assert_eq!(named, both);
+        assert_eq!(events[0]["records"].as_array().unwrap().len(), 2);
+    }
 }
 
 #[actix_web::test]
@@ -179,12 +212,17 @@ async fn a_patient_reads_who_reached_its_record() {
 async fn the_trail_is_append_only() {
     let app = TestApp::spawn().await;
     app.create_patient(patient_body()).await;
-    assert_eq!(app.count("audit_events"), 1);
+    app.create_patient(patient_body()).await;
+    // A list across both patients: its patients are rows of their own.
+    assert_eq!(app.get("/v1/patients").role(Role::Scheduler).send().await.status, 200);
+    trail(&app, "").await;
+    assert_eq!(app.count("audit_event_patients"), 2);
     assert!(!app.execute("UPDATE audit_events SET status = 200"));
     assert!(!app.execute("DELETE FROM audit_events"));
     assert!(!app.execute("UPDATE audit_event_patients SET patient_id = 'x'"));
     assert!(!app.execute("DELETE FROM audit_event_patients"));
-    assert_eq!(app.count("audit_events WHERE status = 201"), 1);
+    assert_eq!(app.count("audit_events WHERE status = 201"), 2);
+    assert_eq!(app.count("audit_event_patients"), 2);
 }
 
 #[actix_web::test]

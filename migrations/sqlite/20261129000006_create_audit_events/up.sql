@@ -13,12 +13,16 @@ CREATE TABLE audit_events (
     status INTEGER NOT NULL,
     records TEXT NOT NULL,
     changed TEXT NOT NULL,
-    source TEXT
+    source TEXT,
+    -- The patient, when the request touched exactly one (nearly all do):
+    -- its record is then one row, one statement inside a write.
+    patient_id TEXT
 );
 CREATE INDEX audit_events_occurred_idx ON audit_events (occurred_at);
 CREATE INDEX audit_events_actor_idx ON audit_events (actor, id);
+CREATE INDEX audit_events_patient_idx ON audit_events (patient_id, id);
 
--- The patients an audited request touched: the access log of a patient.
+-- The patients of a request that touched several (a list across patients).
 -- No foreign key to audit_events: both are written together and pruned
 -- together, and a key's check on every row was a third of the cost of
 -- storing a read's record.
