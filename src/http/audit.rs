@@ -22,6 +22,7 @@ use crate::config::DatabaseTarget;
 use crate::domain::appointment::Appointment;
 use crate::domain::audit::{self, AuditEvent};
 use crate::domain::calendar::{Closure, Room};
+use crate::domain::clock;
 use crate::domain::course::Course;
 use crate::domain::intake::Kept;
 use crate::domain::patient::Patient;
@@ -31,7 +32,6 @@ use crate::domain::screening::Screening;
 use crate::store::{self, write_transaction, DbConnection, DbPool, StoreError};
 
 use super::auth::Caller;
-use super::AppState;
 
 /// What a request read or changed: patients, and records as `kind/id`.
 #[derive(Clone, Debug, Default)]
@@ -224,7 +224,6 @@ struct Noted {
 impl Note {
     /// The note for `req`, when it is a request to a documented operation.
     pub fn begin(req: &ServiceRequest, request_id: &str) -> Option<Note> {
-        let state = req.app_data::<actix_web::web::Data<AppState>>()?;
         let operations = req.app_data::<actix_web::web::Data<Operations>>()?;
         let template = req.match_pattern()?;
         // HEAD is answered by the GET operation of the same path.
@@ -232,7 +231,9 @@ impl Note {
         let operation = operations.find(looked_up, &template)?.clone();
         let note = Note(Rc::new(RefCell::new(Noted {
             id: request_id.to_owned(),
-            at: state.now(),
+            // The wall clock, as the request id's (a UUIDv7) time: records
+            // sort by id as they occurred.
+            at: clock::to_micros(chrono::Utc::now()),
             operation,
             method: req.method().clone(),
             path: req.path().to_owned(),

@@ -39,7 +39,7 @@ fn sole_patient(e: &AuditEvent) -> Option<String> {
 }
 
 /// (patient, event) of the events that touched several patients.
-fn shared<'a>(events: &'a [AuditEvent]) -> impl Iterator<Item = (&'a str, &'a str)> {
+fn shared(events: &[AuditEvent]) -> impl Iterator<Item = (&str, &str)> {
     events
         .iter()
         .filter(|e| e.patient_ids.len() > 1)
@@ -160,6 +160,26 @@ fn row_of(e: &AuditEvent) -> EventRow {
     }
 }
 
+/// The first or the last UUIDv7 of a millisecond.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Bound {
+    First,
+    Last,
+}
+
+/// The smallest or largest id (a UUIDv7 as lower-case text, which sorts as
+/// its time does) of the millisecond of `instant`: a time range of the
+/// trail is a range of ids, read on the primary key.
+fn id_at(instant: DateTime<Utc>, bound: Bound) -> String {
+    const MAX_MS: i64 = (1 << 48) - 1;
+    let ms = instant.timestamp_millis().clamp(0, MAX_MS);
+    let rest = match bound {
+        Bound::First => "0000-0000-000000000000",
+        Bound::Last => "ffff-ffff-ffffffffffff",
+    };
+    format!("{:08x}-{:04x}-{rest}", ms >> 16, ms & 0xffff)
+}
+
 /// Which events a reader asks for.
 #[derive(Clone, Debug, Default)]
 pub struct Filter {
@@ -193,10 +213,10 @@ pub fn list(
         query = query.filter(audit_events::operation.eq(operation.clone()));
     }
     if let Some(from) = filter.from {
-        query = query.filter(audit_events::occurred_at.ge(from.naive_utc()));
+        query = query.filter(audit_events::id.ge(id_at(from, Bound::First)));
     }
     if let Some(to) = filter.to {
-        query = query.filter(audit_events::occurred_at.le(to.naive_utc()));
+        query = query.filter(audit_events::id.le(id_at(to, Bound::Last)));
     }
     let found: Vec<EventRow> = query.load(conn)?;
     let ids: Vec<&str> =
@@ -255,7 +275,6 @@ pub fn prune(conn: &mut DbConnection, before: DateTime<Utc>) -> Result<usize, St
         ("audit_events_no_delete", "audit_events"),
         ("audit_event_patients_no_delete", "audit_event_patients"),
     ];
-    let before = before.naive_utc();
     match conn {
         DbConnection::Pg(_) => {
             diesel::sql_query("SET LOCAL infusion.audit_prune = 'on'").execute(conn)?;
@@ -266,12 +285,13 @@ pub fn prune(conn: &mut DbConnection, before: DateTime<Utc>) -> Result<usize, St
             }
         }
     }
+    let before = id_at(before, Bound::First);
     let old =
-        audit_events::table.filter(audit_events::occurred_at.lt(before)).select(audit_events::id);
+        audit_events::table.filter(audit_events::id.lt(before.clone())).select(audit_events::id);
     diesel::delete(audit_event_patients::table.filter(audit_event_patients::event_id.eq_any(old)))
         .execute(conn)?;
-    let pruned = diesel::delete(audit_events::table.filter(audit_events::occurred_at.lt(before)))
-        .execute(conn)?;
+    let pruned =
+        diesel::delete(audit_events::table.filter(audit_events::id.lt(before))).execute(conn)?;
     if let DbConnection::Sqlite(_) = conn {
         for (trigger, table) in SQLITE_TRIGGERS {
             diesel::sql_query(format!(
@@ -282,4 +302,30 @@ pub fn prune(conn: &mut DbConnection, before: DateTime<Utc>) -> Result<usize, St
         }
     }
     Ok(pruned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_time_range_is_an_id_range() {
+        let at = |text: &str| DateTime::parse_from_rfc3339(text).unwrap().to_utc();
+        let instant = at("2026-11-29T16:57:09.123Z");
+        let id = uuid::Uuid::new_v7(uuid::Timestamp::from_unix(
+            uuid::NoContext,
+            1_795_971_429,
+            123_000_000,
+        ))
+        .to_string();
+        assert!(id_at(instant, Bound::First) <= id && id <= id_at(instant, Bound::Last), "{id}");
+        let later = id_at(at("2026-11-29T16:57:09.124Z"), Bound::First);
+        assert!(id < later);
+        let earlier = id_at(at("2026-11-29T16:57:09.122Z"), Bound::Last);
+        assert!(earlier < id);
+        assert_eq!(
+            id_at(at("1969-12-31T23:59:59Z"), Bound::First),
+            "00000000-0000-0000-0000-000000000000"
+        );
+    }
 }

@@ -244,4 +244,8 @@ async fn bad_filters_are_named() {
         .send()
         .await;
     assert_eq!(res.status, 200, "{}", res.text);
+    // The refused requests above are in range; none is in the past or the future.
+    assert!(res.body["items"].as_array().unwrap().len() >= 5, "{}", res.text);
+    assert!(trail(&app, "to=2000-01-01T00:00:00Z").await.is_empty());
+    assert!(trail(&app, "from=2099-01-01T00:00:00%2B01:00").await.is_empty());
 }

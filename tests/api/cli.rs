@@ -172,7 +172,8 @@ async fn audit_prune_deletes_only_what_is_past_the_retention() {
     let app = TestApp::spawn().await;
     let patient = app.create_patient(crate::helpers::patient_body()).await;
     let id = patient["id"].as_str().unwrap();
-    let old = "019ac5a0-0000-7000-8000-0000000000a1";
+    // A UUIDv7 of 2 January 2019, the time its id says.
+    let old = "01680e01-6900-7000-8000-0000000000a1";
     assert!(app.execute(&format!(
         "INSERT INTO audit_events (id, occurred_at, actor, actor_role, client_id, operation, method, \
          path, status, records, changed, source) VALUES ('{old}', '2019-01-02 10:00:00', \

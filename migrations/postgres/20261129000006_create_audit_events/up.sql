@@ -1,6 +1,8 @@
 -- The audit trail: one row per audited request (docs/DOMAIN.md, "Audit
 -- trail"). Append-only: see the next migration.
--- `id` is the request's own (its `x-request-id`): one record a request.
+-- `id` is the request's own (its `x-request-id`, a UUIDv7): one record a
+-- request, and ids in time order, so that a time range is an id range and
+-- needs no index of its own (nor does an actor's search, given a range).
 CREATE TABLE audit_events (
     id TEXT PRIMARY KEY NOT NULL CHECK (length(id) = 36),
     occurred_at TIMESTAMP NOT NULL,
@@ -18,8 +20,6 @@ CREATE TABLE audit_events (
     -- its record is then one row, one statement inside a write.
     patient_id TEXT
 );
-CREATE INDEX audit_events_occurred_idx ON audit_events (occurred_at);
-CREATE INDEX audit_events_actor_idx ON audit_events (actor, id);
 CREATE INDEX audit_events_patient_idx ON audit_events (patient_id, id);
 
 -- The patients of a request that touched several (a list across patients).
