@@ -161,7 +161,7 @@ impl Touched for PatientId<'_> {
 /// OpenAPI document: their ids and the status each answers on success.
 pub struct Operations(HashMap<String, Vec<(Method, Operation)>>);
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 struct Operation {
     id: String,
     success: u16,
@@ -207,6 +207,7 @@ impl Operations {
 #[derive(Clone)]
 pub struct Note(Rc<RefCell<Noted>>);
 
+#[derive(Clone, Default)]
 struct Noted {
     id: String,
     at: DateTime<Utc>,
@@ -267,8 +268,9 @@ impl Note {
     /// The record of this request as its write will store it: answered with
     /// the operation's success status, touching what `seen` adds.
     pub fn for_write(&self) -> AuditEvent {
-        let noted = self.0.borrow();
-        noted.event(noted.operation.success)
+        let noted = self.0.borrow().clone();
+        let success = noted.operation.success;
+        noted.into_event(success)
     }
 
     /// The write's transaction has stored this request's record.
@@ -280,53 +282,35 @@ impl Note {
     /// Queues the record of the answered request on `log`, unless its write
     /// stored it or the trail keeps none of it ([`audit::recorded`]).
     pub fn finish<B>(self, response: &ServiceResponse<B>, log: &AuditLog) {
-        let mut noted = self.0.borrow_mut();
+        // The request is answered: its record's parts move out of the note.
+        let noted = std::mem::take(&mut *self.0.borrow_mut());
         let status = response.status().as_u16();
         let reads_only = matches!(noted.method, Method::GET | Method::HEAD);
         if !noted.stored && audit::recorded(reads_only, status, !noted.seen.patients.is_empty()) {
-            log.push(noted.take_event(status));
+            log.push(noted.into_event(status));
         }
     }
 }
 
 impl Noted {
-    /// The record, its parts moved out: the request is answered.
-    fn take_event(&mut self, status: u16) -> AuditEvent {
-        let caller = self.caller.take();
+    /// The record of the request, answered with `status`.
+    fn into_event(self, status: u16) -> AuditEvent {
+        let (actor, actor_role) = self.caller.map(|c| (c.subject, c.role)).unzip();
         AuditEvent {
             request_id: self.id.clone(),
-            id: std::mem::take(&mut self.id),
+            id: self.id,
             occurred_at: self.at,
-            actor_role: caller.as_ref().map(|c| c.role),
-            actor: caller.map(|c| c.subject),
+            actor,
+            actor_role,
             client_id: None,
-            operation: self.operation.id.clone(),
+            operation: self.operation.id,
             method: self.method.to_string(),
-            path: std::mem::take(&mut self.path),
+            path: self.path,
             status,
-            patient_ids: std::mem::take(&mut self.seen.patients),
-            records: std::mem::take(&mut self.seen.records),
-            changed: std::mem::take(&mut self.changed),
-            source: self.source.take(),
-        }
-    }
-
-    fn event(&self, status: u16) -> AuditEvent {
-        AuditEvent {
-            id: self.id.clone(),
-            occurred_at: self.at,
-            actor: self.caller.as_ref().map(|c| c.subject.clone()),
-            actor_role: self.caller.as_ref().map(|c| c.role),
-            client_id: None,
-            operation: self.operation.id.clone(),
-            method: self.method.to_string(),
-            path: self.path.clone(),
-            status,
-            patient_ids: self.seen.patients.clone(),
-            records: self.seen.records.clone(),
-            changed: self.changed.clone(),
-            request_id: self.id.clone(),
-            source: self.source.clone(),
+            patient_ids: self.seen.patients,
+            records: self.seen.records,
+            changed: self.changed,
+            source: self.source,
         }
     }
 }
