@@ -150,6 +150,9 @@ pub struct Settings {
     /// Requests a caller (a token's role and `sub`) may make per minute
     /// (`RATE_LIMIT_PER_MINUTE`); 0 is no limit.
     pub rate_limit_per_minute: u32,
+    /// Hours the answer to a request sent with an `Idempotency-Key` is kept
+    /// and replayed (`IDEMPOTENCY_KEY_TTL_HOURS`, 24 by default).
+    pub idempotency_key_ttl_hours: u32,
 }
 
 /// The default of `AUDIT_RETENTION_DAYS`: six years.
@@ -287,6 +290,7 @@ impl Settings {
         let auth_failure_limit = number("AUTH_FAILURE_LIMIT", 20, 0, 1_000_000);
         let auth_failure_window_seconds = number("AUTH_FAILURE_WINDOW_SECONDS", 60, 1, 86_400);
         let rate_limit_per_minute = number("RATE_LIMIT_PER_MINUTE", 1200, 0, 10_000_000);
+        let idempotency_key_ttl_hours = number("IDEMPOTENCY_KEY_TTL_HOURS", 24, 1, 24 * 30);
         let booking_horizon_weeks = number("BOOKING_HORIZON_WEEKS", 26, 1, 104);
         let screening_valid_days = number("SCREENING_VALID_DAYS", 30, 1, 3650);
         let referral_valid_days = number("REFERRAL_VALID_DAYS", 365, 1, 3650);
@@ -376,6 +380,7 @@ impl Settings {
             auth_failure_limit,
             auth_failure_window: Duration::from_secs(auth_failure_window_seconds.into()),
             rate_limit_per_minute,
+            idempotency_key_ttl_hours,
         };
         if errors.is_empty() {
             Ok(settings)

@@ -15,7 +15,7 @@ use crate::domain::values::{dates_in_order, CalendarDate, Id, Reason};
 use crate::store::appointments::{self as store, Filter};
 use crate::store::{intake, StoreError};
 
-use super::auth::{Admits, AnyRole, Clinical, Ctx, Staff, StaffAndPatient};
+use super::auth::{Admits, AnyRole, Clinical, Ctx, Reply, Staff, StaffAndPatient};
 use super::error::ApiError;
 use super::extract::{Json, Query};
 use super::openapi::{
@@ -23,7 +23,7 @@ use super::openapi::{
     SlotRules, TransitionConflict, ValidationFailed,
 };
 use super::pagination::{Page, PageRequest};
-use super::{created, ok, Answer, AppState};
+use super::{ok, Answer, AppState};
 
 /// An appointment as the API shows it: its instants in the clinic's offset.
 #[derive(Debug, Serialize, ToSchema)]
@@ -173,18 +173,17 @@ pub async fn book_appointment(ctx: Ctx<Staff>, body: Json<BookAppointment>) -> A
     let (clinic, role) = (ctx.clinic(), ctx.caller.role);
     let patient_id = body.patient_id.into_string();
     let slot = SlotRequest { date: body.date.get(), session: body.session };
-    let booked = ctx
-        .write_retrying(move |tx| {
+    ctx.write_retrying(
+        move |tx| {
             let facts = store::slot_facts(tx, &patient_id, slot, None)?.seen_by(role);
             let new = appointment::book(&patient_id, slot, body.route, &facts, &clinic)?;
             store::insert(tx, &new, clinic.now)
-        })
-        .await?;
-    log::info!("appointment {} booked for patient {}", booked.id, booked.patient_id);
-    created(
-        format!("/v1/appointments/{}", booked.id),
-        AppointmentResponse::new(&ctx, ctx.caller.role, booked),
+        },
+        move |state, booked| {
+            Reply::created(format!("/v1/appointments/{}", booked.id), &shown(state, role, booked))
+        },
     )
+    .await
 }
 
 /// List appointments in id (booking) order. A patient token lists its own.
@@ -245,12 +244,14 @@ pub async fn get_appointment(ctx: Ctx<AnyRole>, id: Path<Id>) -> Answer {
 /// another's is 404.
 async fn act<A: Admits>(ctx: &Ctx<A>, id: Path<Id>, request: Request) -> Answer {
     let (id, clinic, caller) = (id.into_inner().into_string(), ctx.clinic(), ctx.caller.clone());
-    let changed = ctx
-        .write(move |tx| {
+    let (precondition, state, role) = (ctx.precondition(), ctx.state(), ctx.caller.role);
+    ctx.write(
+        move |tx| {
             let current = store::hold(tx, &id)?;
             if caller.require_own(&current.patient_id, "appointment").is_err() {
                 return Err(StoreError::NotFound("appointment"));
             }
+            precondition.check(|| shown(&state, caller.role, current.clone()))?;
             let intake = if request.needs_intake() {
                 intake::intake_record(tx, &current.patient_id)?.map(|i| i.seen_by(caller.role))
             } else {
@@ -258,10 +259,10 @@ async fn act<A: Admits>(ctx: &Ctx<A>, id: Path<Id>, request: Request) -> Answer 
             };
             let change = appointment::decide(&current, request, intake.as_ref(), &clinic)?;
             store::apply(tx, &id, &change, clinic.now)
-        })
-        .await?;
-    log::info!("appointment {} {}", changed.id, changed.status.as_str());
-    ok(AppointmentResponse::new(ctx, ctx.caller.role, changed))
+        },
+        move |state, changed| Reply::ok(&shown(state, role, changed)),
+    )
+    .await
 }
 
 /// Cancel a scheduled appointment, with a reason. A patient may cancel its own.
@@ -301,16 +302,18 @@ pub async fn reschedule_appointment(
 ) -> Answer {
     let slot = SlotRequest { date: body.0.date.get(), session: body.0.session };
     let (id, clinic, role) = (id.into_inner().into_string(), ctx.clinic(), ctx.caller.role);
-    let moved = ctx
-        .write_retrying(move |tx| {
+    let (precondition, state) = (ctx.precondition(), ctx.state());
+    ctx.write_retrying(
+        move |tx| {
             let current = store::hold(tx, &id)?;
+            precondition.check(|| shown(&state, role, current.clone()))?;
             let facts = store::slot_facts(tx, &current.patient_id, slot, Some(&id))?.seen_by(role);
             let to = appointment::reschedule(&current, slot, &facts, &clinic)?;
             store::move_to(tx, &current, &to, clinic.now)
-        })
-        .await?;
-    log::info!("appointment {} rescheduled", moved.id);
-    ok(AppointmentResponse::new(&ctx, ctx.caller.role, moved))
+        },
+        move |state, moved| Reply::ok(&shown(state, role, moved)),
+    )
+    .await
 }
 
 /// Check the patient in, on the appointment's date, with the pain score on

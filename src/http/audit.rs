@@ -273,10 +273,12 @@ impl Note {
         noted.into_event(success)
     }
 
-    /// The write's transaction has stored this request's record.
-    pub fn stored(&self, value: &impl Touched) {
-        self.saw(value);
-        self.0.borrow_mut().stored = true;
+    /// The write's transaction has stored this request's record, touching
+    /// what `seen` holds.
+    pub fn stored(&self, seen: Seen) {
+        let mut noted = self.0.borrow_mut();
+        noted.seen.add(seen);
+        noted.stored = true;
     }
 
     /// Queues the record of the answered request on `log`, unless its write

@@ -8,8 +8,8 @@ use std::future::{ready, Ready};
 use std::marker::PhantomData;
 use std::sync::Mutex;
 
-use actix_web::http::header;
-use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
+use actix_web::http::{header, StatusCode};
+use actix_web::{dev::Payload, web, FromRequest, HttpMessage, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::Serialize;
@@ -18,11 +18,14 @@ use serde_json::{Map, Value};
 use crate::config::Settings;
 use crate::domain::access::{self, Role};
 use crate::domain::audit::AuditEvent;
+use crate::store::idempotency::StoredAnswer;
 use crate::store::{self, DbConnection, StoreError};
 
-use super::audit::{self, Note, Touched};
+use super::audit::{self, Note, Seen, Touched};
+use super::conditional::{Precondition, Tags};
 use super::error::ApiError;
-use super::AppState;
+use super::idempotency::{self, BadKey, Keyed, Repeat};
+use super::{Answer, AppState};
 
 /// Seconds of clock skew tolerated on `exp`, `nbf` and `iat`.
 const LEEWAY_SECONDS: u64 = 30;
@@ -280,13 +283,143 @@ role_sets! {
 }
 
 /// What a `/v1` handler starts from: the application, who calls it (a role
-/// `A` admits), and the request's audit [`Note`]. It reads as the
-/// application ([`AppState`]), with the verified [`Caller`] at hand.
+/// `A` admits), the request's audit [`Note`], its idempotency key and its
+/// `If-Match`. It reads as the application ([`AppState`]), with the
+/// verified [`Caller`] at hand.
 pub struct Ctx<A: Admits> {
     state: web::Data<AppState>,
     pub caller: Caller,
     note: Option<Note>,
+    keyed: Option<Keyed>,
+    precondition: Precondition,
     admits: PhantomData<A>,
+}
+
+/// An answer built inside the write's transaction, so that an idempotency
+/// key stores it with the change: its status, `Location` and JSON body.
+#[derive(Clone, Debug)]
+pub struct Reply {
+    status: StatusCode,
+    location: Option<String>,
+    body: String,
+}
+
+impl Reply {
+    /// 201 Created at `location`, with `body`.
+    pub fn created(location: String, body: &impl Serialize) -> Result<Self, StoreError> {
+        Ok(Self { status: StatusCode::CREATED, location: Some(location), body: json(body)? })
+    }
+
+    /// 200 OK with `body`.
+    pub fn ok(body: &impl Serialize) -> Result<Self, StoreError> {
+        Ok(Self { status: StatusCode::OK, location: None, body: json(body)? })
+    }
+
+    /// 204 No Content.
+    pub fn no_content() -> Result<Self, StoreError> {
+        Ok(Self { status: StatusCode::NO_CONTENT, location: None, body: String::new() })
+    }
+
+    fn into_response(self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status);
+        if let Some(location) = self.location {
+            response.insert_header((header::LOCATION, location));
+        }
+        if self.body.is_empty() {
+            return response.finish();
+        }
+        response.content_type("application/json").body(self.body)
+    }
+}
+
+/// `value` as JSON, as `HttpResponse::json` writes it.
+fn json(value: &impl Serialize) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Invalid(e.to_string()))
+}
+
+/// How a write's transaction ended: the change made and answered, or the
+/// request's key found answered by another process meanwhile.
+pub enum Outcome {
+    Done(Reply, Seen),
+    Replay(StoredAnswer),
+}
+
+/// What accompanies a change in its transaction: the request's audit
+/// record, and the answer its idempotency key keeps. Built by
+/// [`Ctx::accompaniment`]; handlers that run their own transactions call
+/// [`Self::claim`] first and [`Self::finish`] last in each.
+#[derive(Clone)]
+pub struct Accompaniment {
+    state: web::Data<AppState>,
+    event: Option<AuditEvent>,
+    keyed: Option<Keyed>,
+}
+
+impl Accompaniment {
+    /// For a keyed request: takes the key's lock (another process writing
+    /// it is 409 `idempotency_key_in_flight`), and returns the answer stored
+    /// for it since the request arrived, to send again instead of writing.
+    pub fn claim(&self, tx: &mut DbConnection) -> Result<Option<StoredAnswer>, StoreError> {
+        let Some(keyed) = &self.keyed else {
+            return Ok(None);
+        };
+        if !store::idempotency::try_lock(tx, keyed.lock())? {
+            return Err(StoreError::KeyInFlight);
+        }
+        let stored = store::idempotency::find(tx, &keyed.caller, &keyed.key, self.state.now())?;
+        match idempotency::repeat(stored, &keyed.fingerprint) {
+            Repeat::First => Ok(None),
+            Repeat::Same(answer) => Ok(Some(answer)),
+            Repeat::Reused => Err(StoreError::KeyReused),
+        }
+    }
+
+    /// Stores, in the transaction `tx` that wrote `value`, the request's
+    /// audit record and, for a keyed request, the answer `reply` builds.
+    pub fn finish<T: Touched>(
+        &self,
+        tx: &mut DbConnection,
+        value: T,
+        reply: impl FnOnce(&AppState, T) -> Result<Reply, StoreError>,
+    ) -> Result<Outcome, StoreError> {
+        let mut seen = Seen::default();
+        value.touched(&mut seen);
+        if let Some(event) = &self.event {
+            store::audit::insert(tx, &[audit::touching(event.clone(), &value)])?;
+        }
+        let reply = reply(&self.state, value)?;
+        if let Some(keyed) = &self.keyed {
+            let now = self.state.now();
+            let kept =
+                chrono::Duration::hours(i64::from(self.state.settings.idempotency_key_ttl_hours));
+            let answer = StoredAnswer {
+                caller: keyed.caller.clone(),
+                idempotency_key: keyed.key.clone(),
+                fingerprint: keyed.fingerprint.clone(),
+                status: i32::from(reply.status.as_u16()),
+                location: reply.location.clone(),
+                body: reply.body.clone(),
+                created_at: now.naive_utc(),
+                expires_at: (now + kept).naive_utc(),
+            };
+            store::idempotency::remember(tx, &answer)?;
+        }
+        Ok(Outcome::Done(reply, seen))
+    }
+
+    /// [`Self::claim`], the change `work` makes, and [`Self::finish`].
+    fn commit<T: Touched>(
+        &self,
+        tx: &mut DbConnection,
+        work: impl FnOnce(&mut DbConnection) -> Result<T, StoreError>,
+        reply: impl FnOnce(&AppState, T) -> Result<Reply, StoreError>,
+    ) -> Result<Outcome, StoreError> {
+        if let Some(answer) = self.claim(tx)? {
+            return Ok(Outcome::Replay(answer));
+        }
+        let value = work(tx)?;
+        self.finish(tx, value, reply)
+    }
 }
 
 impl<A: Admits> Ctx<A> {
@@ -315,68 +448,71 @@ impl<A: Admits> Ctx<A> {
         }
     }
 
-    /// [`AppState::write`], with the request's audit record stored in the
-    /// same transaction as the change: both commit, or neither does.
-    pub async fn write<T, F>(&self, work: F) -> Result<T, ApiError>
+    /// The application, to move into a transaction's closure.
+    pub fn state(&self) -> web::Data<AppState> {
+        self.state.clone()
+    }
+
+    /// The request's `If-Match`, for the write to check against the
+    /// resource it holds ([`Precondition::check`]).
+    pub fn precondition(&self) -> Precondition {
+        self.precondition.clone()
+    }
+
+    /// Makes the change `work` decides and writes, in one write transaction
+    /// ([`AppState::write`]), and answers what `reply` builds of it. The
+    /// request's audit record and, for a keyed request, its answer are
+    /// stored in the same transaction: all commit, or none does.
+    pub async fn write<T, F, R>(&self, work: F, reply: R) -> Answer
     where
         F: FnOnce(&mut DbConnection) -> Result<T, StoreError> + Send + 'static,
+        R: FnOnce(&AppState, T) -> Result<Reply, StoreError> + Send + 'static,
         T: Touched + Send + 'static,
     {
-        let event = self.note.as_ref().map(Note::for_write);
-        let value = self
-            .state
-            .write(move |tx| {
-                let value = work(tx)?;
-                recorded(tx, value, event)
-            })
-            .await?;
-        self.stored(&value);
-        Ok(value)
+        let accompaniment = self.accompaniment();
+        let outcome = self.state.write(move |tx| accompaniment.commit(tx, work, reply)).await?;
+        Ok(self.answer(outcome))
     }
 
-    /// [`AppState::write_retrying`], with the audit record as [`Self::write`].
-    pub async fn write_retrying<T, F>(&self, mut work: F) -> Result<T, ApiError>
+    /// [`Self::write`], run again in a new transaction each time it loses a
+    /// room to a concurrent booking ([`AppState::write_retrying`]).
+    pub async fn write_retrying<T, F, R>(&self, mut work: F, reply: R) -> Answer
     where
         F: FnMut(&mut DbConnection) -> Result<T, StoreError> + Send + 'static,
+        R: Fn(&AppState, T) -> Result<Reply, StoreError> + Send + 'static,
         T: Touched + Send + 'static,
     {
-        let event = self.note.as_ref().map(Note::for_write);
-        let value = self
+        let accompaniment = self.accompaniment();
+        let outcome = self
             .state
-            .write_retrying(move |tx| {
-                let value = work(tx)?;
-                recorded(tx, value, event.clone())
-            })
+            .write_retrying(move |tx| accompaniment.commit(tx, &mut work, &reply))
             .await?;
-        self.stored(&value);
-        Ok(value)
+        Ok(self.answer(outcome))
     }
 
-    /// The write that `retrying` runs committed with its record: note it.
-    pub fn stored(&self, value: &impl Touched) {
-        if let Some(note) = &self.note {
-            note.stored(value);
+    /// What must commit with this request's change, for writes that run
+    /// their own transactions.
+    pub fn accompaniment(&self) -> Accompaniment {
+        Accompaniment {
+            state: self.state.clone(),
+            event: self.note.as_ref().map(Note::for_write),
+            keyed: self.keyed.clone(),
         }
     }
 
-    /// The record of this request as a write stores it, for writes that
-    /// run their own transactions ([`recorded`]).
-    pub fn audit_event(&self) -> Option<AuditEvent> {
-        self.note.as_ref().map(Note::for_write)
+    /// The answer to a committed write: noted on the trail as stored with
+    /// it, or the answer another process stored for the key, sent again.
+    pub fn answer(&self, outcome: Outcome) -> HttpResponse {
+        match outcome {
+            Outcome::Done(reply, seen) => {
+                if let Some(note) = &self.note {
+                    note.stored(seen);
+                }
+                reply.into_response()
+            }
+            Outcome::Replay(answer) => idempotency::replayed(&answer),
+        }
     }
-}
-
-/// Stores `event`, completed with what `value` touched, in the transaction
-/// `tx` that wrote `value`.
-pub fn recorded<T: Touched>(
-    tx: &mut DbConnection,
-    value: T,
-    event: Option<AuditEvent>,
-) -> Result<T, StoreError> {
-    if let Some(event) = event {
-        store::audit::insert(tx, &[audit::touching(event, &value)])?;
-    }
-    Ok(value)
 }
 
 impl<A: Admits> std::ops::Deref for Ctx<A> {
@@ -399,7 +535,14 @@ impl<A: Admits> FromRequest for Ctx<A> {
                 note.caller(&caller);
             }
             caller.require(A::ROLES)?;
-            Ok(Ctx { state: state.clone(), caller, note, admits: PhantomData })
+            // Authorization first, then the request's own fields.
+            if req.extensions().get::<BadKey>().is_some() {
+                return Err(ApiError::InvalidIdempotencyKey);
+            }
+            let keyed = req.extensions().get::<Keyed>().cloned();
+            let precondition =
+                Precondition::new(Tags::from_headers(req.headers(), &header::IF_MATCH));
+            Ok(Ctx { state: state.clone(), caller, note, keyed, precondition, admits: PhantomData })
         }))
     }
 }

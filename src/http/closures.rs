@@ -1,7 +1,7 @@
 //! `/v1/closures`: dates without slots.
 
 use actix_web::web::Path;
-use actix_web::{delete, get, post, HttpResponse};
+use actix_web::{delete, get, post};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -9,11 +9,11 @@ use crate::domain::calendar::{self, Closure};
 use crate::domain::values::{dates_in_order, CalendarDate, Id, Text};
 use crate::store::closures as store;
 
-use super::auth::{AdminOnly, Ctx, Staff};
+use super::auth::{AdminOnly, Ctx, Reply, Staff};
 use super::extract::{Json, Query};
 use super::openapi::{BodyErrors, CommonErrors, Conflict, NotFound, ValidationFailed};
 use super::pagination::{Page, PageRequest};
-use super::{created, ok, Answer, AppState};
+use super::{ok, Answer, AppState};
 
 /// A date the clinic is closed.
 #[derive(Debug, Serialize, ToSchema)]
@@ -88,15 +88,18 @@ pub async fn list_closures(ctx: Ctx<Staff>, query: Query<ListClosuresQuery>) -> 
 pub async fn create_closure(ctx: Ctx<AdminOnly>, body: Json<CreateClosure>) -> Answer {
     let Json(body) = body;
     let (date, today, now) = (body.date.get(), ctx.today(), ctx.now());
-    let closure = ctx
-        .write(move |tx| {
+    ctx.write(
+        move |tx| {
             let booked = store::booked_on(tx, date)?;
             calendar::close(date, today, booked)?;
             store::insert(tx, date, body.reason.as_str(), now)
-        })
-        .await?;
-    log::info!("closure {} on {}", closure.id, closure.date);
-    created(format!("/v1/closures/{}", closure.id), ClosureResponse::new(&ctx, closure))
+        },
+        |state, closure| {
+            let location = format!("/v1/closures/{}", closure.id);
+            Reply::created(location, &ClosureResponse::new(state, closure))
+        },
+    )
+    .await
 }
 
 /// Reopen a closed date.
@@ -108,6 +111,5 @@ pub async fn create_closure(ctx: Ctx<AdminOnly>, body: Json<CreateClosure>) -> A
 #[delete("/closures/{id}")]
 pub async fn delete_closure(ctx: Ctx<AdminOnly>, id: Path<Id>) -> Answer {
     let id = id.into_inner().into_string();
-    ctx.write(move |tx| store::delete(tx, &id)).await?;
-    Ok(HttpResponse::NoContent().finish())
+    ctx.write(move |tx| store::delete(tx, &id), |_, ()| Reply::no_content()).await
 }

@@ -18,14 +18,14 @@ use crate::store::{patients, protocols, retrying, DbConnection, StoreError};
 
 use super::appointments::AppointmentResponse;
 use super::audit::PatientId;
-use super::auth::{recorded, Admits, Ctx, Staff, StaffAndPatient};
+use super::auth::{Admits, Ctx, Outcome, Reply, Staff, StaffAndPatient};
 use super::error::ApiError;
 use super::extract::{Json, Query};
 use super::openapi::{
     BodyErrors, CommonErrors, CourseConflict, NotFound, TransitionConflict, ValidationFailed,
 };
 use super::pagination::{Page, PageQuery, PageRequest};
-use super::{created, ok, Answer, AppState};
+use super::{ok, Answer, AppState};
 
 /// One infusion of a plan.
 #[derive(Debug, Serialize, ToSchema)]
@@ -183,10 +183,13 @@ pub async fn book_course(ctx: Ctx<Staff>, body: Json<CourseRequest>) -> Answer {
     let (clinic, role, by) = (ctx.clinic(), ctx.caller.role, ctx.caller.label());
     // The start the first attempt planned: a retry after a lost room keeps it.
     let mut planned: Option<NaiveDate> = None;
-    let event = ctx.audit_event();
+    let accompaniment = ctx.accompaniment();
     let attempt = {
         let request = request.clone();
         move |tx: &mut DbConnection| {
+            if let Some(answer) = accompaniment.claim(tx)? {
+                return Ok(Outcome::Replay(answer));
+            }
             // One course at a time per patient: a concurrent booking for
             // the same patient waits here, then sees this one's course.
             patients::lock(tx, request.patient_id.as_str())?;
@@ -195,31 +198,25 @@ pub async fn book_course(ctx: Ctx<Staff>, body: Json<CourseRequest>) -> Answer {
             let plan = course::plan(&request, &facts, &clinic, planned)?;
             planned = plan.start();
             let booked = store::insert(tx, &request, &plan, &by, clinic.now)?;
-            recorded(tx, (booked, plan.protocol), event.clone())
+            let protocol = plan.protocol;
+            accompaniment.finish(tx, booked, |state, booked| {
+                let location = format!("/v1/courses/{}", booked.id);
+                Reply::created(location, &CourseResponse::new(state, role, booked, Some(&protocol)))
+            })
         }
     };
-    let booked = ctx
+    let outcome = ctx
         .db(move |conn| match retrying(conn, attempt) {
             Err(StoreError::LostRace) => Ok(None),
             other => other.map(Some),
         })
         .await?;
-    let Some((booked, protocol)) = booked else {
+    let Some(outcome) = outcome else {
         // Every attempt lost a room at the same start: name the next one.
         let next = plan_now(&ctx, request, None).await?;
         return Err(Refusal::NoCapacityForSeries { next_start: next.start() }.into());
     };
-    ctx.stored(&booked);
-    log::info!(
-        "course {} booked for patient {}: {} infusions",
-        booked.id,
-        booked.patient_id,
-        booked.appointments.len()
-    );
-    created(
-        format!("/v1/courses/{}", booked.id),
-        CourseResponse::new(&ctx, ctx.caller.role, booked, Some(&protocol)),
-    )
+    Ok(ctx.answer(outcome))
 }
 
 /// One course with its appointments. A patient token reads its own.
@@ -294,14 +291,20 @@ pub async fn list_patient_courses(
 pub async fn cancel_course(ctx: Ctx<Staff>, id: Path<Id>, body: Json<CancelCourse>) -> Answer {
     let (id, reason, by, now) =
         (id.into_inner().into_string(), body.0.reason.into_string(), ctx.caller.label(), ctx.now());
-    let (course, protocol) = ctx
-        .write(move |tx| {
+    let (precondition, state, role) = (ctx.precondition(), ctx.state(), ctx.caller.role);
+    ctx.write(
+        move |tx| {
             let current = store::hold(tx, &id)?;
+            let protocol = protocols::find(tx, &current.protocol)?;
+            precondition
+                .check(|| CourseResponse::new(&state, role, current.clone(), Some(&protocol)))?;
             let left = course::cancellation(&current, now)?;
             let cancelled = store::cancel(tx, &id, &left, &reason, &by, now)?;
-            with_protocol(tx, cancelled)
-        })
-        .await?;
-    log::info!("course {} cancelled", course.id);
-    ok(CourseResponse::new(&ctx, ctx.caller.role, course, Some(&protocol)))
+            Ok((cancelled, protocol))
+        },
+        move |state, (course, protocol)| {
+            Reply::ok(&CourseResponse::new(state, role, course, Some(&protocol)))
+        },
+    )
+    .await
 }

@@ -90,6 +90,18 @@ pub enum ApiError {
     /// this many seconds.
     #[error("too many failed authentications")]
     TooManyFailedAuthentications { retry_after: u64 },
+    /// `Idempotency-Key` is not a key (or was sent twice).
+    #[error("invalid idempotency key")]
+    InvalidIdempotencyKey,
+    /// The key answered a different request of this caller.
+    #[error("idempotency key reused")]
+    IdempotencyKeyReused,
+    /// The first request with this key is still being answered.
+    #[error("idempotency key in flight")]
+    IdempotencyKeyInFlight { retry_after: u64 },
+    /// `If-Match` names a version the resource no longer has.
+    #[error("precondition failed")]
+    PreconditionFailed,
     #[error("service unavailable: {0}")]
     Unavailable(String),
     /// Logged with the request id by the logging middleware; the client sees
@@ -119,6 +131,10 @@ impl ApiError {
             ApiError::Refused(refusal) => refusal.code(),
             ApiError::TooManyRequests { .. } => "too_many_requests",
             ApiError::TooManyFailedAuthentications { .. } => "too_many_failed_authentications",
+            ApiError::InvalidIdempotencyKey => "invalid_idempotency_key",
+            ApiError::IdempotencyKeyReused => "idempotency_key_reused",
+            ApiError::IdempotencyKeyInFlight { .. } => "idempotency_key_in_flight",
+            ApiError::PreconditionFailed => "precondition_failed",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal_error",
         }
@@ -138,6 +154,12 @@ impl ApiError {
             ApiError::Refused(refusal) => refusal.title(),
             ApiError::TooManyRequests { .. } => "Too many requests",
             ApiError::TooManyFailedAuthentications { .. } => "Too many failed authentications",
+            ApiError::InvalidIdempotencyKey => "The Idempotency-Key is not valid",
+            ApiError::IdempotencyKeyReused => "The Idempotency-Key was used for another request",
+            ApiError::IdempotencyKeyInFlight { .. } => {
+                "A request with this Idempotency-Key is in progress"
+            }
+            ApiError::PreconditionFailed => "The resource has changed",
             ApiError::Unavailable(_) => "Service unavailable",
             ApiError::Internal(_) => "Internal server error",
         }
@@ -171,6 +193,19 @@ impl ApiError {
                 format!(
                     "too many failed authentications from this address; retry in {retry_after} s"
                 )
+            }
+            ApiError::InvalidIdempotencyKey => format!(
+                "send one `Idempotency-Key` of 1 to {} printable ASCII characters, bare or quoted",
+                super::idempotency::MAX_KEY_LENGTH
+            ),
+            ApiError::IdempotencyKeyReused => {
+                "this key was sent with a different request (method, path or body); use a new key for a new request".into()
+            }
+            ApiError::IdempotencyKeyInFlight { retry_after } => format!(
+                "the first request with this key is still being answered; retry in {retry_after} s"
+            ),
+            ApiError::PreconditionFailed => {
+                "the resource has changed since the version `If-Match` names: read it again, then retry".into()
             }
             ApiError::Unavailable(_) => "the database is not reachable".into(),
             ApiError::Internal(_) => {
@@ -246,6 +281,10 @@ impl ResponseError for ApiError {
             ApiError::TooManyRequests { .. } | ApiError::TooManyFailedAuthentications { .. } => {
                 StatusCode::TOO_MANY_REQUESTS
             }
+            ApiError::InvalidIdempotencyKey => StatusCode::BAD_REQUEST,
+            ApiError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::IdempotencyKeyInFlight { .. } => StatusCode::CONFLICT,
+            ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -264,7 +303,8 @@ impl ResponseError for ApiError {
                 }
             }
             ApiError::TooManyRequests { retry_after }
-            | ApiError::TooManyFailedAuthentications { retry_after } => {
+            | ApiError::TooManyFailedAuthentications { retry_after }
+            | ApiError::IdempotencyKeyInFlight { retry_after } => {
                 response.insert_header((header::RETRY_AFTER, *retry_after));
             }
             // The rest of the body may never come (RFC 9110 §15.5.9): the
@@ -295,6 +335,11 @@ impl From<StoreError> for ApiError {
             StoreError::Refused(refusal) => refusal.into(),
             // Every attempt lost a room to another booking: the session is full.
             StoreError::LostRace => ApiError::Refused(Refusal::SlotFull),
+            StoreError::PreconditionFailed => ApiError::PreconditionFailed,
+            StoreError::KeyReused => ApiError::IdempotencyKeyReused,
+            StoreError::KeyInFlight => ApiError::IdempotencyKeyInFlight {
+                retry_after: super::idempotency::IN_FLIGHT_RETRY_AFTER,
+            },
             StoreError::Unavailable(cause) => ApiError::Unavailable(cause),
             StoreError::Pool(e) => ApiError::Unavailable(e.to_string()),
             other => ApiError::Internal(other.to_string()),

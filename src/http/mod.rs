@@ -12,11 +12,13 @@ pub mod audit_events;
 pub mod auth;
 pub mod availability;
 pub mod closures;
+pub mod conditional;
 pub mod consults;
 pub mod courses;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod idempotency;
 pub mod limits;
 pub mod openapi;
 pub mod pagination;
@@ -62,11 +64,6 @@ pub type State = web::Data<AppState>;
 /// What every handler answers: a response, or the problem document of an error.
 pub type Answer = Result<HttpResponse, ApiError>;
 
-/// 201 Created at `location`, with `body`.
-pub fn created(location: String, body: impl serde::Serialize) -> Answer {
-    Ok(HttpResponse::Created().insert_header((header::LOCATION, location)).json(body))
-}
-
 /// 200 OK with `body`.
 pub fn ok(body: impl serde::Serialize) -> Answer {
     Ok(HttpResponse::Ok().json(body))
@@ -89,6 +86,8 @@ pub struct AppState {
     pub audit: AuditLog,
     /// This process's rate limits (`http::limits`), shared by its workers.
     pub limits: limits::Limits,
+    /// The idempotency keys this process is answering now.
+    pub in_flight: idempotency::InFlight,
 }
 
 impl AppState {
@@ -109,7 +108,8 @@ impl AppState {
         let gate = Arc::new(Semaphore::new(pool.max_size() as usize));
         let audit = AuditLog::start(&settings.database, pool.clone());
         let limits = limits::Limits::new(&settings);
-        Self { pool, gate, settings, keys, clock, calendar, policy, audit, limits }
+        let in_flight = idempotency::InFlight::default();
+        Self { pool, gate, settings, keys, clock, calendar, policy, audit, limits, in_flight }
     }
 
     /// Runs synchronous database work on the blocking pool.
@@ -290,6 +290,8 @@ pub fn app(
             }),
         )
         .default_service(web::to(unmatched))
+        .wrap(from_fn(idempotency::guard))
+        .wrap(from_fn(conditional::etags))
         .wrap(from_fn(limits::enforce))
         .wrap(from_fn(security::headers))
         .wrap_fn(|mut req, srv| {

@@ -12,12 +12,12 @@ use crate::domain::patient::{
 use crate::domain::values::{CalendarDate, Id};
 use crate::store::patients as store;
 
-use super::auth::{AnyRole, Ctx, Staff, StaffAndIntegration};
+use super::auth::{AnyRole, Ctx, Reply, Staff, StaffAndIntegration};
 use super::error::ApiError;
 use super::extract::{Json, Query};
 use super::openapi::{BodyErrors, CommonErrors, NotFound, ValidationFailed};
 use super::pagination::{Page, PageRequest};
-use super::{created, ok, Answer, AppState};
+use super::{ok, Answer, AppState};
 
 /// A new patient.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -233,9 +233,16 @@ pub async fn create_patient(ctx: Ctx<StaffAndIntegration>, body: Json<CreatePati
     }
     .admitted(ctx.today())?;
     let now = ctx.now();
-    let patient = ctx.write(move |tx| store::insert(tx, &details, now)).await?;
-    log::info!("patient {} created by {}", patient.id, ctx.caller.role.as_str());
-    created(format!("/v1/patients/{}", patient.id), PatientResponse::new(&ctx, patient))
+    ctx.write(
+        move |tx| store::insert(tx, &details, now),
+        |state, patient| {
+            Reply::created(
+                format!("/v1/patients/{}", patient.id),
+                &PatientResponse::new(state, patient),
+            )
+        },
+    )
+    .await
 }
 
 /// List patients in id (creation) order, optionally by name.
@@ -289,14 +296,16 @@ pub async fn update_patient(ctx: Ctx<Staff>, id: Path<Id>, body: Json<UpdatePati
     let sent = change.sent();
     access::may_set(ctx.caller.role, &sent, false).map_err(ApiError::ForbiddenField)?;
     ctx.changed(sent.iter().map(|f| (*f).to_owned()).collect());
-    let (today, now) = (ctx.today(), ctx.now());
-    let patient = ctx
-        .write(move |tx| {
+    let (today, now, precondition, state) =
+        (ctx.today(), ctx.now(), ctx.precondition(), ctx.state());
+    ctx.write(
+        move |tx| {
             let current = store::hold(tx, &id)?;
+            precondition.check(|| PatientResponse::new(&state, current.clone()))?;
             let details = change.apply(current.details.clone()).admitted(today)?;
             store::replace(tx, current, &details, now)
-        })
-        .await?;
-    log::info!("patient {} updated by {}", patient.id, ctx.caller.role.as_str());
-    ok(PatientResponse::new(&ctx, patient))
+        },
+        |state, patient| Reply::ok(&PatientResponse::new(state, patient)),
+    )
+    .await
 }

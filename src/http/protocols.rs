@@ -6,7 +6,7 @@ use actix_web::{get, put};
 use crate::domain::protocol::{self, Protocol};
 use crate::store::protocols as store;
 
-use super::auth::{AdminOnly, AnyRole, Ctx};
+use super::auth::{AdminOnly, AnyRole, Ctx, Reply};
 use super::extract::{Code, Json};
 use super::openapi::{BodyErrors, CommonErrors, NotFound, ValidationFailed};
 use super::{ok, Answer};
@@ -75,8 +75,14 @@ pub async fn update_protocol(
     body: Json<Protocol>,
 ) -> Answer {
     let protocol = protocol::revise(code.as_str(), body.0, &ctx.calendar, ctx.clock.now())?;
-    let now = ctx.now();
-    let saved = ctx.write(move |tx| store::replace(tx, &protocol, now)).await?;
-    log::info!("protocol {} updated", saved.code);
-    ok(saved)
+    let (now, precondition) = (ctx.now(), ctx.precondition());
+    ctx.write(
+        move |tx| {
+            let current = store::find(tx, &protocol.code)?;
+            precondition.check(|| current)?;
+            store::replace(tx, &protocol, now)
+        },
+        |_, saved| Reply::ok(&saved),
+    )
+    .await
 }

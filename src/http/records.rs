@@ -15,10 +15,10 @@ use crate::domain::values::Id;
 use crate::store::{DbConnection, StoreError};
 
 use super::audit::Touched;
-use super::auth::{Admits, Ctx};
+use super::auth::{Admits, Ctx, Reply};
 use super::extract::Query;
 use super::pagination::{patient_page, Keyed, LoadPage, PageQuery};
-use super::{created, Answer, AppState};
+use super::{Answer, AppState};
 
 /// An attestation or a consult as recorded. Its schema is the record's own,
 /// open to the members added here (see the `ToSchema` impl below).
@@ -111,13 +111,14 @@ pub async fn create<A: Admits, N, S, T>(
 where
     N: Send + 'static,
     S: Keyed + Touched + Send + 'static,
-    T: Serialize,
+    T: Serialize + 'static,
 {
     let (patient_id, by, now) = (patient.into_inner().into_string(), ctx.caller.label(), ctx.now());
-    let stored = ctx.write(move |tx| insert(tx, &patient_id, &record, &by, now)).await?;
-    // Ids only: what was recorded is clinical.
-    log::info!("{} recorded: {}", location(&stored), stored.key());
-    created(location(&stored), show(ctx, stored))
+    ctx.write(
+        move |tx| insert(tx, &patient_id, &record, &by, now),
+        move |state, stored| Reply::created(location(&stored), &show(state, stored)),
+    )
+    .await
 }
 
 /// One page of the patient's, oldest first.

@@ -13,7 +13,7 @@ use crate::domain::referral::{
 use crate::domain::values::{Id, Reason};
 use crate::store::intake as store;
 
-use super::auth::{Clinical, Ctx, Staff, StaffAndIntegration};
+use super::auth::{Clinical, Ctx, Reply, Staff, StaffAndIntegration};
 use super::extract::{Json, Query};
 use super::openapi::{BodyErrors, CommonErrors, NotFound, TransitionConflict, ValidationFailed};
 use super::pagination::{patient_page, Page, PageQuery};
@@ -118,15 +118,17 @@ async fn decide(ctx: Ctx<Clinical>, id: Id, verdict: Verdict) -> Answer {
         ctx.today(),
         ctx.policy.referral_valid_days,
     );
-    let decided = ctx
-        .write(move |tx| {
+    let (precondition, state) = (ctx.precondition(), ctx.state());
+    ctx.write(
+        move |tx| {
             let current = store::hold_referral(tx, &id)?;
+            precondition.check(|| ReferralResponse::new(&state, current.clone()))?;
             let decision = referral::decide(&current, verdict, today, days)?;
             store::record_verdict(tx, &id, &decision, &by, now)
-        })
-        .await?;
-    log::info!("referral {} {}", decided.id, decided.status.as_str());
-    ok(ReferralResponse::new(&ctx, decided))
+        },
+        |state, decided| Reply::ok(&ReferralResponse::new(state, decided)),
+    )
+    .await
 }
 
 /// Verify a received referral (clinicians).

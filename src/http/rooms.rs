@@ -9,11 +9,11 @@ use crate::domain::calendar::{self, Room};
 use crate::domain::values::{Id, Text};
 use crate::store::rooms as store;
 
-use super::auth::{AdminOnly, Ctx, Staff};
+use super::auth::{AdminOnly, Ctx, Reply, Staff};
 use super::extract::{Json, Query};
 use super::openapi::{BodyErrors, CommonErrors, Conflict, NotFound, ValidationFailed};
 use super::pagination::{Page, PageQuery, PageRequest};
-use super::{created, ok, Answer, AppState};
+use super::{ok, Answer, AppState};
 
 /// A room's name: at most 100 characters, unique.
 pub type RoomName = Text<100>;
@@ -96,8 +96,13 @@ pub async fn list_rooms(ctx: Ctx<Staff>, query: Query<PageQuery>) -> Answer {
 pub async fn create_room(ctx: Ctx<AdminOnly>, body: Json<CreateRoom>) -> Answer {
     let Json(body) = body;
     let now = ctx.now();
-    let room = ctx.write(move |tx| store::insert(tx, body.name.as_str(), body.active, now)).await?;
-    created(format!("/v1/rooms/{}", room.id), RoomResponse::new(&ctx, room))
+    ctx.write(
+        move |tx| store::insert(tx, body.name.as_str(), body.active, now),
+        |state, room| {
+            Reply::created(format!("/v1/rooms/{}", room.id), &RoomResponse::new(state, room))
+        },
+    )
+    .await
 }
 
 /// Rename, deactivate or reactivate a room.
@@ -112,14 +117,16 @@ pub async fn update_room(ctx: Ctx<AdminOnly>, id: Path<Id>, body: Json<UpdateRoo
     let Json(body) = body;
     let name = body.name.map(Text::into_string);
     let (id, today, now) = (id.into_inner().into_string(), ctx.today(), ctx.now());
-    let room = ctx
-        .write(move |tx| {
+    let (precondition, state) = (ctx.precondition(), ctx.state());
+    ctx.write(
+        move |tx| {
             let deactivating = body.active == Some(false);
             let (room, held) = store::change_facts(tx, &id, deactivating, today)?;
+            precondition.check(|| RoomResponse::new(&state, room.clone()))?;
             calendar::change_room(&room, body.active, held)?;
             store::update(tx, &id, name.as_deref(), body.active, now)
-        })
-        .await?;
-    log::info!("room {} updated (active: {})", room.id, room.active);
-    ok(RoomResponse::new(&ctx, room))
+        },
+        |state, room| Reply::ok(&RoomResponse::new(state, room)),
+    )
+    .await
 }

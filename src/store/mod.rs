@@ -38,6 +38,7 @@ pub mod audit;
 pub mod closures;
 pub mod connection;
 pub mod courses;
+pub mod idempotency;
 pub mod intake;
 pub mod locks;
 pub mod migrations;
@@ -65,6 +66,15 @@ pub enum StoreError {
     /// transaction may be tried again (see [`retrying`]).
     #[error("lost a room to a concurrent booking")]
     LostRace,
+    /// The resource is not the version the request's `If-Match` names.
+    #[error("precondition failed")]
+    PreconditionFailed,
+    /// Another process is writing the answer to the request's idempotency key.
+    #[error("idempotency key in flight")]
+    KeyInFlight,
+    /// The request's idempotency key answered a different request.
+    #[error("idempotency key reused")]
+    KeyReused,
     /// The database cannot be reached or opened.
     #[error("database unavailable: {0}")]
     Unavailable(String),

@@ -246,3 +246,16 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(audit_events, audit_event_patients);
+
+diesel::table! {
+    idempotency_keys (caller, idempotency_key) {
+        caller -> Text,
+        idempotency_key -> Text,
+        fingerprint -> Text,
+        status -> Integer,
+        location -> Nullable<Text>,
+        body -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}

@@ -358,7 +358,15 @@ async fn head_is_answered_on_every_get_route() {
         let get = app.get(path).role(Role::Admin).send().await;
         let head = app.request(Method::HEAD, path).role(Role::Admin).send().await;
         assert_eq!(head.status, get.status, "HEAD {path}: {}", head.text);
-        assert_eq!(comparable(&head.headers), comparable(&get.headers), "HEAD {path}");
+        let (mut head_headers, mut get_headers) =
+            (comparable(&head.headers), comparable(&get.headers));
+        if path.ends_with("/access-log") || path.ends_with("/audit-events") {
+            // Each request adds to the trail it reads: the second answer's
+            // content, and so its `ETag`, differs from the first's.
+            head_headers.retain(|(k, _)| k != "etag");
+            get_headers.retain(|(k, _)| k != "etag");
+        }
+        assert_eq!(head_headers, get_headers, "HEAD {path}");
         statuses.insert(get.status);
     }
     // Found and not found (an unknown referral, screening, course) alike.

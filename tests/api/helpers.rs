@@ -149,7 +149,7 @@ impl TestAppBuilder {
         let service = actix_service::boxed::rc_service(
             service.map(|res: ServiceResponse<_>| res.map_into_boxed_body()),
         );
-        TestApp { service, state, pool, clock: fixed, _db: db }
+        TestApp { service, state, pool, clock: fixed, _db: Arc::new(db) }
     }
 }
 
@@ -160,7 +160,7 @@ pub struct TestApp {
     pub pool: DbPool,
     clock: Option<Arc<FixedClock>>,
     // Dropped last: the database outlives the pool using it.
-    _db: TestDb,
+    _db: Arc<TestDb>,
 }
 
 impl TestApp {
@@ -170,6 +170,34 @@ impl TestApp {
 
     pub async fn spawn() -> TestApp {
         Self::builder().build().await
+    }
+
+    /// A second process on this app's database: the same settings and
+    /// clock, its own connections and its own memory (in-flight keys, rate
+    /// limits, verified tokens).
+    pub async fn twin(&self) -> TestApp {
+        let settings = self.state.settings.clone();
+        let pool = store::build_pool(&settings.database, settings.db_pool_size).expect("twin pool");
+        let clock: Arc<dyn Clock> = match &self.clock {
+            Some(fixed) => fixed.clone(),
+            None => Arc::new(SystemClock),
+        };
+        let state = web::Data::new(AppState::new(pool.clone(), settings, clock));
+        let service = test::init_service(app(state.clone())).await;
+        let service = actix_service::boxed::rc_service(
+            service.map(|res: ServiceResponse<_>| res.map_into_boxed_body()),
+        );
+        TestApp { service, state, pool, clock: self.clock.clone(), _db: self._db.clone() }
+    }
+
+    /// Whether this app's database is PostgreSQL.
+    pub fn is_postgres(&self) -> bool {
+        self._db.is_postgres()
+    }
+
+    /// Sends a request built by hand.
+    pub async fn send_raw(&self, request: actix_http::Request) -> TestResponse {
+        TestResponse::read(self.service.call(request).await.expect("the service answers")).await
     }
 
     /// The URL of this app's own database.
@@ -345,8 +373,9 @@ impl TestApp {
     /// Sends all requests at once: each is built (token, body) before any is
     /// sent, so they reach the database as close together as possible.
     pub async fn send_all(&self, requests: Vec<RequestBuilder<'_>>) -> Vec<TestResponse> {
-        let built: Vec<_> = requests.into_iter().map(|r| r.request.to_request()).collect();
-        let calls = built.into_iter().map(|request| self.service.call(request));
+        // Each to the app (or twin) it was built on.
+        let built: Vec<_> = requests.into_iter().map(|r| (r.app, r.request.to_request())).collect();
+        let calls = built.into_iter().map(|(app, request)| app.service.call(request));
         let mut responses = Vec::new();
         for response in futures_util::future::join_all(calls).await {
             responses.push(TestResponse::read(response.expect("the service answers")).await);

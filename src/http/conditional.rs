@@ -1,0 +1,219 @@
+//! Conditional requests (RFC 9110 §8.8.3, §13). Every successful `/v1`
+//! answer with a JSON body carries a strong `ETag`: a hash of the body, so
+//! it changes with every change of what the caller sees, and two callers
+//! who see the same resource differently (an integration sees no scores)
+//! get different tags. A `GET` whose `If-None-Match` names the current tag
+//! is answered 304 without a body ([`etags`]). A write that names the
+//! version it read in `If-Match` is refused with 412 when the resource has
+//! changed since: the handler compares, inside the write's transaction with
+//! the resource held, the tag of the resource as the caller would read it
+//! now ([`Precondition`]).
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderMap, HeaderValue};
+use actix_web::http::{Method, StatusCode};
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpResponse};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::store::StoreError;
+
+/// The strong entity tag of a representation: `"` + 32 hex digits of the
+/// SHA-256 of its bytes + `"`.
+pub fn etag_of(body: &[u8]) -> String {
+    let digest = Sha256::digest(body);
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("\"{hex}\"")
+}
+
+/// The tag `value` has when it is sent as JSON, as a handler sends it.
+pub fn etag_of_json(value: &impl Serialize) -> Result<String, StoreError> {
+    let body = serde_json::to_vec(value).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    Ok(etag_of(&body))
+}
+
+/// The entity tags a condition field lists, or `*` (any).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Tags {
+    Any,
+    /// Each as sent, with its `W/` prefix if weak.
+    List(Vec<String>),
+}
+
+impl Tags {
+    /// The condition fields `name` of `headers`, all lines together; `None`
+    /// when absent. A field that does not parse is kept as a list of what
+    /// it says, which then matches no tag: a write under a condition it
+    /// cannot read does not happen.
+    pub fn from_headers(headers: &HeaderMap, name: &header::HeaderName) -> Option<Tags> {
+        let mut tags = Vec::new();
+        let mut present = false;
+        for value in headers.get_all(name) {
+            present = true;
+            let Ok(text) = value.to_str() else {
+                tags.push(String::new());
+                continue;
+            };
+            for item in text.split(',').map(str::trim).filter(|item| !item.is_empty()) {
+                if item == "*" {
+                    return Some(Tags::Any);
+                }
+                tags.push(item.to_owned());
+            }
+        }
+        present.then_some(Tags::List(tags))
+    }
+
+    /// `If-Match`: strong comparison (RFC 9110 §13.1.1); a weak tag never matches.
+    pub fn match_strong(&self, current: &str) -> bool {
+        match self {
+            Tags::Any => true,
+            Tags::List(tags) => tags.iter().any(|t| !t.starts_with("W/") && t == current),
+        }
+    }
+
+    /// `If-None-Match`: weak comparison (RFC 9110 §13.1.2).
+    pub fn match_weak(&self, current: &str) -> bool {
+        let opaque = |t: &str| t.strip_prefix("W/").unwrap_or(t).to_owned();
+        match self {
+            Tags::Any => true,
+            Tags::List(tags) => tags.iter().any(|t| opaque(t) == opaque(current)),
+        }
+    }
+}
+
+/// A write's `If-Match`, checked by the handler against the resource it holds.
+#[derive(Clone, Debug, Default)]
+pub struct Precondition(Option<Tags>);
+
+impl Precondition {
+    pub fn new(if_match: Option<Tags>) -> Self {
+        Self(if_match)
+    }
+
+    /// `Ok` when the request sent no `If-Match`, or when it names the tag of
+    /// `current`, the resource as the caller would read it now (built only
+    /// when needed); else [`StoreError::PreconditionFailed`] (412).
+    pub fn check<S: Serialize>(&self, current: impl FnOnce() -> S) -> Result<(), StoreError> {
+        match &self.0 {
+            None => Ok(()),
+            Some(tags) if tags.match_strong(&etag_of_json(&current())?) => Ok(()),
+            Some(_) => Err(StoreError::PreconditionFailed),
+        }
+    }
+}
+
+/// The layer: see the module's documentation.
+pub async fn etags(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let tagged = req.path().starts_with("/v1/");
+    let reads = req.method() == Method::GET;
+    let if_none_match =
+        if reads { Tags::from_headers(req.headers(), &header::IF_NONE_MATCH) } else { None };
+    let response = next.call(req).await?.map_into_boxed_body();
+    if !tagged || !response.status().is_success() || response.status() == StatusCode::NO_CONTENT {
+        return Ok(response);
+    }
+    let (req, response) = response.into_parts();
+    let (mut head, body) = response.into_parts();
+    let body = match body.try_into_bytes() {
+        Ok(bytes) => bytes,
+        // A streamed body (none today) goes out untagged.
+        Err(body) => return Ok(ServiceResponse::new(req, head.set_body(body))),
+    };
+    let tag = etag_of(&body);
+    let Ok(value) = HeaderValue::from_str(&tag) else {
+        return Ok(ServiceResponse::new(req, head.set_body(BoxBody::new(body))));
+    };
+    if if_none_match.is_some_and(|tags| tags.match_weak(&tag)) {
+        // RFC 9110 §15.4.5: the fields a 200 would have sent that describe
+        // it (`ETag`, `Cache-Control`, `Vary`…), and no content.
+        let mut not_modified = HttpResponse::NotModified();
+        for (name, value) in head.headers() {
+            if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+                not_modified.append_header((name.clone(), value.clone()));
+            }
+        }
+        let not_modified = not_modified.insert_header((header::ETAG, value)).finish();
+        return Ok(ServiceResponse::new(req, not_modified));
+    }
+    head.headers_mut().insert(header::ETAG, value);
+    Ok(ServiceResponse::new(req, head.set_body(BoxBody::new(body))))
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::http::header::HeaderName;
+
+    use super::*;
+
+    fn tags(lines: &[&str]) -> Option<Tags> {
+        let mut headers = HeaderMap::new();
+        for line in lines {
+            headers.append(header::IF_MATCH, HeaderValue::from_str(line).unwrap());
+        }
+        Tags::from_headers(&headers, &header::IF_MATCH)
+    }
+
+    #[test]
+    fn condition_fields_parse_into_tags() {
+        assert_eq!(tags(&[]), None);
+        assert_eq!(tags(&["*"]), Some(Tags::Any));
+        assert_eq!(
+            tags(&["\"a\", W/\"b\""]),
+            Some(Tags::List(vec!["\"a\"".into(), "W/\"b\"".into()]))
+        );
+        assert_eq!(
+            tags(&["\"a\"", "\"b\""]),
+            Some(Tags::List(vec!["\"a\"".into(), "\"b\"".into()]))
+        );
+        assert_eq!(tags(&[""]), Some(Tags::List(vec![])));
+        let other = HeaderName::from_static("if-none-match");
+        assert_eq!(Tags::from_headers(&HeaderMap::new(), &other), None);
+    }
+
+    #[test]
+    fn if_match_compares_strongly_and_if_none_match_weakly() {
+        let current = "\"0123\"";
+        // (field, If-Match matches, If-None-Match matches)
+        #[rustfmt::skip]
+        let table = [
+            ("\"0123\"", true, true),
+            ("W/\"0123\"", false, true),
+            ("\"4567\"", false, false),
+            ("\"4567\", \"0123\"", true, true),
+            ("*", true, true),
+            ("0123", false, false),     // unquoted: not a tag
+            ("", false, false),
+        ];
+        for (field, strong, weak) in table {
+            let tags = tags(&[field]).unwrap();
+            assert_eq!(tags.match_strong(current), strong, "If-Match: {field}");
+            assert_eq!(tags.match_weak(current), weak, "If-None-Match: {field}");
+        }
+    }
+
+    #[test]
+    fn a_tag_is_strong_quoted_and_changes_with_the_body() {
+        let tag = etag_of(b"{\"a\":1}");
+        assert_eq!(tag.len(), 34);
+        assert!(tag.starts_with('"') && tag.ends_with('"'));
+        assert_eq!(tag, etag_of(b"{\"a\":1}"));
+        assert_ne!(tag, etag_of(b"{\"a\":2}"));
+        assert_eq!(etag_of_json(&serde_json::json!({"a": 1})).unwrap(), tag);
+    }
+
+    #[test]
+    fn a_precondition_holds_without_if_match_or_with_the_current_tag() {
+        let current = serde_json::json!({"id": "p1", "updated_at": "t2"});
+        let tag = etag_of_json(&current).unwrap();
+        assert!(Precondition::new(None).check(|| current.clone()).is_ok());
+        assert!(Precondition::new(Some(Tags::List(vec![tag]))).check(|| current.clone()).is_ok());
+        let stale = Precondition::new(Some(Tags::List(vec![etag_of(b"old")])));
+        assert!(matches!(stale.check(|| current.clone()), Err(StoreError::PreconditionFailed)));
+    }
+}

@@ -1,0 +1,327 @@
+//! `Idempotency-Key` (IETF draft-ietf-httpapi-idempotency-key-header): a
+//! client that retries a write with the same key gets the first answer
+//! again, marked `Idempotent-Replayed: true`, and nothing changes twice.
+//!
+//! The layer ([`guard`]) answers a repeat from the store before the handler
+//! runs, refuses a key reused for another request (422) or still being
+//! answered in this process (409), and hands the handler a [`Keyed`]
+//! request. The handler's write ([`Ctx::write`](super::auth::Ctx::write))
+//! stores the answer in the transaction of the change, after checking again
+//! under a lock that no other process answered the key meanwhile: after a
+//! crash there is the change with its answer, or neither. An answer that is
+//! an error changes nothing and is not stored: a retry is answered afresh.
+
+use std::collections::HashSet;
+use std::sync::{Mutex, PoisonError};
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::error::PayloadError;
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::{Method, StatusCode};
+use actix_web::middleware::Next;
+use actix_web::web::{Bytes, BytesMut};
+use actix_web::{Error, HttpMessage, HttpResponse};
+use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
+
+use crate::store::idempotency::{self as store, StoredAnswer};
+
+use super::audit::Note;
+use super::auth;
+use super::error::ApiError;
+use super::State;
+
+pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+pub const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+
+/// The longest key taken, in characters.
+pub const MAX_KEY_LENGTH: usize = 255;
+
+/// Seconds a client is asked to wait before retrying a key in flight.
+pub const IN_FLIGHT_RETRY_AFTER: u64 = 1;
+
+/// The key a header value carries, or `None` when it is not one. The draft
+/// makes the field a Structured Field String (`"…"`); a bare key is taken
+/// too, as most clients send it. Printable ASCII, 1 to [`MAX_KEY_LENGTH`]
+/// characters, without the escapes a quoted string may carry.
+pub fn parse_key(value: &[u8]) -> Option<String> {
+    let value = value.trim_ascii();
+    let (key, allowed): (&[u8], fn(u8) -> bool) = match value {
+        [b'"', inner @ .., b'"'] => {
+            (inner, |b| (0x20..=0x7e).contains(&b) && b != b'"' && b != b'\\')
+        }
+        bare => (bare, |b| (0x21..=0x7e).contains(&b) && b != b'"' && b != b'\\'),
+    };
+    if key.is_empty() || key.len() > MAX_KEY_LENGTH || !key.iter().all(|&b| allowed(b)) {
+        return None;
+    }
+    String::from_utf8(key.to_vec()).ok()
+}
+
+/// What a request sent with a key is, given the answer stored for the key.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Repeat {
+    /// Never answered (or the answer expired): the request runs.
+    First,
+    /// The same request again: answered with the stored answer.
+    Same(StoredAnswer),
+    /// The key answered a different request: 422 `idempotency_key_reused`.
+    Reused,
+}
+
+/// Compares the request's `fingerprint` with the answer stored for its key.
+pub fn repeat(stored: Option<StoredAnswer>, fingerprint: &str) -> Repeat {
+    match stored {
+        None => Repeat::First,
+        Some(answer) if answer.fingerprint == fingerprint => Repeat::Same(answer),
+        Some(_) => Repeat::Reused,
+    }
+}
+
+/// SHA-256, hex, of who sent what where: the caller, the method, the path
+/// with its query, and the body.
+pub fn fingerprint(caller: &str, method: &Method, path: &str, body: &[u8]) -> String {
+    let mut hash = Sha256::new();
+    for part in [caller.as_bytes(), method.as_str().as_bytes(), path.as_bytes()] {
+        hash.update((part.len() as u64).to_be_bytes());
+        hash.update(part);
+    }
+    hash.update(body);
+    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A request sent with a valid key, as the layer hands it to the handler.
+#[derive(Clone, Debug)]
+pub struct Keyed {
+    pub caller: String,
+    pub key: String,
+    pub fingerprint: String,
+}
+
+impl Keyed {
+    /// The key of the PostgreSQL advisory lock this key's writers share.
+    pub fn lock(&self) -> i32 {
+        let digest = Sha256::new().chain_update(&self.caller).chain_update(&self.key).finalize();
+        i32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]])
+    }
+}
+
+/// A request whose `Idempotency-Key` is not a key: the handler answers 400
+/// once the caller's role is admitted (authorization before validation).
+#[derive(Clone, Copy, Debug)]
+pub struct BadKey;
+
+/// The keys this process is answering now, per caller.
+#[derive(Debug, Default)]
+pub struct InFlight(Mutex<HashSet<(String, String)>>);
+
+impl InFlight {
+    /// Claims `caller`'s `key` until the [`Claim`] is dropped; `None` while
+    /// another request holds it.
+    fn claim<'a>(&'a self, caller: &str, key: &str) -> Option<Claim<'a>> {
+        let id = (caller.to_owned(), key.to_owned());
+        let inserted = self.0.lock().unwrap_or_else(PoisonError::into_inner).insert(id.clone());
+        // Built only when taken: a dropped claim releases its key.
+        inserted.then(|| Claim { keys: self, id })
+    }
+}
+
+struct Claim<'a> {
+    keys: &'a InFlight,
+    id: (String, String),
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        self.keys.0.lock().unwrap_or_else(PoisonError::into_inner).remove(&self.id);
+    }
+}
+
+/// The answer stored for a key, sent again.
+pub fn replayed(answer: &StoredAnswer) -> HttpResponse {
+    let status = u16::try_from(answer.status)
+        .ok()
+        .and_then(|s| StatusCode::from_u16(s).ok())
+        .unwrap_or(StatusCode::OK);
+    let mut response = HttpResponse::build(status);
+    response
+        .content_type("application/json")
+        .insert_header((IDEMPOTENT_REPLAYED, HeaderValue::from_static("true")));
+    if let Some(location) = &answer.location {
+        response.insert_header((header::LOCATION, location.as_str()));
+    }
+    response.body(answer.body.clone())
+}
+
+/// The layer: see the module's documentation.
+pub async fn guard(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let writes = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if !writes || !req.path().starts_with("/v1/") || !req.headers().contains_key(IDEMPOTENCY_KEY) {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    }
+    let mut sent = req.headers().get_all(IDEMPOTENCY_KEY);
+    let key = match (sent.next(), sent.next()) {
+        (Some(value), None) => parse_key(value.as_bytes()),
+        _ => None,
+    };
+    let Some(key) = key else {
+        req.extensions_mut().insert(BadKey);
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    };
+    let Some(state) = req.app_data::<State>().cloned() else {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    };
+    // A request without a valid token is the handler's to refuse (401).
+    let Ok(caller) = auth::authenticate(req.request(), &state) else {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    };
+    let Some(body) =
+        read_body(&mut req, state.settings.max_body_bytes, state.settings.body_timeout).await
+    else {
+        // Too large or too slow: the handler refuses it, after the role.
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    };
+    if let Some(note) = Note::of(req.request()) {
+        note.caller(&caller);
+    }
+    let path = req.uri().path_and_query().map_or_else(|| req.path(), |p| p.as_str()).to_owned();
+    let keyed = Keyed {
+        fingerprint: fingerprint(&caller.label(), req.method(), &path, &body),
+        caller: caller.label(),
+        key,
+    };
+    let now = state.now();
+    let (who, which) = (keyed.caller.clone(), keyed.key.clone());
+    let stored = match state.db(move |conn| store::find(conn, &who, &which, now)).await {
+        Ok(stored) => stored,
+        Err(error) => return Ok(req.error_response(error)),
+    };
+    match repeat(stored, &keyed.fingerprint) {
+        Repeat::Same(answer) => return Ok(req.into_response(replayed(&answer))),
+        Repeat::Reused => return Ok(req.error_response(ApiError::IdempotencyKeyReused)),
+        Repeat::First => {}
+    }
+    let Some(_claim) = state.in_flight.claim(&keyed.caller, &keyed.key) else {
+        let error = ApiError::IdempotencyKeyInFlight { retry_after: IN_FLIGHT_RETRY_AFTER };
+        return Ok(req.error_response(error));
+    };
+    req.extensions_mut().insert(keyed);
+    Ok(next.call(req).await?.map_into_boxed_body())
+}
+
+/// Reads the whole request body, and puts it back for the handler: `None`
+/// (with what was read put back ahead of the rest) when it is longer than
+/// `limit` or has not arrived within `timeout`.
+async fn read_body(
+    req: &mut ServiceRequest,
+    limit: usize,
+    timeout: std::time::Duration,
+) -> Option<Bytes> {
+    let mut payload = req.take_payload();
+    let mut body = BytesMut::new();
+    let mut whole = false;
+    let read = async {
+        while let Some(chunk) = payload.next().await {
+            match chunk {
+                Ok(chunk) if body.len() + chunk.len() <= limit => body.extend_from_slice(&chunk),
+                Ok(chunk) => {
+                    body.extend_from_slice(&chunk);
+                    return;
+                }
+                Err(_) => return,
+            }
+        }
+        whole = true;
+    };
+    let _ = tokio::time::timeout(timeout, read).await;
+    let body = body.freeze();
+    let ahead = futures_util::stream::once(std::future::ready(Ok::<_, PayloadError>(body.clone())));
+    let rest: Payload = payload;
+    req.set_payload(Payload::Stream { payload: Box::pin(ahead.chain(rest)) });
+    whole.then_some(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::NaiveDateTime;
+
+    use super::*;
+
+    #[test]
+    fn which_header_values_are_keys() {
+        let long = "k".repeat(MAX_KEY_LENGTH);
+        let too_long = "k".repeat(MAX_KEY_LENGTH + 1);
+        #[rustfmt::skip]
+        let table: [(&str, Option<&str>); 12] = [
+            ("8e03978e-40d5-43e8-bc93-6894a57f9324", Some("8e03978e-40d5-43e8-bc93-6894a57f9324")),
+            ("\"8e03978e-40d5\"", Some("8e03978e-40d5")),   // the draft's sf-string
+            ("  order-17  ", Some("order-17")),              // optional whitespace around
+            ("\"a key with spaces\"", Some("a key with spaces")),
+            ("a key with spaces", None),                    // bare: no spaces
+            ("", None),
+            ("\"\"", None),
+            ("\"a\\\"b\"", None),                           // escapes are not taken
+            ("caf\u{e9}", None),                            // ASCII only
+            ("tab\there", None),
+            (long.as_str(), Some(long.as_str())),
+            (too_long.as_str(), None),
+        ];
+        for (value, expected) in table {
+            assert_eq!(parse_key(value.as_bytes()).as_deref(), expected, "{value:?}");
+        }
+    }
+
+    fn answer(fingerprint: &str) -> StoredAnswer {
+        let at = NaiveDateTime::default();
+        StoredAnswer {
+            caller: "scheduler:s-1".into(),
+            idempotency_key: "k".into(),
+            fingerprint: fingerprint.into(),
+            status: 201,
+            location: Some("/v1/patients/p".into()),
+            body: "{}".into(),
+            created_at: at,
+            expires_at: at,
+        }
+    }
+
+    #[test]
+    fn a_key_in_flight_is_claimed_once_until_released() {
+        let in_flight = InFlight::default();
+        let first = in_flight.claim("scheduler:s-1", "k");
+        assert!(first.is_some());
+        // Refused, and the refusal does not release the first claim.
+        assert!(in_flight.claim("scheduler:s-1", "k").is_none());
+        assert!(in_flight.claim("scheduler:s-1", "k").is_none());
+        assert!(in_flight.claim("scheduler:s-2", "k").is_some());
+        drop(first);
+        assert!(in_flight.claim("scheduler:s-1", "k").is_some());
+    }
+
+    #[test]
+    fn a_key_is_first_repeated_or_reused() {
+        assert_eq!(repeat(None, "f1"), Repeat::First);
+        assert_eq!(repeat(Some(answer("f1")), "f1"), Repeat::Same(answer("f1")));
+        assert_eq!(repeat(Some(answer("f1")), "f2"), Repeat::Reused);
+    }
+
+    #[test]
+    fn the_fingerprint_tells_apart_caller_method_path_and_body() {
+        let base = fingerprint("scheduler:s-1", &Method::POST, "/v1/patients", b"{}");
+        assert_eq!(base, fingerprint("scheduler:s-1", &Method::POST, "/v1/patients", b"{}"));
+        for other in [
+            fingerprint("scheduler:s-2", &Method::POST, "/v1/patients", b"{}"),
+            fingerprint("scheduler:s-1", &Method::PATCH, "/v1/patients", b"{}"),
+            fingerprint("scheduler:s-1", &Method::POST, "/v1/rooms", b"{}"),
+            fingerprint("scheduler:s-1", &Method::POST, "/v1/patients", b"{ }"),
+            // Parts are length-prefixed: moving a byte from one to the next differs.
+            fingerprint("scheduler:s-1/", &Method::POST, "v1/patients", b"{}"),
+        ] {
+            assert_ne!(base, other);
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! The answers stored for requests sent with an `Idempotency-Key`, per
+//! caller. [`remember`] runs in the transaction of the change it answers;
+//! [`find`] ignores answers past their expiry, which [`prune`] deletes.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+
+use super::schema::idempotency_keys as keys;
+use super::{DbConnection, StoreError};
+
+/// Advisory lock namespace of idempotency keys (see `store::locks`).
+const KEY_LOCKS: i32 = 1503;
+
+/// A stored answer, and what identifies the request it answered.
+#[derive(Clone, Debug, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = keys, treat_none_as_default_value = false)]
+pub struct StoredAnswer {
+    pub caller: String,
+    pub idempotency_key: String,
+    pub fingerprint: String,
+    pub status: i32,
+    pub location: Option<String>,
+    pub body: String,
+    pub created_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+}
+
+/// The unexpired answer stored for `caller`'s `key`, if any.
+pub fn find(
+    conn: &mut DbConnection,
+    caller: &str,
+    key: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<StoredAnswer>, StoreError> {
+    let found = keys::table
+        .find((caller, key))
+        .filter(keys::expires_at.gt(now.naive_utc()))
+        .select(StoredAnswer::as_select())
+        .get_result(conn)
+        .optional()?;
+    Ok(found)
+}
+
+/// Takes, until the transaction ends, the lock of `caller`'s `key` (hashed
+/// to `hash`), if no other transaction holds it: `false` when one does, that
+/// is, when a request with the same key is being written by another
+/// process. SQLite serializes writers already: always `true` there.
+pub fn try_lock(conn: &mut DbConnection, hash: i32) -> Result<bool, StoreError> {
+    #[derive(QueryableByName)]
+    struct Locked {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        locked: bool,
+    }
+    let DbConnection::Pg(pg) = conn else {
+        return Ok(true);
+    };
+    // Both keys are integers this code computed: nothing outside reaches the SQL.
+    let locked: Locked = diesel::sql_query(format!(
+        "SELECT pg_try_advisory_xact_lock({KEY_LOCKS}, {hash}) AS locked"
+    ))
+    .get_result(pg)?;
+    Ok(locked.locked)
+}
+
+/// Stores `answer`, replacing an expired answer to the same key.
+pub fn remember(conn: &mut DbConnection, answer: &StoredAnswer) -> Result<(), StoreError> {
+    diesel::delete(keys::table.find((&answer.caller, &answer.idempotency_key)))
+        .filter(keys::expires_at.le(answer.created_at))
+        .execute(conn)?;
+    diesel::insert_into(keys::table).values(answer).execute(conn)?;
+    Ok(())
+}
+
+/// Deletes the answers expired at `now`; how many.
+pub fn prune(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<usize, StoreError> {
+    Ok(diesel::delete(keys::table.filter(keys::expires_at.le(now.naive_utc()))).execute(conn)?)
+}
