@@ -17,6 +17,7 @@ mod contract;
 mod courses;
 mod errors;
 mod helpers;
+mod identifiers;
 mod intake;
 mod limits;
 mod operations;
