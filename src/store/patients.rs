@@ -80,7 +80,7 @@ struct IdentifierRow {
 const IDENTIFIER_KEY: (&str, &str) =
     ("patient_identifiers_system_value_key", "patient_identifiers.system");
 
-/// Stores a new patient with its indications.
+/// Stores a new patient with its indications and identifiers.
 pub fn insert(
     conn: &mut DbConnection,
     details: &PatientDetails,
@@ -196,7 +196,9 @@ fn insert_identifiers(
                     return Err(identifier::taken(identifier, holder).into());
                 }
             }
-            Err(e)
+            // The holder let it go again since: this request may simply
+            // be sent again.
+            Err(StoreError::Unavailable("a concurrent change took an identifier; retry".into()))
         }
         other => other,
     }
