@@ -119,7 +119,12 @@ pub struct Settings {
     pub clinic_timezone: Tz,
     pub clinic_days: Vec<Weekday>,
     pub morning_start: NaiveTime,
+    /// When the morning session ends (`MORNING_END`): after it starts, no
+    /// later than the afternoon starts.
+    pub morning_end: NaiveTime,
     pub afternoon_start: NaiveTime,
+    /// When the afternoon session ends (`AFTERNOON_END`): after it starts.
+    pub afternoon_end: NaiveTime,
     pub booking_horizon_weeks: u32,
     pub screening_valid_days: u32,
     pub referral_valid_days: u32,
@@ -266,13 +271,47 @@ impl Settings {
             }),
         };
         let morning_start = time("MORNING_START", hm(8, 0));
+        let morning_end = time("MORNING_END", hm(12, 0));
         let afternoon_start = time("AFTERNOON_START", hm(13, 0));
-        if morning_start >= afternoon_start {
-            errors.push(format!(
-                "MORNING_START ({}) must be earlier than AFTERNOON_START ({})",
-                morning_start.format("%H:%M"),
-                afternoon_start.format("%H:%M")
-            ));
+        let afternoon_end = time("AFTERNOON_END", hm(17, 0));
+        let session_rules = [
+            (
+                morning_start < afternoon_start,
+                "MORNING_START",
+                morning_start,
+                "earlier than AFTERNOON_START",
+                afternoon_start,
+            ),
+            (
+                morning_end > morning_start,
+                "MORNING_END",
+                morning_end,
+                "later than MORNING_START",
+                morning_start,
+            ),
+            (
+                afternoon_end > afternoon_start,
+                "AFTERNOON_END",
+                afternoon_end,
+                "later than AFTERNOON_START",
+                afternoon_start,
+            ),
+            (
+                morning_end <= afternoon_start,
+                "MORNING_END",
+                morning_end,
+                "no later than AFTERNOON_START",
+                afternoon_start,
+            ),
+        ];
+        for (holds, key, value, rule, other) in session_rules {
+            if !holds {
+                errors.push(format!(
+                    "{key} ({}) must be {rule} ({})",
+                    value.format("%H:%M"),
+                    other.format("%H:%M")
+                ));
+            }
         }
 
         let mut number = |key: &str, default: u32, min: u32, max: u32| match get(key) {
@@ -365,7 +404,9 @@ impl Settings {
             clinic_timezone,
             clinic_days,
             morning_start,
+            morning_end,
             afternoon_start,
+            afternoon_end,
             booking_horizon_weeks,
             screening_valid_days,
             referral_valid_days,
@@ -486,7 +527,9 @@ mod tests {
         assert_eq!(s.clinic_timezone, chrono_tz::America::New_York);
         assert_eq!(s.clinic_days.len(), 5);
         assert_eq!(s.morning_start, hm(8, 0));
+        assert_eq!(s.morning_end, hm(12, 0));
         assert_eq!(s.afternoon_start, hm(13, 0));
+        assert_eq!(s.afternoon_end, hm(17, 0));
         assert_eq!(s.booking_horizon_weeks, 26);
         assert_eq!(s.screening_valid_days, 30);
         assert_eq!(s.referral_valid_days, 365);
@@ -546,6 +589,31 @@ mod tests {
     fn morning_must_precede_afternoon() {
         let errs = errors(&[SECRET, ("MORNING_START", "14:00")]);
         assert!(errs[0].contains("earlier than AFTERNOON_START"), "{errs:?}");
+    }
+
+    /// Settings as sent, and the errors they must give.
+    type Case = (&'static [(&'static str, &'static str)], &'static [&'static str]);
+
+    #[test]
+    fn each_session_ends_after_it_starts_and_the_morning_before_the_afternoon() {
+        #[rustfmt::skip]
+        let table: [Case; 8] = [
+            (&[], &[]),
+            (&[("MORNING_END", "13:00")], &[]),
+            (&[("MORNING_START", "07:30"), ("MORNING_END", "11:45"), ("AFTERNOON_START", "12:30"),
+               ("AFTERNOON_END", "18:15")], &[]),
+            (&[("MORNING_END", "08:00")], &["MORNING_END (08:00) must be later than MORNING_START (08:00)"]),
+            (&[("MORNING_END", "07:00")], &["MORNING_END (07:00) must be later than MORNING_START (08:00)"]),
+            (&[("AFTERNOON_END", "12:00")], &["AFTERNOON_END (12:00) must be later than AFTERNOON_START (13:00)"]),
+            (&[("MORNING_END", "13:30")], &["MORNING_END (13:30) must be no later than AFTERNOON_START (13:00)"]),
+            (&[("MORNING_END", "noon"), ("AFTERNOON_END", "5pm")],
+                &["MORNING_END `noon` is not a time of day as HH:MM (24-hour)",
+                  "AFTERNOON_END `5pm` is not a time of day as HH:MM (24-hour)"]),
+        ];
+        for (pairs, expected) in table {
+            let pairs: Vec<_> = [SECRET].into_iter().chain(pairs.iter().copied()).collect();
+            assert_eq!(errors(&pairs), expected.to_vec(), "{pairs:?}");
+        }
     }
 
     #[test]

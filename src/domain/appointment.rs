@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::access::Role;
-use super::calendar::{Closures, Session};
+use super::calendar::{Calendar, Closures, Session};
 use super::readiness::{gate, IntakeRecord, Purpose};
 use super::{valid, Clinic, FieldError, Refusal};
 
@@ -44,6 +44,14 @@ pub struct Appointment {
     pub course_id: Option<String>,
     /// PHQ-9 at check-in, if recorded.
     pub phq9: Option<Phq9Score>,
+}
+
+impl Appointment {
+    /// When the appointment ends: the end of its session on its date, as the
+    /// calendar has it now, and never before the start it was booked with.
+    pub fn ends_at(&self, calendar: &Calendar) -> DateTime<Utc> {
+        calendar.ends_at(self.date, self.session).with_timezone(&Utc).max(self.starts_at)
+    }
 }
 
 /// Where an appointment is in its life.
@@ -606,6 +614,27 @@ mod tests {
         /// Thursday 3 December 2026, 08:00 in New York.
         fn thursday_morning() -> DateTime<Utc> {
             Utc.with_ymd_and_hms(2026, 12, 3, 13, 0, 0).unwrap()
+        }
+
+        #[test]
+        fn an_appointment_ends_when_its_session_does_and_never_before_it_starts() {
+            let calendar = clinic(wednesday_morning()).calendar;
+            let at = |h, m| Utc.with_ymd_and_hms(2026, 12, 3, h, m, 0).unwrap();
+            #[rustfmt::skip]
+            let table = [
+                // Booked at 08:00, or at 07:00 under earlier settings: the
+                // morning ends at 12:00 (17:00 UTC).
+                (Session::Morning, at(13, 0), at(17, 0)),
+                (Session::Morning, at(12, 0), at(17, 0)),
+                (Session::Afternoon, at(18, 0), at(22, 0)),
+                // A start stored after today's end of its session (the
+                // settings changed since): it ends as it starts.
+                (Session::Morning, at(17, 30), at(17, 30)),
+            ];
+            for (session, starts_at, ends_at) in table {
+                let a = Appointment { session, ..appointment("a-1", date(2026, 12, 3), starts_at) };
+                assert_eq!(a.ends_at(&calendar), ends_at, "{session:?} {starts_at}");
+            }
         }
 
         /// Booked, and in `status`: checked in (or on from there) with the

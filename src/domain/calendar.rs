@@ -1,6 +1,6 @@
 //! The clinic calendar ("Calendar and slots" in `docs/DOMAIN.md`): which
-//! dates are clinic days, when their sessions start in the clinic's time
-//! zone, whether a slot may be booked now, and the rooms and closures that
+//! dates are clinic days, when their sessions start and end in the clinic's
+//! time zone, whether a slot may be booked now, and the rooms and closures that
 //! make a session's capacity.
 
 use std::collections::BTreeSet;
@@ -41,13 +41,27 @@ impl Session {
 /// Dates on which the clinic is closed (holidays, training days).
 pub type Closures = BTreeSet<NaiveDate>;
 
-/// The clinic's days, session times, zone and booking horizon, from settings.
+/// When a session starts and ends, clinic-local. The settings see to it
+/// that it ends after it starts, and the morning before the afternoon.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Hours {
+    pub start: NaiveTime,
+    pub end: NaiveTime,
+}
+
+impl Hours {
+    pub fn new(start: NaiveTime, end: NaiveTime) -> Self {
+        Self { start, end }
+    }
+}
+
+/// The clinic's days, session hours, zone and booking horizon, from settings.
 #[derive(Clone, Debug)]
 pub struct Calendar {
     zone: Tz,
     days: Vec<Weekday>,
-    morning: NaiveTime,
-    afternoon: NaiveTime,
+    morning: Hours,
+    afternoon: Hours,
     horizon_weeks: u32,
 }
 
@@ -55,11 +69,18 @@ impl Calendar {
     pub fn new(
         zone: Tz,
         days: Vec<Weekday>,
-        morning: NaiveTime,
-        afternoon: NaiveTime,
+        morning: Hours,
+        afternoon: Hours,
         horizon_weeks: u32,
     ) -> Self {
         Self { zone, days, morning, afternoon, horizon_weeks }
+    }
+
+    fn hours(&self, session: Session) -> Hours {
+        match session {
+            Session::Morning => self.morning,
+            Session::Afternoon => self.afternoon,
+        }
     }
 
     pub fn zone(&self) -> Tz {
@@ -82,10 +103,21 @@ impl Calendar {
     /// forward) is moved forward by whole hours until it does, as clocks
     /// are (02:30 on a spring-forward night becomes 03:30).
     pub fn starts_at(&self, date: NaiveDate, session: Session) -> DateTime<Tz> {
-        let time = match session {
-            Session::Morning => self.morning,
-            Session::Afternoon => self.afternoon,
-        };
+        self.instant(date, self.hours(session).start)
+    }
+
+    /// The instant `session` ends on `date`, in the clinic's zone, resolved
+    /// across a DST change as [`Self::starts_at`] is; never before the
+    /// session starts (an end inside a spring-forward gap that its start
+    /// skipped past).
+    pub fn ends_at(&self, date: NaiveDate, session: Session) -> DateTime<Tz> {
+        self.instant(date, self.hours(session).end).max(self.starts_at(date, session))
+    }
+
+    /// `time` on `date` in the clinic's zone: an ambiguous local time takes
+    /// its first occurrence; one that does not exist moves forward by whole
+    /// hours until it does.
+    fn instant(&self, date: NaiveDate, time: NaiveTime) -> DateTime<Tz> {
         let local = date.and_time(time);
         (0..=3)
             .find_map(|hours| {
@@ -185,7 +217,7 @@ pub fn availability_range(
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
 #[schema(example = json!({
     "date": "2026-12-14", "session": "morning", "starts_at": "2026-12-14T08:00:00-05:00",
-    "capacity": 4, "booked": 1, "free": 3
+    "ends_at": "2026-12-14T12:00:00-05:00", "capacity": 4, "booked": 1, "free": 3
 }))]
 pub struct SessionAvailability {
     pub date: NaiveDate,
@@ -194,6 +226,10 @@ pub struct SessionAvailability {
     #[serde(serialize_with = "in_its_offset")]
     #[schema(value_type = String, format = DateTime)]
     pub starts_at: DateTime<Tz>,
+    /// RFC 3339 in the clinic's offset.
+    #[serde(serialize_with = "in_its_offset")]
+    #[schema(value_type = String, format = DateTime)]
+    pub ends_at: DateTime<Tz>,
     /// Active rooms.
     pub capacity: i64,
     /// Active appointments.
@@ -232,6 +268,7 @@ pub fn availability(
                         date,
                         session,
                         starts_at,
+                        ends_at: calendar.ends_at(date, session),
                         capacity: occupancy.capacity,
                         booked,
                         free: (occupancy.capacity - booked).max(0),
@@ -302,12 +339,13 @@ pub fn close(date: NaiveDate, today: NaiveDate, booked: Vec<String>) -> Result<(
 
 #[cfg(test)]
 impl Calendar {
-    /// The clinic the tests run: New York, Monday to Friday, sessions at
-    /// 08:00 and 13:00, bookings `horizon_weeks` ahead.
+    /// The clinic the tests run: New York, Monday to Friday, sessions
+    /// 08:00–12:00 and 13:00–17:00, bookings `horizon_weeks` ahead.
     pub(crate) fn new_york(horizon_weeks: u32) -> Self {
         let at = |h| NaiveTime::from_hms_opt(h, 0, 0).unwrap_or(NaiveTime::MIN);
         let days = vec![Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri];
-        Calendar::new(chrono_tz::America::New_York, days, at(8), at(13), horizon_weeks)
+        let (morning, afternoon) = (Hours::new(at(8), at(12)), Hours::new(at(13), at(17)));
+        Calendar::new(chrono_tz::America::New_York, days, morning, afternoon, horizon_weeks)
     }
 }
 
@@ -327,6 +365,16 @@ mod tests {
         Calendar::new_york(26)
     }
 
+    /// The default morning, 08:00–12:00.
+    fn day() -> Hours {
+        Hours::new(hm(8, 0), hm(12, 0))
+    }
+
+    /// The default afternoon, 13:00–17:00.
+    fn day_after() -> Hours {
+        Hours::new(hm(13, 0), hm(17, 0))
+    }
+
     fn rfc(t: DateTime<Tz>) -> String {
         t.to_rfc3339()
     }
@@ -337,7 +385,7 @@ mod tests {
         let now = Utc.with_ymd_and_hms(2026, 1, 15, 3, 30, 0).unwrap();
         assert_eq!(calendar().local_date(now), date(2026, 1, 14));
         let berlin =
-            Calendar::new(chrono_tz::Europe::Berlin, vec![Weekday::Mon], hm(8, 0), hm(13, 0), 26);
+            Calendar::new(chrono_tz::Europe::Berlin, vec![Weekday::Mon], day(), day_after(), 26);
         assert_eq!(berlin.local_date(now), date(2026, 1, 15));
     }
 
@@ -380,7 +428,8 @@ mod tests {
             Weekday::Sat,
             Weekday::Sun,
         ];
-        let c = Calendar::new(chrono_tz::America::New_York, every_day, hm(1, 30), hm(2, 30), 26);
+        let (night, later) = (Hours::new(hm(1, 30), hm(2, 15)), Hours::new(hm(2, 30), hm(3, 0)));
+        let c = Calendar::new(chrono_tz::America::New_York, every_day, night, later, 26);
         // 02:30 does not exist on 8 March 2026 in New York.
         assert_eq!(
             rfc(c.starts_at(date(2026, 3, 8), Session::Afternoon)),
@@ -391,6 +440,61 @@ mod tests {
             rfc(c.starts_at(date(2026, 11, 1), Session::Morning)),
             "2026-11-01T01:30:00-04:00"
         );
+    }
+
+    #[test]
+    fn sessions_end_at_local_times_with_the_right_offset_on_dst_days() {
+        let every_day = || {
+            vec![
+                Weekday::Mon,
+                Weekday::Tue,
+                Weekday::Wed,
+                Weekday::Thu,
+                Weekday::Fri,
+                Weekday::Sat,
+                Weekday::Sun,
+            ]
+        };
+        let new_york = calendar();
+        let berlin = Calendar::new(chrono_tz::Europe::Berlin, every_day(), day(), day_after(), 26);
+        // Sessions across the night New York's clocks change (2:00 local).
+        let night = |morning: Hours, afternoon: Hours| {
+            Calendar::new(chrono_tz::America::New_York, every_day(), morning, afternoon, 26)
+        };
+        let across = night(Hours::new(hm(1, 0), hm(3, 0)), Hours::new(hm(3, 30), hm(4, 0)));
+        let into_gap = night(Hours::new(hm(1, 30), hm(2, 30)), Hours::new(hm(2, 30), hm(3, 0)));
+        let back = night(Hours::new(hm(0, 30), hm(1, 30)), Hours::new(hm(1, 30), hm(1, 45)));
+        use Session::*;
+        #[rustfmt::skip]
+        let table = [
+            // The defaults, standard time and summer time (DST starts Sunday
+            // 8 March 2026 and ends Sunday 1 November 2026 in New York).
+            (&new_york, date(2026, 12, 14), Morning, "2026-12-14T08:00:00-05:00", "2026-12-14T12:00:00-05:00"),
+            (&new_york, date(2026, 12, 14), Afternoon, "2026-12-14T13:00:00-05:00", "2026-12-14T17:00:00-05:00"),
+            (&new_york, date(2026, 3, 6), Afternoon, "2026-03-06T13:00:00-05:00", "2026-03-06T17:00:00-05:00"),
+            (&new_york, date(2026, 3, 9), Morning, "2026-03-09T08:00:00-04:00", "2026-03-09T12:00:00-04:00"),
+            (&new_york, date(2026, 10, 30), Afternoon, "2026-10-30T13:00:00-04:00", "2026-10-30T17:00:00-04:00"),
+            (&new_york, date(2026, 11, 2), Morning, "2026-11-02T08:00:00-05:00", "2026-11-02T12:00:00-05:00"),
+            // Europe changes on other dates: Sunday 29 March 2026.
+            (&berlin, date(2026, 3, 29), Morning, "2026-03-29T08:00:00+02:00", "2026-03-29T12:00:00+02:00"),
+            (&berlin, date(2026, 3, 28), Afternoon, "2026-03-28T13:00:00+01:00", "2026-03-28T17:00:00+01:00"),
+            // A session across the spring-forward gap: two hours on the
+            // clock, one in fact.
+            (&across, date(2026, 3, 8), Morning, "2026-03-08T01:00:00-05:00", "2026-03-08T03:00:00-04:00"),
+            // An end inside the gap moves past it, as a start does.
+            (&into_gap, date(2026, 3, 8), Morning, "2026-03-08T01:30:00-05:00", "2026-03-08T03:30:00-04:00"),
+            // A start moved past the gap, beyond its end: the session ends as it starts.
+            (&into_gap, date(2026, 3, 8), Afternoon, "2026-03-08T03:30:00-04:00", "2026-03-08T03:30:00-04:00"),
+            // Clocks going back: an ambiguous end takes its first occurrence.
+            (&back, date(2026, 11, 1), Morning, "2026-11-01T00:30:00-04:00", "2026-11-01T01:30:00-04:00"),
+            (&back, date(2026, 11, 1), Afternoon, "2026-11-01T01:30:00-04:00", "2026-11-01T01:45:00-04:00"),
+            // The same hours on an ordinary night.
+            (&back, date(2026, 11, 2), Morning, "2026-11-02T00:30:00-05:00", "2026-11-02T01:30:00-05:00"),
+        ];
+        for (c, day, session, start, end) in table {
+            assert_eq!(rfc(c.starts_at(day, session)), start, "{day} {session:?}");
+            assert_eq!(rfc(c.ends_at(day, session)), end, "{day} {session:?}");
+        }
     }
 
     #[test]
@@ -411,7 +515,7 @@ mod tests {
         assert!(c.sessions(date(2026, 12, 19), &closures).is_empty());
         assert_eq!(c.sessions(date(2026, 12, 17), &closures).len(), 2);
         let every_day_closed =
-            Calendar::new(chrono_tz::UTC, vec![Weekday::Mon], hm(8, 0), hm(13, 0), 26);
+            Calendar::new(chrono_tz::UTC, vec![Weekday::Mon], day(), day_after(), 26);
         let all: Closures = date(2026, 1, 1).iter_days().take(800).collect();
         assert!(every_day_closed.next_clinic_days(date(2026, 1, 1), 3, &all).is_empty());
     }

@@ -11,6 +11,7 @@ pub mod audit;
 pub mod calendar;
 pub mod clock;
 pub mod course;
+pub mod identifier;
 pub mod intake;
 pub mod patient;
 pub mod protocol;
@@ -68,6 +69,11 @@ pub enum Refusal {
         detail: String,
         appointment_ids: Vec<String>,
     },
+    /// Another patient holds this identifier (`system|value`): the one named.
+    IdentifierTaken {
+        identifier: String,
+        patient_id: String,
+    },
 }
 
 impl Refusal {
@@ -103,7 +109,9 @@ impl Refusal {
             Refusal::CourseAlreadyActive { .. } => {
                 ("course_already_active", "The patient already has an active course")
             }
-            Refusal::Conflict { .. } => ("conflict", "Conflicts with existing records"),
+            Refusal::Conflict { .. } | Refusal::IdentifierTaken { .. } => {
+                ("conflict", "Conflicts with existing records")
+            }
         }
     }
 
@@ -147,6 +155,9 @@ impl Refusal {
                 "the patient's course {course_id} is scheduled or in progress: one course at a time; cancel it or let it finish first"
             ),
             Refusal::Conflict { detail, .. } => detail.clone(),
+            Refusal::IdentifierTaken { identifier, patient_id } => {
+                format!("the identifier `{identifier}` belongs to patient {patient_id}")
+            }
         }
     }
 }

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::ValidateEmail;
 
+use super::identifier::{check_identifiers, Identifier};
 use super::values::Text;
 use super::{valid, FieldError, Refusal};
 
@@ -187,6 +188,10 @@ pub struct PatientDetails {
     pub in_mental_health_treatment: bool,
     /// Whether a clinician marked a pain-management referral as required.
     pub pain_referral_required: bool,
+    /// The patient's record numbers in other systems (an EHR's MRN), each
+    /// held by this patient alone; `[]` when none. In `system`, then
+    /// `value` order.
+    pub identifiers: Vec<Identifier>,
 }
 
 impl PatientDetails {
@@ -211,11 +216,14 @@ impl PatientDetails {
         .flatten()
         .collect();
         errors.extend(check_indications("indications", &self.indications));
+        errors.extend(check_identifiers("identifiers", &self.identifiers));
         errors
     }
 
-    /// Trims names and contacts; an empty contact becomes none.
+    /// Trims names and contacts; an empty contact becomes none; the
+    /// identifiers in the order they are stored and shown.
     pub fn normalized(mut self) -> Self {
+        self.identifiers.sort();
         self.given_name = self.given_name.trim().to_owned();
         self.family_name = self.family_name.trim().to_owned();
         let tidy = |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());

@@ -394,6 +394,7 @@ mod tests {
                 .collect(),
             in_mental_health_treatment: in_treatment,
             pain_referral_required: pain_referral,
+            identifiers: Vec::new(),
         }
     }
 

@@ -76,6 +76,7 @@ pub fn pain_intake(screened: Screened) -> IntakeRecord {
             }],
             in_mental_health_treatment: true,
             pain_referral_required: false,
+            identifiers: Vec::new(),
         },
         latest_screening: match screened {
             Screened::Eligible(on) => Some(screening(on, Outcome::Eligible, false)),

@@ -34,7 +34,7 @@ use super::{ok, Answer, AppState};
     "date": "2026-12-14", "session": "morning", "status": "scheduled", "route": "iv",
     "pain_before": null, "pain_after": null, "cancel_reason": null, "cancelled_by": null,
     "course_id": null, "phq9": null, "starts_at": "2026-12-14T08:00:00-05:00",
-    "checked_in_at": null, "completed_at": null,
+    "ends_at": "2026-12-14T12:00:00-05:00", "checked_in_at": null, "completed_at": null,
     "created_at": "2026-11-27T10:02:11-05:00", "updated_at": "2026-11-27T10:02:11-05:00"
 }))]
 pub struct AppointmentResponse {
@@ -42,6 +42,9 @@ pub struct AppointmentResponse {
     pub appointment: Appointment,
     /// RFC 3339 in the clinic's offset.
     pub starts_at: String,
+    /// When the session ends (`MORNING_END`, `AFTERNOON_END`): RFC 3339 in
+    /// the clinic's offset.
+    pub ends_at: String,
     pub checked_in_at: Option<String>,
     pub completed_at: Option<String>,
     pub created_at: String,
@@ -55,6 +58,7 @@ impl AppointmentResponse {
         a.cancelled_by = a.cancelled_by.map(|by| access::actor_seen_by(&by, viewer));
         Self {
             starts_at: state.local(a.starts_at),
+            ends_at: state.local(a.ends_at(&state.calendar)),
             checked_in_at: a.checked_in_at.map(|t| state.local(t)),
             completed_at: a.completed_at.map(|t| state.local(t)),
             created_at: state.local(a.created_at),

@@ -34,6 +34,8 @@ pub struct PlannedInfusion {
     pub session: Session,
     /// RFC 3339 in the clinic's offset.
     pub starts_at: String,
+    /// When the session ends: RFC 3339 in the clinic's offset.
+    pub ends_at: String,
 }
 
 /// The series a booking would make now. Nothing is stored.
@@ -41,11 +43,16 @@ pub struct PlannedInfusion {
 #[schema(example = json!({
     "patient_id": "019a6b1e-7c2d-7f00-8a11-3c4d5e6f7a8b", "protocol": "pain-5-day", "infusions": 5,
     "appointments": [
-        {"date": "2026-12-07", "session": "morning", "starts_at": "2026-12-07T08:00:00-05:00"},
-        {"date": "2026-12-08", "session": "morning", "starts_at": "2026-12-08T08:00:00-05:00"},
-        {"date": "2026-12-09", "session": "morning", "starts_at": "2026-12-09T08:00:00-05:00"},
-        {"date": "2026-12-10", "session": "morning", "starts_at": "2026-12-10T08:00:00-05:00"},
-        {"date": "2026-12-11", "session": "morning", "starts_at": "2026-12-11T08:00:00-05:00"}
+        {"date": "2026-12-07", "session": "morning", "starts_at": "2026-12-07T08:00:00-05:00",
+            "ends_at": "2026-12-07T12:00:00-05:00"},
+        {"date": "2026-12-08", "session": "morning", "starts_at": "2026-12-08T08:00:00-05:00",
+            "ends_at": "2026-12-08T12:00:00-05:00"},
+        {"date": "2026-12-09", "session": "morning", "starts_at": "2026-12-09T08:00:00-05:00",
+            "ends_at": "2026-12-09T12:00:00-05:00"},
+        {"date": "2026-12-10", "session": "morning", "starts_at": "2026-12-10T08:00:00-05:00",
+            "ends_at": "2026-12-10T12:00:00-05:00"},
+        {"date": "2026-12-11", "session": "morning", "starts_at": "2026-12-11T08:00:00-05:00",
+            "ends_at": "2026-12-11T12:00:00-05:00"}
     ]
 }))]
 pub struct CoursePlan {
@@ -69,7 +76,8 @@ pub struct CoursePlan {
         "date": "2026-12-07", "session": "morning", "status": "scheduled", "route": "iv",
         "pain_before": null, "pain_after": null, "cancel_reason": null, "cancelled_by": null,
         "course_id": "019ac700-0a1b-7c00-8d22-0123456789ab", "phq9": null,
-        "starts_at": "2026-12-07T08:00:00-05:00", "checked_in_at": null, "completed_at": null,
+        "starts_at": "2026-12-07T08:00:00-05:00", "ends_at": "2026-12-07T12:00:00-05:00",
+        "checked_in_at": null, "completed_at": null,
         "created_at": "2026-12-02T10:00:00-05:00", "updated_at": "2026-12-02T10:00:00-05:00"}]
 }))]
 pub struct CourseResponse {
@@ -143,6 +151,7 @@ pub async fn plan_course(ctx: Ctx<Staff>, body: Json<CourseRequest>) -> Answer {
                 date: s.date,
                 session: s.session,
                 starts_at: ctx.local(s.starts_at),
+                ends_at: ctx.local(ctx.calendar.ends_at(s.date, s.session).to_utc()),
             })
             .collect(),
     })

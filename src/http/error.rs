@@ -44,6 +44,9 @@ pub struct Problem {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>, format = Date)]
     pub next_start: Option<Option<chrono::NaiveDate>>,
+    /// For `conflict` on a patient identifier: the patient that holds it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub existing_patient_id: Option<String>,
     /// For `course_already_active`: the patient's active course.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub course_id: Option<String>,
@@ -238,6 +241,12 @@ impl ApiError {
                 ApiError::Refused(Refusal::NoCapacityForSeries { next_start }) => Some(*next_start),
                 _ => None,
             },
+            existing_patient_id: match self {
+                ApiError::Refused(Refusal::IdentifierTaken { patient_id, .. }) => {
+                    Some(patient_id.clone())
+                }
+                _ => None,
+            },
             items: match self {
                 ApiError::Refused(Refusal::NotReady { items, .. }) => Some(items.clone()),
                 _ => None,
@@ -276,7 +285,8 @@ impl ResponseError for ApiError {
                 | Refusal::NotReady { .. }
                 | Refusal::NoCapacityForSeries { .. }
                 | Refusal::CourseAlreadyActive { .. }
-                | Refusal::Conflict { .. } => StatusCode::CONFLICT,
+                | Refusal::Conflict { .. }
+                | Refusal::IdentifierTaken { .. } => StatusCode::CONFLICT,
             },
             ApiError::TooManyRequests { .. } | ApiError::TooManyFailedAuthentications { .. } => {
                 StatusCode::TOO_MANY_REQUESTS

@@ -48,7 +48,7 @@ use utoipa_swagger_ui::SwaggerUi;
 use tokio::sync::Semaphore;
 
 use crate::config::Settings;
-use crate::domain::calendar::Calendar;
+use crate::domain::calendar::{Calendar, Hours};
 use crate::domain::clock::{self, Clock};
 use crate::domain::readiness::IntakePolicy;
 use crate::domain::Clinic;
@@ -96,8 +96,8 @@ impl AppState {
         let calendar = Calendar::new(
             settings.clinic_timezone,
             settings.clinic_days.clone(),
-            settings.morning_start,
-            settings.afternoon_start,
+            Hours::new(settings.morning_start, settings.morning_end),
+            Hours::new(settings.afternoon_start, settings.afternoon_end),
             settings.booking_horizon_weeks,
         );
         let policy = IntakePolicy {

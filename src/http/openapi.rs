@@ -138,6 +138,10 @@ problem_responses! {
     Forbidden => 403, "The caller's role may not do this", [("forbidden", "your role may not do this")];
     NotFound => 404, "No such resource (or not yours to see)", [("not_found", "patient not found")];
     Conflict => 409, "Conflicts with existing records, which `appointment_ids` names", [("conflict", "the room holds 2 scheduled appointment(s); reschedule or cancel them first")];
+    IdentifierConflict => 409, "Another patient holds one of the identifiers: `existing_patient_id` names it", [
+        ("conflict", "the identifier `urn:oid:2.16.840.1.113883.3.4.5|MRN-004211` belongs to patient 019a6b1e-7c2d-7f00-8a11-3c4d5e6f7a8b",
+            "existing_patient_id": "019a6b1e-7c2d-7f00-8a11-3c4d5e6f7a8b"),
+    ];
     BookingConflict => 409, "The slot or the patient's day is taken, or the patient is not ready (`items` lists what is open)", [
         ("slot_full", "every room is taken in that session"),
         ("patient_already_booked_that_day", "the patient already has an appointment on 2026-12-14"),

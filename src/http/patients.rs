@@ -6,6 +6,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::domain::access::{self};
+use crate::domain::identifier::{self, Identifier, IdentifierSearch};
 use crate::domain::patient::{
     email_schema, phone_schema, Indication, Name, NameSearch, Patient, PatientDetails,
 };
@@ -15,7 +16,7 @@ use crate::store::patients as store;
 use super::auth::{AnyRole, Ctx, Reply, Staff, StaffAndIntegration};
 use super::error::ApiError;
 use super::extract::{Json, Query};
-use super::openapi::{BodyErrors, CommonErrors, NotFound, ValidationFailed};
+use super::openapi::{BodyErrors, CommonErrors, IdentifierConflict, NotFound, ValidationFailed};
 use super::pagination::{Page, PageRequest};
 use super::{ok, Answer, AppState};
 
@@ -30,7 +31,8 @@ use super::{ok, Answer, AppState};
     "phone": "+1 555 010 2030",
     "indications": [{"code": "chronic_pain", "subtype": "crps"}, {"code": "depression"}],
     "in_mental_health_treatment": true,
-    "pain_referral_required": false
+    "pain_referral_required": false,
+    "identifiers": [{"system": "urn:oid:2.16.840.1.113883.3.4.5", "value": "MRN-004211"}]
 }))]
 pub struct CreatePatient {
     pub given_name: Name,
@@ -55,10 +57,15 @@ pub struct CreatePatient {
     /// Clinicians and admins only.
     #[serde(default)]
     pub pain_referral_required: Option<bool>,
+    /// None by default.
+    #[serde(default)]
+    #[schema(schema_with = identifier::list_schema)]
+    pub identifiers: Vec<Identifier>,
 }
 
 /// Changes to a patient: only the fields present change. `email` and
-/// `phone` may be `null` to clear them; `indications` replaces the list.
+/// `phone` may be `null` to clear them; `indications` and `identifiers`
+/// replace the list (`[]` removes every identifier).
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"phone": "+1 555 010 9999", "in_mental_health_treatment": false}))]
@@ -88,6 +95,10 @@ pub struct UpdatePatient {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = bool)]
     pub pain_referral_required: Option<bool>,
+    /// Replaces the list.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(schema_with = identifier::list_schema)]
+    pub identifiers: Option<Vec<Identifier>>,
 }
 
 /// A field that may be absent but, when present, must not be `null`.
@@ -114,6 +125,7 @@ impl UpdatePatient {
             ("indications", self.indications.is_some()),
             ("in_mental_health_treatment", self.in_mental_health_treatment.is_some()),
             ("pain_referral_required", self.pain_referral_required.is_some()),
+            ("identifiers", self.identifiers.is_some()),
         ]
         .into_iter()
         .filter_map(|(name, present)| present.then_some(name))
@@ -145,6 +157,9 @@ impl UpdatePatient {
         if let Some(v) = self.pain_referral_required {
             details.pain_referral_required = v;
         }
+        if let Some(v) = self.identifiers {
+            details.identifiers = v;
+        }
         details
     }
 }
@@ -161,6 +176,7 @@ impl UpdatePatient {
     "indications": [{"code": "chronic_pain", "subtype": "crps"}, {"code": "depression", "subtype": null}],
     "in_mental_health_treatment": true,
     "pain_referral_required": false,
+    "identifiers": [{"system": "urn:oid:2.16.840.1.113883.3.4.5", "value": "MRN-004211"}],
     "created_at": "2026-11-27T12:04:05-05:00",
     "updated_at": "2026-11-27T12:04:05-05:00"
 }))]
@@ -195,6 +211,11 @@ pub struct ListPatientsQuery {
     /// 200 characters. Blank is no filter.
     #[param(value_type = Option<String>, example = "lovelace", max_length = 200)]
     pub q: Option<NameSearch>,
+    /// The patient holding this identifier, as `system|value` (split at the
+    /// first `|`), e.g. `urn:oid:2.16.840.1.113883.3.4.5|MRN-004211`: a page
+    /// of that one patient, or none. With `q`, both must match.
+    #[param(value_type = Option<IdentifierSearch>, inline)]
+    pub identifier: Option<IdentifierSearch>,
     /// Page size, 1 to 200 (default 50).
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
@@ -204,14 +225,15 @@ pub struct ListPatientsQuery {
 
 /// Register a patient. Whether the patient is in mental health treatment,
 /// and whether a pain referral is required, are set by clinicians and
-/// admins only.
+/// admins only. An identifier (an EHR's record number) another patient
+/// holds is 409 `conflict`, whose `existing_patient_id` names that patient.
 ///
 /// **Roles:** admin, clinician, scheduler, integration.
 #[utoipa::path(tag = "patients", request_body = CreatePatient,
     responses(
         (status = 201, description = "Created", body = PatientResponse,
             headers(("location" = String, description = "The new patient's URL"))),
-        CommonErrors, BodyErrors, ValidationFailed))]
+        CommonErrors, BodyErrors, ValidationFailed, IdentifierConflict))]
 #[post("/patients")]
 pub async fn create_patient(ctx: Ctx<StaffAndIntegration>, body: Json<CreatePatient>) -> Answer {
     let Json(body) = body;
@@ -230,6 +252,7 @@ pub async fn create_patient(ctx: Ctx<StaffAndIntegration>, body: Json<CreatePati
         indications: body.indications,
         in_mental_health_treatment: body.in_mental_health_treatment.unwrap_or(false),
         pain_referral_required: body.pain_referral_required.unwrap_or(false),
+        identifiers: body.identifiers,
     }
     .admitted(ctx.today())?;
     let now = ctx.now();
@@ -245,7 +268,8 @@ pub async fn create_patient(ctx: Ctx<StaffAndIntegration>, body: Json<CreatePati
     .await
 }
 
-/// List patients in id (creation) order, optionally by name.
+/// List patients in id (creation) order, optionally by name, or find the
+/// one an identifier names (`?identifier=system|value`).
 ///
 /// **Roles:** admin, clinician, scheduler, integration.
 #[utoipa::path(tag = "patients", params(ListPatientsQuery),
@@ -259,8 +283,10 @@ pub async fn list_patients(
     let Query(query) = query;
     let page = PageRequest::parse(query.limit, query.cursor)?;
     let name = query.q.and_then(NameSearch::term);
+    let identifier = query.identifier.map(|IdentifierSearch(identifier)| identifier);
     let at = page.rows();
-    let rows = ctx.read(move |conn| store::list(conn, name.as_deref(), &at)).await?;
+    let rows =
+        ctx.read(move |conn| store::list(conn, name.as_deref(), identifier.as_ref(), &at)).await?;
     ok(page.shown(rows, &ctx, PatientResponse::new))
 }
 
@@ -281,14 +307,16 @@ pub async fn get_patient(ctx: Ctx<AnyRole>, id: Path<Id>) -> Answer {
 /// Change some of a patient's details; the record after the change meets
 /// every rule a new one does. The indications and the two referral flags
 /// decide which referrals the patient needs: only admins and clinicians
-/// change them (403 naming the field). The audit trail records which fields
-/// each change set.
+/// change them (403 naming the field). `identifiers` replaces the list; an
+/// identifier another patient holds is 409 `conflict` naming that patient
+/// (`existing_patient_id`). The audit trail records which fields each
+/// change set.
 ///
 /// **Roles:** admin, clinician, scheduler.
 #[utoipa::path(tag = "patients", params(("id" = String, Path, description = "The patient's id")),
     request_body = UpdatePatient,
     responses((status = 200, description = "The patient after the change", body = PatientResponse),
-        CommonErrors, BodyErrors, NotFound, ValidationFailed))]
+        CommonErrors, BodyErrors, NotFound, ValidationFailed, IdentifierConflict))]
 #[patch("/patients/{id}")]
 pub async fn update_patient(ctx: Ctx<Staff>, id: Path<Id>, body: Json<UpdatePatient>) -> Answer {
     let id = id.into_inner().into_string();

@@ -1,17 +1,18 @@
-//! The patients aggregate: a row in `patients` plus its indications. Writes
-//! run in the caller's transaction.
+//! The patients aggregate: a row in `patients` plus its indications and
+//! identifiers. Writes run in the caller's transaction.
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
+use crate::domain::identifier::{self, Identifier, IdentifierSystem, IdentifierValue};
 use crate::domain::patient::{
     search_key, Indication, IndicationCode, IndicationSubtype, Patient, PatientDetails,
 };
 
-use super::schema::{patient_indications, patients};
-use super::{new_id, DbConnection, Rows, StoreError};
+use super::schema::{patient_identifiers, patient_indications, patients};
+use super::{is_unique_violation, new_id, DbConnection, Rows, StoreError};
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = patients)]
@@ -66,7 +67,20 @@ struct IndicationRow {
     subtype: Option<String>,
 }
 
-/// Stores a new patient with its indications.
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = patient_identifiers)]
+struct IdentifierRow {
+    patient_id: String,
+    system: String,
+    value: String,
+}
+
+/// The key that gives an identifier one patient: its name in PostgreSQL,
+/// and the column SQLite's message names.
+const IDENTIFIER_KEY: (&str, &str) =
+    ("patient_identifiers_system_value_key", "patient_identifiers.system");
+
+/// Stores a new patient with its indications and identifiers.
 pub fn insert(
     conn: &mut DbConnection,
     details: &PatientDetails,
@@ -82,6 +96,7 @@ pub fn insert(
         ))
         .execute(conn)?;
     insert_indications(conn, &id, &details.indications)?;
+    insert_identifiers(conn, &id, &details.identifiers)?;
     find(conn, &id)
 }
 
@@ -120,6 +135,11 @@ pub fn replace(
             .execute(conn)?;
         insert_indications(conn, id, &details.indications)?;
     }
+    if details.identifiers != current.details.identifiers {
+        diesel::delete(patient_identifiers::table.filter(patient_identifiers::patient_id.eq(id)))
+            .execute(conn)?;
+        insert_identifiers(conn, id, &details.identifiers)?;
+    }
     find(conn, id)
 }
 
@@ -142,6 +162,57 @@ fn insert_indications(
     Ok(())
 }
 
+/// Stores the patient's identifiers. Another patient's identifier is
+/// refused by the key, whatever the timing, and the refusal names that
+/// patient (`conflict`).
+fn insert_identifiers(
+    conn: &mut DbConnection,
+    patient_id: &str,
+    identifiers: &[Identifier],
+) -> Result<(), StoreError> {
+    if identifiers.is_empty() {
+        return Ok(());
+    }
+    // In a savepoint: after a unique violation PostgreSQL answers nothing
+    // more in the transaction until it is rolled back, and the holder is
+    // read after it. Under READ COMMITTED that read sees the racing
+    // registration that took the key, as it committed before the violation.
+    let inserted = conn.transaction(|conn| {
+        for identifier in identifiers {
+            diesel::insert_into(patient_identifiers::table)
+                .values(IdentifierRow {
+                    patient_id: patient_id.to_owned(),
+                    system: identifier.system.as_str().to_owned(),
+                    value: identifier.value.as_str().to_owned(),
+                })
+                .execute(conn)?;
+        }
+        Ok::<_, diesel::result::Error>(())
+    });
+    match inserted.map_err(StoreError::from) {
+        Err(e) if is_unique_violation(&e, IDENTIFIER_KEY.0, IDENTIFIER_KEY.1) => {
+            for identifier in identifiers {
+                if let Some(holder) = holder(conn, identifier)?.filter(|h| h != patient_id) {
+                    return Err(identifier::taken(identifier, holder).into());
+                }
+            }
+            // The holder let it go again since: this request may simply
+            // be sent again.
+            Err(StoreError::Unavailable("a concurrent change took an identifier; retry".into()))
+        }
+        other => other,
+    }
+}
+
+/// The patient that holds `identifier`, if any.
+fn holder(conn: &mut DbConnection, identifier: &Identifier) -> Result<Option<String>, StoreError> {
+    Ok(patient_identifiers::table
+        .find((identifier.system.as_str(), identifier.value.as_str()))
+        .select(patient_identifiers::patient_id)
+        .get_result(conn)
+        .optional()?)
+}
+
 /// One patient by id.
 pub fn find(conn: &mut DbConnection, id: &str) -> Result<Patient, StoreError> {
     // One statement: the patient's row once per indication.
@@ -158,7 +229,11 @@ pub fn find(conn: &mut DbConnection, id: &str) -> Result<Patient, StoreError> {
         }
         indications.extend(indication);
     }
-    assemble(rows, indications)?.pop().ok_or(StoreError::NotFound("patient"))
+    let identifiers = patient_identifiers::table
+        .filter(patient_identifiers::patient_id.eq(id))
+        .select(IdentifierRow::as_select())
+        .load(conn)?;
+    assemble(rows, indications, identifiers)?.pop().ok_or(StoreError::NotFound("patient"))
 }
 
 /// Whether a patient with this id exists.
@@ -167,13 +242,25 @@ pub fn exists(conn: &mut DbConnection, id: &str) -> Result<bool, StoreError> {
 }
 
 /// One page of patients in id order after `after`, optionally only those
-/// whose full name contains `name` (case-insensitive).
+/// whose full name contains `name` (case-insensitive) and only the one
+/// that holds `identifier`.
 pub fn list(
     conn: &mut DbConnection,
     name: Option<&str>,
+    identifier: Option<&Identifier>,
     rows: &Rows,
 ) -> Result<Vec<Patient>, StoreError> {
     let mut query = page!(patients, PatientRow::as_select(), rows);
+    if let Some(identifier) = identifier {
+        query = query.filter(
+            patients::id.eq_any(
+                patient_identifiers::table
+                    .filter(patient_identifiers::system.eq(identifier.system.as_str().to_owned()))
+                    .filter(patient_identifiers::value.eq(identifier.value.as_str().to_owned()))
+                    .select(patient_identifiers::patient_id),
+            ),
+        );
+    }
     if let Some(name) = name {
         query = query.filter(
             patients::search_name
@@ -182,7 +269,7 @@ pub fn list(
         );
     }
     let rows = query.load(conn)?;
-    with_indications(conn, rows)
+    with_details(conn, rows)
 }
 
 /// Escapes LIKE's wildcards so a search for `50%` finds the text `50%`.
@@ -197,8 +284,8 @@ fn escape_like(text: &str) -> String {
     escaped
 }
 
-/// Loads the indications of all `rows` in one query.
-fn with_indications(
+/// Loads the indications and identifiers of all `rows`, one query each.
+fn with_details(
     conn: &mut DbConnection,
     rows: Vec<PatientRow>,
 ) -> Result<Vec<Patient>, StoreError> {
@@ -207,14 +294,26 @@ fn with_indications(
         .filter(patient_indications::patient_id.eq_any(&ids))
         .select(IndicationRow::as_select())
         .load(conn)?;
-    assemble(rows, indication_rows)
+    let identifier_rows: Vec<IdentifierRow> = patient_identifiers::table
+        .filter(patient_identifiers::patient_id.eq_any(&ids))
+        .select(IdentifierRow::as_select())
+        .load(conn)?;
+    assemble(rows, indication_rows, identifier_rows)
 }
 
-/// Patients from their rows and all their indication rows.
+/// Patients from their rows and all their indication and identifier rows.
 fn assemble(
     rows: Vec<PatientRow>,
     indication_rows: Vec<IndicationRow>,
+    identifier_rows: Vec<IdentifierRow>,
 ) -> Result<Vec<Patient>, StoreError> {
+    let mut identifiers: HashMap<String, Vec<Identifier>> = HashMap::new();
+    for row in identifier_rows {
+        identifiers.entry(row.patient_id).or_default().push(Identifier {
+            system: IdentifierSystem::stored(row.system),
+            value: IdentifierValue::stored(row.value),
+        });
+    }
     let mut by_patient: HashMap<String, Vec<Indication>> = HashMap::new();
     for row in indication_rows {
         let code = IndicationCode::parse(&row.code)
@@ -233,6 +332,8 @@ fn assemble(
         .map(|row| {
             let mut indications = by_patient.remove(&row.id).unwrap_or_default();
             indications.sort_by_key(|i| IndicationCode::ALL.iter().position(|c| *c == i.code));
+            let mut identifiers = identifiers.remove(&row.id).unwrap_or_default();
+            identifiers.sort();
             Patient {
                 details: PatientDetails {
                     given_name: row.given_name,
@@ -243,6 +344,7 @@ fn assemble(
                     indications,
                     in_mental_health_treatment: row.in_mental_health_treatment,
                     pain_referral_required: row.pain_referral_required,
+                    identifiers,
                 },
                 id: row.id,
                 created_at: row.created_at.and_utc(),

@@ -28,6 +28,17 @@ diesel::table! {
 diesel::joinable!(patient_indications -> patients (patient_id));
 
 diesel::table! {
+    patient_identifiers (system, value) {
+        system -> Text,
+        value -> Text,
+        patient_id -> Text,
+    }
+}
+
+diesel::joinable!(patient_identifiers -> patients (patient_id));
+diesel::allow_tables_to_appear_in_same_query!(patients, patient_identifiers);
+
+diesel::table! {
     rooms (id) {
         id -> Text,
         name -> Text,

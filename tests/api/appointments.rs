@@ -27,6 +27,7 @@ async fn booking_assigns_a_room_and_answers_201_with_location() {
     assert_eq!(a["date"], THU);
     assert_eq!(a["session"], "morning");
     assert_eq!(a["starts_at"], "2026-12-03T08:00:00-05:00");
+    assert_eq!(a["ends_at"], "2026-12-03T12:00:00-05:00");
     assert_eq!(a["status"], "scheduled");
     assert_eq!(a["route"], "iv");
     assert_eq!(a["room_id"], "019ac5a0-0000-7000-8000-000000000001");
@@ -42,24 +43,110 @@ async fn booking_assigns_a_room_and_answers_201_with_location() {
     assert_eq!(oral.status, 201, "{}", oral.text);
     assert_eq!(oral.body["route"], "intranasal");
     assert_eq!(oral.body["starts_at"], "2026-12-03T13:00:00-05:00");
+    assert_eq!(oral.body["ends_at"], "2026-12-03T17:00:00-05:00");
 }
 
 #[actix_web::test]
-async fn starts_at_follows_daylight_saving_time() {
+async fn starts_at_and_ends_at_follow_daylight_saving_time() {
     let app = TestApp::at_clinic_now().await;
     let patient = app.ready_patient().await;
     // DST begins Sunday 14 March 2027.
+    for (date, session, starts, ends) in [
+        ("2027-03-12", "morning", "2027-03-12T08:00:00-05:00", "2027-03-12T12:00:00-05:00"),
+        ("2027-03-15", "morning", "2027-03-15T08:00:00-04:00", "2027-03-15T12:00:00-04:00"),
+        ("2027-03-16", "afternoon", "2027-03-16T13:00:00-04:00", "2027-03-16T17:00:00-04:00"),
+    ] {
+        let a = app.booked(&patient, date, session).await;
+        assert_eq!((a["starts_at"].as_str(), a["ends_at"].as_str()), (Some(starts), Some(ends)));
+    }
+}
+
+#[actix_web::test]
+async fn ends_at_is_the_session_end_setting_on_every_appointment_shown() {
+    let app = TestApp::builder()
+        .now(clinic_now())
+        .setting("MORNING_START", "07:30")
+        .setting("MORNING_END", "11:15")
+        .setting("AFTERNOON_START", "12:45")
+        .setting("AFTERNOON_END", "16:50")
+        .build()
+        .await;
+    let patient = app.ready_patient().await;
+    let morning = app.booked(&patient, THU, "morning").await;
+    assert_eq!(morning["starts_at"], "2026-12-03T07:30:00-05:00");
+    assert_eq!(morning["ends_at"], "2026-12-03T11:15:00-05:00");
+    let id = morning["id"].as_str().unwrap();
+    let afternoon = app.booked(&patient, FRI, "afternoon").await;
+    assert_eq!(afternoon["ends_at"], "2026-12-04T16:50:00-05:00");
+
+    // Read, listed, by each role that sees appointments, the patient too.
+    let path = format!("/v1/appointments/{id}");
+    for role in [Role::Admin, Role::Clinician, Role::Scheduler, Role::Integration] {
+        let read = app.get(&path).role(role).send().await;
+        assert_eq!(read.body["ends_at"], "2026-12-03T11:15:00-05:00", "{role:?}");
+        let list = app.get("/v1/appointments").role(role).send().await;
+        let ends: Vec<&str> = list.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["ends_at"].as_str().unwrap())
+            .collect();
+        assert_eq!(ends, ["2026-12-03T11:15:00-05:00", "2026-12-04T16:50:00-05:00"], "{role:?}");
+    }
+    let own = app.get(&path).patient(&patient).send().await;
+    assert_eq!(own.body["ends_at"], "2026-12-03T11:15:00-05:00", "{}", own.text);
+    // An action answers the appointment with it too.
+    let moved = app
+        .post(&format!("{path}/reschedule"))
+        .role(Role::Scheduler)
+        .json(&json!({"date": "2026-12-08", "session": "afternoon"}))
+        .send()
+        .await;
+    assert_eq!(moved.status, 200, "{}", moved.text);
+    assert_eq!(moved.body["starts_at"], "2026-12-08T12:45:00-05:00");
+    assert_eq!(moved.body["ends_at"], "2026-12-08T16:50:00-05:00");
+
+    // A course's plan and its appointments.
+    let other = app.ready_patient().await;
+    let course = json!({"patient_id": other, "protocol": "pain-5-day", "session": "morning",
+                        "earliest_start": TODAY});
+    let plan = app.post("/v1/courses/plan").role(Role::Scheduler).json(&course).send().await;
+    assert_eq!(plan.status, 200, "{}", plan.text);
+    assert_eq!(plan.body["appointments"][0]["ends_at"], "2026-12-07T11:15:00-05:00");
+    let booked = app.post("/v1/courses").role(Role::Scheduler).json(&course).send().await;
+    assert_eq!(booked.status, 201, "{}", booked.text);
+    for (shown, planned) in booked.body["appointments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(plan.body["appointments"].as_array().unwrap())
+    {
+        assert_eq!(shown["ends_at"], planned["ends_at"]);
+        assert!(shown["ends_at"].as_str().unwrap().ends_with("T11:15:00-05:00"), "{shown}");
+    }
+    let course_path = booked.header("location").unwrap().to_owned();
+    let read = app.get(&course_path).role(Role::Scheduler).send().await;
+    assert_eq!(read.body["appointments"], booked.body["appointments"]);
+
+    // Availability shows each session's end beside its start.
+    let slots = app
+        .get("/v1/availability?from=2026-12-07&to=2026-12-07")
+        .role(Role::Scheduler)
+        .send()
+        .await;
+    let hours: Vec<(&str, &str)> = slots
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["starts_at"].as_str().unwrap(), s["ends_at"].as_str().unwrap()))
+        .collect();
     assert_eq!(
-        app.booked(&patient, "2027-03-12", "morning").await["starts_at"],
-        "2027-03-12T08:00:00-05:00"
-    );
-    assert_eq!(
-        app.booked(&patient, "2027-03-15", "morning").await["starts_at"],
-        "2027-03-15T08:00:00-04:00"
-    );
-    assert_eq!(
-        app.booked(&patient, "2027-03-16", "afternoon").await["starts_at"],
-        "2027-03-16T13:00:00-04:00"
+        hours,
+        [
+            ("2026-12-07T07:30:00-05:00", "2026-12-07T11:15:00-05:00"),
+            ("2026-12-07T12:45:00-05:00", "2026-12-07T16:50:00-05:00")
+        ]
     );
 }
 

@@ -234,7 +234,7 @@ async fn availability_lists_clinic_sessions_with_capacity_and_bookings() {
     assert_eq!(
         all[2],
         json!({"date": "2026-12-08", "session": "morning", "starts_at": "2026-12-08T08:00:00-05:00",
-               "capacity": 4, "booked": 3, "free": 1})
+               "ends_at": "2026-12-08T12:00:00-05:00", "capacity": 4, "booked": 3, "free": 1})
     );
     assert_eq!(all[3]["booked"], 0, "a cancelled appointment frees its room");
     let mornings = slots(&app, "from=2026-12-07&to=2026-12-11&session=morning").await;
@@ -272,6 +272,8 @@ async fn availability_starts_at_crosses_dst() {
     let week = slots(&app, "from=2027-03-12&to=2027-03-15&session=afternoon").await;
     let starts: Vec<&str> = week.iter().map(|s| s["starts_at"].as_str().unwrap()).collect();
     assert_eq!(starts, ["2027-03-12T13:00:00-05:00", "2027-03-15T13:00:00-04:00"]);
+    let ends: Vec<&str> = week.iter().map(|s| s["ends_at"].as_str().unwrap()).collect();
+    assert_eq!(ends, ["2027-03-12T17:00:00-05:00", "2027-03-15T17:00:00-04:00"]);
 }
 
 #[actix_web::test]

@@ -125,14 +125,19 @@ fn the_server_names_every_bad_setting_and_prints_no_secret() {
         .env("DATABASE_URL", "mysql://user:hunter2@localhost/clinic")
         .env("CLINIC_TIMEZONE", "Atlantis/Capital")
         .env("AFTERNOON_START", "25:00")
+        .env("MORNING_END", "07:00")
         .env("DB_POOL_SIZE", "0")
         .output()
         .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    for needle in
-        ["unsupported scheme `mysql`", "Atlantis/Capital", "AFTERNOON_START", "DB_POOL_SIZE"]
-    {
+    for needle in [
+        "unsupported scheme `mysql`",
+        "Atlantis/Capital",
+        "AFTERNOON_START",
+        "MORNING_END (07:00) must be later than MORNING_START (08:00)",
+        "DB_POOL_SIZE",
+    ] {
         assert!(stderr.contains(needle), "{needle}: {stderr}");
     }
     assert!(!stderr.contains(SECRET) && !stderr.contains("hunter2"), "{stderr}");

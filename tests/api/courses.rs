@@ -145,7 +145,8 @@ async fn plan_stores_nothing_and_matches_what_booking_makes() {
     assert_eq!(res.body["infusions"], 5);
     assert_eq!(
         res.body["appointments"][0],
-        json!({"date": "2026-12-07", "session": "afternoon", "starts_at": "2026-12-07T13:00:00-05:00"})
+        json!({"date": "2026-12-07", "session": "afternoon", "starts_at": "2026-12-07T13:00:00-05:00",
+               "ends_at": "2026-12-07T17:00:00-05:00"})
     );
     assert_eq!((app.count("courses"), app.count("appointments")), before);
     let booked = app.booked_course(&course(&patient, "pain-5-day", "afternoon")).await;

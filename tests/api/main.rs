@@ -19,6 +19,7 @@ mod courses;
 mod errors;
 mod helpers;
 mod idempotency;
+mod identifiers;
 mod intake;
 mod limits;
 mod operations;
