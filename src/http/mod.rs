@@ -13,6 +13,7 @@ pub mod auth;
 pub mod availability;
 pub mod closures;
 pub mod consults;
+pub mod cors;
 pub mod courses;
 pub mod error;
 pub mod extract;
@@ -291,6 +292,9 @@ pub fn app(
         )
         .default_service(web::to(unmatched))
         .wrap(from_fn(limits::enforce))
+        // Outside the limits, so that a preflight is never counted or
+        // refused by them and their 429s carry the CORS headers.
+        .wrap(from_fn(cors::cors))
         .wrap(from_fn(security::headers))
         .wrap_fn(|mut req, srv| {
             head_as_get(&mut req);

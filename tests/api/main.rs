@@ -14,6 +14,7 @@ mod calendar;
 mod cli;
 mod concurrency;
 mod contract;
+mod cors;
 mod courses;
 mod errors;
 mod helpers;
