@@ -156,6 +156,9 @@ pub struct Settings {
     /// How long a browser may reuse a preflight's answer
     /// (`CORS_MAX_AGE_SECONDS`).
     pub cors_max_age_seconds: u32,
+    /// Whether `serve` seeds a demo clinic into an empty database
+    /// (`DEMO_CLINIC`): on by default in development, never in production.
+    pub demo_clinic: bool,
 }
 
 /// The browser origins allowed to call the API across origins (CORS), from
@@ -430,6 +433,23 @@ impl Settings {
                 errors.append(&mut messages);
                 CorsOrigins::default()
             });
+        let demo_clinic = match (get("DEMO_CLINIC").map(|v| v.trim().to_ascii_lowercase()), app_env)
+        {
+            (None, env) => env == AppEnv::Development,
+            (Some(v), AppEnv::Development) if v == "true" || v == "1" => true,
+            (Some(v), _) if v == "false" || v == "0" => false,
+            (Some(v), AppEnv::Production) if v == "true" || v == "1" => {
+                errors.push(
+                    "DEMO_CLINIC=true is for development only (APP_ENV=development): production never seeds a demo clinic"
+                        .into(),
+                );
+                false
+            }
+            (Some(other), _) => {
+                errors.push(format!("DEMO_CLINIC must be `true` or `false`, not `{other}`"));
+                false
+            }
+        };
         let bind_addr = get("BIND_ADDR").unwrap_or_else(|| "127.0.0.1:8080".into());
         if jwt_secret_is_development && !is_loopback(&bind_addr) {
             errors.push(format!(
@@ -466,6 +486,7 @@ impl Settings {
             rate_limit_per_minute,
             cors_origins,
             cors_max_age_seconds,
+            demo_clinic,
         };
         if errors.is_empty() {
             Ok(settings)
@@ -898,5 +919,21 @@ mod tests {
         for text in ["", "https://", "https://:80", "http://[::1", "https://a..b", "https://-a.b"] {
             assert!(parse_origin(text).is_err(), "{text}");
         }
+    }
+
+    #[test]
+    fn the_demo_clinic_is_for_development_only() {
+        assert!(!settings(&[SECRET]).unwrap().demo_clinic);
+        assert!(!settings(&[SECRET, ("DEMO_CLINIC", "false")]).unwrap().demo_clinic);
+        let errs = errors(&[SECRET, ("DEMO_CLINIC", "true")]);
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(errs[0].contains("DEMO_CLINIC=true is for development only"), "{errs:?}");
+        let dev = |value: &str| {
+            settings(&[("APP_ENV", "development"), ("DEMO_CLINIC", value)]).map(|s| s.demo_clinic)
+        };
+        assert!(settings(&[("APP_ENV", "development")]).unwrap().demo_clinic);
+        assert!(dev("TRUE").unwrap() && dev("1").unwrap());
+        assert!(!dev("false").unwrap() && !dev("0").unwrap());
+        assert!(dev("maybe").is_err());
     }
 }

@@ -16,6 +16,7 @@ mod concurrency;
 mod contract;
 mod cors;
 mod courses;
+mod demo;
 mod errors;
 mod helpers;
 mod intake;
