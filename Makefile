@@ -35,6 +35,12 @@ lint:
 fuzz:
 	bash .ci/fuzz
 
+## CORS in headless Chromium: a page on one origin calls the API on another with a
+## bearer token; a page on an origin not allowed must fail (installs chromium if missing).
+.PHONY: browser-cors
+browser-cors:
+	bash .ci/browser-cors
+
 ## Regenerate the committed contract from the code.
 openapi:
 	cargo run -q --bin infusion-api -- openapi > openapi/openapi.json.tmp

@@ -158,6 +158,91 @@ pub struct Settings {
     /// Hours the answer to a request sent with an `Idempotency-Key` is kept
     /// and replayed (`IDEMPOTENCY_KEY_TTL_HOURS`, 24 by default).
     pub idempotency_key_ttl_hours: u32,
+    /// The browser origins that may call the API (`CORS_ALLOWED_ORIGINS`,
+    /// and loopback in development); none is CORS off.
+    pub cors_origins: CorsOrigins,
+    /// How long a browser may reuse a preflight's answer
+    /// (`CORS_MAX_AGE_SECONDS`).
+    pub cors_max_age_seconds: u32,
+    /// Whether `serve` seeds a demo clinic into an empty database
+    /// (`DEMO_CLINIC`): on by default in development, never in production.
+    pub demo_clinic: bool,
+}
+
+/// The browser origins allowed to call the API across origins (CORS), from
+/// `CORS_ALLOWED_ORIGINS` and the mode. `http::cors::allows` decides a
+/// request's `Origin` against it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CorsOrigins {
+    /// Exact origins, as browsers send them: lower-case
+    /// `scheme://host[:port]`, no default port.
+    pub exact: Vec<String>,
+    /// `*` was listed: any origin (development only).
+    pub any: bool,
+    /// `http://localhost` and `http://127.0.0.1` on any port (development).
+    pub loopback: bool,
+}
+
+impl CorsOrigins {
+    /// Whether CORS is on: some origin may call the API from a browser.
+    pub fn is_on(&self) -> bool {
+        self.any || self.loopback || !self.exact.is_empty()
+    }
+}
+
+/// An origin as a browser serializes it in `Origin`: `scheme://host[:port]`
+/// in lower case, without a path, a trailing slash, credentials or the
+/// scheme's default port. Returns it lower-cased, or what is wrong with it.
+pub fn parse_origin(text: &str) -> Result<String, String> {
+    let origin = text.trim().to_ascii_lowercase();
+    let (scheme, authority) = origin.split_once("://").ok_or("it is not `scheme://host[:port]`")?;
+    let scheme_ok = scheme.starts_with(|c: char| c.is_ascii_lowercase())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+-.".contains(c));
+    if !scheme_ok {
+        return Err(format!("`{scheme}` is not a URL scheme"));
+    }
+    if authority.contains(['/', '?', '#']) {
+        return Err("an origin has no path, query or trailing slash".into());
+    }
+    if authority.contains('@') {
+        return Err("an origin has no user name or password".into());
+    }
+    let (host, port) = match authority.rsplit_once(':') {
+        // A bare IPv6 address: its colons are not a port's.
+        Some((host, _)) if !host.ends_with(']') && host.contains(':') => (authority, None),
+        Some((host, port)) => (host, Some(port)),
+        None => (authority, None),
+    };
+    let host_ok = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(v6) => v6.parse::<std::net::Ipv6Addr>().is_ok(),
+        None => {
+            !host.is_empty()
+                && host.split('.').all(|label| {
+                    !label.is_empty()
+                        && !label.starts_with('-')
+                        && !label.ends_with('-')
+                        && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                })
+        }
+    };
+    if !host_ok {
+        return Err(format!("`{host}` is not a host name or IP address"));
+    }
+    if let Some(port) = port {
+        let number = port
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p > 0 && !port.starts_with('0'))
+            .ok_or_else(|| format!("`{port}` is not a port (1 to 65535)"))?;
+        if (scheme, number) == ("http", 80) || (scheme, number) == ("https", 443) {
+            return Err(format!(
+                "leave out the default port :{number}: browsers send `{scheme}://{host}`"
+            ));
+        }
+    }
+    Ok(origin)
 }
 
 /// The default of `AUDIT_RETENTION_DAYS`: six years.
@@ -330,6 +415,7 @@ impl Settings {
         let auth_failure_window_seconds = number("AUTH_FAILURE_WINDOW_SECONDS", 60, 1, 86_400);
         let rate_limit_per_minute = number("RATE_LIMIT_PER_MINUTE", 1200, 0, 10_000_000);
         let idempotency_key_ttl_hours = number("IDEMPOTENCY_KEY_TTL_HOURS", 24, 1, 24 * 30);
+        let cors_max_age_seconds = number("CORS_MAX_AGE_SECONDS", 600, 0, 86_400);
         let booking_horizon_weeks = number("BOOKING_HORIZON_WEEKS", 26, 1, 104);
         let screening_valid_days = number("SCREENING_VALID_DAYS", 30, 1, 3650);
         let referral_valid_days = number("REFERRAL_VALID_DAYS", 365, 1, 3650);
@@ -385,6 +471,28 @@ impl Settings {
                 })
                 .collect(),
         };
+        let cors_origins = cors_origins(get("CORS_ALLOWED_ORIGINS").as_deref(), app_env)
+            .unwrap_or_else(|mut messages| {
+                errors.append(&mut messages);
+                CorsOrigins::default()
+            });
+        let demo_clinic = match (get("DEMO_CLINIC").map(|v| v.trim().to_ascii_lowercase()), app_env)
+        {
+            (None, env) => env == AppEnv::Development,
+            (Some(v), AppEnv::Development) if v == "true" || v == "1" => true,
+            (Some(v), _) if v == "false" || v == "0" => false,
+            (Some(v), AppEnv::Production) if v == "true" || v == "1" => {
+                errors.push(
+                    "DEMO_CLINIC=true is for development only (APP_ENV=development): production never seeds a demo clinic"
+                        .into(),
+                );
+                false
+            }
+            (Some(other), _) => {
+                errors.push(format!("DEMO_CLINIC must be `true` or `false`, not `{other}`"));
+                false
+            }
+        };
         let bind_addr = get("BIND_ADDR").unwrap_or_else(|| "127.0.0.1:8080".into());
         if jwt_secret_is_development && !is_loopback(&bind_addr) {
             errors.push(format!(
@@ -422,12 +530,49 @@ impl Settings {
             auth_failure_window: Duration::from_secs(auth_failure_window_seconds.into()),
             rate_limit_per_minute,
             idempotency_key_ttl_hours,
+            cors_origins,
+            cors_max_age_seconds,
+            demo_clinic,
         };
         if errors.is_empty() {
             Ok(settings)
         } else {
             Err(SettingsError(errors))
         }
+    }
+}
+
+/// `CORS_ALLOWED_ORIGINS` in `app_env`: comma-separated exact origins, or
+/// `*` in development; development adds loopback on any port. Every bad
+/// entry is named.
+fn cors_origins(list: Option<&str>, app_env: AppEnv) -> Result<CorsOrigins, Vec<String>> {
+    let development = app_env == AppEnv::Development;
+    let mut origins = CorsOrigins { loopback: development, ..CorsOrigins::default() };
+    let mut errors = Vec::new();
+    for entry in list.unwrap_or_default().split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        if entry == "*" {
+            if development {
+                origins.any = true;
+            } else {
+                errors.push(
+                    "CORS_ALLOWED_ORIGINS: `*` (any origin) is allowed in development only: list the origins of your front-ends"
+                        .into(),
+                );
+            }
+            continue;
+        }
+        match parse_origin(entry) {
+            Ok(origin) if !origins.exact.contains(&origin) => origins.exact.push(origin),
+            Ok(_) => {}
+            Err(why) => errors.push(format!(
+                "CORS_ALLOWED_ORIGINS: `{entry}` is not an origin ({why}); write `https://app.example.org` or `http://host:port`"
+            )),
+        }
+    }
+    if errors.is_empty() {
+        Ok(origins)
+    } else {
+        Err(errors)
     }
 }
 
@@ -768,5 +913,100 @@ mod tests {
                 "{bad}: {errs:?}"
             );
         }
+    }
+
+    #[test]
+    fn cors_is_off_unless_origins_are_listed_or_in_development() {
+        let s = settings(&[SECRET]).unwrap();
+        assert!(!s.cors_origins.is_on());
+        assert_eq!(s.cors_max_age_seconds, 600);
+        let s = settings(&[SECRET, ("CORS_ALLOWED_ORIGINS", " , ")]).unwrap();
+        assert!(!s.cors_origins.is_on(), "an empty list is off");
+        let s = settings(&[
+            SECRET,
+            (
+                "CORS_ALLOWED_ORIGINS",
+                "https://App.Example.org, http://10.0.0.7:3000,https://app.example.org",
+            ),
+            ("CORS_MAX_AGE_SECONDS", "60"),
+        ])
+        .unwrap();
+        assert_eq!(
+            s.cors_origins,
+            CorsOrigins {
+                exact: vec!["https://app.example.org".into(), "http://10.0.0.7:3000".into()],
+                any: false,
+                loopback: false,
+            }
+        );
+        assert_eq!(s.cors_max_age_seconds, 60);
+        let dev = settings(&[("APP_ENV", "development")]).unwrap();
+        assert_eq!(dev.cors_origins, CorsOrigins { loopback: true, ..CorsOrigins::default() });
+        let dev = settings(&[("APP_ENV", "development"), ("CORS_ALLOWED_ORIGINS", "*")]).unwrap();
+        assert!(dev.cors_origins.any && dev.cors_origins.loopback);
+    }
+
+    #[test]
+    fn production_refuses_any_origin_and_every_malformed_origin_is_named() {
+        let errs = errors(&[SECRET, ("CORS_ALLOWED_ORIGINS", "*")]);
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(errs[0].contains("`*` (any origin) is allowed in development only"), "{errs:?}");
+        let errs = errors(&[
+            SECRET,
+            (
+                "CORS_ALLOWED_ORIGINS",
+                "https://ok.example, https://app.example/, app.example, https://app.example/path, \
+                 https://u:p@app.example, https://app.example:443, http://app.example:99999, \
+                 https://bad_host.example, 1http://x.example, null",
+            ),
+            ("CORS_MAX_AGE_SECONDS", "forever"),
+        ]);
+        for needle in [
+            "`https://app.example/` is not an origin (an origin has no path",
+            "`app.example` is not an origin (it is not `scheme://host[:port]`)",
+            "`https://app.example/path` is not an origin",
+            "`https://u:p@app.example` is not an origin (an origin has no user name",
+            "`https://app.example:443` is not an origin (leave out the default port :443",
+            "`http://app.example:99999` is not an origin (`99999` is not a port",
+            "`https://bad_host.example` is not an origin",
+            "`1http://x.example` is not an origin (`1http` is not a URL scheme)",
+            "`null` is not an origin",
+            "CORS_MAX_AGE_SECONDS `forever`",
+        ] {
+            assert!(errs.iter().any(|e| e.contains(needle)), "{needle}: {errs:?}");
+        }
+        assert_eq!(errs.len(), 10, "{errs:?}");
+    }
+
+    #[test]
+    fn origins_parse_as_browsers_send_them() {
+        for (text, parsed) in [
+            ("https://app.example.org", "https://app.example.org"),
+            ("HTTP://LOCALHOST:5173", "http://localhost:5173"),
+            ("http://[::1]:8080", "http://[::1]:8080"),
+            ("capacitor://localhost", "capacitor://localhost"),
+            ("http://app.example:443", "http://app.example:443"),
+        ] {
+            assert_eq!(parse_origin(text).as_deref(), Ok(parsed), "{text}");
+        }
+        for text in ["", "https://", "https://:80", "http://[::1", "https://a..b", "https://-a.b"] {
+            assert!(parse_origin(text).is_err(), "{text}");
+        }
+    }
+
+    #[test]
+    fn the_demo_clinic_is_for_development_only() {
+        assert!(!settings(&[SECRET]).unwrap().demo_clinic);
+        assert!(!settings(&[SECRET, ("DEMO_CLINIC", "false")]).unwrap().demo_clinic);
+        let errs = errors(&[SECRET, ("DEMO_CLINIC", "true")]);
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(errs[0].contains("DEMO_CLINIC=true is for development only"), "{errs:?}");
+        let dev = |value: &str| {
+            settings(&[("APP_ENV", "development"), ("DEMO_CLINIC", value)]).map(|s| s.demo_clinic)
+        };
+        assert!(settings(&[("APP_ENV", "development")]).unwrap().demo_clinic);
+        assert!(dev("TRUE").unwrap() && dev("1").unwrap());
+        assert!(!dev("false").unwrap() && !dev("0").unwrap());
+        assert!(dev("maybe").is_err());
     }
 }

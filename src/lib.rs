@@ -3,6 +3,7 @@
 //! (diesel over PostgreSQL or SQLite).
 
 pub mod config;
+pub mod demo;
 pub mod domain;
 pub mod http;
 pub mod store;

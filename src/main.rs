@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 use infusion_api::config::{
     self, AppEnv, DatabaseTarget, Settings, DEFAULT_SQLITE_PATH, JWT_MAX_LIFETIME_MINUTES_LIMIT,
 };
+use infusion_api::demo::{self, Seeding};
 use infusion_api::domain::access::Role;
 use infusion_api::domain::audit;
 use infusion_api::domain::clock::SystemClock;
@@ -112,6 +113,26 @@ fn serve() -> Result<(), String> {
         log::info!("applied migrations: {}", applied.join(", "));
     }
     let state = web::Data::new(AppState::new(pool, settings.clone(), Arc::new(SystemClock)));
+    let demo_clinic = match demo::seed(&state) {
+        Ok(Seeding::Seeded(clinic)) => {
+            log::info!(
+                "seeded a demo clinic: {} patients, course {}",
+                clinic.patients,
+                clinic.course_id
+            );
+            Some(clinic)
+        }
+        Ok(Seeding::Skipped) => {
+            log::info!("DEMO_CLINIC=false: no demo clinic");
+            None
+        }
+        Ok(Seeding::NotEmpty | Seeding::Production) => None,
+        // A development convenience: the server is useful without it.
+        Err(e) => {
+            log::warn!("the demo clinic was not seeded (nothing of it was stored): {e}");
+            None
+        }
+    };
     if settings.jwt_secret_is_development {
         log::warn!(
             "JWT_SECRET is the public DEVELOPMENT secret. Never run like this in production."
@@ -133,6 +154,24 @@ fn serve() -> Result<(), String> {
         println!("  Admin token ({lifetime}, development secret) - paste it into Authorize:");
         println!();
         println!("  {token}");
+        println!();
+    }
+    if let Some(clinic) = demo_clinic {
+        let (date, session) = clinic.bookable;
+        println!(
+            "  Demo clinic: {} patients in different intake states, a booked course{}.",
+            clinic.patients,
+            clinic.closed_on.map(|d| format!(", closed on {d}")).unwrap_or_default()
+        );
+        println!(
+            "  Ready to book: {} ({}). Try POST /v1/appointments with",
+            clinic.ready_patient_name, clinic.ready_patient_id
+        );
+        println!(
+            "    {{\"patient_id\": \"{}\", \"date\": \"{date}\", \"session\": \"{}\"}}",
+            clinic.ready_patient_id,
+            session.as_str()
+        );
         println!();
     }
     let serving = state.clone();

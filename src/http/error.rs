@@ -76,6 +76,9 @@ pub enum ApiError {
     /// The role may use the operation but not set this field.
     #[error("forbidden field {0}")]
     ForbiddenField(&'static str),
+    /// A CORS preflight from an origin `CORS_ALLOWED_ORIGINS` does not list.
+    #[error("origin not allowed")]
+    OriginNotAllowed,
     /// What was not found, for the answer's `detail`.
     #[error("not found: {0}")]
     NotFound(&'static str),
@@ -128,7 +131,9 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::RequestTimeout(_) => "request_timeout",
             ApiError::Unauthorized(_) => "unauthorized",
-            ApiError::Forbidden | ApiError::ForbiddenField(_) => "forbidden",
+            ApiError::Forbidden | ApiError::ForbiddenField(_) | ApiError::OriginNotAllowed => {
+                "forbidden"
+            }
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::Refused(refusal) => refusal.code(),
@@ -151,7 +156,9 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => "The request body is too large",
             ApiError::RequestTimeout(_) => "The request body arrived too slowly",
             ApiError::Unauthorized(_) => "Authentication required",
-            ApiError::Forbidden | ApiError::ForbiddenField(_) => "Not allowed",
+            ApiError::Forbidden | ApiError::ForbiddenField(_) | ApiError::OriginNotAllowed => {
+                "Not allowed"
+            }
             ApiError::NotFound(_) => "Not found",
             ApiError::MethodNotAllowed(_) => "Method not allowed",
             ApiError::Refused(refusal) => refusal.title(),
@@ -183,6 +190,10 @@ impl ApiError {
             ApiError::Forbidden => "your role may not do this".into(),
             ApiError::ForbiddenField(field) => {
                 format!("only clinicians and admins may set `{field}`")
+            }
+            ApiError::OriginNotAllowed => {
+                "this origin may not call the API from a browser: CORS_ALLOWED_ORIGINS does not list it"
+                    .into()
             }
             ApiError::NotFound(what) => format!("{what} not found"),
             ApiError::MethodNotAllowed(allowed) => {
@@ -270,7 +281,9 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden | ApiError::ForbiddenField(_) => StatusCode::FORBIDDEN,
+            ApiError::Forbidden | ApiError::ForbiddenField(_) | ApiError::OriginNotAllowed => {
+                StatusCode::FORBIDDEN
+            }
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Refused(refusal) => match refusal {
@@ -393,6 +406,7 @@ mod tests {
             ApiError::RequestTimeout(std::time::Duration::from_secs(10)),
             ApiError::Unauthorized("no"),
             ApiError::Forbidden,
+            ApiError::OriginNotAllowed,
             ApiError::NotFound("patient"),
             ApiError::MethodNotAllowed(vec!["GET".into()]),
             ApiError::Refused(Refusal::SlotFull),

@@ -14,6 +14,7 @@ pub mod availability;
 pub mod closures;
 pub mod conditional;
 pub mod consults;
+pub mod cors;
 pub mod courses;
 pub mod error;
 pub mod extract;
@@ -293,6 +294,9 @@ pub fn app(
         .wrap(from_fn(idempotency::guard))
         .wrap(from_fn(conditional::etags))
         .wrap(from_fn(limits::enforce))
+        // Outside the limits, so that a preflight is never counted or
+        // refused by them and their 429s carry the CORS headers.
+        .wrap(from_fn(cors::cors))
         .wrap(from_fn(security::headers))
         .wrap_fn(|mut req, srv| {
             head_as_get(&mut req);
