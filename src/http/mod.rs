@@ -18,6 +18,7 @@ pub mod error;
 pub mod extract;
 pub mod health;
 pub mod limits;
+pub mod links;
 pub mod openapi;
 pub mod pagination;
 pub mod patients;
@@ -249,7 +250,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         .openapi(openapi::ApiDoc::openapi())
         .configure(routes)
         .split_for_parts();
-    api
+    openapi::complete(api)
 }
 
 /// The whole application: routes, Swagger UI, error handling, request ids
@@ -272,6 +273,7 @@ pub fn app(
         .app_data(web::PathConfig::default().error_handler(extract::path_error))
         .configure(routes)
         .split_for_parts();
+    let api = openapi::complete(api);
     let known = web::Data::new(KnownPaths::from_openapi(&api));
     let operations = web::Data::new(Operations::from_openapi(&api));
     app.app_data(known)

@@ -1,5 +1,6 @@
-//! The parts of the contract that are not routes: document info, the bearer
-//! scheme, tags, and the documented error responses handlers list.
+//! The parts of the contract that are not routes: document info, the
+//! server, the bearer scheme, tags, the documented error responses handlers
+//! list, and [`complete`], which finishes the document the routes made.
 
 use std::collections::BTreeMap;
 
@@ -30,6 +31,9 @@ appointments.\n\nEvery `/v1` operation needs `Authorization: Bearer <JWT>` (HS25
 paste it into **Authorize**.\n\nErrors are `application/problem+json` (RFC 9457) with a \
 stable `code`."
     ),
+    // Relative: the API is wherever this document is served from, so Swagger
+    // UI and generated clients call the host they read it on.
+    servers((url = "/", description = "The server this document is served from")),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
     components(schemas(Problem)),
@@ -46,6 +50,54 @@ stable `code`."
     )
 )]
 pub struct ApiDoc;
+
+/// The document the routes describe, finished: the [links](super::links)
+/// between operations added; the empty licence Cargo's metadata gives
+/// removed (the code states none); and schemas no operation reaches
+/// dropped, so that every component is one a client meets.
+pub fn complete(mut api: OpenApi) -> OpenApi {
+    super::links::add(&mut api);
+    api.info.license = None;
+    drop_unreached_schemas(&mut api);
+    api
+}
+
+/// Removes the component schemas no `$ref` from the paths reaches, directly
+/// or through other components (utoipa registers a generic's argument, such
+/// as the `T` of `Page<T>`, even where it inlines it).
+fn drop_unreached_schemas(api: &mut OpenApi) {
+    let Some(components) = api.components.as_mut() else { return };
+    let refs_in = |value: serde_json::Value| {
+        let mut found = Vec::new();
+        let mut stack = vec![value];
+        while let Some(value) = stack.pop() {
+            match value {
+                serde_json::Value::Object(map) => {
+                    for (key, child) in map {
+                        match (key.as_str(), child) {
+                            ("$ref", serde_json::Value::String(target)) => found.push(target),
+                            (_, child) => stack.push(child),
+                        }
+                    }
+                }
+                serde_json::Value::Array(items) => stack.extend(items),
+                _ => {}
+            }
+        }
+        found
+    };
+    let mut pending = refs_in(serde_json::to_value(&api.paths).unwrap_or_default());
+    let mut reached = std::collections::BTreeSet::new();
+    while let Some(target) = pending.pop() {
+        let Some(name) = target.strip_prefix("#/components/schemas/") else { continue };
+        if reached.insert(name.to_owned()) {
+            if let Some(schema) = components.schemas.get(name) {
+                pending.extend(refs_in(serde_json::to_value(schema).unwrap_or_default()));
+            }
+        }
+    }
+    components.schemas.retain(|name, _| reached.contains(name));
+}
 
 struct BearerAuth;
 

@@ -19,6 +19,7 @@ mod errors;
 mod helpers;
 mod intake;
 mod limits;
+mod links;
 mod operations;
 mod patients;
 mod privilege;
