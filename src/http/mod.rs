@@ -266,6 +266,7 @@ pub fn app(
         InitError = (),
     >,
 > {
+    let (today, calendar) = (state.today(), state.calendar.clone());
     let (app, api) = App::new()
         .into_utoipa_app()
         .openapi(openapi::ApiDoc::openapi())
@@ -273,7 +274,7 @@ pub fn app(
         .app_data(web::PathConfig::default().error_handler(extract::path_error))
         .configure(routes)
         .split_for_parts();
-    let api = openapi::complete(api);
+    let api = openapi::dated(openapi::complete(api), today, &calendar);
     let known = web::Data::new(KnownPaths::from_openapi(&api));
     let operations = web::Data::new(Operations::from_openapi(&api));
     app.app_data(known)
