@@ -41,6 +41,19 @@ fuzz:
 browser-cors:
 	bash .ci/browser-cors
 
+## schemathesis as a stranger runs it: `--checks all`, none of the project's
+## configuration, hooks or seeded records. Reports the rules the contract cannot
+## state (docs/API.md); not part of CI.
+.PHONY: fuzz-bare
+fuzz-bare:
+	bash .ci/fuzz --bare
+
+## Redocly's recommended rules and Spectral's spectral:oas over the committed
+## contract, as CI runs them (any error fails).
+.PHONY: contract-lint
+contract-lint:
+	bash .ci/contract-lint
+
 ## Regenerate the committed contract from the code.
 openapi:
 	cargo run -q --bin infusion-api -- openapi > openapi/openapi.json.tmp

@@ -93,21 +93,6 @@ def _not_after_today(field: str):
     return rule
 
 
-def _unique_indications(body: object, today: dt.date) -> None:
-    # Each indication code once: JSON Schema can make items unique, not one
-    # of their fields.
-    if not isinstance(body, dict) or not isinstance(body.get("indications"), list):
-        return
-    seen, kept = set(), []
-    for item in body["indications"]:
-        code = item.get("code") if isinstance(item, dict) else None
-        if code not in seen:
-            seen.add(code)
-            kept.append(item)
-    if kept:
-        body["indications"] = kept
-
-
 def _closure(body: object, today: dt.date) -> None:
     # A closure is for today or later.
     _move(body, "date", today + MARGIN, LAST)
@@ -155,8 +140,8 @@ def _instant_range(query: object, today: dt.date) -> None:
 
 
 BODY_RULES = {
-    ("POST", "/v1/patients"): [_birth, _unique_indications],
-    ("PATCH", "/v1/patients/{id}"): [_birth, _unique_indications],
+    ("POST", "/v1/patients"): [_birth],
+    ("PATCH", "/v1/patients/{id}"): [_birth],
     ("POST", "/v1/patients/{id}/referrals"): [_not_after_today("received_on")],
     ("POST", "/v1/patients/{id}/treatment-attestations"): [_not_after_today("attested_on")],
     ("POST", "/v1/patients/{id}/prescriber-consults"): [_not_after_today("consulted_on")],

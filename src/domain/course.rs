@@ -17,13 +17,11 @@ use super::values::{CalendarDate, Id};
 use super::{Clinic, FieldError, Refusal};
 
 /// A course to plan or book: the earliest series of the protocol that fits
-/// from `earliest_start`.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize, ToSchema)]
+/// from `earliest_start`. Its schema, written out below, states its shape
+/// per kind of protocol; which kind a protocol is, is data
+/// ([`protocol::shape`] decides).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({
-    "patient_id": "019a6b1e-7c2d-7f00-8a11-3c4d5e6f7a8b", "protocol": "pain-5-day",
-    "session": "morning", "earliest_start": "2026-12-02"
-}))]
 pub struct CourseRequest {
     pub patient_id: Id,
     /// A protocol code, e.g. `pain-5-day`, `pain-8-10-day`, `mental-health`, `maintenance`.
@@ -45,6 +43,126 @@ pub struct CourseRequest {
     #[serde(default)]
     pub allow_mixed_sessions: bool,
 }
+
+impl utoipa::PartialSchema for CourseRequest {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use super::protocol::{MAX_INFUSIONS, MAX_PER_WEEK, MAX_WEEKS};
+        use utoipa::openapi::schema::{
+            AdditionalProperties, AllOfBuilder, ObjectBuilder, OneOfBuilder, SchemaType, Type,
+        };
+        use utoipa::openapi::Ref;
+        let count = |max: u32, nullable: bool, description: &str| {
+            let kind = if nullable {
+                SchemaType::from_iter([Type::Integer, Type::Null])
+            } else {
+                SchemaType::from(Type::Integer)
+            };
+            ObjectBuilder::new()
+                .schema_type(kind)
+                .minimum(Some(1))
+                .maximum(Some(max))
+                .description(Some(description))
+        };
+        let null = || ObjectBuilder::new().schema_type(Type::Null);
+        let fields = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .property("patient_id", Ref::from_schema_name("Id"))
+            .property(
+                "protocol",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some("^[a-z0-9-]{1,64}$"))
+                    .description(Some(
+                        "A protocol code, e.g. `pain-5-day`, `pain-8-10-day`, `mental-health`, \
+                         `maintenance`.",
+                    )),
+            )
+            .property(
+                "session",
+                Ref::builder().ref_location_from_schema_name("Session").description(Some(
+                    "The session for every infusion (unless `allow_mixed_sessions`).",
+                )),
+            )
+            .property(
+                "earliest_start",
+                Ref::builder()
+                    .ref_location_from_schema_name("CalendarDate")
+                    .description(Some("The first date the course may start on (clinic-local).")),
+            )
+            .property(
+                "infusions",
+                count(
+                    MAX_INFUSIONS,
+                    true,
+                    "Consecutive spacing only: how many infusions (8, 9 or 10 for \
+                     `pain-8-10-day`); may be left out when the protocol's range is one number.",
+                ),
+            )
+            .property(
+                "per_week",
+                count(
+                    MAX_PER_WEEK,
+                    true,
+                    "Weekly spacing only: infusions a week (`mental-health`: 2 or 3).",
+                ),
+            )
+            .property(
+                "weeks",
+                count(MAX_WEEKS, true, "Weekly spacing only: weeks (`mental-health`: 2 or 3)."),
+            )
+            .property(
+                "allow_mixed_sessions",
+                ObjectBuilder::new()
+                    .schema_type(Type::Boolean)
+                    .default(Some(false.into()))
+                    .description(Some(
+                        "Let a day take the other session when the requested one is full.",
+                    )),
+            )
+            .required("patient_id")
+            .required("protocol")
+            .required("session")
+            .required("earliest_start")
+            .additional_properties(Some(AdditionalProperties::FreeForm(false)));
+        // Which branch a request is in shows from `per_week`: a number in a
+        // weekly request, absent or null in a consecutive one.
+        let consecutive = ObjectBuilder::new()
+            .title(Some("Consecutive clinic days"))
+            .description(Some(
+                "For a protocol whose spacing is `consecutive_clinic_days` (`pain-5-day`, \
+                 `pain-8-10-day`, `maintenance`): `infusions` if any, no `per_week` or `weeks`.",
+            ))
+            .property("per_week", null())
+            .property("weeks", null());
+        let weekly = ObjectBuilder::new()
+            .title(Some("Weekly"))
+            .description(Some(
+                "For a protocol whose spacing is `weekly` (`mental-health`): `per_week` \
+                 infusions in each of `weeks` weeks, no `infusions`.",
+            ))
+            .property("infusions", null())
+            .property("per_week", ObjectBuilder::new().schema_type(Type::Integer))
+            .property("weeks", ObjectBuilder::new().schema_type(Type::Integer))
+            .required("per_week")
+            .required("weeks");
+        AllOfBuilder::new()
+            .examples([serde_json::json!({
+                "patient_id": "019a6b1e-7c2d-7f00-8a11-3c4d5e6f7a8b", "protocol": "pain-5-day",
+                "session": "morning", "earliest_start": "2026-12-02"
+            })])
+            .item(fields)
+            .item(OneOfBuilder::new().item(consecutive).item(weekly))
+            .description(Some(
+                "A course to plan or book: the earliest series of the protocol that fits from \
+                 `earliest_start`. Its shape follows the protocol's spacing: `infusions` for \
+                 consecutive clinic days, `per_week` and `weeks` for weekly spacing, never both \
+                 kinds.",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for CourseRequest {}
 
 /// One of the patient's earlier courses, as eligibility reads it.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -159,6 +159,37 @@ impl ToSchema for Indication {
     }
 }
 
+/// The schema of the `indications` a request sends: one to four, each code
+/// once. `uniqueItems` cannot say "each code once" (`chronic_pain` with two
+/// subtypes is two distinct items); JSON Schema 2020-12 can, as "contains at
+/// most one item with this code" (`contains` with `maxContains`) per code.
+/// utoipa models neither keyword, so they go in through the schema's
+/// extension map, which it writes out as it is.
+pub fn indications_schema() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::extensions::Extensions;
+    use utoipa::openapi::schema::ArrayBuilder;
+    use utoipa::openapi::Ref;
+    let once: Vec<serde_json::Value> = IndicationCode::ALL
+        .into_iter()
+        .map(|code| {
+            serde_json::json!({
+                "contains": {"properties": {"code": {"const": code.as_str()}}, "required": ["code"]},
+                "minContains": 0,
+                "maxContains": 1
+            })
+        })
+        .collect();
+    let mut keywords = Extensions::default();
+    keywords.insert("allOf".to_owned(), serde_json::Value::Array(once));
+    ArrayBuilder::new()
+        .items(Ref::from_schema_name("Indication"))
+        .min_items(Some(1))
+        .max_items(Some(IndicationCode::ALL.len()))
+        .description(Some("At least one; each code once (at most one item per `code`)."))
+        .extensions(Some(keywords))
+        .build()
+}
+
 impl Indication {
     pub fn category(&self) -> IndicationCategory {
         self.code.category()

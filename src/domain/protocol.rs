@@ -157,7 +157,7 @@ impl Protocol {
             err("categories", "each category once");
         }
         let Range { min, max } = self.infusions;
-        if min == 0 || min > max || max > 60 {
+        if min == 0 || min > max || max > MAX_INFUSIONS {
             err("infusions", "needs 1 <= min <= max <= 60");
         }
         match self.spacing {
@@ -173,11 +173,11 @@ impl Protocol {
                 (Some(per_week), Some(weeks)) => {
                     let bounded = per_week.min >= 1
                         && per_week.min <= per_week.max
-                        && per_week.max <= 7
+                        && per_week.max <= MAX_PER_WEEK
                         && weeks.min >= 1
                         && weeks.min <= weeks.max
-                        && weeks.max <= 12
-                        && self.min_gap_days <= 6;
+                        && weeks.max <= MAX_WEEKS
+                        && self.min_gap_days <= MAX_GAP_DAYS;
                     if !bounded {
                         err("per_week", "needs 1 <= min <= max <= 7, weeks 1 <= min <= max <= 12, and min_gap_days <= 6");
                     } else {
@@ -205,20 +205,185 @@ impl Protocol {
     }
 }
 
-/// The decision on a protocol an admin sends for `code`: the code it names
-/// is the path's, [`Protocol::check`] finds nothing impossible, and every
-/// shape can be planned on the clinic's calendar ([`plannable_on`]).
+/// A protocol's parameters as an admin sends them for the code the path
+/// names (`PUT /v1/protocols/{code}`): a [`Protocol`] without its code. Its
+/// schema, written out below, states which fields go with which spacing.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProtocolParameters {
+    pub name: ProtocolName,
+    pub categories: Vec<IndicationCategory>,
+    pub spacing: Spacing,
+    pub infusions: Range,
+    pub per_week: Option<Range>,
+    pub weeks: Option<Range>,
+    pub min_gap_days: u32,
+    pub preferred_start_weekday: Option<Day>,
+    pub response_check_infusion: Option<u32>,
+    pub requires_completed_course: bool,
+}
+
+impl ProtocolParameters {
+    /// The protocol these parameters make under `code`.
+    pub fn named(self, code: &str) -> Protocol {
+        Protocol {
+            code: code.to_owned(),
+            name: self.name,
+            categories: self.categories,
+            spacing: self.spacing,
+            infusions: self.infusions,
+            per_week: self.per_week,
+            weeks: self.weeks,
+            min_gap_days: self.min_gap_days,
+            preferred_start_weekday: self.preferred_start_weekday,
+            response_check_infusion: self.response_check_infusion,
+            requires_completed_course: self.requires_completed_course,
+        }
+    }
+}
+
+/// The most infusions a course may have, per week, and weeks, whatever the
+/// protocol ([`Protocol::check`]).
+pub const MAX_INFUSIONS: u32 = 60;
+pub const MAX_PER_WEEK: u32 = 7;
+pub const MAX_WEEKS: u32 = 12;
+pub const MAX_GAP_DAYS: u32 = 6;
+
+impl utoipa::PartialSchema for ProtocolParameters {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{
+            AdditionalProperties, ArrayBuilder, ObjectBuilder, OneOfBuilder, SchemaType, Type,
+        };
+        use utoipa::openapi::Ref;
+        let integer = |min: u32, max: u32| {
+            ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(min)).maximum(Some(max))
+        };
+        let closed = || Some(AdditionalProperties::FreeForm(false));
+        // Ranges within the bounds every protocol keeps; `min <= max` relates
+        // two numbers, which JSON Schema cannot state.
+        let range = |max: u32, description: &str| {
+            ObjectBuilder::new()
+                .schema_type(Type::Object)
+                .property("min", integer(1, max))
+                .property("max", integer(1, max))
+                .required("min")
+                .required("max")
+                .additional_properties(closed())
+                .description(Some(format!("{description}: 1 <= min <= max <= {max}.")))
+        };
+        let null = || ObjectBuilder::new().schema_type(Type::Null);
+        let spacing = |value: &str| {
+            ObjectBuilder::new().schema_type(Type::String).enum_values(Some([value.to_owned()]))
+        };
+        let branch = |spacing_value: Spacing, title: &str| {
+            ObjectBuilder::new()
+                .title(Some(title))
+                .schema_type(Type::Object)
+                .property("name", Ref::from_schema_name("Text200"))
+                .property(
+                    "categories",
+                    ArrayBuilder::new()
+                        .items(Ref::from_schema_name("IndicationCategory"))
+                        .min_items(Some(1))
+                        .unique_items(true)
+                        .description(Some("The indication categories it treats, each once.")),
+                )
+                .property("spacing", spacing(spacing_value.as_str()))
+                .property("infusions", range(MAX_INFUSIONS, "How many infusions a course has"))
+                .property(
+                    "response_check_infusion",
+                    ObjectBuilder::new()
+                        .schema_type(SchemaType::from_iter([Type::Integer, Type::Null]))
+                        .minimum(Some(1))
+                        .maximum(Some(MAX_INFUSIONS))
+                        .description(Some(
+                            "The infusion at which the response is checked, if any: one of the \
+                             course's (at most `infusions.max`).",
+                        )),
+                )
+                .property(
+                    "requires_completed_course",
+                    ObjectBuilder::new()
+                        .schema_type(Type::Boolean)
+                        .description(Some("Only for a patient who has completed a course.")),
+                )
+                .required("name")
+                .required("categories")
+                .required("spacing")
+                .required("infusions")
+                .required("min_gap_days")
+                .required("requires_completed_course")
+                .additional_properties(closed())
+        };
+        let consecutive = branch(Spacing::ConsecutiveClinicDays, "Consecutive clinic days")
+            .property("per_week", null())
+            .property("weeks", null())
+            .property(
+                "min_gap_days",
+                integer(0, 0).description(Some("No gap: one infusion each clinic day.")),
+            )
+            .property(
+                "preferred_start_weekday",
+                OneOfBuilder::new()
+                    .item(Ref::from_schema_name("Weekday"))
+                    .item(null())
+                    .description(Some("The weekday a course must start on, if any.")),
+            );
+        let weekly = branch(Spacing::Weekly, "Weekly")
+            .property("per_week", range(MAX_PER_WEEK, "Infusions a week"))
+            .property("weeks", range(MAX_WEEKS, "Weeks"))
+            .property(
+                "min_gap_days",
+                integer(0, MAX_GAP_DAYS)
+                    .description(Some("Free calendar days required between two infusions.")),
+            )
+            .property("preferred_start_weekday", null())
+            .required("per_week")
+            .required("weeks");
+        OneOfBuilder::new()
+            .item(consecutive)
+            .item(weekly)
+            .description(Some(
+                "A protocol's parameters, for the code the path names. `spacing` decides which \
+                 fields apply: consecutive clinic days take `preferred_start_weekday` and no \
+                 `per_week`, `weeks` or gap; weekly spacing takes `per_week`, `weeks` and \
+                 `min_gap_days`. Every range has `min <= max`, `per_week × weeks` stays within \
+                 `infusions`, and the protocol must be plannable on the clinic's calendar.",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for ProtocolParameters {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "ProtocolChange".into()
+    }
+
+    fn schemas(
+        schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>,
+    ) {
+        use utoipa::PartialSchema;
+        for (name, schema) in [
+            (ProtocolName::name(), ProtocolName::schema()),
+            (IndicationCategory::name(), IndicationCategory::schema()),
+            (Day::name(), Day::schema()),
+        ] {
+            schemas.push((name.into(), schema));
+        }
+    }
+}
+
+/// The decision on the parameters an admin sends for the protocol `code`:
+/// [`Protocol::check`] finds nothing impossible, and every shape can be
+/// planned on the clinic's calendar ([`plannable_on`]).
 pub fn revise(
     code: &str,
-    protocol: Protocol,
+    parameters: ProtocolParameters,
     calendar: &Calendar,
     now: DateTime<Utc>,
 ) -> Result<Protocol, Refusal> {
-    let mut errors = protocol.check();
-    if protocol.code != code {
-        errors.insert(0, FieldError::new("code", "must match the path"));
-    }
-    valid(errors)?;
+    let protocol = parameters.named(code);
+    valid(protocol.check())?;
     valid(plannable_on(&protocol, calendar, now))?;
     Ok(protocol)
 }
@@ -340,13 +505,11 @@ pub fn shape(
             };
             let per_week = pick("per_week", per_week, pw_range);
             let weeks = pick("weeks", weeks, weeks_range);
-            if let Some(n) = infusions {
-                if n != per_week * weeks {
-                    errors.push(FieldError::new(
-                        "infusions",
-                        "must equal per_week × weeks, or be left out",
-                    ));
-                }
+            if infusions.is_some() {
+                errors.push(FieldError::new(
+                    "infusions",
+                    format!("does not apply to {}: it has per_week × weeks", protocol.code),
+                ));
             }
             Shape::Weekly { per_week, weeks, min_gap_days: protocol.min_gap_days }
         }
@@ -651,8 +814,11 @@ mod tests {
             r.unwrap_err().into_iter().map(|e| e.field).collect::<Vec<_>>()
         };
         assert_eq!(fields(shape(&mental_health(), None, None, None)), ["per_week", "weeks"]);
+        // A weekly course is counted by per_week × weeks: `infusions` is the
+        // other kind's field, even when it says the same.
         assert_eq!(fields(shape(&mental_health(), Some(5), Some(3), Some(2))), ["infusions"]);
-        assert_eq!(shape(&mental_health(), Some(6), Some(3), Some(2)).unwrap().infusions(), 6);
+        assert_eq!(fields(shape(&mental_health(), Some(6), Some(3), Some(2))), ["infusions"]);
+        assert_eq!(shape(&mental_health(), None, Some(3), Some(2)).unwrap().infusions(), 6);
     }
 
     #[test]

@@ -40,8 +40,10 @@ impl PartialSchema for Id {
         ObjectBuilder::new()
             .schema_type(Type::String)
             .format(Some(SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::Uuid)))
+            // No example: Swagger UI would fill it into every optional id
+            // parameter (a `cursor` skipping to after it, a `patient_id`
+            // filter naming nobody) of a first "Try it out".
             .description(Some("A resource's id: a UUID."))
-            .examples(["019a6b1e-7c2d-7f00-8a11-3c4d5e6f7a8b"])
             .into()
     }
 }

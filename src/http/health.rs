@@ -17,6 +17,10 @@ pub struct Health {
 }
 
 /// Liveness: the process answers.
+///
+/// `{"status": "ok"}` while the process runs, whatever the database does:
+/// a supervisor restarts the process when this stops answering. Public: no
+/// token, no rate limit.
 #[utoipa::path(tag = "operations", security(),
     responses((status = 200, description = "The process is alive", body = Health)))]
 #[get("/healthz")]
@@ -25,6 +29,10 @@ pub async fn get_healthz() -> HttpResponse {
 }
 
 /// Readiness: the database answers a query.
+///
+/// `{"status": "ready"}` when the database answers `SELECT 1`, else 503
+/// `unavailable`: a load balancer sends traffic only while this is 200.
+/// Public: no token, no rate limit.
 #[utoipa::path(tag = "operations", security(),
     responses((status = 200, description = "Ready to serve", body = Health), ServiceUnavailable))]
 #[get("/readyz")]

@@ -21,6 +21,7 @@ pub mod extract;
 pub mod health;
 pub mod idempotency;
 pub mod limits;
+pub mod links;
 pub mod openapi;
 pub mod pagination;
 pub mod patients;
@@ -250,7 +251,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         .openapi(openapi::ApiDoc::openapi())
         .configure(routes)
         .split_for_parts();
-    api
+    openapi::complete(api)
 }
 
 /// The whole application: routes, Swagger UI, error handling, request ids
@@ -266,6 +267,7 @@ pub fn app(
         InitError = (),
     >,
 > {
+    let (today, calendar) = (state.today(), state.calendar.clone());
     let (app, api) = App::new()
         .into_utoipa_app()
         .openapi(openapi::ApiDoc::openapi())
@@ -273,6 +275,7 @@ pub fn app(
         .app_data(web::PathConfig::default().error_handler(extract::path_error))
         .configure(routes)
         .split_for_parts();
+    let api = openapi::dated(openapi::complete(api), today, &calendar);
     let known = web::Data::new(KnownPaths::from_openapi(&api));
     let operations = web::Data::new(Operations::from_openapi(&api));
     app.app_data(known)

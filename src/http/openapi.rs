@@ -1,5 +1,6 @@
-//! The parts of the contract that are not routes: document info, the bearer
-//! scheme, tags, and the documented error responses handlers list.
+//! The parts of the contract that are not routes: document info, the
+//! server, the bearer scheme, tags, the documented error responses handlers
+//! list, and [`complete`], which finishes the document the routes made.
 
 use std::collections::BTreeMap;
 
@@ -7,12 +8,15 @@ use utoipa::openapi::content::ContentBuilder;
 use utoipa::openapi::example::ExampleBuilder;
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::response::{Response, ResponseBuilder};
-use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{OpenApi, Ref, RefOr};
 use utoipa::{IntoResponses, Modify};
 
+use chrono::NaiveDate;
 use serde_json::json;
+
+use crate::domain::calendar::Calendar;
 
 use super::error::{Problem, PROBLEM_JSON};
 
@@ -30,6 +34,9 @@ appointments.\n\nEvery `/v1` operation needs `Authorization: Bearer <JWT>` (HS25
 paste it into **Authorize**.\n\nErrors are `application/problem+json` (RFC 9457) with a \
 stable `code`."
     ),
+    // Relative: the API is wherever this document is served from, so Swagger
+    // UI and generated clients call the host they read it on.
+    servers((url = "/", description = "The server this document is served from")),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
     components(schemas(Problem)),
@@ -46,6 +53,147 @@ stable `code`."
     )
 )]
 pub struct ApiDoc;
+
+/// The document the routes describe, finished: the [links](super::links)
+/// between operations added; the empty licence Cargo's metadata gives
+/// removed (the code states none); and schemas no operation reaches
+/// dropped, so that every component is one a client meets.
+pub fn complete(mut api: OpenApi) -> OpenApi {
+    super::links::add(&mut api);
+    api.info.license = None;
+    drop_unreached_schemas(&mut api);
+    api
+}
+
+/// The day a request example's date should name, counted from today.
+#[derive(Clone, Copy)]
+enum ExampleDay {
+    /// Today: a letter, attestation or consult dated today counts for the
+    /// longest and is not in the future.
+    Today,
+    /// The next clinic day after today: no session of it has begun, and it
+    /// is within the booking horizon.
+    NextClinicDay,
+    /// The first clinic day four weeks ahead: a closure that is not today.
+    FourWeeksAhead,
+}
+
+/// The request examples whose date only makes sense relative to today:
+/// operationId, the body's field, and the day it should name.
+const DATED_EXAMPLES: &[(&str, &str, ExampleDay)] = &[
+    ("book_appointment", "date", ExampleDay::NextClinicDay),
+    ("reschedule_appointment", "date", ExampleDay::NextClinicDay),
+    ("plan_course", "earliest_start", ExampleDay::NextClinicDay),
+    ("book_course", "earliest_start", ExampleDay::NextClinicDay),
+    ("create_closure", "date", ExampleDay::FourWeeksAhead),
+    ("create_referral", "received_on", ExampleDay::Today),
+    ("create_treatment_attestation", "attested_on", ExampleDay::Today),
+    ("create_prescriber_consult", "consulted_on", ExampleDay::Today),
+];
+
+/// The document as served on `today`: the request examples of
+/// [`DATED_EXAMPLES`] name dates counted from today on `calendar`, so that
+/// Swagger UI's "Try it out" sends a date the server takes, not one that
+/// has passed since the code was written. The committed document keeps the
+/// examples as written.
+pub fn dated(mut api: OpenApi, today: NaiveDate, calendar: &Calendar) -> OpenApi {
+    let next_clinic_day = |from: NaiveDate| {
+        from.iter_days().skip(1).take(14).find(|d| calendar.is_clinic_day(*d)).unwrap_or(from)
+    };
+    let day = |which: ExampleDay| match which {
+        ExampleDay::Today => today,
+        ExampleDay::NextClinicDay => next_clinic_day(today),
+        ExampleDay::FourWeeksAhead => next_clinic_day(today + chrono::Days::new(27)),
+    };
+    let written = |schema: &RefOr<Schema>| -> Option<serde_json::Value> {
+        let schema = match schema {
+            RefOr::Ref(target) => api
+                .components
+                .as_ref()?
+                .schemas
+                .get(target.ref_location.trim_start_matches("#/components/schemas/"))?,
+            inline => inline,
+        };
+        match schema {
+            RefOr::T(Schema::Object(object)) => {
+                object.example.clone().or_else(|| object.examples.first().cloned())
+            }
+            RefOr::T(Schema::AllOf(all)) => {
+                all.example.clone().or_else(|| all.examples.first().cloned())
+            }
+            _ => None,
+        }
+    };
+    let mut examples = BTreeMap::new();
+    for (path, item) in &api.paths.paths {
+        for operation in [&item.post, &item.put, &item.patch].into_iter().flatten() {
+            let id = operation.operation_id.as_deref().unwrap_or_default();
+            let Some(RefOr::T(body)) = &operation.request_body else { continue };
+            let Some(RefOr::T(content)) = body.content.get("application/json") else { continue };
+            let example =
+                content.example.clone().or_else(|| content.schema.as_ref().and_then(written));
+            for (_, field, which) in DATED_EXAMPLES.iter().filter(|(op, _, _)| *op == id) {
+                if let Some(serde_json::Value::Object(mut fields)) = example.clone() {
+                    fields.insert((*field).to_owned(), day(*which).to_string().into());
+                    examples
+                        .insert(path.clone(), (id.to_owned(), serde_json::Value::Object(fields)));
+                }
+            }
+        }
+    }
+    for (path, (id, example)) in examples {
+        let Some(item) = api.paths.paths.get_mut(&path) else { continue };
+        for operation in [&mut item.post, &mut item.put, &mut item.patch].into_iter().flatten() {
+            if operation.operation_id.as_deref() != Some(id.as_str()) {
+                continue;
+            }
+            if let Some(RefOr::T(body)) = operation.request_body.as_mut() {
+                let Some(RefOr::T(content)) = body.content.get_mut("application/json") else {
+                    continue;
+                };
+                content.example = Some(example.clone());
+            }
+        }
+    }
+    api
+}
+
+/// Removes the component schemas no `$ref` from the paths reaches, directly
+/// or through other components (utoipa registers a generic's argument, such
+/// as the `T` of `Page<T>`, even where it inlines it).
+fn drop_unreached_schemas(api: &mut OpenApi) {
+    let Some(components) = api.components.as_mut() else { return };
+    let refs_in = |value: serde_json::Value| {
+        let mut found = Vec::new();
+        let mut stack = vec![value];
+        while let Some(value) = stack.pop() {
+            match value {
+                serde_json::Value::Object(map) => {
+                    for (key, child) in map {
+                        match (key.as_str(), child) {
+                            ("$ref", serde_json::Value::String(target)) => found.push(target),
+                            (_, child) => stack.push(child),
+                        }
+                    }
+                }
+                serde_json::Value::Array(items) => stack.extend(items),
+                _ => {}
+            }
+        }
+        found
+    };
+    let mut pending = refs_in(serde_json::to_value(&api.paths).unwrap_or_default());
+    let mut reached = std::collections::BTreeSet::new();
+    while let Some(target) = pending.pop() {
+        let Some(name) = target.strip_prefix("#/components/schemas/") else { continue };
+        if reached.insert(name.to_owned()) {
+            if let Some(schema) = components.schemas.get(name) {
+                pending.extend(refs_in(serde_json::to_value(schema).unwrap_or_default()));
+            }
+        }
+    }
+    components.schemas.retain(|name, _| reached.contains(name));
+}
 
 struct BearerAuth;
 

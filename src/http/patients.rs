@@ -8,7 +8,8 @@ use utoipa::{IntoParams, ToSchema};
 use crate::domain::access::{self};
 use crate::domain::identifier::{self, Identifier, IdentifierSearch};
 use crate::domain::patient::{
-    email_schema, phone_schema, Indication, Name, NameSearch, Patient, PatientDetails,
+    email_schema, indications_schema, phone_schema, Indication, Name, NameSearch, Patient,
+    PatientDetails,
 };
 use crate::domain::values::{CalendarDate, Id};
 use crate::store::patients as store;
@@ -46,7 +47,7 @@ pub struct CreatePatient {
     #[schema(schema_with = phone_schema)]
     pub phone: Option<String>,
     /// At least one; each code once.
-    #[schema(min_items = 1, max_items = 4)]
+    #[schema(schema_with = indications_schema)]
     pub indications: Vec<Indication>,
     /// Whether the patient is currently in mental health treatment
     /// (default `false`). Clinicians and admins only: it decides whether a
@@ -87,7 +88,7 @@ pub struct UpdatePatient {
     pub phone: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
     /// At least one; each code once. Replaces the list.
-    #[schema(value_type = Vec<Indication>, min_items = 1, max_items = 4)]
+    #[schema(schema_with = indications_schema)]
     pub indications: Option<Vec<Indication>>,
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = bool)]
@@ -209,7 +210,7 @@ impl PatientResponse {
 pub struct ListPatientsQuery {
     /// Part of the full name ("given family"), case-insensitive; at most
     /// 200 characters. Blank is no filter.
-    #[param(value_type = Option<String>, example = "lovelace", max_length = 200)]
+    #[param(value_type = Option<String>, max_length = 200)]
     pub q: Option<NameSearch>,
     /// The patient holding this identifier, as `system|value` (split at the
     /// first `|`), e.g. `urn:oid:2.16.840.1.113883.3.4.5|MRN-004211`: a page

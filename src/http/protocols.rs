@@ -3,7 +3,7 @@
 use actix_web::web::Path;
 use actix_web::{get, put};
 
-use crate::domain::protocol::{self, Protocol};
+use crate::domain::protocol::{self, Protocol, ProtocolParameters};
 use crate::store::protocols as store;
 
 use super::auth::{AdminOnly, AnyRole, Ctx, Reply};
@@ -18,6 +18,16 @@ const EXAMPLE: &str = r#"{"code": "pain-5-day", "name": "Chronic pain, 5 days", 
 
 fn example() -> serde_json::Value {
     serde_json::from_str(EXAMPLE).unwrap_or_default()
+}
+
+/// The example of a change: the protocol without its code, which the path
+/// names.
+fn change_example() -> serde_json::Value {
+    let mut change = example();
+    if let Some(fields) = change.as_object_mut() {
+        fields.remove("code");
+    }
+    change
 }
 
 /// The protocols, by code.
@@ -55,14 +65,16 @@ pub async fn get_protocol(ctx: Ctx<AnyRole>, code: Path<Code>) -> Answer {
     ok(found)
 }
 
-/// Change a protocol's parameters (admins). A protocol that could never be
-/// planned is refused, each impossible field named.
+/// Change a protocol's parameters (admins). The path names the protocol;
+/// the body is everything else of it (a `code` in the body is an unknown
+/// field, 422). A protocol that could never be planned is refused, each
+/// impossible field named.
 ///
 /// **Roles:** admin.
 #[utoipa::path(
     tag = "courses",
     params(("code" = String, Path, description = "e.g. `pain-5-day`")),
-    request_body(content = Protocol, example = json!(example())),
+    request_body(content = ProtocolParameters, example = json!(change_example())),
     responses(
         (status = 200, description = "The protocol after the change", body = Protocol),
         CommonErrors, BodyErrors, NotFound, ValidationFailed,
@@ -72,7 +84,7 @@ pub async fn get_protocol(ctx: Ctx<AnyRole>, code: Path<Code>) -> Answer {
 pub async fn update_protocol(
     ctx: Ctx<AdminOnly>,
     code: Path<Code>,
-    body: Json<Protocol>,
+    body: Json<ProtocolParameters>,
 ) -> Answer {
     let protocol = protocol::revise(code.as_str(), body.0, &ctx.calendar, ctx.clock.now())?;
     let (now, precondition) = (ctx.now(), ctx.precondition());

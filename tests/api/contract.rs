@@ -256,3 +256,150 @@ async fn an_empty_contact_is_none_and_a_contact_is_checked_as_sent() {
     assert_eq!(res.body["email"], Value::Null);
     assert_eq!(res.body["phone"], Value::Null);
 }
+
+#[actix_web::test]
+async fn each_indication_code_once_is_in_the_schema_and_enforced() {
+    let spec = spec();
+    let schemas = &spec["components"]["schemas"];
+    for body in ["CreatePatient", "UpdatePatient"] {
+        let indications = &schemas[body]["properties"]["indications"];
+        assert_eq!(indications["type"], "array", "{body}");
+        let once: Vec<&Value> = indications["allOf"].as_array().unwrap().iter().collect();
+        let codes: Vec<&str> = once
+            .iter()
+            .map(|c| {
+                assert_eq!(
+                    (c["minContains"].clone(), c["maxContains"].clone()),
+                    (json!(0), json!(1))
+                );
+                c["contains"]["properties"]["code"]["const"].as_str().unwrap()
+            })
+            .collect();
+        assert_eq!(codes, ["chronic_pain", "migraine", "depression", "anxiety"], "{body}");
+    }
+    // Two items with one code, differing in subtype: `uniqueItems` would
+    // pass them, the schema does not, and neither does the server.
+    let app = TestApp::spawn().await;
+    let twice = json!([{"code": "chronic_pain", "subtype": "crps"},
+        {"code": "chronic_pain", "subtype": "other"}]);
+    let res = app
+        .post("/v1/patients")
+        .role(Role::Clinician)
+        .json(&with(patient_body(), json!({"indications": twice})))
+        .send()
+        .await;
+    let messages = res.assert_invalid_fields(&["indications[1].code"]);
+    assert!(messages[0].contains("more than once"), "{messages:?}");
+    let patient = app.create_patient(patient_body()).await["id"].as_str().unwrap().to_owned();
+    app.patch(&format!("/v1/patients/{patient}"))
+        .role(Role::Clinician)
+        .json(&json!({"indications": [{"code": "anxiety"}, {"code": "anxiety", "subtype": null}]}))
+        .send()
+        .await
+        .assert_invalid_fields(&["indications[1].code"]);
+}
+
+#[test]
+fn a_protocol_change_and_a_course_request_state_their_shapes() {
+    let spec = spec();
+    let schemas = &spec["components"]["schemas"];
+    let put =
+        &spec["paths"]["/v1/protocols/{code}"]["put"]["requestBody"]["content"]["application/json"];
+    assert_eq!(put["schema"]["$ref"], "#/components/schemas/ProtocolChange");
+    assert!(put["example"].get("code").is_none(), "{}", put["example"]);
+    let branches = schemas["ProtocolChange"]["oneOf"].as_array().unwrap();
+    let spacings: Vec<&Value> =
+        branches.iter().map(|b| &b["properties"]["spacing"]["enum"]).collect();
+    assert_eq!(spacings, [&json!(["consecutive_clinic_days"]), &json!(["weekly"])]);
+    for branch in branches {
+        assert!(branch["properties"].get("code").is_none());
+        assert_eq!(branch["additionalProperties"], false);
+    }
+    assert_eq!(branches[0]["properties"]["per_week"]["type"], "null");
+    assert_eq!(
+        branches[1]["required"].as_array().unwrap().iter().filter(|r| *r == "per_week").count(),
+        1
+    );
+
+    // A course request: the fields once, closed, then one shape of two.
+    let course = &schemas["CourseRequest"]["allOf"];
+    assert_eq!(course[0]["additionalProperties"], false);
+    let shapes = course[1]["oneOf"].as_array().unwrap();
+    assert_eq!(shapes[0]["properties"]["per_week"]["type"], "null");
+    assert_eq!(shapes[0]["properties"]["weeks"]["type"], "null");
+    assert_eq!(shapes[1]["properties"]["infusions"]["type"], "null");
+    assert_eq!(shapes[1]["properties"]["per_week"]["type"], "integer");
+    assert_eq!(shapes[1]["required"], json!(["per_week", "weeks"]));
+}
+
+/// Swagger UI's "Try it out" fills in the served examples as they are: no
+/// parameter pre-fills a filter or a cursor, and the request examples,
+/// dated from the server's today, are calls the server takes (once a real
+/// patient's id is filled in where one is needed).
+#[actix_web::test]
+async fn the_served_examples_make_useful_first_calls() {
+    let app = TestApp::at_clinic_now().await;
+    let served = app.get("/openapi.json").send().await.body;
+    let component = |schema: &Value| -> Value {
+        match schema["$ref"].as_str() {
+            Some(r) => served["components"]["schemas"]
+                [r.trim_start_matches("#/components/schemas/")]
+            .clone(),
+            None => schema.clone(),
+        }
+    };
+    for (path, item) in served["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            for parameter in op["parameters"].as_array().into_iter().flatten() {
+                let schema = component(&parameter["schema"]);
+                for example in [
+                    &parameter["example"],
+                    &parameter["examples"],
+                    &schema["example"],
+                    &schema["examples"],
+                ] {
+                    assert!(
+                        example.is_null(),
+                        "{method} {path} `{}` pre-fills {example}",
+                        parameter["name"]
+                    );
+                }
+            }
+        }
+    }
+    let example = |path: &str| -> Value {
+        let content = &served["paths"][path]["post"]["requestBody"]["content"]["application/json"];
+        if content["example"].is_object() {
+            return content["example"].clone();
+        }
+        let schema = component(&content["schema"]);
+        if schema["example"].is_object() {
+            schema["example"].clone()
+        } else {
+            schema["examples"][0].clone()
+        }
+    };
+    let send = |path: &str, body: Value| app.post(path).role(Role::Admin).json(&body).send();
+
+    // Wednesday 2 December 2026: the next clinic day is Thursday the 3rd.
+    assert_eq!(example("/v1/appointments")["date"], "2026-12-03");
+    assert_eq!(example("/v1/patients/{id}/referrals")["received_on"], "2026-12-02");
+    let res = send("/v1/patients", example("/v1/patients")).await;
+    assert_eq!(res.status, 201, "{}", res.text);
+    let patient = app.ready_patient().await;
+    let mine = |path: &str| with(example(path), json!({"patient_id": patient}));
+    let res = send("/v1/appointments", mine("/v1/appointments")).await;
+    assert_eq!(res.status, 201, "{}", res.text);
+    let res = send("/v1/courses/plan", mine("/v1/courses/plan")).await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    let res = send("/v1/closures", example("/v1/closures")).await;
+    assert_eq!(res.status, 201, "{}", res.text);
+    for path in [
+        "/v1/patients/{id}/referrals",
+        "/v1/patients/{id}/treatment-attestations",
+        "/v1/patients/{id}/prescriber-consults",
+    ] {
+        let res = send(&path.replace("{id}", &patient), example(path)).await;
+        assert_eq!(res.status, 201, "{path}: {}", res.text);
+    }
+}

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use infusion_api::domain::access::Role;
 
-use crate::helpers::{patient_body, with, TestApp, TestResponse};
+use crate::helpers::{patient_body, with, without, TestApp, TestResponse};
 
 const WED: &str = "2026-12-02";
 
@@ -489,8 +489,9 @@ async fn protocols_are_data_that_admins_tune_within_what_can_be_planned() {
         .assert_problem(404, "not_found");
 
     let path = "/v1/protocols/pain-5-day";
+    // The path names the protocol; the body is the rest of it.
     let tuesday = with(
-        five.clone(),
+        without(five.clone(), "code"),
         json!({"preferred_start_weekday": "tuesday", "name": "Pain, 5 days from Tuesday"}),
     );
     app.request(actix_web::http::Method::PUT, path)
@@ -506,6 +507,7 @@ async fn protocols_are_data_that_admins_tune_within_what_can_be_planned() {
         .send()
         .await;
     assert_eq!(res.status, 200, "{}", res.text);
+    assert_eq!(res.body["code"], "pain-5-day");
     assert_eq!(res.body["preferred_start_weekday"], "tuesday");
     // The planner follows the data: the course now starts on a Tuesday.
     let patient = app.ready_patient().await;
@@ -516,7 +518,10 @@ async fn protocols_are_data_that_admins_tune_within_what_can_be_planned() {
         (json!({"infusions": {"min": 6, "max": 5}}), "infusions"),
         (json!({"response_check_infusion": 9}), "response_check_infusion"),
         (json!({"categories": []}), "categories"),
+        // The code is the path's: in the body it is an unknown field, even
+        // when it repeats the path.
         (json!({"code": "pain-6-day"}), "code"),
+        (json!({"code": "pain-5-day"}), "code"),
         (json!({"spacing": "weekly"}), "per_week"),
     ] {
         let res = app
@@ -542,7 +547,8 @@ async fn protocols_are_data_that_admins_tune_within_what_can_be_planned() {
         .send()
         .await;
     res.assert_invalid_fields(&["protocol"]);
-    let weekly = app.get("/v1/protocols/mental-health").role(Role::Admin).send().await.body;
+    let weekly =
+        without(app.get("/v1/protocols/mental-health").role(Role::Admin).send().await.body, "code");
     for change in [
         json!({"min_gap_days": 4294967295u64}),
         json!({"min_gap_days": 2}),
@@ -621,4 +627,49 @@ async fn planning_a_ten_infusion_course_costs_the_same_queries_however_full_the_
     }
     assert!(app.count("appointments") > 120);
     assert_eq!(queries_to_plan(), empty);
+}
+
+/// A course request has one shape per kind of protocol, as the contract's
+/// `oneOf` states: consecutive-day protocols take `infusions`, weekly ones
+/// `per_week` and `weeks`; the other kind's fields may be absent or null.
+/// Which kind a protocol is, is data: a request of the other kind's shape
+/// is refused naming its fields.
+#[actix_web::test]
+async fn a_course_request_takes_the_shape_of_its_protocols_spacing() {
+    let app = TestApp::at_clinic_now().await;
+    let pain = app.ready_patient().await;
+    let mood = app.ready_depression_patient().await;
+    let plan = |body: Value| app.post("/v1/courses/plan").role(Role::Scheduler).json(&body);
+
+    let consecutive = with(
+        course(&pain, "pain-8-10-day", "morning"),
+        json!({"infusions": 9, "per_week": null, "weeks": null}),
+    );
+    let res = plan(consecutive).send().await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert_eq!(res.body["infusions"], 9);
+    let weekly = with(
+        course(&mood, "mental-health", "morning"),
+        json!({"per_week": 2, "weeks": 3, "infusions": null}),
+    );
+    let res = plan(weekly.clone()).send().await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert_eq!(res.body["infusions"], 6);
+    let res = app.post("/v1/courses").role(Role::Scheduler).json(&weekly).send().await;
+    assert_eq!(res.status, 201, "{}", res.text);
+    assert_eq!((res.body["per_week"].clone(), res.body["weeks"].clone()), (json!(2), json!(3)));
+
+    // Both kinds at once fits neither shape: refused, even when the count
+    // is per_week × weeks.
+    let both = with(weekly.clone(), json!({"infusions": 6}));
+    plan(both).send().await.assert_invalid_fields(&["infusions"]);
+    // A shape the protocol's spacing does not take.
+    let weekly_for_pain =
+        with(course(&pain, "pain-5-day", "morning"), json!({"per_week": 2, "weeks": 2}));
+    plan(weekly_for_pain).send().await.assert_invalid_fields(&["per_week", "weeks"]);
+    let consecutive_for_mood =
+        with(course(&mood, "mental-health", "morning"), json!({"infusions": 6}));
+    let res = plan(consecutive_for_mood).send().await;
+    let problem = res.assert_problem(422, "validation_failed");
+    assert!(problem["errors"].to_string().contains("per_week"), "{problem}");
 }

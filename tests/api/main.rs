@@ -24,6 +24,7 @@ mod idempotency;
 mod identifiers;
 mod intake;
 mod limits;
+mod links;
 mod operations;
 mod patients;
 mod privilege;
