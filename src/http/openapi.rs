@@ -7,10 +7,11 @@ use std::collections::BTreeMap;
 use utoipa::openapi::content::ContentBuilder;
 use utoipa::openapi::example::ExampleBuilder;
 use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
 use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{OpenApi, Ref, RefOr};
+use utoipa::openapi::{OpenApi, Ref, RefOr, Required};
 use utoipa::{IntoResponses, Modify};
 
 use chrono::NaiveDate;
@@ -18,7 +19,10 @@ use serde_json::json;
 
 use crate::domain::calendar::Calendar;
 
-use super::error::{Problem, PROBLEM_JSON};
+use actix_web::ResponseError as _;
+
+use super::error::{ApiError, Problem, PROBLEM_JSON};
+use super::idempotency::IN_FLIGHT_RETRY_AFTER;
 
 /// The name of the bearer security scheme handlers refer to.
 pub const BEARER: &str = "bearer";
@@ -62,7 +66,193 @@ pub fn complete(mut api: OpenApi) -> OpenApi {
     super::links::add(&mut api);
     api.info.license = None;
     drop_unreached_schemas(&mut api);
+    retries_and_versions(api)
+}
+
+/// The operations that honour `If-Match`: the partial updates, the protocol
+/// replacement and the actions on a record.
+pub const IF_MATCH_OPERATIONS: &[&str] = &[
+    "update_patient",
+    "update_protocol",
+    "update_room",
+    "cancel_appointment",
+    "reschedule_appointment",
+    "check_in_appointment",
+    "complete_appointment",
+    "no_show_appointment",
+    "verify_referral",
+    "reject_referral",
+    "cancel_course",
+];
+
+/// The `/v1` writes that change nothing, whose key keeps no answer.
+const DRY_RUNS: &[&str] = &["plan_course"];
+
+/// Documents what `http::idempotency` and `http::conditional` add to every
+/// `/v1` operation: `Idempotency-Key` on writes with the answers it may
+/// give, `ETag` on successful answers, `If-None-Match` and 304 on reads,
+/// `If-Match` and 412 on [`IF_MATCH_OPERATIONS`].
+fn retries_and_versions(mut api: OpenApi) -> OpenApi {
+    let text = || ObjectBuilder::new().schema_type(Type::String);
+    let etag = || {
+        RefOr::T(
+            HeaderBuilder::new()
+                .schema(Some(text()))
+                .description(Some("The version of the resource as this caller sees it (strong, RFC 9110 section 8.8.3): send it back in `If-None-Match` to read only a change, in `If-Match` to change only this version"))
+                .build(),
+        )
+    };
+    let replayed = || {
+        RefOr::T(
+            HeaderBuilder::new()
+                .schema(Some(text().enum_values(Some(["true"]))))
+                .description(Some("`true` when this is the stored answer to an earlier request with the same `Idempotency-Key`"))
+                .build(),
+        )
+    };
+    let parameter = |name: &str, schema: ObjectBuilder, description: &str| {
+        RefOr::T(
+            ParameterBuilder::new()
+                .name(name)
+                .parameter_in(ParameterIn::Header)
+                .required(Required::False)
+                .schema(Some(schema))
+                .description(Some(description))
+                .build(),
+        )
+    };
+    let key = || {
+        parameter(
+            "Idempotency-Key",
+            text().min_length(Some(1)).max_length(Some(super::idempotency::MAX_KEY_LENGTH)),
+            "A key of the client's choosing (a UUID, say) that makes a retry safe (draft-ietf-httpapi-idempotency-key-header): the first answer is kept for `IDEMPOTENCY_KEY_TTL_HOURS` (24) per caller, and a repeat is answered with it, `Idempotent-Replayed: true`, changing nothing. 1 to 255 printable ASCII characters, bare or as a quoted string. An error is not kept: a retry after one runs again.",
+        )
+    };
+    let if_none_match = || {
+        parameter(
+            "If-None-Match",
+            text(),
+            "The `ETag` of the version the client holds: 304 without a body while it is current",
+        )
+    };
+    let if_match = || {
+        parameter(
+            "If-Match",
+            text(),
+            "The `ETag` of the version the change is meant for (or `*`): 412 `precondition_failed`, changing nothing, when the resource has changed since",
+        )
+    };
+    for (path, item) in api.paths.paths.iter_mut() {
+        if !path.starts_with("/v1/") {
+            continue;
+        }
+        let operations = [
+            (true, &mut item.get),
+            (false, &mut item.post),
+            (false, &mut item.put),
+            (false, &mut item.patch),
+            (false, &mut item.delete),
+        ];
+        for (reads, operation) in operations {
+            let Some(operation) = operation else { continue };
+            let id = operation.operation_id.clone().unwrap_or_default();
+            let keyed = !reads && !DRY_RUNS.contains(&id.as_str());
+            let conditional = IF_MATCH_OPERATIONS.contains(&id.as_str());
+            let parameters = operation.parameters.get_or_insert_with(Vec::new);
+            if reads {
+                parameters.push(if_none_match());
+            }
+            if keyed {
+                parameters.push(key());
+            }
+            if conditional {
+                parameters.push(if_match());
+            }
+            let responses = &mut operation.responses.responses;
+            for (status, response) in responses.iter_mut() {
+                let RefOr::T(response) = response else { continue };
+                if status.starts_with('2') && status != "204" {
+                    response.headers.insert("ETag".into(), etag());
+                    if keyed {
+                        response.headers.insert("Idempotent-Replayed".into(), replayed());
+                    }
+                }
+            }
+            if reads {
+                let mut not_modified = ResponseBuilder::new()
+                    .description("Not Modified: the `If-None-Match` version is current")
+                    .build();
+                not_modified.headers.insert("ETag".into(), etag());
+                responses.insert("304".into(), RefOr::T(not_modified));
+            }
+            let mut errors = Vec::new();
+            if keyed {
+                errors.extend([
+                    (ApiError::InvalidIdempotencyKey, "The `Idempotency-Key` is not a key"),
+                    (
+                        ApiError::IdempotencyKeyInFlight { retry_after: IN_FLIGHT_RETRY_AFTER },
+                        "A request with this `Idempotency-Key` is still being answered (`Retry-After`)",
+                    ),
+                    (
+                        ApiError::IdempotencyKeyReused,
+                        "The `Idempotency-Key` was sent with another request",
+                    ),
+                ]);
+            }
+            if conditional {
+                errors.push((
+                    ApiError::PreconditionFailed,
+                    "The resource has changed since the version `If-Match` names",
+                ));
+            }
+            for (error, description) in errors {
+                add_problem(responses, &error, description);
+            }
+        }
+    }
     api
+}
+
+/// Adds `error`'s problem document to the answers of its status: a new
+/// answer described by `description`, or one more example of an answer
+/// documented already.
+fn add_problem(
+    responses: &mut BTreeMap<String, RefOr<Response>>,
+    error: &ApiError,
+    description: &str,
+) {
+    let status = error.status_code().as_u16().to_string();
+    let code = error.code();
+    let value = serde_json::to_value(error.problem()).unwrap_or_default();
+    let Some(RefOr::T(response)) = responses.get_mut(&status) else {
+        let content = ContentBuilder::new()
+            .schema(Some(Ref::from_schema_name("Problem")))
+            .example(Some(value))
+            .build();
+        let response =
+            ResponseBuilder::new().description(description).content(PROBLEM_JSON, content).build();
+        responses.insert(status, RefOr::T(response));
+        return;
+    };
+    let also = lowercase_first(description);
+    if !response.description.contains(&also) {
+        response.description = format!("{}; or {also}", response.description);
+    }
+    let Some(RefOr::T(content)) = response.content.get_mut(PROBLEM_JSON) else {
+        return;
+    };
+    if let Some(single) = content.example.take() {
+        let first = single["code"].as_str().unwrap_or("example").to_owned();
+        let example = ExampleBuilder::new().summary(first.clone()).value(Some(single)).build();
+        content.examples.insert(first, RefOr::T(example));
+    }
+    let example = ExampleBuilder::new().summary(code).value(Some(value)).build();
+    content.examples.insert(code.to_owned(), RefOr::T(example));
+}
+
+fn lowercase_first(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map_or_else(String::new, |c| c.to_lowercase().chain(chars).collect())
 }
 
 /// The day a request example's date should name, counted from today.

@@ -323,3 +323,81 @@ async fn each_representation_has_its_own_tag() {
     // And each is stable while nothing changes.
     assert_eq!(etag(&app.get(&path).role(Role::Integration).send().await), etag(&integration));
 }
+
+/// The contract says what the layers do: every `/v1` read takes
+/// `If-None-Match` and may answer 304; every write takes `Idempotency-Key`
+/// and documents its 400, 409 and 422; the writes that honour `If-Match`
+/// say so, with 412; success answers carry `ETag`.
+#[actix_web::test]
+async fn the_contract_documents_keys_tags_and_conditions() {
+    let spec = serde_json::to_value(infusion_api::http::openapi()).unwrap();
+    let names = |op: &Value| -> Vec<String> {
+        op["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p["name"].as_str().map(str::to_owned))
+            .collect()
+    };
+    let codes = |response: &Value| -> Vec<String> {
+        let content = &response["content"]["application/problem+json"];
+        match content.get("example") {
+            Some(example) => vec![example["code"].as_str().unwrap().to_owned()],
+            None => content["examples"].as_object().unwrap().keys().cloned().collect(),
+        }
+    };
+    let mut conditional = Vec::new();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        if !path.starts_with("/v1/") {
+            continue;
+        }
+        for (method, op) in item.as_object().unwrap() {
+            let id = op["operationId"].as_str().unwrap();
+            let responses = &op["responses"];
+            if method == "get" {
+                assert!(names(op).contains(&"If-None-Match".to_owned()), "{id}");
+                assert!(responses["304"]["headers"]["ETag"].is_object(), "{id}");
+                assert!(responses["200"]["headers"]["ETag"].is_object(), "{id}");
+                continue;
+            }
+            if id == "plan_course" {
+                assert!(!names(op).contains(&"Idempotency-Key".to_owned()));
+                continue;
+            }
+            assert!(names(op).contains(&"Idempotency-Key".to_owned()), "{id}");
+            assert!(
+                codes(&responses["400"]).contains(&"invalid_idempotency_key".to_owned()),
+                "{id}"
+            );
+            assert!(
+                codes(&responses["409"]).contains(&"idempotency_key_in_flight".to_owned()),
+                "{id}"
+            );
+            assert!(
+                codes(&responses["422"]).contains(&"idempotency_key_reused".to_owned()),
+                "{id}"
+            );
+            if names(op).contains(&"If-Match".to_owned()) {
+                assert_eq!(codes(&responses["412"]), ["precondition_failed"], "{id}");
+                conditional.push(id.to_owned());
+            }
+        }
+    }
+    conditional.sort();
+    assert_eq!(
+        conditional,
+        [
+            "cancel_appointment",
+            "cancel_course",
+            "check_in_appointment",
+            "complete_appointment",
+            "no_show_appointment",
+            "reject_referral",
+            "reschedule_appointment",
+            "update_patient",
+            "update_protocol",
+            "update_room",
+            "verify_referral",
+        ]
+    );
+}
