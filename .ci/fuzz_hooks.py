@@ -18,6 +18,8 @@ state; schemathesis.toml names the operations they touch.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
+from collections.abc import MutableMapping
 
 import schemathesis
 from hypothesis import strategies as st
@@ -157,6 +159,22 @@ QUERY_RULES = {
 }
 
 
+def _headers(headers: object) -> None:
+    """An `Idempotency-Key` names one request: a new one per case, since a
+    key the generator draws again for another body is rightly 422
+    `idempotency_key_reused` (the server's store decides, not the schema).
+    `If-Match` must name the record's current version, which only the
+    server knows: `*`, any version, keeps the write conditional on the
+    record existing."""
+    if not isinstance(headers, MutableMapping):
+        return
+    for name in list(headers):
+        if name.lower() == "idempotency-key":
+            headers[name] = f"fuzz-{uuid.uuid4()}"
+        elif name.lower() == "if-match":
+            headers[name] = "*"
+
+
 @schemathesis.hook
 def before_call(context, case, **kwargs):
     meta = getattr(case, "meta", None)
@@ -164,6 +182,7 @@ def before_call(context, case, **kwargs):
     if mode is None or not mode.is_positive:
         return
     key = (case.operation.method.upper(), case.operation.path)
+    _headers(case.headers)
     today = dt.date.today()
     for rule in BODY_RULES.get(key, []):
         rule(case.body, today)

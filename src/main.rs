@@ -184,7 +184,13 @@ fn serve() -> Result<(), String> {
         .bind(&settings.bind_addr)
         .map_err(|e| format!("cannot listen on {}: {e}", settings.bind_addr))?;
     log::info!("listening on http://{}", settings.bind_addr);
-    let stopped = actix_web::rt::System::new().block_on(server.run());
+    let pruning = state.clone();
+    let stopped = actix_web::rt::System::new().block_on(async move {
+        let pruner = actix_web::rt::spawn(http::idempotency::prune_hourly(pruning));
+        let stopped = server.run().await;
+        pruner.abort();
+        stopped
+    });
     // A graceful stop (SIGTERM, SIGINT) stores the queued audit records.
     state.audit.close();
     stopped.map_err(|e| format!("server stopped: {e}"))

@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
-use utoipa::openapi::{ObjectBuilder, RefOr, Schema, SchemaFormat, Type};
+use utoipa::openapi::{ObjectBuilder, RefOr, Schema, Type};
 use utoipa::{PartialSchema, ToSchema};
 
 use super::values::Text;
@@ -43,6 +43,12 @@ impl IdentifierSystem {
         if sent.chars().count() > MAX_SYSTEM_CHARS {
             return Err(format!("must be at most {MAX_SYSTEM_CHARS} characters"));
         }
+        Self::syntax(sent)?;
+        Ok(Self(sent.to_owned()))
+    }
+
+    /// The URI rule of [`Self::parse`] without its length.
+    fn syntax(sent: &str) -> Result<(), String> {
         if sent.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err("must not contain white space or control characters".into());
         }
@@ -78,7 +84,7 @@ impl IdentifierSystem {
             }
             i += 1;
         }
-        Ok(Self(sent.to_owned()))
+        Ok(())
     }
 
     /// A system read back from storage, where it went only after [`Self::parse`].
@@ -102,7 +108,9 @@ impl PartialSchema for IdentifierSystem {
     fn schema() -> RefOr<Schema> {
         ObjectBuilder::new()
             .schema_type(Type::String)
-            .format(Some(SchemaFormat::Custom("uri".into())))
+            // No `format: uri`: the pattern is the rule (a scheme and the
+            // characters a URI may hold), looser than RFC 3986's grammar,
+            // which validators of `uri` apply (`[` only around an IP).
             .min_length(Some(3))
             .max_length(Some(MAX_SYSTEM_CHARS))
             .pattern(Some(SYSTEM_PATTERN))
@@ -195,17 +203,23 @@ pub fn taken(identifier: &Identifier, holder: String) -> Refusal {
 /// `GET /v1/patients?identifier=system|value`: the identifier to find.
 /// Split at the first `|`, as FHIR's token search; the system and value
 /// follow the rules of [`Identifier`].
+/// A system or value longer than an identifier's may be is a search for
+/// what no patient holds: an empty page, not an error.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct IdentifierSearch(pub Identifier);
+pub struct IdentifierSearch {
+    pub system: String,
+    /// Trimmed, as values are stored.
+    pub value: String,
+}
 
 impl IdentifierSearch {
     pub fn parse(sent: &str) -> Result<Self, String> {
         let (system, value) = sent
             .split_once('|')
             .ok_or_else(|| "must be `system|value`, e.g. `urn:oid:2.16.840.1|MRN-1`".to_owned())?;
-        let system = IdentifierSystem::parse(system).map_err(|m| format!("system {m}"))?;
-        let value = IdentifierValue::parse(value).map_err(|m| format!("value {m}"))?;
-        Ok(Self(Identifier { system, value }))
+        IdentifierSystem::syntax(system).map_err(|m| format!("system {m}"))?;
+        let value = Text::<{ Self::MAX_CHARS }>::parse(value).map_err(|m| format!("value {m}"))?;
+        Ok(Self { system: system.to_owned(), value: value.into_string() })
     }
 }
 
@@ -323,8 +337,18 @@ mod tests {
         }
     }
 
+    const LONG_SEARCH_SYSTEM: &str = concat!(
+        "urn:x:", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        "|A1"
+    );
+    const LONG_SEARCH_VALUE: &str = concat!(
+        "urn:x|", "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+    );
+
     #[test]
     fn a_search_is_system_bar_value() {
+        assert!(LONG_SEARCH_SYSTEM.len() - 3 > MAX_SYSTEM_CHARS);
+        assert!(LONG_SEARCH_VALUE.len() - 6 > MAX_VALUE_CHARS);
         #[rustfmt::skip]
         let table = [
             ("urn:oid:1.2|A1", Ok(("urn:oid:1.2", "A1"))),
@@ -336,10 +360,13 @@ mod tests {
             ("mrn|A1", Err("system must be an absolute URI")),
             ("urn:oid:1.2|", Err("value must contain a visible character")),
             ("urn:oid:1.2|  ", Err("value must contain a visible character")),
+            // Longer than an identifier may be: a search that finds no one.
+            (LONG_SEARCH_SYSTEM, Ok((&LONG_SEARCH_SYSTEM[..LONG_SEARCH_SYSTEM.len() - 3], "A1"))),
+            (LONG_SEARCH_VALUE, Ok(("urn:x", &LONG_SEARCH_VALUE[6..]))),
         ];
         for (sent, expected) in table {
             match (IdentifierSearch::parse(sent), expected) {
-                (Ok(IdentifierSearch(found)), Ok((system, value))) => {
+                (Ok(found), Ok((system, value))) => {
                     assert_eq!((found.system.as_str(), found.value.as_str()), (system, value));
                 }
                 (Err(message), Err(start)) => assert!(message.starts_with(start), "{message}"),

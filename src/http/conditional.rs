@@ -56,11 +56,11 @@ impl Tags {
                 tags.push(String::new());
                 continue;
             };
-            for item in text.split(',').map(str::trim).filter(|item| !item.is_empty()) {
+            for item in items(text) {
                 if item == "*" {
                     return Some(Tags::Any);
                 }
-                tags.push(item.to_owned());
+                tags.push(item);
             }
         }
         present.then_some(Tags::List(tags))
@@ -81,6 +81,28 @@ impl Tags {
             Tags::Any => true,
             Tags::List(tags) => tags.iter().any(|t| opaque(t) == opaque(current)),
         }
+    }
+}
+
+/// The items of a condition field: entity tags (a comma inside the quotes
+/// is the tag's), and, as they are, whatever else stands between commas.
+fn items(text: &str) -> Vec<String> {
+    let mut items = Vec::new();
+    let mut rest = text;
+    loop {
+        rest = rest.trim_start_matches([',', ' ', '\t']);
+        if rest.is_empty() {
+            return items;
+        }
+        let (weak, tag) = rest.strip_prefix("W/").map_or(("", rest), |tag| ("W/", tag));
+        if let Some((opaque, after)) = tag.strip_prefix('"').and_then(|t| t.split_once('"')) {
+            items.push(format!("{weak}\"{opaque}\""));
+            rest = after;
+            continue;
+        }
+        let end = rest.find(',').unwrap_or(rest.len());
+        items.push(rest[..end].trim().to_owned());
+        rest = &rest[end..];
     }
 }
 
@@ -172,6 +194,12 @@ mod tests {
             Some(Tags::List(vec!["\"a\"".into(), "\"b\"".into()]))
         );
         assert_eq!(tags(&[""]), Some(Tags::List(vec![])));
+        // A comma inside a tag is the tag's.
+        assert_eq!(
+            tags(&["\"a,b\" ,W/\"c\""]),
+            Some(Tags::List(vec!["\"a,b\"".into(), "W/\"c\"".into()]))
+        );
+        assert_eq!(tags(&["x, \"a\""]), Some(Tags::List(vec!["x".into(), "\"a\"".into()])));
         let other = HeaderName::from_static("if-none-match");
         assert_eq!(Tags::from_headers(&HeaderMap::new(), &other), None);
     }

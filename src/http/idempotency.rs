@@ -38,6 +38,10 @@ pub const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-
 /// The longest key taken, in characters.
 pub const MAX_KEY_LENGTH: usize = 255;
 
+/// The keys [`parse_key`] takes, as a JSON Schema pattern: bare printable
+/// ASCII without `"` and `\`, or the same with spaces in quotes.
+pub const KEY_PATTERN: &str = r#"^(?:[!#-\[\]-~]{1,255}|"[ !#-\[\]-~]{1,255}")$"#;
+
 /// Seconds a client is asked to wait before retrying a key in flight.
 pub const IN_FLIGHT_RETRY_AFTER: u64 = 1;
 
@@ -159,8 +163,12 @@ pub async fn guard(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
-    let writes = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    if !writes || !req.path().starts_with("/v1/") || !req.headers().contains_key(IDEMPOTENCY_KEY) {
+    let writes =
+        matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH | Method::DELETE);
+    // Only an operation of the contract (the audit trail notes each): a
+    // path or method that has none is answered 404 or 405, key or not.
+    let routed = req.path().starts_with("/v1/") && Note::of(req.request()).is_some();
+    if !writes || !routed || !req.headers().contains_key(IDEMPOTENCY_KEY) {
         return Ok(next.call(req).await?.map_into_boxed_body());
     }
     let mut sent = req.headers().get_all(IDEMPOTENCY_KEY);
@@ -211,6 +219,24 @@ pub async fn guard(
     };
     req.extensions_mut().insert(keyed);
     Ok(next.call(req).await?.map_into_boxed_body())
+}
+
+/// Deletes the expired answers now and then every hour, for as long as the
+/// server runs; a failure is logged and tried again at the next hour.
+pub async fn prune_hourly(state: State) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        every.tick().await;
+        let now = state.now();
+        let pruned = state
+            .db(move |conn| crate::store::write_transaction(conn, |tx| store::prune(tx, now)))
+            .await;
+        match pruned {
+            Ok(0) => {}
+            Ok(n) => log::info!("deleted {n} expired idempotency key answers"),
+            Err(e) => log::warn!("could not delete expired idempotency key answers: {e}"),
+        }
+    }
 }
 
 /// Reads the whole request body, and puts it back for the handler: `None`

@@ -124,21 +124,27 @@ fn retries_and_versions(mut api: OpenApi) -> OpenApi {
     let key = || {
         parameter(
             "Idempotency-Key",
-            text().min_length(Some(1)).max_length(Some(super::idempotency::MAX_KEY_LENGTH)),
+            text()
+                .min_length(Some(1))
+                .max_length(Some(super::idempotency::MAX_KEY_LENGTH + 2))
+                .pattern(Some(super::idempotency::KEY_PATTERN)),
             "A key of the client's choosing (a UUID, say) that makes a retry safe (draft-ietf-httpapi-idempotency-key-header): the first answer is kept for `IDEMPOTENCY_KEY_TTL_HOURS` (24) per caller, and a repeat is answered with it, `Idempotent-Replayed: true`, changing nothing. 1 to 255 printable ASCII characters, bare or as a quoted string. An error is not kept: a retry after one runs again.",
         )
     };
+    // Any text: a field that lists no entity tag matches no version (RFC
+    // 9110 asks a server to evaluate the condition, not to refuse it).
+    let tags = text;
     let if_none_match = || {
         parameter(
             "If-None-Match",
-            text(),
+            tags(),
             "The `ETag` of the version the client holds: 304 without a body while it is current",
         )
     };
     let if_match = || {
         parameter(
             "If-Match",
-            text(),
+            tags(),
             "The `ETag` of the version the change is meant for (or `*`): 412 `precondition_failed`, changing nothing, when the resource has changed since",
         )
     };

@@ -284,7 +284,7 @@ pub async fn list_patients(
     let Query(query) = query;
     let page = PageRequest::parse(query.limit, query.cursor)?;
     let name = query.q.and_then(NameSearch::term);
-    let identifier = query.identifier.map(|IdentifierSearch(identifier)| identifier);
+    let identifier = query.identifier;
     let at = page.rows();
     let rows =
         ctx.read(move |conn| store::list(conn, name.as_deref(), identifier.as_ref(), &at)).await?;

@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
-use crate::domain::identifier::{self, Identifier, IdentifierSystem, IdentifierValue};
+use crate::domain::identifier::{
+    self, Identifier, IdentifierSearch, IdentifierSystem, IdentifierValue,
+};
 use crate::domain::patient::{
     search_key, Indication, IndicationCode, IndicationSubtype, Patient, PatientDetails,
 };
@@ -247,7 +249,7 @@ pub fn exists(conn: &mut DbConnection, id: &str) -> Result<bool, StoreError> {
 pub fn list(
     conn: &mut DbConnection,
     name: Option<&str>,
-    identifier: Option<&Identifier>,
+    identifier: Option<&IdentifierSearch>,
     rows: &Rows,
 ) -> Result<Vec<Patient>, StoreError> {
     let mut query = page!(patients, PatientRow::as_select(), rows);
@@ -255,8 +257,8 @@ pub fn list(
         query = query.filter(
             patients::id.eq_any(
                 patient_identifiers::table
-                    .filter(patient_identifiers::system.eq(identifier.system.as_str().to_owned()))
-                    .filter(patient_identifiers::value.eq(identifier.value.as_str().to_owned()))
+                    .filter(patient_identifiers::system.eq(identifier.system.clone()))
+                    .filter(patient_identifiers::value.eq(identifier.value.clone()))
                     .select(patient_identifiers::patient_id),
             ),
         );

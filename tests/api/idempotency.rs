@@ -174,6 +174,18 @@ async fn a_malformed_key_is_400_once_the_role_is_admitted() {
     // Without a token: 401, key or not.
     let res = app.post("/v1/rooms").header(KEY, "k").json(&json!({"name": "Room 9"})).send().await;
     res.assert_problem(401, "unauthorized");
+    // No operation there: 404 or 405 as without a key.
+    let res =
+        app.post("/v1/nowhere").role(Role::Admin).header(KEY, "k").json(&json!({})).send().await;
+    res.assert_problem(404, "not_found");
+    let res = app
+        .post("/v1/protocols/pain-5-day")
+        .role(Role::Admin)
+        .header(KEY, "k")
+        .json(&json!({}))
+        .send()
+        .await;
+    res.assert_problem(405, "method_not_allowed");
     assert_eq!(app.count("patients"), 0);
     assert_eq!(app.count("idempotency_keys"), 0);
 }
@@ -213,6 +225,15 @@ async fn an_answer_is_kept_for_the_ttl_and_then_the_key_is_new() {
     assert_ne!(later.body["id"], first.body["id"]);
     assert_eq!(app.count("patients"), 2);
     assert_eq!(app.count("idempotency_keys"), 1);
+    // What `serve` runs every hour: the expired answers go, the kept stay.
+    let prune = |hours: i64| {
+        let mut conn = app.pool.get().unwrap();
+        let at = clinic_now() + Duration::hours(hours);
+        conn.run(|c| infusion_api::store::idempotency::prune(c, at)).unwrap()
+    };
+    assert_eq!(prune(24), 0);
+    assert_eq!(prune(49), 1);
+    assert_eq!(app.count("idempotency_keys"), 0);
 }
 
 /// The answer is stored in the transaction of the change: a failure while
