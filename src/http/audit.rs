@@ -55,6 +55,22 @@ impl Seen {
         }
     }
 
+    /// What a stored answer touched, as [`Self::patients`] and
+    /// [`Self::records`] gave it.
+    pub fn of(patients: Vec<String>, records: Vec<String>) -> Self {
+        Self { patients, records }
+    }
+
+    /// The patients, by id.
+    pub fn patients(&self) -> &[String] {
+        &self.patients
+    }
+
+    /// The records, as `kind/id`.
+    pub fn records(&self) -> &[String] {
+        &self.records
+    }
+
     fn add(&mut self, other: Seen) {
         for patient in other.patients {
             self.patient(&patient);
@@ -251,6 +267,16 @@ impl Note {
     /// The note `req` carries, if it is audited.
     pub fn of(req: &actix_web::HttpRequest) -> Option<Note> {
         req.extensions().get::<Note>().cloned()
+    }
+
+    /// The id of the operation the request calls.
+    pub fn operation_id(&self) -> String {
+        self.0.borrow().operation.id.clone()
+    }
+
+    /// Notes what an answer sent again (an idempotency key's) touched.
+    pub fn saw_again(&self, seen: Seen) {
+        self.0.borrow_mut().seen.add(seen);
     }
 
     pub fn caller(&self, caller: &Caller) {

@@ -5,6 +5,8 @@
 
 use std::collections::HashMap;
 use std::future::{ready, Ready};
+
+use futures_util::future::{Either, LocalBoxFuture};
 use std::marker::PhantomData;
 use std::sync::Mutex;
 
@@ -24,7 +26,7 @@ use crate::store::{self, DbConnection, StoreError};
 use super::audit::{self, Note, Seen, Touched};
 use super::conditional::{Precondition, Tags};
 use super::error::ApiError;
-use super::idempotency::{self, BadKey, Keyed, Repeat};
+use super::idempotency::{self, BadKey, Claim, Keyed, Repeat, Unkeyable};
 use super::{Answer, AppState};
 
 /// Seconds of clock skew tolerated on `exp`, `nbf` and `iat`.
@@ -249,8 +251,9 @@ impl Caller {
 
 /// The roles an operation admits, as a type: `Ctx<Staff>` answers 403 to
 /// every other role while the request is extracted, before its body is
-/// read, so a refused caller learns nothing of the body's schema.
-pub trait Admits {
+/// parsed (a keyed write's is read, to fingerprint it, but judged only
+/// after), so a refused caller learns nothing of the body's schema.
+pub trait Admits: 'static {
     const ROLES: &'static [Role];
 }
 
@@ -292,6 +295,8 @@ pub struct Ctx<A: Admits> {
     note: Option<Note>,
     keyed: Option<Keyed>,
     precondition: Precondition,
+    /// The request's idempotency key, held in this process until answered.
+    _claim: Option<Claim>,
     admits: PhantomData<A>,
 }
 
@@ -389,6 +394,7 @@ impl Accompaniment {
         }
         let reply = reply(&self.state, value)?;
         if let Some(keyed) = &self.keyed {
+            let words = |items: &[String]| items.join(" ");
             let now = self.state.now();
             let kept =
                 chrono::Duration::hours(i64::from(self.state.settings.idempotency_key_ttl_hours));
@@ -399,6 +405,8 @@ impl Accompaniment {
                 status: i32::from(reply.status.as_u16()),
                 location: reply.location.clone(),
                 body: reply.body.clone(),
+                patient_ids: words(seen.patients()),
+                records: words(seen.records()),
                 created_at: now.naive_utc(),
                 expires_at: (now + kept).naive_utc(),
             };
@@ -510,7 +518,12 @@ impl<A: Admits> Ctx<A> {
                 }
                 reply.into_response()
             }
-            Outcome::Replay(answer) => idempotency::replayed(&answer),
+            Outcome::Replay(answer) => {
+                if let Some(note) = &self.note {
+                    note.saw_again(idempotency::seen_by(&answer));
+                }
+                idempotency::replayed(&answer)
+            }
         }
     }
 }
@@ -525,10 +538,11 @@ impl<A: Admits> std::ops::Deref for Ctx<A> {
 
 impl<A: Admits> FromRequest for Ctx<A> {
     type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
+    type Future =
+        Either<Ready<Result<Self, ApiError>>, LocalBoxFuture<'static, Result<Self, ApiError>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(app_state(req).and_then(|state| {
+        let ctx = app_state(req).and_then(|state| {
             let caller = authenticate(req, state)?;
             let note = Note::of(req);
             if let Some(note) = &note {
@@ -539,11 +553,45 @@ impl<A: Admits> FromRequest for Ctx<A> {
             if req.extensions().get::<BadKey>().is_some() {
                 return Err(ApiError::InvalidIdempotencyKey);
             }
+            if let Some(Unkeyable(error)) = req.extensions().get::<Unkeyable>() {
+                return Err(error.clone());
+            }
             let keyed = req.extensions().get::<Keyed>().cloned();
-            let precondition =
-                Precondition::new(Tags::from_headers(req.headers(), &header::IF_MATCH));
-            Ok(Ctx { state: state.clone(), caller, note, keyed, precondition, admits: PhantomData })
-        }))
+            let precondition = Precondition::new(
+                Tags::from_headers(req.headers(), &header::IF_MATCH),
+                Tags::from_headers(req.headers(), &header::IF_NONE_MATCH),
+                state.etag_key,
+            );
+            let state = state.clone();
+            Ok(Ctx { state, caller, note, keyed, precondition, _claim: None, admits: PhantomData })
+        });
+        match ctx {
+            Ok(ctx) if ctx.keyed.is_some() => Either::Right(Box::pin(ctx.admitted())),
+            other => Either::Left(ready(other)),
+        }
+    }
+}
+
+impl<A: Admits> Ctx<A> {
+    /// For a keyed request: the answer kept for its key sent again, or the
+    /// key claimed until the request is answered ([`idempotency::admit`]).
+    async fn admitted(mut self) -> Result<Self, ApiError> {
+        let Some(keyed) = &self.keyed else {
+            return Ok(self);
+        };
+        match idempotency::admit(&self.state, keyed).await {
+            Ok(claim) => {
+                self._claim = Some(claim);
+                Ok(self)
+            }
+            Err(ApiError::Replayed(answer)) => {
+                if let Some(note) = &self.note {
+                    note.saw_again(idempotency::seen_by(&answer));
+                }
+                Err(ApiError::Replayed(answer))
+            }
+            Err(error) => Err(error),
+        }
     }
 }
 

@@ -111,5 +111,14 @@ pub async fn create_closure(ctx: Ctx<AdminOnly>, body: Json<CreateClosure>) -> A
 #[delete("/closures/{id}")]
 pub async fn delete_closure(ctx: Ctx<AdminOnly>, id: Path<Id>) -> Answer {
     let id = id.into_inner().into_string();
-    ctx.write(move |tx| store::delete(tx, &id), |_, ()| Reply::no_content()).await
+    let (precondition, state) = (ctx.precondition(), ctx.state());
+    ctx.write(
+        move |tx| {
+            let current = store::hold(tx, &id)?;
+            precondition.check(|| ClosureResponse::new(&state, current))?;
+            store::delete(tx, &id)
+        },
+        |_, ()| Reply::no_content(),
+    )
+    .await
 }

@@ -1,8 +1,9 @@
 //! Conditional requests (RFC 9110 §8.8.3, §13). Every successful `/v1`
-//! answer with a JSON body carries a strong `ETag`: a hash of the body, so
-//! it changes with every change of what the caller sees, and two callers
-//! who see the same resource differently (an integration sees no scores)
-//! get different tags. A `GET` whose `If-None-Match` names the current tag
+//! answer with a JSON body carries a strong `ETag`: an HMAC of the body
+//! under a key of the server's (so a tag says nothing of a body to whoever
+//! sees only the tag), which changes with every change of what the caller
+//! sees; two callers who see the same resource differently (an integration
+//! sees no scores) get different tags. A `GET` whose `If-None-Match` names the current tag
 //! is answered 304 without a body ([`etags`]). A write that names the
 //! version it read in `If-Match` is refused with 412 when the resource has
 //! changed since: the handler compares, inside the write's transaction with
@@ -15,23 +16,37 @@ use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpResponse};
+use hmac::{Hmac, Mac};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::store::StoreError;
 
+use super::State;
+
+/// The key of the tags: derived from `secret` (the server's JWT secret),
+/// so that every process of a deployment tags alike.
+pub fn etag_key(secret: &str) -> [u8; 32] {
+    Sha256::new().chain_update(b"infusion-api ETag key\0").chain_update(secret).finalize().into()
+}
+
 /// The strong entity tag of a representation: `"` + 32 hex digits of the
-/// SHA-256 of its bytes + `"`.
-pub fn etag_of(body: &[u8]) -> String {
-    let digest = Sha256::digest(body);
+/// HMAC-SHA-256 of its bytes under `key` + `"`.
+pub fn etag_of(key: &[u8; 32], body: &[u8]) -> String {
+    let mac = Hmac::<Sha256>::new_from_slice(key).map(|mac| mac.chain_update(body).finalize());
+    let digest = match mac {
+        Ok(mac) => mac.into_bytes().to_vec(),
+        // A 32-byte key is always taken; the plain hash would do as well.
+        Err(_) => Sha256::digest(body).to_vec(),
+    };
     let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
     format!("\"{hex}\"")
 }
 
 /// The tag `value` has when it is sent as JSON, as a handler sends it.
-pub fn etag_of_json(value: &impl Serialize) -> Result<String, StoreError> {
+pub fn etag_of_json(key: &[u8; 32], value: &impl Serialize) -> Result<String, StoreError> {
     let body = serde_json::to_vec(value).map_err(|e| StoreError::Invalid(e.to_string()))?;
-    Ok(etag_of(&body))
+    Ok(etag_of(key, &body))
 }
 
 /// The entity tags a condition field lists, or `*` (any).
@@ -106,23 +121,36 @@ fn items(text: &str) -> Vec<String> {
     }
 }
 
-/// A write's `If-Match`, checked by the handler against the resource it holds.
+/// A write's `If-Match` and `If-None-Match`, checked by the handler against
+/// the resource it holds.
 #[derive(Clone, Debug, Default)]
-pub struct Precondition(Option<Tags>);
+pub struct Precondition {
+    if_match: Option<Tags>,
+    if_none_match: Option<Tags>,
+    key: [u8; 32],
+}
 
 impl Precondition {
-    pub fn new(if_match: Option<Tags>) -> Self {
-        Self(if_match)
+    pub fn new(if_match: Option<Tags>, if_none_match: Option<Tags>, key: [u8; 32]) -> Self {
+        Self { if_match, if_none_match, key }
     }
 
-    /// `Ok` when the request sent no `If-Match`, or when it names the tag of
-    /// `current`, the resource as the caller would read it now (built only
-    /// when needed); else [`StoreError::PreconditionFailed`] (412).
+    /// `Ok` when the request's conditions hold for `current`, the resource
+    /// as the caller would read it now (built only when a condition was
+    /// sent): `If-Match` names its tag (or is `*`, or absent), and
+    /// `If-None-Match` does not (RFC 9110 §13.1.1, §13.1.2; on a write, a
+    /// match is 412). Else [`StoreError::PreconditionFailed`].
     pub fn check<S: Serialize>(&self, current: impl FnOnce() -> S) -> Result<(), StoreError> {
-        match &self.0 {
-            None => Ok(()),
-            Some(tags) if tags.match_strong(&etag_of_json(&current())?) => Ok(()),
-            Some(_) => Err(StoreError::PreconditionFailed),
+        if self.if_match.is_none() && self.if_none_match.is_none() {
+            return Ok(());
+        }
+        let tag = etag_of_json(&self.key, &current())?;
+        let matched = self.if_match.as_ref().is_none_or(|tags| tags.match_strong(&tag));
+        let none_matched = self.if_none_match.as_ref().is_none_or(|tags| !tags.match_weak(&tag));
+        if matched && none_matched {
+            Ok(())
+        } else {
+            Err(StoreError::PreconditionFailed)
         }
     }
 }
@@ -132,11 +160,15 @@ pub async fn etags(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
+    let key = req.app_data::<State>().map(|state| state.etag_key);
     let tagged = req.path().starts_with("/v1/");
     let reads = req.method() == Method::GET;
     let if_none_match =
         if reads { Tags::from_headers(req.headers(), &header::IF_NONE_MATCH) } else { None };
     let response = next.call(req).await?.map_into_boxed_body();
+    let Some(key) = key else {
+        return Ok(response);
+    };
     if !tagged || !response.status().is_success() || response.status() == StatusCode::NO_CONTENT {
         return Ok(response);
     }
@@ -147,7 +179,7 @@ pub async fn etags(
         // A streamed body (none today) goes out untagged.
         Err(body) => return Ok(ServiceResponse::new(req, head.set_body(body))),
     };
-    let tag = etag_of(&body);
+    let tag = etag_of(&key, &body);
     let Ok(value) = HeaderValue::from_str(&tag) else {
         return Ok(ServiceResponse::new(req, head.set_body(BoxBody::new(body))));
     };
@@ -225,23 +257,42 @@ mod tests {
         }
     }
 
+    const KEY: [u8; 32] = [7; 32];
+
     #[test]
-    fn a_tag_is_strong_quoted_and_changes_with_the_body() {
-        let tag = etag_of(b"{\"a\":1}");
+    fn a_tag_is_strong_quoted_keyed_and_changes_with_the_body() {
+        let tag = etag_of(&KEY, b"{\"a\":1}");
         assert_eq!(tag.len(), 34);
         assert!(tag.starts_with('"') && tag.ends_with('"'));
-        assert_eq!(tag, etag_of(b"{\"a\":1}"));
-        assert_ne!(tag, etag_of(b"{\"a\":2}"));
-        assert_eq!(etag_of_json(&serde_json::json!({"a": 1})).unwrap(), tag);
+        assert_eq!(tag, etag_of(&KEY, b"{\"a\":1}"));
+        assert_ne!(tag, etag_of(&KEY, b"{\"a\":2}"));
+        assert_ne!(tag, etag_of(&[8; 32], b"{\"a\":1}"));
+        assert_eq!(etag_of_json(&KEY, &serde_json::json!({"a": 1})).unwrap(), tag);
+        assert_eq!(etag_key("s"), etag_key("s"));
+        assert_ne!(etag_key("s"), etag_key("t"));
     }
 
     #[test]
-    fn a_precondition_holds_without_if_match_or_with_the_current_tag() {
+    fn a_precondition_holds_when_if_match_names_the_current_tag_and_if_none_match_does_not() {
         let current = serde_json::json!({"id": "p1", "updated_at": "t2"});
-        let tag = etag_of_json(&current).unwrap();
-        assert!(Precondition::new(None).check(|| current.clone()).is_ok());
-        assert!(Precondition::new(Some(Tags::List(vec![tag]))).check(|| current.clone()).is_ok());
-        let stale = Precondition::new(Some(Tags::List(vec![etag_of(b"old")])));
-        assert!(matches!(stale.check(|| current.clone()), Err(StoreError::PreconditionFailed)));
+        let tag = etag_of_json(&KEY, &current).unwrap();
+        let list = |tags: &[&str]| Some(Tags::List(tags.iter().map(|t| t.to_string()).collect()));
+        let old = etag_of(&KEY, b"old");
+        // (If-Match, If-None-Match, holds)
+        let table = [
+            (None, None, true),
+            (list(&[&tag]), None, true),
+            (list(&[&old]), None, false),
+            (Some(Tags::Any), None, true),
+            (None, list(&[&old]), true),
+            (None, list(&[&tag]), false),
+            (None, Some(Tags::Any), false),
+            (list(&[&tag]), list(&[&tag]), false),
+        ];
+        for (if_match, if_none_match, holds) in table {
+            let condition = Precondition::new(if_match.clone(), if_none_match.clone(), KEY);
+            let checked = condition.check(|| current.clone());
+            assert_eq!(checked.is_ok(), holds, "{if_match:?} {if_none_match:?}");
+        }
     }
 }

@@ -56,7 +56,7 @@ pub struct Problem {
 }
 
 /// Every way a request can fail.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("validation failed")]
     Validation(Vec<FieldError>),
@@ -105,6 +105,11 @@ pub enum ApiError {
     /// The first request with this key is still being answered.
     #[error("idempotency key in flight")]
     IdempotencyKeyInFlight { retry_after: u64 },
+    /// Not a failure: the answer kept for the request's `Idempotency-Key`,
+    /// sent again before the handler runs (an extractor answers early only
+    /// with an error).
+    #[error("replayed")]
+    Replayed(Box<crate::store::idempotency::StoredAnswer>),
     /// `If-Match` names a version the resource no longer has.
     #[error("precondition failed")]
     PreconditionFailed,
@@ -143,6 +148,7 @@ impl ApiError {
             ApiError::IdempotencyKeyReused => "idempotency_key_reused",
             ApiError::IdempotencyKeyInFlight { .. } => "idempotency_key_in_flight",
             ApiError::PreconditionFailed => "precondition_failed",
+            ApiError::Replayed(_) => "replayed",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal_error",
         }
@@ -170,6 +176,7 @@ impl ApiError {
                 "A request with this Idempotency-Key is in progress"
             }
             ApiError::PreconditionFailed => "The resource has changed",
+            ApiError::Replayed(_) => "The answer kept for the Idempotency-Key",
             ApiError::Unavailable(_) => "Service unavailable",
             ApiError::Internal(_) => "Internal server error",
         }
@@ -221,6 +228,7 @@ impl ApiError {
             ApiError::PreconditionFailed => {
                 "the resource has changed since the version `If-Match` names: read it again, then retry".into()
             }
+            ApiError::Replayed(_) => "sent again".into(),
             ApiError::Unavailable(_) => "the database is not reachable".into(),
             ApiError::Internal(_) => {
                 "something went wrong on our side; the x-request-id header identifies it".into()
@@ -308,12 +316,16 @@ impl ResponseError for ApiError {
             ApiError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::IdempotencyKeyInFlight { .. } => StatusCode::CONFLICT,
             ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            ApiError::Replayed(answer) => super::idempotency::status_of(answer),
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
+        if let ApiError::Replayed(answer) = self {
+            return super::idempotency::replayed(answer);
+        }
         let mut response = HttpResponse::build(self.status_code());
         response.insert_header((header::CONTENT_TYPE, PROBLEM_JSON));
         match self {

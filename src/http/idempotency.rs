@@ -2,17 +2,19 @@
 //! client that retries a write with the same key gets the first answer
 //! again, marked `Idempotent-Replayed: true`, and nothing changes twice.
 //!
-//! The layer ([`guard`]) answers a repeat from the store before the handler
-//! runs, refuses a key reused for another request (422) or still being
-//! answered in this process (409), and hands the handler a [`Keyed`]
-//! request. The handler's write ([`Ctx::write`](super::auth::Ctx::write))
-//! stores the answer in the transaction of the change, after checking again
-//! under a lock that no other process answered the key meanwhile: after a
-//! crash there is the change with its answer, or neither. An answer that is
-//! an error changes nothing and is not stored: a retry is answered afresh.
+//! The layer ([`guard`]) reads a keyed write's body and hands the handler a
+//! [`Keyed`] request (or a [`BadKey`], or the body's [`Unkeyable`] error).
+//! Once the caller's role is admitted, [`Ctx`](super::auth::Ctx) answers a
+//! repeat from the store, refuses a key reused for another request (422) or
+//! still being answered in this process (409), and claims it. The handler's
+//! write stores the answer in the transaction of the change, after checking
+//! again under a lock that no other process answered the key meanwhile:
+//! after a crash there is the change with its answer, or neither. An answer
+//! that is an error changes nothing and is not stored: a retry is answered
+//! afresh.
 
 use std::collections::HashSet;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
@@ -21,16 +23,16 @@ use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::web::{Bytes, BytesMut};
-use actix_web::{Error, HttpMessage, HttpResponse};
+use actix_web::{web, Error, HttpMessage, HttpResponse};
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 
 use crate::store::idempotency::{self as store, StoredAnswer};
 
-use super::audit::Note;
+use super::audit::{Note, Seen};
 use super::auth;
 use super::error::ApiError;
-use super::State;
+use super::{AppState, State};
 
 pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 pub const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
@@ -116,6 +118,16 @@ impl Keyed {
 #[derive(Clone, Copy, Debug)]
 pub struct BadKey;
 
+/// A keyed request whose body could not be read whole (too large, too
+/// slow): the handler answers this error once the role is admitted, rather
+/// than make the change with no answer kept for a retry.
+#[derive(Clone, Debug)]
+pub struct Unkeyable(pub ApiError);
+
+/// The operations that change nothing and keep no answer: a key sent to
+/// them is ignored.
+pub const DRY_RUNS: &[&str] = &["plan_course"];
+
 /// The keys this process is answering now, per caller.
 #[derive(Debug, Default)]
 pub struct InFlight(Mutex<HashSet<(String, String)>>);
@@ -123,39 +135,70 @@ pub struct InFlight(Mutex<HashSet<(String, String)>>);
 impl InFlight {
     /// Claims `caller`'s `key` until the [`Claim`] is dropped; `None` while
     /// another request holds it.
-    fn claim<'a>(&'a self, caller: &str, key: &str) -> Option<Claim<'a>> {
+    pub fn claim(self: &Arc<Self>, caller: &str, key: &str) -> Option<Claim> {
         let id = (caller.to_owned(), key.to_owned());
         let inserted = self.0.lock().unwrap_or_else(PoisonError::into_inner).insert(id.clone());
         // Built only when taken: a dropped claim releases its key.
-        inserted.then(|| Claim { keys: self, id })
+        inserted.then(|| Claim { keys: self.clone(), id })
     }
 }
 
-struct Claim<'a> {
-    keys: &'a InFlight,
+/// A key this process is answering; released when dropped.
+#[derive(Debug)]
+pub struct Claim {
+    keys: Arc<InFlight>,
     id: (String, String),
 }
 
-impl Drop for Claim<'_> {
+impl Drop for Claim {
     fn drop(&mut self) {
         self.keys.0.lock().unwrap_or_else(PoisonError::into_inner).remove(&self.id);
     }
 }
 
-/// The answer stored for a key, sent again.
-pub fn replayed(answer: &StoredAnswer) -> HttpResponse {
-    let status = u16::try_from(answer.status)
+/// The status of a stored answer.
+pub fn status_of(answer: &StoredAnswer) -> StatusCode {
+    u16::try_from(answer.status)
         .ok()
         .and_then(|s| StatusCode::from_u16(s).ok())
-        .unwrap_or(StatusCode::OK);
-    let mut response = HttpResponse::build(status);
-    response
-        .content_type("application/json")
-        .insert_header((IDEMPOTENT_REPLAYED, HeaderValue::from_static("true")));
+        .unwrap_or(StatusCode::OK)
+}
+
+/// The answer stored for a key, sent again.
+pub fn replayed(answer: &StoredAnswer) -> HttpResponse {
+    let mut response = HttpResponse::build(status_of(answer));
+    response.insert_header((IDEMPOTENT_REPLAYED, HeaderValue::from_static("true")));
     if let Some(location) = &answer.location {
         response.insert_header((header::LOCATION, location.as_str()));
     }
-    response.body(answer.body.clone())
+    if answer.body.is_empty() {
+        return response.finish();
+    }
+    response.content_type("application/json").body(answer.body.clone())
+}
+
+/// What the change a stored answer answered touched, for the audit record
+/// of the answer sent again.
+pub fn seen_by(answer: &StoredAnswer) -> Seen {
+    let words = |text: &str| text.split_whitespace().map(str::to_owned).collect();
+    Seen::of(words(&answer.patient_ids), words(&answer.records))
+}
+
+/// Whether the caller's request with `keyed` may go on: the answer kept
+/// for it (an `Err` that sends it again, [`ApiError::Replayed`]), a reuse
+/// (422), another request of this process answering it (409), or the claim
+/// that holds the key until the request is answered.
+pub async fn admit(state: &web::Data<AppState>, keyed: &Keyed) -> Result<Claim, ApiError> {
+    let (caller, key, now) = (keyed.caller.clone(), keyed.key.clone(), state.now());
+    let stored = state.db(move |conn| store::find(conn, &caller, &key, now)).await?;
+    match repeat(stored, &keyed.fingerprint) {
+        Repeat::Same(answer) => Err(ApiError::Replayed(Box::new(answer))),
+        Repeat::Reused => Err(ApiError::IdempotencyKeyReused),
+        Repeat::First => state
+            .in_flight
+            .claim(&keyed.caller, &keyed.key)
+            .ok_or(ApiError::IdempotencyKeyInFlight { retry_after: IN_FLIGHT_RETRY_AFTER }),
+    }
 }
 
 /// The layer: see the module's documentation.
@@ -165,10 +208,12 @@ pub async fn guard(
 ) -> Result<ServiceResponse<BoxBody>, Error> {
     let writes =
         matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH | Method::DELETE);
-    // Only an operation of the contract (the audit trail notes each): a
-    // path or method that has none is answered 404 or 405, key or not.
-    let routed = req.path().starts_with("/v1/") && Note::of(req.request()).is_some();
-    if !writes || !routed || !req.headers().contains_key(IDEMPOTENCY_KEY) {
+    // Only an operation of the contract (the audit trail notes each) that
+    // changes something: elsewhere the key is ignored, and a path or method
+    // with no operation is answered 404 or 405, key or not.
+    let operation = Note::of(req.request()).map(|note| note.operation_id());
+    let keyed_operation = operation.is_some_and(|id| !DRY_RUNS.contains(&id.as_str()));
+    if !writes || !keyed_operation || !req.headers().contains_key(IDEMPOTENCY_KEY) {
         return Ok(next.call(req).await?.map_into_boxed_body());
     }
     let mut sent = req.headers().get_all(IDEMPOTENCY_KEY);
@@ -187,37 +232,21 @@ pub async fn guard(
     let Ok(caller) = auth::authenticate(req.request(), &state) else {
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
-    let Some(body) =
-        read_body(&mut req, state.settings.max_body_bytes, state.settings.body_timeout).await
-    else {
-        // Too large or too slow: the handler refuses it, after the role.
-        return Ok(next.call(req).await?.map_into_boxed_body());
-    };
-    if let Some(note) = Note::of(req.request()) {
-        note.caller(&caller);
+    let limit = state.settings.max_body_bytes;
+    match read_body(&mut req, limit, state.settings.body_timeout).await {
+        Ok(body) => {
+            let path = req.uri().path_and_query().map_or_else(|| req.path(), |p| p.as_str());
+            let keyed = Keyed {
+                fingerprint: fingerprint(&caller.label(), req.method(), path, &body),
+                caller: caller.label(),
+                key,
+            };
+            req.extensions_mut().insert(keyed);
+        }
+        Err(error) => {
+            req.extensions_mut().insert(Unkeyable(error));
+        }
     }
-    let path = req.uri().path_and_query().map_or_else(|| req.path(), |p| p.as_str()).to_owned();
-    let keyed = Keyed {
-        fingerprint: fingerprint(&caller.label(), req.method(), &path, &body),
-        caller: caller.label(),
-        key,
-    };
-    let now = state.now();
-    let (who, which) = (keyed.caller.clone(), keyed.key.clone());
-    let stored = match state.db(move |conn| store::find(conn, &who, &which, now)).await {
-        Ok(stored) => stored,
-        Err(error) => return Ok(req.error_response(error)),
-    };
-    match repeat(stored, &keyed.fingerprint) {
-        Repeat::Same(answer) => return Ok(req.into_response(replayed(&answer))),
-        Repeat::Reused => return Ok(req.error_response(ApiError::IdempotencyKeyReused)),
-        Repeat::First => {}
-    }
-    let Some(_claim) = state.in_flight.claim(&keyed.caller, &keyed.key) else {
-        let error = ApiError::IdempotencyKeyInFlight { retry_after: IN_FLIGHT_RETRY_AFTER };
-        return Ok(req.error_response(error));
-    };
-    req.extensions_mut().insert(keyed);
     Ok(next.call(req).await?.map_into_boxed_body())
 }
 
@@ -239,36 +268,45 @@ pub async fn prune_hourly(state: State) {
     }
 }
 
-/// Reads the whole request body, and puts it back for the handler: `None`
-/// (with what was read put back ahead of the rest) when it is longer than
-/// `limit` or has not arrived within `timeout`.
+/// Reads the whole request body, and puts it back for the handler (what
+/// was read ahead of the rest). An error, as the handler's `Json` would
+/// answer it, when the body is declared or found longer than `limit`, has
+/// not arrived within `timeout`, or cannot be read.
 async fn read_body(
     req: &mut ServiceRequest,
     limit: usize,
     timeout: std::time::Duration,
-) -> Option<Bytes> {
+) -> Result<Bytes, ApiError> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(ApiError::PayloadTooLarge(limit));
+    }
     let mut payload = req.take_payload();
     let mut body = BytesMut::new();
-    let mut whole = false;
     let read = async {
         while let Some(chunk) = payload.next().await {
-            match chunk {
-                Ok(chunk) if body.len() + chunk.len() <= limit => body.extend_from_slice(&chunk),
-                Ok(chunk) => {
-                    body.extend_from_slice(&chunk);
-                    return;
-                }
-                Err(_) => return,
+            let chunk = chunk
+                .map_err(|_| ApiError::Malformed("the request body could not be read".into()))?;
+            body.extend_from_slice(&chunk);
+            if body.len() > limit {
+                return Err(ApiError::PayloadTooLarge(limit));
             }
         }
-        whole = true;
+        Ok(())
     };
-    let _ = tokio::time::timeout(timeout, read).await;
+    let read = match tokio::time::timeout(timeout, read).await {
+        Ok(read) => read,
+        Err(_elapsed) => Err(ApiError::RequestTimeout(timeout)),
+    };
     let body = body.freeze();
     let ahead = futures_util::stream::once(std::future::ready(Ok::<_, PayloadError>(body.clone())));
     let rest: Payload = payload;
     req.set_payload(Payload::Stream { payload: Box::pin(ahead.chain(rest)) });
-    whole.then_some(body)
+    read.map(|()| body)
 }
 
 #[cfg(test)]
@@ -310,6 +348,8 @@ mod tests {
             status: 201,
             location: Some("/v1/patients/p".into()),
             body: "{}".into(),
+            patient_ids: String::new(),
+            records: String::new(),
             created_at: at,
             expires_at: at,
         }
@@ -317,7 +357,7 @@ mod tests {
 
     #[test]
     fn a_key_in_flight_is_claimed_once_until_released() {
-        let in_flight = InFlight::default();
+        let in_flight = Arc::new(InFlight::default());
         let first = in_flight.claim("scheduler:s-1", "k");
         assert!(first.is_some());
         // Refused, and the refusal does not release the first claim.

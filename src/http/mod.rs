@@ -89,7 +89,10 @@ pub struct AppState {
     /// This process's rate limits (`http::limits`), shared by its workers.
     pub limits: limits::Limits,
     /// The idempotency keys this process is answering now.
-    pub in_flight: idempotency::InFlight,
+    pub in_flight: Arc<idempotency::InFlight>,
+    /// The key of the `ETag`s (`http::conditional`), the same in every
+    /// process that shares the JWT secret.
+    pub etag_key: [u8; 32],
 }
 
 impl AppState {
@@ -110,8 +113,21 @@ impl AppState {
         let gate = Arc::new(Semaphore::new(pool.max_size() as usize));
         let audit = AuditLog::start(&settings.database, pool.clone());
         let limits = limits::Limits::new(&settings);
-        let in_flight = idempotency::InFlight::default();
-        Self { pool, gate, settings, keys, clock, calendar, policy, audit, limits, in_flight }
+        let in_flight = Arc::default();
+        let etag_key = conditional::etag_key(settings.jwt_secret.expose());
+        Self {
+            pool,
+            gate,
+            settings,
+            keys,
+            clock,
+            calendar,
+            policy,
+            audit,
+            limits,
+            in_flight,
+            etag_key,
+        }
     }
 
     /// Runs synchronous database work on the blocking pool.

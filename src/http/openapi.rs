@@ -83,10 +83,8 @@ pub const IF_MATCH_OPERATIONS: &[&str] = &[
     "verify_referral",
     "reject_referral",
     "cancel_course",
+    "delete_closure",
 ];
-
-/// The `/v1` writes that change nothing, whose key keeps no answer.
-const DRY_RUNS: &[&str] = &["plan_course"];
 
 /// Documents what `http::idempotency` and `http::conditional` add to every
 /// `/v1` operation: `Idempotency-Key` on writes with the answers it may
@@ -98,7 +96,7 @@ fn retries_and_versions(mut api: OpenApi) -> OpenApi {
         RefOr::T(
             HeaderBuilder::new()
                 .schema(Some(text()))
-                .description(Some("The version of the resource as this caller sees it (strong, RFC 9110 section 8.8.3): send it back in `If-None-Match` to read only a change, in `If-Match` to change only this version"))
+                .description(Some("The version of this answer's content as this caller sees it (strong, RFC 9110 section 8.8.3): send it back in `If-None-Match` to read only a change; the tag of one record (its read, or a write's answer about it) in `If-Match` to change only that version"))
                 .build(),
         )
     };
@@ -145,7 +143,7 @@ fn retries_and_versions(mut api: OpenApi) -> OpenApi {
         parameter(
             "If-Match",
             tags(),
-            "The `ETag` of the version the change is meant for (or `*`): 412 `precondition_failed`, changing nothing, when the resource has changed since",
+            "The `ETag` of the version the change is meant for (or `*`), from the record's read or the last write's answer about it: 412 `precondition_failed`, changing nothing, when the record has changed since",
         )
     };
     for (path, item) in api.paths.paths.iter_mut() {
@@ -162,7 +160,7 @@ fn retries_and_versions(mut api: OpenApi) -> OpenApi {
         for (reads, operation) in operations {
             let Some(operation) = operation else { continue };
             let id = operation.operation_id.clone().unwrap_or_default();
-            let keyed = !reads && !DRY_RUNS.contains(&id.as_str());
+            let keyed = !reads && !super::idempotency::DRY_RUNS.contains(&id.as_str());
             let conditional = IF_MATCH_OPERATIONS.contains(&id.as_str());
             let parameters = operation.parameters.get_or_insert_with(Vec::new);
             if reads {
@@ -177,11 +175,14 @@ fn retries_and_versions(mut api: OpenApi) -> OpenApi {
             let responses = &mut operation.responses.responses;
             for (status, response) in responses.iter_mut() {
                 let RefOr::T(response) = response else { continue };
-                if status.starts_with('2') && status != "204" {
+                if !status.starts_with('2') {
+                    continue;
+                }
+                if status != "204" {
                     response.headers.insert("ETag".into(), etag());
-                    if keyed {
-                        response.headers.insert("Idempotent-Replayed".into(), replayed());
-                    }
+                }
+                if keyed {
+                    response.headers.insert("Idempotent-Replayed".into(), replayed());
                 }
             }
             if reads {

@@ -90,7 +90,7 @@ pub async fn update_protocol(
     let (now, precondition) = (ctx.now(), ctx.precondition());
     ctx.write(
         move |tx| {
-            let current = store::find(tx, &protocol.code)?;
+            let current = store::hold(tx, &protocol.code)?;
             precondition.check(|| current)?;
             store::replace(tx, &protocol, now)
         },

@@ -8,7 +8,7 @@ use crate::domain::calendar::{Closure, Closures};
 
 use super::locks::{self, Guard, Mode};
 use super::schema::{appointments, closures};
-use super::{new_id, unique_or_conflict, DbConnection, Rows, StoreError};
+use super::{new_id, unique_or_conflict, DbConnection, Found, Rows, StoreError};
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = closures)]
@@ -95,6 +95,17 @@ pub fn insert(
 }
 
 /// Reopens a date. `NotFound` if there is no such closure.
+/// The closure `id`, held until commit.
+pub fn hold(conn: &mut DbConnection, id: &str) -> Result<Closure, StoreError> {
+    hold_row!(closures, id, conn)?;
+    let row: ClosureRow = closures::table
+        .find(id)
+        .select(ClosureRow::as_select())
+        .get_result(conn)
+        .found("closure")?;
+    Ok(row.into())
+}
+
 pub fn delete(conn: &mut DbConnection, id: &str) -> Result<(), StoreError> {
     let deleted = diesel::delete(closures::table.find(id)).execute(conn)?;
     if deleted == 0 {

@@ -21,6 +21,10 @@ pub struct StoredAnswer {
     pub status: i32,
     pub location: Option<String>,
     pub body: String,
+    /// Space-separated patient ids the change touched.
+    pub patient_ids: String,
+    /// Space-separated records (`kind/id`) the change touched.
+    pub records: String,
     pub created_at: NaiveDateTime,
     pub expires_at: NaiveDateTime,
 }
@@ -71,7 +75,21 @@ pub fn remember(conn: &mut DbConnection, answer: &StoredAnswer) -> Result<(), St
     Ok(())
 }
 
-/// Deletes the answers expired at `now`; how many.
+/// Answers deleted by one [`prune`] at most: each batch is one short
+/// write transaction, so a large backlog never holds SQLite's one writer
+/// for long.
+pub const PRUNE_BATCH: i64 = 500;
+
+/// Deletes up to [`PRUNE_BATCH`] of the answers expired at `now`, in the
+/// caller's transaction; how many. Called until it deletes none.
 pub fn prune(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<usize, StoreError> {
-    Ok(diesel::delete(keys::table.filter(keys::expires_at.le(now.naive_utc()))).execute(conn)?)
+    let expired: Vec<(String, String)> = keys::table
+        .filter(keys::expires_at.le(now.naive_utc()))
+        .select((keys::caller, keys::idempotency_key))
+        .limit(PRUNE_BATCH)
+        .load(conn)?;
+    for (caller, key) in &expired {
+        diesel::delete(keys::table.find((caller, key))).execute(conn)?;
+    }
+    Ok(expired.len())
 }

@@ -69,20 +69,24 @@ pub fn insert(
     find(conn, &id)
 }
 
-/// What changing a room reads: the room, and when it is to be deactivated
-/// the scheduled appointments it holds from `today` on, after waiting for
-/// bookings in flight and holding new ones off.
+/// What changing a room reads: the room, held until commit (a concurrent
+/// change waits, then reads this one's result), and when it is to be
+/// deactivated the scheduled appointments it holds from `today` on, after
+/// waiting for bookings in flight and holding new ones off.
 pub fn change_facts(
     conn: &mut DbConnection,
     id: &str,
     deactivating: bool,
     today: NaiveDate,
 ) -> Result<(Room, Vec<String>), StoreError> {
-    if !deactivating {
-        return Ok((find(conn, id)?, Vec::new()));
+    if deactivating {
+        locks::lock(conn, Guard::Rooms, Mode::Exclusive)?;
     }
-    locks::lock(conn, Guard::Rooms, Mode::Exclusive)?;
+    hold_row!(rooms, id, conn)?;
     let room = find(conn, id)?;
+    if !deactivating {
+        return Ok((room, Vec::new()));
+    }
     let held = appointments::table
         .filter(appointments::room_id.eq(id))
         .filter(appointments::date.ge(today))

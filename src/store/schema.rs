@@ -266,6 +266,8 @@ diesel::table! {
         status -> Integer,
         location -> Nullable<Text>,
         body -> Text,
+        patient_ids -> Text,
+        records -> Text,
         created_at -> Timestamp,
         expires_at -> Timestamp,
     }

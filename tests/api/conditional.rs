@@ -391,6 +391,7 @@ async fn the_contract_documents_keys_tags_and_conditions() {
             "cancel_course",
             "check_in_appointment",
             "complete_appointment",
+            "delete_closure",
             "no_show_appointment",
             "reject_referral",
             "reschedule_appointment",
@@ -400,4 +401,95 @@ async fn the_contract_documents_keys_tags_and_conditions() {
             "verify_referral",
         ]
     );
+}
+
+/// `If-None-Match` on a write: a match is 412 (RFC 9110 §13.1.2), so
+/// `If-None-Match: *` changes nothing that exists.
+#[actix_web::test]
+async fn if_none_match_on_a_write_refuses_the_versions_it_names() {
+    let app = TestApp::at_clinic_now().await;
+    let id = app.create_patient(patient_body()).await["id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/patients/{id}");
+    let tag = etag(&app.get(&path).role(Role::Scheduler).send().await);
+    for field in ["*", tag.as_str()] {
+        let res = app
+            .patch(&path)
+            .role(Role::Scheduler)
+            .header("if-none-match", field)
+            .json(&json!({"phone": null}))
+            .send()
+            .await;
+        res.assert_problem(412, "precondition_failed");
+    }
+    let res = app
+        .patch(&path)
+        .role(Role::Scheduler)
+        .header("if-none-match", "\"other\"")
+        .json(&json!({"phone": null}))
+        .send()
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+}
+
+/// Deleting a closure under a stale tag is 412 and the date stays closed.
+#[actix_web::test]
+async fn a_closure_is_deleted_only_in_the_version_named() {
+    let app = TestApp::at_clinic_now().await;
+    let created = app
+        .post("/v1/closures")
+        .role(Role::Admin)
+        .json(&json!({"date": "2026-12-24", "reason": "Holiday"}))
+        .send()
+        .await;
+    let path = created.header("location").unwrap().to_owned();
+    let delete = |tag: &str| {
+        app.request(actix_web::http::Method::DELETE, &path)
+            .role(Role::Admin)
+            .header("if-match", tag)
+            .send()
+    };
+    delete("\"0000\"").await.assert_problem(412, "precondition_failed");
+    assert_eq!(app.count("closures"), 1);
+    assert_eq!(delete(&etag(&created)).await.status, 204);
+    assert_eq!(app.count("closures"), 0);
+}
+
+/// Two admins change one room from the same version at once: one wins, the
+/// other is 412 (the row is held while the tag is compared, on both backends).
+#[actix_web::test]
+async fn concurrent_changes_from_one_version_let_one_through() {
+    let app = TestApp::at_clinic_now().await;
+    let room =
+        app.post("/v1/rooms").role(Role::Admin).json(&json!({"name": "Room 9"})).send().await;
+    let path = room.header("location").unwrap().to_owned();
+    let tag = etag(&room);
+    let requests = (0..20)
+        .map(|i| {
+            app.patch(&path)
+                .role(Role::Admin)
+                .header("if-match", &tag)
+                .json(&json!({"name": format!("Room {}", 10 + i)}))
+        })
+        .collect();
+    let answers = app.send_all(requests).await;
+    let statuses: Vec<u16> = answers.iter().map(|a| a.status).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 412).count(), 19, "{statuses:?}");
+
+    let read = app.get("/v1/protocols/pain-5-day").role(Role::Admin).send().await;
+    let mut change = read.body.clone();
+    change.as_object_mut().unwrap().remove("code");
+    let requests = (0..12)
+        .map(|i| {
+            let mut change = change.clone();
+            change["name"] = json!(format!("Chronic pain, 5 days ({i})"));
+            app.request(actix_web::http::Method::PUT, "/v1/protocols/pain-5-day")
+                .role(Role::Admin)
+                .header("if-match", &etag(&read))
+                .json(&change)
+        })
+        .collect();
+    let statuses: Vec<u16> = app.send_all(requests).await.iter().map(|a| a.status).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 412).count(), 11, "{statuses:?}");
 }

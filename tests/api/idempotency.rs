@@ -326,3 +326,117 @@ async fn twenty_racing_course_bookings_with_one_key_make_one_course() {
     assert_eq!(retry.header("idempotent-replayed"), Some("true"));
     assert!(courses.contains(retry.body["id"].as_str().unwrap()));
 }
+
+/// The key's answers come after the role: a caller refused the operation
+/// hears 403, whatever its key answered elsewhere.
+#[actix_web::test]
+async fn a_refused_role_hears_403_before_anything_about_its_key() {
+    let app = TestApp::at_clinic_now().await;
+    let token = app.token_for(Role::Scheduler, "desk");
+    let first = app
+        .post("/v1/patients")
+        .bearer(&token)
+        .header(KEY, "k")
+        .json(&with(patient_body(), json!({"in_mental_health_treatment": null})))
+        .send()
+        .await;
+    // A scheduler may not send the clinical flags: 403 naming the field.
+    first.assert_problem(403, "forbidden");
+    let body = json!({"given_name": "Ada", "family_name": "Lovelace", "date_of_birth": "1985-12-10",
+                      "indications": [{"code": "migraine"}]});
+    let first = app.post("/v1/patients").bearer(&token).header(KEY, "k").json(&body).send().await;
+    assert_eq!(first.status, 201, "{}", first.text);
+    // The same key on an operation the role may not call: 403, not 422.
+    let closure = json!({"date": "2026-12-24", "reason": "Holiday"});
+    let res = app.post("/v1/closures").bearer(&token).header(KEY, "k").json(&closure).send().await;
+    res.assert_problem(403, "forbidden");
+}
+
+/// A keyed body that cannot be read whole is refused, never written
+/// without an answer kept for the retry.
+#[actix_web::test]
+async fn a_keyed_body_too_large_or_too_slow_is_refused_and_nothing_is_written() {
+    let app = TestApp::builder().now(clinic_now()).setting("BODY_TIMEOUT_MS", "50").build().await;
+    let large = json!({"name": "x".repeat(70 * 1024)});
+    let res = app.post("/v1/rooms").role(Role::Admin).header(KEY, "k").json(&large).send().await;
+    res.assert_problem(413, "payload_too_large");
+    let res = app.post("/v1/rooms").role(Role::Patient).header(KEY, "k").json(&large).send().await;
+    res.assert_problem(403, "forbidden");
+    let stalled = app
+        .post("/v1/rooms")
+        .role(Role::Admin)
+        .header(KEY, "k")
+        .send_stalled(b"{\"name\": \"Ro")
+        .await;
+    stalled.assert_problem(408, "request_timeout");
+    assert_eq!(app.count("idempotency_keys"), 0);
+}
+
+/// The course dry run changes nothing and keeps nothing: a key is ignored.
+#[actix_web::test]
+async fn a_key_on_the_dry_run_is_ignored() {
+    let app = TestApp::at_clinic_now().await;
+    let patient = app.ready_patient().await;
+    for key in ["plan-1", "plan-1", "not a key"] {
+        let res = app
+            .post("/v1/courses/plan")
+            .role(Role::Scheduler)
+            .header(KEY, key)
+            .json(&course(&patient))
+            .send()
+            .await;
+        assert_eq!(res.status, 200, "{}", res.text);
+        assert_eq!(res.header("idempotent-replayed"), None);
+    }
+    assert_eq!(app.count("idempotency_keys"), 0);
+}
+
+/// A replayed answer is a disclosure like the first: the audit trail names
+/// the patient it shows.
+#[actix_web::test]
+async fn a_replay_is_on_the_patients_access_log() {
+    let app = TestApp::at_clinic_now().await;
+    let send = || {
+        app.post("/v1/patients").role(Role::Clinician).header(KEY, "k").json(&patient_body()).send()
+    };
+    let first = send().await;
+    let id = first.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(send().await.header("idempotent-replayed"), Some("true"));
+    let res = app.get(&format!("/v1/audit-events?patient_id={id}")).role(Role::Admin).send().await;
+    let creates: Vec<&Value> = res.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["operation"] == "create_patient" && e["status"] == 201)
+        .collect();
+    assert_eq!(creates.len(), 2, "{}", res.text);
+    for event in creates {
+        assert_eq!(event["patient_ids"], json!([id]));
+        assert_eq!(event["records"], json!([format!("patient/{id}")]));
+    }
+}
+
+/// A delete answers 204 with no body: its replay too, without a content type.
+#[actix_web::test]
+async fn a_replayed_delete_is_an_empty_204() {
+    let app = TestApp::at_clinic_now().await;
+    let closure = app
+        .post("/v1/closures")
+        .role(Role::Admin)
+        .json(&json!({"date": "2026-12-24", "reason": "Holiday"}))
+        .send()
+        .await;
+    let path = closure.header("location").unwrap().to_owned();
+    let delete = || {
+        app.request(actix_web::http::Method::DELETE, &path)
+            .role(Role::Admin)
+            .header(KEY, "d")
+            .send()
+    };
+    let first = delete().await;
+    assert_eq!(first.status, 204, "{}", first.text);
+    let again = delete().await;
+    assert_eq!(again.status, 204, "{}", again.text);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!((again.header("content-type"), again.text.as_str()), (None, ""));
+}

@@ -12,6 +12,10 @@ CREATE TABLE idempotency_keys (
     status INTEGER NOT NULL,
     location TEXT,
     body TEXT NOT NULL,
+    -- What the change touched (space-separated patient ids, and records as
+    -- `kind/id`), for the audit record of each answer sent again.
+    patient_ids TEXT NOT NULL,
+    records TEXT NOT NULL,
     created_at TIMESTAMP NOT NULL,
     expires_at TIMESTAMP NOT NULL,
     PRIMARY KEY (caller, idempotency_key)
