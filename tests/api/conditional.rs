@@ -120,21 +120,8 @@ async fn the_second_of_two_edits_from_the_same_version_is_412_and_stores_nothing
     assert_eq!(retried.status, 200, "{}", retried.text);
     // A weak tag never matches (strong comparison), `*` matches any version.
     let weak = format!("W/{}", etag(&retried));
-    let res = app
-        .patch(&path)
-        .role(Role::Scheduler)
-        .header("if-match", &weak)
-        .json(&json!({"phone": null}))
-        .send()
-        .await;
-    res.assert_problem(412, "precondition_failed");
-    let res = app
-        .patch(&path)
-        .role(Role::Scheduler)
-        .header("if-match", "*")
-        .json(&json!({"phone": null}))
-        .send()
-        .await;
+    clear_phone(&app, &path, "if-match", &weak).await.assert_problem(412, "precondition_failed");
+    let res = clear_phone(&app, &path, "if-match", "*").await;
     assert_eq!(res.status, 200, "{}", res.text);
     // An unknown patient is 404 before any condition.
     let res = app
@@ -412,23 +399,18 @@ async fn if_none_match_on_a_write_refuses_the_versions_it_names() {
     let path = format!("/v1/patients/{id}");
     let tag = etag(&app.get(&path).role(Role::Scheduler).send().await);
     for field in ["*", tag.as_str()] {
-        let res = app
-            .patch(&path)
-            .role(Role::Scheduler)
-            .header("if-none-match", field)
-            .json(&json!({"phone": null}))
-            .send()
-            .await;
+        let res = clear_phone(&app, &path, "if-none-match", field).await;
         res.assert_problem(412, "precondition_failed");
     }
-    let res = app
-        .patch(&path)
-        .role(Role::Scheduler)
-        .header("if-none-match", "\"other\"")
-        .json(&json!({"phone": null}))
-        .send()
-        .await;
+    let res = clear_phone(&app, &path, "if-none-match", "\"other\"").await;
     assert_eq!(res.status, 200, "{}", res.text);
+}
+
+/// A scheduler's `PATCH` of the patient at `path` clearing its phone, under
+/// the condition `field: value`.
+async fn clear_phone(app: &TestApp, path: &str, field: &str, value: &str) -> TestResponse {
+    let request = app.patch(path).role(Role::Scheduler).header(field, value);
+    request.json(&json!({"phone": null})).send().await
 }
 
 /// Deleting a closure under a stale tag is 412 and the date stays closed.
