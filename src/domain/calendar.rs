@@ -417,19 +417,16 @@ mod tests {
         }
     }
 
+    /// Every day of the week a clinic day.
+    fn every_day() -> Vec<Weekday> {
+        use Weekday::*;
+        vec![Mon, Tue, Wed, Thu, Fri, Sat, Sun]
+    }
+
     #[test]
     fn a_start_inside_a_dst_gap_moves_past_it_and_an_ambiguous_one_takes_the_first() {
-        let every_day = vec![
-            Weekday::Mon,
-            Weekday::Tue,
-            Weekday::Wed,
-            Weekday::Thu,
-            Weekday::Fri,
-            Weekday::Sat,
-            Weekday::Sun,
-        ];
         let (night, later) = (Hours::new(hm(1, 30), hm(2, 15)), Hours::new(hm(2, 30), hm(3, 0)));
-        let c = Calendar::new(chrono_tz::America::New_York, every_day, night, later, 26);
+        let c = Calendar::new(chrono_tz::America::New_York, every_day(), night, later, 26);
         // 02:30 does not exist on 8 March 2026 in New York.
         assert_eq!(
             rfc(c.starts_at(date(2026, 3, 8), Session::Afternoon)),
@@ -444,17 +441,6 @@ mod tests {
 
     #[test]
     fn sessions_end_at_local_times_with_the_right_offset_on_dst_days() {
-        let every_day = || {
-            vec![
-                Weekday::Mon,
-                Weekday::Tue,
-                Weekday::Wed,
-                Weekday::Thu,
-                Weekday::Fri,
-                Weekday::Sat,
-                Weekday::Sun,
-            ]
-        };
         let new_york = calendar();
         let berlin = Calendar::new(chrono_tz::Europe::Berlin, every_day(), day(), day_after(), 26);
         // Sessions across the night New York's clocks change (2:00 local).

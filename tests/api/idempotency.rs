@@ -19,6 +19,16 @@ fn course(patient: &str) -> Value {
            "earliest_start": "2026-12-02"})
 }
 
+/// A clinician's registration of [`patient_body`] with the key `key`.
+async fn create_keyed(app: &TestApp, key: &str) -> TestResponse {
+    app.post("/v1/patients")
+        .role(Role::Clinician)
+        .header(KEY, key)
+        .json(&patient_body())
+        .send()
+        .await
+}
+
 #[track_caller]
 fn assert_replay_of(replay: &TestResponse, first: &TestResponse) {
     assert_eq!(replay.status, first.status, "{}", replay.text);
@@ -85,13 +95,7 @@ async fn an_action_retried_with_its_key_is_not_refused_as_a_second_action() {
 #[actix_web::test]
 async fn a_key_sent_with_another_request_is_422_and_changes_nothing() {
     let app = TestApp::at_clinic_now().await;
-    let first = app
-        .post("/v1/patients")
-        .role(Role::Clinician)
-        .header(KEY, "k-1")
-        .json(&patient_body())
-        .send()
-        .await;
+    let first = create_keyed(&app, "k-1").await;
     assert_eq!(first.status, 201, "{}", first.text);
     let renamed = with(patient_body(), json!({"given_name": "Grace"}));
     let other_body = app
@@ -144,13 +148,7 @@ async fn a_malformed_key_is_400_once_the_role_is_admitted() {
     let app = TestApp::at_clinic_now().await;
     let too_long = "k".repeat(256);
     for bad in ["", "has space", "caf\u{e9}", "\"a\\\"b\"", too_long.as_str()] {
-        let res = app
-            .post("/v1/patients")
-            .role(Role::Clinician)
-            .header(KEY, bad)
-            .json(&patient_body())
-            .send()
-            .await;
+        let res = create_keyed(&app, bad).await;
         res.assert_problem(400, "invalid_idempotency_key");
     }
     // Two key lines: which one would be the key?
@@ -212,9 +210,7 @@ async fn an_error_is_not_kept_and_a_retry_is_answered_afresh() {
 #[actix_web::test]
 async fn an_answer_is_kept_for_the_ttl_and_then_the_key_is_new() {
     let app = TestApp::at_clinic_now().await;
-    let send = || {
-        app.post("/v1/patients").role(Role::Clinician).header(KEY, "k").json(&patient_body()).send()
-    };
+    let send = || create_keyed(&app, "k");
     let first = send().await;
     app.travel_to(clinic_now() + Duration::hours(23));
     assert_replay_of(&send().await, &first);
@@ -257,25 +253,13 @@ async fn the_answer_and_the_change_commit_together_or_not_at_all() {
     for sql in fail {
         assert!(app.execute(sql), "{sql}");
     }
-    let res = app
-        .post("/v1/patients")
-        .role(Role::Clinician)
-        .header(KEY, "k")
-        .json(&patient_body())
-        .send()
-        .await;
+    let res = create_keyed(&app, "k").await;
     res.assert_problem(500, "internal_error");
     assert_eq!((app.count("patients"), app.count("idempotency_keys")), (0, 0));
     assert!(
         app.execute("DROP TRIGGER crash ON idempotency_keys") || app.execute("DROP TRIGGER crash")
     );
-    let res = app
-        .post("/v1/patients")
-        .role(Role::Clinician)
-        .header(KEY, "k")
-        .json(&patient_body())
-        .send()
-        .await;
+    let res = create_keyed(&app, "k").await;
     assert_eq!(res.status, 201, "{}", res.text);
     assert_eq!((app.count("patients"), app.count("idempotency_keys")), (1, 1));
 }
@@ -396,9 +380,7 @@ async fn a_key_on_the_dry_run_is_ignored() {
 #[actix_web::test]
 async fn a_replay_is_on_the_patients_access_log() {
     let app = TestApp::at_clinic_now().await;
-    let send = || {
-        app.post("/v1/patients").role(Role::Clinician).header(KEY, "k").json(&patient_body()).send()
-    };
+    let send = || create_keyed(&app, "k");
     let first = send().await;
     let id = first.body["id"].as_str().unwrap().to_owned();
     assert_eq!(send().await.header("idempotent-replayed"), Some("true"));
