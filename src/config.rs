@@ -158,6 +158,9 @@ pub struct Settings {
     /// Hours the answer to a request sent with an `Idempotency-Key` is kept
     /// and replayed (`IDEMPOTENCY_KEY_TTL_HOURS`, 24 by default).
     pub idempotency_key_ttl_hours: u32,
+    /// Identity providers whose asymmetric tokens are taken beside our own
+    /// HS256 ones (`TRUSTED_ISSUERS_FILE`).
+    pub trusted_issuers: Vec<TrustedIssuer>,
     /// The browser origins that may call the API (`CORS_ALLOWED_ORIGINS`,
     /// and loopback in development); none is CORS off.
     pub cors_origins: CorsOrigins,
@@ -258,6 +261,108 @@ pub fn audit_retention_days(lookup: impl Fn(&str) -> Option<String>) -> Result<u
                 Err(format!("AUDIT_RETENTION_DAYS `{text}` must be a whole number from 1 to 36500"))
             }
         },
+    }
+}
+
+/// An identity provider whose tokens the API takes (`TRUSTED_ISSUERS_FILE`
+/// lists them, as a JSON array).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustedIssuer {
+    /// The `iss` its tokens carry, exactly.
+    pub issuer: String,
+    /// The `aud` its tokens must carry for this API.
+    pub audience: String,
+    /// Its public keys, as a JWKS file (`{"keys": [...]}`), read at start
+    /// and again when a token names a key not in it (at most once a minute).
+    pub jwks_file: PathBuf,
+    /// The algorithms taken from it: asymmetric only (`RS256`, `RS384`,
+    /// `RS512`, `PS256`, `PS384`, `PS512`, `ES256`, `ES384`, `EdDSA`).
+    pub algorithms: Vec<String>,
+    /// Where the role is: a claim, or a dotted path into nested claims
+    /// (`realm_access.roles`); a string or an array of strings.
+    pub role_claim: String,
+    /// The provider's group names and the role each is, in order: the
+    /// first that the token carries decides its role.
+    pub roles: Vec<GroupRole>,
+}
+
+/// One line of [`TrustedIssuer::roles`].
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupRole {
+    pub group: String,
+    pub role: String,
+}
+
+/// The algorithms a [`TrustedIssuer`] may allow: asymmetric only, so that a
+/// public key can never be taken for an HMAC secret.
+pub const ISSUER_ALGORITHMS: &[&str] =
+    &["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"];
+
+/// The roles an identity provider's token may carry: every staff role and
+/// integrations, not `patient` (a patient token's subject is the patient's
+/// id here, which no provider knows).
+pub const ISSUER_ROLES: &[&str] = &["admin", "clinician", "scheduler", "integration"];
+
+/// `TRUSTED_ISSUERS_FILE` read and checked: every problem, by issuer.
+fn trusted_issuers(path: &std::path::Path) -> Result<Vec<TrustedIssuer>, Vec<String>> {
+    let name = format!("TRUSTED_ISSUERS_FILE {}", path.display());
+    let text = std::fs::read_to_string(path).map_err(|e| vec![format!("{name}: {e}")])?;
+    let issuers: Vec<TrustedIssuer> = serde_json::from_str(&text)
+        .map_err(|e| vec![format!("{name}: not a JSON array of issuers: {e}")])?;
+    let mut errors = Vec::new();
+    for (i, issuer) in issuers.iter().enumerate() {
+        let at = format!("{name}, issuer {i} ({})", issuer.issuer);
+        if issuer.issuer.trim().is_empty() || issuer.audience.trim().is_empty() {
+            errors.push(format!("{at}: `issuer` and `audience` must not be blank"));
+        }
+        if issuers[..i].iter().any(|other| other.issuer == issuer.issuer) {
+            errors.push(format!("{at}: listed twice"));
+        }
+        if issuer.algorithms.is_empty() {
+            errors.push(format!("{at}: `algorithms` must list at least one"));
+        }
+        for algorithm in &issuer.algorithms {
+            if !ISSUER_ALGORITHMS.contains(&algorithm.as_str()) {
+                errors.push(format!(
+                    "{at}: algorithm `{algorithm}` is not one of {} (never HS* with a JWKS)",
+                    ISSUER_ALGORITHMS.join(", ")
+                ));
+            }
+        }
+        if issuer.role_claim.split('.').any(str::is_empty) {
+            errors.push(format!("{at}: `role_claim` must be a claim name or a dotted path"));
+        }
+        if issuer.roles.is_empty() {
+            errors.push(format!("{at}: `roles` must map at least one group"));
+        }
+        for line in &issuer.roles {
+            if !ISSUER_ROLES.contains(&line.role.as_str()) {
+                errors.push(format!(
+                    "{at}: group `{}` maps to `{}`, not one of {}",
+                    line.group,
+                    line.role,
+                    ISSUER_ROLES.join(", ")
+                ));
+            }
+        }
+        match std::fs::read_to_string(&issuer.jwks_file) {
+            Err(e) => errors.push(format!("{at}: jwks_file {}: {e}", issuer.jwks_file.display())),
+            Ok(jwks) => {
+                if serde_json::from_str::<jsonwebtoken::jwk::JwkSet>(&jwks).is_err() {
+                    errors.push(format!(
+                        "{at}: jwks_file {} is not a JWKS (`{{\"keys\": [...]}}`)",
+                        issuer.jwks_file.display()
+                    ));
+                }
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(issuers)
+    } else {
+        Err(errors)
     }
 }
 
@@ -471,6 +576,13 @@ impl Settings {
                 })
                 .collect(),
         };
+        let trusted_issuers = match get("TRUSTED_ISSUERS_FILE") {
+            None => Vec::new(),
+            Some(path) => trusted_issuers(std::path::Path::new(path.trim())).unwrap_or_else(|e| {
+                errors.extend(e);
+                Vec::new()
+            }),
+        };
         let cors_origins = cors_origins(get("CORS_ALLOWED_ORIGINS").as_deref(), app_env)
             .unwrap_or_else(|mut messages| {
                 errors.append(&mut messages);
@@ -533,6 +645,7 @@ impl Settings {
             cors_origins,
             cors_max_age_seconds,
             demo_clinic,
+            trusted_issuers,
         };
         if errors.is_empty() {
             Ok(settings)
@@ -1008,5 +1121,55 @@ mod tests {
         assert!(dev("TRUE").unwrap() && dev("1").unwrap());
         assert!(!dev("false").unwrap() && !dev("0").unwrap());
         assert!(dev("maybe").is_err());
+    }
+
+    #[test]
+    fn trusted_issuers_are_checked_at_start() {
+        let file = |name: &str, text: &str| {
+            let path =
+                std::env::temp_dir().join(format!("{}-{name}", uuid::Uuid::now_v7().simple()));
+            std::fs::write(&path, text).unwrap();
+            path
+        };
+        let good = serde_json::json!({
+            "issuer": "https://idp.example.org", "audience": "infusion-api",
+            "jwks_file": "tests/fixtures/idp/jwks.json", "algorithms": ["RS256"],
+            "role_claim": "realm_access.roles", "roles": [{"group": "desk", "role": "scheduler"}]
+        });
+        let with = |changes: serde_json::Value| {
+            let mut issuer = good.clone();
+            for (k, v) in changes.as_object().unwrap() {
+                issuer[k] = v.clone();
+            }
+            issuer
+        };
+        let path = file("good.json", &serde_json::json!([good]).to_string());
+        assert_eq!(trusted_issuers(&path).unwrap().len(), 1);
+        // (issuer, a word the message must hold)
+        let table = [
+            (with(serde_json::json!({"algorithms": ["HS256"]})), "never HS"),
+            (with(serde_json::json!({"algorithms": []})), "at least one"),
+            (with(serde_json::json!({"roles": [{"group": "p", "role": "patient"}]})), "patient"),
+            (with(serde_json::json!({"roles": []})), "at least one group"),
+            (with(serde_json::json!({"role_claim": "realm_access..roles"})), "dotted path"),
+            (
+                with(serde_json::json!({"jwks_file": "tests/fixtures/idp/missing.json"})),
+                "missing.json",
+            ),
+            (with(serde_json::json!({"jwks_file": "tests/fixtures/idp/README.md"})), "not a JWKS"),
+            (with(serde_json::json!({"issuer": " "})), "blank"),
+        ];
+        for (issuer, word) in table {
+            let path = file("bad.json", &serde_json::json!([issuer]).to_string());
+            let errors = trusted_issuers(&path).unwrap_err();
+            assert!(errors.iter().any(|e| e.contains(word)), "{word}: {errors:?}");
+        }
+        let twice = file("twice.json", &serde_json::json!([good, good]).to_string());
+        assert!(trusted_issuers(&twice).unwrap_err()[0].contains("listed twice"));
+        let unknown = file(
+            "unknown.json",
+            &serde_json::json!([with(serde_json::json!({"jwks_url": "https://x"}))]).to_string(),
+        );
+        assert!(trusted_issuers(&unknown).unwrap_err()[0].contains("jwks_url"));
     }
 }

@@ -27,6 +27,7 @@ use super::audit::{self, Note, Seen, Touched};
 use super::conditional::{Precondition, Tags};
 use super::error::ApiError;
 use super::idempotency::{self, BadKey, Claim, Keyed, Repeat, Unkeyable};
+use super::issuers::Issuer;
 use super::{Answer, AppState};
 
 /// Seconds of clock skew tolerated on `exp`, `nbf` and `iat`.
@@ -52,6 +53,8 @@ pub struct JwtKeys {
     /// once it has passed: the header and the claims cannot change, and an
     /// `iat` that was not in the future stays so.
     verified: Mutex<HashMap<String, (Caller, u64)>>,
+    /// The identity providers whose tokens are taken (`TRUSTED_ISSUERS_FILE`).
+    issuers: Vec<Issuer>,
 }
 
 impl JwtKeys {
@@ -73,6 +76,7 @@ impl JwtKeys {
             audience: settings.jwt_audience.clone(),
             max_lifetime_seconds: u64::from(settings.jwt_max_lifetime_minutes) * 60,
             verified: Mutex::new(HashMap::new()),
+            issuers: settings.trusted_issuers.iter().map(Issuer::new).collect(),
         }
     }
 
@@ -117,17 +121,29 @@ impl JwtKeys {
         Ok(caller)
     }
 
+    /// Our own HS256 tokens with `JWT_SECRET`; any other algorithm from a
+    /// trusted issuer, with its keys ([`Issuer`]). Then the checks every
+    /// token gets.
     fn verify_uncached(&self, token: &str) -> Result<(Caller, u64), ApiError> {
-        let data = decode::<Map<String, Value>>(token, &self.decoding, &self.validation).map_err(
-            |error| match error.kind() {
-                jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
-                    ApiError::Unauthorized("the token has expired")
-                }
-                _ => ApiError::Unauthorized("the token is not valid"),
-            },
-        )?;
-        check_header(&data.header)?;
-        let claims = data.claims;
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|_| ApiError::Unauthorized("the token is not valid"))?;
+        check_header(&header)?;
+        let (claims, issuer) = if header.alg == Algorithm::HS256 {
+            let data = decode::<Map<String, Value>>(token, &self.decoding, &self.validation)
+                .map_err(invalid)?;
+            (data.claims, None)
+        } else {
+            // Which issuer's keys to try: the `iss` the token claims, read
+            // before its signature is checked, then checked with the keys.
+            let claimed = jsonwebtoken::dangerous::insecure_decode::<Map<String, Value>>(token)
+                .map_err(|_| ApiError::Unauthorized("the token is not valid"))?;
+            let name = claimed.claims.get("iss").and_then(Value::as_str).unwrap_or_default();
+            let issuer =
+                self.issuers.iter().find(|issuer| issuer.name() == name).ok_or(
+                    ApiError::Unauthorized("the token's issuer is not one this API trusts"),
+                )?;
+            (issuer.verify(token, &header, self.validation.leeway)?, Some(issuer))
+        };
         // The library has checked the signature, `exp`, `nbf`, and that
         // `iss` and `aud` name ours; it also takes an array for `iss`, and
         // knows nothing of `iat`.
@@ -163,11 +179,14 @@ impl JwtKeys {
                 "the token lives longer (`exp` - `iat`) than JWT_MAX_LIFETIME_MINUTES allows",
             ));
         }
-        let role = claims
-            .get("role")
-            .and_then(Value::as_str)
-            .and_then(Role::parse)
-            .ok_or(ApiError::Unauthorized("the token names an unknown role"))?;
+        let role = match issuer {
+            Some(issuer) => issuer.role(&claims)?,
+            None => claims
+                .get("role")
+                .and_then(Value::as_str)
+                .and_then(Role::parse)
+                .ok_or(ApiError::Unauthorized("the token names an unknown role"))?,
+        };
         let subject = claims
             .get("sub")
             .and_then(Value::as_str)
@@ -175,6 +194,16 @@ impl JwtKeys {
             .ok_or(ApiError::Unauthorized("the token has an empty subject"))?;
         let caller = Caller { subject: subject.to_owned(), role };
         Ok((caller, exp))
+    }
+}
+
+/// A token the library refused: expired, or not valid.
+pub(super) fn invalid(error: jsonwebtoken::errors::Error) -> ApiError {
+    match error.kind() {
+        jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
+            ApiError::Unauthorized("the token has expired")
+        }
+        _ => ApiError::Unauthorized("the token is not valid"),
     }
 }
 

@@ -20,6 +20,7 @@ pub mod error;
 pub mod extract;
 pub mod health;
 pub mod idempotency;
+pub mod issuers;
 pub mod limits;
 pub mod links;
 pub mod openapi;

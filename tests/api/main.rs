@@ -23,6 +23,7 @@ mod helpers;
 mod idempotency;
 mod identifiers;
 mod intake;
+mod issuers;
 mod limits;
 mod links;
 mod operations;

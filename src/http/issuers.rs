@@ -1,0 +1,207 @@
+//! Identity providers' tokens (`TRUSTED_ISSUERS_FILE`): RS*/PS*/ES*/EdDSA
+//! tokens whose `iss` names a trusted issuer, verified with a key of its
+//! JWKS, their role read from a claim through the issuer's group mapping.
+//! [`JwtKeys`](super::auth::JwtKeys) sends every token that is not HS256
+//! here, then applies the checks every token gets.
+
+use std::str::FromStr;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
+use serde_json::{Map, Value};
+
+use crate::config::TrustedIssuer;
+use crate::domain::access::Role;
+
+use super::error::ApiError;
+
+/// The least time between two readings of an issuer's JWKS prompted by a
+/// token naming a key it lacks: a stream of made-up `kid`s reads it once a
+/// minute at most.
+const REFRESH_AT_MOST_EVERY: Duration = Duration::from_secs(60);
+
+/// A trusted issuer with its keys.
+pub struct Issuer {
+    config: TrustedIssuer,
+    algorithms: Vec<Algorithm>,
+    keys: Mutex<Keys>,
+}
+
+struct Keys {
+    set: JwkSet,
+    /// When a token naming a key not in the set last made it read again.
+    reread_at: Option<Instant>,
+}
+
+impl Issuer {
+    /// The issuer `config` names, its JWKS read now (an unreadable one is
+    /// kept empty and logged: its tokens are refused until it reads).
+    pub fn new(config: &TrustedIssuer) -> Self {
+        let algorithms =
+            config.algorithms.iter().filter_map(|a| Algorithm::from_str(a).ok()).collect();
+        let issuer = Self {
+            config: config.clone(),
+            algorithms,
+            keys: Mutex::new(Keys { set: JwkSet { keys: Vec::new() }, reread_at: None }),
+        };
+        issuer.read();
+        issuer
+    }
+
+    /// The `iss` its tokens carry.
+    pub fn name(&self) -> &str {
+        &self.config.issuer
+    }
+
+    /// Reads the JWKS file; keeps the keys it had when that fails.
+    fn read(&self) {
+        let read = std::fs::read_to_string(&self.config.jwks_file)
+            .map_err(|e| e.to_string())
+            .and_then(|text| serde_json::from_str::<JwkSet>(&text).map_err(|e| e.to_string()));
+        let mut keys = self.keys.lock().unwrap_or_else(PoisonError::into_inner);
+        match read {
+            Ok(set) => keys.set = set,
+            Err(e) => log::warn!(
+                "the JWKS of issuer {} could not be read ({e}); keeping the keys it had",
+                self.config.issuer
+            ),
+        }
+    }
+
+    /// The key `kid` names, reading the JWKS again (at most once a
+    /// minute) when it is not there: the provider may have rotated.
+    fn key(&self, kid: &str) -> Option<DecodingKey> {
+        let find = |keys: &Keys| keys.set.find(kid).and_then(|jwk| DecodingKey::from_jwk(jwk).ok());
+        {
+            let mut keys = self.keys.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(key) = find(&keys) {
+                return Some(key);
+            }
+            if keys.reread_at.is_some_and(|at| at.elapsed() < REFRESH_AT_MOST_EVERY) {
+                return None;
+            }
+            keys.reread_at = Some(Instant::now());
+        }
+        self.read();
+        find(&self.keys.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Verifies `token`'s signature and `exp`, `nbf`, `iss` and `aud` with
+    /// this issuer's key and rules; the claims, for the checks every token
+    /// gets.
+    pub fn verify(
+        &self,
+        token: &str,
+        header: &Header,
+        leeway: u64,
+    ) -> Result<Map<String, Value>, ApiError> {
+        if !self.algorithms.contains(&header.alg) {
+            return Err(ApiError::Unauthorized(
+                "the token's algorithm is not one its issuer may use",
+            ));
+        }
+        let kid = header
+            .kid
+            .as_deref()
+            .ok_or(ApiError::Unauthorized("the token names no key (`kid`)"))?;
+        let key = self.key(kid).ok_or(ApiError::Unauthorized(
+            "the token's key (`kid`) is not one its issuer publishes",
+        ))?;
+        let mut validation = Validation::new(header.alg);
+        validation.set_issuer(&[&self.config.issuer]);
+        validation.set_audience(&[&self.config.audience]);
+        validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+        validation.leeway = leeway;
+        validation.validate_nbf = true;
+        let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key, &validation)
+            .map_err(super::auth::invalid)?;
+        Ok(data.claims)
+    }
+
+    /// The role the token's claims carry: the first line of the issuer's
+    /// mapping whose group the role claim holds.
+    pub fn role(&self, claims: &Map<String, Value>) -> Result<Role, ApiError> {
+        let mut at = self.config.role_claim.split('.');
+        let first = at.next().and_then(|name| claims.get(name));
+        let held = at.fold(first, |value, name| value.and_then(|v| v.get(name)));
+        let groups: Vec<&str> = match held {
+            Some(Value::String(group)) => vec![group.as_str()],
+            Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        };
+        self.config
+            .roles
+            .iter()
+            .find(|line| groups.contains(&line.group.as_str()))
+            .and_then(|line| Role::parse(&line.role))
+            .ok_or(ApiError::Unauthorized("the token carries no group its issuer maps to a role"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use crate::config::GroupRole;
+
+    use super::*;
+
+    fn issuer(role_claim: &str) -> Issuer {
+        let config = TrustedIssuer {
+            issuer: "https://idp.example.org".into(),
+            audience: "infusion-api".into(),
+            jwks_file: "tests/fixtures/idp/jwks.json".into(),
+            algorithms: vec!["RS256".into()],
+            role_claim: role_claim.into(),
+            roles: vec![
+                GroupRole { group: "clinic-admin".into(), role: "admin".into() },
+                GroupRole { group: "clinic-desk".into(), role: "scheduler".into() },
+            ],
+        };
+        Issuer::new(&config)
+    }
+
+    #[test]
+    fn the_role_is_the_first_mapped_group_the_claim_holds() {
+        let nested = issuer("realm_access.roles");
+        let flat = issuer("role");
+        // (issuer, claims, role)
+        let table = [
+            (
+                &nested,
+                json!({"realm_access": {"roles": ["offline_access", "clinic-desk"]}}),
+                Some(Role::Scheduler),
+            ),
+            // Both mapped: the mapping's order decides, not the token's.
+            (
+                &nested,
+                json!({"realm_access": {"roles": ["clinic-desk", "clinic-admin"]}}),
+                Some(Role::Admin),
+            ),
+            (&nested, json!({"realm_access": {"roles": ["offline_access"]}}), None),
+            (&nested, json!({"realm_access": "clinic-admin"}), None),
+            (&nested, json!({"roles": ["clinic-admin"]}), None),
+            (&flat, json!({"role": "clinic-admin"}), Some(Role::Admin)),
+            (&flat, json!({"role": ["clinic-desk"]}), Some(Role::Scheduler)),
+            (&flat, json!({"role": "admin"}), None),
+            (&flat, json!({"role": 7}), None),
+        ];
+        for (issuer, claims, role) in table {
+            let claims = claims.as_object().unwrap().clone();
+            assert_eq!(issuer.role(&claims).ok(), role, "{claims:?}");
+        }
+    }
+
+    #[test]
+    fn the_keys_are_read_at_start_and_an_unknown_kid_is_none() {
+        let idp = issuer("role");
+        assert!(idp.key("rsa-1").is_some());
+        assert!(idp.key("ec-1").is_some());
+        // Unknown: read again once, then not before a minute has passed.
+        assert!(idp.key("rsa-2").is_none());
+        let reread_at = idp.keys.lock().unwrap().reread_at;
+        assert!(reread_at.is_some_and(|at| at.elapsed() < REFRESH_AT_MOST_EVERY));
+    }
+}

@@ -1,0 +1,223 @@
+//! Tokens from the clinic's identity provider (`TRUSTED_ISSUERS_FILE`):
+//! RS256 and ES256 tokens verified with the provider's JWKS, their role
+//! mapped from its groups, and every check our own tokens get.
+
+use std::path::{Path, PathBuf};
+
+use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+use serde_json::{json, Value};
+
+use crate::helpers::{TestApp, SECRET};
+
+const IDP: &str = "https://idp.example.org/realms/clinic";
+const FIXTURES: &str = "tests/fixtures/idp";
+
+/// A file of the test's own, removed when it ends.
+struct TempFile(PathBuf);
+
+impl TempFile {
+    fn new(name: &str, contents: &str) -> Self {
+        let unique = uuid::Uuid::now_v7().simple().to_string();
+        let path = std::env::temp_dir().join(format!("infusion-{unique}-{name}"));
+        std::fs::write(&path, contents).unwrap();
+        Self(path)
+    }
+
+    fn write(&self, contents: &str) {
+        std::fs::write(&self.0, contents).unwrap();
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn fixture(name: &str) -> String {
+    std::fs::read_to_string(Path::new(FIXTURES).join(name)).unwrap()
+}
+
+/// An app trusting the pretend provider, whose JWKS is `jwks` (a file the
+/// test may rewrite), with `algorithms`.
+async fn trusting(jwks: &TempFile, algorithms: &[&str]) -> (TestApp, TempFile) {
+    let issuers = json!([{
+        "issuer": IDP,
+        "audience": "infusion-api",
+        "jwks_file": jwks.0,
+        "algorithms": algorithms,
+        "role_claim": "realm_access.roles",
+        "roles": [
+            {"group": "clinic-admin", "role": "admin"},
+            {"group": "clinic-clinician", "role": "clinician"},
+            {"group": "clinic-desk", "role": "scheduler"},
+            {"group": "ehr", "role": "integration"}
+        ]
+    }]);
+    let file = TempFile::new("issuers.json", &issuers.to_string());
+    let path = file.0.to_string_lossy().into_owned();
+    let app = TestApp::builder().setting("TRUSTED_ISSUERS_FILE", &path).build().await;
+    (app, file)
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// Claims as the provider would issue them to `sub` in `groups`.
+fn claims(sub: &str, groups: &[&str]) -> Value {
+    json!({"iss": IDP, "aud": "infusion-api", "sub": sub, "iat": now(), "exp": now() + 300,
+           "realm_access": {"roles": groups}, "preferred_username": "desk"})
+}
+
+/// `claims` signed by the provider's key `kid` (a fixture) with `alg`.
+fn signed(alg: Algorithm, kid: &str, claims: &Value) -> String {
+    let pem = fixture(&format!("{kid}.pem"));
+    let key = match alg {
+        Algorithm::ES256 | Algorithm::ES384 => EncodingKey::from_ec_pem(pem.as_bytes()),
+        _ => EncodingKey::from_rsa_pem(pem.as_bytes()),
+    }
+    .unwrap();
+    let mut header = Header::new(alg);
+    header.kid = Some(kid.to_owned());
+    encode(&header, claims, &key).unwrap()
+}
+
+#[actix_web::test]
+async fn a_providers_rs256_and_es256_tokens_carry_the_role_its_groups_map_to() {
+    let jwks = TempFile::new("jwks.json", &fixture("jwks.json"));
+    let (app, _issuers) = trusting(&jwks, &["RS256", "ES256"]).await;
+    let desk =
+        signed(Algorithm::RS256, "rsa-1", &claims("kc-user-1", &["offline_access", "clinic-desk"]));
+    let res = app.get("/v1/patients").bearer(&desk).send().await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    // A scheduler: no rooms.
+    let room = json!({"name": "Room 9"});
+    app.post("/v1/rooms").bearer(&desk).json(&room).send().await.assert_problem(403, "forbidden");
+    let admin = signed(Algorithm::ES256, "ec-1", &claims("kc-user-2", &["clinic-admin"]));
+    let res = app.post("/v1/rooms").bearer(&admin).json(&room).send().await;
+    assert_eq!(res.status, 201, "{}", res.text);
+    // The trail names the provider's subjects, refused and admitted.
+    let trail = app.get("/v1/audit-events?operation=create_room").bearer(&admin).send().await;
+    let who: Vec<(Value, Value, Value)> = trail.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["actor"].clone(), e["actor_role"].clone(), e["status"].clone()))
+        .collect();
+    assert_eq!(
+        who,
+        [
+            (json!("kc-user-1"), json!("scheduler"), json!(403)),
+            (json!("kc-user-2"), json!("admin"), json!(201))
+        ]
+    );
+}
+
+#[actix_web::test]
+async fn a_providers_token_passes_every_check_our_own_tokens_pass() {
+    let jwks = TempFile::new("jwks.json", &fixture("jwks.json"));
+    let (app, _issuers) = trusting(&jwks, &["RS256"]).await;
+    let with = |changes: Value| {
+        let mut c = claims("kc-user-1", &["clinic-desk"]);
+        for (k, v) in changes.as_object().unwrap() {
+            if v.is_null() {
+                c.as_object_mut().unwrap().remove(k);
+            } else {
+                c[k] = v.clone();
+            }
+        }
+        c
+    };
+    let rsa = |c: &Value| signed(Algorithm::RS256, "rsa-1", c);
+    let mut crit = Header::new(Algorithm::RS256);
+    crit.kid = Some("rsa-1".into());
+    crit.crit = Some(vec!["exp".into()]);
+    let key = EncodingKey::from_rsa_pem(fixture("rsa-1.pem").as_bytes()).unwrap();
+    let with_crit = encode(&crit, &claims("kc-user-1", &["clinic-desk"]), &key).unwrap();
+    let mut typ = Header::new(Algorithm::RS256);
+    typ.kid = Some("rsa-1".into());
+    typ.typ = Some("dpop+jwt".into());
+    let with_typ = encode(&typ, &claims("kc-user-1", &["clinic-desk"]), &key).unwrap();
+    // An HS256 token claiming the provider's `iss`: HS256 is ours alone.
+    let hs_ours = encode(
+        &Header::new(Algorithm::HS256),
+        &claims("kc-user-1", &["clinic-desk"]),
+        &EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .unwrap();
+    // The classic confusion: HS256 keyed with the provider's public key.
+    let public = jwks_public_pem();
+    let hs_public = encode(
+        &Header::new(Algorithm::HS256),
+        &claims("kc-user-1", &["clinic-desk"]),
+        &EncodingKey::from_secret(public.as_bytes()),
+    )
+    .unwrap();
+    let refused = [
+        ("another audience", rsa(&with(json!({"aud": "another-api"})))),
+        ("an untrusted issuer", rsa(&with(json!({"iss": "https://evil.example.org"})))),
+        ("expired", rsa(&with(json!({"iat": now() - 7200, "exp": now() - 3600})))),
+        ("living past JWT_MAX_LIFETIME_MINUTES", rsa(&with(json!({"exp": now() + 13 * 3600})))),
+        ("no iat", rsa(&with(json!({"iat": null})))),
+        ("iat in the future", rsa(&with(json!({"iat": now() + 3600, "exp": now() + 7200})))),
+        ("no sub", rsa(&with(json!({"sub": null})))),
+        ("no mapped group", rsa(&with(json!({"realm_access": {"roles": ["offline_access"]}})))),
+        ("a crit header", with_crit),
+        ("a typ other than JWT", with_typ),
+        ("an algorithm the issuer may not use", signed(Algorithm::ES256, "ec-1", &with(json!({})))),
+        ("a kid the issuer does not publish", signed(Algorithm::RS256, "rsa-2", &with(json!({})))),
+        ("HS256 claiming the provider", hs_ours),
+        ("HS256 keyed with the provider's public key", hs_public),
+    ];
+    for (what, token) in refused {
+        let res = app.get("/v1/patients").bearer(&token).send().await;
+        assert_eq!(res.status, 401, "{what}: {}", res.text);
+        res.assert_problem(401, "unauthorized");
+    }
+    // Our own tokens still work beside the provider's.
+    let ours =
+        app.get("/v1/patients").role(infusion_api::domain::access::Role::Scheduler).send().await;
+    assert_eq!(ours.status, 200);
+}
+
+/// The provider's `rsa-1` public key, as PEM text.
+fn jwks_public_pem() -> String {
+    let output = std::process::Command::new("openssl")
+        .args(["pkey", "-pubout", "-in"])
+        .arg(Path::new(FIXTURES).join("rsa-1.pem"))
+        .output();
+    match output {
+        Ok(out) if out.status.success() => String::from_utf8(out.stdout).unwrap(),
+        // Without openssl, the private key's text stands in: still not our secret.
+        _ => fixture("rsa-1.pem"),
+    }
+}
+
+/// The provider rotates: its JWKS file gains the next key, and a token
+/// signed with it is taken once the file says so; a JWKS that stops
+/// reading keeps the keys read before.
+#[actix_web::test]
+async fn a_rotated_key_is_read_from_the_jwks_and_a_broken_jwks_keeps_the_old_keys() {
+    let jwks = TempFile::new("jwks.json", &fixture("jwks.json"));
+    let (app, _issuers) = trusting(&jwks, &["RS256", "ES256"]).await;
+    jwks.write(&fixture("jwks-rotated.json"));
+    let next = signed(Algorithm::RS256, "rsa-2", &claims("kc-user-1", &["clinic-desk"]));
+    let res = app.get("/v1/patients").bearer(&next).send().await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    let before = signed(Algorithm::RS256, "rsa-1", &claims("kc-user-1", &["clinic-desk"]));
+    assert_eq!(app.get("/v1/patients").bearer(&before).send().await.status, 200);
+}
+
+#[actix_web::test]
+async fn a_jwks_that_stops_reading_keeps_the_keys_read_before() {
+    let jwks = TempFile::new("jwks.json", &fixture("jwks.json"));
+    let (app, _issuers) = trusting(&jwks, &["RS256", "ES256"]).await;
+    jwks.write("{ not json");
+    // An unknown key makes it read the file again, which fails.
+    let unknown = signed(Algorithm::RS256, "rsa-2", &claims("kc-user-1", &["clinic-desk"]));
+    app.get("/v1/patients").bearer(&unknown).send().await.assert_problem(401, "unauthorized");
+    let known = signed(Algorithm::ES256, "ec-1", &claims("kc-user-1", &["clinic-desk"]));
+    let res = app.get("/v1/patients").bearer(&known).send().await;
+    assert_eq!(res.status, 200, "{}", res.text);
+}
