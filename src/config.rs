@@ -275,7 +275,12 @@ pub struct TrustedIssuer {
     pub audience: String,
     /// Its public keys, as a JWKS file (`{"keys": [...]}`), read at start
     /// and again when a token names a key not in it (at most once a minute).
-    pub jwks_file: PathBuf,
+    #[serde(default)]
+    pub jwks_file: Option<PathBuf>,
+    /// Or as a URL (`https`, or `http` to a loopback address), fetched at
+    /// start and again as a file is read.
+    #[serde(default)]
+    pub jwks_url: Option<String>,
     /// The algorithms taken from it: asymmetric only (`RS256`, `RS384`,
     /// `RS512`, `PS256`, `PS384`, `PS512`, `ES256`, `ES384`, `EdDSA`).
     pub algorithms: Vec<String>,
@@ -304,6 +309,25 @@ pub const ISSUER_ALGORITHMS: &[&str] =
 /// integrations, not `patient` (a patient token's subject is the patient's
 /// id here, which no provider knows).
 pub const ISSUER_ROLES: &[&str] = &["admin", "clinician", "scheduler", "integration"];
+
+/// Whether `url` may serve an issuer's keys: `https`, or plain `http` to a
+/// loopback address only (a provider on the same host, or a test's).
+pub fn jwks_url(url: &str) -> Result<(), String> {
+    let loopback = [
+        "http://127.0.0.1:",
+        "http://127.0.0.1/",
+        "http://localhost:",
+        "http://localhost/",
+        "http://[::1]:",
+        "http://[::1]/",
+    ];
+    let https = url.starts_with("https://") && url.len() > "https://".len();
+    if https || loopback.iter().any(|prefix| url.starts_with(prefix)) {
+        Ok(())
+    } else {
+        Err(format!("`{url}` must be an https URL (http only to a loopback address)"))
+    }
+}
 
 /// `TRUSTED_ISSUERS_FILE` read and checked: every problem, by issuer.
 fn trusted_issuers(path: &std::path::Path) -> Result<Vec<TrustedIssuer>, Vec<String>> {
@@ -347,16 +371,24 @@ fn trusted_issuers(path: &std::path::Path) -> Result<Vec<TrustedIssuer>, Vec<Str
                 ));
             }
         }
-        match std::fs::read_to_string(&issuer.jwks_file) {
-            Err(e) => errors.push(format!("{at}: jwks_file {}: {e}", issuer.jwks_file.display())),
-            Ok(jwks) => {
-                if serde_json::from_str::<jsonwebtoken::jwk::JwkSet>(&jwks).is_err() {
-                    errors.push(format!(
-                        "{at}: jwks_file {} is not a JWKS (`{{\"keys\": [...]}}`)",
-                        issuer.jwks_file.display()
-                    ));
+        match (&issuer.jwks_file, &issuer.jwks_url) {
+            (Some(file), None) => match std::fs::read_to_string(file) {
+                Err(e) => errors.push(format!("{at}: jwks_file {}: {e}", file.display())),
+                Ok(jwks) => {
+                    if serde_json::from_str::<jsonwebtoken::jwk::JwkSet>(&jwks).is_err() {
+                        errors.push(format!(
+                            "{at}: jwks_file {} is not a JWKS (`{{\"keys\": [...]}}`)",
+                            file.display()
+                        ));
+                    }
+                }
+            },
+            (None, Some(url)) => {
+                if let Err(e) = jwks_url(url) {
+                    errors.push(format!("{at}: jwks_url {e}"));
                 }
             }
+            _ => errors.push(format!("{at}: give one of `jwks_file` and `jwks_url`")),
         }
     }
     if errors.is_empty() {
@@ -1158,6 +1190,13 @@ mod tests {
             ),
             (with(serde_json::json!({"jwks_file": "tests/fixtures/idp/README.md"})), "not a JWKS"),
             (with(serde_json::json!({"issuer": " "})), "blank"),
+            (with(serde_json::json!({"jwks_url": "https://idp.example.org/certs"})), "one of"),
+            (
+                with(
+                    serde_json::json!({"jwks_file": null, "jwks_url": "http://idp.example.org/certs"}),
+                ),
+                "https",
+            ),
         ];
         for (issuer, word) in table {
             let path = file("bad.json", &serde_json::json!([issuer]).to_string());
@@ -1166,10 +1205,15 @@ mod tests {
         }
         let twice = file("twice.json", &serde_json::json!([good, good]).to_string());
         assert!(trusted_issuers(&twice).unwrap_err()[0].contains("listed twice"));
+        let url = with(
+            serde_json::json!({"jwks_file": null, "jwks_url": "https://idp.example.org/certs"}),
+        );
+        let by_url = file("url.json", &serde_json::json!([url]).to_string());
+        assert_eq!(trusted_issuers(&by_url).unwrap()[0].jwks_file, None);
         let unknown = file(
             "unknown.json",
-            &serde_json::json!([with(serde_json::json!({"jwks_url": "https://x"}))]).to_string(),
+            &serde_json::json!([with(serde_json::json!({"jwks": {}}))]).to_string(),
         );
-        assert!(trusted_issuers(&unknown).unwrap_err()[0].contains("jwks_url"));
+        assert!(trusted_issuers(&unknown).unwrap_err()[0].contains("jwks"));
     }
 }

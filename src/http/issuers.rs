@@ -4,6 +4,7 @@
 //! [`JwtKeys`](super::auth::JwtKeys) sends every token that is not HS256
 //! here, then applies the checks every token gets.
 
+use std::io::Read;
 use std::str::FromStr;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -21,6 +22,13 @@ use super::error::ApiError;
 /// token naming a key it lacks: a stream of made-up `kid`s reads it once a
 /// minute at most.
 const REFRESH_AT_MOST_EVERY: Duration = Duration::from_secs(60);
+
+/// How long fetching a JWKS URL may take; it runs while a request waits
+/// (only when a token names a key not known yet, at most once a minute).
+const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The most of a JWKS URL's answer that is read.
+const MAX_JWKS_BYTES: u64 = 1024 * 1024;
 
 /// A trusted issuer with its keys.
 pub struct Issuer {
@@ -55,11 +63,12 @@ impl Issuer {
         &self.config.issuer
     }
 
-    /// Reads the JWKS file; keeps the keys it had when that fails.
+    /// Reads the JWKS (the file, or the URL); keeps the keys it had when
+    /// that fails.
     fn read(&self) {
-        let read = std::fs::read_to_string(&self.config.jwks_file)
-            .map_err(|e| e.to_string())
-            .and_then(|text| serde_json::from_str::<JwkSet>(&text).map_err(|e| e.to_string()));
+        let read = self.fetch().and_then(|text| {
+            serde_json::from_str::<JwkSet>(&text).map_err(|e| format!("not a JWKS: {e}"))
+        });
         let mut keys = self.keys.lock().unwrap_or_else(PoisonError::into_inner);
         match read {
             Ok(set) => keys.set = set,
@@ -67,6 +76,26 @@ impl Issuer {
                 "the JWKS of issuer {} could not be read ({e}); keeping the keys it had",
                 self.config.issuer
             ),
+        }
+    }
+
+    /// The JWKS's text, from the file or the URL. A URL is fetched within
+    /// [`FETCH_TIMEOUT`], at most [`MAX_JWKS_BYTES`] of it.
+    fn fetch(&self) -> Result<String, String> {
+        match (&self.config.jwks_file, &self.config.jwks_url) {
+            (Some(file), _) => std::fs::read_to_string(file).map_err(|e| e.to_string()),
+            (None, Some(url)) => {
+                let agent = ureq::AgentBuilder::new().timeout(FETCH_TIMEOUT).build();
+                let response = agent.get(url).call().map_err(|e| e.to_string())?;
+                let mut text = String::new();
+                response
+                    .into_reader()
+                    .take(MAX_JWKS_BYTES)
+                    .read_to_string(&mut text)
+                    .map_err(|e| e.to_string())?;
+                Ok(text)
+            }
+            (None, None) => Err("no JWKS source".into()),
         }
     }
 
@@ -152,7 +181,8 @@ mod tests {
         let config = TrustedIssuer {
             issuer: "https://idp.example.org".into(),
             audience: "infusion-api".into(),
-            jwks_file: "tests/fixtures/idp/jwks.json".into(),
+            jwks_file: Some("tests/fixtures/idp/jwks.json".into()),
+            jwks_url: None,
             algorithms: vec!["RS256".into()],
             role_claim: role_claim.into(),
             roles: vec![

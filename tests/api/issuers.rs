@@ -2,7 +2,11 @@
 //! RS256 and ES256 tokens verified with the provider's JWKS, their role
 //! mapped from its groups, and every check our own tokens get.
 
+use std::io::{Read, Write};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
@@ -41,10 +45,15 @@ fn fixture(name: &str) -> String {
 /// An app trusting the pretend provider, whose JWKS is `jwks` (a file the
 /// test may rewrite), with `algorithms`.
 async fn trusting(jwks: &TempFile, algorithms: &[&str]) -> (TestApp, TempFile) {
-    let issuers = json!([{
+    trusting_source(json!({"jwks_file": jwks.0}), algorithms).await
+}
+
+/// An app trusting the pretend provider, its JWKS from `source`
+/// (`jwks_file` or `jwks_url`).
+async fn trusting_source(source: Value, algorithms: &[&str]) -> (TestApp, TempFile) {
+    let mut issuer = json!({
         "issuer": IDP,
         "audience": "infusion-api",
-        "jwks_file": jwks.0,
         "algorithms": algorithms,
         "role_claim": "realm_access.roles",
         "roles": [
@@ -53,8 +62,11 @@ async fn trusting(jwks: &TempFile, algorithms: &[&str]) -> (TestApp, TempFile) {
             {"group": "clinic-desk", "role": "scheduler"},
             {"group": "ehr", "role": "integration"}
         ]
-    }]);
-    let file = TempFile::new("issuers.json", &issuers.to_string());
+    });
+    for (k, v) in source.as_object().unwrap() {
+        issuer[k] = v.clone();
+    }
+    let file = TempFile::new("issuers.json", &json!([issuer]).to_string());
     let path = file.0.to_string_lossy().into_owned();
     let app = TestApp::builder().setting("TRUSTED_ISSUERS_FILE", &path).build().await;
     (app, file)
@@ -220,4 +232,90 @@ async fn a_jwks_that_stops_reading_keeps_the_keys_read_before() {
     let known = signed(Algorithm::ES256, "ec-1", &claims("kc-user-1", &["clinic-desk"]));
     let res = app.get("/v1/patients").bearer(&known).send().await;
     assert_eq!(res.status, 200, "{}", res.text);
+}
+
+/// A provider's JWKS served over HTTP on loopback: what it serves can
+/// change, and it counts the fetches.
+struct JwksServer {
+    url: String,
+    body: Arc<Mutex<(u16, String)>>,
+    fetches: Arc<AtomicUsize>,
+}
+
+impl JwksServer {
+    fn start(jwks: &str) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/realms/clinic/certs", listener.local_addr().unwrap());
+        let body = Arc::new(Mutex::new((200, jwks.to_owned())));
+        let fetches = Arc::new(AtomicUsize::new(0));
+        let (served, counted) = (body.clone(), fetches.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut request = [0u8; 4096];
+                let _ = stream.read(&mut request);
+                counted.fetch_add(1, Ordering::SeqCst);
+                let (status, text) = served.lock().unwrap().clone();
+                let answer = format!(
+                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                    text.len()
+                );
+                let _ = stream.write_all(answer.as_bytes());
+            }
+        });
+        Self { url, body, fetches }
+    }
+
+    fn serve(&self, status: u16, text: &str) {
+        *self.body.lock().unwrap() = (status, text.to_owned());
+    }
+
+    fn fetches(&self) -> usize {
+        self.fetches.load(Ordering::SeqCst)
+    }
+}
+
+/// A JWKS URL: fetched at start, fetched again when a token names a key it
+/// lacks (the provider rotated), at most once a minute, and kept when a
+/// fetch fails.
+#[actix_web::test]
+async fn a_jwks_url_is_fetched_at_start_and_again_for_a_rotated_key_at_most_once_a_minute() {
+    let server = JwksServer::start(&fixture("jwks.json"));
+    let (app, _issuers) = trusting_source(json!({"jwks_url": server.url}), &["RS256"]).await;
+    assert_eq!(server.fetches(), 1);
+    let token = |kid: &str| signed(Algorithm::RS256, kid, &claims("kc-user-1", &["clinic-desk"]));
+    assert_eq!(app.get("/v1/patients").bearer(&token("rsa-1")).send().await.status, 200);
+    assert_eq!(server.fetches(), 1, "a known key needs no fetch");
+
+    server.serve(200, &fixture("jwks-rotated.json"));
+    let res = app.get("/v1/patients").bearer(&token("rsa-2")).send().await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert_eq!(server.fetches(), 2);
+
+    // Within the minute, a made-up key fetches nothing: 401.
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some("rsa-9".into());
+    let key = EncodingKey::from_rsa_pem(fixture("rsa-1.pem").as_bytes()).unwrap();
+    let unknown = encode(&header, &claims("kc-user-1", &["clinic-desk"]), &key).unwrap();
+    app.get("/v1/patients").bearer(&unknown).send().await.assert_problem(401, "unauthorized");
+    assert_eq!(server.fetches(), 2);
+
+    // The provider failing keeps the keys fetched before.
+    server.serve(500, "oops");
+    assert_eq!(app.get("/v1/patients").bearer(&token("rsa-1")).send().await.status, 200);
+}
+
+/// A provider down at start: its tokens are refused (nothing to verify
+/// with) until a fetch succeeds; the server starts anyway.
+#[actix_web::test]
+async fn a_provider_down_at_start_is_fetched_again_when_a_token_arrives() {
+    let server = JwksServer::start("");
+    server.serve(503, "down");
+    let (app, _issuers) = trusting_source(json!({"jwks_url": server.url}), &["RS256"]).await;
+    assert_eq!(server.fetches(), 1);
+    server.serve(200, &fixture("jwks.json"));
+    let token = signed(Algorithm::RS256, "rsa-1", &claims("kc-user-1", &["clinic-desk"]));
+    let res = app.get("/v1/patients").bearer(&token).send().await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert_eq!(server.fetches(), 2);
 }
