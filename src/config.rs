@@ -608,6 +608,7 @@ impl Settings {
                 })
                 .collect(),
         };
+        let jwt_issuer = get("JWT_ISSUER").unwrap_or_else(|| "infusion-api".into());
         let trusted_issuers = match get("TRUSTED_ISSUERS_FILE") {
             None => Vec::new(),
             Some(path) => trusted_issuers(std::path::Path::new(path.trim())).unwrap_or_else(|e| {
@@ -615,6 +616,11 @@ impl Settings {
                 Vec::new()
             }),
         };
+        if trusted_issuers.iter().any(|issuer| issuer.issuer == jwt_issuer) {
+            errors.push(format!(
+                "TRUSTED_ISSUERS_FILE lists `{jwt_issuer}`, this server's own JWT_ISSUER: a provider needs an `iss` of its own"
+            ));
+        }
         let cors_origins = cors_origins(get("CORS_ALLOWED_ORIGINS").as_deref(), app_env)
             .unwrap_or_else(|mut messages| {
                 errors.append(&mut messages);
@@ -650,7 +656,7 @@ impl Settings {
             bind_addr,
             jwt_secret,
             jwt_secret_is_development,
-            jwt_issuer: get("JWT_ISSUER").unwrap_or_else(|| "infusion-api".into()),
+            jwt_issuer,
             jwt_audience: get("JWT_AUDIENCE").unwrap_or_else(|| "infusion-api".into()),
             jwt_max_lifetime_minutes,
             clinic_timezone,
@@ -1203,6 +1209,18 @@ mod tests {
             let errors = trusted_issuers(&path).unwrap_err();
             assert!(errors.iter().any(|e| e.contains(word)), "{word}: {errors:?}");
         }
+        // Not this server's own issuer: its tokens are HS256 with JWT_SECRET.
+        let ours = file(
+            "ours.json",
+            &serde_json::json!([with(serde_json::json!({"issuer": "infusion-api"}))]).to_string(),
+        );
+        let lookup = |key: &str| match key {
+            "JWT_SECRET" => Some("k7Qw9zR2pL4xV8nB1mT6yH3cF5jD0sGe".to_owned()),
+            "TRUSTED_ISSUERS_FILE" => Some(ours.display().to_string()),
+            _ => None,
+        };
+        let errors = Settings::from_lookup(lookup).unwrap_err().0;
+        assert!(errors.iter().any(|e| e.contains("JWT_ISSUER")), "{errors:?}");
         let twice = file("twice.json", &serde_json::json!([good, good]).to_string());
         assert!(trusted_issuers(&twice).unwrap_err()[0].contains("listed twice"));
         let url = with(
