@@ -313,19 +313,28 @@ pub const ISSUER_ROLES: &[&str] = &["admin", "clinician", "scheduler", "integrat
 /// Whether `url` may serve an issuer's keys: `https`, or plain `http` to a
 /// loopback address only (a provider on the same host, or a test's).
 pub fn jwks_url(url: &str) -> Result<(), String> {
-    let loopback = [
-        "http://127.0.0.1:",
-        "http://127.0.0.1/",
-        "http://localhost:",
-        "http://localhost/",
-        "http://[::1]:",
-        "http://[::1]/",
-    ];
-    let https = url.starts_with("https://") && url.len() > "https://".len();
-    if https || loopback.iter().any(|prefix| url.starts_with(prefix)) {
-        Ok(())
-    } else {
-        Err(format!("`{url}` must be an https URL (http only to a loopback address)"))
+    let refused = || {
+        Err(format!(
+            "`{url}` must be an https URL (http only to a loopback address), without a user name"
+        ))
+    };
+    let (scheme, rest) = match url.split_once("://") {
+        Some(parts) => parts,
+        None => return refused(),
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.is_empty() || authority.contains('@') {
+        return refused();
+    }
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.split(':').next().unwrap_or_default(),
+    };
+    let loopback = matches!(host, "127.0.0.1" | "localhost" | "::1");
+    match scheme {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        _ => refused(),
     }
 }
 
@@ -1233,5 +1242,28 @@ mod tests {
             &serde_json::json!([with(serde_json::json!({"jwks": {}}))]).to_string(),
         );
         assert!(trusted_issuers(&unknown).unwrap_err()[0].contains("jwks"));
+    }
+
+    #[test]
+    fn a_jwks_url_is_https_or_http_to_loopback_without_a_user() {
+        // (url, taken)
+        let table = [
+            ("https://sso.example.org/realms/c/certs", true),
+            ("https://sso.example.org", true),
+            ("http://127.0.0.1:8180/certs", true),
+            ("http://localhost/certs", true),
+            ("http://[::1]:8180/certs", true),
+            ("http://sso.example.org/certs", false),
+            ("http://127.0.0.1:80@evil.example/certs", false),
+            ("http://127.0.0.1@evil.example/", false),
+            ("http://localhost.evil.example/", false),
+            ("https://user:pass@sso.example.org/", false),
+            ("https://", false),
+            ("ftp://127.0.0.1/certs", false),
+            ("sso.example.org", false),
+        ];
+        for (url, taken) in table {
+            assert_eq!(jwks_url(url).is_ok(), taken, "{url}");
+        }
     }
 }
