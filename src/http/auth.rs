@@ -52,7 +52,10 @@ pub struct JwtKeys {
     /// checked again on every hit. Every other check holds for the token
     /// once it has passed: the header and the claims cannot change, and an
     /// `iat` that was not in the future stays so.
-    verified: Mutex<HashMap<String, (Caller, u64)>>,
+    /// A provider's token is remembered with its issuer and the generation
+    /// of the issuer's key set it was verified under: once the set changes
+    /// (a key withdrawn), it is verified again.
+    verified: Mutex<HashMap<String, Verified>>,
     /// The identity providers whose tokens are taken (`TRUSTED_ISSUERS_FILE`).
     issuers: Vec<Issuer>,
 }
@@ -103,20 +106,23 @@ impl JwtKeys {
     pub fn verify(&self, token: &str) -> Result<Caller, ApiError> {
         let now = jsonwebtoken::get_current_timestamp();
         if let Ok(verified) = self.verified.lock() {
-            if let Some((caller, exp)) = verified.get(token) {
+            if let Some((caller, exp, keys)) = verified.get(token) {
                 // The library's own rule: expired once `exp` is more than
                 // the leeway in the past.
-                if exp.saturating_add(self.validation.leeway) >= now {
+                let current = keys.is_none_or(|(i, generation)| {
+                    self.issuers.get(i).is_some_and(|issuer| issuer.generation() == generation)
+                });
+                if current && exp.saturating_add(self.validation.leeway) >= now {
                     return Ok(caller.clone());
                 }
             }
         }
-        let (caller, exp) = self.verify_uncached(token)?;
+        let (caller, exp, keys) = self.verify_uncached(token)?;
         if let Ok(mut verified) = self.verified.lock() {
             if verified.len() >= VERIFIED_CACHE_SIZE {
                 verified.clear();
             }
-            verified.insert(token.to_owned(), (caller.clone(), exp));
+            verified.insert(token.to_owned(), (caller.clone(), exp, keys));
         }
         Ok(caller)
     }
@@ -124,7 +130,7 @@ impl JwtKeys {
     /// Our own HS256 tokens with `JWT_SECRET`; any other algorithm from a
     /// trusted issuer, with its keys ([`Issuer`]). Then the checks every
     /// token gets.
-    fn verify_uncached(&self, token: &str) -> Result<(Caller, u64), ApiError> {
+    fn verify_uncached(&self, token: &str) -> Result<Verified, ApiError> {
         let header = jsonwebtoken::decode_header(token)
             .map_err(|_| ApiError::Unauthorized("the token is not valid"))?;
         check_header(&header)?;
@@ -138,12 +144,17 @@ impl JwtKeys {
             let claimed = jsonwebtoken::dangerous::insecure_decode::<Map<String, Value>>(token)
                 .map_err(|_| ApiError::Unauthorized("the token is not valid"))?;
             let name = claimed.claims.get("iss").and_then(Value::as_str).unwrap_or_default();
-            let issuer =
-                self.issuers.iter().find(|issuer| issuer.name() == name).ok_or(
+            let (index, issuer) =
+                self.issuers.iter().enumerate().find(|(_, issuer)| issuer.name() == name).ok_or(
                     ApiError::Unauthorized("the token's issuer is not one this API trusts"),
                 )?;
-            (issuer.verify(token, &header, self.validation.leeway)?, Some(issuer))
+            // The generation before verifying: a change meanwhile verifies again.
+            let generation = issuer.generation();
+            let claims = issuer.verify(token, &header, self.validation.leeway)?;
+            (claims, Some((index, generation, issuer)))
         };
+        let keys = issuer.map(|(index, generation, _)| (index, generation));
+        let issuer = issuer.map(|(_, _, issuer)| issuer);
         // The library has checked the signature, `exp`, `nbf`, and that
         // `iss` and `aud` name ours; it also takes an array for `iss`, and
         // knows nothing of `iat`.
@@ -193,9 +204,17 @@ impl JwtKeys {
             .filter(|sub| !sub.trim().is_empty())
             .ok_or(ApiError::Unauthorized("the token has an empty subject"))?;
         let caller = Caller { subject: subject.to_owned(), role };
-        Ok((caller, exp))
+        Ok((caller, exp, keys))
     }
 }
+
+/// An issuer, by its place in [`JwtKeys::issuers`], and the generation of
+/// its key set.
+type KeySet = (usize, u64);
+
+/// A verified token's caller, `exp`, and the key set it was verified under
+/// (none for our own tokens).
+type Verified = (Caller, u64, Option<KeySet>);
 
 /// A token the library refused: expired, or not valid.
 pub(super) fn invalid(error: jsonwebtoken::errors::Error) -> ApiError {
@@ -675,7 +694,7 @@ mod tests {
         let stale = keys.issue(Role::Admin, "a-1", past, past + Duration::hours(1)).unwrap();
         let caller = Caller { subject: "a-1".into(), role: Role::Admin };
         let exp = (past + Duration::hours(1)).timestamp() as u64;
-        keys.verified.lock().unwrap().insert(stale.clone(), (caller, exp));
+        keys.verified.lock().unwrap().insert(stale.clone(), (caller, exp, None));
         assert!(matches!(
             keys.verify(&stale),
             Err(ApiError::Unauthorized("the token has expired"))

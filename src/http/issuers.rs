@@ -6,10 +6,11 @@
 
 use std::io::Read;
 use std::str::FromStr;
-use std::sync::{Mutex, PoisonError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::jwk::{Jwk, JwkSet, KeyOperations, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
 use serde_json::{Map, Value};
 
@@ -30,11 +31,24 @@ const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 /// The most of a JWKS URL's answer that is read.
 const MAX_JWKS_BYTES: u64 = 1024 * 1024;
 
+/// How often the JWKS is read again regardless: a key the provider
+/// withdrew (compromised, say) stops verifying within this time.
+const REREAD_EVERY: Duration = Duration::from_secs(600);
+
 /// A trusted issuer with its keys.
 pub struct Issuer {
-    config: TrustedIssuer,
+    source: Arc<Source>,
     algorithms: Vec<Algorithm>,
+}
+
+/// An issuer's settings and the keys read from its JWKS, shared with the
+/// thread that reads it again every [`REREAD_EVERY`].
+struct Source {
+    config: TrustedIssuer,
     keys: Mutex<Keys>,
+    /// Counts the changes of the key set: a token verified under an older
+    /// set is verified again ([`Issuer::generation`]).
+    generation: AtomicU64,
 }
 
 struct Keys {
@@ -45,24 +59,50 @@ struct Keys {
 
 impl Issuer {
     /// The issuer `config` names, its JWKS read now (an unreadable one is
-    /// kept empty and logged: its tokens are refused until it reads).
+    /// kept empty and logged: its tokens are refused until it reads), and
+    /// again every [`REREAD_EVERY`] by a thread that ends with the issuer.
     pub fn new(config: &TrustedIssuer) -> Self {
         let algorithms =
             config.algorithms.iter().filter_map(|a| Algorithm::from_str(a).ok()).collect();
-        let issuer = Self {
+        let source = Arc::new(Source {
             config: config.clone(),
-            algorithms,
             keys: Mutex::new(Keys { set: JwkSet { keys: Vec::new() }, reread_at: None }),
-        };
-        issuer.read();
-        issuer
+            generation: AtomicU64::new(0),
+        });
+        source.read();
+        let weak = Arc::downgrade(&source);
+        let spawned = std::thread::Builder::new().name("jwks-reread".into()).spawn(move || loop {
+            std::thread::sleep(REREAD_EVERY);
+            match weak.upgrade() {
+                Some(source) => source.read(),
+                None => return,
+            }
+        });
+        if let Err(e) = spawned {
+            log::warn!("the JWKS of issuer {} will not be read again in time: {e}", config.issuer);
+        }
+        Self { source, algorithms }
     }
 
     /// The `iss` its tokens carry.
     pub fn name(&self) -> &str {
-        &self.config.issuer
+        &self.source.config.issuer
     }
 
+    /// How many times its key set has changed since start.
+    pub fn generation(&self) -> u64 {
+        self.source.generation.load(Ordering::SeqCst)
+    }
+
+    /// The key `kid` names that may verify `alg`, reading the JWKS again
+    /// (at most once a minute) when it is not there: the provider may have
+    /// rotated.
+    fn key(&self, kid: &str, alg: Algorithm) -> Option<DecodingKey> {
+        self.source.key(kid, alg)
+    }
+}
+
+impl Source {
     /// Reads the JWKS (the file, or the URL); keeps the keys it had when
     /// that fails.
     fn read(&self) {
@@ -71,7 +111,11 @@ impl Issuer {
         });
         let mut keys = self.keys.lock().unwrap_or_else(PoisonError::into_inner);
         match read {
-            Ok(set) => keys.set = set,
+            Ok(set) if set == keys.set => {}
+            Ok(set) => {
+                keys.set = set;
+                self.generation.fetch_add(1, Ordering::SeqCst);
+            }
             Err(e) => log::warn!(
                 "the JWKS of issuer {} could not be read ({e}); keeping the keys it had",
                 self.config.issuer
@@ -85,7 +129,9 @@ impl Issuer {
         match (&self.config.jwks_file, &self.config.jwks_url) {
             (Some(file), _) => std::fs::read_to_string(file).map_err(|e| e.to_string()),
             (None, Some(url)) => {
-                let agent = ureq::AgentBuilder::new().timeout(FETCH_TIMEOUT).build();
+                // No redirects: an https URL must not lead to plain http or
+                // to another host.
+                let agent = ureq::AgentBuilder::new().timeout(FETCH_TIMEOUT).redirects(0).build();
                 let response = agent.get(url).call().map_err(|e| e.to_string())?;
                 let mut text = String::new();
                 response
@@ -99,10 +145,18 @@ impl Issuer {
         }
     }
 
-    /// The key `kid` names, reading the JWKS again (at most once a
-    /// minute) when it is not there: the provider may have rotated.
-    fn key(&self, kid: &str) -> Option<DecodingKey> {
-        let find = |keys: &Keys| keys.set.find(kid).and_then(|jwk| DecodingKey::from_jwk(jwk).ok());
+    /// The key `kid` names that may verify `alg`, reading the JWKS again
+    /// (at most once a minute) when it is not there: the provider may have
+    /// rotated.
+    fn key(&self, kid: &str, alg: Algorithm) -> Option<DecodingKey> {
+        let find = |keys: &Keys| {
+            keys.set
+                .keys
+                .iter()
+                .filter(|jwk| jwk.common.key_id.as_deref() == Some(kid))
+                .find(|jwk| signs_with(jwk, alg))
+                .and_then(|jwk| DecodingKey::from_jwk(jwk).ok())
+        };
         {
             let mut keys = self.keys.lock().unwrap_or_else(PoisonError::into_inner);
             if let Some(key) = find(&keys) {
@@ -116,7 +170,9 @@ impl Issuer {
         self.read();
         find(&self.keys.lock().unwrap_or_else(PoisonError::into_inner))
     }
+}
 
+impl Issuer {
     /// Verifies `token`'s signature and `exp`, `nbf`, `iss` and `aud` with
     /// this issuer's key and rules; the claims, for the checks every token
     /// gets.
@@ -135,12 +191,12 @@ impl Issuer {
             .kid
             .as_deref()
             .ok_or(ApiError::Unauthorized("the token names no key (`kid`)"))?;
-        let key = self.key(kid).ok_or(ApiError::Unauthorized(
+        let key = self.key(kid, header.alg).ok_or(ApiError::Unauthorized(
             "the token's key (`kid`) is not one its issuer publishes",
         ))?;
         let mut validation = Validation::new(header.alg);
-        validation.set_issuer(&[&self.config.issuer]);
-        validation.set_audience(&[&self.config.audience]);
+        validation.set_issuer(&[&self.source.config.issuer]);
+        validation.set_audience(&[&self.source.config.audience]);
         validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
         validation.leeway = leeway;
         validation.validate_nbf = true;
@@ -152,7 +208,7 @@ impl Issuer {
     /// The role the token's claims carry: the first line of the issuer's
     /// mapping whose group the role claim holds.
     pub fn role(&self, claims: &Map<String, Value>) -> Result<Role, ApiError> {
-        let mut at = self.config.role_claim.split('.');
+        let mut at = self.source.config.role_claim.split('.');
         let first = at.next().and_then(|name| claims.get(name));
         let held = at.fold(first, |value, name| value.and_then(|v| v.get(name)));
         let groups: Vec<&str> = match held {
@@ -160,13 +216,26 @@ impl Issuer {
             Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
             _ => Vec::new(),
         };
-        self.config
+        self.source
+            .config
             .roles
             .iter()
             .find(|line| groups.contains(&line.group.as_str()))
             .and_then(|line| Role::parse(&line.role))
             .ok_or(ApiError::Unauthorized("the token carries no group its issuer maps to a role"))
     }
+}
+
+/// Whether `jwk` may verify a signature made with `alg`: a signing key
+/// (`use`, when given, is `sig`; `key_ops`, when given, holds `verify`),
+/// of the algorithm it names, if it names one.
+fn signs_with(jwk: &Jwk, alg: Algorithm) -> bool {
+    let common = &jwk.common;
+    let for_signing = common.public_key_use.as_ref().is_none_or(|u| *u == PublicKeyUse::Signature);
+    let verifies =
+        common.key_operations.as_ref().is_none_or(|ops| ops.contains(&KeyOperations::Verify));
+    let named = common.key_algorithm.is_none_or(|named| named.to_string() == format!("{alg:?}"));
+    for_signing && verifies && named
 }
 
 #[cfg(test)]
@@ -227,11 +296,11 @@ mod tests {
     #[test]
     fn the_keys_are_read_at_start_and_an_unknown_kid_is_none() {
         let idp = issuer("role");
-        assert!(idp.key("rsa-1").is_some());
-        assert!(idp.key("ec-1").is_some());
+        assert!(idp.key("rsa-1", Algorithm::RS256).is_some());
+        assert!(idp.key("ec-1", Algorithm::ES256).is_some());
         // Unknown: read again once, then not before a minute has passed.
-        assert!(idp.key("rsa-2").is_none());
-        let reread_at = idp.keys.lock().unwrap().reread_at;
+        assert!(idp.key("rsa-2", Algorithm::RS256).is_none());
+        let reread_at = idp.source.keys.lock().unwrap().reread_at;
         assert!(reread_at.is_some_and(|at| at.elapsed() < REFRESH_AT_MOST_EVERY));
     }
 }
