@@ -323,7 +323,7 @@ impl Note {
 impl Noted {
     /// The record of the request, answered with `status`.
     fn into_event(self, status: u16) -> AuditEvent {
-        let (actor, actor_role) = self.caller.map(|c| (c.subject, c.role)).unzip();
+        let (actor, actor_role) = self.caller.map(|c| (c.actor(), c.role)).unzip();
         AuditEvent {
             request_id: self.id.clone(),
             id: self.id,

@@ -203,7 +203,8 @@ impl JwtKeys {
             .and_then(Value::as_str)
             .filter(|sub| !sub.trim().is_empty())
             .ok_or(ApiError::Unauthorized("the token has an empty subject"))?;
-        let caller = Caller { subject: subject.to_owned(), role };
+        let issuer = issuer.map(|issuer| issuer.name().to_owned());
+        let caller = Caller { subject: subject.to_owned(), role, issuer };
         Ok((caller, exp, keys))
     }
 }
@@ -263,12 +264,25 @@ pub struct Caller {
     /// The token's `sub`: a staff member or system, or a patient's id.
     pub subject: String,
     pub role: Role,
+    /// The identity provider that issued the token (its `iss`); `None` for
+    /// our own tokens. Subjects are unique only within their issuer.
+    pub issuer: Option<String>,
 }
 
 impl Caller {
-    /// `role:subject`, as records name who did something.
+    /// Who acts: the subject, and for a provider's token `@` its issuer, so
+    /// that two issuers' equal subjects are two callers.
+    pub fn actor(&self) -> String {
+        match &self.issuer {
+            None => self.subject.clone(),
+            Some(issuer) => format!("{}@{issuer}", self.subject),
+        }
+    }
+
+    /// `role:actor`, as records name who did something, and the scope of a
+    /// caller's idempotency keys.
     pub fn label(&self) -> String {
-        format!("{}:{}", self.role.as_str(), self.subject)
+        format!("{}:{}", self.role.as_str(), self.actor())
     }
 
     /// `Ok` when the caller's role is one of `roles`, else 403 `forbidden`.
@@ -692,7 +706,7 @@ mod tests {
         // the leeway) is checked afresh, and refused as expired.
         let past = now - Duration::hours(2);
         let stale = keys.issue(Role::Admin, "a-1", past, past + Duration::hours(1)).unwrap();
-        let caller = Caller { subject: "a-1".into(), role: Role::Admin };
+        let caller = Caller { subject: "a-1".into(), role: Role::Admin, issuer: None };
         let exp = (past + Duration::hours(1)).timestamp() as u64;
         keys.verified.lock().unwrap().insert(stale.clone(), (caller, exp, None));
         assert!(matches!(

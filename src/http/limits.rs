@@ -84,7 +84,7 @@ impl Limits {
     }
 
     fn caller_key(&self, caller: &Caller) -> u64 {
-        self.hasher.hash_one((caller.role.as_str(), caller.subject.as_str()))
+        self.hasher.hash_one((caller.role.as_str(), caller.subject.as_str(), &caller.issuer))
     }
 }
 

@@ -120,8 +120,8 @@ async fn a_providers_rs256_and_es256_tokens_carry_the_role_its_groups_map_to() {
     assert_eq!(
         who,
         [
-            (json!("kc-user-1"), json!("scheduler"), json!(403)),
-            (json!("kc-user-2"), json!("admin"), json!(201))
+            (json!(format!("kc-user-1@{IDP}")), json!("scheduler"), json!(403)),
+            (json!(format!("kc-user-2@{IDP}")), json!("admin"), json!(201))
         ]
     );
 }
@@ -357,4 +357,36 @@ async fn a_key_for_encryption_or_another_algorithm_does_not_verify() {
         let res = app.get("/v1/patients").bearer(&token).send().await;
         res.assert_problem(401, "unauthorized");
     }
+}
+
+/// A provider's subject is its own: our token with the same `sub` and role
+/// is another caller, with its own idempotency keys.
+#[actix_web::test]
+async fn equal_subjects_of_two_issuers_are_two_callers() {
+    let jwks = TempFile::new("jwks.json", &fixture("jwks.json"));
+    let (app, _issuers) = trusting(&jwks, &["RS256"]).await;
+    let theirs = signed(Algorithm::RS256, "rsa-1", &claims("desk-1", &["clinic-desk"]));
+    let ours = app.token_for(infusion_api::domain::access::Role::Scheduler, "desk-1");
+    let body = |given: &str| {
+        json!({"given_name": given, "family_name": "Lovelace", "date_of_birth": "1985-12-10",
+               "indications": [{"code": "migraine"}]})
+    };
+    let first = app
+        .post("/v1/patients")
+        .bearer(&theirs)
+        .header("idempotency-key", "k")
+        .json(&body("Ada"))
+        .send()
+        .await;
+    assert_eq!(first.status, 201, "{}", first.text);
+    let second = app
+        .post("/v1/patients")
+        .bearer(&ours)
+        .header("idempotency-key", "k")
+        .json(&body("Grace"))
+        .send()
+        .await;
+    assert_eq!(second.status, 201, "{}", second.text);
+    assert_eq!(second.header("idempotent-replayed"), None);
+    assert_ne!(first.body["id"], second.body["id"]);
 }
