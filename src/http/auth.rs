@@ -570,6 +570,14 @@ impl<A: Admits> Ctx<A> {
         }
     }
 
+    /// Notes on the trail what the change `answer` answered touched: an
+    /// answer sent again discloses it as the first did.
+    fn noted_replay(&self, answer: &StoredAnswer) {
+        if let Some(note) = &self.note {
+            note.saw_again(idempotency::seen_by(answer));
+        }
+    }
+
     /// The answer to a committed write: noted on the trail as stored with
     /// it, or the answer another process stored for the key, sent again.
     pub fn answer(&self, outcome: Outcome) -> HttpResponse {
@@ -581,9 +589,7 @@ impl<A: Admits> Ctx<A> {
                 reply.into_response()
             }
             Outcome::Replay(answer) => {
-                if let Some(note) = &self.note {
-                    note.saw_again(idempotency::seen_by(&answer));
-                }
+                self.noted_replay(&answer);
                 idempotency::replayed(&answer)
             }
         }
@@ -647,9 +653,7 @@ impl<A: Admits> Ctx<A> {
                 Ok(self)
             }
             Err(ApiError::Replayed(answer)) => {
-                if let Some(note) = &self.note {
-                    note.saw_again(idempotency::seen_by(&answer));
-                }
+                self.noted_replay(&answer);
                 Err(ApiError::Replayed(answer))
             }
             Err(error) => Err(error),

@@ -93,13 +93,6 @@ impl Issuer {
     pub fn generation(&self) -> u64 {
         self.source.generation.load(Ordering::SeqCst)
     }
-
-    /// The key `kid` names that may verify `alg`, reading the JWKS again
-    /// (at most once a minute) when it is not there: the provider may have
-    /// rotated.
-    fn key(&self, kid: &str, alg: Algorithm) -> Option<DecodingKey> {
-        self.source.key(kid, alg)
-    }
 }
 
 impl Source {
@@ -191,7 +184,7 @@ impl Issuer {
             .kid
             .as_deref()
             .ok_or(ApiError::Unauthorized("the token names no key (`kid`)"))?;
-        let key = self.key(kid, header.alg).ok_or(ApiError::Unauthorized(
+        let key = self.source.key(kid, header.alg).ok_or(ApiError::Unauthorized(
             "the token's key (`kid`) is not one its issuer publishes",
         ))?;
         let mut validation = Validation::new(header.alg);
@@ -296,10 +289,10 @@ mod tests {
     #[test]
     fn the_keys_are_read_at_start_and_an_unknown_kid_is_none() {
         let idp = issuer("role");
-        assert!(idp.key("rsa-1", Algorithm::RS256).is_some());
-        assert!(idp.key("ec-1", Algorithm::ES256).is_some());
+        assert!(idp.source.key("rsa-1", Algorithm::RS256).is_some());
+        assert!(idp.source.key("ec-1", Algorithm::ES256).is_some());
         // Unknown: read again once, then not before a minute has passed.
-        assert!(idp.key("rsa-2", Algorithm::RS256).is_none());
+        assert!(idp.source.key("rsa-2", Algorithm::RS256).is_none());
         let reread_at = idp.source.keys.lock().unwrap().reread_at;
         assert!(reread_at.is_some_and(|at| at.elapsed() < REFRESH_AT_MOST_EVERY));
     }
