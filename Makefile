@@ -41,6 +41,12 @@ fuzz:
 browser-cors:
 	bash .ci/browser-cors
 
+## SMART Backend Services checked with PyJWT: two backend clients (RS384, ES384)
+## get tokens with examples/ehr_client.py, verified against the server's JWKS.
+.PHONY: smart-check
+smart-check:
+	bash .ci/smart-check
+
 ## schemathesis as a stranger runs it: `--checks all`, none of the project's
 ## configuration, hooks or seeded records. Reports the rules the contract cannot
 ## state (docs/API.md); not part of CI.

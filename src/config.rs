@@ -170,7 +170,34 @@ pub struct Settings {
     /// Whether `serve` seeds a demo clinic into an empty database
     /// (`DEMO_CLINIC`): on by default in development, never in production.
     pub demo_clinic: bool,
+    /// The API's own signing key for the access tokens of backend clients
+    /// (`SIGNING_KEY_FILE`, an EC P-256 private key in PEM). Development
+    /// makes one in [`DEFAULT_SIGNING_KEY_PATH`] on first start; without
+    /// one, production issues no access tokens (SMART Backend Services off).
+    pub signing_key: Option<SigningKeyFile>,
+    /// Keys that signed before the current one (`RETIRED_SIGNING_KEY_FILES`):
+    /// published and verifying, never signing, until their tokens expire.
+    pub retired_signing_keys: Vec<PathBuf>,
+    /// The API's address as clients reach it (`PUBLIC_URL`), without a
+    /// trailing slash: the token endpoint is `{PUBLIC_URL}/oauth/token`,
+    /// the `aud` of every client assertion.
+    pub public_url: Option<String>,
+    /// How long an access token from the token endpoint lives
+    /// (`ACCESS_TOKEN_LIFETIME_SECONDS`, 300 by default, as SMART advises).
+    pub access_token_lifetime_seconds: u32,
 }
+
+/// Where the API's signing key is, and whether to make it when it is not
+/// there (development only).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SigningKeyFile {
+    pub path: PathBuf,
+    pub generate: bool,
+}
+
+/// Where development keeps the signing key it makes: under the working
+/// directory, as the default database is.
+pub const DEFAULT_SIGNING_KEY_PATH: &str = "data/signing-key.pem";
 
 /// The browser origins allowed to call the API across origins (CORS), from
 /// `CORS_ALLOWED_ORIGINS` and the mode. `http::cors::allows` decides a
@@ -310,32 +337,23 @@ pub const ISSUER_ALGORITHMS: &[&str] =
 /// id here, which no provider knows).
 pub const ISSUER_ROLES: &[&str] = &["admin", "clinician", "scheduler", "integration"];
 
-/// Whether `url` may serve an issuer's keys: `https`, or plain `http` to a
-/// loopback address only (a provider on the same host, or a test's).
-pub fn jwks_url(url: &str) -> Result<(), String> {
-    let refused = || {
-        Err(format!(
-            "`{url}` must be an https URL (http only to a loopback address), without a user name"
-        ))
-    };
-    let (scheme, rest) = match url.split_once("://") {
-        Some(parts) => parts,
-        None => return refused(),
-    };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+pub use crate::domain::client::jwks_url;
+
+/// `PUBLIC_URL` checked: `https://host[:port][/path]` (or `http`), no
+/// query, fragment, user name or trailing slash. Returned as given.
+fn public_url(url: &str) -> Result<String, String> {
+    let (scheme, rest) = url.split_once("://").ok_or("it is not an http(s) URL")?;
+    if scheme != "https" && scheme != "http" {
+        return Err(format!("`{url}` is not an http or https URL"));
+    }
+    let authority = rest.split('/').next().unwrap_or_default();
     if authority.is_empty() || authority.contains('@') {
-        return refused();
+        return Err(format!("`{url}` needs a host, and no user name"));
     }
-    let host = match authority.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or_default(),
-        None => authority.split(':').next().unwrap_or_default(),
-    };
-    let loopback = matches!(host, "127.0.0.1" | "localhost" | "::1");
-    match scheme {
-        "https" => Ok(()),
-        "http" if loopback => Ok(()),
-        _ => refused(),
+    if url.contains(['?', '#']) || url.ends_with('/') {
+        return Err(format!("`{url}` must end without a query, fragment or trailing slash"));
     }
+    Ok(url.to_owned())
 }
 
 /// `TRUSTED_ISSUERS_FILE` read and checked: every problem, by issuer.
@@ -562,6 +580,7 @@ impl Settings {
         let rate_limit_per_minute = number("RATE_LIMIT_PER_MINUTE", 1200, 0, 10_000_000);
         let idempotency_key_ttl_hours = number("IDEMPOTENCY_KEY_TTL_HOURS", 24, 1, 24 * 30);
         let cors_max_age_seconds = number("CORS_MAX_AGE_SECONDS", 600, 0, 86_400);
+        let access_token_lifetime_seconds = number("ACCESS_TOKEN_LIFETIME_SECONDS", 300, 30, 3600);
         let booking_horizon_weeks = number("BOOKING_HORIZON_WEEKS", 26, 1, 104);
         let screening_valid_days = number("SCREENING_VALID_DAYS", 30, 1, 3650);
         let referral_valid_days = number("REFERRAL_VALID_DAYS", 365, 1, 3650);
@@ -659,6 +678,52 @@ impl Settings {
             ));
         }
 
+        let signing_key = match (get("SIGNING_KEY_FILE"), app_env) {
+            (Some(path), _) => {
+                Some(SigningKeyFile { path: PathBuf::from(path.trim()), generate: false })
+            }
+            (None, AppEnv::Development) => Some(SigningKeyFile {
+                path: PathBuf::from(DEFAULT_SIGNING_KEY_PATH),
+                generate: true,
+            }),
+            (None, AppEnv::Production) => None,
+        };
+        let retired_signing_keys = get("RETIRED_SIGNING_KEY_FILES")
+            .map(|list| {
+                list.split(',')
+                    .map(str::trim)
+                    .filter(|p| !p.is_empty())
+                    .map(PathBuf::from)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let public_url_given = get("PUBLIC_URL").is_some();
+        let public_url = match get("PUBLIC_URL") {
+            Some(url) => match public_url(url.trim()) {
+                Ok(url) => Some(url),
+                Err(e) => {
+                    errors.push(format!("PUBLIC_URL: {e}"));
+                    None
+                }
+            },
+            None if app_env == AppEnv::Development => {
+                Some(format!("http://{}", bind_addr.replace("0.0.0.0", "127.0.0.1")))
+            }
+            None => None,
+        };
+        if app_env == AppEnv::Production && signing_key.is_some() && !public_url_given {
+            errors.push(
+                "SIGNING_KEY_FILE is set without PUBLIC_URL: clients sign their assertions for the token endpoint's URL, `{PUBLIC_URL}/oauth/token`"
+                    .into(),
+            );
+        }
+        if u64::from(access_token_lifetime_seconds) > u64::from(jwt_max_lifetime_minutes) * 60 {
+            errors.push(
+                "ACCESS_TOKEN_LIFETIME_SECONDS is longer than JWT_MAX_LIFETIME_MINUTES allows a token to live"
+                    .into(),
+            );
+        }
+
         let settings = Settings {
             app_env,
             database,
@@ -693,6 +758,10 @@ impl Settings {
             cors_max_age_seconds,
             demo_clinic,
             trusted_issuers,
+            signing_key,
+            retired_signing_keys,
+            public_url,
+            access_token_lifetime_seconds,
         };
         if errors.is_empty() {
             Ok(settings)
@@ -1265,5 +1334,40 @@ mod tests {
         for (url, taken) in table {
             assert_eq!(jwks_url(url).is_ok(), taken, "{url}");
         }
+    }
+
+    #[test]
+    fn a_signing_key_needs_a_public_url_in_production_and_development_makes_both() {
+        let key = ("SIGNING_KEY_FILE", "/etc/infusion-api/signing-key.pem");
+        // (settings, the errors' words, or None when accepted)
+        type Pairs<'a> = &'a [(&'a str, &'a str)];
+        let table: [(Pairs, Option<&str>); 6] = [
+            (&[SECRET], None),
+            (&[SECRET, key, ("PUBLIC_URL", "https://api.clinic.example")], None),
+            (&[SECRET, key], Some("without PUBLIC_URL")),
+            (&[SECRET, key, ("PUBLIC_URL", "https://api.clinic.example/")], Some("trailing slash")),
+            (&[SECRET, key, ("PUBLIC_URL", "api.clinic.example")], Some("not an http(s) URL")),
+            (&[SECRET, ("ACCESS_TOKEN_LIFETIME_SECONDS", "7200")], Some("ACCESS_TOKEN_LIFETIME")),
+        ];
+        for (pairs, words) in table {
+            let found = errors(pairs);
+            match words {
+                None => assert!(found.is_empty(), "{pairs:?}: {found:?}"),
+                // One error, naming what is wrong: a bad PUBLIC_URL is not
+                // also reported as a missing one.
+                Some(words) => {
+                    assert!(found.len() == 1 && found[0].contains(words), "{pairs:?}: {found:?}")
+                }
+            }
+        }
+        let production = settings(&[SECRET]).unwrap();
+        assert_eq!((production.signing_key, production.public_url), (None, None));
+        let development = settings(&[("APP_ENV", "development")]).unwrap();
+        assert_eq!(
+            development.signing_key,
+            Some(SigningKeyFile { path: DEFAULT_SIGNING_KEY_PATH.into(), generate: true })
+        );
+        assert_eq!(development.public_url.as_deref(), Some("http://127.0.0.1:8080"));
+        assert_eq!(development.access_token_lifetime_seconds, 300);
     }
 }

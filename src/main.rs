@@ -1,5 +1,5 @@
 //! The `infusion-api` command: `serve` (the default), `migrate`, `token`,
-//! `openapi`, `audit prune`.
+//! `client register`, `openapi`, `audit prune`.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -49,12 +49,41 @@ enum Command {
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..=i64::from(JWT_MAX_LIFETIME_MINUTES_LIMIT)))]
         ttl_minutes: Option<u32>,
     },
+    /// Backend clients (SMART Backend Services).
+    Client {
+        #[command(subcommand)]
+        command: ClientCommand,
+    },
     /// Print the OpenAPI document.
     Openapi,
     /// The audit trail's upkeep.
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClientCommand {
+    /// Register a backend client in DATABASE_URL without a token (the first
+    /// one, say), and print its id: its assertions' `iss` and `sub`.
+    Register {
+        /// What the client is, e.g. "Riverside EHR".
+        #[arg(long)]
+        name: String,
+        /// A file holding the client's public JWKS.
+        #[arg(long, conflicts_with = "jwks_url", required_unless_present = "jwks_url")]
+        jwks: Option<std::path::PathBuf>,
+        /// Or the https URL the client publishes its JWKS at.
+        #[arg(long)]
+        jwks_url: Option<String>,
+        /// integration (the default), scheduler or clinician.
+        #[arg(long, default_value = "integration")]
+        role: String,
+        /// A SMART v2 system scope (`system/Patient.rs`), repeated for more;
+        /// by default what the integration role can do.
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
     },
 }
 
@@ -76,6 +105,9 @@ fn main() -> ExitCode {
         Command::Serve => serve(),
         Command::Migrate => migrate(),
         Command::Token { role, sub, ttl_minutes } => token(&role, sub, ttl_minutes),
+        Command::Client {
+            command: ClientCommand::Register { name, jwks, jwks_url, role, scopes },
+        } => register_client(&name, jwks.as_deref(), jwks_url.as_deref(), &role, scopes),
         Command::Openapi => openapi(),
         Command::Audit { command: AuditCommand::Prune } => prune_audit(),
     };
@@ -112,7 +144,7 @@ fn serve() -> Result<(), String> {
     if !applied.is_empty() {
         log::info!("applied migrations: {}", applied.join(", "));
     }
-    let state = web::Data::new(AppState::new(pool, settings.clone(), Arc::new(SystemClock)));
+    let state = web::Data::new(AppState::new(pool, settings.clone(), Arc::new(SystemClock))?);
     let demo_clinic = match demo::seed(&state) {
         Ok(Seeding::Seeded(clinic)) => {
             log::info!(
@@ -155,6 +187,12 @@ fn serve() -> Result<(), String> {
         println!();
         println!("  {token}");
         println!();
+    }
+    match (&settings.public_url, state.keys.signer()) {
+        (Some(url), Some(_)) => {
+            log::info!("SMART Backend Services: token endpoint {url}/oauth/token");
+        }
+        _ => log::info!("no SIGNING_KEY_FILE: backend clients get no access tokens"),
     }
     if let Some(clinic) = demo_clinic {
         let (date, session) = clinic.bookable;
@@ -260,10 +298,91 @@ fn token(role: &str, sub: Option<String>, ttl_minutes: Option<u32>) -> Result<()
         Some(ttl) => ttl,
     };
     let now = chrono::Utc::now();
-    let token = JwtKeys::new(&settings)
+    let token = JwtKeys::new(&settings, None)
         .issue(role, &subject, now, now + chrono::Duration::minutes(ttl_minutes.into()))
         .map_err(|e| format!("cannot sign the token: {e}"))?;
     println!("{token}");
+    Ok(())
+}
+
+/// Registers a client as `POST /v1/clients` would, with the same checks,
+/// and an audit record naming the command as its actor.
+fn register_client(
+    name: &str,
+    jwks: Option<&std::path::Path>,
+    jwks_url: Option<&str>,
+    role: &str,
+    scopes: Vec<String>,
+) -> Result<(), String> {
+    use infusion_api::domain::client;
+    let fail = |errors: Vec<infusion_api::domain::FieldError>| {
+        let lines: Vec<String> =
+            errors.iter().map(|e| format!("{}: {}", e.field, e.message)).collect();
+        lines.join("; ")
+    };
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err("--name must be 1 to 100 characters".into());
+    }
+    let role = Role::parse(role)
+        .ok_or_else(|| format!("unknown role `{role}`"))
+        .and_then(|role| client::client_role(role).map_err(|e| e.message))?;
+    let jwks = match jwks {
+        None => None,
+        Some(path) => {
+            let text =
+                std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            Some(
+                serde_json::from_str::<serde_json::Value>(&text)
+                    .map_err(|e| format!("{}: not JSON: {e}", path.display()))?,
+            )
+        }
+    };
+    let keys = client::keys(jwks.as_ref(), jwks_url).map_err(fail)?;
+    let scopes = if scopes.is_empty() {
+        http::clients::DEFAULT_SCOPES.iter().map(|s| (*s).to_owned()).collect()
+    } else {
+        scopes
+    };
+    let scopes = client::registered_scopes(&scopes).map_err(fail)?;
+    let (target, pool) = database()?;
+    let mut conn = pool.get().map_err(|e| format!("cannot open the database: {e}"))?;
+    migrations::run_pending(&mut conn).map_err(|e| e.to_string())?;
+    let now = infusion_api::domain::clock::to_micros(chrono::Utc::now());
+    let registered = conn
+        .run(|c| {
+            store::write_transaction(c, |tx| {
+                let registered = store::clients::insert(tx, name, role, &keys, &scopes, now)?;
+                let id = uuid::Uuid::now_v7().to_string();
+                let event = audit::AuditEvent {
+                    id: id.clone(),
+                    request_id: id,
+                    occurred_at: now,
+                    actor: Some("infusion-api client register".into()),
+                    actor_role: None,
+                    client_id: Some(registered.id.clone()),
+                    operation: "register_client".into(),
+                    method: "CLI".into(),
+                    path: "/v1/clients".into(),
+                    status: 201,
+                    patient_ids: Vec::new(),
+                    records: vec![format!("client/{}", registered.id)],
+                    changed: Vec::new(),
+                    source: None,
+                };
+                store::audit::insert(tx, &[event])?;
+                Ok::<_, store::StoreError>(registered)
+            })
+        })
+        .map_err(|e| format!("cannot register the client: {e}"))?;
+    println!("{}", registered.id);
+    eprintln!(
+        "registered `{}` in {} as {} with {}",
+        registered.name,
+        target.backend_name(),
+        registered.role.as_str(),
+        registered.scopes
+    );
     Ok(())
 }
 

@@ -9,6 +9,7 @@ pub mod access;
 pub mod appointment;
 pub mod audit;
 pub mod calendar;
+pub mod client;
 pub mod clock;
 pub mod course;
 pub mod identifier;
@@ -17,6 +18,7 @@ pub mod patient;
 pub mod protocol;
 pub mod readiness;
 pub mod referral;
+pub mod scopes;
 pub mod screening;
 pub mod values;
 

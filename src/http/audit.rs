@@ -152,6 +152,12 @@ impl Touched for Room {
     }
 }
 
+impl Touched for crate::domain::client::Client {
+    fn touched(&self, seen: &mut Seen) {
+        seen.record("client", &self.id, None);
+    }
+}
+
 impl Touched for Closure {
     fn touched(&self, seen: &mut Seen) {
         seen.record("closure", &self.id, None);
@@ -323,6 +329,7 @@ impl Note {
 impl Noted {
     /// The record of the request, answered with `status`.
     fn into_event(self, status: u16) -> AuditEvent {
+        let client_id = self.caller.as_ref().and_then(|c| c.client_id.clone());
         let (actor, actor_role) = self.caller.map(|c| (c.actor(), c.role)).unzip();
         AuditEvent {
             request_id: self.id.clone(),
@@ -330,7 +337,7 @@ impl Noted {
             occurred_at: self.at,
             actor,
             actor_role,
-            client_id: None,
+            client_id,
             operation: self.operation.id,
             method: self.method.to_string(),
             path: self.path,

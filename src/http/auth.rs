@@ -1,7 +1,9 @@
-//! Bearer JWT authentication (RFC 7519, RFC 8725): HS256 only, with `sub`,
-//! `role`, `iss`, `aud`, `exp` and `iat` required, a bounded lifetime, no
-//! critical header extension and a JWT `typ`. Handlers take a [`Caller`] and
-//! declare the roles they admit.
+//! Bearer JWT authentication (RFC 7519, RFC 8725): our own HS256 tokens
+//! (`JWT_SECRET`), our ES256 access tokens for backend clients
+//! ([`Signer`]), and identity providers' tokens ([`Issuer`]); `sub`, `iss`,
+//! `aud`, `exp` and `iat` required, a bounded lifetime, no critical header
+//! extension and a JWT `typ`. Handlers take a [`Caller`] and declare the
+//! roles they admit; a token with scopes is held to them too.
 
 use std::collections::HashMap;
 use std::future::{ready, Ready};
@@ -20,6 +22,8 @@ use serde_json::{Map, Value};
 use crate::config::Settings;
 use crate::domain::access::{self, Role};
 use crate::domain::audit::AuditEvent;
+use crate::domain::client::Client;
+use crate::domain::scopes::{self, Scopes};
 use crate::store::idempotency::StoredAnswer;
 use crate::store::{self, DbConnection, StoreError};
 
@@ -28,6 +32,7 @@ use super::conditional::{Precondition, Tags};
 use super::error::ApiError;
 use super::idempotency::{self, BadKey, Claim, Keyed, Repeat, Unkeyable};
 use super::issuers::Issuer;
+use super::signing::{self, Signer};
 use super::{Answer, AppState};
 
 /// Seconds of clock skew tolerated on `exp`, `nbf` and `iat`.
@@ -58,10 +63,15 @@ pub struct JwtKeys {
     verified: Mutex<HashMap<String, Verified>>,
     /// The identity providers whose tokens are taken (`TRUSTED_ISSUERS_FILE`).
     issuers: Vec<Issuer>,
+    /// Our own signing key, for backend clients' access tokens; none when
+    /// no `SIGNING_KEY_FILE` is set.
+    signer: Option<Signer>,
+    /// How long an access token lives, in seconds.
+    access_token_lifetime: u64,
 }
 
 impl JwtKeys {
-    pub fn new(settings: &Settings) -> Self {
+    pub fn new(settings: &Settings, signer: Option<Signer>) -> Self {
         let secret = settings.jwt_secret.expose().as_bytes();
         // Pinned to HS256: a token naming any other algorithm, `none`
         // included, fails before its signature is looked at.
@@ -80,7 +90,38 @@ impl JwtKeys {
             max_lifetime_seconds: u64::from(settings.jwt_max_lifetime_minutes) * 60,
             verified: Mutex::new(HashMap::new()),
             issuers: settings.trusted_issuers.iter().map(Issuer::new).collect(),
+            signer,
+            access_token_lifetime: u64::from(settings.access_token_lifetime_seconds),
         }
+    }
+
+    /// Our signing key, when access tokens are issued.
+    pub fn signer(&self) -> Option<&Signer> {
+        self.signer.as_ref()
+    }
+
+    /// An access token for `client`, scoped to `scopes` (within its own),
+    /// and the seconds it lives; `None` when no signing key is set.
+    pub fn issue_access_token(
+        &self,
+        client: &Client,
+        scopes: &Scopes,
+        now: DateTime<Utc>,
+    ) -> Option<Result<(String, u64), jsonwebtoken::errors::Error>> {
+        let signer = self.signer.as_ref()?;
+        let iat = now.timestamp();
+        let claims = AccessClaims {
+            iss: &self.issuer,
+            aud: &self.audience,
+            sub: &client.id,
+            client_id: &client.id,
+            role: client.role,
+            scope: scopes.to_string(),
+            iat,
+            exp: iat.saturating_add_unsigned(self.access_token_lifetime),
+            jti: uuid::Uuid::now_v7().to_string(),
+        };
+        Some(signer.sign(&claims).map(|token| (token, self.access_token_lifetime)))
     }
 
     /// A signed token for `role` and `subject`, valid until `expires`.
@@ -127,6 +168,12 @@ impl JwtKeys {
         Ok(caller)
     }
 
+    /// [`Self::verify`] without its memory of verified tokens: what the
+    /// first request with a token costs (`make bench` measures it).
+    pub fn verify_fresh(&self, token: &str) -> Result<Caller, ApiError> {
+        self.verify_uncached(token).map(|(caller, _, _)| caller)
+    }
+
     /// Our own HS256 tokens with `JWT_SECRET`; any other algorithm from a
     /// trusted issuer, with its keys ([`Issuer`]). Then the checks every
     /// token gets.
@@ -134,6 +181,7 @@ impl JwtKeys {
         let header = jsonwebtoken::decode_header(token)
             .map_err(|_| ApiError::Unauthorized("the token is not valid"))?;
         check_header(&header)?;
+        let mut access = false;
         let (claims, issuer) = if header.alg == Algorithm::HS256 {
             let data = decode::<Map<String, Value>>(token, &self.decoding, &self.validation)
                 .map_err(invalid)?;
@@ -144,14 +192,23 @@ impl JwtKeys {
             let claimed = jsonwebtoken::dangerous::insecure_decode::<Map<String, Value>>(token)
                 .map_err(|_| ApiError::Unauthorized("the token is not valid"))?;
             let name = claimed.claims.get("iss").and_then(Value::as_str).unwrap_or_default();
-            let (index, issuer) =
-                self.issuers.iter().enumerate().find(|(_, issuer)| issuer.name() == name).ok_or(
-                    ApiError::Unauthorized("the token's issuer is not one this API trusts"),
-                )?;
-            // The generation before verifying: a change meanwhile verifies again.
-            let generation = issuer.generation();
-            let claims = issuer.verify(token, &header, self.validation.leeway)?;
-            (claims, Some((index, generation, issuer)))
+            if name == self.issuer {
+                access = true;
+                (self.verify_access_token(token, &header)?, None)
+            } else {
+                let (index, issuer) = self
+                    .issuers
+                    .iter()
+                    .enumerate()
+                    .find(|(_, issuer)| issuer.name() == name)
+                    .ok_or(ApiError::Unauthorized(
+                        "the token's issuer is not one this API trusts",
+                    ))?;
+                // The generation before verifying: a change meanwhile verifies again.
+                let generation = issuer.generation();
+                let claims = issuer.verify(token, &header, self.validation.leeway)?;
+                (claims, Some((index, generation, issuer)))
+            }
         };
         let keys = issuer.map(|(index, generation, _)| (index, generation));
         let issuer = issuer.map(|(_, _, issuer)| issuer);
@@ -204,9 +261,59 @@ impl JwtKeys {
             .filter(|sub| !sub.trim().is_empty())
             .ok_or(ApiError::Unauthorized("the token has an empty subject"))?;
         let issuer = issuer.map(|issuer| issuer.name().to_owned());
-        let caller = Caller { subject: subject.to_owned(), role, issuer };
+        let (client_id, scopes) = if access {
+            let scopes = claims
+                .get("scope")
+                .and_then(Value::as_str)
+                .and_then(|scope| Scopes::parse(scope).ok())
+                .ok_or(ApiError::Unauthorized("the access token's `scope` is not valid"))?;
+            (Some(subject.to_owned()), Some(scopes))
+        } else {
+            (None, None)
+        };
+        let caller = Caller { subject: subject.to_owned(), role, issuer, client_id, scopes };
         Ok((caller, exp, keys))
     }
+
+    /// Our own access token: ES256 with a key of ours (current or retired),
+    /// `iss` and `aud` ours.
+    fn verify_access_token(
+        &self,
+        token: &str,
+        header: &Header,
+    ) -> Result<Map<String, Value>, ApiError> {
+        let signer = self
+            .signer
+            .as_ref()
+            .ok_or(ApiError::Unauthorized("this server issues no access tokens"))?;
+        if header.alg != signing::ALGORITHM {
+            return Err(ApiError::Unauthorized(
+                "the token's algorithm is not one its issuer may use",
+            ));
+        }
+        let key =
+            header.kid.as_deref().and_then(|kid| signer.key(kid)).ok_or(ApiError::Unauthorized(
+                "the token's key (`kid`) is not one of this server's",
+            ))?;
+        let mut validation = self.validation.clone();
+        validation.algorithms = vec![signing::ALGORITHM];
+        let data = decode::<Map<String, Value>>(token, key, &validation).map_err(invalid)?;
+        Ok(data.claims)
+    }
+}
+
+/// The claims of an access token we sign for a backend client (RFC 9068).
+#[derive(Serialize)]
+struct AccessClaims<'a> {
+    iss: &'a str,
+    aud: &'a str,
+    sub: &'a str,
+    client_id: &'a str,
+    role: Role,
+    scope: String,
+    iat: i64,
+    exp: i64,
+    jti: String,
 }
 
 /// An issuer, by its place in [`JwtKeys::issuers`], and the generation of
@@ -267,6 +374,11 @@ pub struct Caller {
     /// The identity provider that issued the token (its `iss`); `None` for
     /// our own tokens. Subjects are unique only within their issuer.
     pub issuer: Option<String>,
+    /// For a backend client's access token: the client.
+    pub client_id: Option<String>,
+    /// For a backend client's access token: what it may do besides what
+    /// its role allows. `None`: what the role allows.
+    pub scopes: Option<Scopes>,
 }
 
 impl Caller {
@@ -283,6 +395,18 @@ impl Caller {
     /// caller's idempotency keys.
     pub fn label(&self) -> String {
         format!("{}:{}", self.role.as_str(), self.actor())
+    }
+
+    /// `Ok` when the caller's scopes, if it has any, allow `operation`
+    /// (by its `operationId`), else 403 `insufficient_scope` naming the
+    /// scope it needs.
+    pub fn require_scope(&self, operation: &str) -> Result<&Self, ApiError> {
+        match &self.scopes {
+            Some(held) if !scopes::permits(held, operation) => {
+                Err(ApiError::InsufficientScope(scopes::required(operation).map(|s| s.to_string())))
+            }
+            _ => Ok(self),
+        }
     }
 
     /// `Ok` when the caller's role is one of `roles`, else 403 `forbidden`.
@@ -617,6 +741,12 @@ impl<A: Admits> FromRequest for Ctx<A> {
                 note.caller(&caller);
             }
             caller.require(A::ROLES)?;
+            if caller.scopes.is_some() {
+                // Every /v1 operation is noted; one that is not cannot be
+                // matched to a scope, and a scoped token may not call it.
+                let operation = note.as_ref().map(Note::operation_id).unwrap_or_default();
+                caller.require_scope(&operation)?;
+            }
             // Authorization first, then the request's own fields.
             if req.extensions().get::<BadKey>().is_some() {
                 return Err(ApiError::InvalidIdempotencyKey);
@@ -695,7 +825,7 @@ mod tests {
             (key == "JWT_SECRET").then(|| "k7Qw9zR2pL4xV8nB1mT6yH3cF5jD0sGe".to_owned())
         })
         .unwrap();
-        JwtKeys::new(&settings)
+        JwtKeys::new(&settings, None)
     }
 
     #[test]
@@ -710,7 +840,13 @@ mod tests {
         // the leeway) is checked afresh, and refused as expired.
         let past = now - Duration::hours(2);
         let stale = keys.issue(Role::Admin, "a-1", past, past + Duration::hours(1)).unwrap();
-        let caller = Caller { subject: "a-1".into(), role: Role::Admin, issuer: None };
+        let caller = Caller {
+            subject: "a-1".into(),
+            role: Role::Admin,
+            issuer: None,
+            client_id: None,
+            scopes: None,
+        };
         let exp = (past + Duration::hours(1)).timestamp() as u64;
         keys.verified.lock().unwrap().insert(stale.clone(), (caller, exp, None));
         assert!(matches!(

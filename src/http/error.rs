@@ -76,6 +76,10 @@ pub enum ApiError {
     /// The role may use the operation but not set this field.
     #[error("forbidden field {0}")]
     ForbiddenField(&'static str),
+    /// A backend client's token lacks the scope the operation needs (the
+    /// scope, when the operation has one; RFC 6750 §3.1).
+    #[error("insufficient scope")]
+    InsufficientScope(Option<String>),
     /// A CORS preflight from an origin `CORS_ALLOWED_ORIGINS` does not list.
     #[error("origin not allowed")]
     OriginNotAllowed,
@@ -139,6 +143,7 @@ impl ApiError {
             ApiError::Forbidden | ApiError::ForbiddenField(_) | ApiError::OriginNotAllowed => {
                 "forbidden"
             }
+            ApiError::InsufficientScope(_) => "insufficient_scope",
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::Refused(refusal) => refusal.code(),
@@ -165,6 +170,7 @@ impl ApiError {
             ApiError::Forbidden | ApiError::ForbiddenField(_) | ApiError::OriginNotAllowed => {
                 "Not allowed"
             }
+            ApiError::InsufficientScope(_) => "The token's scopes do not allow this",
             ApiError::NotFound(_) => "Not found",
             ApiError::MethodNotAllowed(_) => "Method not allowed",
             ApiError::Refused(refusal) => refusal.title(),
@@ -201,6 +207,12 @@ impl ApiError {
             ApiError::OriginNotAllowed => {
                 "this origin may not call the API from a browser: CORS_ALLOWED_ORIGINS does not list it"
                     .into()
+            }
+            ApiError::InsufficientScope(Some(scope)) => {
+                format!("this needs the scope `{scope}`, which the token does not carry")
+            }
+            ApiError::InsufficientScope(None) => {
+                "no scope allows this: a backend client's token cannot do it".into()
             }
             ApiError::NotFound(what) => format!("{what} not found"),
             ApiError::MethodNotAllowed(allowed) => {
@@ -292,6 +304,7 @@ impl ResponseError for ApiError {
             ApiError::Forbidden | ApiError::ForbiddenField(_) | ApiError::OriginNotAllowed => {
                 StatusCode::FORBIDDEN
             }
+            ApiError::InsufficientScope(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Refused(refusal) => match refusal {
@@ -331,6 +344,17 @@ impl ResponseError for ApiError {
         match self {
             ApiError::Unauthorized(_) => {
                 response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+            }
+            ApiError::InsufficientScope(scope) => {
+                let challenge = match scope {
+                    Some(scope) => {
+                        format!("Bearer error=\"insufficient_scope\", scope=\"{scope}\"")
+                    }
+                    None => "Bearer error=\"insufficient_scope\"".into(),
+                };
+                if let Ok(value) = HeaderValue::from_str(&challenge) {
+                    response.insert_header((header::WWW_AUTHENTICATE, value));
+                }
             }
             ApiError::MethodNotAllowed(allowed) => {
                 if let Ok(value) = HeaderValue::from_str(&allowed.join(", ")) {
@@ -418,6 +442,7 @@ mod tests {
             ApiError::RequestTimeout(std::time::Duration::from_secs(10)),
             ApiError::Unauthorized("no"),
             ApiError::Forbidden,
+            ApiError::InsufficientScope(Some("system/Patient.r".into())),
             ApiError::OriginNotAllowed,
             ApiError::NotFound("patient"),
             ApiError::MethodNotAllowed(vec!["GET".into()]),

@@ -28,23 +28,67 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let body = whole_body(req, payload, is_json);
+        Box::pin(async move {
+            let body = body.await?;
+            // PostgreSQL text cannot hold NUL; refuse it here, for every field.
+            if body.windows(6).any(|w| w == b"\\u0000") {
+                return Err(ApiError::field("body", "strings must not contain NUL characters"));
+            }
+            parse_json(&body).map(Json)
+        })
+    }
+}
+
+/// An `application/x-www-form-urlencoded` body (the OAuth token request):
+/// its name-value pairs in order, repeats kept for the handler to refuse.
+#[derive(Debug)]
+pub struct Form(pub Vec<(String, String)>);
+
+impl FromRequest for Form {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let body = whole_body(req, payload, is_form);
+        Box::pin(async move {
+            let body = body.await?;
+            if std::str::from_utf8(&body).is_err() {
+                return Err(ApiError::Malformed("the form is not UTF-8".into()));
+            }
+            let pairs = form_urlencoded::parse(&body)
+                .map(|(name, value)| (name.into_owned(), value.into_owned()))
+                .collect();
+            Ok(Form(pairs))
+        })
+    }
+}
+
+/// The whole body of a request whose `Content-Type` `accepts` takes, read
+/// within `BODY_TIMEOUT_MS` and `MAX_BODY_BYTES`.
+fn whole_body(
+    req: &HttpRequest,
+    payload: &mut Payload,
+    accepts: fn(&str) -> bool,
+) -> impl Future<Output = Result<web::BytesMut, ApiError>> {
+    {
         let (limit, timeout) = req
             .app_data::<web::Data<AppState>>()
             .map(|s| (s.settings.max_body_bytes, s.settings.body_timeout))
             .unwrap_or((64 * 1024, Duration::from_secs(10)));
-        let is_json = req
+        let accepted = req
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(is_json);
+            .is_some_and(accepts);
         let declared_length = req
             .headers()
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<usize>().ok());
         let mut payload = payload.take();
-        Box::pin(async move {
-            if !is_json {
+        async move {
+            if !accepted {
                 return Err(ApiError::UnsupportedMediaType);
             }
             if declared_length.is_some_and(|n| n > limit) {
@@ -53,16 +97,11 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
             // The whole body, not each chunk: one byte a second would
             // otherwise hold the connection and this task for as long as
             // the client likes (actix bounds only the request head).
-            let body = match tokio::time::timeout(timeout, read_body(&mut payload, limit)).await {
-                Ok(body) => body?,
-                Err(_elapsed) => return Err(ApiError::RequestTimeout(timeout)),
-            };
-            // PostgreSQL text cannot hold NUL; refuse it here, for every field.
-            if body.windows(6).any(|w| w == b"\\u0000") {
-                return Err(ApiError::field("body", "strings must not contain NUL characters"));
+            match tokio::time::timeout(timeout, read_body(&mut payload, limit)).await {
+                Ok(body) => body,
+                Err(_elapsed) => Err(ApiError::RequestTimeout(timeout)),
             }
-            parse_json(&body).map(Json)
-        })
+        }
     }
 }
 
@@ -85,9 +124,14 @@ async fn read_body(payload: &mut Payload, limit: usize) -> Result<web::BytesMut,
 /// `+json` suffixes included, and any other parameter is refused: the body
 /// is read as UTF-8 JSON and nothing else.
 fn is_json(content_type: &str) -> bool {
+    is_utf8_of(content_type, "application/json")
+}
+
+/// Whether `content_type` is `essence`, with at most a UTF-8 `charset`,
+/// compared case-insensitively.
+fn is_utf8_of(content_type: &str, essence: &str) -> bool {
     let mut parts = content_type.split(';');
-    let essence = parts.next().unwrap_or_default().trim();
-    essence.eq_ignore_ascii_case("application/json")
+    parts.next().unwrap_or_default().trim().eq_ignore_ascii_case(essence)
         && parts.map(str::trim).filter(|p| !p.is_empty()).all(|parameter| {
             parameter.split_once('=').is_some_and(|(name, value)| {
                 let value =
@@ -95,6 +139,12 @@ fn is_json(content_type: &str) -> bool {
                 name.eq_ignore_ascii_case("charset") && value.eq_ignore_ascii_case("utf-8")
             })
         })
+}
+
+/// Whether a `Content-Type` is `application/x-www-form-urlencoded`, with at
+/// most a UTF-8 `charset`.
+fn is_form(content_type: &str) -> bool {
+    is_utf8_of(content_type, "application/x-www-form-urlencoded")
 }
 
 /// Deserializes `body`, naming the failing field's path on a shape error.

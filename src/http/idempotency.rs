@@ -265,6 +265,16 @@ pub async fn prune_hourly(state: State) {
             Ok(n) => log::info!("deleted {n} expired idempotency key answers"),
             Err(e) => log::warn!("could not delete expired idempotency key answers: {e}"),
         }
+        let pruned = state
+            .db(move |conn| {
+                crate::store::write_transaction(conn, |tx| {
+                    crate::store::clients::prune_assertions(tx, now)
+                })
+            })
+            .await;
+        if let Err(e) = pruned {
+            log::warn!("could not delete the `jti`s of expired client assertions: {e}");
+        }
     }
 }
 

@@ -38,13 +38,17 @@ const REREAD_EVERY: Duration = Duration::from_secs(600);
 /// A trusted issuer with its keys.
 pub struct Issuer {
     source: Arc<Source>,
+    config: TrustedIssuer,
     algorithms: Vec<Algorithm>,
 }
 
-/// An issuer's settings and the keys read from its JWKS, shared with the
-/// thread that reads it again every [`REREAD_EVERY`].
-struct Source {
-    config: TrustedIssuer,
+/// A JWKS (an issuer's, or a backend client's at a URL) and the keys read
+/// from it, shared with whatever reads it again every [`REREAD_EVERY`].
+pub struct Source {
+    /// Whose keys, for the log.
+    owner: String,
+    file: Option<std::path::PathBuf>,
+    url: Option<String>,
     keys: Mutex<Keys>,
     /// Counts the changes of the key set: a token verified under an older
     /// set is verified again ([`Issuer::generation`]).
@@ -55,6 +59,8 @@ struct Keys {
     set: JwkSet,
     /// When a token naming a key not in the set last made it read again.
     reread_at: Option<Instant>,
+    /// When it was last read (successfully or not).
+    read_at: Option<Instant>,
 }
 
 impl Issuer {
@@ -64,11 +70,11 @@ impl Issuer {
     pub fn new(config: &TrustedIssuer) -> Self {
         let algorithms =
             config.algorithms.iter().filter_map(|a| Algorithm::from_str(a).ok()).collect();
-        let source = Arc::new(Source {
-            config: config.clone(),
-            keys: Mutex::new(Keys { set: JwkSet { keys: Vec::new() }, reread_at: None }),
-            generation: AtomicU64::new(0),
-        });
+        let source = Arc::new(Source::new(
+            format!("issuer {}", config.issuer),
+            config.jwks_file.clone(),
+            config.jwks_url.clone(),
+        ));
         source.read();
         let weak = Arc::downgrade(&source);
         let spawned = std::thread::Builder::new().name("jwks-reread".into()).spawn(move || loop {
@@ -81,12 +87,12 @@ impl Issuer {
         if let Err(e) = spawned {
             log::warn!("the JWKS of issuer {} will not be read again in time: {e}", config.issuer);
         }
-        Self { source, algorithms }
+        Self { source, config: config.clone(), algorithms }
     }
 
     /// The `iss` its tokens carry.
     pub fn name(&self) -> &str {
-        &self.source.config.issuer
+        &self.config.issuer
     }
 
     /// How many times its key set has changed since start.
@@ -96,6 +102,35 @@ impl Issuer {
 }
 
 impl Source {
+    /// The JWKS of `owner` in `file` or at `url`, not read yet.
+    pub fn new(owner: String, file: Option<std::path::PathBuf>, url: Option<String>) -> Self {
+        Source {
+            owner,
+            file,
+            url,
+            keys: Mutex::new(Keys {
+                set: JwkSet { keys: Vec::new() },
+                reread_at: None,
+                read_at: None,
+            }),
+            generation: AtomicU64::new(0),
+        }
+    }
+
+    /// Reads the JWKS unless it was read less than [`REREAD_EVERY`] ago;
+    /// for sources no thread reads again (a client's URL). Blocks.
+    pub fn refresh(&self) {
+        let stale = self
+            .keys
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .read_at
+            .is_none_or(|at| at.elapsed() >= REREAD_EVERY);
+        if stale {
+            self.read();
+        }
+    }
+
     /// Reads the JWKS (the file, or the URL); keeps the keys it had when
     /// that fails.
     fn read(&self) {
@@ -103,6 +138,7 @@ impl Source {
             serde_json::from_str::<JwkSet>(&text).map_err(|e| format!("not a JWKS: {e}"))
         });
         let mut keys = self.keys.lock().unwrap_or_else(PoisonError::into_inner);
+        keys.read_at = Some(Instant::now());
         match read {
             Ok(set) if set == keys.set => {}
             Ok(set) => {
@@ -110,8 +146,8 @@ impl Source {
                 self.generation.fetch_add(1, Ordering::SeqCst);
             }
             Err(e) => log::warn!(
-                "the JWKS of issuer {} could not be read ({e}); keeping the keys it had",
-                self.config.issuer
+                "the JWKS of {} could not be read ({e}); keeping the keys it had",
+                self.owner
             ),
         }
     }
@@ -119,7 +155,7 @@ impl Source {
     /// The JWKS's text, from the file or the URL. A URL is fetched within
     /// [`FETCH_TIMEOUT`], at most [`MAX_JWKS_BYTES`] of it.
     fn fetch(&self) -> Result<String, String> {
-        match (&self.config.jwks_file, &self.config.jwks_url) {
+        match (&self.file, &self.url) {
             (Some(file), _) => std::fs::read_to_string(file).map_err(|e| e.to_string()),
             (None, Some(url)) => {
                 // No redirects: an https URL must not lead to plain http or
@@ -141,15 +177,8 @@ impl Source {
     /// The key `kid` names that may verify `alg`, reading the JWKS again
     /// (at most once a minute) when it is not there: the provider may have
     /// rotated.
-    fn key(&self, kid: &str, alg: Algorithm) -> Option<DecodingKey> {
-        let find = |keys: &Keys| {
-            keys.set
-                .keys
-                .iter()
-                .filter(|jwk| jwk.common.key_id.as_deref() == Some(kid))
-                .find(|jwk| signs_with(jwk, alg))
-                .and_then(|jwk| DecodingKey::from_jwk(jwk).ok())
-        };
+    pub fn key(&self, kid: &str, alg: Algorithm) -> Option<DecodingKey> {
+        let find = |keys: &Keys| key_in(&keys.set, kid, alg);
         {
             let mut keys = self.keys.lock().unwrap_or_else(PoisonError::into_inner);
             if let Some(key) = find(&keys) {
@@ -188,8 +217,8 @@ impl Issuer {
             "the token's key (`kid`) is not one its issuer publishes",
         ))?;
         let mut validation = Validation::new(header.alg);
-        validation.set_issuer(&[&self.source.config.issuer]);
-        validation.set_audience(&[&self.source.config.audience]);
+        validation.set_issuer(&[&self.config.issuer]);
+        validation.set_audience(&[&self.config.audience]);
         validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
         validation.leeway = leeway;
         validation.validate_nbf = true;
@@ -201,7 +230,7 @@ impl Issuer {
     /// The role the token's claims carry: the first line of the issuer's
     /// mapping whose group the role claim holds.
     pub fn role(&self, claims: &Map<String, Value>) -> Result<Role, ApiError> {
-        let mut at = self.source.config.role_claim.split('.');
+        let mut at = self.config.role_claim.split('.');
         let first = at.next().and_then(|name| claims.get(name));
         let held = at.fold(first, |value, name| value.and_then(|v| v.get(name)));
         let groups: Vec<&str> = match held {
@@ -209,14 +238,22 @@ impl Issuer {
             Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
             _ => Vec::new(),
         };
-        self.source
-            .config
+        self.config
             .roles
             .iter()
             .find(|line| groups.contains(&line.group.as_str()))
             .and_then(|line| Role::parse(&line.role))
             .ok_or(ApiError::Unauthorized("the token carries no group its issuer maps to a role"))
     }
+}
+
+/// The key `kid` names in `set` that may verify `alg`.
+pub fn key_in(set: &JwkSet, kid: &str, alg: Algorithm) -> Option<DecodingKey> {
+    set.keys
+        .iter()
+        .filter(|jwk| jwk.common.key_id.as_deref() == Some(kid))
+        .find(|jwk| signs_with(jwk, alg))
+        .and_then(|jwk| DecodingKey::from_jwk(jwk).ok())
 }
 
 /// Whether `jwk` may verify a signature made with `alg`: a signing key

@@ -44,6 +44,7 @@ use crate::config::Settings;
 
 use super::auth::{self, Caller};
 use super::error::ApiError;
+use super::smart;
 use super::State;
 
 /// Keys one table holds at most: with keys of a few bytes, some megabytes.
@@ -160,7 +161,9 @@ async fn throttle(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
     let state = match req.app_data::<State>() {
-        Some(state) if req.path().starts_with("/v1/") => state.clone(),
+        Some(state) if req.path().starts_with("/v1/") || req.path() == smart::TOKEN_PATH => {
+            state.clone()
+        }
         _ => return Ok(next.call(req).await?.map_into_left_body()),
     };
     let limits = &state.limits;
@@ -200,7 +203,11 @@ async fn throttle(
     let mut response = next.call(req).await?;
     if let (Some(failures), Some(address)) = (&limits.failures, address) {
         // A request without credentials is not an attempt to guess them.
-        if presented_credentials && response.status() == StatusCode::UNAUTHORIZED {
+        let refused_client =
+            response.response().extensions().contains::<smart::FailedClientAuthentication>();
+        if (presented_credentials && response.status() == StatusCode::UNAUTHORIZED)
+            || refused_client
+        {
             failures.record(address, Instant::now());
         }
     }

@@ -42,6 +42,9 @@ const ON_AN_APPOINTMENT: &[&str] = &[
     "no_show_appointment",
 ];
 
+/// What a backend client's id opens: reading it and every change to it.
+const ON_A_CLIENT: &[&str] = &["get_client", "update_client", "disable_client", "enable_client"];
+
 /// One group of links: from `source`'s `status` answer to each of
 /// `targets`, whose parameter `parameter` is the value `expression` reads
 /// from the answer. Each link is named after its target's operationId.
@@ -110,6 +113,13 @@ pub const LINKS: &[Links] = &[
         targets: &["get_readiness", "list_prescriber_consults"],
         parameter: "id",
         expression: PATIENT_ID,
+    },
+    Links {
+        source: "register_client",
+        status: "201",
+        targets: ON_A_CLIENT,
+        parameter: "id",
+        expression: ID,
     },
     Links {
         source: "create_room",

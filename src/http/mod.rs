@@ -11,6 +11,7 @@ pub mod audit;
 pub mod audit_events;
 pub mod auth;
 pub mod availability;
+pub mod clients;
 pub mod closures;
 pub mod conditional;
 pub mod consults;
@@ -33,6 +34,8 @@ pub mod referrals;
 pub mod rooms;
 pub mod screenings;
 pub mod security;
+pub mod signing;
+pub mod smart;
 
 use std::sync::Arc;
 
@@ -94,11 +97,19 @@ pub struct AppState {
     /// The key of the `ETag`s (`http::conditional`), the same in every
     /// process that shares the JWT secret.
     pub etag_key: [u8; 32],
+    /// The keys of backend clients registered by JWKS URL, as last read.
+    pub client_jwks: smart::ClientJwks,
 }
 
 impl AppState {
-    pub fn new(pool: DbPool, settings: Arc<Settings>, clock: Arc<dyn Clock>) -> Self {
-        let keys = JwtKeys::new(&settings);
+    /// The application on `pool`; an error when the signing key that
+    /// `settings` name cannot be read (or, in development, made).
+    pub fn new(
+        pool: DbPool,
+        settings: Arc<Settings>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, String> {
+        let keys = JwtKeys::new(&settings, signing::Signer::load(&settings)?);
         let calendar = Calendar::new(
             settings.clinic_timezone,
             settings.clinic_days.clone(),
@@ -116,7 +127,7 @@ impl AppState {
         let limits = limits::Limits::new(&settings);
         let in_flight = Arc::default();
         let etag_key = conditional::etag_key(settings.jwt_secret.expose());
-        Self {
+        Ok(Self {
             pool,
             gate,
             settings,
@@ -128,7 +139,8 @@ impl AppState {
             limits,
             in_flight,
             etag_key,
-        }
+            client_jwks: smart::ClientJwks::default(),
+        })
     }
 
     /// Runs synchronous database work on the blocking pool.
@@ -214,51 +226,62 @@ impl AppState {
 /// Every route of the API: each module's operations, in one list from which
 /// both the App and the OpenAPI document are built.
 fn routes(cfg: &mut ServiceConfig) {
-    cfg.service(health::get_healthz).service(health::get_readyz).service(
-        scope::scope("/v1")
-            .service(patients::create_patient)
-            .service(patients::list_patients)
-            .service(patients::get_patient)
-            .service(patients::update_patient)
-            .service(referrals::create_referral)
-            .service(referrals::list_referrals)
-            .service(referrals::get_referral)
-            .service(referrals::verify_referral)
-            .service(referrals::reject_referral)
-            .service(attestations::create_treatment_attestation)
-            .service(attestations::list_treatment_attestations)
-            .service(screenings::create_screening)
-            .service(screenings::list_screenings)
-            .service(screenings::get_screening)
-            .service(consults::create_prescriber_consult)
-            .service(consults::list_prescriber_consults)
-            .service(readiness::get_readiness)
-            .service(rooms::list_rooms)
-            .service(rooms::create_room)
-            .service(rooms::update_room)
-            .service(closures::list_closures)
-            .service(closures::create_closure)
-            .service(closures::delete_closure)
-            .service(availability::get_availability)
-            .service(appointments::book_appointment)
-            .service(appointments::list_appointments)
-            .service(appointments::get_appointment)
-            .service(appointments::cancel_appointment)
-            .service(appointments::reschedule_appointment)
-            .service(appointments::check_in_appointment)
-            .service(appointments::complete_appointment)
-            .service(appointments::no_show_appointment)
-            .service(protocols::list_protocols)
-            .service(protocols::get_protocol)
-            .service(protocols::update_protocol)
-            .service(courses::plan_course)
-            .service(courses::book_course)
-            .service(courses::get_course)
-            .service(courses::list_patient_courses)
-            .service(courses::cancel_course)
-            .service(audit_events::list_audit_events)
-            .service(audit_events::get_access_log),
-    );
+    cfg.service(health::get_healthz)
+        .service(health::get_readyz)
+        .service(smart::request_token)
+        .service(smart::get_smart_configuration)
+        .service(smart::get_jwks)
+        .service(
+            scope::scope("/v1")
+                .service(patients::create_patient)
+                .service(patients::list_patients)
+                .service(patients::get_patient)
+                .service(patients::update_patient)
+                .service(referrals::create_referral)
+                .service(referrals::list_referrals)
+                .service(referrals::get_referral)
+                .service(referrals::verify_referral)
+                .service(referrals::reject_referral)
+                .service(attestations::create_treatment_attestation)
+                .service(attestations::list_treatment_attestations)
+                .service(screenings::create_screening)
+                .service(screenings::list_screenings)
+                .service(screenings::get_screening)
+                .service(consults::create_prescriber_consult)
+                .service(consults::list_prescriber_consults)
+                .service(readiness::get_readiness)
+                .service(rooms::list_rooms)
+                .service(rooms::create_room)
+                .service(rooms::update_room)
+                .service(closures::list_closures)
+                .service(closures::create_closure)
+                .service(closures::delete_closure)
+                .service(availability::get_availability)
+                .service(appointments::book_appointment)
+                .service(appointments::list_appointments)
+                .service(appointments::get_appointment)
+                .service(appointments::cancel_appointment)
+                .service(appointments::reschedule_appointment)
+                .service(appointments::check_in_appointment)
+                .service(appointments::complete_appointment)
+                .service(appointments::no_show_appointment)
+                .service(protocols::list_protocols)
+                .service(protocols::get_protocol)
+                .service(protocols::update_protocol)
+                .service(courses::plan_course)
+                .service(courses::book_course)
+                .service(courses::get_course)
+                .service(courses::list_patient_courses)
+                .service(courses::cancel_course)
+                .service(clients::register_client)
+                .service(clients::list_clients)
+                .service(clients::get_client)
+                .service(clients::update_client)
+                .service(clients::disable_client)
+                .service(clients::enable_client)
+                .service(audit_events::list_audit_events)
+                .service(audit_events::get_access_log),
+        );
 }
 
 /// The OpenAPI document the routes describe.

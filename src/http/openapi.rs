@@ -54,6 +54,8 @@ stable `code`."
         (name = "appointments", description = "Booking, rescheduling, check-in, completion"),
         (name = "courses", description = "Protocols, and whole series of infusions planned and booked at once"),
         (name = "audit", description = "Who read or changed what: the audit trail and each patient's access log"),
+        (name = "smart", description = "SMART Backend Services: the token endpoint, its discovery document and the keys that verify its tokens"),
+        (name = "clients", description = "Backend clients (EHR systems) that get tokens from the token endpoint"),
     )
 )]
 pub struct ApiDoc;
@@ -480,7 +482,10 @@ macro_rules! problem_responses {
 problem_responses! {
     MalformedRequest => 400, "The body is not valid JSON", [("malformed_request", "the body is not valid JSON: EOF while parsing an object")];
     Unauthorized => 401, "Missing, malformed, expired or invalid bearer token", [("unauthorized", "the token has expired")];
-    Forbidden => 403, "The caller's role may not do this", [("forbidden", "your role may not do this")];
+    Forbidden => 403, "The caller's role may not do this, or its token's scopes do not allow it (`WWW-Authenticate` names the scope needed)", [
+        ("forbidden", "your role may not do this"),
+        ("insufficient_scope", "this needs the scope `system/Patient.r`, which the token does not carry"),
+    ];
     NotFound => 404, "No such resource (or not yours to see)", [("not_found", "patient not found")];
     Conflict => 409, "Conflicts with existing records, which `appointment_ids` names", [("conflict", "the room holds 2 scheduled appointment(s); reschedule or cancel them first")];
     IdentifierConflict => 409, "Another patient holds one of the identifiers: `existing_patient_id` names it", [

@@ -105,7 +105,16 @@ macro_rules! keyed {
     };
 }
 
-keyed!(Patient, Appointment, Referral, Screening, Course, Room, Closure);
+keyed!(
+    Patient,
+    Appointment,
+    Referral,
+    Screening,
+    Course,
+    Room,
+    Closure,
+    crate::domain::client::Client
+);
 
 impl<T> Keyed for Kept<T> {
     fn key(&self) -> &str {

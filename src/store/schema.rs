@@ -272,3 +272,25 @@ diesel::table! {
         expires_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    clients (id) {
+        id -> Text,
+        name -> Text,
+        role -> Text,
+        jwks -> Nullable<Text>,
+        jwks_url -> Nullable<Text>,
+        scopes -> Text,
+        disabled_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    client_assertions (client_id, jti) {
+        client_id -> Text,
+        jti -> Text,
+        expires_at -> Timestamp,
+    }
+}

@@ -210,3 +210,56 @@ async fn audit_prune_deletes_only_what_is_past_the_retention() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("AUDIT_RETENTION_DAYS"));
 }
+
+/// `client register` bootstraps a backend client without a token, with the
+/// checks `POST /v1/clients` makes, and an audit record; a bad one stores
+/// nothing.
+#[actix_web::test]
+async fn the_client_register_command_registers_what_the_api_would() {
+    let app = TestApp::spawn().await;
+    let dir = std::env::temp_dir().join(format!("client-cli-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // A P-384 public key (generated with openssl), as a client registers it.
+    let jwks = serde_json::json!({"keys": [{
+        "kty": "EC", "crv": "P-384", "kid": "ehr-1",
+        "x": "bFDVNghke4qALhPqe5QtA7sc8Fq3WbZJOyZxGHdGdZx_7cNF6bjhLQKfnpvEHehF",
+        "y": "Vpd4mfvy2s61i2Xb4zog86X2gLXZRHea59b_GZG5c346xFdgDg0pZKTUqZlg4Kh_"}]});
+    let file = dir.join("jwks.json");
+    std::fs::write(&file, jwks.to_string()).unwrap();
+    let register = |args: &[&str]| {
+        command()
+            .args(["client", "register", "--name", "Riverside EHR"])
+            .args(args)
+            .env("DATABASE_URL", app.database_url())
+            .output()
+            .unwrap()
+    };
+    let path = file.to_str().unwrap();
+    let out = register(&["--jwks", path, "--scope", "system/Patient.read"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let id = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let res = app
+        .get(&format!("/v1/clients/{id}"))
+        .role(infusion_api::domain::access::Role::Admin)
+        .send()
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert_eq!(res.body["role"], "integration");
+    assert_eq!(res.body["scopes"], serde_json::json!(["system/Patient.rs"]));
+    assert_eq!(res.body["jwks"]["keys"][0]["kid"], "ehr-1");
+    assert_eq!(app.count("audit_events"), 1, "one record, naming the command");
+
+    for args in [
+        vec!["--jwks", path, "--role", "admin"],
+        vec!["--jwks", path, "--scope", "patient/Patient.rs"],
+        vec!["--jwks-url", "http://ehr.example/jwks.json"],
+        vec!["--jwks", "/no/such/file.json"],
+        vec![],
+    ] {
+        let out = register(&args);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+    assert_eq!(app.count("clients"), 1);
+    let _ = std::fs::remove_dir_all(dir);
+}

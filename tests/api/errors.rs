@@ -307,7 +307,9 @@ async fn every_list_page_and_body_is_bounded() {
                     app.get(&format!("{concrete}?limit=100000")).role(Role::Admin).send().await;
                 res.assert_invalid_fields(&["limit"]);
             }
-            if op.get("requestBody").is_some() {
+            // The token endpoint reads a form, and answers a JSON body as
+            // OAuth's `invalid_request` (its own tests cover its limits).
+            if op.get("requestBody").is_some() && path.starts_with("/v1/") {
                 bodies += 1;
                 let method =
                     actix_web::http::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();

@@ -3,8 +3,11 @@
 //! through HTTP requests like a client.
 
 use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::TcpListener;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use actix_service::boxed::RcService;
 use actix_service::{Service, ServiceExt};
@@ -144,7 +147,9 @@ impl TestAppBuilder {
             Some(fixed) => fixed.clone(),
             None => Arc::new(SystemClock),
         };
-        let state = web::Data::new(AppState::new(pool.clone(), Arc::new(settings), clock));
+        let state = web::Data::new(
+            AppState::new(pool.clone(), Arc::new(settings), clock).expect("app state"),
+        );
         let service = test::init_service(app(state.clone())).await;
         let service = actix_service::boxed::rc_service(
             service.map(|res: ServiceResponse<_>| res.map_into_boxed_body()),
@@ -182,7 +187,8 @@ impl TestApp {
             Some(fixed) => fixed.clone(),
             None => Arc::new(SystemClock),
         };
-        let state = web::Data::new(AppState::new(pool.clone(), settings, clock));
+        let state =
+            web::Data::new(AppState::new(pool.clone(), settings, clock).expect("app state"));
         let service = test::init_service(app(state.clone())).await;
         let service = actix_service::boxed::rc_service(
             service.map(|res: ServiceResponse<_>| res.map_into_boxed_body()),
@@ -598,5 +604,46 @@ impl TestApp {
             .await;
         assert_eq!(res.status, 200, "{}", res.text);
         res.body
+    }
+}
+
+/// A JWKS served over HTTP on loopback (an identity provider's, a backend
+/// client's): what it serves can change, and it counts the fetches.
+pub struct JwksServer {
+    pub url: String,
+    body: Arc<Mutex<(u16, String)>>,
+    fetches: Arc<AtomicUsize>,
+}
+
+impl JwksServer {
+    pub fn start(jwks: &str) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/realms/clinic/certs", listener.local_addr().unwrap());
+        let body = Arc::new(Mutex::new((200, jwks.to_owned())));
+        let fetches = Arc::new(AtomicUsize::new(0));
+        let (served, counted) = (body.clone(), fetches.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut request = [0u8; 4096];
+                let _ = stream.read(&mut request);
+                counted.fetch_add(1, Ordering::SeqCst);
+                let (status, text) = served.lock().unwrap().clone();
+                let answer = format!(
+                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                    text.len()
+                );
+                let _ = stream.write_all(answer.as_bytes());
+            }
+        });
+        Self { url, body, fetches }
+    }
+
+    pub fn serve(&self, status: u16, text: &str) {
+        *self.body.lock().unwrap() = (status, text.to_owned());
+    }
+
+    pub fn fetches(&self) -> usize {
+        self.fetches.load(Ordering::SeqCst)
     }
 }

@@ -2,16 +2,12 @@
 //! RS256 and ES256 tokens verified with the provider's JWKS, their role
 //! mapped from its groups, and every check our own tokens get.
 
-use std::io::{Read, Write};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 
-use crate::helpers::{TestApp, SECRET};
+use crate::helpers::{JwksServer, TestApp, SECRET};
 
 const IDP: &str = "https://idp.example.org/realms/clinic";
 const FIXTURES: &str = "tests/fixtures/idp";
@@ -241,47 +237,6 @@ async fn a_jwks_that_stops_reading_keeps_the_keys_read_before() {
     let known = signed(Algorithm::ES256, "ec-1", &claims("kc-user-1", &["clinic-desk"]));
     let res = app.get("/v1/patients").bearer(&known).send().await;
     assert_eq!(res.status, 200, "{}", res.text);
-}
-
-/// A provider's JWKS served over HTTP on loopback: what it serves can
-/// change, and it counts the fetches.
-struct JwksServer {
-    url: String,
-    body: Arc<Mutex<(u16, String)>>,
-    fetches: Arc<AtomicUsize>,
-}
-
-impl JwksServer {
-    fn start(jwks: &str) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}/realms/clinic/certs", listener.local_addr().unwrap());
-        let body = Arc::new(Mutex::new((200, jwks.to_owned())));
-        let fetches = Arc::new(AtomicUsize::new(0));
-        let (served, counted) = (body.clone(), fetches.clone());
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let mut request = [0u8; 4096];
-                let _ = stream.read(&mut request);
-                counted.fetch_add(1, Ordering::SeqCst);
-                let (status, text) = served.lock().unwrap().clone();
-                let answer = format!(
-                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
-                    text.len()
-                );
-                let _ = stream.write_all(answer.as_bytes());
-            }
-        });
-        Self { url, body, fetches }
-    }
-
-    fn serve(&self, status: u16, text: &str) {
-        *self.body.lock().unwrap() = (status, text.to_owned());
-    }
-
-    fn fetches(&self) -> usize {
-        self.fetches.load(Ordering::SeqCst)
-    }
 }
 
 /// A JWKS URL: fetched at start, fetched again when a token names a key it

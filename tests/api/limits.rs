@@ -182,7 +182,8 @@ async fn limits_of_zero_are_off() {
     assert_eq!((res.header("ratelimit"), res.header("ratelimit-policy")), (None, None));
 }
 
-/// Every `/v1` operation documents 429 with the headers a client paces
+/// Every `/v1` operation, and the token endpoint (its failed client
+/// authentications count), documents 429 with the headers a client paces
 /// itself by; every operation with a body documents 408.
 #[actix_web::test]
 async fn the_contract_documents_429_and_408() {
@@ -191,7 +192,7 @@ async fn the_contract_documents_429_and_408() {
     for (path, item) in document["paths"].as_object().unwrap() {
         for (method, operation) in item.as_object().unwrap() {
             let responses = &operation["responses"];
-            if path.starts_with("/v1/") {
+            if path.starts_with("/v1/") || path == "/oauth/token" {
                 operations += 1;
                 let headers = &responses["429"]["headers"];
                 for name in ["Retry-After", "RateLimit", "RateLimit-Policy"] {

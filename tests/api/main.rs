@@ -32,3 +32,4 @@ mod privilege;
 mod roles;
 mod schema;
 mod security;
+mod smart;
