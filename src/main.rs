@@ -360,7 +360,7 @@ fn register_client(
                     occurred_at: now,
                     actor: Some("infusion-api client register".into()),
                     actor_role: None,
-                    client_id: Some(registered.id.clone()),
+                    client_id: None,
                     operation: "register_client".into(),
                     method: "CLI".into(),
                     path: "/v1/clients".into(),

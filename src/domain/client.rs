@@ -131,12 +131,10 @@ pub fn public_jwks(value: &Value, field: &str) -> Result<JwkSet, Vec<FieldError>
 /// Whether `jwk` can verify an assertion: RS384 with an RSA key of at least
 /// [`MIN_RSA_BITS`], or ES384 with a P-384 key; a signing key (`use`), of
 /// that algorithm if it names one.
-fn verifies_assertions(jwk: &Jwk) -> Result<(), String> {
+pub fn verifies_assertions(jwk: &Jwk) -> Result<(), String> {
     let algorithm = match &jwk.algorithm {
         AlgorithmParameters::RSA(rsa) => {
-            // base64url without padding: 4 characters carry 3 bytes.
-            let bits = rsa.n.trim_end_matches('=').len() * 6;
-            if bits < MIN_RSA_BITS {
+            if modulus_bits(&rsa.n) < MIN_RSA_BITS {
                 return Err(format!("is an RSA key shorter than {MIN_RSA_BITS} bits"));
             }
             Algorithm::RS384
@@ -211,6 +209,19 @@ pub fn change(mut client: Client, change: ClientChange, now: DateTime<Utc>) -> C
     client
 }
 
+/// The bits of an RSA modulus (base64url), leading zeros not counted; 0
+/// when it is not base64url.
+fn modulus_bits(n: &str) -> usize {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(n.trim_end_matches('='))
+        .unwrap_or_default();
+    match bytes.iter().position(|b| *b != 0) {
+        Some(first) => (bytes.len() - first - 1) * 8 + (8 - bytes[first].leading_zeros() as usize),
+        None => 0,
+    }
+}
+
 /// Why an assertion is refused; each is `invalid_client` (RFC 7523 §3.2).
 pub type Refused = &'static str;
 
@@ -220,12 +231,16 @@ pub type Refused = &'static str;
 pub struct Assertion {
     pub jti: String,
     pub expires_at: u64,
+    /// Until when its `jti` must be kept: the last second it could pass.
+    pub kept_until: u64,
 }
 
 /// The rules an assertion's claims follow beyond its signature, `iss`,
-/// `sub`, `aud` and a past `exp`, which the signature's check verified:
-/// `exp` at most [`ASSERTION_MAX_SECONDS`] past `now` (with `leeway`),
-/// an `iat` not in the future, and a `jti`.
+/// `sub` and `aud`, which the signature's check verified: not expired, and
+/// `exp` at most [`ASSERTION_MAX_SECONDS`] past `now` (each with `leeway`),
+/// an `iat` not in the future, and a `jti`. The server's one clock decides
+/// `exp` here, the same that dates the `jti` kept until `exp` + `leeway`
+/// ([`Assertion::kept_until`]): no replay can pass in between.
 pub fn check_assertion(
     claims: &Map<String, Value>,
     now: u64,
@@ -235,6 +250,9 @@ pub fn check_assertion(
         .get("exp")
         .and_then(Value::as_u64)
         .ok_or("the assertion's `exp` must be whole seconds")?;
+    if exp.saturating_add(leeway) < now {
+        return Err("the assertion has expired");
+    }
     if exp > now + ASSERTION_MAX_SECONDS + leeway {
         return Err("the assertion's `exp` is more than 5 minutes ahead");
     }
@@ -252,7 +270,7 @@ pub fn check_assertion(
     if jti.len() > MAX_JTI_LENGTH {
         return Err("the assertion's `jti` is longer than 255 characters");
     }
-    Ok(Assertion { jti: jti.to_owned(), expires_at: exp })
+    Ok(Assertion { jti: jti.to_owned(), expires_at: exp, kept_until: exp.saturating_add(leeway) })
 }
 
 /// Whether a client may be given a token now: an enabled one only.
@@ -309,10 +327,30 @@ mod tests {
     }
 
     fn rsa(bits: usize) -> Value {
-        // A modulus of `bits` bits, as base64url: its value does not matter
-        // to the checks before the key is built, only its length.
-        let n = "A".repeat(bits / 6 + usize::from(bits % 6 != 0));
+        // A modulus of `bits` bits (its top bit set), as base64url: its
+        // value does not matter to the checks before the key is built.
+        use base64::Engine;
+        let mut modulus = vec![0xff; bits / 8];
+        modulus.insert(0, 0);
+        let n = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(modulus);
         json!({"kty": "RSA", "kid": format!("rsa-{bits}"), "n": n, "e": "AQAB"})
+    }
+
+    #[test]
+    fn a_moduluss_bits_do_not_count_leading_zeros() {
+        use base64::Engine;
+        let encode = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+        // (modulus, bits)
+        let table: [(Vec<u8>, usize); 4] = [
+            (vec![0xff; 256], 2048),
+            ([vec![0; 200], vec![0xff; 56]].concat(), 448),
+            ([vec![0x01], vec![0xff; 255]].concat(), 2041),
+            (vec![0; 300], 0),
+        ];
+        for (modulus, bits) in table {
+            assert_eq!(modulus_bits(&encode(&modulus)), bits);
+        }
+        assert_eq!(modulus_bits("not base64!"), 0);
     }
 
     #[test]
@@ -362,6 +400,8 @@ mod tests {
         // (claims, refused)
         let table = [
             (json!({"exp": now + 300, "jti": "a"}), None),
+            (json!({"exp": now - 30, "jti": "a"}), None),
+            (json!({"exp": now - 31, "jti": "a"}), Some("expired")),
             (json!({"exp": now + 330, "jti": "a", "iat": now}), None),
             (json!({"exp": now + 331, "jti": "a"}), Some("ahead")),
             (json!({"exp": now + 60, "jti": "a", "iat": now + 31}), Some("future")),
@@ -378,7 +418,8 @@ mod tests {
             }
         }
         let kept = check_assertion(&claims(json!({"exp": now + 60, "jti": "j-1"})), now, 30);
-        assert_eq!(kept, Ok(Assertion { jti: "j-1".into(), expires_at: now + 60 }));
+        let expected = Assertion { jti: "j-1".into(), expires_at: now + 60, kept_until: now + 90 };
+        assert_eq!(kept, Ok(expected));
     }
 
     #[test]

@@ -291,6 +291,12 @@ impl JwtKeys {
                 "the token's algorithm is not one its issuer may use",
             ));
         }
+        // RFC 9068 §4: an access token says it is one.
+        let typ = header.typ.as_deref().map(str::to_ascii_lowercase);
+        let typ = typ.as_deref().map(|t| t.strip_prefix("application/").unwrap_or(t));
+        if typ != Some(signing::ACCESS_TOKEN_TYPE) {
+            return Err(ApiError::Unauthorized("an access token's `typ` must be `at+jwt`"));
+        }
         let key =
             header.kid.as_deref().and_then(|kid| signer.key(kid)).ok_or(ApiError::Unauthorized(
                 "the token's key (`kid`) is not one of this server's",
@@ -382,12 +388,14 @@ pub struct Caller {
 }
 
 impl Caller {
-    /// Who acts: the subject, and for a provider's token `@` its issuer, so
-    /// that two issuers' equal subjects are two callers.
+    /// Who acts: the subject, for a provider's token `@` its issuer, so
+    /// that two issuers' equal subjects are two callers, and for a backend
+    /// client's token `client:` its id.
     pub fn actor(&self) -> String {
-        match &self.issuer {
-            None => self.subject.clone(),
-            Some(issuer) => format!("{}@{issuer}", self.subject),
+        match (&self.client_id, &self.issuer) {
+            (Some(client), _) => format!("client:{client}"),
+            (None, None) => self.subject.clone(),
+            (None, Some(issuer)) => format!("{}@{issuer}", self.subject),
         }
     }
 

@@ -119,14 +119,18 @@ impl Source {
 
     /// Reads the JWKS unless it was read less than [`REREAD_EVERY`] ago;
     /// for sources no thread reads again (a client's URL). Blocks.
+    /// One caller reads at a time: the first to find it stale marks it
+    /// read before it reads, and the others go on with the keys it had.
     pub fn refresh(&self) {
-        let stale = self
-            .keys
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .read_at
-            .is_none_or(|at| at.elapsed() >= REREAD_EVERY);
-        if stale {
+        let claimed = {
+            let mut keys = self.keys.lock().unwrap_or_else(PoisonError::into_inner);
+            let stale = keys.read_at.is_none_or(|at| at.elapsed() >= REREAD_EVERY);
+            if stale {
+                keys.read_at = Some(Instant::now());
+            }
+            stale
+        };
+        if claimed {
             self.read();
         }
     }
@@ -178,7 +182,25 @@ impl Source {
     /// (at most once a minute) when it is not there: the provider may have
     /// rotated.
     pub fn key(&self, kid: &str, alg: Algorithm) -> Option<DecodingKey> {
-        let find = |keys: &Keys| key_in(&keys.set, kid, alg);
+        self.key_where(kid, alg, |_| true)
+    }
+
+    /// [`Self::key`], of the keys `accept` takes only.
+    pub fn key_where(
+        &self,
+        kid: &str,
+        alg: Algorithm,
+        accept: impl Fn(&Jwk) -> bool,
+    ) -> Option<DecodingKey> {
+        let find = |keys: &Keys| {
+            keys.set
+                .keys
+                .iter()
+                .filter(|jwk| jwk.common.key_id.as_deref() == Some(kid))
+                .filter(|jwk| accept(jwk))
+                .find(|jwk| signs_with(jwk, alg))
+                .and_then(|jwk| DecodingKey::from_jwk(jwk).ok())
+        };
         {
             let mut keys = self.keys.lock().unwrap_or_else(PoisonError::into_inner);
             if let Some(key) = find(&keys) {

@@ -166,7 +166,8 @@ impl ClientJwks {
                 .clone()
         };
         source.refresh();
-        source.key(kid, alg)
+        // What registration checks of a JWKS, checked of the keys served.
+        source.key_where(kid, alg, |jwk| client::verifies_assertions(jwk).is_ok())
     }
 }
 
@@ -255,14 +256,7 @@ async fn token(
     let checked = client::check_assertion(&claims, now.timestamp().max(0) as u64, LEEWAY_SECONDS)
         .map_err(|why| Refused::InvalidClient(why.into()))?;
     let scopes = Scopes::parse(requested).map_err(|e| Refused::InvalidScope(e.join("; ")))?;
-    let beyond = client.scopes.beyond(&scopes);
-    if !beyond.is_empty() {
-        let names: Vec<String> = beyond.iter().map(ToString::to_string).collect();
-        return Err(Refused::InvalidScope(format!(
-            "the client was not registered for {}",
-            names.join(" ")
-        )));
-    }
+    within(&client, &scopes)?;
 
     let note = Note::of(req);
     if let Some(note) = &note {
@@ -275,23 +269,25 @@ async fn token(
         });
     }
     let event = note.as_ref().map(Note::for_write);
-    // Kept until the assertion can no longer pass, its `exp` plus the
-    // leeway: a replay within the leeway finds it.
-    let kept_until = checked.expires_at.saturating_add(LEEWAY_SECONDS);
-    let expires_at = chrono::DateTime::from_timestamp(kept_until as i64, 0)
+    // Kept until the assertion can no longer pass: a replay finds it.
+    let expires_at = chrono::DateTime::from_timestamp(checked.kept_until as i64, 0)
         .ok_or_else(|| Refused::InvalidClient("the assertion's `exp` is not a time".into()))?;
     let written = state.clone();
     let issued = state
         .write(move |tx| {
-            if !store_clients::take_jti(tx, &client.id, &checked.jti, expires_at, now)? {
-                return Ok(Err(
-                    "the assertion's `jti` was used before: sign a new assertion for each request",
-                ));
+            if !store_clients::take_jti(tx, &client.id, &checked.jti, expires_at)? {
+                return Ok(Err(Refused::InvalidClient(
+                    "the assertion's `jti` was used before: sign a new assertion for each request"
+                        .into(),
+                )));
             }
-            // Disabled meanwhile: no token.
+            // Disabled, or its scopes narrowed, meanwhile: as it is now.
             let current = store_clients::find(tx, &client.id)?;
             if let Err(why) = client::may_get_token(current.disabled_at.is_some()) {
-                return Ok(Err(why));
+                return Ok(Err(Refused::InvalidClient(why.into())));
+            }
+            if let Err(refused) = within(&current, &scopes) {
+                return Ok(Err(refused));
             }
             if let Some(event) = event {
                 let mut event = event;
@@ -304,8 +300,7 @@ async fn token(
             }
         })
         .await?;
-    let ((access_token, expires_in), scopes) =
-        issued.map_err(|why| Refused::InvalidClient(why.into()))?;
+    let ((access_token, expires_in), scopes) = issued?;
     if let Some(note) = &note {
         note.stored(Seen::default());
     }
@@ -317,6 +312,16 @@ async fn token(
         expires_in,
         scope: scopes.to_string(),
     }))
+}
+
+/// `Ok` when `client` was registered for every scope of `scopes`.
+fn within(client: &Client, scopes: &Scopes) -> Result<(), Refused> {
+    let beyond = client.scopes.beyond(scopes);
+    if beyond.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<String> = beyond.iter().map(ToString::to_string).collect();
+    Err(Refused::InvalidScope(format!("the client was not registered for {}", names.join(" "))))
 }
 
 /// The client an assertion names, and its claims once its signature,
@@ -355,7 +360,13 @@ async fn authenticate(
         Err(ApiError::NotFound(_)) => return Err(refuse("no client is registered with that id")),
         Err(other) => return Err(other.into()),
     };
-    client::may_get_token(client.disabled_at.is_some()).map_err(refuse)?;
+    // SMART: a `jku` names the registered JWKS URL, or the assertion is
+    // refused; keys are never fetched from where an assertion points.
+    if let Some(jku) = &header.jku {
+        if !matches!(&client.keys, ClientKeys::Url(url) if url == jku) {
+            return Err(refuse("the assertion's `jku` is not the client's registered JWKS URL"));
+        }
+    }
     let alg = header.alg;
     let key = match &client.keys {
         ClientKeys::Jwks(set) => issuers::key_in(set, &kid, alg),
@@ -370,6 +381,9 @@ async fn authenticate(
         refuse("the assertion's key (`kid`) is not in the client's JWKS for its algorithm")
     })?;
     let mut validation = Validation::new(alg);
+    // `exp` is checked by `client::check_assertion`, with the clock that
+    // dates the `jti` it keeps.
+    validation.validate_exp = false;
     validation.set_issuer(&[&client_id]);
     validation.set_audience(&[endpoint]);
     validation.sub = Some(client_id.clone());
@@ -379,9 +393,6 @@ async fn authenticate(
     let data =
         jsonwebtoken::decode::<Map<String, Value>>(assertion, &key, &validation).map_err(|e| {
             match e.kind() {
-                jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
-                    refuse("the assertion has expired")
-                }
                 jsonwebtoken::errors::ErrorKind::InvalidAudience => Refused::InvalidClient(
                     format!("the assertion's `aud` must be this token endpoint's URL, {endpoint}"),
                 ),
@@ -394,6 +405,8 @@ async fn authenticate(
                 _ => refuse("the assertion's signature or claims are not valid"),
             }
         })?;
+    // Only the key's holder learns that the client is disabled.
+    client::may_get_token(client.disabled_at.is_some()).map_err(refuse)?;
     Ok((client, data.claims))
 }
 

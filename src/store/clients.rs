@@ -9,7 +9,7 @@ use crate::domain::client::{Client, ClientKeys};
 use crate::domain::scopes::Scopes;
 
 use super::schema::{client_assertions, clients};
-use super::{is_unique_violation, new_id, DbConnection, Found, Rows, StoreError};
+use super::{new_id, DbConnection, Found, Rows, StoreError};
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = clients)]
@@ -134,41 +134,39 @@ pub fn update(
 
 /// Takes the `jti` of `client_id`'s assertion, kept until `expires_at`:
 /// `false` when it was taken already (a replay), in this process or any
-/// other on the same database.
+/// other on the same database. A row is only ever deleted by
+/// [`prune_assertions`], well after its assertion stopped passing.
 pub fn take_jti(
     conn: &mut DbConnection,
     client_id: &str,
     jti: &str,
     expires_at: DateTime<Utc>,
-    now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    // An expired row of the same `jti` no longer guards anything: the
-    // assertion it names cannot be used again anyway.
-    diesel::delete(client_assertions::table.find((client_id, jti)))
-        .filter(client_assertions::expires_at.lt(now.naive_utc()))
-        .execute(conn)?;
-    let inserted = diesel::insert_into(client_assertions::table)
-        .values((
-            client_assertions::client_id.eq(client_id),
-            client_assertions::jti.eq(jti),
-            client_assertions::expires_at.eq(expires_at.naive_utc()),
-        ))
-        .execute(conn)
-        .map_err(StoreError::from);
-    // On PostgreSQL the violation ends the transaction: the caller refuses
-    // the assertion, which rolls it back.
-    match inserted {
-        Ok(_) => Ok(true),
-        Err(e) if is_unique_violation(&e, "client_assertions_pkey", "client_assertions.") => {
-            Ok(false)
-        }
-        Err(e) => Err(e),
-    }
+    // The conflict is not an error: the transaction goes on, on both
+    // backends, and the caller decides.
+    let row = (
+        client_assertions::client_id.eq(client_id),
+        client_assertions::jti.eq(jti),
+        client_assertions::expires_at.eq(expires_at.naive_utc()),
+    );
+    // `ON CONFLICT` per backend: diesel's MultiConnection has no upsert.
+    let insert = diesel::insert_into(client_assertions::table).values(row);
+    let inserted = match conn {
+        DbConnection::Pg(pg) => insert.on_conflict_do_nothing().execute(pg)?,
+        DbConnection::Sqlite(sqlite) => insert.on_conflict_do_nothing().execute(sqlite)?,
+    };
+    Ok(inserted == 1)
 }
 
-/// Deletes the `jti`s of assertions expired at `now`; how many.
+/// How long past its `expires_at` a `jti` is kept before pruning: room for
+/// the clocks of several servers to disagree.
+pub const PRUNE_MARGIN_MINUTES: i64 = 10;
+
+/// Deletes the `jti`s kept past [`PRUNE_MARGIN_MINUTES`] after they
+/// expired at `now`; how many.
 pub fn prune_assertions(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<usize, StoreError> {
+    let before = now - chrono::Duration::minutes(PRUNE_MARGIN_MINUTES);
     Ok(diesel::delete(client_assertions::table)
-        .filter(client_assertions::expires_at.lt(now.naive_utc()))
+        .filter(client_assertions::expires_at.lt(before.naive_utc()))
         .execute(conn)?)
 }

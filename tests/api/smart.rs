@@ -47,9 +47,14 @@ struct ClientKey {
 impl ClientKey {
     /// A new 2048-bit RSA key, for RS384.
     fn rsa(kid: &str) -> Self {
+        Self::rsa_of(kid, 2048)
+    }
+
+    /// A new RSA key of `bits`, for RS384.
+    fn rsa_of(kid: &str, bits: usize) -> Self {
         use rsa::pkcs1::{EncodeRsaPrivateKey, LineEnding};
         use rsa::traits::PublicKeyParts;
-        let key = rsa::RsaPrivateKey::new(&mut rand_core::OsRng, 2048).unwrap();
+        let key = rsa::RsaPrivateKey::new(&mut rand_core::OsRng, bits).unwrap();
         let pem = key.to_pkcs1_pem(LineEnding::LF).unwrap().to_string();
         let jwk = json!({
             "kty": "RSA", "kid": kid, "use": "sig", "alg": "RS384",
@@ -821,6 +826,68 @@ async fn a_client_registered_by_jwks_url_signs_with_the_keys_published_there() {
     let stranger = ClientKey::ec("ec-9");
     let res = ask(&app, &stranger.sign(&claims(client)), "system/Patient.rs").await;
     assert_oauth_error(&res, "invalid_client");
+
+    // A `jku` is the registered URL, or the assertion is refused: keys are
+    // never read from where an assertion points.
+    let signed = |jku: &str| {
+        let mut header = Header::new(Algorithm::ES384);
+        header.kid = Some("ec-1".into());
+        header.jku = Some(jku.to_owned());
+        encode(&header, &claims(client), &ec_key().encoding()).unwrap()
+    };
+    let res = ask(&app, &signed(&server.url), "system/Patient.rs").await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    let elsewhere = format!("{}?evil", server.url);
+    let res = ask(&app, &signed(&elsewhere), "system/Patient.rs").await;
+    assert!(assert_oauth_error(&res, "invalid_client").contains("jku"), "{}", res.text);
+}
+
+/// The keys a URL serves are held to what registration asks of a JWKS: a
+/// 1024-bit RSA key published there verifies nothing.
+#[actix_web::test]
+async fn a_short_rsa_key_at_a_jwks_url_verifies_nothing() {
+    let short = ClientKey::rsa_of("rsa-short", 1024);
+    let server = JwksServer::start(&jwks(&[&short, ec_key()]).to_string());
+    let app = smart_app().await;
+    let body =
+        json!({"name": "Lakeside EHR", "jwks_url": server.url, "scopes": ["system/Patient.rs"]});
+    let res = app.post("/v1/clients").role(Role::Admin).json(&body).send().await;
+    assert_eq!(res.status, 201, "{}", res.text);
+    let client = res.body["id"].as_str().unwrap();
+    let res = ask(&app, &short.sign(&claims(client)), "system/Patient.rs").await;
+    assert_oauth_error(&res, "invalid_client");
+    let res = ask(&app, &ec_key().sign(&claims(client)), "system/Patient.rs").await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert_eq!(app.count("client_assertions"), 1);
+}
+
+/// Our key signs access tokens only as `typ: at+jwt` (RFC 9068): a JWT of
+/// our key's that says otherwise is not taken for one.
+#[actix_web::test]
+async fn an_access_token_must_say_it_is_one() {
+    let app = smart_app().await;
+    let pem = std::fs::read(SIGNING_KEY_1).unwrap();
+    let kid = app.get("/.well-known/jwks.json").send().await.body["keys"][0]["kid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let claims = json!({"iss": crate::helpers::ISSUER, "aud": crate::helpers::AUDIENCE,
+        "sub": "c-1", "client_id": "c-1", "role": "integration", "scope": "system/Patient.rs",
+        "iat": now(), "exp": now() + 60, "jti": new_jti()});
+    let signed = |typ: Option<&str>| {
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some(kid.clone());
+        header.typ = typ.map(str::to_owned);
+        encode(&header, &claims, &EncodingKey::from_ec_pem(&pem).unwrap()).unwrap()
+    };
+    for typ in [Some("at+jwt"), Some("application/AT+JWT")] {
+        let res = app.get("/v1/patients").bearer(&signed(typ)).send().await;
+        assert_eq!(res.status, 200, "{typ:?}: {}", res.text);
+    }
+    for typ in [Some("JWT"), None] {
+        let res = app.get("/v1/patients").bearer(&signed(typ)).send().await;
+        res.assert_problem(401, "unauthorized");
+    }
 }
 
 #[actix_web::test]
@@ -943,8 +1010,9 @@ async fn a_clients_token_requests_and_calls_are_in_the_audit_trail() {
     let issued: Vec<&Value> = tokens.iter().filter(|e| e["status"] == 200).collect();
     assert_eq!(issued.len(), 1, "{tokens:#?}");
     let issued = issued[0];
+    let actor = format!("client:{client}");
     assert_eq!(issued["client_id"], client.as_str());
-    assert_eq!(issued["actor"], client.as_str());
+    assert_eq!(issued["actor"], actor.as_str());
     assert_eq!(issued["actor_role"], "integration");
     assert_eq!(
         (issued["method"].as_str(), issued["path"].as_str()),
@@ -959,7 +1027,7 @@ async fn a_clients_token_requests_and_calls_are_in_the_audit_trail() {
     let read = trail(&app, &format!("operation=get_patient&patient_id={patient}")).await;
     assert_eq!(read.len(), 1, "{read:#?}");
     assert_eq!(read[0]["client_id"], client.as_str());
-    assert_eq!(read[0]["actor"], client.as_str());
+    assert_eq!(read[0]["actor"], actor.as_str());
     assert_eq!(read[0]["actor_role"], "integration");
     assert_eq!(read[0]["status"], 200);
     let attempts = trail(&app, "operation=create_patient").await;
@@ -970,8 +1038,8 @@ async fn a_clients_token_requests_and_calls_are_in_the_audit_trail() {
     // The clinician's registration is no client's.
     let clinician = attempts.iter().find(|e| e["status"] == 201).expect("the registration");
     assert_eq!(clinician["client_id"], Value::Null);
-    // By the client's subject.
-    let mine = trail(&app, &format!("actor={client}")).await;
+    // By the client, as the trail names it.
+    let mine = trail(&app, &format!("actor={actor}")).await;
     assert_eq!(mine.len(), 3, "{mine:#?}");
     assert!(mine.iter().all(|e| e["client_id"] == client.as_str()), "{mine:#?}");
 }
@@ -1016,4 +1084,25 @@ async fn failed_client_authentications_count_toward_the_addresss_limit() {
     }
     let res = token_request(&app, &ec_key().sign(&claims(&client)), scope).from(other).send().await;
     assert_eq!(res.status, 200, "{}", res.text);
+}
+
+/// A `jti` is pruned only ten minutes after its assertion could last pass
+/// (`exp` + 30 s), so servers whose clocks disagree still find it.
+#[actix_web::test]
+async fn a_taken_jti_is_pruned_only_well_after_its_assertion_stopped_passing() {
+    let app = smart_app().await;
+    let client = register(&app, &[ec_key()], &["system/Patient.rs"]).await;
+    let exp = now() + 60;
+    let assertion = ec_key().sign(&claims_with(&client, json!({"exp": exp})));
+    assert_eq!(ask(&app, &assertion, "system/Patient.rs").await.status, 200);
+    let passes_until = exp + 30;
+    let prune = |at: i64| {
+        let mut conn = app.pool.get().unwrap();
+        let at = chrono::DateTime::from_timestamp(at, 0).unwrap();
+        infusion_api::store::clients::prune_assertions(&mut conn, at).unwrap()
+    };
+    assert_eq!(prune(passes_until + 599), 0);
+    assert_eq!(app.count("client_assertions"), 1);
+    assert_eq!(prune(passes_until + 601), 1);
+    assert_eq!(app.count("client_assertions"), 0);
 }
