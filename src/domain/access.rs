@@ -52,6 +52,9 @@ pub const CLINICAL_AND_PATIENT: &[Role] = &[Role::Admin, Role::Clinician, Role::
 /// Administrators only: rooms, closures, protocols, settings.
 pub const ADMIN: &[Role] = &[Role::Admin];
 
+/// Administrators and EHR integrations: who follows the change feed.
+pub const ADMIN_AND_INTEGRATION: &[Role] = &[Role::Admin, Role::Integration];
+
 /// Staff plus EHR integrations: who may create and read patients.
 pub const STAFF_AND_INTEGRATION: &[Role] =
     &[Role::Admin, Role::Clinician, Role::Scheduler, Role::Integration];

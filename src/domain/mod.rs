@@ -12,6 +12,7 @@ pub mod calendar;
 pub mod client;
 pub mod clock;
 pub mod course;
+pub mod events;
 pub mod identifier;
 pub mod intake;
 pub mod patient;

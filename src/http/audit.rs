@@ -24,6 +24,7 @@ use crate::domain::audit::{self, AuditEvent};
 use crate::domain::calendar::{Closure, Room};
 use crate::domain::clock;
 use crate::domain::course::Course;
+use crate::domain::events::Change;
 use crate::domain::intake::Kept;
 use crate::domain::patient::Patient;
 use crate::domain::protocol::Protocol;
@@ -33,20 +34,39 @@ use crate::store::{self, write_transaction, DbConnection, DbPool, StoreError};
 
 use super::auth::Caller;
 
-/// What a request read or changed: patients, and records as `kind/id`.
+/// What a request read or changed: patients, and records as `kind/id`;
+/// for a write, the records it changed, whose events it writes.
 #[derive(Clone, Debug, Default)]
 pub struct Seen {
     patients: Vec<String>,
     records: Vec<String>,
+    changes: Vec<Change>,
 }
 
 impl Seen {
-    /// A record of `kind` with `id`, of the patient `patient_id` if any.
+    /// A record of `kind` with `id`, of the patient `patient_id` if any:
+    /// what a write returns, it changed.
     pub fn record(&mut self, kind: &str, id: &str, patient_id: Option<&str>) {
+        self.read_only(kind, id, patient_id);
+        self.changes.push(Change {
+            kind: kind.to_owned(),
+            id: id.to_owned(),
+            patient_id: patient_id.map(str::to_owned),
+        });
+    }
+
+    /// A record a write returns without having changed it (a course's
+    /// appointments that its cancellation left as they were).
+    pub fn read_only(&mut self, kind: &str, id: &str, patient_id: Option<&str>) {
         self.records.push(format!("{kind}/{id}"));
         if let Some(patient) = patient_id {
             self.patient(patient);
         }
+    }
+
+    /// What a write changed.
+    pub fn changes(&self) -> &[Change] {
+        &self.changes
     }
 
     pub fn patient(&mut self, id: &str) {
@@ -58,7 +78,7 @@ impl Seen {
     /// What a stored answer touched, as [`Self::patients`] and
     /// [`Self::records`] gave it.
     pub fn of(patients: Vec<String>, records: Vec<String>) -> Self {
-        Self { patients, records }
+        Self { patients, records, changes: Vec::new() }
     }
 
     /// The patients, by id.
@@ -76,6 +96,7 @@ impl Seen {
             self.patient(&patient);
         }
         self.records.extend(other.records);
+        self.changes.extend(other.changes);
     }
 }
 
@@ -352,7 +373,8 @@ impl Noted {
 
 /// Adds what `value` touched to `event`, for a write's own record.
 pub fn touching(mut event: AuditEvent, value: &impl Touched) -> AuditEvent {
-    let mut seen = Seen { patients: event.patient_ids, records: event.records };
+    let mut seen =
+        Seen { patients: event.patient_ids, records: event.records, changes: Vec::new() };
     let mut more = Seen::default();
     value.touched(&mut more);
     seen.add(more);

@@ -23,6 +23,7 @@ use crate::config::Settings;
 use crate::domain::access::{self, Role};
 use crate::domain::audit::AuditEvent;
 use crate::domain::client::Client;
+use crate::domain::events;
 use crate::domain::scopes::{self, Scopes};
 use crate::store::idempotency::StoredAnswer;
 use crate::store::{self, DbConnection, StoreError};
@@ -475,6 +476,8 @@ role_sets! {
     AdminOnly = access::ADMIN;
     /// Staff and EHR integrations.
     StaffAndIntegration = access::STAFF_AND_INTEGRATION;
+    /// Admin and EHR integrations.
+    AdminAndIntegration = access::ADMIN_AND_INTEGRATION;
     /// Every role; a patient for what is its own.
     AnyRole = access::ANY_ROLE;
 }
@@ -585,6 +588,9 @@ impl Accompaniment {
         value.touched(&mut seen);
         if let Some(event) = &self.event {
             store::audit::insert(tx, &[audit::touching(event.clone(), &value)])?;
+            let changes =
+                events::of_write(&event.operation, seen.changes(), self.state.now(), store::new_id);
+            store::events::insert(tx, &changes)?;
         }
         let reply = reply(&self.state, value)?;
         if let Some(keyed) = &self.keyed {

@@ -17,7 +17,7 @@ use crate::store::courses as store;
 use crate::store::{patients, protocols, retrying, DbConnection, StoreError};
 
 use super::appointments::AppointmentResponse;
-use super::audit::PatientId;
+use super::audit::{PatientId, Seen, Touched};
 use super::auth::{Admits, Ctx, Outcome, Reply, Staff, StaffAndPatient};
 use super::error::ApiError;
 use super::extract::{Json, Query};
@@ -308,12 +308,34 @@ pub async fn cancel_course(ctx: Ctx<Staff>, id: Path<Id>, body: Json<CancelCours
             precondition
                 .check(|| CourseResponse::new(&state, role, current.clone(), Some(&protocol)))?;
             let left = course::cancellation(&current, now)?;
-            let cancelled = store::cancel(tx, &id, &left, &reason, &by, now)?;
-            Ok((cancelled, protocol))
+            let course = store::cancel(tx, &id, &left, &reason, &by, now)?;
+            Ok((Cancelled { course, left }, protocol))
         },
-        move |state, (course, protocol)| {
-            Reply::ok(&CourseResponse::new(state, role, course, Some(&protocol)))
+        move |state, (cancelled, protocol)| {
+            Reply::ok(&CourseResponse::new(state, role, cancelled.course, Some(&protocol)))
         },
     )
     .await
+}
+
+/// A cancelled course and the appointments its cancellation cancelled: the
+/// others (completed, or cancelled before) it returns unchanged.
+struct Cancelled {
+    course: Course,
+    left: Vec<String>,
+}
+
+impl Touched for Cancelled {
+    fn touched(&self, seen: &mut Seen) {
+        let course = &self.course;
+        seen.record("course", &course.id, Some(&course.patient_id));
+        for appointment in &course.appointments {
+            let (id, patient) = (&appointment.id, Some(appointment.patient_id.as_str()));
+            if self.left.contains(id) {
+                seen.record("appointment", id, patient);
+            } else {
+                seen.read_only("appointment", id, patient);
+            }
+        }
+    }
 }

@@ -18,6 +18,7 @@ pub mod consults;
 pub mod cors;
 pub mod courses;
 pub mod error;
+pub mod events;
 pub mod extract;
 pub mod health;
 pub mod idempotency;
@@ -279,6 +280,7 @@ fn routes(cfg: &mut ServiceConfig) {
                 .service(clients::update_client)
                 .service(clients::disable_client)
                 .service(clients::enable_client)
+                .service(events::list_events)
                 .service(audit_events::list_audit_events)
                 .service(audit_events::get_access_log),
         );

@@ -54,6 +54,7 @@ stable `code`."
         (name = "appointments", description = "Booking, rescheduling, check-in, completion"),
         (name = "courses", description = "Protocols, and whole series of infusions planned and booked at once"),
         (name = "audit", description = "Who read or changed what: the audit trail and each patient's access log"),
+        (name = "events", description = "The change feed: what changed, in an order a reader follows without missing anything"),
         (name = "smart", description = "SMART Backend Services: the token endpoint, its discovery document and the keys that verify its tokens"),
         (name = "clients", description = "Backend clients (EHR systems) that get tokens from the token endpoint"),
     )
@@ -66,9 +67,28 @@ pub struct ApiDoc;
 /// dropped, so that every component is one a client meets.
 pub fn complete(mut api: OpenApi) -> OpenApi {
     super::links::add(&mut api);
+    event_enums(&mut api);
     api.info.license = None;
     drop_unreached_schemas(&mut api);
     retries_and_versions(api)
+}
+
+/// States the event types and resource types the `Event` schema's fields
+/// take, from `domain::events`' one table.
+fn event_enums(api: &mut OpenApi) {
+    let Some(components) = api.components.as_mut() else { return };
+    let Some(RefOr::T(Schema::Object(event))) = components.schemas.get_mut("Event") else {
+        return;
+    };
+    let values = [
+        ("type", crate::domain::events::types()),
+        ("resource_type", crate::domain::events::resource_types()),
+    ];
+    for (field, values) in values {
+        if let Some(RefOr::T(Schema::Object(property))) = event.properties.get_mut(field) {
+            property.enum_values = Some(values.into_iter().map(|v| json!(v)).collect());
+        }
+    }
 }
 
 /// The operations that honour `If-Match`: the partial updates, the protocol

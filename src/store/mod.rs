@@ -39,6 +39,7 @@ pub mod clients;
 pub mod closures;
 pub mod connection;
 pub mod courses;
+pub mod events;
 pub mod idempotency;
 pub mod intake;
 pub mod locks;

@@ -294,3 +294,16 @@ diesel::table! {
         expires_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    events (seq) {
+        seq -> Integer,
+        tx -> BigInt,
+        id -> Text,
+        event_type -> Text,
+        occurred_at -> Timestamp,
+        resource_type -> Text,
+        resource_id -> Text,
+        patient_id -> Nullable<Text>,
+    }
+}

@@ -19,6 +19,7 @@ mod cors;
 mod courses;
 mod demo;
 mod errors;
+mod events;
 mod helpers;
 mod idempotency;
 mod identifiers;
