@@ -185,7 +185,17 @@ pub struct Settings {
     /// How long an access token from the token endpoint lives
     /// (`ACCESS_TOKEN_LIFETIME_SECONDS`, 300 by default, as SMART advises).
     pub access_token_lifetime_seconds: u32,
+    /// Webhook endpoints may be `http` and loopback or private addresses
+    /// (`WEBHOOK_ALLOW_PRIVATE`): for development and tests only.
+    pub webhook_allow_private: bool,
+    /// Seconds between a failed delivery's attempts
+    /// (`WEBHOOK_RETRY_SCHEDULE`); spent, the delivery has failed.
+    pub webhook_retry_schedule: Vec<u32>,
 }
+
+/// The default of `WEBHOOK_RETRY_SCHEDULE`: ten retries over about a day.
+pub const DEFAULT_WEBHOOK_RETRY_SCHEDULE: &[u32] =
+    &[5, 30, 120, 600, 1800, 3600, 7200, 14400, 28800, 36000];
 
 /// Where the API's signing key is, and whether to make it when it is not
 /// there (development only).
@@ -724,6 +734,41 @@ impl Settings {
             );
         }
 
+        let webhook_allow_private =
+            match get("WEBHOOK_ALLOW_PRIVATE").map(|v| v.trim().to_ascii_lowercase()) {
+                None => false,
+                Some(v) if v == "true" || v == "1" => true,
+                Some(v) if v == "false" || v == "0" => false,
+                Some(other) => {
+                    errors.push(format!(
+                        "WEBHOOK_ALLOW_PRIVATE must be `true` or `false`, not `{other}`"
+                    ));
+                    false
+                }
+            };
+        let webhook_retry_schedule = match get("WEBHOOK_RETRY_SCHEDULE") {
+            None => DEFAULT_WEBHOOK_RETRY_SCHEDULE.to_vec(),
+            Some(list) => {
+                let parsed: Result<Vec<u32>, _> =
+                    list.split(',').map(|s| s.trim().parse::<u32>()).collect();
+                match parsed {
+                    Ok(waits)
+                        if !waits.is_empty()
+                            && waits.len() <= 30
+                            && waits.iter().all(|w| (1..=86_400).contains(w)) =>
+                    {
+                        waits
+                    }
+                    _ => {
+                        errors.push(format!(
+                            "WEBHOOK_RETRY_SCHEDULE must be 1 to 30 comma-separated waits of 1 to 86400 seconds, not `{list}`"
+                        ));
+                        DEFAULT_WEBHOOK_RETRY_SCHEDULE.to_vec()
+                    }
+                }
+            }
+        };
+
         let settings = Settings {
             app_env,
             database,
@@ -762,6 +807,8 @@ impl Settings {
             retired_signing_keys,
             public_url,
             access_token_lifetime_seconds,
+            webhook_allow_private,
+            webhook_retry_schedule,
         };
         if errors.is_empty() {
             Ok(settings)

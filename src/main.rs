@@ -224,9 +224,11 @@ fn serve() -> Result<(), String> {
     log::info!("listening on http://{}", settings.bind_addr);
     let pruning = state.clone();
     let stopped = actix_web::rt::System::new().block_on(async move {
+        let webhooks = actix_web::rt::spawn(http::webhooks::run(pruning.clone()));
         let pruner = actix_web::rt::spawn(http::idempotency::prune_hourly(pruning));
         let stopped = server.run().await;
         pruner.abort();
+        webhooks.abort();
         stopped
     });
     // A graceful stop (SIGTERM, SIGINT) stores the queued audit records.

@@ -22,6 +22,7 @@ pub mod referral;
 pub mod scopes;
 pub mod screening;
 pub mod values;
+pub mod webhooks;
 
 #[cfg(test)]
 mod testing;

@@ -115,6 +115,13 @@ pub const LINKS: &[Links] = &[
         expression: PATIENT_ID,
     },
     Links {
+        source: "create_webhook_endpoint",
+        status: "201",
+        targets: &["get_webhook_endpoint", "delete_webhook_endpoint", "list_webhook_deliveries"],
+        parameter: "id",
+        expression: ID,
+    },
+    Links {
         source: "register_client",
         status: "201",
         targets: ON_A_CLIENT,

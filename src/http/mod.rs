@@ -37,6 +37,7 @@ pub mod screenings;
 pub mod security;
 pub mod signing;
 pub mod smart;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -281,6 +282,11 @@ fn routes(cfg: &mut ServiceConfig) {
                 .service(clients::disable_client)
                 .service(clients::enable_client)
                 .service(events::list_events)
+                .service(webhooks::create_webhook_endpoint)
+                .service(webhooks::list_webhook_endpoints)
+                .service(webhooks::get_webhook_endpoint)
+                .service(webhooks::delete_webhook_endpoint)
+                .service(webhooks::list_webhook_deliveries)
                 .service(audit_events::list_audit_events)
                 .service(audit_events::get_access_log),
         );

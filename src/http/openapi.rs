@@ -54,6 +54,7 @@ stable `code`."
         (name = "appointments", description = "Booking, rescheduling, check-in, completion"),
         (name = "courses", description = "Protocols, and whole series of infusions planned and booked at once"),
         (name = "audit", description = "Who read or changed what: the audit trail and each patient's access log"),
+        (name = "webhooks", description = "Endpoints that receive the change feed's events, signed (Standard Webhooks), at least once"),
         (name = "events", description = "The change feed: what changed, in an order a reader follows without missing anything"),
         (name = "smart", description = "SMART Backend Services: the token endpoint, its discovery document and the keys that verify its tokens"),
         (name = "clients", description = "Backend clients (EHR systems) that get tokens from the token endpoint"),

@@ -113,7 +113,9 @@ keyed!(
     Course,
     Room,
     Closure,
-    crate::domain::client::Client
+    crate::domain::client::Client,
+    crate::domain::webhooks::Endpoint,
+    crate::domain::webhooks::Delivery
 );
 
 impl<T> Keyed for Kept<T> {

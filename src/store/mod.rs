@@ -48,6 +48,7 @@ pub mod patients;
 pub mod protocols;
 pub mod rooms;
 pub mod schema;
+pub mod webhooks;
 
 pub use connection::{
     build_pool, connect_postgres, retrying, write_transaction, DbConnection, DbPool,

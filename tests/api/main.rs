@@ -34,3 +34,4 @@ mod roles;
 mod schema;
 mod security;
 mod smart;
+mod webhooks;

@@ -1,0 +1,273 @@
+//! Webhook endpoints, their deliveries, and the dispatcher's place in the
+//! change feed. Writes run in the caller's transaction.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+
+use crate::domain::webhooks::{self, Delivery, DeliveryStatus, Endpoint};
+
+use super::events::{self, Filter, Position};
+use super::schema::{
+    webhook_deliveries as deliveries, webhook_dispatch, webhook_endpoints as endpoints,
+};
+use super::{new_id, DbConnection, Found, Rows, StoreError};
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = endpoints)]
+struct EndpointRow {
+    id: String,
+    url: String,
+    description: String,
+    event_types: String,
+    secret: String,
+    disabled_at: Option<NaiveDateTime>,
+    created_at: NaiveDateTime,
+    updated_at: NaiveDateTime,
+}
+
+impl From<EndpointRow> for Endpoint {
+    fn from(row: EndpointRow) -> Endpoint {
+        Endpoint {
+            id: row.id,
+            url: row.url,
+            description: row.description,
+            event_types: row.event_types.split_whitespace().map(str::to_owned).collect(),
+            secret: row.secret,
+            disabled_at: row.disabled_at.map(|at| at.and_utc()),
+            created_at: row.created_at.and_utc(),
+            updated_at: row.updated_at.and_utc(),
+        }
+    }
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = deliveries)]
+struct DeliveryRow {
+    id: String,
+    endpoint_id: String,
+    event_id: String,
+    event_type: String,
+    payload: String,
+    status: String,
+    attempts: i32,
+    next_attempt_at: Option<NaiveDateTime>,
+    last_status: Option<i32>,
+    last_error: Option<String>,
+    created_at: NaiveDateTime,
+    updated_at: NaiveDateTime,
+}
+
+impl TryFrom<DeliveryRow> for Delivery {
+    type Error = StoreError;
+
+    fn try_from(row: DeliveryRow) -> Result<Delivery, StoreError> {
+        let status = DeliveryStatus::parse(&row.status)
+            .ok_or_else(|| StoreError::Invalid(format!("delivery {}: status", row.id)))?;
+        Ok(Delivery {
+            id: row.id,
+            endpoint_id: row.endpoint_id,
+            event_id: row.event_id,
+            event_type: row.event_type,
+            payload: row.payload,
+            status,
+            attempts: u32::try_from(row.attempts).unwrap_or_default(),
+            next_attempt_at: row.next_attempt_at.map(|at| at.and_utc()),
+            last_status: row.last_status.and_then(|s| u16::try_from(s).ok()),
+            last_error: row.last_error,
+            created_at: row.created_at.and_utc(),
+            updated_at: row.updated_at.and_utc(),
+        })
+    }
+}
+
+pub fn insert_endpoint(
+    conn: &mut DbConnection,
+    url: &str,
+    description: &str,
+    event_types: &[String],
+    secret: &str,
+    now: DateTime<Utc>,
+) -> Result<Endpoint, StoreError> {
+    let id = new_id();
+    let now = now.naive_utc();
+    diesel::insert_into(endpoints::table)
+        .values((
+            endpoints::id.eq(&id),
+            endpoints::url.eq(url),
+            endpoints::description.eq(description),
+            endpoints::event_types.eq(event_types.join(" ")),
+            endpoints::secret.eq(secret),
+            endpoints::created_at.eq(now),
+            endpoints::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    find_endpoint(conn, &id)
+}
+
+pub fn find_endpoint(conn: &mut DbConnection, id: &str) -> Result<Endpoint, StoreError> {
+    Ok(endpoints::table
+        .find(id)
+        .select(EndpointRow::as_select())
+        .get_result(conn)
+        .found("webhook endpoint")?
+        .into())
+}
+
+pub fn list_endpoints(conn: &mut DbConnection, rows: &Rows) -> Result<Vec<Endpoint>, StoreError> {
+    let found: Vec<EndpointRow> = page!(endpoints, EndpointRow::as_select(), rows).load(conn)?;
+    Ok(found.into_iter().map(Endpoint::from).collect())
+}
+
+/// Deletes the endpoint and its deliveries; the endpoint as it was.
+pub fn delete_endpoint(conn: &mut DbConnection, id: &str) -> Result<Endpoint, StoreError> {
+    let endpoint = find_endpoint(conn, id)?;
+    diesel::delete(deliveries::table.filter(deliveries::endpoint_id.eq(id))).execute(conn)?;
+    diesel::delete(endpoints::table.find(id)).execute(conn)?;
+    Ok(endpoint)
+}
+
+/// A page of the endpoint's deliveries, oldest first (ids are
+/// time-ordered).
+pub fn list_deliveries(
+    conn: &mut DbConnection,
+    endpoint_id: &str,
+    rows: &Rows,
+) -> Result<Vec<Delivery>, StoreError> {
+    let found: Vec<DeliveryRow> = page!(deliveries, DeliveryRow::as_select(), rows)
+        .filter(deliveries::endpoint_id.eq(endpoint_id.to_owned()))
+        .load(conn)?;
+    found.into_iter().map(Delivery::try_from).collect()
+}
+
+/// The events dispatched at most by one [`dispatch`].
+pub const DISPATCH_BATCH: i64 = 500;
+
+/// Moves the dispatcher along the feed: a delivery for each event after
+/// its position and each endpoint that takes it, due `now`, and the new
+/// position, in one transaction. The position's row is held: two processes
+/// dispatch one after the other, never the same event twice. How many
+/// events it passed.
+pub fn dispatch(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<usize, StoreError> {
+    diesel::update(webhook_dispatch::table.find("feed"))
+        .set(webhook_dispatch::tx.eq(webhook_dispatch::tx))
+        .execute(conn)?;
+    let (tx, seq): (i64, i32) = webhook_dispatch::table
+        .find("feed")
+        .select((webhook_dispatch::tx, webhook_dispatch::seq))
+        .get_result(conn)?;
+    let filter = Filter { after: Position { tx, seq }, limit: DISPATCH_BATCH, ..Filter::default() };
+    let fed = events::after(conn, &filter)?;
+    let Some(last) = fed.last().map(|f| f.position) else {
+        return Ok(0);
+    };
+    let active: Vec<Endpoint> = endpoints::table
+        .filter(endpoints::disabled_at.is_null())
+        .select(EndpointRow::as_select())
+        .load::<EndpointRow>(conn)?
+        .into_iter()
+        .map(Endpoint::from)
+        .collect();
+    let at = now.naive_utc();
+    for f in &fed {
+        for endpoint in active.iter().filter(|e| webhooks::dispatches(e, &f.event)) {
+            diesel::insert_into(deliveries::table)
+                .values((
+                    deliveries::id.eq(new_id()),
+                    deliveries::endpoint_id.eq(&endpoint.id),
+                    deliveries::event_id.eq(&f.event.id),
+                    deliveries::event_type.eq(f.event.kind),
+                    deliveries::payload.eq(webhooks::payload(&f.event)),
+                    deliveries::status.eq(DeliveryStatus::Pending.as_str()),
+                    deliveries::attempts.eq(0),
+                    deliveries::next_attempt_at.eq(Some(at)),
+                    deliveries::created_at.eq(at),
+                    deliveries::updated_at.eq(at),
+                ))
+                .execute(conn)?;
+        }
+    }
+    diesel::update(webhook_dispatch::table.find("feed"))
+        .set((webhook_dispatch::tx.eq(last.tx), webhook_dispatch::seq.eq(last.seq)))
+        .execute(conn)?;
+    Ok(fed.len())
+}
+
+/// A delivery's endpoint as a claim reads it: URL, secret, disabled.
+type EndpointOf = (String, String, Option<NaiveDateTime>);
+
+/// A delivery taken to be sent, with where and how to sign it.
+#[derive(Clone, Debug)]
+pub struct Claimed {
+    pub delivery: Delivery,
+    pub url: String,
+    pub secret: String,
+}
+
+/// Takes up to `limit` deliveries due `now` whose endpoint is active,
+/// leased until `lease_until`: no other worker takes them before then (on
+/// PostgreSQL rows another transaction is taking are skipped, not waited
+/// for). A worker killed while sending leaves them to be taken again once
+/// the lease ends.
+pub fn claim_due(
+    conn: &mut DbConnection,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<Claimed>, StoreError> {
+    let at = now.naive_utc();
+    let due = deliveries::table
+        .filter(deliveries::status.eq(DeliveryStatus::Pending.as_str()))
+        .filter(deliveries::next_attempt_at.le(at))
+        .filter(deliveries::leased_until.is_null().or(deliveries::leased_until.lt(at)))
+        .order(deliveries::next_attempt_at)
+        .limit(limit)
+        .select(deliveries::id);
+    let ids: Vec<String> = match conn {
+        DbConnection::Pg(pg) => due.for_update().skip_locked().load(pg)?,
+        DbConnection::Sqlite(sqlite) => due.load(sqlite)?,
+    };
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    diesel::update(deliveries::table.filter(deliveries::id.eq_any(&ids)))
+        .set(deliveries::leased_until.eq(Some(lease_until.naive_utc())))
+        .execute(conn)?;
+    let rows: Vec<(DeliveryRow, EndpointOf)> = deliveries::table
+        .inner_join(endpoints::table)
+        .filter(deliveries::id.eq_any(&ids))
+        .select((
+            DeliveryRow::as_select(),
+            (endpoints::url, endpoints::secret, endpoints::disabled_at),
+        ))
+        .load(conn)?;
+    rows.into_iter()
+        .filter(|(_, (_, _, disabled))| disabled.is_none())
+        .map(|(row, (url, secret, _))| {
+            Ok(Claimed { delivery: Delivery::try_from(row)?, url, secret })
+        })
+        .collect()
+}
+
+/// Stores what an attempt made of a delivery, and ends its lease.
+pub fn record_attempt(
+    conn: &mut DbConnection,
+    id: &str,
+    status: DeliveryStatus,
+    next_attempt_at: Option<DateTime<Utc>>,
+    last_status: Option<u16>,
+    last_error: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    diesel::update(deliveries::table.find(id))
+        .set((
+            deliveries::status.eq(status.as_str()),
+            deliveries::attempts.eq(deliveries::attempts + 1),
+            deliveries::next_attempt_at.eq(next_attempt_at.map(|at| at.naive_utc())),
+            deliveries::leased_until.eq(None::<NaiveDateTime>),
+            deliveries::last_status.eq(last_status.map(i32::from)),
+            deliveries::last_error.eq(last_error),
+            deliveries::updated_at.eq(now.naive_utc()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}

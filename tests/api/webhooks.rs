@@ -1,0 +1,261 @@
+//! Webhooks: endpoints an admin adds, and the change feed's events
+//! delivered to them signed (Standard Webhooks), at least once, retried on
+//! failure, each by one process at a time.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+
+use chrono::Duration;
+use serde_json::{json, Value};
+
+use infusion_api::domain::access::Role;
+use infusion_api::domain::webhooks::signature;
+use infusion_api::http::webhooks::run_once;
+
+use crate::helpers::{clinic_now, patient_body, TestApp};
+
+/// A request the receiver got.
+#[derive(Clone, Debug)]
+struct Received {
+    headers: HashMap<String, String>,
+    body: String,
+}
+
+/// An HTTP receiver on loopback: it keeps what it gets and answers with
+/// the status it is told.
+struct Receiver {
+    url: String,
+    got: Arc<Mutex<Vec<Received>>>,
+    status: Arc<Mutex<u16>>,
+}
+
+impl Receiver {
+    fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/hooks", listener.local_addr().unwrap());
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let status = Arc::new(Mutex::new(200));
+        let (kept, answer) = (got.clone(), status.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut headers = HashMap::new();
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                loop {
+                    line.clear();
+                    reader.read_line(&mut line).unwrap();
+                    let Some((name, value)) = line.trim_end().split_once(':') else { break };
+                    headers.insert(name.trim().to_ascii_lowercase(), value.trim().to_owned());
+                }
+                let length: usize =
+                    headers.get("content-length").and_then(|l| l.parse().ok()).unwrap_or(0);
+                let mut body = vec![0; length];
+                reader.read_exact(&mut body).unwrap();
+                kept.lock()
+                    .unwrap()
+                    .push(Received { headers, body: String::from_utf8(body).unwrap() });
+                let code = *answer.lock().unwrap();
+                let reply =
+                    format!("HTTP/1.1 {code} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                let _ = stream.write_all(reply.as_bytes());
+            }
+        });
+        Self { url, got, status }
+    }
+
+    fn got(&self) -> Vec<Received> {
+        self.got.lock().unwrap().clone()
+    }
+
+    fn answer(&self, status: u16) {
+        *self.status.lock().unwrap() = status;
+    }
+}
+
+/// An app that takes loopback endpoints, its clock at [`clinic_now`].
+async fn app_with(settings: &[(&str, &str)]) -> TestApp {
+    let mut builder = TestApp::builder().now(clinic_now()).setting("WEBHOOK_ALLOW_PRIVATE", "true");
+    for (key, value) in settings {
+        builder = builder.setting(key, value);
+    }
+    builder.build().await
+}
+
+/// Adds an endpoint at `url` for `types`; its id and secret.
+async fn endpoint(app: &TestApp, url: &str, types: &[&str]) -> (String, String) {
+    let body = json!({"url": url, "event_types": types, "description": "EHR sync"});
+    let res = app.post("/v1/webhook-endpoints").role(Role::Admin).json(&body).send().await;
+    assert_eq!(res.status, 201, "{}", res.text);
+    let secret = res.body["secret"].as_str().unwrap().to_owned();
+    (res.body["id"].as_str().unwrap().to_owned(), secret)
+}
+
+async fn deliveries(app: &TestApp, endpoint: &str) -> Vec<Value> {
+    let path = format!("/v1/webhook-endpoints/{endpoint}/deliveries");
+    let res = app.get(&path).role(Role::Admin).send().await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    res.body["items"].as_array().unwrap().clone()
+}
+
+#[actix_web::test]
+async fn a_booking_is_delivered_signed_to_the_endpoint_that_takes_it() {
+    let app = app_with(&[]).await;
+    let receiver = Receiver::start();
+    let (id, secret) = endpoint(&app, &receiver.url, &["appointment.booked"]).await;
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    let patient = app.ready_patient().await;
+    let booked = app.booked(&patient, "2026-12-03", "morning").await;
+
+    let (_, attempted) = run_once(&app.state).await.unwrap();
+    assert_eq!(attempted, 1, "patient.created and screening.recorded are not its types");
+    let got = receiver.got();
+    assert_eq!(got.len(), 1);
+    let hook = &got[0];
+    let body: Value = serde_json::from_str(&hook.body).unwrap();
+    assert_eq!(body["type"], "appointment.booked");
+    assert_eq!(body["data"]["resource_id"], booked["id"]);
+    assert_eq!(body["data"]["patient_id"], patient.as_str());
+    assert_eq!(hook.headers["content-type"], "application/json");
+    // Signed as Standard Webhooks says: over id.timestamp.body.
+    let (msg_id, timestamp) = (&hook.headers["webhook-id"], &hook.headers["webhook-timestamp"]);
+    assert_eq!(msg_id, body["data"]["id"].as_str().unwrap(), "the event's id");
+    let expected = signature(&secret, msg_id, timestamp.parse().unwrap(), &hook.body).unwrap();
+    assert_eq!(hook.headers["webhook-signature"], expected);
+
+    let listed = deliveries(&app, &id).await;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        (&listed[0]["status"], &listed[0]["attempts"], &listed[0]["last_status"]),
+        (&json!("delivered"), &json!(1), &json!(200))
+    );
+    // Nothing is sent twice.
+    assert_eq!(run_once(&app.state).await.unwrap(), (0, 0));
+    assert_eq!(receiver.got().len(), 1);
+}
+
+#[actix_web::test]
+async fn a_failed_delivery_is_tried_again_on_the_schedule_then_fails() {
+    let app = app_with(&[("WEBHOOK_RETRY_SCHEDULE", "60,600")]).await;
+    let receiver = Receiver::start();
+    receiver.answer(503);
+    let (id, _) = endpoint(&app, &receiver.url, &[]).await;
+    app.create_patient(patient_body()).await;
+    run_once(&app.state).await.unwrap();
+    let first = &deliveries(&app, &id).await[0];
+    assert_eq!(
+        (&first["status"], &first["attempts"], &first["last_status"]),
+        (&json!("pending"), &json!(1), &json!(503))
+    );
+    // Not due before its wait (60 s, plus at most a quarter of jitter).
+    app.travel_to(clinic_now() + Duration::seconds(30));
+    assert_eq!(run_once(&app.state).await.unwrap().1, 0);
+    app.travel_to(clinic_now() + Duration::seconds(76));
+    assert_eq!(run_once(&app.state).await.unwrap().1, 1);
+    assert_eq!(deliveries(&app, &id).await[0]["attempts"], 2);
+    // The last wait spent: failed, and never sent again.
+    app.travel_to(clinic_now() + Duration::seconds(76 + 751));
+    assert_eq!(run_once(&app.state).await.unwrap().1, 1);
+    let last = &deliveries(&app, &id).await[0];
+    assert_eq!(
+        (&last["status"], &last["attempts"], &last["next_attempt_at"]),
+        (&json!("failed"), &json!(3), &Value::Null)
+    );
+    app.travel_to(clinic_now() + Duration::days(2));
+    assert_eq!(run_once(&app.state).await.unwrap().1, 0);
+    assert_eq!(receiver.got().len(), 3);
+
+    // An endpoint that does not answer: the error, no status.
+    receiver.answer(200);
+    let (silent, _) = endpoint(&app, "http://127.0.0.1:9/hooks", &[]).await;
+    app.create_patient(patient_body()).await;
+    run_once(&app.state).await.unwrap();
+    let refused = &deliveries(&app, &silent).await[0];
+    assert_eq!((&refused["status"], &refused["last_status"]), (&json!("pending"), &Value::Null));
+    assert!(refused["last_error"].is_string(), "{refused}");
+}
+
+/// Two processes dispatching and sending at once: each event reaches the
+/// endpoint once.
+#[actix_web::test]
+async fn two_processes_deliver_each_event_once() {
+    let app = app_with(&[]).await;
+    let twin = app.twin().await;
+    let receiver = Receiver::start();
+    endpoint(&app, &receiver.url, &["patient.created"]).await;
+    for _ in 0..12 {
+        app.create_patient(patient_body()).await;
+    }
+    let (a, b) = futures_util::future::join(run_once(&app.state), run_once(&twin.state)).await;
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.0 + b.0, 12, "each event dispatched by one of them: {a:?} {b:?}");
+    run_once(&app.state).await.unwrap();
+    run_once(&twin.state).await.unwrap();
+    let got = receiver.got();
+    let ids: std::collections::HashSet<&str> =
+        got.iter().map(|r| r.headers["webhook-id"].as_str()).collect();
+    assert_eq!((got.len(), ids.len()), (12, 12));
+}
+
+#[actix_web::test]
+async fn a_new_endpoint_gets_what_happens_from_then_on() {
+    let app = app_with(&[]).await;
+    app.create_patient(patient_body()).await;
+    app.travel_to(clinic_now() + Duration::seconds(1));
+    let receiver = Receiver::start();
+    endpoint(&app, &receiver.url, &[]).await;
+    run_once(&app.state).await.unwrap();
+    assert!(receiver.got().is_empty(), "no history");
+    app.travel_to(clinic_now() + Duration::seconds(2));
+    app.create_patient(patient_body()).await;
+    run_once(&app.state).await.unwrap();
+    assert_eq!(receiver.got().len(), 1);
+}
+
+#[actix_web::test]
+async fn only_admins_manage_endpoints_and_private_addresses_need_the_setting() {
+    let app = TestApp::spawn().await;
+    for role in [Role::Clinician, Role::Scheduler, Role::Integration, Role::Patient] {
+        app.get("/v1/webhook-endpoints").role(role).send().await.assert_problem(403, "forbidden");
+        app.post("/v1/webhook-endpoints")
+            .role(role)
+            .json(&json!({"url": "https://ehr.example.org/hooks"}))
+            .send()
+            .await
+            .assert_problem(403, "forbidden");
+    }
+    app.get("/v1/webhook-endpoints").send().await.assert_problem(401, "unauthorized");
+    for (body, field) in [
+        (json!({"url": "http://ehr.example.org/hooks"}), "url"),
+        (json!({"url": "https://127.0.0.1/hooks"}), "url"),
+        (json!({"url": "https://169.254.169.254/latest"}), "url"),
+        (json!({"url": "https://localhost/hooks"}), "url"),
+        (
+            json!({"url": "https://ehr.example.org/hooks", "event_types": ["appointment.teleported"]}),
+            "event_types",
+        ),
+        (json!({"url": "https://ehr.example.org/hooks", "secret": "whsec_x"}), "secret"),
+    ] {
+        let res = app.post("/v1/webhook-endpoints").role(Role::Admin).json(&body).send().await;
+        assert_eq!(res.status, 422, "{body}: {}", res.text);
+        assert!(res.text.contains(field), "{body}: {}", res.text);
+    }
+    assert_eq!(app.count("webhook_endpoints"), 0);
+
+    let (id, _) = endpoint(&app, "https://ehr.example.org/hooks", &["appointment.booked"]).await;
+    let res = app.get(&format!("/v1/webhook-endpoints/{id}")).role(Role::Admin).send().await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert!(res.body.get("secret").is_none(), "the secret is shown once: {}", res.text);
+    let listed = app.get("/v1/webhook-endpoints").role(Role::Admin).send().await;
+    assert_eq!(listed.body["items"].as_array().unwrap().len(), 1);
+    let gone = app.request(actix_web::http::Method::DELETE, &format!("/v1/webhook-endpoints/{id}"));
+    assert_eq!(gone.role(Role::Admin).send().await.status, 204);
+    app.get(&format!("/v1/webhook-endpoints/{id}"))
+        .role(Role::Admin)
+        .send()
+        .await
+        .assert_problem(404, "not_found");
+}
