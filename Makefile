@@ -47,6 +47,10 @@ browser-cors:
 smart-check:
 	bash .ci/smart-check
 
+.PHONY: webhook-check
+webhook-check:
+	bash .ci/webhook-check
+
 ## schemathesis as a stranger runs it: `--checks all`, none of the project's
 ## configuration, hooks or seeded records. Reports the rules the contract cannot
 ## state (docs/API.md); not part of CI.

@@ -71,6 +71,14 @@ pub fn complete(mut api: OpenApi) -> OpenApi {
     event_enums(&mut api);
     api.info.license = None;
     drop_unreached_schemas(&mut api);
+    api.webhooks = Some(webhooks());
+    if let Some(components) = api.components.as_mut() {
+        use utoipa::PartialSchema;
+        components
+            .schemas
+            .insert("WebhookPayload".into(), super::webhooks::WebhookPayload::schema());
+        components.schemas.insert("WebhookData".into(), super::webhooks::WebhookData::schema());
+    }
     retries_and_versions(api)
 }
 
@@ -90,6 +98,62 @@ fn event_enums(api: &mut OpenApi) {
             property.enum_values = Some(values.into_iter().map(|v| json!(v)).collect());
         }
     }
+}
+
+/// OpenAPI 3.1 `webhooks`: what an endpoint receives, one entry per event
+/// type, each with the Standard Webhooks headers and the payload's schema.
+fn webhooks() -> utoipa::openapi::Paths {
+    use utoipa::openapi::path::{HttpMethod, OperationBuilder};
+    use utoipa::openapi::request_body::RequestBodyBuilder;
+    let header = |name: &str, description: &str| {
+        ParameterBuilder::new()
+            .name(name)
+            .parameter_in(ParameterIn::Header)
+            .required(Required::True)
+            .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+            .description(Some(description))
+            .build()
+    };
+    let mut paths = utoipa::openapi::Paths::new();
+    let table = crate::domain::events::EVENT_TYPES;
+    for (_, _, event_type, resource) in table {
+        if paths.paths.contains_key(*event_type) {
+            continue;
+        }
+        let written_by: Vec<String> = table
+            .iter()
+            .filter(|(_, _, t, _)| t == event_type)
+            .map(|(operation, _, _, _)| format!("`{operation}`"))
+            .collect();
+        let body = RequestBodyBuilder::new()
+            .required(Some(Required::True))
+            .content(
+                "application/json",
+                ContentBuilder::new().schema(Some(Ref::from_schema_name("WebhookPayload"))).build(),
+            )
+            .build();
+        let received = ResponseBuilder::new()
+            .description("Received: any 2xx ends the delivery; anything else, or no answer within 5 s, is tried again")
+            .build();
+        let described = format!(
+            "Sent to the endpoints that take `{event_type}`, written by {}: `data` names the {resource} (`resource_type` `{resource}`) and its patient. Verify `webhook-signature` with the endpoint's secret (Standard Webhooks), and deduplicate by `webhook-id`.",
+            written_by.join(", ")
+        );
+        let delivery = OperationBuilder::new()
+            .summary(Some(format!("`{event_type}`")))
+            .description(Some(described))
+            .operation_id(Some(format!("webhook_{}", event_type.replace('.', "_"))))
+            .tag("webhooks")
+            .parameter(header("webhook-id", "The event's id: the same on every attempt"))
+            .parameter(header("webhook-timestamp", "The attempt's time, Unix seconds"))
+            .parameter(header("webhook-signature", "`v1,` and the base64 of HMAC-SHA256 over `{webhook-id}.{webhook-timestamp}.{body}`, keyed with the secret's part after `whsec_`, base64-decoded"))
+            .request_body(Some(body))
+            .securities(Some(Vec::<utoipa::openapi::security::SecurityRequirement>::new()))
+            .response("2XX", received)
+            .build();
+        paths.add_path_operation(*event_type, vec![HttpMethod::Post], delivery);
+    }
+    paths
 }
 
 /// The operations that honour `If-Match`: the partial updates, the protocol

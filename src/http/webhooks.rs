@@ -104,6 +104,34 @@ pub struct CreateEndpoint {
     pub description: Option<Description>,
 }
 
+/// What a delivery's body holds (`domain::webhooks::payload`): Standard
+/// Webhooks' `type`, `timestamp` and `data`, ids only.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "type": "appointment.booked", "timestamp": "2026-11-30T14:12:44.120391Z",
+    "data": {"id": "019ad0c1-4e6b-7d2a-9c3e-5f1a2b3c4d5e", "resource_type": "appointment",
+             "resource_id": "019ad0c1-4e6a-7a10-8f00-112233445566",
+             "patient_id": "019ad0b0-0000-7000-8000-000000000001"}
+}))]
+pub struct WebhookPayload {
+    /// The event's type.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// When the change was made, RFC 3339 in UTC.
+    pub timestamp: String,
+    pub data: WebhookData,
+}
+
+/// The event a delivery carries.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookData {
+    /// The event's id, also the delivery's `webhook-id`.
+    pub id: String,
+    pub resource_type: String,
+    pub resource_id: String,
+    pub patient_id: Option<String>,
+}
+
 /// One delivery of an event to an endpoint.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DeliveryResponse {

@@ -259,3 +259,36 @@ async fn only_admins_manage_endpoints_and_private_addresses_need_the_setting() {
         .await
         .assert_problem(404, "not_found");
 }
+
+/// The contract's OpenAPI 3.1 `webhooks`: one per event type, with the
+/// Standard Webhooks headers and the payload's schema.
+#[test]
+fn the_contract_documents_every_event_as_a_webhook() {
+    let spec = serde_json::to_value(infusion_api::http::openapi()).unwrap();
+    let webhooks = spec["webhooks"].as_object().unwrap();
+    let types = infusion_api::domain::events::types();
+    assert_eq!(webhooks.len(), types.len());
+    for event_type in types {
+        let post = &webhooks[event_type]["post"];
+        let headers: Vec<&str> = post["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            headers,
+            ["webhook-id", "webhook-timestamp", "webhook-signature"],
+            "{event_type}"
+        );
+        assert_eq!(
+            post["requestBody"]["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/WebhookPayload"
+        );
+        assert_eq!(post["security"], json!([]), "{event_type}: no bearer token");
+    }
+    let data = &spec["components"]["schemas"]["WebhookData"]["properties"];
+    for field in ["id", "resource_type", "resource_id", "patient_id"] {
+        assert!(data[field].is_object(), "{field}");
+    }
+}
