@@ -191,6 +191,9 @@ pub struct Settings {
     /// Seconds between a failed delivery's attempts
     /// (`WEBHOOK_RETRY_SCHEDULE`); spent, the delivery has failed.
     pub webhook_retry_schedule: Vec<u32>,
+    /// Hours an endpoint may fail every attempt before it is disabled
+    /// (`WEBHOOK_DISABLE_AFTER_HOURS`, 72 by default).
+    pub webhook_disable_after_hours: u32,
 }
 
 /// The default of `WEBHOOK_RETRY_SCHEDULE`: ten retries over about a day.
@@ -591,6 +594,7 @@ impl Settings {
         let idempotency_key_ttl_hours = number("IDEMPOTENCY_KEY_TTL_HOURS", 24, 1, 24 * 30);
         let cors_max_age_seconds = number("CORS_MAX_AGE_SECONDS", 600, 0, 86_400);
         let access_token_lifetime_seconds = number("ACCESS_TOKEN_LIFETIME_SECONDS", 300, 30, 3600);
+        let webhook_disable_after_hours = number("WEBHOOK_DISABLE_AFTER_HOURS", 72, 1, 8760);
         let booking_horizon_weeks = number("BOOKING_HORIZON_WEEKS", 26, 1, 104);
         let screening_valid_days = number("SCREENING_VALID_DAYS", 30, 1, 3650);
         let referral_valid_days = number("REFERRAL_VALID_DAYS", 365, 1, 3650);
@@ -809,6 +813,7 @@ impl Settings {
             access_token_lifetime_seconds,
             webhook_allow_private,
             webhook_retry_schedule,
+            webhook_disable_after_hours,
         };
         if errors.is_empty() {
             Ok(settings)

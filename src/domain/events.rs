@@ -73,7 +73,18 @@ pub const EVENT_TYPES: &[(&str, &str, &str, &str)] = &[
     ("update_client", "client", "client.updated", "client"),
     ("disable_client", "client", "client.disabled", "client"),
     ("enable_client", "client", "client.enabled", "client"),
+    (
+        "disable_webhook_endpoint",
+        "webhook_endpoint",
+        "webhook_endpoint.disabled",
+        "webhook_endpoint",
+    ),
+    // The delivery worker's own change: an endpoint failing too long.
+    (DELIVERIES, "webhook_endpoint", "webhook_endpoint.disabled", "webhook_endpoint"),
 ];
+
+/// The operation the webhook worker's changes are written as.
+pub const DELIVERIES: &str = "deliver_webhooks";
 
 /// Every event type, each once, in the table's order.
 pub fn types() -> Vec<&'static str> {
@@ -201,10 +212,11 @@ mod tests {
     #[test]
     fn every_resource_type_but_clients_has_a_scope_and_types_are_listed_once() {
         for resource_type in resource_types() {
-            assert_eq!(scope_resource(resource_type).is_none(), resource_type == "client");
+            let admins_only = matches!(resource_type, "client" | "webhook_endpoint");
+            assert_eq!(scope_resource(resource_type).is_none(), admins_only, "{resource_type}");
         }
         let types = types();
-        assert_eq!(types.len(), EVENT_TYPES.len() - 2, "two rows repeat a type");
+        assert_eq!(types.len(), EVENT_TYPES.len() - 3, "three rows repeat a type");
         assert!(types.contains(&"appointment.no_show"));
     }
 }

@@ -26,9 +26,89 @@ pub struct Endpoint {
     /// None: every type.
     pub event_types: Vec<String>,
     pub secret: String,
+    /// The secret before the last rotation, signing beside the new one
+    /// until `previous_secret_until`.
+    pub previous_secret: Option<String>,
+    pub previous_secret_until: Option<DateTime<Utc>>,
     pub disabled_at: Option<DateTime<Utc>>,
+    /// Why it was disabled: by an admin, or failing too long.
+    pub disabled_reason: Option<String>,
+    /// Since when every attempt to it has failed.
+    pub failing_since: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// How long a rotated secret keeps signing beside the new one: a day, for
+/// the receiver to take the new one.
+pub const ROTATION_GRACE_HOURS: i64 = 24;
+
+/// What an admin's change of an endpoint may change.
+#[derive(Clone, Debug, Default)]
+pub struct EndpointChange {
+    pub url: Option<String>,
+    pub event_types: Option<Vec<String>>,
+    pub description: Option<String>,
+    /// `Some(true)` disables, `Some(false)` enables again (its failures
+    /// forgotten).
+    pub disabled: Option<bool>,
+    /// A new secret: the old one signs beside it for
+    /// [`ROTATION_GRACE_HOURS`].
+    pub secret: Option<String>,
+}
+
+/// `endpoint` with `change` applied at `now`.
+pub fn change(mut endpoint: Endpoint, change: EndpointChange, now: DateTime<Utc>) -> Endpoint {
+    if let Some(url) = change.url {
+        endpoint.url = url;
+    }
+    if let Some(types) = change.event_types {
+        endpoint.event_types = types;
+    }
+    if let Some(description) = change.description {
+        endpoint.description = description;
+    }
+    match change.disabled {
+        Some(true) if endpoint.disabled_at.is_none() => {
+            endpoint.disabled_at = Some(now);
+            endpoint.disabled_reason = Some("disabled by an admin".into());
+        }
+        Some(false) => {
+            endpoint.disabled_at = None;
+            endpoint.disabled_reason = None;
+            endpoint.failing_since = None;
+        }
+        _ => {}
+    }
+    if let Some(secret) = change.secret {
+        endpoint.previous_secret = Some(std::mem::replace(&mut endpoint.secret, secret));
+        endpoint.previous_secret_until = Some(now + Duration::hours(ROTATION_GRACE_HOURS));
+    }
+    endpoint
+}
+
+/// The secrets a delivery is signed with at `now`: the current one, and
+/// the previous one during its grace.
+pub fn signing_secrets(endpoint: &Endpoint, now: DateTime<Utc>) -> Vec<&str> {
+    let mut secrets = vec![endpoint.secret.as_str()];
+    if let (Some(previous), Some(until)) =
+        (&endpoint.previous_secret, endpoint.previous_secret_until)
+    {
+        if until > now {
+            secrets.push(previous);
+        }
+    }
+    secrets
+}
+
+/// Whether an endpoint failing since `failing_since` has failed long
+/// enough at `now` to be disabled.
+pub fn failed_too_long(
+    failing_since: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    after_hours: u32,
+) -> bool {
+    failing_since.is_some_and(|since| now - since >= Duration::hours(i64::from(after_hours)))
 }
 
 /// Where a delivery is.
@@ -122,6 +202,8 @@ pub fn payload(event: &events::Event) -> String {
 /// Whether `endpoint` takes `event`: active, of a type it takes, and
 /// changed after it was created (a new endpoint gets no history).
 pub fn dispatches(endpoint: &Endpoint, event: &events::Event) -> bool {
+    // Disabled endpoints get no new deliveries; enabled again, they get
+    // what happens from then on.
     endpoint.disabled_at.is_none()
         && takes(&endpoint.event_types, event.kind)
         && event.occurred_at >= endpoint.created_at

@@ -117,7 +117,15 @@ pub const LINKS: &[Links] = &[
     Links {
         source: "create_webhook_endpoint",
         status: "201",
-        targets: &["get_webhook_endpoint", "delete_webhook_endpoint", "list_webhook_deliveries"],
+        targets: &[
+            "get_webhook_endpoint",
+            "update_webhook_endpoint",
+            "disable_webhook_endpoint",
+            "enable_webhook_endpoint",
+            "rotate_webhook_secret",
+            "delete_webhook_endpoint",
+            "list_webhook_deliveries",
+        ],
         parameter: "id",
         expression: ID,
     },

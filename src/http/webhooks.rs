@@ -12,13 +12,14 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
 use actix_web::web::Path;
-use actix_web::{delete, get, post, web};
+use actix_web::{delete, get, patch, post, web};
 use rand_core::RngCore;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::domain::events;
 use crate::domain::values::{Id, Text};
-use crate::domain::webhooks::{self, Attempt, Delivery, DeliveryStatus, Endpoint};
+use crate::domain::webhooks::{self, Attempt, Delivery, DeliveryStatus, Endpoint, EndpointChange};
 use crate::domain::FieldError;
 use crate::store::webhooks::{self as store, Claimed};
 use crate::store::write_transaction;
@@ -62,6 +63,11 @@ pub struct EndpointResponse {
     pub event_types: Vec<String>,
     /// `active`, or `disabled`.
     pub status: &'static str,
+    /// Why it is disabled: by an admin, or every attempt failing for
+    /// `WEBHOOK_DISABLE_AFTER_HOURS`.
+    pub disabled_reason: Option<String>,
+    /// Since when every attempt to it has failed; `null` while it answers.
+    pub failing_since: Option<String>,
     pub created_at: String,
     pub updated_at: String,
     /// The signing secret (`whsec_…`): only in the answer that creates the
@@ -74,6 +80,8 @@ impl EndpointResponse {
     fn new(state: &AppState, endpoint: Endpoint) -> Self {
         Self {
             status: if endpoint.disabled_at.is_some() { "disabled" } else { "active" },
+            disabled_reason: endpoint.disabled_reason.clone(),
+            failing_since: endpoint.failing_since.map(|at| state.local(at)),
             created_at: state.local(endpoint.created_at),
             updated_at: state.local(endpoint.updated_at),
             id: endpoint.id,
@@ -205,9 +213,7 @@ pub async fn create_webhook_endpoint(ctx: Ctx<AdminOnly>, body: Json<CreateEndpo
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    let mut random = [0u8; 24];
-    rand_core::OsRng.fill_bytes(&mut random);
-    let secret = webhooks::new_secret(random);
+    let secret = new_secret();
     let description = body.description.map(Text::into_string).unwrap_or_default();
     let now = ctx.now();
     ctx.write(
@@ -250,6 +256,148 @@ pub async fn get_webhook_endpoint(ctx: Ctx<AdminOnly>, id: Path<Id>) -> Answer {
     let id = id.into_inner().into_string();
     let endpoint = ctx.read(move |conn| store::find_endpoint(conn, &id)).await?;
     ok(EndpointResponse::new(&ctx, endpoint))
+}
+
+/// Changes to an endpoint.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"event_types": ["appointment.booked", "appointment.rescheduled", "appointment.cancelled"]}))]
+pub struct UpdateEndpoint {
+    #[schema(max_length = 2000)]
+    pub url: Option<String>,
+    /// Empty: every type.
+    #[schema(max_items = 50)]
+    pub event_types: Option<Vec<String>>,
+    pub description: Option<Description>,
+}
+
+/// Change an endpoint's URL, event types or description.
+///
+/// **Roles:** admin.
+#[utoipa::path(tag = "webhooks", params(("id" = String, Path, description = "The endpoint's id")),
+    request_body = UpdateEndpoint,
+    responses((status = 200, description = "The endpoint after the change", body = EndpointResponse),
+        CommonErrors, BodyErrors, NotFound, ValidationFailed))]
+#[patch("/webhook-endpoints/{id}")]
+pub async fn update_webhook_endpoint(
+    ctx: Ctx<AdminOnly>,
+    id: Path<Id>,
+    body: Json<UpdateEndpoint>,
+) -> Answer {
+    let Json(body) = body;
+    let mut errors = Vec::new();
+    if let Some(url) = &body.url {
+        if let Err(e) = webhooks::endpoint_url(url, ctx.settings.webhook_allow_private) {
+            errors.push(FieldError::new("url", e));
+        }
+    }
+    let event_types = match &body.event_types {
+        None => None,
+        Some(types) => webhooks::event_types(types)
+            .map_err(|e| errors.push(FieldError::new("event_types", e)))
+            .ok(),
+    };
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let change = EndpointChange {
+        url: body.url,
+        event_types,
+        description: body.description.map(Text::into_string),
+        ..Default::default()
+    };
+    changed(ctx, id.into_inner().into_string(), change, false).await
+}
+
+/// Disable an endpoint: no deliveries to it until it is enabled again
+/// (events meanwhile are not kept for it).
+///
+/// **Roles:** admin.
+#[utoipa::path(tag = "webhooks", params(("id" = String, Path, description = "The endpoint's id")),
+    responses((status = 200, description = "The endpoint, disabled", body = EndpointResponse),
+        CommonErrors, NotFound))]
+#[post("/webhook-endpoints/{id}/disable")]
+pub async fn disable_webhook_endpoint(ctx: Ctx<AdminOnly>, id: Path<Id>) -> Answer {
+    let change = EndpointChange { disabled: Some(true), ..Default::default() };
+    changed(ctx, id.into_inner().into_string(), change, false).await
+}
+
+/// Enable an endpoint again, its failures forgotten: it gets the events
+/// that happen from now on, and its pending deliveries go out.
+///
+/// **Roles:** admin.
+#[utoipa::path(tag = "webhooks", params(("id" = String, Path, description = "The endpoint's id")),
+    responses((status = 200, description = "The endpoint, active", body = EndpointResponse),
+        CommonErrors, NotFound))]
+#[post("/webhook-endpoints/{id}/enable")]
+pub async fn enable_webhook_endpoint(ctx: Ctx<AdminOnly>, id: Path<Id>) -> Answer {
+    let change = EndpointChange { disabled: Some(false), ..Default::default() };
+    changed(ctx, id.into_inner().into_string(), change, false).await
+}
+
+/// Rotate an endpoint's signing secret.
+///
+/// The answer holds the new secret, shown this once. For a day, each
+/// delivery carries two signatures (Standard Webhooks lists them
+/// space-separated): the new secret's and the old one's, so the receiver
+/// can switch without missing any.
+///
+/// **Roles:** admin.
+#[utoipa::path(tag = "webhooks", params(("id" = String, Path, description = "The endpoint's id")),
+    responses((status = 200, description = "The endpoint with its new `secret`", body = EndpointResponse),
+        CommonErrors, NotFound))]
+#[post("/webhook-endpoints/{id}/rotate-secret")]
+pub async fn rotate_webhook_secret(ctx: Ctx<AdminOnly>, id: Path<Id>) -> Answer {
+    let change = EndpointChange { secret: Some(new_secret()), ..Default::default() };
+    changed(ctx, id.into_inner().into_string(), change, true).await
+}
+
+/// Applies `change` to endpoint `id`, its row held; shows the secret when
+/// `with_secret`.
+async fn changed(
+    ctx: Ctx<AdminOnly>,
+    id: String,
+    change: EndpointChange,
+    with_secret: bool,
+) -> Answer {
+    let now = ctx.now();
+    ctx.write(
+        move |tx| {
+            let endpoint = store::hold_endpoint(tx, &id)?;
+            store::update_endpoint(tx, &webhooks::change(endpoint, change, now), now)
+        },
+        move |state, endpoint| {
+            let secret = with_secret.then(|| endpoint.secret.clone());
+            Reply::ok(&EndpointResponse { secret, ..EndpointResponse::new(state, endpoint) })
+        },
+    )
+    .await
+}
+
+/// Send a delivery again: due now, with a new round of the schedule.
+///
+/// **Roles:** admin.
+#[utoipa::path(tag = "webhooks", params(
+        ("id" = String, Path, description = "The endpoint's id"),
+        ("delivery_id" = String, Path, description = "The delivery's id")),
+    responses((status = 200, description = "The delivery, pending", body = DeliveryResponse),
+        CommonErrors, NotFound))]
+#[post("/webhook-endpoints/{id}/deliveries/{delivery_id}/redeliver")]
+pub async fn redeliver_webhook(ctx: Ctx<AdminOnly>, ids: Path<(Id, Id)>) -> Answer {
+    let (id, delivery) = ids.into_inner();
+    let (id, delivery, now) = (id.into_string(), delivery.into_string(), ctx.now());
+    ctx.write(
+        move |tx| store::redeliver(tx, &id, &delivery, now),
+        |state, delivery| Reply::ok(&DeliveryResponse::new(state, delivery)),
+    )
+    .await
+}
+
+/// A new signing secret from the system's random source.
+fn new_secret() -> String {
+    let mut random = [0u8; 24];
+    rand_core::OsRng.fill_bytes(&mut random);
+    webhooks::new_secret(random)
 }
 
 /// Delete a webhook endpoint and its deliveries.
@@ -314,7 +462,7 @@ pub async fn run_once(state: &State) -> Result<(usize, usize), ApiError> {
         let allow_private = state.settings.webhook_allow_private;
         let sent = {
             let claim = claim.clone();
-            web::block(move || send(&claim, allow_private)).await.map_err(ApiError::from)?
+            web::block(move || send(&claim, allow_private, now)).await.map_err(ApiError::from)?
         };
         let mut jitter = [0u8; 1];
         rand_core::OsRng.fill_bytes(&mut jitter);
@@ -331,14 +479,21 @@ pub async fn run_once(state: &State) -> Result<(usize, usize), ApiError> {
             Attempt::Answered(code) => (Some(code), None),
             Attempt::NoAnswer(why) => (None, Some(why)),
         };
-        let id = claim.delivery.id.clone();
-        state
+        let (id, endpoint_id) = (claim.delivery.id.clone(), claim.endpoint.id.clone());
+        let disable_after = state.settings.webhook_disable_after_hours;
+        let disabled = state
             .db(move |conn| {
                 write_transaction(conn, |tx| {
-                    store::record_attempt(tx, &id, status, next, code, error.as_deref(), done)
+                    store::record_attempt(tx, &id, status, next, code, error.as_deref(), done)?;
+                    let delivered = status == DeliveryStatus::Delivered;
+                    let endpoint = store::note_outcome(tx, &endpoint_id, delivered, done)?;
+                    disable_if_failing_too_long(tx, endpoint, disable_after, done)
                 })
             })
             .await?;
+        if disabled {
+            log::warn!("webhooks: endpoint {} disabled: failing too long", claim.endpoint.id);
+        }
         if status == DeliveryStatus::Failed {
             log::warn!("webhooks: delivery {} failed after its last attempt", claim.delivery.id);
         }
@@ -346,16 +501,49 @@ pub async fn run_once(state: &State) -> Result<(usize, usize), ApiError> {
     Ok((dispatched, attempted))
 }
 
+/// Disables `endpoint` when every attempt to it has failed for longer than
+/// `after_hours`, and writes that change's event; whether it did.
+fn disable_if_failing_too_long(
+    tx: &mut crate::store::DbConnection,
+    endpoint: Endpoint,
+    after_hours: u32,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<bool, crate::store::StoreError> {
+    if endpoint.disabled_at.is_some()
+        || !webhooks::failed_too_long(endpoint.failing_since, now, after_hours)
+    {
+        return Ok(false);
+    }
+    let mut disabled = webhooks::change(
+        endpoint,
+        webhooks::EndpointChange { disabled: Some(true), ..Default::default() },
+        now,
+    );
+    disabled.disabled_reason = Some(format!("every attempt failed for {after_hours} hours"));
+    let disabled = store::update_endpoint(tx, &disabled, now)?;
+    let change =
+        events::Change { kind: "webhook_endpoint".into(), id: disabled.id, patient_id: None };
+    let written = events::of_write(events::DELIVERIES, &[change], now, crate::store::new_id);
+    crate::store::events::insert(tx, &written)?;
+    Ok(true)
+}
+
 /// One attempt: the payload POSTed to the endpoint, signed, within
 /// [`SEND_TIMEOUT`], no redirect followed, only to public addresses unless
 /// private ones are allowed (checked on the addresses the name resolves to
 /// now, which are the ones connected to).
-fn send(claim: &Claimed, allow_private: bool) -> Attempt {
+fn send(claim: &Claimed, allow_private: bool, now: chrono::DateTime<chrono::Utc>) -> Attempt {
     let delivery = &claim.delivery;
+    // The receiver holds the timestamp to its own clock: the wall clock's.
     let timestamp = chrono::Utc::now().timestamp();
-    let Some(signature) =
-        webhooks::signature(&claim.secret, &delivery.event_id, timestamp, &delivery.payload)
-    else {
+    // Each secret signing `now`, by the clinic's clock that dated the
+    // rotation (two during its grace), as Standard Webhooks lists several:
+    // space-separated.
+    let signatures: Option<Vec<String>> = webhooks::signing_secrets(&claim.endpoint, now)
+        .into_iter()
+        .map(|secret| webhooks::signature(secret, &delivery.event_id, timestamp, &delivery.payload))
+        .collect();
+    let Some(signature) = signatures.map(|s| s.join(" ")) else {
         return Attempt::NoAnswer("the endpoint's secret is not a signing secret".into());
     };
     let agent = ureq::AgentBuilder::new()
@@ -365,7 +553,7 @@ fn send(claim: &Claimed, allow_private: bool) -> Attempt {
         .user_agent("infusion-api-webhooks")
         .build();
     let sent = agent
-        .post(&claim.url)
+        .post(&claim.endpoint.url)
         .set("content-type", "application/json")
         .set("webhook-id", &delivery.event_id)
         .set("webhook-timestamp", &timestamp.to_string())

@@ -23,6 +23,10 @@ struct EndpointRow {
     disabled_at: Option<NaiveDateTime>,
     created_at: NaiveDateTime,
     updated_at: NaiveDateTime,
+    previous_secret: Option<String>,
+    previous_secret_until: Option<NaiveDateTime>,
+    failing_since: Option<NaiveDateTime>,
+    disabled_reason: Option<String>,
 }
 
 impl From<EndpointRow> for Endpoint {
@@ -33,7 +37,11 @@ impl From<EndpointRow> for Endpoint {
             description: row.description,
             event_types: row.event_types.split_whitespace().map(str::to_owned).collect(),
             secret: row.secret,
+            previous_secret: row.previous_secret,
+            previous_secret_until: row.previous_secret_until.map(|at| at.and_utc()),
             disabled_at: row.disabled_at.map(|at| at.and_utc()),
+            disabled_reason: row.disabled_reason,
+            failing_since: row.failing_since.map(|at| at.and_utc()),
             created_at: row.created_at.and_utc(),
             updated_at: row.updated_at.and_utc(),
         }
@@ -118,6 +126,92 @@ pub fn list_endpoints(conn: &mut DbConnection, rows: &Rows) -> Result<Vec<Endpoi
     Ok(found.into_iter().map(Endpoint::from).collect())
 }
 
+/// The endpoint, held until the transaction ends.
+pub fn hold_endpoint(conn: &mut DbConnection, id: &str) -> Result<Endpoint, StoreError> {
+    diesel::update(endpoints::table.find(id)).set(endpoints::id.eq(endpoints::id)).execute(conn)?;
+    find_endpoint(conn, id)
+}
+
+/// Stores `endpoint` as decided.
+pub fn update_endpoint(
+    conn: &mut DbConnection,
+    endpoint: &Endpoint,
+    now: DateTime<Utc>,
+) -> Result<Endpoint, StoreError> {
+    let at = |t: Option<DateTime<Utc>>| t.map(|t| t.naive_utc());
+    diesel::update(endpoints::table.find(&endpoint.id))
+        .set((
+            endpoints::url.eq(&endpoint.url),
+            endpoints::description.eq(&endpoint.description),
+            endpoints::event_types.eq(endpoint.event_types.join(" ")),
+            endpoints::secret.eq(&endpoint.secret),
+            endpoints::previous_secret.eq(&endpoint.previous_secret),
+            endpoints::previous_secret_until.eq(at(endpoint.previous_secret_until)),
+            endpoints::disabled_at.eq(at(endpoint.disabled_at)),
+            endpoints::disabled_reason.eq(&endpoint.disabled_reason),
+            endpoints::failing_since.eq(at(endpoint.failing_since)),
+            endpoints::updated_at.eq(now.naive_utc()),
+        ))
+        .execute(conn)?;
+    find_endpoint(conn, &endpoint.id)
+}
+
+/// Notes an attempt's outcome on its endpoint: failing since the first
+/// failure in a row, or not failing. The endpoint as it is now.
+pub fn note_outcome(
+    conn: &mut DbConnection,
+    endpoint_id: &str,
+    delivered: bool,
+    now: DateTime<Utc>,
+) -> Result<Endpoint, StoreError> {
+    if delivered {
+        diesel::update(endpoints::table.find(endpoint_id))
+            .set(endpoints::failing_since.eq(None::<NaiveDateTime>))
+            .execute(conn)?;
+    } else {
+        diesel::update(endpoints::table.find(endpoint_id))
+            .filter(endpoints::failing_since.is_null())
+            .set(endpoints::failing_since.eq(Some(now.naive_utc())))
+            .execute(conn)?;
+    }
+    find_endpoint(conn, endpoint_id)
+}
+
+/// The delivery `id` of `endpoint_id`.
+pub fn find_delivery(
+    conn: &mut DbConnection,
+    endpoint_id: &str,
+    id: &str,
+) -> Result<Delivery, StoreError> {
+    deliveries::table
+        .find(id)
+        .filter(deliveries::endpoint_id.eq(endpoint_id))
+        .select(DeliveryRow::as_select())
+        .get_result(conn)
+        .found("delivery")?
+        .try_into()
+}
+
+/// Makes a delivery due again `now`, with a new round of the schedule.
+pub fn redeliver(
+    conn: &mut DbConnection,
+    endpoint_id: &str,
+    id: &str,
+    now: DateTime<Utc>,
+) -> Result<Delivery, StoreError> {
+    find_delivery(conn, endpoint_id, id)?;
+    diesel::update(deliveries::table.find(id))
+        .set((
+            deliveries::status.eq(DeliveryStatus::Pending.as_str()),
+            deliveries::attempts.eq(0),
+            deliveries::next_attempt_at.eq(Some(now.naive_utc())),
+            deliveries::leased_until.eq(None::<NaiveDateTime>),
+            deliveries::updated_at.eq(now.naive_utc()),
+        ))
+        .execute(conn)?;
+    find_delivery(conn, endpoint_id, id)
+}
+
 /// Deletes the endpoint and its deliveries; the endpoint as it was.
 pub fn delete_endpoint(conn: &mut DbConnection, id: &str) -> Result<Endpoint, StoreError> {
     let endpoint = find_endpoint(conn, id)?;
@@ -192,15 +286,11 @@ pub fn dispatch(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<usize, St
     Ok(fed.len())
 }
 
-/// A delivery's endpoint as a claim reads it: URL, secret, disabled.
-type EndpointOf = (String, String, Option<NaiveDateTime>);
-
-/// A delivery taken to be sent, with where and how to sign it.
+/// A delivery taken to be sent, with its endpoint (where, and how to sign it).
 #[derive(Clone, Debug)]
 pub struct Claimed {
     pub delivery: Delivery,
-    pub url: String,
-    pub secret: String,
+    pub endpoint: Endpoint,
 }
 
 /// Takes up to `limit` deliveries due `now` whose endpoint is active,
@@ -232,18 +322,15 @@ pub fn claim_due(
     diesel::update(deliveries::table.filter(deliveries::id.eq_any(&ids)))
         .set(deliveries::leased_until.eq(Some(lease_until.naive_utc())))
         .execute(conn)?;
-    let rows: Vec<(DeliveryRow, EndpointOf)> = deliveries::table
+    let rows: Vec<(DeliveryRow, EndpointRow)> = deliveries::table
         .inner_join(endpoints::table)
         .filter(deliveries::id.eq_any(&ids))
-        .select((
-            DeliveryRow::as_select(),
-            (endpoints::url, endpoints::secret, endpoints::disabled_at),
-        ))
+        .select((DeliveryRow::as_select(), EndpointRow::as_select()))
         .load(conn)?;
     rows.into_iter()
-        .filter(|(_, (_, _, disabled))| disabled.is_none())
-        .map(|(row, (url, secret, _))| {
-            Ok(Claimed { delivery: Delivery::try_from(row)?, url, secret })
+        .filter(|(_, endpoint)| endpoint.disabled_at.is_none())
+        .map(|(row, endpoint)| {
+            Ok(Claimed { delivery: Delivery::try_from(row)?, endpoint: endpoint.into() })
         })
         .collect()
 }

@@ -85,6 +85,22 @@ async fn app_with(settings: &[(&str, &str)]) -> TestApp {
     builder.build().await
 }
 
+/// Runs the worker's passes until it has dispatched every event committed
+/// so far (on PostgreSQL the feed waits for transactions in flight on the
+/// server, other tests' included) and sent what that made due; how many
+/// deliveries it attempted.
+async fn drain(app: &TestApp) -> usize {
+    let ahead = "events e, webhook_dispatch d WHERE e.tx > d.tx OR (e.tx = d.tx AND e.seq > d.seq)";
+    let started = std::time::Instant::now();
+    let mut attempted = 0;
+    loop {
+        attempted += run_once(&app.state).await.unwrap().1;
+        if app.count(ahead) == 0 || started.elapsed() > std::time::Duration::from_secs(20) {
+            return attempted;
+        }
+    }
+}
+
 /// Adds an endpoint at `url` for `types`; its id and secret.
 async fn endpoint(app: &TestApp, url: &str, types: &[&str]) -> (String, String) {
     let body = json!({"url": url, "event_types": types, "description": "EHR sync"});
@@ -110,7 +126,7 @@ async fn a_booking_is_delivered_signed_to_the_endpoint_that_takes_it() {
     let patient = app.ready_patient().await;
     let booked = app.booked(&patient, "2026-12-03", "morning").await;
 
-    let (_, attempted) = run_once(&app.state).await.unwrap();
+    let attempted = drain(&app).await;
     assert_eq!(attempted, 1, "patient.created and screening.recorded are not its types");
     let got = receiver.got();
     assert_eq!(got.len(), 1);
@@ -144,7 +160,7 @@ async fn a_failed_delivery_is_tried_again_on_the_schedule_then_fails() {
     receiver.answer(503);
     let (id, _) = endpoint(&app, &receiver.url, &[]).await;
     app.create_patient(patient_body()).await;
-    run_once(&app.state).await.unwrap();
+    drain(&app).await;
     let first = &deliveries(&app, &id).await[0];
     assert_eq!(
         (&first["status"], &first["attempts"], &first["last_status"]),
@@ -172,7 +188,7 @@ async fn a_failed_delivery_is_tried_again_on_the_schedule_then_fails() {
     receiver.answer(200);
     let (silent, _) = endpoint(&app, "http://127.0.0.1:9/hooks", &[]).await;
     app.create_patient(patient_body()).await;
-    run_once(&app.state).await.unwrap();
+    drain(&app).await;
     let refused = &deliveries(&app, &silent).await[0];
     assert_eq!((&refused["status"], &refused["last_status"]), (&json!("pending"), &Value::Null));
     assert!(refused["last_error"].is_string(), "{refused}");
@@ -189,11 +205,15 @@ async fn two_processes_deliver_each_event_once() {
     for _ in 0..12 {
         app.create_patient(patient_body()).await;
     }
-    let (a, b) = futures_util::future::join(run_once(&app.state), run_once(&twin.state)).await;
-    let (a, b) = (a.unwrap(), b.unwrap());
-    assert_eq!(a.0 + b.0, 12, "each event dispatched by one of them: {a:?} {b:?}");
-    run_once(&app.state).await.unwrap();
-    run_once(&twin.state).await.unwrap();
+    // Both at once, again and again, until the feed is dispatched.
+    let started = std::time::Instant::now();
+    let mut dispatched = 0;
+    while receiver.got().len() < 12 && started.elapsed() < std::time::Duration::from_secs(20) {
+        let (a, b) = futures_util::future::join(run_once(&app.state), run_once(&twin.state)).await;
+        dispatched += a.unwrap().0 + b.unwrap().0;
+    }
+    assert_eq!(dispatched, 12, "each event dispatched once, by one of them");
+    drain(&app).await;
     let got = receiver.got();
     let ids: std::collections::HashSet<&str> =
         got.iter().map(|r| r.headers["webhook-id"].as_str()).collect();
@@ -207,11 +227,11 @@ async fn a_new_endpoint_gets_what_happens_from_then_on() {
     app.travel_to(clinic_now() + Duration::seconds(1));
     let receiver = Receiver::start();
     endpoint(&app, &receiver.url, &[]).await;
-    run_once(&app.state).await.unwrap();
+    drain(&app).await;
     assert!(receiver.got().is_empty(), "no history");
     app.travel_to(clinic_now() + Duration::seconds(2));
     app.create_patient(patient_body()).await;
-    run_once(&app.state).await.unwrap();
+    drain(&app).await;
     assert_eq!(receiver.got().len(), 1);
 }
 
@@ -291,4 +311,123 @@ fn the_contract_documents_every_event_as_a_webhook() {
     for field in ["id", "resource_type", "resource_id", "patient_id"] {
         assert!(data[field].is_object(), "{field}");
     }
+}
+
+async fn act(app: &TestApp, path: &str) -> Value {
+    let res = app.post(path).role(Role::Admin).send().await;
+    assert_eq!(res.status, 200, "{path}: {}", res.text);
+    res.body
+}
+
+/// A rotation signs with both secrets for a day, then with the new one.
+#[actix_web::test]
+async fn a_rotated_secret_signs_beside_the_new_one_for_a_day() {
+    let app = app_with(&[]).await;
+    let receiver = Receiver::start();
+    let (id, old) = endpoint(&app, &receiver.url, &["patient.created"]).await;
+    let rotated = act(&app, &format!("/v1/webhook-endpoints/{id}/rotate-secret")).await;
+    let new = rotated["secret"].as_str().unwrap().to_owned();
+    assert_ne!(new, old);
+    app.travel_to(clinic_now() + Duration::seconds(1));
+    app.create_patient(patient_body()).await;
+    drain(&app).await;
+    let hook = &receiver.got()[0];
+    let (msg, ts) =
+        (&hook.headers["webhook-id"], hook.headers["webhook-timestamp"].parse().unwrap());
+    let sign = |secret: &str| signature(secret, msg, ts, &hook.body).unwrap();
+    assert_eq!(hook.headers["webhook-signature"], format!("{} {}", sign(&new), sign(&old)));
+    // A day on, the old one no longer signs. (The delivery's timestamp is
+    // the wall clock's; the grace is the clinic's.)
+    app.travel_to(clinic_now() + Duration::hours(25));
+    app.create_patient(patient_body()).await;
+    drain(&app).await;
+    let later = &receiver.got()[1];
+    let (msg, ts) =
+        (&later.headers["webhook-id"], later.headers["webhook-timestamp"].parse().unwrap());
+    assert_eq!(later.headers["webhook-signature"], signature(&new, msg, ts, &later.body).unwrap());
+    // The secret is shown by the rotation only.
+    let read = app.get(&format!("/v1/webhook-endpoints/{id}")).role(Role::Admin).send().await;
+    assert!(read.body.get("secret").is_none());
+}
+
+/// Disabled, an endpoint gets nothing; an endpoint failing every attempt
+/// for WEBHOOK_DISABLE_AFTER_HOURS is disabled, and that is an event; a
+/// failed delivery can be sent again.
+#[actix_web::test]
+async fn endpoints_are_changed_disabled_enabled_and_deliveries_sent_again() {
+    let app =
+        app_with(&[("WEBHOOK_RETRY_SCHEDULE", "60"), ("WEBHOOK_DISABLE_AFTER_HOURS", "1")]).await;
+    let receiver = Receiver::start();
+    let (id, _) = endpoint(&app, &receiver.url, &["patient.created"]).await;
+    let path = format!("/v1/webhook-endpoints/{id}");
+
+    let changed = app
+        .patch(&path)
+        .role(Role::Admin)
+        .json(
+            &json!({"event_types": ["patient.created", "patient.updated"], "description": "both"}),
+        )
+        .send()
+        .await;
+    assert_eq!(changed.status, 200, "{}", changed.text);
+    assert_eq!(changed.body["event_types"], json!(["patient.created", "patient.updated"]));
+    let bad = app.patch(&path).role(Role::Admin).json(&json!({"url": "ftp://x"})).send().await;
+    bad.assert_invalid_fields(&["url"]);
+
+    let disabled = act(&app, &format!("{path}/disable")).await;
+    assert_eq!(
+        (&disabled["status"], &disabled["disabled_reason"]),
+        (&json!("disabled"), &json!("disabled by an admin"))
+    );
+    app.travel_to(clinic_now() + Duration::seconds(1));
+    app.create_patient(patient_body()).await;
+    drain(&app).await;
+    assert!(receiver.got().is_empty(), "nothing while disabled");
+    assert_eq!(act(&app, &format!("{path}/enable")).await["status"], "active");
+
+    // Failing: one attempt, then the schedule is spent.
+    receiver.answer(500);
+    app.travel_to(clinic_now() + Duration::seconds(2));
+    app.create_patient(patient_body()).await;
+    drain(&app).await;
+    app.travel_to(clinic_now() + Duration::seconds(120));
+    run_once(&app.state).await.unwrap();
+    let failed = deliveries(&app, &id).await.pop().unwrap();
+    assert_eq!(failed["status"], "failed");
+    let read = app.get(&path).role(Role::Admin).send().await.body;
+    assert_eq!(read["failing_since"], "2026-12-02T10:00:02-05:00");
+
+    // Sent again, and still failing past the hour: disabled, an event.
+    let again =
+        act(&app, &format!("{path}/deliveries/{}/redeliver", failed["id"].as_str().unwrap())).await;
+    assert_eq!((&again["status"], &again["attempts"]), (&json!("pending"), &json!(0)));
+    app.travel_to(clinic_now() + Duration::minutes(61));
+    run_once(&app.state).await.unwrap();
+    let read = app.get(&path).role(Role::Admin).send().await.body;
+    assert_eq!(read["status"], "disabled");
+    assert_eq!(read["disabled_reason"], "every attempt failed for 1 hours");
+    // The feed, read until it has caught up (on PostgreSQL it waits for
+    // transactions in flight on the server).
+    let started = std::time::Instant::now();
+    let mut events = Vec::new();
+    while events.len() < 2 && started.elapsed() < std::time::Duration::from_secs(20) {
+        let feed = app.get("/v1/events?types=webhook_endpoint.disabled").role(Role::Admin);
+        events = feed.send().await.body["events"].as_array().unwrap().clone();
+    }
+    let disabled_events: Vec<&Value> =
+        events.iter().filter(|e| e["resource_id"] == id.as_str()).collect();
+    assert_eq!(disabled_events.len(), 2, "by the admin, then by the worker: {events:?}");
+    // The first attempt, its retry, and the one sent again.
+    assert_eq!(receiver.got().len(), 3);
+
+    for role in [Role::Clinician, Role::Scheduler, Role::Integration] {
+        for action in ["disable", "enable", "rotate-secret"] {
+            let res = app.post(&format!("{path}/{action}")).role(role).send().await;
+            res.assert_problem(403, "forbidden");
+        }
+        app.patch(&path).role(role).json(&json!({})).send().await.assert_problem(403, "forbidden");
+    }
+    let missing =
+        format!("/v1/webhook-endpoints/{id}/deliveries/{}/redeliver", uuid::Uuid::now_v7());
+    app.post(&missing).role(Role::Admin).send().await.assert_problem(404, "not_found");
 }
