@@ -12,11 +12,19 @@ Invariants checked after each phase:
 - every change stored during the phase (a booking, a course, a cancel) has
   its audit record, which commits in the change's own transaction: also for
   the changes of the process killed with SIGKILL.
+Then webhooks: a receiver on loopback takes every event type; once the
+phases are over, every event committed after its endpoint was added has
+reached it at least once, correctly signed (Standard Webhooks, checked
+here with the standard library's HMAC), the killed process's included.
 Prints the counts; exits non-zero on any violation or any 5xx answer.
 """
 
 import argparse
+import base64
 import collections
+import hashlib
+import hmac
+import http.server
 import datetime as dt
 import http.client
 import json
@@ -258,6 +266,60 @@ def phase(name, apis, token, days, mondays, seconds, clients, url, kill=None):
     return total, len(tally.server_errors)
 
 
+class Receiver:
+    """A webhook receiver on loopback: it keeps each delivery's `webhook-id`
+    and whether its signature verified, and answers 204."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.ids = collections.Counter()
+        self.bad_signatures = 0
+        self.secret = None
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["content-length"]))
+                msg_id = self.headers["webhook-id"]
+                signed = f"{msg_id}.{self.headers['webhook-timestamp']}.".encode() + body
+                key = base64.b64decode(receiver.secret.removeprefix("whsec_"))
+                expected = "v1," + base64.b64encode(
+                    hmac.new(key, signed, hashlib.sha256).digest()).decode()
+                good = expected in self.headers["webhook-signature"].split(" ")
+                with receiver.lock:
+                    receiver.ids[msg_id] += 1
+                    receiver.bad_signatures += not good
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def webhooks_delivered(url, receiver, since, seconds=150):
+    """Waits (the killed process's leases end after 60 s) until every event
+    committed since `since` has reached the receiver; the counts."""
+    deadline = time.monotonic() + seconds
+    while True:
+        committed = set(psql(url, f"SELECT id FROM events WHERE occurred_at > '{since}'").split())
+        with receiver.lock:
+            got = dict(receiver.ids)
+            bad = receiver.bad_signatures
+        lost = committed - set(got)
+        if not lost or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    duplicates = sum(n - 1 for n in got.values())
+    print(f"\n== webhooks: {len(committed)} events committed, {len(committed) - len(lost)} delivered "
+          f"at least once, {len(lost)} lost, {duplicates} delivered more than once, "
+          f"{bad} with a bad signature")
+    return len(lost) + bad
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=40, help="length of each phase")
@@ -272,6 +334,9 @@ def main():
         url = bench.recreate_pg_database(DB)
         secret = os.urandom(32).hex()
         apis = [bench.Api(url, work, port=port, secret=secret) for port in PORTS]
+        receiver = Receiver()
+        for api in apis:
+            api.env["WEBHOOK_ALLOW_PRIVATE"] = "true"
         seed.load_postgres(url, today)
         days, free = make_capacity_scarce(url, today)
         mondays = [d for d in days if d.weekday() == 0] or days[:1]
@@ -280,12 +345,16 @@ def main():
             for api in apis:
                 api.start()
             token = apis[0].token
+            endpoint = apis[1].post("/v1/webhook-endpoints", {"url": receiver.url})
+            receiver.secret = endpoint["secret"]
+            hooked_since = psql(url, "SELECT (now() AT TIME ZONE 'UTC')::timestamp(6)")
             results = [phase("phase 1: bookings and cancels on two processes", apis, token,
                              days, mondays, args.seconds, args.clients, url)]
             free_window_again(url)
             results.append(phase("phase 2: course bookings, one process killed with SIGKILL "
                                  "midway", apis, token, days, mondays, args.seconds,
                                  args.clients, url, kill=apis[0]))
+            results.append((webhooks_delivered(url, receiver, hooked_since), 0))
         finally:
             for api in apis:
                 if getattr(api, "proc", None) and api.proc.poll() is None:

@@ -86,16 +86,30 @@ pub fn complete(mut api: OpenApi) -> OpenApi {
 /// take, from `domain::events`' one table.
 fn event_enums(api: &mut OpenApi) {
     let Some(components) = api.components.as_mut() else { return };
-    let Some(RefOr::T(Schema::Object(event))) = components.schemas.get_mut("Event") else {
-        return;
-    };
-    let values = [
-        ("type", crate::domain::events::types()),
-        ("resource_type", crate::domain::events::resource_types()),
-    ];
-    for (field, values) in values {
-        if let Some(RefOr::T(Schema::Object(property))) = event.properties.get_mut(field) {
-            property.enum_values = Some(values.into_iter().map(|v| json!(v)).collect());
+    let enumerate = |values: Vec<&str>| Some(values.into_iter().map(|v| json!(v)).collect());
+    if let Some(RefOr::T(Schema::Object(event))) = components.schemas.get_mut("Event") {
+        let values = [
+            ("type", crate::domain::events::types()),
+            ("resource_type", crate::domain::events::resource_types()),
+        ];
+        for (field, values) in values {
+            if let Some(RefOr::T(Schema::Object(property))) = event.properties.get_mut(field) {
+                property.enum_values = enumerate(values);
+            }
+        }
+    }
+    // The event types an endpoint takes.
+    for name in ["CreateEndpoint", "UpdateEndpoint"] {
+        let Some(RefOr::T(Schema::Object(body))) = components.schemas.get_mut(name) else {
+            continue;
+        };
+        let Some(RefOr::T(Schema::Array(list))) = body.properties.get_mut("event_types") else {
+            continue;
+        };
+        if let utoipa::openapi::schema::ArrayItems::RefOrSchema(items) = &mut list.items {
+            if let RefOr::T(Schema::Object(item)) = items.as_mut() {
+                item.enum_values = enumerate(crate::domain::events::types());
+            }
         }
     }
 }

@@ -439,13 +439,21 @@ pub async fn list_webhook_deliveries(
     ok(page.shown(found, &ctx, DeliveryResponse::new))
 }
 
-/// Runs the worker until the process ends: a pass every second.
+/// Runs the worker until the process ends: a pass every second, and the
+/// next one at once after a pass that found a full batch (a backlog).
 pub async fn run(state: State) {
-    let mut every = tokio::time::interval(EVERY);
     loop {
-        every.tick().await;
-        if let Err(e) = run_once(&state).await {
-            log::warn!("webhooks: {e}");
+        let full = match run_once(&state).await {
+            Ok((dispatched, attempted)) => {
+                dispatched as i64 >= store::DISPATCH_BATCH || attempted as i64 >= PASS_SIZE
+            }
+            Err(e) => {
+                log::warn!("webhooks: {e}");
+                false
+            }
+        };
+        if !full {
+            tokio::time::sleep(EVERY).await;
         }
     }
 }
