@@ -11,8 +11,13 @@ report says so.
 """
 
 import argparse
+import base64
+import collections
 import datetime as dt
+import hashlib
+import hmac
 import http.client
+import http.server
 import json
 import os
 import platform
@@ -24,6 +29,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -307,23 +313,33 @@ def measure_tokens(api, env, seconds, workdir):
 
 
 class HookReceiver:
-    """A webhook receiver on loopback: when each delivery arrived, against
-    the event's time in its payload (set in the change's transaction)."""
+    """A webhook receiver on loopback, answering 204. For each delivery it
+    keeps its `webhook-id`, how long after the event's time (set in the
+    change's transaction) it arrived, and, once `secret` is set, whether its
+    signature verified (Standard Webhooks, with the standard library's HMAC).
+    `make bench` reads the latencies, `make soak` the ids and signatures."""
 
     def __init__(self):
-        import http.server
-        import threading
         self.lock = threading.Lock()
+        self.ids = collections.Counter()
         self.latencies = []
+        self.bad_signatures = 0
+        self.secret = None
         receiver = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["content-length"]))
                 arrived = dt.datetime.now(dt.timezone.utc)
-                occurred = dt.datetime.fromisoformat(json.loads(body)["timestamp"].replace("Z", "+00:00"))
+                occurred = dt.datetime.fromisoformat(
+                    json.loads(body)["timestamp"].replace("Z", "+00:00"))
+                msg_id = self.headers["webhook-id"]
+                good = receiver.verifies(msg_id, self.headers["webhook-timestamp"], body,
+                                         self.headers["webhook-signature"])
                 with receiver.lock:
+                    receiver.ids[msg_id] += 1
                     receiver.latencies.append((arrived - occurred).total_seconds() * 1000)
+                    receiver.bad_signatures += not good
                 self.send_response(204)
                 self.end_headers()
 
@@ -333,6 +349,16 @@ class HookReceiver:
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def verifies(self, msg_id, timestamp, body, signatures):
+        """Whether one of `signatures` is the secret's over id.timestamp.body
+        (true while no secret is set)."""
+        if self.secret is None:
+            return True
+        key = base64.b64decode(self.secret.removeprefix("whsec_"))
+        signed = f"{msg_id}.{timestamp}.".encode() + body
+        expected = "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+        return expected in signatures.split(" ")
 
 
 def measure_webhooks(api, env, seconds):

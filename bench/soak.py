@@ -20,11 +20,7 @@ Prints the counts; exits non-zero on any violation or any 5xx answer.
 """
 
 import argparse
-import base64
 import collections
-import hashlib
-import hmac
-import http.server
 import datetime as dt
 import http.client
 import json
@@ -266,40 +262,6 @@ def phase(name, apis, token, days, mondays, seconds, clients, url, kill=None):
     return total, len(tally.server_errors)
 
 
-class Receiver:
-    """A webhook receiver on loopback: it keeps each delivery's `webhook-id`
-    and whether its signature verified, and answers 204."""
-
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.ids = collections.Counter()
-        self.bad_signatures = 0
-        self.secret = None
-        receiver = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["content-length"]))
-                msg_id = self.headers["webhook-id"]
-                signed = f"{msg_id}.{self.headers['webhook-timestamp']}.".encode() + body
-                key = base64.b64decode(receiver.secret.removeprefix("whsec_"))
-                expected = "v1," + base64.b64encode(
-                    hmac.new(key, signed, hashlib.sha256).digest()).decode()
-                good = expected in self.headers["webhook-signature"].split(" ")
-                with receiver.lock:
-                    receiver.ids[msg_id] += 1
-                    receiver.bad_signatures += not good
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
 def webhooks_delivered(url, receiver, since, seconds=150):
     """Waits (the killed process's leases end after 60 s) until every event
     committed since `since` has reached the receiver; the counts."""
@@ -334,7 +296,7 @@ def main():
         url = bench.recreate_pg_database(DB)
         secret = os.urandom(32).hex()
         apis = [bench.Api(url, work, port=port, secret=secret) for port in PORTS]
-        receiver = Receiver()
+        receiver = bench.HookReceiver()
         for api in apis:
             api.env["WEBHOOK_ALLOW_PRIVATE"] = "true"
         seed.load_postgres(url, today)

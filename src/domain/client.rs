@@ -291,20 +291,11 @@ pub fn jwks_url(url: &str) -> Result<(), String> {
             "`{url}` must be an https URL (http only to a loopback address), without a user name"
         ))
     };
-    let (scheme, rest) = match url.split_once("://") {
-        Some(parts) => parts,
-        None => return refused(),
-    };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    if authority.is_empty() || authority.contains('@') {
+    let Some(parts) = super::values::url_parts(url).filter(|p| p.has_plain_host()) else {
         return refused();
-    }
-    let host = match authority.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or_default(),
-        None => authority.split(':').next().unwrap_or_default(),
     };
-    let loopback = matches!(host, "127.0.0.1" | "localhost" | "::1");
-    match scheme {
+    let loopback = matches!(parts.host, "127.0.0.1" | "localhost" | "::1");
+    match parts.scheme {
         "https" => Ok(()),
         "http" if loopback => Ok(()),
         _ => refused(),

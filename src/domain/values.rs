@@ -287,6 +287,35 @@ pub fn pattern() -> String {
     format!("^{allowed}*{visible}{allowed}*$")
 }
 
+/// The parts of an absolute URL that decide where it goes: its scheme,
+/// its authority (`[user@]host[:port]`) and its host (an IPv6 address
+/// without its brackets).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UrlParts<'a> {
+    pub scheme: &'a str,
+    pub authority: &'a str,
+    pub host: &'a str,
+}
+
+impl UrlParts<'_> {
+    /// A host is named, and no user name or password is.
+    pub fn has_plain_host(&self) -> bool {
+        !self.authority.is_empty() && !self.authority.contains('@')
+    }
+}
+
+/// `url`'s parts; `None` when it is not `scheme://…`.
+pub fn url_parts(url: &str) -> Option<UrlParts<'_>> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host_port.rsplit_once(':').map_or(host_port, |(host, _)| host),
+    };
+    Some(UrlParts { scheme, authority, host })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -379,5 +408,22 @@ mod tests {
         let error = serde_json::from_str::<Text<10>>(r#""\u200b""#).unwrap_err();
         assert!(error.to_string().contains("visible"), "{error}");
         assert_eq!(Text::<10>::name(), "Text10");
+    }
+
+    #[test]
+    fn a_urls_parts_are_its_scheme_authority_and_host() {
+        // (url, (scheme, host, plain host)) or None
+        let table = [
+            ("https://ehr.example.org/hooks?x=1", Some(("https", "ehr.example.org", true))),
+            ("http://127.0.0.1:9000/certs", Some(("http", "127.0.0.1", true))),
+            ("https://[::1]:8443/", Some(("https", "::1", true))),
+            ("https://user:pw@ehr.example.org/", Some(("https", "ehr.example.org", false))),
+            ("https:///hooks", Some(("https", "", false))),
+            ("ehr.example.org/hooks", None),
+        ];
+        for (url, expected) in table {
+            let parts = url_parts(url).map(|p| (p.scheme, p.host, p.has_plain_host()));
+            assert_eq!(parts, expected, "{url}");
+        }
     }
 }

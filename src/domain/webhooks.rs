@@ -217,25 +217,21 @@ pub fn endpoint_url(url: &str, allow_private: bool) -> Result<(), String> {
     if url.len() > MAX_URL_LENGTH {
         return Err(format!("must be at most {MAX_URL_LENGTH} characters"));
     }
-    let (scheme, rest) = url.split_once("://").ok_or("must be an https URL")?;
-    match scheme {
+    let parts = super::values::url_parts(url).ok_or("must be an https URL")?;
+    match parts.scheme {
         "https" => {}
         "http" if allow_private => {}
         _ => {
             return Err("must be an https URL (WEBHOOK_ALLOW_PRIVATE=true also allows http)".into())
         }
     }
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    if authority.is_empty() || authority.contains('@') {
+    if !parts.has_plain_host() {
         return Err("needs a host, and no user name or password".into());
     }
     if url.contains('#') || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err("must have no fragment and no spaces".into());
     }
-    let host = match authority.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or_default(),
-        None => authority.rsplit_once(':').map_or(authority, |(host, _)| host),
-    };
+    let host = parts.host;
     if let Ok(ip) = host.parse::<IpAddr>() {
         if !allow_private && !is_public(ip) {
             return Err(format!("`{ip}` is not a public address"));
