@@ -51,6 +51,12 @@ smart-check:
 webhook-check:
 	bash .ci/webhook-check
 
+## The FHIR facade on the demo clinic, validated by fhir.resources (PyPI, R4B)
+## and the FHIR R4 JSON schema (npm), and searched and paged by fhirpy.
+.PHONY: fhir-check
+fhir-check:
+	bash .ci/fhir-check
+
 ## schemathesis as a stranger runs it: `--checks all`, none of the project's
 ## configuration, hooks or seeded records. Reports the rules the contract cannot
 ## state (docs/API.md); not part of CI.

@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
 use crate::config::AppEnv;
-use crate::domain::appointment::{self, Route, SlotRequest};
+use crate::domain::appointment::{self, Request, Route, SlotRequest};
 use crate::domain::calendar::{self, Closures, Session};
 use crate::domain::course::{self, CourseRequest};
 use crate::domain::identifier::Identifier;
@@ -90,10 +90,10 @@ fn pain(subtype: &str) -> Value {
     json!([{"code": "chronic_pain", "subtype": subtype}])
 }
 
-/// The demo patients. The first is the one `serve` prints, ready to book;
-/// the second gets the course, the third a single booking.
-fn roster() -> Vec<Demo> {
-    let demo = |given, family, born, indications| Demo {
+/// A patient in mental health treatment, no pain referral required,
+/// screened eligible, and nothing else on file.
+fn demo(given: &'static str, family: &'static str, born: &'static str, indications: Value) -> Demo {
+    Demo {
         given,
         family,
         born,
@@ -104,7 +104,12 @@ fn roster() -> Vec<Demo> {
         attested: false,
         screening: Some((&[], &[])),
         consulted: false,
-    };
+    }
+}
+
+/// The demo patients. The first is the one `serve` prints, ready to book;
+/// the second gets the course, the third a single booking.
+fn roster() -> Vec<Demo> {
     let depression = || json!([{"code": "depression"}]);
     let anxiety = || json!([{"code": "anxiety"}]);
     let mental_health = &[("mental_health_provider", Letter::Verified)];
@@ -230,15 +235,67 @@ fn seed_empty(tx: &mut DbConnection, clinic: &Clinic) -> Result<Seeding, StoreEr
         StoreError::Invalid("no open clinic day within the booking horizon".into())
     })?;
     book(tx, booked_patient, (first, Session::Afternoon), clinic)?;
+    treated(tx, clinic)?;
 
     Ok(Seeding::Seeded(DemoClinic {
-        patients: ids.len(),
+        patients: ids.len() + 1,
         ready_patient_id: ready_id.clone(),
         ready_patient_name: ready_name.clone(),
         bookable: (first, Session::Morning),
         course_id,
         closed_on,
     }))
+}
+
+/// A patient treated four weeks ago, registered, screened, booked, checked
+/// in and completed on that day by the decisions the API takes, each at its
+/// hour: one infusion with its scores (pain 7 on arrival, 3 at discharge;
+/// PHQ-9 14), for the FHIR Observations and the outcomes to show. Its id.
+fn treated(tx: &mut DbConnection, clinic: &Clinic) -> Result<String, StoreError> {
+    let month_ago = before(clinic.today(), 28);
+    let day = clinic
+        .calendar
+        .next_clinic_days(month_ago, 1, &Closures::new())
+        .first()
+        .copied()
+        .ok_or_else(|| StoreError::Invalid("no clinic day a month ago".into()))?;
+    let starts = clinic.calendar.starts_at(day, Session::Morning).with_timezone(&Utc);
+    let ends = clinic.calendar.ends_at(day, Session::Morning).with_timezone(&Utc);
+    let at = |now: DateTime<Utc>| Clinic { now, ..clinic.clone() };
+    let demo = demo("Olga", "Treated", "1972-05-17", pain("crps"));
+    let morning = at(starts - chrono::Duration::hours(2));
+    let id = record(tx, &demo, &morning)?;
+    let slot = SlotRequest { date: day, session: Session::Morning };
+    let facts = appointments::slot_facts(tx, &id, slot, None)?;
+    let new = appointment::book(&id, slot, Route::Iv, &facts, &morning)?;
+    let mut booked = appointments::insert(tx, &new, morning.now)?;
+    let scores = |pain: i32, phq9: Option<i32>| {
+        (appointment::PainScore::new(pain), phq9.and_then(appointment::Phq9Score::new))
+    };
+    let (pain_before, phq9) = scores(7, Some(14));
+    let (pain_after, _) = scores(3, None);
+    let steps = [
+        (
+            starts + chrono::Duration::minutes(10),
+            Request::CheckIn { pain_before, route: None, phq9 },
+        ),
+        (
+            ends - chrono::Duration::minutes(30),
+            Request::Complete {
+                pain_after: pain_after
+                    .ok_or_else(|| StoreError::Invalid("demo pain score".into()))?,
+                pain_before: None,
+                phq9: None,
+            },
+        ),
+    ];
+    for (now, request) in steps {
+        let clinic = at(now);
+        let intake = records::intake_record(tx, &id)?;
+        let change = appointment::decide(&booked, request, intake.as_ref(), &clinic)?;
+        booked = appointments::apply(tx, &booked.id, &change, now)?;
+    }
+    Ok(id)
 }
 
 /// `days` after `date`.

@@ -13,6 +13,7 @@ pub mod client;
 pub mod clock;
 pub mod course;
 pub mod events;
+pub mod fhir;
 pub mod identifier;
 pub mod intake;
 pub mod patient;

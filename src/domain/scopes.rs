@@ -30,10 +30,12 @@ pub enum Resource {
     PlanDefinition,
     /// The audit trail and a patient's access log.
     AuditEvent,
+    /// Pain and PHQ-9 scores (FHIR only).
+    Observation,
 }
 
 impl Resource {
-    pub const ALL: [Resource; 12] = [
+    pub const ALL: [Resource; 13] = [
         Resource::Patient,
         Resource::ServiceRequest,
         Resource::QuestionnaireResponse,
@@ -46,6 +48,7 @@ impl Resource {
         Resource::Schedule,
         Resource::PlanDefinition,
         Resource::AuditEvent,
+        Resource::Observation,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -62,6 +65,7 @@ impl Resource {
             Resource::Schedule => "Schedule",
             Resource::PlanDefinition => "PlanDefinition",
             Resource::AuditEvent => "AuditEvent",
+            Resource::Observation => "Observation",
         }
     }
 
@@ -315,6 +319,20 @@ pub const OPERATIONS: &[(&str, Resource, Permission)] = {
         ("update_protocol", PlanDefinition, Update),
         ("list_audit_events", AuditEvent, Search),
         ("get_access_log", AuditEvent, Search),
+        ("fhir_read_patient", Patient, Read),
+        ("fhir_search_patient", Patient, Search),
+        ("fhir_read_appointment", Appointment, Read),
+        ("fhir_search_appointment", Appointment, Search),
+        ("fhir_read_schedule", Schedule, Read),
+        ("fhir_search_schedule", Schedule, Search),
+        ("fhir_read_slot", Slot, Read),
+        ("fhir_search_slot", Slot, Search),
+        ("fhir_read_location", Location, Read),
+        ("fhir_search_location", Location, Search),
+        ("fhir_read_service_request", ServiceRequest, Read),
+        ("fhir_search_service_request", ServiceRequest, Search),
+        ("fhir_read_observation", Observation, Read),
+        ("fhir_search_observation", Observation, Search),
     ]
 };
 
@@ -474,8 +492,8 @@ mod tests {
     fn the_supported_scopes_are_what_the_operations_need() {
         let supported = supported();
         assert!(supported.contains(&"system/Patient.crus".to_owned()), "{supported:?}");
-        assert!(supported.contains(&"system/Schedule.cds".to_owned()), "{supported:?}");
-        assert!(supported.contains(&"system/Slot.s".to_owned()), "{supported:?}");
+        assert!(supported.contains(&"system/Schedule.crds".to_owned()), "{supported:?}");
+        assert!(supported.contains(&"system/Slot.rs".to_owned()), "{supported:?}");
         assert_eq!(supported.len(), Resource::ALL.len());
     }
 }

@@ -164,6 +164,28 @@ pub enum Attempt {
     NoAnswer(String),
 }
 
+impl Attempt {
+    /// Whether the attempt delivered: only a 2xx counts.
+    pub fn delivered(&self) -> bool {
+        matches!(self, Attempt::Answered(status) if (200..300).contains(status))
+    }
+
+    /// Whether the attempt holds back the endpoint's other deliveries of
+    /// the same pass until its own retry: no answer at all (refused, timed
+    /// out, unresolvable) says the endpoint is down, so sending it more now
+    /// would only spend time the other endpoints' deliveries wait for; an
+    /// answer, even a 4xx or 5xx, is about one message.
+    pub fn holds_back(&self) -> bool {
+        matches!(self, Attempt::NoAnswer(_))
+    }
+}
+
+/// Whether an endpoint answers, after a pass's attempts to it: any 2xx
+/// says so; an endpoint failing is one none of whose attempts delivered.
+pub fn answering<'a>(attempts: impl IntoIterator<Item = &'a Attempt>) -> bool {
+    attempts.into_iter().any(Attempt::delivered)
+}
+
 /// What an attempt makes of a delivery: delivered on a 2xx; otherwise
 /// tried again at [`next_attempt`], or failed once the schedule is spent.
 pub fn after_attempt(
@@ -173,7 +195,7 @@ pub fn after_attempt(
     now: DateTime<Utc>,
     jitter: f64,
 ) -> (DeliveryStatus, Option<DateTime<Utc>>) {
-    if matches!(attempt, Attempt::Answered(status) if (200..300).contains(status)) {
+    if attempt.delivered() {
         return (DeliveryStatus::Delivered, None);
     }
     match next_attempt(attempts, schedule, now, jitter) {
@@ -337,6 +359,38 @@ pub fn next_attempt(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_attempt_delivers_on_a_2xx_and_only_no_answer_holds_an_endpoint_back() {
+        // (attempt, delivered, holds the endpoint's other deliveries back)
+        let cases = [
+            (Attempt::Answered(200), true, false),
+            (Attempt::Answered(204), true, false),
+            (Attempt::Answered(299), true, false),
+            (Attempt::Answered(199), false, false),
+            (Attempt::Answered(301), false, false),
+            (Attempt::Answered(400), false, false),
+            (Attempt::Answered(503), false, false),
+            (Attempt::NoAnswer("timed out".into()), false, true),
+            (Attempt::NoAnswer("connection refused".into()), false, true),
+        ];
+        for (attempt, delivered, holds_back) in cases {
+            assert_eq!(attempt.delivered(), delivered, "{attempt:?}");
+            assert_eq!(attempt.holds_back(), holds_back, "{attempt:?}");
+        }
+        let (ok, refused, gone) =
+            (Attempt::Answered(204), Attempt::Answered(500), Attempt::NoAnswer("dns".into()));
+        // (a pass's attempts to one endpoint, whether it answers)
+        let passes: [(&[&Attempt], bool); 4] = [
+            (&[&ok], true),
+            (&[&refused, &gone, &ok], true),
+            (&[&refused, &gone], false),
+            (&[], false),
+        ];
+        for (attempts, answering) in passes {
+            assert_eq!(super::answering(attempts.iter().copied()), answering, "{attempts:?}");
+        }
+    }
 
     #[test]
     fn an_endpoint_is_https_to_a_public_host_unless_private_is_allowed() {

@@ -216,7 +216,8 @@ pub async fn list_appointments(ctx: Ctx<AnyRole>, query: Query<ListAppointmentsQ
         patient_id,
         from: q.from.map(CalendarDate::get),
         to: q.to.map(CalendarDate::get),
-        status: q.status,
+        statuses: q.status.into_iter().collect(),
+        ..Filter::default()
     };
     let at = page.rows();
     let rows = ctx.read(move |conn| store::list(conn, &filter, &at)).await?;

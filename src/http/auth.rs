@@ -679,6 +679,7 @@ impl<A: Admits> Ctx<A> {
     {
         let accompaniment = self.accompaniment();
         let outcome = self.state.write(move |tx| accompaniment.commit(tx, work, reply)).await?;
+        self.state.written.notify_one();
         Ok(self.answer(outcome))
     }
 
@@ -695,6 +696,7 @@ impl<A: Admits> Ctx<A> {
             .state
             .write_retrying(move |tx| accompaniment.commit(tx, &mut work, &reply))
             .await?;
+        self.state.written.notify_one();
         Ok(self.answer(outcome))
     }
 

@@ -153,7 +153,7 @@ impl<B: MessageBody> MessageBody for Holding<B> {
     }
 }
 
-/// Refuses a `/v1` request from an address that failed authentication too
+/// Refuses a `/v1` or `/fhir` request from an address that failed authentication too
 /// often or by a caller whose quota is used up, counts the rest, and adds
 /// the `RateLimit` fields to a counted caller's answer.
 async fn throttle(
@@ -161,7 +161,11 @@ async fn throttle(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
     let state = match req.app_data::<State>() {
-        Some(state) if req.path().starts_with("/v1/") || req.path() == smart::TOKEN_PATH => {
+        Some(state)
+            if req.path().starts_with("/v1/")
+                || req.path().starts_with("/fhir/")
+                || req.path() == smart::TOKEN_PATH =>
+        {
             state.clone()
         }
         _ => return Ok(next.call(req).await?.map_into_left_body()),

@@ -20,6 +20,7 @@ pub mod courses;
 pub mod error;
 pub mod events;
 pub mod extract;
+pub mod fhir;
 pub mod health;
 pub mod idempotency;
 pub mod issuers;
@@ -96,6 +97,9 @@ pub struct AppState {
     pub limits: limits::Limits,
     /// The idempotency keys this process is answering now.
     pub in_flight: Arc<idempotency::InFlight>,
+    /// Woken after each write a request committed: the webhook worker
+    /// waits on it (`http::webhooks::run`).
+    pub written: Arc<tokio::sync::Notify>,
     /// The key of the `ETag`s (`http::conditional`), the same in every
     /// process that shares the JWT secret.
     pub etag_key: [u8; 32],
@@ -140,6 +144,7 @@ impl AppState {
             audit,
             limits,
             in_flight,
+            written: Arc::default(),
             etag_key,
             client_jwks: smart::ClientJwks::default(),
         })
@@ -233,6 +238,24 @@ fn routes(cfg: &mut ServiceConfig) {
         .service(smart::request_token)
         .service(smart::get_smart_configuration)
         .service(smart::get_jwks)
+        .service(
+            scope::scope(fhir::BASE_PATH)
+                .service(fhir::fhir_capabilities)
+                .service(fhir::fhir_read_patient)
+                .service(fhir::fhir_search_patient)
+                .service(fhir::fhir_read_appointment)
+                .service(fhir::fhir_search_appointment)
+                .service(fhir::fhir_read_schedule)
+                .service(fhir::fhir_search_schedule)
+                .service(fhir::fhir_read_slot)
+                .service(fhir::fhir_search_slot)
+                .service(fhir::fhir_read_location)
+                .service(fhir::fhir_search_location)
+                .service(fhir::fhir_read_service_request)
+                .service(fhir::fhir_search_service_request)
+                .service(fhir::fhir_read_observation)
+                .service(fhir::fhir_search_observation),
+        )
         .service(
             scope::scope("/v1")
                 .service(patients::create_patient)
@@ -353,6 +376,9 @@ pub fn app(
         // Outside the limits, so that a preflight is never counted or
         // refused by them and their 429s carry the CORS headers.
         .wrap(from_fn(cors::cors))
+        // Outside the limits and CORS too, so that their refusals under
+        // /fhir/ are OperationOutcomes as well.
+        .wrap(from_fn(fhir::outcomes))
         .wrap(from_fn(security::headers))
         .wrap_fn(|mut req, srv| {
             head_as_get(&mut req);

@@ -58,6 +58,7 @@ stable `code`."
         (name = "events", description = "The change feed: what changed, in an order a reader follows without missing anything"),
         (name = "smart", description = "SMART Backend Services: the token endpoint, its discovery document and the keys that verify its tokens"),
         (name = "clients", description = "Backend clients (EHR systems) that get tokens from the token endpoint"),
+        (name = "fhir", description = "FHIR R4 (4.0.1) at /fhir/R4, read and search, as application/fhir+json: Patient, Appointment, Schedule, Slot, Location, ServiceRequest, Observation; errors are OperationOutcomes"),
     )
 )]
 pub struct ApiDoc;

@@ -202,7 +202,7 @@ pub async fn request_token(
 }
 
 /// The token endpoint's URL, when tokens are issued.
-fn token_endpoint(state: &State) -> Option<String> {
+pub(super) fn token_endpoint(state: &super::AppState) -> Option<String> {
     state.keys.signer()?;
     let base = state.settings.public_url.as_ref()?;
     Some(format!("{base}{TOKEN_PATH}"))

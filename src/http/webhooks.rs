@@ -7,9 +7,12 @@
 //! delivery leased to one process at a time (`store::webhooks`). A process
 //! killed mid-send leaves its leases to end; the deliveries go out again.
 
+use std::collections::HashSet;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use actix_web::web::Path;
 use actix_web::{delete, get, patch, post, web};
@@ -39,11 +42,22 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a claimed delivery is another process's to leave alone.
 const LEASE_SECONDS: i64 = 60;
 
-/// Deliveries one pass sends at most.
-const PASS_SIZE: i64 = 50;
+/// Deliveries one pass claims at most.
+const PASS_SIZE: i64 = 256;
 
-/// How often the worker looks for work.
+/// Deliveries a process sends at once.
+const SENDERS: usize = 16;
+
+/// How long a pass goes on taking deliveries to send: with [`SEND_TIMEOUT`]
+/// after it, well within [`LEASE_SECONDS`].
+const PASS_DEADLINE: Duration = Duration::from_secs(30);
+
+/// How often the worker looks for work at least.
 const EVERY: Duration = Duration::from_secs(1);
+
+/// How long the worker, woken by a write, waits for more before its pass:
+/// a burst of writes is sent in one pass, not one pass each.
+const GATHER: Duration = Duration::from_millis(20);
 
 /// An endpoint's description: at most 500 characters.
 pub type Description = Text<500>;
@@ -439,20 +453,32 @@ pub async fn list_webhook_deliveries(
     ok(page.shown(found, &ctx, DeliveryResponse::new))
 }
 
-/// Runs the worker until the process ends: a pass every second, and the
-/// next one at once after a pass that found a full batch (a backlog).
+/// Runs the worker until the process ends. After a pass it waits for this
+/// process's next write (gathering [`GATHER`] of them), or a second at
+/// most, for other processes' writes and retries; with no endpoint active,
+/// a second; after a pass that found a full batch (a backlog), not at all.
 pub async fn run(state: State) {
+    let agent = agent(state.settings.webhook_allow_private);
     loop {
-        let full = match run_once(&state).await {
-            Ok((dispatched, attempted)) => {
-                dispatched as i64 >= store::DISPATCH_BATCH || attempted as i64 >= PASS_SIZE
-            }
+        let (full, active) = match pass(&state, &agent).await {
+            Ok(done) => (
+                done.dispatched.events as i64 >= store::DISPATCH_BATCH
+                    || done.claimed as i64 >= PASS_SIZE,
+                done.dispatched.active_endpoints > 0,
+            ),
             Err(e) => {
                 log::warn!("webhooks: {e}");
-                false
+                (false, false)
             }
         };
-        if !full {
+        if full {
+            continue;
+        }
+        if active {
+            // A write during the pass left its wake-up: this returns at once.
+            let _ = tokio::time::timeout(EVERY, state.written.notified()).await;
+            tokio::time::sleep(GATHER).await;
+        } else {
             tokio::time::sleep(EVERY).await;
         }
     }
@@ -461,52 +487,209 @@ pub async fn run(state: State) {
 /// One pass: dispatch what the feed holds, then send what is due. How
 /// many events were dispatched and deliveries attempted.
 pub async fn run_once(state: &State) -> Result<(usize, usize), ApiError> {
+    let done = pass(state, &agent(state.settings.webhook_allow_private)).await?;
+    Ok((done.dispatched.events, done.attempted))
+}
+
+/// What a pass did.
+struct Pass {
+    dispatched: store::Dispatched,
+    claimed: usize,
+    attempted: usize,
+}
+
+/// What became of one claimed delivery in a pass.
+enum Sendout {
+    Sent(Attempt),
+    /// Not sent: its endpoint did not answer another of the pass's.
+    HeldBack,
+    /// Not sent: the pass ran out of time.
+    Late,
+}
+
+async fn pass(state: &State, agent: &ureq::Agent) -> Result<Pass, ApiError> {
     let now = state.now();
-    let dispatched = state.write(move |tx| store::dispatch(tx, now)).await?;
     let lease = now + chrono::Duration::seconds(LEASE_SECONDS);
-    let claimed = state.write(move |tx| store::claim_due(tx, now, lease, PASS_SIZE)).await?;
-    let attempted = claimed.len();
-    for claim in claimed {
-        let allow_private = state.settings.webhook_allow_private;
-        let sent = {
-            let claim = claim.clone();
-            web::block(move || send(&claim, allow_private, now)).await.map_err(ApiError::from)?
-        };
+    let (dispatched, claimed) = state
+        .db(move |conn| {
+            write_transaction(conn, |tx| {
+                Ok((store::dispatch(tx, now)?, store::claim_due(tx, now, lease, PASS_SIZE)?))
+            })
+        })
+        .await?;
+    if claimed.is_empty() {
+        return Ok(Pass { dispatched, claimed: 0, attempted: 0 });
+    }
+    let sendouts = {
+        let (claimed, agent) = (claimed.clone(), agent.clone());
+        web::block(move || send_all(&claimed, &agent, now)).await.map_err(ApiError::from)?
+    };
+    let done = state.now();
+    let (outcomes, held, noted) =
+        outcomes(&claimed, &sendouts, &state.settings.webhook_retry_schedule, done);
+    let attempted = outcomes.len();
+    let disable_after = state.settings.webhook_disable_after_hours;
+    let disabled = state
+        .db(move |conn| {
+            write_transaction(conn, |tx| {
+                store::record_attempts(tx, &outcomes, done)?;
+                let mut dues: Vec<Option<chrono::DateTime<chrono::Utc>>> =
+                    held.iter().map(|(_, due)| *due).collect();
+                dues.sort();
+                dues.dedup();
+                for due in dues {
+                    let ids: Vec<String> =
+                        held.iter().filter(|(_, d)| *d == due).map(|(id, _)| id.clone()).collect();
+                    store::release(tx, &ids, due)?;
+                }
+                let mut disabled = Vec::new();
+                for (endpoint_id, answering) in &noted {
+                    let endpoint = store::note_outcome(tx, endpoint_id, *answering, done)?;
+                    if disable_if_failing_too_long(tx, endpoint, disable_after, done)? {
+                        disabled.push(endpoint_id.clone());
+                    }
+                }
+                Ok(disabled)
+            })
+        })
+        .await?;
+    for endpoint_id in disabled {
+        log::warn!("webhooks: endpoint {endpoint_id} disabled: failing too long");
+    }
+    Ok(Pass { dispatched, claimed: claimed.len(), attempted })
+}
+
+/// An endpoint's attempts in a pass, and when one that got no answer is
+/// due again.
+struct Tried<'a> {
+    endpoint_id: &'a str,
+    attempts: Vec<&'a Attempt>,
+    held_until: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// The deliveries held back until a time (or, late, due as they were).
+type Held = Vec<(String, Option<chrono::DateTime<chrono::Utc>>)>;
+
+/// What a pass's sendouts make of its deliveries, decided at `done`: the
+/// attempts' outcomes; the deliveries not sent, each with when it is due
+/// again (held back: with its endpoint's retry; late: as it was); and
+/// whether each endpoint tried is answering.
+fn outcomes(
+    claimed: &[Claimed],
+    sendouts: &[Sendout],
+    schedule: &[u32],
+    done: chrono::DateTime<chrono::Utc>,
+) -> (Vec<store::Outcome>, Held, Vec<(String, bool)>) {
+    let mut outcomes = Vec::new();
+    let mut tried: Vec<Tried> = Vec::new();
+    for (claim, sendout) in claimed.iter().zip(sendouts) {
+        let Sendout::Sent(attempt) = sendout else { continue };
         let mut jitter = [0u8; 1];
         rand_core::OsRng.fill_bytes(&mut jitter);
         let jitter = f64::from(jitter[0]) / 255.0 * 0.25;
-        let done = state.now();
-        let (status, next) = webhooks::after_attempt(
-            claim.delivery.attempts + 1,
-            &sent,
-            &state.settings.webhook_retry_schedule,
-            done,
-            jitter,
-        );
-        let (code, error) = match sent {
-            Attempt::Answered(code) => (Some(code), None),
-            Attempt::NoAnswer(why) => (None, Some(why)),
-        };
-        let (id, endpoint_id) = (claim.delivery.id.clone(), claim.endpoint.id.clone());
-        let disable_after = state.settings.webhook_disable_after_hours;
-        let disabled = state
-            .db(move |conn| {
-                write_transaction(conn, |tx| {
-                    store::record_attempt(tx, &id, status, next, code, error.as_deref(), done)?;
-                    let delivered = status == DeliveryStatus::Delivered;
-                    let endpoint = store::note_outcome(tx, &endpoint_id, delivered, done)?;
-                    disable_if_failing_too_long(tx, endpoint, disable_after, done)
-                })
-            })
-            .await?;
-        if disabled {
-            log::warn!("webhooks: endpoint {} disabled: failing too long", claim.endpoint.id);
-        }
+        let (status, next) =
+            webhooks::after_attempt(claim.delivery.attempts + 1, attempt, schedule, done, jitter);
         if status == DeliveryStatus::Failed {
             log::warn!("webhooks: delivery {} failed after its last attempt", claim.delivery.id);
         }
+        let (last_status, last_error) = match attempt {
+            Attempt::Answered(code) => (Some(*code), None),
+            Attempt::NoAnswer(why) => (None, Some(why.clone())),
+        };
+        outcomes.push(store::Outcome {
+            id: claim.delivery.id.clone(),
+            status,
+            next_attempt_at: next,
+            last_status,
+            last_error,
+        });
+        let at = match tried.iter().position(|t| t.endpoint_id == claim.endpoint.id) {
+            Some(at) => at,
+            None => {
+                let endpoint_id = claim.endpoint.id.as_str();
+                tried.push(Tried { endpoint_id, attempts: Vec::new(), held_until: None });
+                tried.len() - 1
+            }
+        };
+        let endpoint = &mut tried[at];
+        endpoint.attempts.push(attempt);
+        if let (true, Some(next)) = (attempt.holds_back(), next) {
+            endpoint.held_until = Some(endpoint.held_until.map_or(next, |until| until.min(next)));
+        }
     }
-    Ok((dispatched, attempted))
+    let held = claimed
+        .iter()
+        .zip(sendouts)
+        .filter_map(|(claim, sendout)| match sendout {
+            Sendout::HeldBack => {
+                let endpoint = tried.iter().find(|t| t.endpoint_id == claim.endpoint.id);
+                Some((claim.delivery.id.clone(), endpoint.and_then(|t| t.held_until)))
+            }
+            Sendout::Late => Some((claim.delivery.id.clone(), None)),
+            Sendout::Sent(_) => None,
+        })
+        .collect();
+    let noted = tried
+        .iter()
+        .map(|t| (t.endpoint_id.to_owned(), webhooks::answering(t.attempts.iter().copied())))
+        .collect();
+    (outcomes, held, noted)
+}
+
+/// Sends `claimed`, [`SENDERS`] at a time, each delivery once: what became
+/// of each, in order. An endpoint that gives no answer gets none of the
+/// rest of the pass; after [`PASS_DEADLINE`] nothing more is sent, so that
+/// the pass records its outcomes well within its leases.
+fn send_all(
+    claimed: &[Claimed],
+    agent: &ureq::Agent,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Vec<Sendout> {
+    let started = Instant::now();
+    let next = AtomicUsize::new(0);
+    let silent: Mutex<HashSet<&str>> = Mutex::default();
+    let is_silent =
+        |endpoint: &str| silent.lock().unwrap_or_else(PoisonError::into_inner).contains(endpoint);
+    let mut sendouts: Vec<(usize, Sendout)> = std::thread::scope(|scope| {
+        let senders: Vec<_> = (0..SENDERS.min(claimed.len()))
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(claim) = claimed.get(i) else { break };
+                        let sendout = if started.elapsed() >= PASS_DEADLINE {
+                            Sendout::Late
+                        } else if is_silent(&claim.endpoint.id) {
+                            Sendout::HeldBack
+                        } else {
+                            let attempt = send(claim, agent, now);
+                            if attempt.holds_back() {
+                                silent
+                                    .lock()
+                                    .unwrap_or_else(PoisonError::into_inner)
+                                    .insert(&claim.endpoint.id);
+                            }
+                            Sendout::Sent(attempt)
+                        };
+                        mine.push((i, sendout));
+                    }
+                    mine
+                })
+            })
+            .collect();
+        // A sender that panicked leaves its deliveries leased: they go out
+        // again when the lease ends.
+        senders.into_iter().flat_map(|s| s.join().unwrap_or_default()).collect()
+    });
+    sendouts.sort_by_key(|(i, _)| *i);
+    let mut sendouts = sendouts.into_iter().peekable();
+    (0..claimed.len())
+        .map(|i| match sendouts.next_if(|(at, _)| *at == i) {
+            Some((_, sendout)) => sendout,
+            None => Sendout::Late,
+        })
+        .collect()
 }
 
 /// Disables `endpoint` when every attempt to it has failed for longer than
@@ -540,7 +723,7 @@ fn disable_if_failing_too_long(
 /// [`SEND_TIMEOUT`], no redirect followed, only to public addresses unless
 /// private ones are allowed (checked on the addresses the name resolves to
 /// now, which are the ones connected to).
-fn send(claim: &Claimed, allow_private: bool, now: chrono::DateTime<chrono::Utc>) -> Attempt {
+fn send(claim: &Claimed, agent: &ureq::Agent, now: chrono::DateTime<chrono::Utc>) -> Attempt {
     let delivery = &claim.delivery;
     // The receiver holds the timestamp to its own clock: the wall clock's.
     let timestamp = chrono::Utc::now().timestamp();
@@ -554,12 +737,6 @@ fn send(claim: &Claimed, allow_private: bool, now: chrono::DateTime<chrono::Utc>
     let Some(signature) = signatures.map(|s| s.join(" ")) else {
         return Attempt::NoAnswer("the endpoint's secret is not a signing secret".into());
     };
-    let agent = ureq::AgentBuilder::new()
-        .timeout(SEND_TIMEOUT)
-        .redirects(0)
-        .resolver(Resolver { allow_private })
-        .user_agent("infusion-api-webhooks")
-        .build();
     let sent = agent
         .post(&claim.endpoint.url)
         .set("content-type", "application/json")
@@ -572,6 +749,20 @@ fn send(claim: &Claimed, allow_private: bool, now: chrono::DateTime<chrono::Utc>
         Err(ureq::Error::Status(code, _)) => Attempt::Answered(code),
         Err(ureq::Error::Transport(transport)) => Attempt::NoAnswer(transport.kind().to_string()),
     }
+}
+
+/// The HTTP client of a process's worker: its connections are kept and
+/// reused, [`SENDERS`] to a host, so that a busy endpoint is not sent each
+/// delivery on a new connection (and a new TLS handshake).
+fn agent(allow_private: bool) -> ureq::Agent {
+    ureq::AgentBuilder::new()
+        .timeout(SEND_TIMEOUT)
+        .redirects(0)
+        .resolver(Resolver { allow_private })
+        .max_idle_connections_per_host(SENDERS)
+        .max_idle_connections(4 * SENDERS)
+        .user_agent("infusion-api-webhooks")
+        .build()
 }
 
 /// Resolves an endpoint's host to the addresses it may be sent to.

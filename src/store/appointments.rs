@@ -154,7 +154,12 @@ pub struct Filter {
     pub patient_id: Option<String>,
     pub from: Option<NaiveDate>,
     pub to: Option<NaiveDate>,
-    pub status: Option<AppointmentStatus>,
+    /// Any of these statuses; all when empty.
+    pub statuses: Vec<AppointmentStatus>,
+    /// Only appointments with a score recorded (pain or PHQ-9).
+    pub scored: bool,
+    /// Only ids from this one on (inclusive).
+    pub id_from: Option<String>,
 }
 
 pub fn list(
@@ -172,8 +177,25 @@ pub fn list(
     if let Some(to) = filter.to {
         query = query.filter(appointments::date.le(to));
     }
-    if let Some(status) = filter.status {
-        query = query.filter(appointments::status.eq(status.as_str()));
+    match filter.statuses.as_slice() {
+        [] => {}
+        // One status bound as `=`, which the partial indexes' planner sees.
+        [status] => query = query.filter(appointments::status.eq(status.as_str())),
+        several => {
+            let names: Vec<&str> = several.iter().map(|s| s.as_str()).collect();
+            query = query.filter(appointments::status.eq_any(names));
+        }
+    }
+    if filter.scored {
+        query = query.filter(
+            appointments::pain_before
+                .is_not_null()
+                .or(appointments::pain_after.is_not_null())
+                .or(appointments::phq9.is_not_null()),
+        );
+    }
+    if let Some(id) = &filter.id_from {
+        query = query.filter(appointments::id.ge(id.clone()));
     }
     query.load(conn)?.into_iter().map(Appointment::try_from).collect()
 }

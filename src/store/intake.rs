@@ -178,12 +178,20 @@ pub fn list_referrals(
     rows: &Rows,
 ) -> Result<Vec<Referral>, StoreError> {
     require_patient(conn, patient_id)?;
-    page!(referrals, ReferralRow::as_select(), rows)
-        .filter(referrals::patient_id.eq(patient_id))
-        .load(conn)?
-        .into_iter()
-        .map(Referral::try_from)
-        .collect()
+    search_referrals(conn, Some(patient_id), rows)
+}
+
+/// A page of referrals in id order: one patient's, or everyone's.
+pub fn search_referrals(
+    conn: &mut DbConnection,
+    patient_id: Option<&str>,
+    rows: &Rows,
+) -> Result<Vec<Referral>, StoreError> {
+    let mut query = page!(referrals, ReferralRow::as_select(), rows);
+    if let Some(patient_id) = patient_id {
+        query = query.filter(referrals::patient_id.eq(patient_id.to_owned()));
+    }
+    query.load(conn)?.into_iter().map(Referral::try_from).collect()
 }
 
 /// Writes a clinician's decided verdict.

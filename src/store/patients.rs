@@ -238,10 +238,37 @@ pub fn find(conn: &mut DbConnection, id: &str) -> Result<Patient, StoreError> {
     assemble(rows, indications, identifiers)?.pop().ok_or(StoreError::NotFound("patient"))
 }
 
+/// The patients of `ids` that exist, in id order.
+pub fn find_all(conn: &mut DbConnection, ids: &[String]) -> Result<Vec<Patient>, StoreError> {
+    let rows = patients::table
+        .filter(patients::id.eq_any(ids))
+        .order(patients::id)
+        .select(PatientRow::as_select())
+        .load(conn)?;
+    with_details(conn, rows)
+}
+
 /// Whether a patient with this id exists.
 pub fn exists(conn: &mut DbConnection, id: &str) -> Result<bool, StoreError> {
     Ok(diesel::select(diesel::dsl::exists(patients::table.find(id))).get_result(conn)?)
 }
+
+/// What a search of patients asks for; every part optional, all must hold.
+#[derive(Clone, Debug, Default)]
+pub struct Search {
+    pub id: Option<String>,
+    /// Part of the full name, lowercased (`search_key`).
+    pub name: Option<String>,
+    pub identifier: Option<IdentifierSearch>,
+    /// How the family name starts, case-insensitive.
+    pub family: Option<String>,
+    /// How the given name starts, case-insensitive.
+    pub given: Option<String>,
+    pub born_from: Option<NaiveDate>,
+    pub born_to: Option<NaiveDate>,
+}
+
+diesel::define_sql_function!(fn lower(text: diesel::sql_types::Text) -> diesel::sql_types::Text);
 
 /// One page of patients in id order after `after`, optionally only those
 /// whose full name contains `name` (case-insensitive) and only the one
@@ -252,8 +279,25 @@ pub fn list(
     identifier: Option<&IdentifierSearch>,
     rows: &Rows,
 ) -> Result<Vec<Patient>, StoreError> {
+    let search = Search {
+        name: name.map(str::to_owned),
+        identifier: identifier.cloned(),
+        ..Search::default()
+    };
+    search_page(conn, &search, rows)
+}
+
+/// One page of the patients `search` finds, in id order after `after`.
+pub fn search_page(
+    conn: &mut DbConnection,
+    search: &Search,
+    rows: &Rows,
+) -> Result<Vec<Patient>, StoreError> {
     let mut query = page!(patients, PatientRow::as_select(), rows);
-    if let Some(identifier) = identifier {
+    if let Some(id) = &search.id {
+        query = query.filter(patients::id.eq(id.clone()));
+    }
+    if let Some(identifier) = &search.identifier {
         query = query.filter(
             patients::id.eq_any(
                 patient_identifiers::table
@@ -263,12 +307,26 @@ pub fn list(
             ),
         );
     }
-    if let Some(name) = name {
+    if let Some(name) = &search.name {
         query = query.filter(
             patients::search_name
                 .like(format!("%{}%", escape_like(&name.to_lowercase())))
                 .escape('\\'),
         );
+    }
+    if let Some(family) = &search.family {
+        let starts = format!("{}%", escape_like(&family.to_lowercase()));
+        query = query.filter(lower(patients::family_name).like(starts).escape('\\'));
+    }
+    if let Some(given) = &search.given {
+        let starts = format!("{}%", escape_like(&given.to_lowercase()));
+        query = query.filter(lower(patients::given_name).like(starts).escape('\\'));
+    }
+    if let Some(from) = search.born_from {
+        query = query.filter(patients::date_of_birth.ge(from));
+    }
+    if let Some(to) = search.born_to {
+        query = query.filter(patients::date_of_birth.le(to));
     }
     let rows = query.load(conn)?;
     with_details(conn, rows)

@@ -236,12 +236,19 @@ pub fn list_deliveries(
 /// The events dispatched at most by one [`dispatch`].
 pub const DISPATCH_BATCH: i64 = 500;
 
+/// What a [`dispatch`] did: the events it passed, and how many endpoints
+/// are active (none: no event needs sending soon).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Dispatched {
+    pub events: usize,
+    pub active_endpoints: usize,
+}
+
 /// Moves the dispatcher along the feed: a delivery for each event after
 /// its position and each endpoint that takes it, due `now`, and the new
 /// position, in one transaction. The position's row is held: two processes
-/// dispatch one after the other, never the same event twice. How many
-/// events it passed.
-pub fn dispatch(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<usize, StoreError> {
+/// dispatch one after the other, never the same event twice.
+pub fn dispatch(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<Dispatched, StoreError> {
     diesel::update(webhook_dispatch::table.find("feed"))
         .set(webhook_dispatch::tx.eq(webhook_dispatch::tx))
         .execute(conn)?;
@@ -249,11 +256,6 @@ pub fn dispatch(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<usize, St
         .find("feed")
         .select((webhook_dispatch::tx, webhook_dispatch::seq))
         .get_result(conn)?;
-    let filter = Filter { after: Position { tx, seq }, limit: DISPATCH_BATCH, ..Filter::default() };
-    let fed = events::after(conn, &filter)?;
-    let Some(last) = fed.last().map(|f| f.position) else {
-        return Ok(0);
-    };
     let active: Vec<Endpoint> = endpoints::table
         .filter(endpoints::disabled_at.is_null())
         .select(EndpointRow::as_select())
@@ -261,14 +263,20 @@ pub fn dispatch(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<usize, St
         .into_iter()
         .map(Endpoint::from)
         .collect();
+    let filter = Filter { after: Position { tx, seq }, limit: DISPATCH_BATCH, ..Filter::default() };
+    let fed = events::after(conn, &filter)?;
+    let Some(last) = fed.last().map(|f| f.position) else {
+        return Ok(Dispatched { events: 0, active_endpoints: active.len() });
+    };
     let at = now.naive_utc();
-    for f in &fed {
-        for endpoint in active.iter().filter(|e| webhooks::dispatches(e, &f.event)) {
-            diesel::insert_into(deliveries::table)
-                .values((
+    let rows: Vec<_> = fed
+        .iter()
+        .flat_map(|f| {
+            active.iter().filter(|e| webhooks::dispatches(e, &f.event)).map(move |endpoint| {
+                (
                     deliveries::id.eq(new_id()),
-                    deliveries::endpoint_id.eq(&endpoint.id),
-                    deliveries::event_id.eq(&f.event.id),
+                    deliveries::endpoint_id.eq(endpoint.id.clone()),
+                    deliveries::event_id.eq(f.event.id.clone()),
                     deliveries::event_type.eq(f.event.kind),
                     deliveries::payload.eq(webhooks::payload(&f.event)),
                     deliveries::status.eq(DeliveryStatus::Pending.as_str()),
@@ -276,15 +284,30 @@ pub fn dispatch(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<usize, St
                     deliveries::next_attempt_at.eq(Some(at)),
                     deliveries::created_at.eq(at),
                     deliveries::updated_at.eq(at),
-                ))
-                .execute(conn)?;
-        }
+                )
+            })
+        })
+        .collect();
+    // One statement for a batch (within both backends' limits on bound
+    // parameters: 10 a row, 3,200 rows at most a statement).
+    for chunk in rows.chunks(INSERT_ROWS) {
+        let insert = diesel::insert_into(deliveries::table).values(chunk);
+        // Each backend's own multi-row INSERT (diesel's MultiConnection
+        // has none of its own).
+        match conn {
+            DbConnection::Pg(pg) => insert.execute(pg)?,
+            DbConnection::Sqlite(sqlite) => insert.execute(sqlite)?,
+        };
     }
     diesel::update(webhook_dispatch::table.find("feed"))
         .set((webhook_dispatch::tx.eq(last.tx), webhook_dispatch::seq.eq(last.seq)))
         .execute(conn)?;
-    Ok(fed.len())
+    Ok(Dispatched { events: fed.len(), active_endpoints: active.len() })
 }
+
+/// Deliveries one insert writes at most: 10 parameters each, under
+/// SQLite's 32,766 and PostgreSQL's 65,535.
+const INSERT_ROWS: usize = 3_200;
 
 /// A delivery taken to be sent, with its endpoint (where, and how to sign it).
 #[derive(Clone, Debug)]
@@ -335,26 +358,75 @@ pub fn claim_due(
         .collect()
 }
 
-/// Stores what an attempt made of a delivery, and ends its lease.
-pub fn record_attempt(
+/// What an attempt made of a delivery, to store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    pub id: String,
+    pub status: DeliveryStatus,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub last_status: Option<u16>,
+    pub last_error: Option<String>,
+}
+
+/// Stores what a pass's attempts made of their deliveries, and ends their
+/// leases: one statement for the deliveries that came out alike (a pass
+/// that delivers everything writes one).
+pub fn record_attempts(
     conn: &mut DbConnection,
-    id: &str,
-    status: DeliveryStatus,
-    next_attempt_at: Option<DateTime<Utc>>,
-    last_status: Option<u16>,
-    last_error: Option<&str>,
+    outcomes: &[Outcome],
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    diesel::update(deliveries::table.find(id))
-        .set((
-            deliveries::status.eq(status.as_str()),
-            deliveries::attempts.eq(deliveries::attempts + 1),
-            deliveries::next_attempt_at.eq(next_attempt_at.map(|at| at.naive_utc())),
-            deliveries::leased_until.eq(None::<NaiveDateTime>),
-            deliveries::last_status.eq(last_status.map(i32::from)),
-            deliveries::last_error.eq(last_error),
-            deliveries::updated_at.eq(now.naive_utc()),
-        ))
-        .execute(conn)?;
+    let mut alike: Vec<(&Outcome, Vec<&str>)> = Vec::new();
+    for outcome in outcomes {
+        let same = |(first, _): &&mut (&Outcome, Vec<&str>)| {
+            (first.status, first.next_attempt_at, first.last_status, &first.last_error)
+                == (
+                    outcome.status,
+                    outcome.next_attempt_at,
+                    outcome.last_status,
+                    &outcome.last_error,
+                )
+        };
+        match alike.iter_mut().find(same) {
+            Some((_, ids)) => ids.push(&outcome.id),
+            None => alike.push((outcome, vec![&outcome.id])),
+        }
+    }
+    for (outcome, ids) in alike {
+        diesel::update(deliveries::table.filter(deliveries::id.eq_any(ids)))
+            .set((
+                deliveries::status.eq(outcome.status.as_str()),
+                deliveries::attempts.eq(deliveries::attempts + 1),
+                deliveries::next_attempt_at.eq(outcome.next_attempt_at.map(|at| at.naive_utc())),
+                deliveries::leased_until.eq(None::<NaiveDateTime>),
+                deliveries::last_status.eq(outcome.last_status.map(i32::from)),
+                deliveries::last_error.eq(&outcome.last_error),
+                deliveries::updated_at.eq(now.naive_utc()),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Ends the leases of deliveries a pass did not attempt, without counting
+/// an attempt: due again at `due_at`, or when they were due.
+pub fn release(
+    conn: &mut DbConnection,
+    ids: &[String],
+    due_at: Option<DateTime<Utc>>,
+) -> Result<(), StoreError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let released = diesel::update(deliveries::table.filter(deliveries::id.eq_any(ids)));
+    match due_at {
+        Some(at) => released
+            .set((
+                deliveries::leased_until.eq(None::<NaiveDateTime>),
+                deliveries::next_attempt_at.eq(Some(at.naive_utc())),
+            ))
+            .execute(conn)?,
+        None => released.set(deliveries::leased_until.eq(None::<NaiveDateTime>)).execute(conn)?,
+    };
     Ok(())
 }

@@ -53,8 +53,8 @@ impl TestApp {
 async fn an_empty_database_gets_a_demo_clinic_a_client_can_book_in() {
     let app = development().await;
     let clinic = seeded(demo::seed(&app.state).unwrap());
-    assert_eq!(clinic.patients, 14);
-    assert_eq!(app.count("patients"), 14);
+    assert_eq!(clinic.patients, 15);
+    assert_eq!(app.count("patients"), 15);
     assert_eq!(clinic.ready_patient_name, "Ada Ready");
 
     // The patient printed is ready, has nothing booked, and books.
@@ -92,7 +92,23 @@ async fn an_empty_database_gets_a_demo_clinic_a_client_can_book_in() {
     let appointments = res.body["items"].as_array().unwrap();
     assert_eq!(appointments.len(), 1, "{}", res.text);
     assert_eq!(appointments[0]["date"], "2026-12-03");
-    assert_eq!(app.count("appointments"), 7);
+    assert_eq!(app.count("appointments"), 8);
+
+    // A patient treated four weeks ago: one infusion, completed, scored.
+    let treated = app.demo_patient("olga").await;
+    let res = app
+        .get(&format!("/v1/appointments?patient_id={treated}"))
+        .role(Role::Clinician)
+        .send()
+        .await;
+    let done = &res.body["items"][0];
+    assert_eq!(
+        (&done["status"], &done["pain_before"], &done["pain_after"], &done["phq9"]),
+        (&json!("completed"), &json!(7), &json!(3), &json!(14)),
+        "{}",
+        res.text
+    );
+    assert_eq!(done["date"], "2026-11-04");
 
     // A closure within the horizon, on a clinic day.
     let res = app.get("/v1/closures").role(Role::Scheduler).send().await;

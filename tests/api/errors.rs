@@ -232,11 +232,13 @@ async fn no_operation_answers_junk_with_a_500() {
                         res.text
                     );
                     if res.status >= 400 {
-                        assert_eq!(
-                            res.header("content-type"),
-                            Some("application/problem+json"),
-                            "{method} {uri}"
-                        );
+                        // FHIR's errors are OperationOutcomes.
+                        let expected = if path.starts_with("/fhir/") {
+                            "application/fhir+json"
+                        } else {
+                            "application/problem+json"
+                        };
+                        assert_eq!(res.header("content-type"), Some(expected), "{method} {uri}");
                     }
                 }
             }

@@ -192,7 +192,14 @@ async fn the_contract_documents_429_and_408() {
     for (path, item) in document["paths"].as_object().unwrap() {
         for (method, operation) in item.as_object().unwrap() {
             let responses = &operation["responses"];
-            if path.starts_with("/v1/") || path == "/oauth/token" {
+            if path.starts_with("/fhir/") {
+                // FHIR's: an OperationOutcome, with the same fields.
+                let headers = &responses["429"]["headers"];
+                for name in ["Retry-After", "RateLimit", "RateLimit-Policy"] {
+                    assert!(headers[name].is_object(), "{method} {path}: {name}");
+                }
+                assert!(responses["429"]["content"]["application/fhir+json"].is_object());
+            } else if path.starts_with("/v1/") || path == "/oauth/token" {
                 operations += 1;
                 let headers = &responses["429"]["headers"];
                 for name in ["Retry-After", "RateLimit", "RateLimit-Policy"] {

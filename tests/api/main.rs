@@ -20,6 +20,7 @@ mod courses;
 mod demo;
 mod errors;
 mod events;
+mod fhir;
 mod helpers;
 mod idempotency;
 mod identifiers;

@@ -150,16 +150,25 @@ fn the_spec_is_openapi_3_1_with_bearer_auth_and_documented_errors() {
             assert!(!id.is_empty(), "{method} {path} has no operationId");
             let responses = op["responses"].as_object().unwrap();
             let secured = op.get("security").is_none();
-            assert_eq!(secured, path.starts_with("/v1/"), "{method} {path} security");
+            let fhir = path.starts_with("/fhir/R4/");
+            let public_fhir = path == "/fhir/R4/metadata";
+            assert_eq!(
+                secured,
+                path.starts_with("/v1/") || (fhir && !public_fhir),
+                "{method} {path} security"
+            );
             if !secured {
                 assert_eq!(op["security"], json!([]), "{method} {path} security");
             }
             if secured {
+                // FHIR's errors are OperationOutcomes.
+                let errors =
+                    if fhir { "application/fhir+json" } else { "application/problem+json" };
                 for status in ["401", "403", "500", "503"] {
                     let response = responses
                         .get(status)
                         .unwrap_or_else(|| panic!("{method} {path} lacks {status}"));
-                    assert!(response["content"]["application/problem+json"].is_object());
+                    assert!(response["content"][errors].is_object(), "{method} {path} {status}");
                 }
             }
             // The token endpoint answers OAuth's errors (RFC 6749 section

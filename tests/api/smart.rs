@@ -579,6 +579,36 @@ async fn a_token_is_scoped_within_the_clients_scopes() {
     assert_eq!(app.count("client_assertions"), 2);
 }
 
+/// The FHIR facade holds an access token to its scopes as /v1 does: a
+/// resource type the token has no scope for is a 403 OperationOutcome,
+/// with the scope it needs.
+#[actix_web::test]
+async fn a_tokens_scopes_decide_which_fhir_resources_it_reads() {
+    let app = smart_app().await;
+    let patient = app.create_patient(patient_body()).await;
+    let patient = patient["id"].as_str().unwrap();
+    let client = register(&app, &[ec_key()], &["system/Patient.rs"]).await;
+    let token = access_token(&app, ec_key(), &client, "system/Patient.rs").await;
+    let res = app.get(&format!("/fhir/R4/Patient/{patient}")).bearer(&token).send().await;
+    assert_eq!((res.status, &res.body["id"]), (200, &json!(patient)), "{}", res.text);
+    let res = app.get("/fhir/R4/Patient?_count=1").bearer(&token).send().await;
+    assert_eq!(res.body["resourceType"], "Bundle", "{}", res.text);
+    for path in [format!("/fhir/R4/Appointment?patient={patient}"), "/fhir/R4/Slot".to_owned()] {
+        let res = app.get(&path).bearer(&token).send().await;
+        assert_eq!(res.status, 403, "{path}: {}", res.text);
+        assert_eq!(res.header("content-type"), Some("application/fhir+json"));
+        assert_eq!(res.body["resourceType"], "OperationOutcome");
+        assert!(
+            res.header("www-authenticate").is_some_and(|h| h.contains("insufficient_scope")),
+            "{path}"
+        );
+    }
+    // The CapabilityStatement names the token endpoint.
+    let res = app.get("/fhir/R4/metadata").send().await;
+    let token_uri = &res.body["rest"][0]["security"]["extension"][0]["extension"][0]["valueUri"];
+    assert_eq!(token_uri, &json!(format!("{PUBLIC_URL}/oauth/token")));
+}
+
 /// A scope of spaces only names no scope: asking for nothing gets no
 /// token (`invalid_request` as a missing scope, or `invalid_scope`), and
 /// the assertion is not taken.
@@ -907,7 +937,7 @@ async fn the_smart_configuration_and_the_jwks_describe_the_token_endpoint() {
     let capabilities = config["capabilities"].as_array().unwrap();
     assert!(capabilities.contains(&json!("client-confidential-asymmetric")), "{}", res.text);
     let scopes = config["scopes_supported"].as_array().unwrap();
-    for scope in ["system/Patient.crus", "system/Slot.s", "system/PlanDefinition.rus"] {
+    for scope in ["system/Patient.crus", "system/Slot.rs", "system/PlanDefinition.rus"] {
         assert!(scopes.contains(&json!(scope)), "{scope}: {}", res.text);
     }
     assert!(scopes.iter().all(|s| s.as_str().is_some_and(|s| s.starts_with("system/"))));

@@ -194,6 +194,41 @@ async fn a_failed_delivery_is_tried_again_on_the_schedule_then_fails() {
     assert!(refused["last_error"].is_string(), "{refused}");
 }
 
+/// A pass sends its deliveries side by side; an endpoint that gives no
+/// answer is not sent the rest of the pass (they wait for its retry,
+/// without spending an attempt), and does not hold up another endpoint's.
+#[actix_web::test]
+async fn an_endpoint_that_does_not_answer_waits_and_holds_up_no_other() {
+    let app = app_with(&[("WEBHOOK_RETRY_SCHEDULE", "60,600")]).await;
+    let receiver = Receiver::start();
+    let (answering, _) = endpoint(&app, &receiver.url, &["patient.created"]).await;
+    let (silent, _) = endpoint(&app, "http://127.0.0.1:9/hooks", &["patient.created"]).await;
+    let patients = 40;
+    for _ in 0..patients {
+        app.create_patient(patient_body()).await;
+    }
+    drain(&app).await;
+
+    let delivered = deliveries(&app, &answering).await;
+    assert_eq!(delivered.len(), patients);
+    assert!(delivered.iter().all(|d| d["status"] == "delivered" && d["attempts"] == 1));
+    let ids: std::collections::HashSet<String> =
+        receiver.got().iter().map(|r| r.headers["webhook-id"].clone()).collect();
+    assert_eq!(ids.len(), patients, "each event once");
+
+    // At most one attempt per sender before the first refusal was seen;
+    // the rest held back, unattempted, until the endpoint's retry.
+    let waiting = deliveries(&app, &silent).await;
+    assert_eq!(waiting.len(), patients);
+    assert!(waiting.iter().all(|d| d["status"] == "pending"), "{waiting:?}");
+    let held: Vec<&Value> = waiting.iter().filter(|d| d["attempts"] == 0).collect();
+    assert!(held.len() >= patients - 16, "{} held back", held.len());
+    assert!(held.iter().all(|d| d["next_attempt_at"] != Value::Null && d["last_error"].is_null()));
+    assert_eq!(run_once(&app.state).await.unwrap().1, 0, "nothing due before the retry");
+    app.travel_to(clinic_now() + Duration::seconds(76));
+    assert!(run_once(&app.state).await.unwrap().1 >= 1, "tried again at its retry");
+}
+
 /// Two processes dispatching and sending at once: each event reaches the
 /// endpoint once.
 #[actix_web::test]
