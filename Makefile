@@ -57,6 +57,11 @@ webhook-check:
 fhir-check:
 	bash .ci/fhir-check
 
+## reference/icd10cm.csv, the clinic's ICD-10-CM codes, held to simple-icd-10-cm.
+.PHONY: icd10-check
+icd10-check:
+	bash .ci/icd10-check
+
 ## schemathesis as a stranger runs it: `--checks all`, none of the project's
 ## configuration, hooks or seeded records. Reports the rules the contract cannot
 ## state (docs/API.md); not part of CI.

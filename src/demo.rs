@@ -262,7 +262,9 @@ fn treated(tx: &mut DbConnection, clinic: &Clinic) -> Result<String, StoreError>
     let starts = clinic.calendar.starts_at(day, Session::Morning).with_timezone(&Utc);
     let ends = clinic.calendar.ends_at(day, Session::Morning).with_timezone(&Utc);
     let at = |now: DateTime<Utc>| Clinic { now, ..clinic.clone() };
-    let demo = demo("Olga", "Treated", "1972-05-17", pain("crps"));
+    // Coded by a clinician (ICD-10-CM, reference/icd10cm.csv).
+    let coded = json!([{"code": "chronic_pain", "subtype": "crps", "diagnosis": "G90.50"}]);
+    let demo = demo("Olga", "Treated", "1972-05-17", coded);
     let morning = at(starts - chrono::Duration::hours(2));
     let id = record(tx, &demo, &morning)?;
     let slot = SlotRequest { date: day, session: Session::Morning };

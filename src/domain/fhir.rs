@@ -13,7 +13,7 @@ use serde_json::{json, Map, Value};
 
 use super::appointment::{Appointment, AppointmentStatus};
 use super::calendar::{Room, Session, SessionAvailability};
-use super::patient::{Indication, IndicationCode, IndicationSubtype, Patient};
+use super::patient::{Indication, Patient};
 use super::referral::{Referral, ReferralKind, ReferralStatus};
 
 /// The FHIR version served.
@@ -26,6 +26,7 @@ pub const CONTENT_TYPE: &str = "application/fhir+json";
 /// each is defined.
 pub const LOINC: &str = "http://loinc.org";
 pub const US_NPI: &str = "http://hl7.org/fhir/sid/us-npi";
+pub const ICD_10_CM: &str = "http://hl7.org/fhir/sid/icd-10-cm";
 pub const OBSERVATION_CATEGORY: &str = "http://terminology.hl7.org/CodeSystem/observation-category";
 pub const LOCATION_PHYSICAL_TYPE: &str =
     "http://terminology.hl7.org/CodeSystem/location-physical-type";
@@ -311,21 +312,27 @@ fn put(resource: &mut Value, key: &str, items: Vec<Value>) {
     }
 }
 
-/// An indication as a CodeableConcept of the clinic's codes.
+/// An indication as a CodeableConcept: the clinic's code and, once a
+/// clinician coded it, its ICD-10-CM code.
 pub fn indication(i: &Indication) -> Value {
-    let (code, display) = match (i.code, i.subtype) {
-        (IndicationCode::ChronicPain, Some(IndicationSubtype::Crps)) => {
-            ("chronic_pain.crps", "Chronic pain: complex regional pain syndrome")
-        }
-        (IndicationCode::ChronicPain, Some(IndicationSubtype::Neuropathic)) => {
-            ("chronic_pain.neuropathic", "Chronic pain: neuropathic")
-        }
-        (IndicationCode::ChronicPain, _) => ("chronic_pain", "Chronic pain"),
-        (IndicationCode::Migraine, _) => ("migraine", "Migraine"),
-        (IndicationCode::Depression, _) => ("depression", "Treatment-resistant depression"),
-        (IndicationCode::Anxiety, _) => ("anxiety", "Anxiety"),
+    let display = match i.key() {
+        "chronic_pain.crps" => "Chronic pain: complex regional pain syndrome",
+        "chronic_pain.neuropathic" => "Chronic pain: neuropathic",
+        "chronic_pain" => "Chronic pain",
+        "migraine" => "Migraine",
+        "depression" => "Treatment-resistant depression",
+        _ => "Anxiety",
     };
-    json!({"coding": [{"system": INDICATION_SYSTEM, "code": code, "display": display}], "text": display})
+    let mut coding =
+        vec![json!({"system": INDICATION_SYSTEM, "code": i.key(), "display": display})];
+    if let Some(diagnosis) = i.diagnosis {
+        coding.push(json!({
+            "system": ICD_10_CM,
+            "code": diagnosis.code(),
+            "display": diagnosis.description(),
+        }));
+    }
+    json!({"coding": coding, "text": display})
 }
 
 /// What an Appointment shows: the appointment, its end, the patient's

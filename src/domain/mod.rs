@@ -12,6 +12,7 @@ pub mod calendar;
 pub mod client;
 pub mod clock;
 pub mod course;
+pub mod diagnosis;
 pub mod events;
 pub mod fhir;
 pub mod identifier;

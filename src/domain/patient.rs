@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::ValidateEmail;
 
+use super::diagnosis::{self, Diagnosis};
 use super::identifier::{check_identifiers, Identifier};
 use super::values::Text;
 use super::{valid, FieldError, Refusal};
@@ -108,43 +109,55 @@ pub struct Indication {
     /// Required for `chronic_pain` (`crps`, `neuropathic`, `other`); absent for the others.
     #[serde(default)]
     pub subtype: Option<IndicationSubtype>,
+    /// The ICD-10-CM code a clinician chose for it: a billable code of the
+    /// indication (`reference/icd10cm.csv`); `null` until coded.
+    #[serde(default)]
+    pub diagnosis: Option<Diagnosis>,
 }
 
 impl utoipa::PartialSchema for Indication {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
         use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, OneOfBuilder, Type};
-        use utoipa::openapi::Ref;
-        let codes = |with_subtype: bool| {
-            let codes = IndicationCode::ALL
-                .into_iter()
-                .filter(|c| c.has_subtypes() == with_subtype)
-                .map(IndicationCode::as_str);
-            ObjectBuilder::new().schema_type(Type::String).enum_values(Some(codes))
+        let constant = |value: &str| {
+            ObjectBuilder::new().schema_type(Type::String).enum_values(Some([value.to_owned()]))
         };
         let closed = || Some(AdditionalProperties::FreeForm(false));
-        OneOfBuilder::new()
-            .item(
-                ObjectBuilder::new()
-                    .schema_type(Type::Object)
-                    .property("code", codes(true))
-                    .property("subtype", Ref::from_schema_name("IndicationSubtype"))
-                    .required("code")
-                    .required("subtype")
-                    .additional_properties(closed()),
-            )
-            .item(
-                ObjectBuilder::new()
-                    .schema_type(Type::Object)
-                    .property("code", codes(false))
-                    .property("subtype", ObjectBuilder::new().schema_type(Type::Null))
-                    .required("code")
-                    .additional_properties(closed()),
-            )
+        // One item per kind of indication: its code, its subtype where one
+        // belongs, and the billable ICD-10-CM codes that may code it.
+        let mut kinds = OneOfBuilder::new();
+        for indication in Indication::KINDS {
+            let codes: Vec<Option<&str>> = std::iter::once(None)
+                .chain(diagnosis::billable_for(indication.key()).map(|e| Some(e.code)))
+                .collect();
+            let diagnosis = ObjectBuilder::new()
+                .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
+                    Type::String,
+                    Type::Null,
+                ]))
+                .enum_values(Some(codes))
+                .description(Some(
+                    "The ICD-10-CM code a clinician chose (reference/icd10cm.csv): a billable \
+                     code of this indication, or `null` until coded",
+                ));
+            let mut item = ObjectBuilder::new()
+                .schema_type(Type::Object)
+                .property("code", constant(indication.code.as_str()))
+                .required("code");
+            item = match indication.subtype {
+                Some(subtype) => {
+                    item.property("subtype", constant(subtype.as_str())).required("subtype")
+                }
+                None => item.property("subtype", ObjectBuilder::new().schema_type(Type::Null)),
+            };
+            kinds =
+                kinds.item(item.property("diagnosis", diagnosis).additional_properties(closed()));
+        }
+        kinds
             .description(Some(
                 "One condition a patient is treated for: `chronic_pain` with its `subtype`, \
-                 the others with none (absent or `null`).",
+                 the others with none (absent or `null`); `diagnosis`, its ICD-10-CM code.",
             ))
-            .examples([serde_json::json!({"code": "chronic_pain", "subtype": "crps"})])
+            .examples([serde_json::json!({"code": "chronic_pain", "subtype": "crps", "diagnosis": "G90.50"})])
             .into()
     }
 }
@@ -191,8 +204,36 @@ pub fn indications_schema() -> utoipa::openapi::schema::Array {
 }
 
 impl Indication {
+    /// Every kind of indication: each code, chronic pain with each subtype.
+    pub const KINDS: [Indication; 6] = [
+        Indication::of(IndicationCode::ChronicPain, Some(IndicationSubtype::Crps)),
+        Indication::of(IndicationCode::ChronicPain, Some(IndicationSubtype::Neuropathic)),
+        Indication::of(IndicationCode::ChronicPain, Some(IndicationSubtype::Other)),
+        Indication::of(IndicationCode::Migraine, None),
+        Indication::of(IndicationCode::Depression, None),
+        Indication::of(IndicationCode::Anxiety, None),
+    ];
+
+    /// An indication not coded yet.
+    pub const fn of(code: IndicationCode, subtype: Option<IndicationSubtype>) -> Indication {
+        Indication { code, subtype, diagnosis: None }
+    }
+
     pub fn category(&self) -> IndicationCategory {
         self.code.category()
+    }
+
+    /// The kind as one key: `depression`, `chronic_pain.crps`; plain
+    /// `chronic_pain` for its `other` subtype. Diagnosis codes and FHIR's
+    /// reason codes name indications by it.
+    pub fn key(&self) -> &'static str {
+        match (self.code, self.subtype) {
+            (IndicationCode::ChronicPain, Some(IndicationSubtype::Crps)) => "chronic_pain.crps",
+            (IndicationCode::ChronicPain, Some(IndicationSubtype::Neuropathic)) => {
+                "chronic_pain.neuropathic"
+            }
+            (code, _) => code.as_str(),
+        }
     }
 }
 
@@ -298,6 +339,9 @@ pub fn check_indications(field: &str, indications: &[Indication]) -> Vec<FieldEr
                 format!("`{}` takes no subtype", indication.code.as_str()),
             )),
             _ => {}
+        }
+        if let Some(why) = indication.diagnosis.and_then(|d| d.refused_for(indication.key())) {
+            errors.push(FieldError::new(format!("{at}.diagnosis"), why));
         }
     }
     errors
@@ -425,7 +469,7 @@ mod tests {
     }
 
     fn ind(code: IndicationCode, subtype: Option<IndicationSubtype>) -> Indication {
-        Indication { code, subtype }
+        Indication::of(code, subtype)
     }
 
     #[test]

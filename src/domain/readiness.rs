@@ -387,9 +387,8 @@ mod tests {
             phone: None,
             indications: codes
                 .iter()
-                .map(|&code| Indication {
-                    code,
-                    subtype: code.has_subtypes().then_some(IndicationSubtype::Crps),
+                .map(|&code| {
+                    Indication::of(code, code.has_subtypes().then_some(IndicationSubtype::Crps))
                 })
                 .collect(),
             in_mental_health_treatment: in_treatment,

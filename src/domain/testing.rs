@@ -70,10 +70,10 @@ pub fn pain_intake(screened: Screened) -> IntakeRecord {
             date_of_birth: date(1985, 12, 10),
             email: None,
             phone: None,
-            indications: vec![Indication {
-                code: IndicationCode::ChronicPain,
-                subtype: Some(IndicationSubtype::Crps),
-            }],
+            indications: vec![Indication::of(
+                IndicationCode::ChronicPain,
+                Some(IndicationSubtype::Crps),
+            )],
             in_mental_health_treatment: true,
             pain_referral_required: false,
             identifiers: Vec::new(),

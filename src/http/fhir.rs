@@ -37,16 +37,35 @@ use super::{Answer, AppState};
 /// Where the facade is mounted.
 pub const BASE_PATH: &str = "/fhir/R4";
 
-/// A resource or Bundle, as FHIR R4 defines it (`resourceType` names which).
-#[derive(ToSchema)]
-#[schema(as = FhirResource, example = json!({"resourceType": "Patient", "id": "019ad100-0000-7000-8000-000000000001",
-    "name": [{"use": "official", "family": "Rivera", "given": ["Ana"]}], "birthDate": "1984-03-09"}))]
-#[allow(dead_code)]
-pub struct FhirResource {
-    /// The resource's type: `Patient`, `Bundle`, `CapabilityStatement`, …
-    #[schema(rename = "resourceType")]
-    resource_type: String,
+/// A resource or Bundle, as FHIR R4 defines it (`resourceType` names
+/// which): the contract names the type; FHIR's own schema holds the rest.
+pub struct FhirResource;
+
+impl utoipa::PartialSchema for FhirResource {
+    fn schema() -> RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(Some(
+                "A resource or Bundle, as FHIR R4 defines it (`resourceType` names which)",
+            ))
+            .property(
+                "resourceType",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .description(Some("`Patient`, `Bundle`, `CapabilityStatement`, …")),
+            )
+            .required("resourceType")
+            .additional_properties(Some(AdditionalProperties::FreeForm(true)))
+            .examples([serde_json::json!({"resourceType": "Patient",
+                "id": "019ad100-0000-7000-8000-000000000001",
+                "name": [{"use": "official", "family": "Rivera", "given": ["Ana"]}],
+                "birthDate": "1984-03-09"})])
+            .into()
+    }
 }
+
+impl ToSchema for FhirResource {}
 
 /// FHIR's OperationOutcome: what went wrong.
 #[derive(ToSchema)]

@@ -79,6 +79,10 @@ pub fn complete(mut api: OpenApi) -> OpenApi {
             .schemas
             .insert("WebhookPayload".into(), super::webhooks::WebhookPayload::schema());
         components.schemas.insert("WebhookData".into(), super::webhooks::WebhookData::schema());
+        // What FHIR's errors are, referred to by `FhirErrors`.
+        components
+            .schemas
+            .insert("OperationOutcome".into(), super::fhir::OperationOutcome::schema());
     }
     retries_and_versions(api)
 }

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
+use crate::domain::diagnosis::Diagnosis;
 use crate::domain::identifier::{
     self, Identifier, IdentifierSearch, IdentifierSystem, IdentifierValue,
 };
@@ -67,6 +68,7 @@ struct IndicationRow {
     patient_id: String,
     code: String,
     subtype: Option<String>,
+    diagnosis: Option<String>,
 }
 
 #[derive(Queryable, Selectable, Insertable)]
@@ -158,6 +160,7 @@ fn insert_indications(
                 patient_id: patient_id.to_owned(),
                 code: indication.code.as_str().to_owned(),
                 subtype: indication.subtype.map(|s| s.as_str().to_owned()),
+                diagnosis: indication.diagnosis.map(|d| d.code().to_owned()),
             })
             .execute(conn)?;
     }
@@ -385,7 +388,14 @@ fn assemble(
                     .ok_or_else(|| StoreError::Invalid(format!("indication subtype `{text}`")))?,
             ),
         };
-        by_patient.entry(row.patient_id).or_default().push(Indication { code, subtype });
+        let diagnosis = match row.diagnosis.as_deref() {
+            None => None,
+            Some(text) => Some(
+                Diagnosis::parse(text)
+                    .ok_or_else(|| StoreError::Invalid(format!("diagnosis `{text}`")))?,
+            ),
+        };
+        by_patient.entry(row.patient_id).or_default().push(Indication { code, subtype, diagnosis });
     }
     Ok(rows
         .into_iter()

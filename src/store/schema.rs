@@ -22,6 +22,7 @@ diesel::table! {
         patient_id -> Text,
         code -> Text,
         subtype -> Nullable<Text>,
+        diagnosis -> Nullable<Text>,
     }
 }
 

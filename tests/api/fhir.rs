@@ -81,6 +81,7 @@ async fn patient_with_mrn(app: &TestApp, given: &str, family: &str, mrn: &str) -
         patient_body(),
         json!({"given_name": given, "family_name": family, "date_of_birth": "1980-05-01",
                "in_mental_health_treatment": true, "pain_referral_required": false,
+               "indications": [{"code": "chronic_pain", "subtype": "crps", "diagnosis": "G90.50"}],
                "identifiers": [{"system": "https://ehr.example.org/mrn", "value": mrn}]}),
     );
     let id = app.create_patient(body).await["id"].as_str().unwrap().to_owned();
@@ -284,6 +285,12 @@ async fn appointments_map_their_status_times_people_and_reason() {
     assert_eq!(actors[0], format!("Patient/{ana}"));
     assert!(actors[1].starts_with("Location/"));
     assert_eq!(appointment["reasonCode"][0]["coding"][0]["code"], "chronic_pain.crps");
+    // Coded by a clinician: its ICD-10-CM code beside the clinic's.
+    assert_eq!(
+        appointment["reasonCode"][0]["coding"][1],
+        json!({"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "G90.50",
+               "display": "Complex regional pain syndrome I, unspecified"})
+    );
     assert_eq!(appointment["slot"][0]["reference"], "Slot/2026-12-03-morning");
     // The room it names is a Location a scheduler reads.
     assert_resource(&fhir(&app, actors[1], Role::Scheduler).await, "Location");

@@ -26,7 +26,8 @@ async fn create_answers_201_with_location_and_the_stored_patient() {
     assert_eq!(res.body["pain_referral_required"], true);
     assert_eq!(
         res.body["indications"],
-        json!([{"code": "chronic_pain", "subtype": "neuropathic"}, {"code": "depression", "subtype": null}])
+        json!([{"code": "chronic_pain", "subtype": "neuropathic", "diagnosis": null},
+               {"code": "depression", "subtype": null, "diagnosis": null}])
     );
 
     let fetched = app.get(res.header("location").unwrap()).role(Role::Clinician).send().await;
@@ -227,7 +228,10 @@ async fn patch_changes_only_what_is_sent() {
     assert_eq!(res.body["family_name"], "Byron");
     assert_eq!(res.body["phone"], Value::Null);
     assert_eq!(res.body["in_mental_health_treatment"], true);
-    assert_eq!(res.body["indications"], json!([{"code": "anxiety", "subtype": null}]));
+    assert_eq!(
+        res.body["indications"],
+        json!([{"code": "anxiety", "subtype": null, "diagnosis": null}])
+    );
     for unchanged in
         ["given_name", "date_of_birth", "email", "pain_referral_required", "created_at"]
     {
@@ -274,4 +278,69 @@ async fn patch_of_an_unknown_patient_is_404() {
         app.patch(&path).role(Role::Scheduler).json(&json!({"family_name": "X"})).send().await;
     res.assert_problem(404, "not_found");
     assert_eq!(app.count("patients"), 0);
+}
+
+/// A clinician codes each indication with ICD-10-CM: a billable code of
+/// that indication (reference/icd10cm.csv). A category header, another
+/// indication's code or a code outside the table is 422 naming the
+/// indication's `diagnosis`, and nothing is stored; a scheduler sets none.
+#[actix_web::test]
+async fn indications_are_coded_with_billable_icd_10_cm_codes_of_their_kind() {
+    let app = TestApp::spawn().await;
+    let coded = json!({"indications": [
+        {"code": "chronic_pain", "subtype": "crps", "diagnosis": "G90.50"},
+        {"code": "depression", "diagnosis": "F33.1"}
+    ]});
+    let res = app
+        .post("/v1/patients")
+        .role(Role::Clinician)
+        .json(&with(patient_body(), coded))
+        .send()
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text);
+    assert_eq!(res.body["indications"][0]["diagnosis"], "G90.50");
+    assert_eq!(res.body["indications"][1]["diagnosis"], "F33.1");
+    let id = res.body["id"].as_str().unwrap().to_owned();
+    let fetched = app.get(&format!("/v1/patients/{id}")).role(Role::Clinician).send().await;
+    assert_eq!(fetched.body["indications"], res.body["indications"]);
+    // General chronic pain codes fit any kind of chronic pain.
+    let res = app
+        .patch(&format!("/v1/patients/{id}"))
+        .role(Role::Admin)
+        .json(&json!({"indications": [{"code": "chronic_pain", "subtype": "neuropathic", "diagnosis": "G89.4"}]}))
+        .send()
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+
+    let stored = app.count("patient_indications");
+    // (indication, the message's part)
+    let refused = [
+        (
+            json!({"code": "chronic_pain", "subtype": "crps", "diagnosis": "G90.5"}),
+            "G90.50, G90.51",
+        ),
+        (json!({"code": "chronic_pain", "subtype": "crps", "diagnosis": "G90.51"}), "G90.511"),
+        (json!({"code": "anxiety", "diagnosis": "F33.1"}), "not a code for anxiety"),
+        (json!({"code": "migraine", "diagnosis": "G90.50"}), "not a code for migraine"),
+    ];
+    for (indication, part) in refused {
+        let body = json!({"indications": [indication]});
+        let res =
+            app.patch(&format!("/v1/patients/{id}")).role(Role::Clinician).json(&body).send().await;
+        let messages = res.assert_invalid_fields(&["indications[0].diagnosis"]);
+        assert!(messages[0].contains(part), "{messages:?}");
+    }
+    for code in ["E11.40", "g90.50", "G90.50 ", "", "G90.5X"] {
+        let body = json!({"indications": [{"code": "chronic_pain", "subtype": "crps", "diagnosis": code}]});
+        let res =
+            app.patch(&format!("/v1/patients/{id}")).role(Role::Clinician).json(&body).send().await;
+        assert_eq!(res.status, 422, "{code}: {}", res.text);
+        assert!(res.text.contains("indications"), "{code}: {}", res.text);
+    }
+    assert_eq!(app.count("patient_indications"), stored);
+    let body = json!({"indications": [{"code": "migraine", "diagnosis": "G43.909"}]});
+    let res =
+        app.patch(&format!("/v1/patients/{id}")).role(Role::Scheduler).json(&body).send().await;
+    let problem = res.assert_problem(403, "forbidden");
+    assert!(problem["detail"].as_str().unwrap().contains("indications"), "{}", res.text);
 }

@@ -1,0 +1,1 @@
+ALTER TABLE patient_indications DROP COLUMN diagnosis;
