@@ -183,6 +183,7 @@ fn serve() -> Result<(), String> {
         };
         println!();
         println!("  Swagger UI:  http://{}/swagger-ui/", settings.bind_addr);
+        println!("  FHIR R4:     http://{}/fhir/R4/metadata", settings.bind_addr);
         println!("  Admin token ({lifetime}, development secret) - paste it into Authorize:");
         println!();
         println!("  {token}");

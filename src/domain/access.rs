@@ -69,6 +69,8 @@ pub const CLINICAL_FIELDS: &[&str] = &[
     "in_mental_health_treatment",
     "pain_referral_required",
     "indications",
+    // An indication's ICD-10-CM code: a clinician's, also on a new patient.
+    "diagnosis",
     "pain_before",
     "pain_after",
     "phq9",

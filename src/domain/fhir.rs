@@ -138,11 +138,18 @@ impl Days {
             .ok_or_else(|| {
                 format!("`{value}` is not a date (YYYY-MM-DD, after eq, ge, gt, le or lt)")
             })?;
+        // Past the last day or before the first there is no day: an empty
+        // range, never a year of five digits (SQLite compares dates as text).
+        let (first, last) =
+            (NaiveDate::from_ymd_opt(1, 1, 1), NaiveDate::from_ymd_opt(9999, 12, 31));
+        let none = (last, first);
         let (from, to) = match prefix {
             Prefix::Eq => (Some(date), Some(date)),
             Prefix::Ge => (Some(date), None),
+            Prefix::Gt if Some(date) == last => none,
             Prefix::Gt => (date.succ_opt(), None),
             Prefix::Le => (None, Some(date)),
+            Prefix::Lt if Some(date) == first => none,
             Prefix::Lt => (None, date.pred_opt()),
         };
         Ok(Days {
@@ -249,7 +256,12 @@ pub fn unsupported<'a>(resource: &str, names: impl IntoIterator<Item = &'a str>)
 /// Whether a `Prefer` header asks for lenient handling of search
 /// parameters (unknown ones ignored rather than refused).
 pub fn lenient(prefer: &str) -> bool {
-    prefer.split([',', ';']).any(|p| p.trim().eq_ignore_ascii_case("handling=lenient"))
+    prefer.split([',', ';']).any(|p| {
+        p.split_once('=').is_some_and(|(name, value)| {
+            name.trim().eq_ignore_ascii_case("handling")
+                && value.trim().trim_matches('"').eq_ignore_ascii_case("lenient")
+        })
+    })
 }
 
 /// A reference search value (`Patient/{id}`, or the id alone) as the id,
@@ -706,6 +718,8 @@ mod tests {
         }
         let empty = Days::default().narrow("ge2026-12-10").unwrap().narrow("le2026-12-01").unwrap();
         assert!(empty.is_empty());
+        assert!(Days::default().narrow("gt9999-12-31").unwrap().is_empty());
+        assert!(Days::default().narrow("lt0001-01-01").unwrap().is_empty());
         for bad in
             ["2026-12", "ne2026-12-01", "2026-13-01", "ge", "2026-12-01T10:00:00Z", "sa2026-12-01"]
         {
@@ -728,6 +742,8 @@ mod tests {
             ("return=minimal, handling=lenient", true),
             ("HANDLING=LENIENT", true),
             ("handling=strict", false),
+            ("handling = lenient", true),
+            ("respond-async; handling=\"lenient\"", true),
             ("", false),
         ] {
             assert_eq!(lenient(prefer), expected, "{prefer}");

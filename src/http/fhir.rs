@@ -153,14 +153,16 @@ impl Search {
     fn parse(req: &HttpRequest, resource: &str) -> Result<Self, ApiError> {
         let mut params: Vec<(String, String)> =
             form_urlencoded::parse(req.query_string().as_bytes()).into_owned().collect();
-        let prefer = req.headers().get("prefer").and_then(|v| v.to_str().ok()).unwrap_or("");
+        let prefer: Vec<&str> =
+            req.headers().get_all("prefer").filter_map(|v| v.to_str().ok()).collect();
+        let prefer = prefer.join(",");
         let unsupported: Vec<String> =
             fhir::unsupported(resource, params.iter().map(|(name, _)| name.as_str()))
                 .into_iter()
                 .map(str::to_owned)
                 .collect();
         if let Some(name) = unsupported.first() {
-            if !fhir::lenient(prefer) {
+            if !fhir::lenient(&prefer) {
                 return Err(ApiError::field(
                     name,
                     format!("is not a search parameter of {resource} here (the CapabilityStatement lists those supported; `Prefer: handling=lenient` ignores others)"),
@@ -515,7 +517,10 @@ async fn sessions(
     ctx: &Ctx<StaffAndIntegration>,
     days: fhir::Days,
 ) -> Result<Vec<SessionAvailability>, ApiError> {
-    let range = calendar::availability_range(days.from, days.to, ctx.today())?;
+    let range = calendar::availability_range(days.from, days.to, ctx.today()).map_err(|_| {
+        let most = calendar::MAX_AVAILABILITY_DAYS;
+        ApiError::field("start", format!("must span at most {most} days, the last after the first"))
+    })?;
     let (from, to) = range;
     let occupancy = ctx.db(move |conn| appointments::occupancy(conn, from, to, None)).await?;
     Ok(calendar::availability(&ctx.calendar, &occupancy, range, None, ctx.clock.now()))
@@ -532,13 +537,21 @@ async fn sessions(
 pub async fn fhir_read_slot(ctx: Ctx<StaffAndIntegration>, id: Path<String>) -> Answer {
     let (date, session) = fhir::parse_slot_id(&id).ok_or(ApiError::NotFound("slot"))?;
     let day = fhir::Days { from: Some(date), to: Some(date) };
-    let found = sessions(&ctx, day).await.map_err(|_| ApiError::NotFound("slot"))?;
+    let found = match sessions(&ctx, day).await {
+        Ok(found) => found,
+        // A day the calendar refuses (out of range) has no slot; a
+        // database that is down stays a 503.
+        Err(ApiError::Validation(_) | ApiError::Refused(_)) => {
+            return Err(ApiError::NotFound("slot"))
+        }
+        Err(other) => return Err(other),
+    };
     let slot = found.iter().find(|s| s.session == session).ok_or(ApiError::NotFound("slot"))?;
     resource(&fhir::slot(slot))
 }
 
 /// Search slots: by `schedule`, `start` (the day, with prefixes; from
-/// today, four weeks, by default; 92 days at most) and `status` (`free`,
+/// today, four weeks, by default; the last at most 93 days after the first) and `status` (`free`,
 /// `busy`). They agree with `/v1/availability`.
 ///
 /// **Roles:** admin, clinician, scheduler, integration.
@@ -721,9 +734,14 @@ pub async fn fhir_search_observation(ctx: Ctx<Clinical>, req: HttpRequest) -> An
         }
         None => None,
     };
+    // The kinds of score the `code` asks for, found in the query (so that a
+    // page holds as many as it can).
+    let asked = |loinc: &str| code.as_deref().is_none_or(|c| fhir::code_matches(c, loinc));
+    let scored =
+        appointments::Scored { pain: asked(fhir::PAIN_BEFORE.1), phq9: asked(fhir::PHQ9.1) };
     let filter = Filter {
         patient_id,
-        scored: true,
+        scored: Some(scored),
         id_from: after.as_ref().map(|(appointment, _)| appointment.clone()),
         ..Filter::default()
     };

@@ -241,6 +241,7 @@ pub async fn create_patient(ctx: Ctx<StaffAndIntegration>, body: Json<CreatePati
     let flags = [
         ("in_mental_health_treatment", body.in_mental_health_treatment.is_some()),
         ("pain_referral_required", body.pain_referral_required.is_some()),
+        ("diagnosis", body.indications.iter().any(|i| i.diagnosis.is_some())),
     ];
     let sent: Vec<&str> = flags.into_iter().filter_map(|(f, sent)| sent.then_some(f)).collect();
     access::may_set(ctx.caller.role, &sent, true).map_err(ApiError::ForbiddenField)?;

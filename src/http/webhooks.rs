@@ -532,7 +532,7 @@ async fn pass(state: &State, agent: &ureq::Agent) -> Result<Pass, ApiError> {
     let disabled = state
         .db(move |conn| {
             write_transaction(conn, |tx| {
-                store::record_attempts(tx, &outcomes, done)?;
+                store::record_attempts(tx, &outcomes, lease, done)?;
                 let mut dues: Vec<Option<chrono::DateTime<chrono::Utc>>> =
                     held.iter().map(|(_, due)| *due).collect();
                 dues.sort();
@@ -540,11 +540,15 @@ async fn pass(state: &State, agent: &ureq::Agent) -> Result<Pass, ApiError> {
                 for due in dues {
                     let ids: Vec<String> =
                         held.iter().filter(|(_, d)| *d == due).map(|(id, _)| id.clone()).collect();
-                    store::release(tx, &ids, due)?;
+                    store::release(tx, &ids, lease, due)?;
                 }
                 let mut disabled = Vec::new();
                 for (endpoint_id, answering) in &noted {
-                    let endpoint = store::note_outcome(tx, endpoint_id, *answering, done)?;
+                    // An endpoint deleted during the pass has nothing to note.
+                    let Some(endpoint) = store::note_outcome(tx, endpoint_id, *answering, done)?
+                    else {
+                        continue;
+                    };
                     if disable_if_failing_too_long(tx, endpoint, disable_after, done)? {
                         disabled.push(endpoint_id.clone());
                     }
@@ -613,8 +617,10 @@ fn outcomes(
         };
         let endpoint = &mut tried[at];
         endpoint.attempts.push(attempt);
-        if let (true, Some(next)) = (attempt.holds_back(), next) {
-            endpoint.held_until = Some(endpoint.held_until.map_or(next, |until| until.min(next)));
+        // Held back for the schedule's first wait, whatever this delivery's
+        // own retry: the others have not been tried yet.
+        if attempt.holds_back() && endpoint.held_until.is_none() {
+            endpoint.held_until = webhooks::next_attempt(1, schedule, done, jitter);
         }
     }
     let held = claimed
@@ -678,8 +684,8 @@ fn send_all(
                 })
             })
             .collect();
-        // A sender that panicked leaves its deliveries leased: they go out
-        // again when the lease ends.
+        // What a sender that panicked took is `Late` below: released, sent
+        // again by the next pass (at least once, maybe twice).
         senders.into_iter().flat_map(|s| s.join().unwrap_or_default()).collect()
     });
     sendouts.sort_by_key(|(i, _)| *i);

@@ -148,6 +148,14 @@ pub fn for_courses(
         .collect()
 }
 
+/// Which scores an appointment must have one of: pain (on arrival or at
+/// discharge), PHQ-9.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Scored {
+    pub pain: bool,
+    pub phq9: bool,
+}
+
 /// Filters of a listing; all optional.
 #[derive(Clone, Debug, Default)]
 pub struct Filter {
@@ -156,8 +164,8 @@ pub struct Filter {
     pub to: Option<NaiveDate>,
     /// Any of these statuses; all when empty.
     pub statuses: Vec<AppointmentStatus>,
-    /// Only appointments with a score recorded (pain or PHQ-9).
-    pub scored: bool,
+    /// Only appointments with a score of these kinds recorded.
+    pub scored: Option<Scored>,
     /// Only ids from this one on (inclusive).
     pub id_from: Option<String>,
 }
@@ -186,13 +194,20 @@ pub fn list(
             query = query.filter(appointments::status.eq_any(names));
         }
     }
-    if filter.scored {
-        query = query.filter(
-            appointments::pain_before
-                .is_not_null()
-                .or(appointments::pain_after.is_not_null())
-                .or(appointments::phq9.is_not_null()),
-        );
+    let pain = appointments::pain_before.is_not_null().or(appointments::pain_after.is_not_null());
+    match filter.scored {
+        None => {}
+        Some(Scored { pain: true, phq9: true }) => {
+            query = query.filter(pain.or(appointments::phq9.is_not_null()))
+        }
+        Some(Scored { pain: true, phq9: false }) => query = query.filter(pain),
+        Some(Scored { pain: false, phq9: true }) => {
+            query = query.filter(appointments::phq9.is_not_null())
+        }
+        // No kind at all: nothing.
+        Some(Scored { pain: false, phq9: false }) => {
+            query = query.filter(appointments::id.ne(appointments::id))
+        }
     }
     if let Some(id) = &filter.id_from {
         query = query.filter(appointments::id.ge(id.clone()));

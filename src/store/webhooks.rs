@@ -157,13 +157,14 @@ pub fn update_endpoint(
 }
 
 /// Notes an attempt's outcome on its endpoint: failing since the first
-/// failure in a row, or not failing. The endpoint as it is now.
+/// failure in a row, or not failing. The endpoint as it is now; `None`
+/// when it was deleted meanwhile.
 pub fn note_outcome(
     conn: &mut DbConnection,
     endpoint_id: &str,
     delivered: bool,
     now: DateTime<Utc>,
-) -> Result<Endpoint, StoreError> {
+) -> Result<Option<Endpoint>, StoreError> {
     if delivered {
         diesel::update(endpoints::table.find(endpoint_id))
             .set(endpoints::failing_since.eq(None::<NaiveDateTime>))
@@ -174,7 +175,12 @@ pub fn note_outcome(
             .set(endpoints::failing_since.eq(Some(now.naive_utc())))
             .execute(conn)?;
     }
-    find_endpoint(conn, endpoint_id)
+    Ok(endpoints::table
+        .find(endpoint_id)
+        .select(EndpointRow::as_select())
+        .get_result::<EndpointRow>(conn)
+        .optional()?
+        .map(Endpoint::from))
 }
 
 /// The delivery `id` of `endpoint_id`.
@@ -332,6 +338,11 @@ pub fn claim_due(
         .filter(deliveries::status.eq(DeliveryStatus::Pending.as_str()))
         .filter(deliveries::next_attempt_at.le(at))
         .filter(deliveries::leased_until.is_null().or(deliveries::leased_until.lt(at)))
+        // Only active endpoints' deliveries: a disabled endpoint's backlog
+        // would otherwise fill every claim and be leased again and again.
+        .filter(deliveries::endpoint_id.eq_any(
+            endpoints::table.filter(endpoints::disabled_at.is_null()).select(endpoints::id),
+        ))
         .order(deliveries::next_attempt_at)
         .limit(limit)
         .select(deliveries::id);
@@ -369,11 +380,12 @@ pub struct Outcome {
 }
 
 /// Stores what a pass's attempts made of their deliveries, and ends their
-/// leases: one statement for the deliveries that came out alike (a pass
-/// that delivers everything writes one).
+/// leases (`lease`, this pass's): one statement for the deliveries that
+/// came out alike (a pass that delivers everything writes one).
 pub fn record_attempts(
     conn: &mut DbConnection,
     outcomes: &[Outcome],
+    lease: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     let mut alike: Vec<(&Outcome, Vec<&str>)> = Vec::new();
@@ -393,32 +405,44 @@ pub fn record_attempts(
         }
     }
     for (outcome, ids) in alike {
-        diesel::update(deliveries::table.filter(deliveries::id.eq_any(ids)))
-            .set((
-                deliveries::status.eq(outcome.status.as_str()),
-                deliveries::attempts.eq(deliveries::attempts + 1),
-                deliveries::next_attempt_at.eq(outcome.next_attempt_at.map(|at| at.naive_utc())),
-                deliveries::leased_until.eq(None::<NaiveDateTime>),
-                deliveries::last_status.eq(outcome.last_status.map(i32::from)),
-                deliveries::last_error.eq(&outcome.last_error),
-                deliveries::updated_at.eq(now.naive_utc()),
-            ))
-            .execute(conn)?;
+        // Only under this pass's lease: a pass that outlived it leaves the
+        // delivery to the process that took it over.
+        diesel::update(
+            deliveries::table
+                .filter(deliveries::id.eq_any(ids))
+                .filter(deliveries::leased_until.eq(Some(lease.naive_utc()))),
+        )
+        .set((
+            deliveries::status.eq(outcome.status.as_str()),
+            deliveries::attempts.eq(deliveries::attempts + 1),
+            deliveries::next_attempt_at.eq(outcome.next_attempt_at.map(|at| at.naive_utc())),
+            deliveries::leased_until.eq(None::<NaiveDateTime>),
+            deliveries::last_status.eq(outcome.last_status.map(i32::from)),
+            deliveries::last_error.eq(&outcome.last_error),
+            deliveries::updated_at.eq(now.naive_utc()),
+        ))
+        .execute(conn)?;
     }
     Ok(())
 }
 
-/// Ends the leases of deliveries a pass did not attempt, without counting
-/// an attempt: due again at `due_at`, or when they were due.
+/// Ends the leases (`lease`, this pass's) of deliveries a pass did not
+/// attempt, without counting an attempt: due again at `due_at`, or when
+/// they were due.
 pub fn release(
     conn: &mut DbConnection,
     ids: &[String],
+    lease: DateTime<Utc>,
     due_at: Option<DateTime<Utc>>,
 ) -> Result<(), StoreError> {
     if ids.is_empty() {
         return Ok(());
     }
-    let released = diesel::update(deliveries::table.filter(deliveries::id.eq_any(ids)));
+    let released = diesel::update(
+        deliveries::table
+            .filter(deliveries::id.eq_any(ids))
+            .filter(deliveries::leased_until.eq(Some(lease.naive_utc()))),
+    );
     match due_at {
         Some(at) => released
             .set((

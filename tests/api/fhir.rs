@@ -510,3 +510,29 @@ async fn fhir_reads_are_on_the_audit_trail() {
     let searched = trail("fhir_search_patient").await;
     assert_eq!(searched.body["items"].as_array().unwrap().len(), 1, "{}", searched.text);
 }
+
+/// A `code` search finds its observations however many appointments hold
+/// only the other kind: the kind is chosen in the query, not after it.
+#[actix_web::test]
+async fn an_observation_search_by_code_skips_no_page() {
+    let app = TestApp::at_clinic_now().await;
+    let ana = patient_with_mrn(&app, "Ana", "Rivera", "MRN-1").await;
+    // Three infusions scored for pain only, then one with a PHQ-9 too.
+    let days = ["2026-12-03", "2026-12-04", "2026-12-07", "2026-12-08"];
+    let mut last = String::new();
+    for (n, day) in days.iter().enumerate() {
+        let booked = app.booked(&ana, day, "morning").await;
+        last = booked["id"].as_str().unwrap().to_owned();
+        let at = chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").unwrap();
+        let days_ahead = (at - chrono::NaiveDate::from_ymd_opt(2026, 12, 2).unwrap()).num_days();
+        app.travel_to(clinic_now() + Duration::days(days_ahead) - Duration::hours(1));
+        let check_in =
+            if n == 3 { json!({"pain_before": 6, "phq9": 12}) } else { json!({"pain_before": 6}) };
+        assert_eq!(app.act(&last, "check-in", check_in).await.status, 200);
+        assert_eq!(app.act(&last, "complete", json!({"pain_after": 2})).await.status, 200);
+    }
+    let path = format!("/fhir/R4/Observation?patient={ana}&code=http://loinc.org|44261-6&_count=1");
+    assert_eq!(pages(&app, &path, Role::Clinician).await.concat(), [format!("{last}-phq9")]);
+    let path = format!("/fhir/R4/Observation?patient={ana}&code=72514-3&_count=3");
+    assert_eq!(pages(&app, &path, Role::Clinician).await.concat().len(), 8);
+}

@@ -343,4 +343,29 @@ async fn indications_are_coded_with_billable_icd_10_cm_codes_of_their_kind() {
         app.patch(&format!("/v1/patients/{id}")).role(Role::Scheduler).json(&body).send().await;
     let problem = res.assert_problem(403, "forbidden");
     assert!(problem["detail"].as_str().unwrap().contains("indications"), "{}", res.text);
+    // Registering names the indications whoever registers; coding them is
+    // a clinician's, there too.
+    let patients = app.count("patients");
+    // A registration without the referral flags, which are clinical too.
+    let registration =
+        without(without(patient_body(), "in_mental_health_treatment"), "pain_referral_required");
+    for role in [Role::Scheduler, Role::Integration] {
+        let res = app
+            .post("/v1/patients")
+            .role(role)
+            .json(&with(registration.clone(), body.clone()))
+            .send()
+            .await;
+        let problem = res.assert_problem(403, "forbidden");
+        assert!(problem["detail"].as_str().unwrap().contains("diagnosis"), "{}", res.text);
+    }
+    assert_eq!(app.count("patients"), patients);
+    let uncoded = json!({"indications": [{"code": "migraine"}]});
+    let res = app
+        .post("/v1/patients")
+        .role(Role::Scheduler)
+        .json(&with(registration, uncoded))
+        .send()
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text);
 }
