@@ -444,10 +444,19 @@ pub fn parse_slot_id(id: &str) -> Option<(NaiveDate, Session)> {
     Some((NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()?, session))
 }
 
+/// A session's Slot status: `free` while a room is, else `busy`.
+pub fn slot_status(session: &SessionAvailability) -> &'static str {
+    if session.free > 0 {
+        "free"
+    } else {
+        "busy"
+    }
+}
+
 /// A Slot: one session of the clinic, `free` while a room is, with how
 /// many appointments it can still take (SMART Scheduling Links' capacity).
 pub fn slot(session: &SessionAvailability) -> Value {
-    let status = if session.free > 0 { "free" } else { "busy" };
+    let status = slot_status(session);
     json!({
         "resourceType": "Slot",
         "id": slot_id(session.date, session.session),

@@ -161,7 +161,7 @@ pub async fn etags(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
     let key = req.app_data::<State>().map(|state| state.etag_key);
-    let tagged = req.path().starts_with("/v1/") || req.path().starts_with("/fhir/");
+    let tagged = super::serves_resources(req.path());
     let reads = req.method() == Method::GET;
     let if_none_match =
         if reads { Tags::from_headers(req.headers(), &header::IF_NONE_MATCH) } else { None };

@@ -240,7 +240,7 @@ impl Search {
         resource: &str,
         mut found: Vec<T>,
         key: impl Fn(&T) -> String,
-        to_resource: impl Fn(&T) -> Vec<Value>,
+        to_resource: impl Fn(&T) -> Value,
     ) -> Value {
         let more = found.len() > self.count as usize;
         found.truncate(self.count as usize);
@@ -260,7 +260,7 @@ impl Search {
             }
         };
         let next = if more { found.last().map(|last| query(Some(&key(last)))) } else { None };
-        let entries = found.iter().flat_map(to_resource).collect();
+        let entries = found.iter().map(to_resource).collect();
         fhir::searchset(base, &query(self.page.as_deref()), next.as_deref(), entries)
     }
 }
@@ -352,13 +352,7 @@ pub async fn fhir_search_patient(ctx: Ctx<AnyRole>, req: HttpRequest) -> Answer 
         ctx.read(move |conn| patients::search_page(conn, &query, &rows)).await?
     };
     let base = base(&req, &ctx);
-    let bundle = search.bundle(
-        &base,
-        "Patient",
-        found,
-        |p: &Patient| p.id.clone(),
-        |p| vec![fhir::patient(p)],
-    );
+    let bundle = search.bundle(&base, "Patient", found, |p: &Patient| p.id.clone(), fhir::patient);
     resource(&bundle)
 }
 
@@ -466,7 +460,7 @@ pub async fn fhir_search_appointment(ctx: Ctx<AnyRole>, req: HttpRequest) -> Ans
         "Appointment",
         found,
         |(a, _): &(Appointment, Option<Patient>)| a.id.clone(),
-        |(a, p)| vec![appointment_resource(&ctx, viewer, a, p.as_ref())],
+        |(a, p)| appointment_resource(&ctx, viewer, a, p.as_ref()),
     );
     resource(&bundle)
 }
@@ -508,7 +502,7 @@ pub async fn fhir_search_schedule(ctx: Ctx<StaffAndIntegration>, req: HttpReques
         _ => vec![the_schedule(&ctx)],
     };
     let base = base(&req, &ctx);
-    resource(&search.bundle(&base, "Schedule", found, |_| String::new(), |s| vec![s.clone()]))
+    resource(&search.bundle(&base, "Schedule", found, |_| String::new(), |s| s.clone()))
 }
 
 /// The sessions of `days` (from today, four weeks by default), as
@@ -592,17 +586,12 @@ pub async fn fhir_search_slot(ctx: Ctx<StaffAndIntegration>, req: HttpRequest) -
         .filter(|s| {
             after.is_none_or(|(d, session)| (s.date, order(&s.session)) > (d, order(&session)))
         })
-        .filter(|s| status.as_deref().is_none_or(|status| fhir::slot(s)["status"] == status))
+        .filter(|s| status.as_deref().is_none_or(|status| fhir::slot_status(s) == status))
         .take(search.count as usize + 1)
         .collect();
     let base = base(&req, &ctx);
-    let bundle = search.bundle(
-        &base,
-        "Slot",
-        found,
-        |s| fhir::slot_id(s.date, s.session),
-        |s| vec![fhir::slot(s)],
-    );
+    let bundle =
+        search.bundle(&base, "Slot", found, |s| fhir::slot_id(s.date, s.session), fhir::slot);
     resource(&bundle)
 }
 
@@ -633,8 +622,7 @@ pub async fn fhir_search_location(ctx: Ctx<Staff>, req: HttpRequest) -> Answer {
     let rows = search.rows()?;
     let found = ctx.read(move |conn| rooms::list(conn, &rows)).await?;
     let base = base(&req, &ctx);
-    let bundle =
-        search.bundle(&base, "Location", found, |r| r.id.clone(), |r| vec![fhir::location(r)]);
+    let bundle = search.bundle(&base, "Location", found, |r| r.id.clone(), fhir::location);
     resource(&bundle)
 }
 
@@ -681,7 +669,7 @@ pub async fn fhir_search_service_request(ctx: Ctx<Staff>, req: HttpRequest) -> A
         "ServiceRequest",
         found,
         |r| r.id.clone(),
-        |r| vec![referral_resource(&ctx, r)],
+        |r| referral_resource(&ctx, r),
     );
     resource(&bundle)
 }
@@ -770,7 +758,7 @@ pub async fn fhir_search_observation(ctx: Ctx<Clinical>, req: HttpRequest) -> An
         "Observation",
         observations,
         |o| o["id"].as_str().unwrap_or_default().to_owned(),
-        |o| vec![o.clone()],
+        |o| o.clone(),
     );
     resource(&bundle)
 }

@@ -161,11 +161,7 @@ async fn throttle(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
     let state = match req.app_data::<State>() {
-        Some(state)
-            if req.path().starts_with("/v1/")
-                || req.path().starts_with("/fhir/")
-                || req.path() == smart::TOKEN_PATH =>
-        {
+        Some(state) if super::serves_resources(req.path()) || req.path() == smart::TOKEN_PATH => {
             state.clone()
         }
         _ => return Ok(next.call(req).await?.map_into_left_body()),

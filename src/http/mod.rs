@@ -73,6 +73,12 @@ pub type State = web::Data<AppState>;
 /// What every handler answers: a response, or the problem document of an error.
 pub type Answer = Result<HttpResponse, ApiError>;
 
+/// Whether `path` is one of the API's resources, `/v1` or FHIR's: what the
+/// rate limits count and `ETag`s tag.
+pub fn serves_resources(path: &str) -> bool {
+    path.starts_with("/v1/") || path.starts_with(fhir::BASE_PATH)
+}
+
 /// 200 OK with `body`.
 pub fn ok(body: impl serde::Serialize) -> Answer {
     Ok(HttpResponse::Ok().json(body))
