@@ -10,8 +10,10 @@ ROLE ?= admin
 run:
 	APP_ENV=development cargo run --bin infusion-api -- serve
 
-## The whole suite on SQLite, then again on PostgreSQL when TEST_DATABASE_URL is set.
+## The whole suite on SQLite, then again on PostgreSQL when TEST_DATABASE_URL is set
+## (installs pdftotext, which reads the superbill PDF, if missing).
 test:
+	@bash .ci/pdftotext
 	@echo "== test suite on SQLite"
 	env -u TEST_DATABASE_URL cargo test
 	@if [ -n "$$TEST_DATABASE_URL" ]; then \
@@ -21,6 +23,7 @@ test:
 
 ## The suite on the local PostgreSQL server.
 test-pg:
+	@bash .ci/pdftotext
 	@echo "== test suite on PostgreSQL"
 	TEST_DATABASE_URL=$(PG_TEST_URL) cargo test
 

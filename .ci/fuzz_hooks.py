@@ -148,6 +148,8 @@ BODY_RULES = {
     ("POST", "/v1/patients/{id}/treatment-attestations"): [_not_after_today("attested_on")],
     ("POST", "/v1/patients/{id}/prescriber-consults"): [_not_after_today("consulted_on")],
     ("POST", "/v1/closures"): [_closure],
+    ("POST", "/v1/patients/{id}/charges"): [_not_after_today("date_of_service")],
+    ("POST", "/v1/patients/{id}/payments"): [_not_after_today("received_on")],
 }
 
 QUERY_RULES = {
@@ -155,6 +157,9 @@ QUERY_RULES = {
     ("GET", "/v1/availability"): [_range(93)],
     ("GET", "/v1/appointments"): [_range(None)],
     ("GET", "/v1/closures"): [_range(None)],
+    ("GET", "/v1/patients/{id}/charges"): [_range(None)],
+    ("GET", "/v1/patients/{id}/payments"): [_range(None)],
+    ("GET", "/v1/patients/{id}/superbill"): [_range(None)],
     ("GET", "/v1/audit-events"): [_instant_range],
 }
 

@@ -16,6 +16,9 @@ use serde_json::{json, Value};
 
 use crate::config::AppEnv;
 use crate::domain::appointment::{self, Request, Route, SlotRequest};
+use crate::domain::billing::{
+    self, BillingCode, BillingProfile, Cents, DrugUnit, InfusionMinutes, NewPayment, PaymentMethod,
+};
 use crate::domain::calendar::{self, Closures, Session};
 use crate::domain::course::{self, CourseRequest};
 use crate::domain::identifier::Identifier;
@@ -25,6 +28,7 @@ use crate::domain::referral::{self, NewReferral, Verdict};
 use crate::domain::screening::{self, ScreeningRequest, CRITERIA};
 use crate::domain::{Clinic, Refusal};
 use crate::http::AppState;
+use crate::store::billing::{self as bills, ClinicianFields};
 use crate::store::locks::{self, Guard, Mode};
 use crate::store::{
     appointments, closures, courses, intake as records, patients, write_transaction, DbConnection,
@@ -84,6 +88,8 @@ struct Demo {
     /// The criteria answered true and the medications, if screened.
     screening: Option<(&'static [&'static str], &'static [&'static str])>,
     consulted: bool,
+    /// The postal address, as a client sends it.
+    address: Option<Value>,
 }
 
 fn pain(subtype: &str) -> Value {
@@ -104,6 +110,7 @@ fn demo(given: &'static str, family: &'static str, born: &'static str, indicatio
         attested: false,
         screening: Some((&[], &[])),
         consulted: false,
+        address: None,
     }
 }
 
@@ -235,7 +242,8 @@ fn seed_empty(tx: &mut DbConnection, clinic: &Clinic) -> Result<Seeding, StoreEr
         StoreError::Invalid("no open clinic day within the booking horizon".into())
     })?;
     book(tx, booked_patient, (first, Session::Afternoon), clinic)?;
-    treated(tx, clinic)?;
+    let clinician = billing(tx, clinic)?;
+    treated(tx, clinic, &clinician)?;
 
     Ok(Seeding::Seeded(DemoClinic {
         patients: ids.len() + 1,
@@ -247,11 +255,38 @@ fn seed_empty(tx: &mut DbConnection, clinic: &Clinic) -> Result<Seeding, StoreEr
     }))
 }
 
+/// The clinic's billing: its profile, the fee schedule and one clinician,
+/// as an admin sends them. The clinician's id.
+fn billing(tx: &mut DbConnection, clinic: &Clinic) -> Result<String, StoreError> {
+    let profile: BillingProfile = request(json!({
+        "legal_name": "Infusion Therapeutix Demo LLC",
+        "address": {"line1": "100 Church St", "line2": "Suite 200", "city": "New Haven",
+            "state": "CT", "postal_code": "06510"},
+        "phone": "+1 203 555 0100", "tax_id": "12-3456789", "npi": "1245319599"
+    }))?;
+    bills::put_profile(tx, &profile, clinic.now)?;
+    let drug: DrugUnit = request(json!({"ndc": "00409-2051-05", "unit": "ML", "quantity": "10"}))?;
+    for (code, cents, drug) in [
+        (BillingCode::InfusionFirstHour, 45_000, None),
+        (BillingCode::InfusionAdditionalHour, 15_000, None),
+        (BillingCode::UnclassifiedDrug, 7_500, Some(drug)),
+    ] {
+        let price = Cents::new(cents).ok_or_else(|| StoreError::Invalid("demo price".into()))?;
+        let (price, drug) = billing::price(code, price, drug)?;
+        bills::put_fee(tx, code, price, drug.as_ref(), clinic.now)?;
+    }
+    let npi = "1003000126";
+    let fields = ClinicianFields { name: "Grace Hopper", credentials: "MD", npi, active: true };
+    Ok(bills::insert_clinician(tx, &fields, clinic.now)?.id)
+}
+
 /// A patient treated four weeks ago, registered, screened, booked, checked
 /// in and completed on that day by the decisions the API takes, each at its
-/// hour: one infusion with its scores (pain 7 on arrival, 3 at discharge;
-/// PHQ-9 14), for the FHIR Observations and the outcomes to show. Its id.
-fn treated(tx: &mut DbConnection, clinic: &Clinic) -> Result<String, StoreError> {
+/// hour: one infusion of 100 minutes by `clinician` with its scores (pain 7
+/// on arrival, 3 at discharge; PHQ-9 14), for the FHIR Observations and the
+/// outcomes to show, its charges ($675.00) and a payment of $450.00, for the
+/// superbill. Its id.
+fn treated(tx: &mut DbConnection, clinic: &Clinic, clinician: &str) -> Result<String, StoreError> {
     let month_ago = before(clinic.today(), 28);
     let day = clinic
         .calendar
@@ -264,7 +299,9 @@ fn treated(tx: &mut DbConnection, clinic: &Clinic) -> Result<String, StoreError>
     let at = |now: DateTime<Utc>| Clinic { now, ..clinic.clone() };
     // Coded by a clinician (ICD-10-CM, reference/icd10cm.csv).
     let coded = json!([{"code": "chronic_pain", "subtype": "crps", "diagnosis": "G90.50"}]);
-    let demo = demo("Olga", "Treated", "1972-05-17", coded);
+    let mut demo = demo("Olga", "Treated", "1972-05-17", coded);
+    demo.address = Some(json!({"line1": "12 Elm St", "city": "Hamden", "state": "CT",
+        "postal_code": "06514"}));
     let morning = at(starts - chrono::Duration::hours(2));
     let id = record(tx, &demo, &morning)?;
     let slot = SlotRequest { date: day, session: Session::Morning };
@@ -288,15 +325,30 @@ fn treated(tx: &mut DbConnection, clinic: &Clinic) -> Result<String, StoreError>
                     .ok_or_else(|| StoreError::Invalid("demo pain score".into()))?,
                 pain_before: None,
                 phq9: None,
+                clinician_id: clinician.to_owned(),
+                minutes: InfusionMinutes::new(100)
+                    .ok_or_else(|| StoreError::Invalid("demo minutes".into()))?,
             },
         ),
     ];
     for (now, request) in steps {
         let clinic = at(now);
         let intake = records::intake_record(tx, &id)?;
-        let change = appointment::decide(&booked, request, intake.as_ref(), &clinic)?;
+        let facts = request.clinician().map(|c| bills::completion_facts(tx, &id, c)).transpose()?;
+        let (change, charges) =
+            billing::decide(&booked, request, intake.as_ref(), facts.as_ref(), &clinic)?;
         booked = appointments::apply(tx, &booked.id, &change, now)?;
+        bills::insert_charges(tx, &charges, BY, now)?;
     }
+    let paid = NewPayment {
+        patient_id: id.clone(),
+        amount_cents: Cents::new(45_000).ok_or_else(|| StoreError::Invalid("demo paid".into()))?,
+        received_on: day,
+        method: PaymentMethod::Card,
+        reference: Some("card ending 4242".into()),
+    };
+    let paid = billing::payment(paid, clinic.today())?;
+    bills::insert_payment(tx, &paid, BY, ends)?;
     Ok(id)
 }
 
@@ -330,6 +382,7 @@ fn record(tx: &mut DbConnection, demo: &Demo, clinic: &Clinic) -> Result<String,
         date_of_birth: born,
         email: Some(format!("{}.{}@example.org", demo.given, demo.family).to_ascii_lowercase()),
         phone: Some("+1 555 010 2030".into()),
+        address: demo.address.clone().map(request).transpose()?,
         indications: request::<Vec<Indication>>(demo.indications.clone())?,
         in_mental_health_treatment: demo.in_mental_health_treatment,
         pain_referral_required: demo.pain_referral_required,

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::access::Role;
+use super::billing::InfusionMinutes;
 use super::calendar::{Calendar, Closures, Session};
 use super::readiness::{gate, IntakeRecord, Purpose};
 use super::{valid, Clinic, FieldError, Refusal};
@@ -44,6 +45,10 @@ pub struct Appointment {
     pub course_id: Option<String>,
     /// PHQ-9 at check-in, if recorded.
     pub phq9: Option<Phq9Score>,
+    /// The clinician who gave the infusion, recorded at completion.
+    pub clinician_id: Option<String>,
+    /// How long the infusion ran, recorded at completion.
+    pub infusion_minutes: Option<InfusionMinutes>,
 }
 
 impl Appointment {
@@ -291,6 +296,9 @@ pub enum Request {
         pain_before: Option<PainScore>,
         /// PHQ-9, when it was not recorded at check-in.
         phq9: Option<Phq9Score>,
+        /// The clinician who gave the infusion.
+        clinician_id: String,
+        minutes: InfusionMinutes,
     },
     NoShow,
 }
@@ -309,6 +317,15 @@ impl Request {
     pub fn needs_intake(&self) -> bool {
         matches!(self, Request::CheckIn { .. })
     }
+
+    /// The clinician a completion names: for it, the decision needs what
+    /// billing reads ([`billing::decide`](super::billing::decide)).
+    pub fn clinician(&self) -> Option<&str> {
+        match self {
+            Request::Complete { clinician_id, .. } => Some(clinician_id),
+            _ => None,
+        }
+    }
 }
 
 /// What a decided action writes: the new status and what it records.
@@ -323,6 +340,8 @@ pub struct Change {
     pub cancelled_by: Option<String>,
     pub checked_in_at: Option<DateTime<Utc>>,
     pub completed_at: Option<DateTime<Utc>>,
+    pub clinician_id: Option<String>,
+    pub infusion_minutes: Option<InfusionMinutes>,
 }
 
 impl Change {
@@ -337,6 +356,8 @@ impl Change {
             cancelled_by: None,
             checked_in_at: None,
             completed_at: None,
+            clinician_id: None,
+            infusion_minutes: None,
         }
     }
 }
@@ -364,13 +385,15 @@ pub fn decide(
             cleared(intake, Purpose::CheckIn, clinic)?;
             Change { pain_before, route, phq9, checked_in_at: Some(now), ..change }
         }
-        Request::Complete { pain_after, pain_before, phq9 } => {
+        Request::Complete { pain_after, pain_before, phq9, clinician_id, minutes } => {
             let pain_before = scores_at_completion(current, pain_before, phq9)?;
             Change {
                 pain_after: Some(pain_after),
                 pain_before,
                 phq9,
                 completed_at: Some(now),
+                clinician_id: Some(clinician_id),
+                infusion_minutes: Some(minutes),
                 ..change
             }
         }
@@ -607,7 +630,7 @@ mod tests {
     mod decisions {
         use super::super::*;
         use crate::domain::testing::{
-            appointment, clinic, date, pain_intake, wednesday_morning, Screened,
+            appointment, clinic, completion, date, pain_intake, wednesday_morning, Screened,
         };
         use chrono::TimeZone;
 
@@ -678,10 +701,7 @@ mod tests {
             let requests = [
                 (cancel(), day_before),
                 (check_in(), at_start),
-                (
-                    Request::Complete { pain_after: pain(3), pain_before: None, phq9: None },
-                    at_start,
-                ),
+                (completion(pain(3), None, None), at_start),
                 (Request::NoShow, at_start),
             ];
             let allowed = [
@@ -724,7 +744,7 @@ mod tests {
                 (Some(pain(7)), Some(Route::Intranasal), Some(at_start))
             );
             let checked_in = booked(AppointmentStatus::CheckedIn);
-            let request = Request::Complete { pain_after: pain(3), pain_before: None, phq9: None };
+            let request = completion(pain(3), None, None);
             let done = decide(&checked_in, request, None, &clinic(at_start)).unwrap();
             assert_eq!((done.pain_after, done.completed_at), (Some(pain(3)), Some(at_start)));
             assert_eq!(done.pain_before, None, "recorded at check-in already");
@@ -736,10 +756,8 @@ mod tests {
         fn a_completion_adds_the_scores_check_in_did_not_record() {
             let at_start = thursday_morning() + chrono::Duration::minutes(5);
             let phq9 = Phq9Score::new;
-            let complete = |pain_before: Option<i32>, phq: Option<i32>| Request::Complete {
-                pain_after: pain(3),
-                pain_before: pain_before.map(pain),
-                phq9: phq.and_then(phq9),
+            let complete = |pain_before: Option<i32>, phq: Option<i32>| {
+                completion(pain(3), pain_before.map(pain), phq.and_then(phq9))
             };
             let by_scheduler =
                 Appointment { pain_before: None, ..booked(AppointmentStatus::CheckedIn) };

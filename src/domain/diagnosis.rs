@@ -85,6 +85,11 @@ impl Diagnosis {
         &self.0.description
     }
 
+    /// A leaf of ICD-10-CM: a code a claim may carry.
+    pub fn billable(self) -> bool {
+        self.0.billable
+    }
+
     /// Why this code may not code `indication` (`Indication::key`), if it
     /// may not: a category header, or another indication's code.
     pub fn refused_for(self, indication: &str) -> Option<String> {
@@ -111,6 +116,23 @@ impl Diagnosis {
         None
     }
 }
+
+/// Any billable code of the table: what a charge may point to.
+impl utoipa::PartialSchema for Diagnosis {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        let codes: Vec<&str> = table().iter().filter(|e| e.billable).map(|e| e.code).collect();
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(codes))
+            .description(Some(
+                "A billable ICD-10-CM code of the clinic's table (reference/icd10cm.csv).",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Diagnosis {}
 
 impl Serialize for Diagnosis {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {

@@ -288,8 +288,8 @@ fn meta(updated_at: DateTime<Utc>) -> Value {
     json!({ "lastUpdated": instant(updated_at) })
 }
 
-/// A Patient: name, birth date, contacts, and the identifiers of other
-/// systems.
+/// A Patient: name, birth date, contacts, postal address, and the
+/// identifiers of other systems.
 pub fn patient(p: &Patient) -> Value {
     let d = &p.details;
     let mut telecom = Vec::new();
@@ -314,6 +314,13 @@ pub fn patient(p: &Patient) -> Value {
         .collect();
     put(&mut resource, "identifier", identifiers);
     put(&mut resource, "telecom", telecom);
+    let address = d.address.iter().map(|a| {
+        let lines: Vec<&str> =
+            std::iter::once(a.line1.as_str()).chain(a.line2.as_ref().map(|l| l.as_str())).collect();
+        json!({"use": "home", "type": "postal", "line": lines, "city": a.city.as_str(),
+            "state": a.state.as_str(), "postalCode": a.postal_code.as_str(), "country": "US"})
+    });
+    put(&mut resource, "address", address.collect());
     resource
 }
 

@@ -8,6 +8,7 @@
 pub mod access;
 pub mod appointment;
 pub mod audit;
+pub mod billing;
 pub mod calendar;
 pub mod client;
 pub mod clock;
@@ -80,6 +81,17 @@ pub enum Refusal {
         identifier: String,
         patient_id: String,
     },
+    /// The fee schedule does not price these codes (comma-separated).
+    FeeScheduleIncomplete {
+        codes: String,
+    },
+    /// The clinic's billing profile is not set up yet.
+    BillingProfileMissing,
+    /// The charge or payment was voided already, by whom.
+    AlreadyVoided {
+        what: &'static str,
+        by: String,
+    },
 }
 
 impl Refusal {
@@ -118,6 +130,13 @@ impl Refusal {
             Refusal::Conflict { .. } | Refusal::IdentifierTaken { .. } => {
                 ("conflict", "Conflicts with existing records")
             }
+            Refusal::FeeScheduleIncomplete { .. } => {
+                ("fee_schedule_incomplete", "The fee schedule does not price a code")
+            }
+            Refusal::BillingProfileMissing => {
+                ("billing_profile_missing", "The clinic's billing profile is not set up")
+            }
+            Refusal::AlreadyVoided { .. } => ("already_voided", "Voided already"),
         }
     }
 
@@ -164,6 +183,13 @@ impl Refusal {
             Refusal::IdentifierTaken { identifier, patient_id } => {
                 format!("the identifier `{identifier}` belongs to patient {patient_id}")
             }
+            Refusal::FeeScheduleIncomplete { codes } => format!(
+                "the fee schedule has no price for {codes}: an admin sets it with PUT /v1/billing/fees/{{code}}"
+            ),
+            Refusal::BillingProfileMissing => {
+                "the clinic's billing profile is not set up: an admin sets it with PUT /v1/billing/profile".into()
+            }
+            Refusal::AlreadyVoided { what, by } => format!("the {what} was voided already, by {by}"),
         }
     }
 }

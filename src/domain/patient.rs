@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::ValidateEmail;
 
+use super::billing::PostalAddress;
 use super::diagnosis::{self, Diagnosis};
 use super::identifier::{check_identifiers, Identifier};
 use super::values::Text;
@@ -254,6 +255,8 @@ pub struct PatientDetails {
     pub date_of_birth: NaiveDate,
     pub email: Option<String>,
     pub phone: Option<String>,
+    /// The postal address a superbill shows, if given.
+    pub address: Option<PostalAddress>,
     pub indications: Vec<Indication>,
     /// Whether the patient is currently in mental health treatment: if not,
     /// a pain indication needs a mental health evaluation.

@@ -385,6 +385,7 @@ mod tests {
             date_of_birth: date(1980, 1, 1),
             email: None,
             phone: None,
+            address: None,
             indications: codes
                 .iter()
                 .map(|&code| {

@@ -3,7 +3,8 @@
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 
-use super::appointment::{Appointment, AppointmentStatus, Route};
+use super::appointment::{Appointment, AppointmentStatus, PainScore, Phq9Score, Request, Route};
+use super::billing::InfusionMinutes;
 use super::calendar::{Calendar, Session};
 use super::patient::{
     Indication, IndicationCategory, IndicationCode, IndicationSubtype, PatientDetails,
@@ -70,6 +71,7 @@ pub fn pain_intake(screened: Screened) -> IntakeRecord {
             date_of_birth: date(1985, 12, 10),
             email: None,
             phone: None,
+            address: None,
             indications: vec![Indication::of(
                 IndicationCode::ChronicPain,
                 Some(IndicationSubtype::Crps),
@@ -158,5 +160,22 @@ pub fn appointment(id: &str, date: NaiveDate, starts_at: DateTime<Utc>) -> Appoi
         updated_at: booked,
         course_id: None,
         phq9: None,
+        clinician_id: None,
+        infusion_minutes: None,
+    }
+}
+
+/// A completion by clinician `c-1` after a 100-minute infusion.
+pub fn completion(
+    pain_after: PainScore,
+    pain_before: Option<PainScore>,
+    phq9: Option<Phq9Score>,
+) -> Request {
+    Request::Complete {
+        pain_after,
+        pain_before,
+        phq9,
+        clinician_id: "c-1".into(),
+        minutes: InfusionMinutes::new(100).unwrap(),
     }
 }

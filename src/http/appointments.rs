@@ -10,17 +10,19 @@ use crate::domain::access::{self, Role};
 use crate::domain::appointment::{
     self, Appointment, AppointmentStatus, PainScore, Phq9Score, Request, Route, SlotRequest,
 };
+use crate::domain::billing::{self, InfusionMinutes};
 use crate::domain::calendar::Session;
 use crate::domain::values::{dates_in_order, CalendarDate, Id, Reason};
 use crate::store::appointments::{self as store, Filter};
+use crate::store::billing as billing_store;
 use crate::store::{intake, StoreError};
 
 use super::auth::{Admits, AnyRole, Clinical, Ctx, Reply, Staff, StaffAndPatient};
 use super::error::ApiError;
 use super::extract::{Json, Query};
 use super::openapi::{
-    BodyErrors, BookingConflict, CheckInConflict, CommonErrors, NotFound, RescheduleConflict,
-    SlotRules, TransitionConflict, ValidationFailed,
+    BodyErrors, BookingConflict, CheckInConflict, CommonErrors, CompletionConflict, NotFound,
+    RescheduleConflict, SlotRules, TransitionConflict, ValidationFailed,
 };
 use super::pagination::{Page, PageRequest};
 use super::{ok, Answer, AppState};
@@ -134,7 +136,8 @@ impl CheckInAppointment {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"pain_after": 3}))]
+#[schema(example = json!({"pain_after": 3,
+    "clinician_id": "019ac5b0-0000-7000-8000-000000000001", "infusion_minutes": 100}))]
 pub struct CompleteAppointment {
     /// Pain at discharge, 0 to 10.
     pub pain_after: PainScore,
@@ -143,6 +146,12 @@ pub struct CompleteAppointment {
     pub pain_before: Option<PainScore>,
     /// PHQ-9 score, when it was not recorded at check-in (and only then).
     pub phq9: Option<Phq9Score>,
+    /// The clinician who gave the infusion: an active one of
+    /// `/v1/clinicians`, named on the superbill as the rendering provider.
+    pub clinician_id: Id,
+    /// How long the infusion ran: an IV infusion is billed by it (96365,
+    /// and 96366 for each hour past 90 minutes, … ).
+    pub infusion_minutes: InfusionMinutes,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -262,10 +271,17 @@ async fn act<A: Admits>(ctx: &Ctx<A>, id: Path<Id>, request: Request) -> Answer 
             } else {
                 None
             };
-            let change = appointment::decide(&current, request, intake.as_ref(), &clinic)?;
-            store::apply(tx, &id, &change, clinic.now)
+            let billed = request
+                .clinician()
+                .map(|c| billing_store::completion_facts(tx, &current.patient_id, c))
+                .transpose()?;
+            let (change, charges) =
+                billing::decide(&current, request, intake.as_ref(), billed.as_ref(), &clinic)?;
+            let changed = store::apply(tx, &id, &change, clinic.now)?;
+            let charges = billing_store::insert_charges(tx, &charges, &caller.label(), clinic.now)?;
+            Ok((changed, charges))
         },
-        move |state, changed| Reply::ok(&shown(state, role, changed)),
+        move |state, (changed, _charges)| Reply::ok(&shown(state, role, changed)),
     )
     .await
 }
@@ -348,14 +364,20 @@ pub async fn check_in_appointment(
 
 /// Complete a checked-in appointment with the pain score at discharge, and
 /// the scores check-in did not record (a scheduler's check-in records none):
-/// an infusion is completed with pain on arrival and at discharge.
+/// an infusion is completed with pain on arrival and at discharge. It names
+/// the clinician who gave it and how long it ran; an IV infusion's charges
+/// are created with it, at the fee schedule's prices (409
+/// `fee_schedule_incomplete` if a code it bills has none): 96365 for an
+/// infusion of more than 15 minutes, 96366 for each further hour that runs
+/// more than 30 minutes into it, and one unit of J3490, the drug, each
+/// pointing to the patient's diagnoses.
 ///
 /// **Roles:** admin, clinician.
 #[utoipa::path(tag = "appointments",
     params(("id" = String, Path, description = "The appointment's id")),
     request_body = CompleteAppointment,
     responses((status = 200, description = "Completed", body = AppointmentResponse), CommonErrors,
-        BodyErrors, NotFound, TransitionConflict, ValidationFailed))]
+        BodyErrors, NotFound, CompletionConflict, ValidationFailed))]
 #[post("/appointments/{id}/complete")]
 pub async fn complete_appointment(
     ctx: Ctx<Clinical>,
@@ -367,6 +389,8 @@ pub async fn complete_appointment(
         pain_after: body.pain_after,
         pain_before: body.pain_before,
         phq9: body.phq9,
+        clinician_id: body.clinician_id.into_string(),
+        minutes: body.infusion_minutes,
     };
     act(&ctx, id, request).await
 }

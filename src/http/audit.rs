@@ -167,6 +167,24 @@ impl<T> Touched for Kept<T> {
     }
 }
 
+impl Touched for crate::domain::billing::Charge {
+    fn touched(&self, seen: &mut Seen) {
+        seen.record("charge", &self.id, Some(&self.patient_id));
+    }
+}
+
+impl Touched for crate::domain::billing::Payment {
+    fn touched(&self, seen: &mut Seen) {
+        seen.record("payment", &self.id, Some(&self.patient_id));
+    }
+}
+
+impl Touched for crate::domain::billing::Clinician {
+    fn touched(&self, seen: &mut Seen) {
+        seen.record("clinician", &self.id, None);
+    }
+}
+
 impl Touched for Room {
     fn touched(&self, seen: &mut Seen) {
         seen.record("room", &self.id, None);

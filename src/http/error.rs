@@ -64,6 +64,10 @@ pub enum ApiError {
     Malformed(String),
     #[error("unsupported media type")]
     UnsupportedMediaType,
+    /// No media type `Accept` names is one the resource is offered as:
+    /// those it is, in words.
+    #[error("not acceptable")]
+    NotAcceptable(&'static str),
     #[error("body larger than {0} bytes")]
     PayloadTooLarge(usize),
     /// The body did not arrive whole within this time (`BODY_TIMEOUT_MS`).
@@ -137,6 +141,7 @@ impl ApiError {
             ApiError::Validation(_) => "validation_failed",
             ApiError::Malformed(_) => "malformed_request",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::NotAcceptable(_) => "not_acceptable",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::RequestTimeout(_) => "request_timeout",
             ApiError::Unauthorized(_) => "unauthorized",
@@ -164,6 +169,7 @@ impl ApiError {
             ApiError::Validation(_) => "The request is not valid",
             ApiError::Malformed(_) => "The request body could not be read",
             ApiError::UnsupportedMediaType => "Unsupported media type",
+            ApiError::NotAcceptable(_) => "Not acceptable",
             ApiError::PayloadTooLarge(_) => "The request body is too large",
             ApiError::RequestTimeout(_) => "The request body arrived too slowly",
             ApiError::Unauthorized(_) => "Authentication required",
@@ -195,6 +201,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType => {
                 "send the body as JSON with `Content-Type: application/json`".into()
             }
+            ApiError::NotAcceptable(offered) => format!("this resource is offered as {offered}"),
             ApiError::PayloadTooLarge(limit) => format!("the body must be at most {limit} bytes"),
             ApiError::RequestTimeout(limit) => {
                 format!("the whole body must arrive within {} ms", limit.as_millis())
@@ -298,6 +305,7 @@ impl ResponseError for ApiError {
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Malformed(_) => StatusCode::BAD_REQUEST,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
@@ -320,7 +328,10 @@ impl ResponseError for ApiError {
                 | Refusal::NoCapacityForSeries { .. }
                 | Refusal::CourseAlreadyActive { .. }
                 | Refusal::Conflict { .. }
-                | Refusal::IdentifierTaken { .. } => StatusCode::CONFLICT,
+                | Refusal::IdentifierTaken { .. }
+                | Refusal::FeeScheduleIncomplete { .. }
+                | Refusal::BillingProfileMissing
+                | Refusal::AlreadyVoided { .. } => StatusCode::CONFLICT,
             },
             ApiError::TooManyRequests { .. } | ApiError::TooManyFailedAuthentications { .. } => {
                 StatusCode::TOO_MANY_REQUESTS

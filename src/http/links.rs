@@ -30,6 +30,12 @@ const ON_A_PATIENT: &[&str] = &[
     "list_prescriber_consults",
     "list_patient_courses",
     "get_access_log",
+    "list_charges",
+    "create_charge",
+    "list_payments",
+    "create_payment",
+    "get_balance",
+    "get_superbill",
 ];
 
 /// What an appointment's id opens: reading it and every action on it.
@@ -135,6 +141,41 @@ pub const LINKS: &[Links] = &[
         targets: ON_A_CLIENT,
         parameter: "id",
         expression: ID,
+    },
+    Links {
+        source: "create_clinician",
+        status: "201",
+        targets: &["get_clinician", "update_clinician"],
+        parameter: "id",
+        expression: ID,
+    },
+    Links {
+        source: "create_charge",
+        status: "201",
+        targets: &["get_charge", "void_charge"],
+        parameter: "id",
+        expression: ID,
+    },
+    Links {
+        source: "create_charge",
+        status: "201",
+        targets: &["list_charges", "get_balance", "get_superbill"],
+        parameter: "id",
+        expression: PATIENT_ID,
+    },
+    Links {
+        source: "create_payment",
+        status: "201",
+        targets: &["get_payment", "void_payment"],
+        parameter: "id",
+        expression: ID,
+    },
+    Links {
+        source: "create_payment",
+        status: "201",
+        targets: &["list_payments", "get_balance", "get_superbill"],
+        parameter: "id",
+        expression: PATIENT_ID,
     },
     Links {
         source: "create_room",

@@ -11,6 +11,7 @@ pub mod audit;
 pub mod audit_events;
 pub mod auth;
 pub mod availability;
+pub mod billing;
 pub mod clients;
 pub mod closures;
 pub mod conditional;
@@ -38,6 +39,7 @@ pub mod screenings;
 pub mod security;
 pub mod signing;
 pub mod smart;
+pub mod superbill_pdf;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -296,6 +298,24 @@ fn routes(cfg: &mut ServiceConfig) {
                 .service(appointments::check_in_appointment)
                 .service(appointments::complete_appointment)
                 .service(appointments::no_show_appointment)
+                .service(billing::get_billing_profile)
+                .service(billing::put_billing_profile)
+                .service(billing::list_fees)
+                .service(billing::put_fee)
+                .service(billing::list_clinicians)
+                .service(billing::create_clinician)
+                .service(billing::get_clinician)
+                .service(billing::update_clinician)
+                .service(billing::list_charges)
+                .service(billing::create_charge)
+                .service(billing::get_charge)
+                .service(billing::void_charge)
+                .service(billing::list_payments)
+                .service(billing::create_payment)
+                .service(billing::get_payment)
+                .service(billing::void_payment)
+                .service(billing::get_balance)
+                .service(billing::get_superbill)
                 .service(protocols::list_protocols)
                 .service(protocols::get_protocol)
                 .service(protocols::update_protocol)

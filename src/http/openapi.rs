@@ -53,6 +53,7 @@ stable `code`."
         (name = "availability", description = "Free capacity per clinic day and session"),
         (name = "appointments", description = "Booking, rescheduling, check-in, completion"),
         (name = "courses", description = "Protocols, and whole series of infusions planned and booked at once"),
+        (name = "billing", description = "The clinic's billing profile, clinicians, the fee schedule, charges, payments, balances and superbills"),
         (name = "audit", description = "Who read or changed what: the audit trail and each patient's access log"),
         (name = "webhooks", description = "Endpoints that receive the change feed's events, signed (Standard Webhooks), at least once"),
         (name = "events", description = "The change feed: what changed, in an order a reader follows without missing anything"),
@@ -618,6 +619,21 @@ problem_responses! {
     ];
     TransitionConflict => 409, "Not possible in the appointment's state or at this time", [
         ("invalid_transition", "complete is not possible for a scheduled appointment"),
+    ];
+    CompletionConflict => 409, "Not possible in the appointment's state, or the fee schedule does not price a code the infusion bills", [
+        ("invalid_transition", "complete is not possible for a scheduled appointment"),
+        ("fee_schedule_incomplete", "the fee schedule has no price for 96366: an admin sets it with PUT /v1/billing/fees/{code}"),
+    ];
+    ChargeConflict => 409, "The fee schedule does not price the code", [
+        ("fee_schedule_incomplete", "the fee schedule has no price for 96365: an admin sets it with PUT /v1/billing/fees/{code}"),
+    ];
+    VoidConflict => 409, "Voided already", [("already_voided", "the charge was voided already, by clinician:dr-grey")];
+    ClinicianConflict => 409, "Another clinician has this NPI", [("conflict", "a clinician with NPI 1234567893 is already on record")];
+    SuperbillConflict => 409, "The clinic's billing profile is not set up", [
+        ("billing_profile_missing", "the clinic's billing profile is not set up: an admin sets it with PUT /v1/billing/profile"),
+    ];
+    NotAcceptable => 406, "None of the media types `Accept` names is offered", [
+        ("not_acceptable", "this resource is offered as application/json or application/pdf"),
     ];
     RescheduleConflict => 409, "The new slot is taken, the appointment cannot move, or the latest screening found a contraindication (`items`)", [
         ("slot_full", "every room is taken in that session"),

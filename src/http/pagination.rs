@@ -115,6 +115,9 @@ keyed!(
     Closure,
     crate::domain::client::Client,
     crate::domain::webhooks::Endpoint,
+    crate::domain::billing::Charge,
+    crate::domain::billing::Payment,
+    crate::domain::billing::Clinician,
     crate::domain::webhooks::Delivery
 );
 

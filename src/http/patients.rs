@@ -6,6 +6,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::domain::access::{self};
+use crate::domain::billing::PostalAddress;
 use crate::domain::identifier::{self, Identifier, IdentifierSearch};
 use crate::domain::patient::{
     email_schema, indications_schema, phone_schema, Indication, Name, NameSearch, Patient,
@@ -46,6 +47,9 @@ pub struct CreatePatient {
     #[serde(default)]
     #[schema(schema_with = phone_schema)]
     pub phone: Option<String>,
+    /// The postal address the superbill shows; none by default.
+    #[serde(default)]
+    pub address: Option<PostalAddress>,
     /// At least one; each code once.
     #[schema(schema_with = indications_schema)]
     pub indications: Vec<Indication>,
@@ -64,8 +68,8 @@ pub struct CreatePatient {
     pub identifiers: Vec<Identifier>,
 }
 
-/// Changes to a patient: only the fields present change. `email` and
-/// `phone` may be `null` to clear them; `indications` and `identifiers`
+/// Changes to a patient: only the fields present change. `email`,
+/// `phone` and `address` may be `null` to clear them; `indications` and `identifiers`
 /// replace the list (`[]` removes every identifier).
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -86,6 +90,9 @@ pub struct UpdatePatient {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(schema_with = phone_schema)]
     pub phone: Option<Option<String>>,
+    /// `null` clears it.
+    #[serde(default, deserialize_with = "nullable")]
+    pub address: Option<Option<PostalAddress>>,
     #[serde(default, deserialize_with = "present")]
     /// At least one; each code once. Replaces the list.
     #[schema(schema_with = indications_schema)]
@@ -123,6 +130,7 @@ impl UpdatePatient {
             ("date_of_birth", self.date_of_birth.is_some()),
             ("email", self.email.is_some()),
             ("phone", self.phone.is_some()),
+            ("address", self.address.is_some()),
             ("indications", self.indications.is_some()),
             ("in_mental_health_treatment", self.in_mental_health_treatment.is_some()),
             ("pain_referral_required", self.pain_referral_required.is_some()),
@@ -148,6 +156,9 @@ impl UpdatePatient {
         }
         if let Some(v) = self.phone {
             details.phone = v;
+        }
+        if let Some(v) = self.address {
+            details.address = v;
         }
         if let Some(v) = self.indications {
             details.indications = v;
@@ -251,6 +262,7 @@ pub async fn create_patient(ctx: Ctx<StaffAndIntegration>, body: Json<CreatePati
         date_of_birth: body.date_of_birth.get(),
         email: body.email,
         phone: body.phone,
+        address: body.address,
         indications: body.indications,
         in_mental_health_treatment: body.in_mental_health_treatment.unwrap_or(false),
         pain_referral_required: body.pain_referral_required.unwrap_or(false),

@@ -15,6 +15,7 @@ use crate::domain::appointment::{
     Appointment, AppointmentStatus, Change, Move, NewAppointment, PainScore, Phq9Score, Route,
     SlotFacts, SlotRequest,
 };
+use crate::domain::billing::InfusionMinutes;
 use crate::domain::calendar::Session;
 use crate::domain::protocol::Occupancy;
 use crate::domain::Refusal;
@@ -72,6 +73,8 @@ struct AppointmentRow {
     updated_at: NaiveDateTime,
     course_id: Option<String>,
     phq9: Option<i32>,
+    clinician_id: Option<String>,
+    infusion_minutes: Option<i32>,
 }
 
 fn invalid(what: &str, value: &str) -> StoreError {
@@ -111,7 +114,15 @@ impl TryFrom<AppointmentRow> for Appointment {
             completed_at: row.completed_at.map(|t| t.and_utc()),
             created_at: row.created_at.and_utc(),
             updated_at: row.updated_at.and_utc(),
+            infusion_minutes: row
+                .infusion_minutes
+                .map(|v| {
+                    InfusionMinutes::new(i64::from(v))
+                        .ok_or_else(|| invalid("infusion minutes", &v.to_string()))
+                })
+                .transpose()?,
             course_id: row.course_id,
+            clinician_id: row.clinician_id,
         })
     }
 }
@@ -384,6 +395,8 @@ struct ChangeRow<'a> {
     cancelled_by: Option<&'a str>,
     checked_in_at: Option<NaiveDateTime>,
     completed_at: Option<NaiveDateTime>,
+    clinician_id: Option<&'a str>,
+    infusion_minutes: Option<i32>,
     updated_at: NaiveDateTime,
 }
 
@@ -404,6 +417,8 @@ pub fn apply(
         cancelled_by: change.cancelled_by.as_deref(),
         checked_in_at: change.checked_in_at.map(|t| t.naive_utc()),
         completed_at: change.completed_at.map(|t| t.naive_utc()),
+        clinician_id: change.clinician_id.as_deref(),
+        infusion_minutes: change.infusion_minutes.map(|m| i32::from(m.value())),
         updated_at: now.naive_utc(),
     };
     diesel::update(appointments::table.find(id)).set(row).execute(conn)?;

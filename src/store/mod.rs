@@ -35,6 +35,7 @@ macro_rules! page {
 
 pub mod appointments;
 pub mod audit;
+pub mod billing;
 pub mod clients;
 pub mod closures;
 pub mod connection;

@@ -14,6 +14,7 @@ use crate::domain::patient::{
     search_key, Indication, IndicationCode, IndicationSubtype, Patient, PatientDetails,
 };
 
+use super::billing;
 use super::schema::{patient_identifiers, patient_indications, patients};
 use super::{is_unique_violation, new_id, DbConnection, Rows, StoreError};
 
@@ -30,6 +31,7 @@ struct PatientRow {
     pain_referral_required: bool,
     created_at: NaiveDateTime,
     updated_at: NaiveDateTime,
+    address: Option<String>,
 }
 
 #[derive(Insertable, AsChangeset)]
@@ -44,11 +46,12 @@ struct PatientValues<'a> {
     in_mental_health_treatment: bool,
     pain_referral_required: bool,
     updated_at: NaiveDateTime,
+    address: Option<String>,
 }
 
 impl<'a> PatientValues<'a> {
-    fn new(details: &'a PatientDetails, now: NaiveDateTime) -> Self {
-        Self {
+    fn new(details: &'a PatientDetails, now: NaiveDateTime) -> Result<Self, StoreError> {
+        Ok(Self {
             given_name: &details.given_name,
             family_name: &details.family_name,
             search_name: search_key(&details.given_name, &details.family_name),
@@ -58,7 +61,8 @@ impl<'a> PatientValues<'a> {
             in_mental_health_treatment: details.in_mental_health_treatment,
             pain_referral_required: details.pain_referral_required,
             updated_at: now,
-        }
+            address: details.address.as_ref().map(billing::address_text).transpose()?,
+        })
     }
 }
 
@@ -95,7 +99,7 @@ pub fn insert(
     diesel::insert_into(patients::table)
         .values((
             patients::id.eq(&id),
-            PatientValues::new(details, now),
+            PatientValues::new(details, now)?,
             patients::created_at.eq(now),
         ))
         .execute(conn)?;
@@ -132,7 +136,7 @@ pub fn replace(
     }
     let id = current.id.as_str();
     diesel::update(patients::table.find(id))
-        .set(PatientValues::new(details, now.naive_utc()))
+        .set(PatientValues::new(details, now.naive_utc())?)
         .execute(conn)?;
     if details.indications != current.details.indications {
         diesel::delete(patient_indications::table.filter(patient_indications::patient_id.eq(id)))
@@ -397,15 +401,15 @@ fn assemble(
         };
         by_patient.entry(row.patient_id).or_default().push(Indication { code, subtype, diagnosis });
     }
-    Ok(rows
-        .into_iter()
+    rows.into_iter()
         .map(|row| {
             let mut indications = by_patient.remove(&row.id).unwrap_or_default();
             indications.sort_by_key(|i| IndicationCode::ALL.iter().position(|c| *c == i.code));
             let mut identifiers = identifiers.remove(&row.id).unwrap_or_default();
             identifiers.sort();
-            Patient {
+            Ok(Patient {
                 details: PatientDetails {
+                    address: row.address.as_deref().map(billing::address_of).transpose()?,
                     given_name: row.given_name,
                     family_name: row.family_name,
                     date_of_birth: row.date_of_birth,
@@ -419,7 +423,7 @@ fn assemble(
                 id: row.id,
                 created_at: row.created_at.and_utc(),
                 updated_at: row.updated_at.and_utc(),
-            }
+            })
         })
-        .collect())
+        .collect()
 }

@@ -14,6 +14,7 @@ diesel::table! {
         pain_referral_required -> Bool,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        address -> Nullable<Text>,
     }
 }
 
@@ -78,6 +79,8 @@ diesel::table! {
         updated_at -> Timestamp,
         course_id -> Nullable<Text>,
         phq9 -> Nullable<Integer>,
+        clinician_id -> Nullable<Text>,
+        infusion_minutes -> Nullable<Integer>,
     }
 }
 
@@ -354,3 +357,79 @@ diesel::table! {
 
 diesel::joinable!(webhook_deliveries -> webhook_endpoints (endpoint_id));
 diesel::allow_tables_to_appear_in_same_query!(webhook_endpoints, webhook_deliveries);
+
+diesel::table! {
+    billing_profile (id) {
+        id -> Text,
+        legal_name -> Text,
+        address -> Text,
+        phone -> Text,
+        tax_id -> Text,
+        npi -> Text,
+        place_of_service -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    clinicians (id) {
+        id -> Text,
+        name -> Text,
+        credentials -> Text,
+        npi -> Text,
+        active -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    fees (code) {
+        code -> Text,
+        price_cents -> BigInt,
+        ndc -> Nullable<Text>,
+        ndc_unit -> Nullable<Text>,
+        ndc_quantity -> Nullable<Text>,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    charges (id) {
+        id -> Text,
+        patient_id -> Text,
+        appointment_id -> Nullable<Text>,
+        clinician_id -> Text,
+        date_of_service -> Date,
+        code -> Text,
+        modifiers -> Text,
+        units -> Integer,
+        unit_price_cents -> BigInt,
+        ndc -> Nullable<Text>,
+        ndc_unit -> Nullable<Text>,
+        ndc_quantity -> Nullable<Text>,
+        diagnoses -> Text,
+        place_of_service -> Text,
+        created_by -> Text,
+        created_at -> Timestamp,
+        voided_at -> Nullable<Timestamp>,
+        voided_by -> Nullable<Text>,
+        void_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    payments (id) {
+        id -> Text,
+        patient_id -> Text,
+        amount_cents -> BigInt,
+        received_on -> Date,
+        method -> Text,
+        reference -> Nullable<Text>,
+        created_by -> Text,
+        created_at -> Timestamp,
+        voided_at -> Nullable<Timestamp>,
+        voided_by -> Nullable<Text>,
+        void_reason -> Nullable<Text>,
+    }
+}

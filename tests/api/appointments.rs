@@ -294,16 +294,17 @@ async fn check_in_then_complete_records_pain_scores() {
     assert_eq!(res.body["pain_before"], 8);
     assert_eq!(res.body["checked_in_at"], "2026-12-02T10:00:00-05:00");
 
-    let res = app.act(&id, "complete", json!({"pain_after": 3})).await;
+    let res = app.complete(&id, json!({"pain_after": 3})).await;
     assert_eq!(res.status, 200, "{}", res.text);
     assert_eq!(res.body["status"], "completed");
     assert_eq!(res.body["pain_before"], 8);
     assert_eq!(res.body["pain_after"], 3);
 
     // Completed is final.
+    let clinician = app.billing_ready().await;
     for (action, body) in [
         ("check-in", json!({"pain_before": 5})),
-        ("complete", json!({"pain_after": 2})),
+        ("complete", json!({"pain_after": 2, "clinician_id": clinician, "infusion_minutes": 60})),
         ("cancel", json!({"reason": "oops"})),
         ("no-show", json!({})),
         ("reschedule", json!({"date": THU, "session": "morning"})),
@@ -336,9 +337,7 @@ async fn refused_transitions_are_invalid_transition() {
     assert!(res.body["detail"].as_str().unwrap().contains(THU), "{}", res.text);
     app.act(&future, "no-show", json!({})).await.assert_problem(409, "invalid_transition");
     // Complete needs a check-in first.
-    app.act(&future, "complete", json!({"pain_after": 2}))
-        .await
-        .assert_problem(409, "invalid_transition");
+    app.complete(&future, json!({"pain_after": 2})).await.assert_problem(409, "invalid_transition");
 
     let res = app.act(&future, "cancel", json!({"reason": "Feeling unwell"})).await;
     assert_eq!(res.status, 200, "{}", res.text);
@@ -401,10 +400,8 @@ async fn pain_scores_are_0_to_10() {
         res.assert_invalid_fields(&["pain_before"]);
     }
     assert_eq!(app.act(&id, "check-in", json!({"pain_before": 0})).await.status, 200);
-    app.act(&id, "complete", json!({"pain_after": 12}))
-        .await
-        .assert_invalid_fields(&["pain_after"]);
-    let res = app.act(&id, "complete", json!({"pain_after": 10})).await;
+    app.complete(&id, json!({"pain_after": 12})).await.assert_invalid_fields(&["pain_after"]);
+    let res = app.complete(&id, json!({"pain_after": 10})).await;
     assert_eq!(res.body["pain_after"], 10);
 }
 
@@ -681,7 +678,7 @@ async fn a_returning_patient_newly_on_lamotrigine_waits_for_the_consult() {
     let patient = app.ready_patient().await;
     let first = app.booked(&patient, TODAY, "afternoon").await["id"].as_str().unwrap().to_owned();
     assert_eq!(app.act(&first, "check-in", json!({"pain_before": 8})).await.status, 200);
-    assert_eq!(app.act(&first, "complete", json!({"pain_after": 4})).await.status, 200);
+    assert_eq!(app.complete(&first, json!({"pain_after": 4})).await.status, 200);
 
     app.screen(&patient, &[], &["Subvenite 25 mg"]).await;
     let next = app.booked(&patient, THU, "morning").await["id"].as_str().unwrap().to_owned();

@@ -202,8 +202,10 @@ async fn every_action_honours_if_match() {
         &path,
     )
     .await;
+    let clinician = app.billing_ready().await;
     let current = tag_of(app.get(&path).role(Role::Clinician).send().await);
-    let complete = Some(json!({"pain_after": 3}));
+    let complete =
+        Some(json!({"pain_after": 3, "clinician_id": clinician, "infusion_minutes": 60}));
     stale_then_current(
         &app,
         Role::Clinician,

@@ -356,7 +356,7 @@ async fn treat(app: &TestApp, course: &Value, from: usize, scores: &[(i32, Optio
         }
         let res = app.act(id, "check-in", body).await;
         assert_eq!(res.status, 200, "{}", res.text);
-        assert_eq!(app.act(id, "complete", json!({"pain_after": 2})).await.status, 200);
+        assert_eq!(app.complete(id, json!({"pain_after": 2})).await.status, 200);
     }
 }
 
@@ -425,7 +425,7 @@ async fn a_course_of_no_shows_is_missed_and_opens_no_maintenance() {
     }
     let last = &attended_ids[4];
     assert_eq!(app.act(last, "check-in", json!({"pain_before": 6})).await.status, 200);
-    assert_eq!(app.act(last, "complete", json!({"pain_after": 3})).await.status, 200);
+    assert_eq!(app.complete(last, json!({"pain_after": 3})).await.status, 200);
 
     assert_eq!(course_view(&app, &missed).await["status"], "missed");
     assert_eq!(course_view(&app, &attended).await["status"], "completed");

@@ -311,7 +311,7 @@ async fn appointments_map_their_status_times_people_and_reason() {
     assert_eq!(res.status, 200, "{}", res.text);
     let res = fhir(&app, &format!("Appointment?patient={ana}&status=arrived"), Role::Admin).await;
     assert_eq!(ids(&entries(&res)), [booked.as_str()]);
-    let res = app.act(&booked, "complete", json!({"pain_after": 3})).await;
+    let res = app.complete(&booked, json!({"pain_after": 3})).await;
     assert_eq!(res.status, 200, "{}", res.text);
 
     // (query, the appointments found)
@@ -529,7 +529,7 @@ async fn an_observation_search_by_code_skips_no_page() {
         let check_in =
             if n == 3 { json!({"pain_before": 6, "phq9": 12}) } else { json!({"pain_before": 6}) };
         assert_eq!(app.act(&last, "check-in", check_in).await.status, 200);
-        assert_eq!(app.act(&last, "complete", json!({"pain_after": 2})).await.status, 200);
+        assert_eq!(app.complete(&last, json!({"pain_after": 2})).await.status, 200);
     }
     let path = format!("/fhir/R4/Observation?patient={ana}&code=http://loinc.org|44261-6&_count=1");
     assert_eq!(pages(&app, &path, Role::Clinician).await.concat(), [format!("{last}-phq9")]);

@@ -229,6 +229,10 @@ impl TestApp {
         self.request(Method::POST, path)
     }
 
+    pub fn put(&self, path: &str) -> RequestBuilder<'_> {
+        self.request(Method::PUT, path)
+    }
+
     pub fn patch(&self, path: &str) -> RequestBuilder<'_> {
         self.request(Method::PATCH, path)
     }
@@ -516,6 +520,44 @@ impl TestApp {
             .await
     }
 
+    /// The clinic's billing set up as an admin would (the profile, the fee
+    /// schedule: 96365 $450.00, 96366 $150.00, J3490 $75.00 with its NDC)
+    /// and one clinician, the first time; the clinician's id.
+    pub async fn billing_ready(&self) -> String {
+        let listed = self.get("/v1/clinicians").role(Role::Admin).send().await;
+        if let Some(id) = listed.body["items"][0]["id"].as_str() {
+            return id.to_owned();
+        }
+        let profile = self.put("/v1/billing/profile").role(Role::Admin).json(&billing_profile());
+        assert_eq!(profile.send().await.status, 200);
+        for (code, fee) in [
+            ("96365", json!({"price_cents": 45000})),
+            ("96366", json!({"price_cents": 15000})),
+            (
+                "J3490",
+                json!({"price_cents": 7500,
+                "drug": {"ndc": "00409-2051-05", "unit": "ML", "quantity": "10"}}),
+            ),
+        ] {
+            let res = self.put(&format!("/v1/billing/fees/{code}")).role(Role::Admin).json(&fee);
+            let res = res.send().await;
+            assert_eq!(res.status, 200, "{}", res.text);
+        }
+        let clinician = json!({"name": "Grace Hopper", "credentials": "MD", "npi": "1003000126"});
+        let res = self.post("/v1/clinicians").role(Role::Admin).json(&clinician).send().await;
+        assert_eq!(res.status, 201, "{}", res.text);
+        res.body["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Completes a checked-in appointment as a clinician with `body`, by
+    /// the clinician of [`Self::billing_ready`] after a 100-minute infusion
+    /// unless `body` says otherwise.
+    pub async fn complete(&self, id: &str, body: Value) -> TestResponse {
+        let clinician = self.billing_ready().await;
+        let body = with(json!({"clinician_id": clinician, "infusion_minutes": 100}), body);
+        self.act(id, "complete", body).await
+    }
+
     /// POSTs an action on an appointment as `role`.
     pub async fn act_as(&self, role: Role, id: &str, action: &str, body: Value) -> TestResponse {
         self.post(&format!("/v1/appointments/{id}/{action}")).role(role).json(&body).send().await
@@ -528,6 +570,16 @@ impl TestApp {
              AND status IN ('scheduled', 'checked_in', 'completed')"
         ))
     }
+}
+
+/// The clinic's billing profile as an admin sets it.
+pub fn billing_profile() -> Value {
+    json!({
+        "legal_name": "Infusion Therapeutix LLC",
+        "address": {"line1": "100 Church St", "line2": "Suite 200", "city": "New Haven",
+            "state": "CT", "postal_code": "06510"},
+        "phone": "+1 203 555 0100", "tax_id": "12-3456789", "npi": "1245319599"
+    })
 }
 
 /// A provider as referrals and attestations name one.

@@ -226,6 +226,8 @@ async fn follow(app: &TestApp, spec: &Value, source: &str, body: &Value) -> usiz
 #[actix_web::test]
 async fn following_the_links_of_a_create_reaches_what_it_made() {
     let app = TestApp::at_clinic_now().await;
+    // The billing profile set: a patient's superbill is there to follow.
+    let clinician_id = app.billing_ready().await;
     let spec = spec();
     let created = |res: crate::helpers::TestResponse| {
         assert_eq!(res.status, 201, "{}", res.text);
@@ -256,8 +258,28 @@ async fn following_the_links_of_a_create_reaches_what_it_made() {
             .send()
             .await,
     );
+    let charge = created(
+        app.post(&format!("/v1/patients/{id}/charges"))
+            .role(Role::Clinician)
+            .json(&json!({"code": "96365", "units": 1, "date_of_service": "2026-12-01",
+                "clinician_id": clinician_id}))
+            .send()
+            .await,
+    );
+    let payment = created(
+        app.post(&format!("/v1/patients/{id}/payments"))
+            .role(Role::Scheduler)
+            .json(&json!({"amount_cents": 45000, "received_on": "2026-12-01", "method": "cash"}))
+            .send()
+            .await,
+    );
+    let clinician = app.get(&format!("/v1/clinicians/{clinician_id}")).role(Role::Admin).send();
+    let clinician = clinician.await.body;
     let mut followed = 0;
     for (source, body) in [
+        ("create_charge", &charge),
+        ("create_payment", &payment),
+        ("create_clinician", &clinician),
         ("create_patient", &patient),
         ("create_screening", &screening),
         ("create_referral", &letter),

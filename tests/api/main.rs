@@ -10,6 +10,7 @@
 mod appointments;
 mod audit;
 mod auth;
+mod billing;
 mod calendar;
 mod cli;
 mod concurrency;

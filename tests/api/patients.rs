@@ -369,3 +369,60 @@ async fn indications_are_coded_with_billable_icd_10_cm_codes_of_their_kind() {
         .await;
     assert_eq!(res.status, 201, "{}", res.text);
 }
+
+/// The postal address a superbill prints: kept as sent, cleared with
+/// `null`, shown on the FHIR Patient, and refused (naming the field, storing
+/// nothing) when it is not a U.S. address.
+#[actix_web::test]
+async fn a_postal_address_is_kept_cleared_and_checked() {
+    let app = TestApp::spawn().await;
+    let address = json!({"line1": "12 Elm St", "line2": "Apt 3", "city": "Hamden", "state": "CT",
+        "postal_code": "06514-1234"});
+    let patient = app.create_patient(with(patient_body(), json!({"address": address}))).await;
+    assert_eq!(patient["address"], address);
+    let id = patient["id"].as_str().unwrap();
+
+    let fhir = app.get(&format!("/fhir/R4/Patient/{id}")).role(Role::Clinician).send().await;
+    assert_eq!(
+        fhir.body["address"],
+        json!([{"use": "home", "type": "postal", "line": ["12 Elm St", "Apt 3"], "city": "Hamden",
+            "state": "CT", "postalCode": "06514-1234", "country": "US"}])
+    );
+
+    for (bad, field) in [
+        (
+            json!({"line1": "1 Main St", "city": "Boston", "state": "XX", "postal_code": "02110"}),
+            "address.state",
+        ),
+        (
+            json!({"line1": "1 Main St", "city": "Boston", "state": "MA", "postal_code": "2110"}),
+            "address.postal_code",
+        ),
+        (
+            json!({"line1": " ", "city": "Boston", "state": "MA", "postal_code": "02110"}),
+            "address.line1",
+        ),
+        (json!({"line1": "1 Main St", "state": "MA", "postal_code": "02110"}), "address.city"),
+    ] {
+        let res = app
+            .patch(&format!("/v1/patients/{id}"))
+            .role(Role::Scheduler)
+            .json(&json!({"address": bad}))
+            .send()
+            .await;
+        res.assert_invalid_fields(&[field]);
+    }
+    let kept = app.get(&format!("/v1/patients/{id}")).role(Role::Scheduler).send().await;
+    assert_eq!(kept.body["address"], address, "a refused change stores nothing");
+
+    let cleared = app
+        .patch(&format!("/v1/patients/{id}"))
+        .role(Role::Scheduler)
+        .json(&json!({"address": null}))
+        .send()
+        .await;
+    assert_eq!(cleared.status, 200, "{}", cleared.text);
+    assert_eq!(cleared.body["address"], Value::Null);
+    let fhir = app.get(&format!("/fhir/R4/Patient/{id}")).role(Role::Clinician).send().await;
+    assert!(fhir.body.get("address").is_none(), "{}", fhir.text);
+}

@@ -102,7 +102,10 @@ async fn pain_and_phq9_are_recorded_by_clinicians() {
     assert_eq!(stored.body["status"], "scheduled", "a refused check-in stores nothing");
 
     let id = checked_in_by_scheduler(&app).await;
-    let complete = |role: Role, body: Value| app.act_as(role, &id, "complete", body);
+    let clinician = app.billing_ready().await;
+    let by = json!({"clinician_id": clinician, "infusion_minutes": 100});
+    let complete =
+        |role: Role, body: Value| app.act_as(role, &id, "complete", with(by.clone(), body));
     complete(Role::Scheduler, json!({"pain_after": 3})).await.assert_problem(403, "forbidden");
     complete(Role::Clinician, json!({"pain_after": 3}))
         .await
@@ -122,10 +125,10 @@ async fn a_score_recorded_at_check_in_is_not_recorded_again() {
     let id = app.booked(&patient, TODAY, "afternoon").await["id"].as_str().unwrap().to_owned();
     let res = app.act(&id, "check-in", json!({"pain_before": 8, "phq9": 15})).await;
     assert_eq!(res.status, 200, "{}", res.text);
-    app.act(&id, "complete", json!({"pain_after": 3, "pain_before": 2, "phq9": 3}))
+    app.complete(&id, json!({"pain_after": 3, "pain_before": 2, "phq9": 3}))
         .await
         .assert_invalid_fields(&["pain_before", "phq9"]);
-    let res = app.act(&id, "complete", json!({"pain_after": 3})).await;
+    let res = app.complete(&id, json!({"pain_after": 3})).await;
     assert_eq!(res.status, 200, "{}", res.text);
     assert_eq!((res.body["pain_before"].clone(), res.body["phq9"].clone()), (json!(8), json!(15)));
 }
@@ -143,7 +146,7 @@ async fn integrations_read_the_schedule_without_outcomes() {
     let patient = app.ready_patient().await;
     let done = app.booked(&patient, TODAY, "afternoon").await["id"].as_str().unwrap().to_owned();
     assert_eq!(app.act(&done, "check-in", json!({"pain_before": 8, "phq9": 15})).await.status, 200);
-    assert_eq!(app.act(&done, "complete", json!({"pain_after": 2})).await.status, 200);
+    assert_eq!(app.complete(&done, json!({"pain_after": 2})).await.status, 200);
     let later =
         app.booked(&patient, "2026-12-04", "morning").await["id"].as_str().unwrap().to_owned();
     let res = app.act(&later, "cancel", json!({"reason": "Flu"})).await;
@@ -292,7 +295,7 @@ async fn no_log_line_puts_an_outcome_next_to_a_patient() {
     assert_eq!(res.status, 201, "{}", res.text);
     let id = app.booked(&patient, TODAY, "afternoon").await["id"].as_str().unwrap().to_owned();
     assert_eq!(app.act(&id, "check-in", json!({"pain_before": 9, "phq9": 21})).await.status, 200);
-    assert_eq!(app.act(&id, "complete", json!({"pain_after": 2})).await.status, 200);
+    assert_eq!(app.complete(&id, json!({"pain_after": 2})).await.status, 200);
     assert_eq!(
         app.get(&format!("/v1/patients/{patient}/readiness"))
             .role(Role::Clinician)
