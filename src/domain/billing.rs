@@ -102,7 +102,7 @@ shaped!(
     example = "12-3456789",
     check = |sent| {
         let digits: String = sent.chars().filter(char::is_ascii_digit).collect();
-        let shaped = sent.len() == 9 || (sent.len() == 10 && sent.as_bytes()[2] == b'-');
+        let shaped = sent.len() == 9 || (sent.len() == 10 && sent.as_bytes().get(2) == Some(&b'-'));
         if digits.len() != 9 || !shaped {
             return Err("must be an EIN: nine digits, `NN-NNNNNNN`".into());
         }
