@@ -122,6 +122,16 @@ def _range(max_days: int | None):
     return rule
 
 
+def _superbill_period(query: object, today: dt.date) -> None:
+    """A superbill's period ends today when `to` is absent: `from` is then
+    moved to today at the latest; with both, they are put in order."""
+    _range(None)(query, today)
+    if isinstance(query, MutableMapping) and query.get("to") is None:
+        start = _date(query.get("from"))
+        if start is not None and start > today:
+            query["from"] = today.isoformat()
+
+
 def _instant_range(query: object, today: dt.date) -> None:
     """`to` not before `from`, both RFC 3339 instants (the audit trail's
     filters): when both parse and `to` is earlier, they swap."""
@@ -159,7 +169,7 @@ QUERY_RULES = {
     ("GET", "/v1/closures"): [_range(None)],
     ("GET", "/v1/patients/{id}/charges"): [_range(None)],
     ("GET", "/v1/patients/{id}/payments"): [_range(None)],
-    ("GET", "/v1/patients/{id}/superbill"): [_range(None)],
+    ("GET", "/v1/patients/{id}/superbill"): [_superbill_period],
     ("GET", "/v1/audit-events"): [_instant_range],
 }
 

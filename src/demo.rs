@@ -17,7 +17,8 @@ use serde_json::{json, Value};
 use crate::config::AppEnv;
 use crate::domain::appointment::{self, Request, Route, SlotRequest};
 use crate::domain::billing::{
-    self, BillingCode, BillingProfile, Cents, DrugUnit, InfusionMinutes, NewPayment, PaymentMethod,
+    self, BillingCode, BillingProfile, Cents, DrugUnit, InfusionMinutes, NewPayment, PaidCents,
+    PaymentMethod,
 };
 use crate::domain::calendar::{self, Closures, Session};
 use crate::domain::course::{self, CourseRequest};
@@ -342,7 +343,8 @@ fn treated(tx: &mut DbConnection, clinic: &Clinic, clinician: &str) -> Result<St
     }
     let paid = NewPayment {
         patient_id: id.clone(),
-        amount_cents: Cents::new(45_000).ok_or_else(|| StoreError::Invalid("demo paid".into()))?,
+        amount_cents: PaidCents::new(45_000)
+            .ok_or_else(|| StoreError::Invalid("demo paid".into()))?,
         received_on: day,
         method: PaymentMethod::Card,
         reference: Some("card ending 4242".into()),

@@ -116,7 +116,7 @@ shaped!(
 shaped!(
     "A CMS place-of-service code: two digits; `11` is an office.",
     PlaceOfService,
-    pattern = "^[0-9]{2}$",
+    pattern = "^(0[1-9]|[1-9][0-9])$",
     example = "11",
     check = |sent| {
         if sent.len() == 2 && sent.chars().all(|c| c.is_ascii_digit()) && sent != "00" {
@@ -139,7 +139,7 @@ pub const OFFICE: &str = "11";
 shaped!(
     "A National Drug Code in the 11-digit HIPAA form, `NNNNN-NNNN-NN` (5-4-2); sent with or without the hyphens.",
     Ndc,
-    pattern = "^[0-9]{5}-?[0-9]{4}-?[0-9]{2}$",
+    pattern = "^([0-9]{11}|[0-9]{5}-[0-9]{4}-[0-9]{2})$",
     example = "00409-2051-05",
     check = |sent| {
         let digits: String = sent.chars().filter(char::is_ascii_digit).collect();
@@ -614,6 +614,8 @@ pub struct Charge {
     pub created_by: String,
     #[serde(skip)]
     pub created_at: DateTime<Utc>,
+    /// Shown by the API with its time in the clinic's offset.
+    #[serde(skip)]
     pub void: Option<Void>,
 }
 
@@ -769,8 +771,7 @@ pub fn manual_charge(m: ManualCharge) -> Result<NewCharge, Refusal> {
                 errors.push(FieldError::new("diagnoses", "must not repeat a code"));
             }
             for (i, code) in codes.iter().enumerate() {
-                if !code.billable() {
-                    let why = code.refused_for("").unwrap_or_default();
+                if let Some(why) = code.why_not_billable() {
                     errors.push(FieldError::new(format!("diagnoses[{i}]"), why));
                 }
             }
@@ -850,7 +851,7 @@ impl PaymentMethod {
 pub struct Payment {
     pub id: String,
     pub patient_id: String,
-    pub amount_cents: Cents,
+    pub amount_cents: PaidCents,
     pub received_on: NaiveDate,
     pub method: PaymentMethod,
     /// A check number, a card's last four digits, a transfer's id.
@@ -859,6 +860,8 @@ pub struct Payment {
     pub created_by: String,
     #[serde(skip)]
     pub created_at: DateTime<Utc>,
+    /// Shown by the API with its time in the clinic's offset.
+    #[serde(skip)]
     pub void: Option<Void>,
 }
 
@@ -866,7 +869,7 @@ pub struct Payment {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewPayment {
     pub patient_id: String,
-    pub amount_cents: Cents,
+    pub amount_cents: PaidCents,
     pub received_on: NaiveDate,
     pub method: PaymentMethod,
     pub reference: Option<String>,
@@ -963,7 +966,7 @@ pub struct BillPayment {
     pub received_on: NaiveDate,
     pub method: PaymentMethod,
     pub reference: Option<String>,
-    pub amount_cents: Cents,
+    pub amount_cents: PaidCents,
 }
 
 /// A superbill: what a patient sends to an insurer to claim for services
@@ -1006,14 +1009,27 @@ const LETTERS: &str = "ABCDEFGHIJKL";
 pub struct BillFacts {
     pub clinic: BillingProfile,
     pub patient: BilledPatient,
-    pub from: NaiveDate,
+    /// As asked; by default the period starts at [`first_dated`].
+    pub from: Option<NaiveDate>,
     pub to: NaiveDate,
     pub issued_on: NaiveDate,
-    /// The patient's charges in the period, voided ones too.
+    /// The patient's charges from `from` (if given) to `to`, voided ones
+    /// too.
     pub charges: Vec<Charge>,
+    /// Its payments received from `from` (if given) to `to`, voided ones
+    /// too.
     pub payments: Vec<Payment>,
     /// The clinicians the charges name.
     pub clinicians: Vec<Clinician>,
+}
+
+/// The day a superbill's period starts when none is asked: the first
+/// standing date of service or payment (a deposit paid before the first
+/// infusion is on it), or `to` when there is neither.
+pub fn first_dated(charges: &[Charge], payments: &[Payment], to: NaiveDate) -> NaiveDate {
+    let services = charges.iter().filter(|c| c.void.is_none()).map(|c| c.date_of_service);
+    let paid = payments.iter().filter(|p| p.void.is_none()).map(|p| p.received_on);
+    services.chain(paid).min().unwrap_or(to)
 }
 
 /// The superbill of `facts`: standing charges by date of service, their
@@ -1021,6 +1037,7 @@ pub struct BillFacts {
 /// letter is left off the pointers, as a claim form has no room for it),
 /// the clinicians they name, the standing payments, and the totals.
 pub fn superbill(facts: BillFacts) -> Superbill {
+    let from = facts.from.unwrap_or_else(|| first_dated(&facts.charges, &facts.payments, facts.to));
     let mut charges: Vec<Charge> = facts.charges.into_iter().filter(|c| c.void.is_none()).collect();
     charges.sort_by(|a, b| (a.date_of_service, &a.id).cmp(&(b.date_of_service, &b.id)));
     let mut diagnoses: Vec<PointedDiagnosis> = Vec::new();
@@ -1084,7 +1101,7 @@ pub fn superbill(facts: BillFacts) -> Superbill {
     Superbill {
         clinic: facts.clinic,
         patient: facts.patient,
-        from: facts.from,
+        from,
         to: facts.to,
         issued_on: facts.issued_on,
         clinicians,
@@ -1114,8 +1131,9 @@ pub struct CompletionFacts {
 /// The decision on `request` for an appointment ([`appointment::decide`]),
 /// and what it bills: completing one names an active clinician, and an IV
 /// infusion's completion creates its charges ([`charges_of_infusion`]) in
-/// the same decision, so that both are written or neither. `facts` are
-/// read for [`Request::clinician`]; without them a completion is refused.
+/// the same decision, so that both are written or neither. The infusion
+/// ran within its session. `facts` are read for [`Request::clinician`];
+/// without them a completion is refused as naming no clinician on record.
 pub fn decide(
     current: &Appointment,
     request: Request,
@@ -1128,11 +1146,20 @@ pub fn decide(
     };
     let (clinician_id, minutes) = (clinician_id.clone(), *minutes);
     let change = appointment::decide(current, request, intake, clinic)?;
-    let facts = facts.ok_or(Refusal::BillingProfileMissing)?;
+    let session = clinic.calendar.ends_at(current.date, current.session)
+        - clinic.calendar.starts_at(current.date, current.session);
+    if i64::from(minutes.value()) > session.num_minutes() {
+        return Err(FieldError::refusal(
+            "infusion_minutes",
+            format!("is longer than the session ({} minutes)", session.num_minutes()),
+        ));
+    }
+    let unknown = || FieldError::refusal("clinician_id", "is not a clinician on record");
+    let facts = facts.ok_or_else(unknown)?;
     match &facts.clinician {
         Some(c) if c.active => {}
         Some(_) => return Err(FieldError::refusal("clinician_id", "is not an active clinician")),
-        None => return Err(FieldError::refusal("clinician_id", "is not a clinician on record")),
+        None => return Err(unknown()),
     }
     let done = Appointment { status: change.status, ..current.clone() };
     let charges = charges_of_infusion(&InfusionBilled {
@@ -1150,7 +1177,7 @@ pub fn decide(
 mod tests {
     use super::*;
     use crate::domain::patient::{IndicationCode, IndicationSubtype};
-    use crate::domain::testing::{appointment, date, wednesday_morning};
+    use crate::domain::testing::{appointment, clinic, completion, date, wednesday_morning};
 
     fn cents(value: i64) -> Cents {
         Cents::new(value).unwrap()
@@ -1553,7 +1580,7 @@ mod tests {
         Payment {
             id: id.into(),
             patient_id: "p-1".into(),
-            amount_cents: cents(value),
+            amount_cents: PaidCents::new(value).unwrap(),
             received_on: date(2026, 12, day),
             method: PaymentMethod::Card,
             reference: None,
@@ -1586,7 +1613,7 @@ mod tests {
                 date_of_birth: date(1985, 12, 10),
                 address: None,
             },
-            from: date(2026, 12, 1),
+            from: Some(date(2026, 12, 1)),
             to: date(2026, 12, 31),
             issued_on: date(2026, 12, 31),
             charges,
@@ -1696,7 +1723,7 @@ mod tests {
     fn a_payment_is_more_than_nothing_received_by_today() {
         let new = |value: i64, day: u32| NewPayment {
             patient_id: "p-1".into(),
-            amount_cents: cents(value),
+            amount_cents: PaidCents::new(value).unwrap(),
             received_on: date(2026, 12, day),
             method: PaymentMethod::Cash,
             reference: None,
@@ -1722,5 +1749,97 @@ mod tests {
             void(already.as_ref(), "charge"),
             Err(Refusal::AlreadyVoided { what: "charge", by: "admin:a".into() })
         );
+    }
+
+    /// The period a superbill covers by default starts at the first
+    /// standing date of service or payment: a voided line does not move it.
+    #[test]
+    fn a_superbill_starts_at_the_first_standing_service_or_payment() {
+        use BillingCode::InfusionFirstHour as First;
+        let mut stray = charge("x-0", 1, First, 1, &[]);
+        stray.void = voided();
+        let to = date(2026, 12, 31);
+        let cases = [
+            (vec![charge("x-1", 9, First, 1, &[])], vec![], 9),
+            (vec![charge("x-1", 9, First, 1, &[])], vec![paid("y-1", 4, 100, None)], 4),
+            (vec![stray.clone(), charge("x-1", 9, First, 1, &[])], vec![], 9),
+            (vec![charge("x-1", 9, First, 1, &[])], vec![paid("y-1", 2, 100, voided())], 9),
+            (vec![stray], vec![], 31),
+        ];
+        for (charges, payments, day) in cases {
+            assert_eq!(first_dated(&charges, &payments, to), date(2026, 12, day));
+            let bill = superbill(BillFacts { from: None, ..facts(charges, payments) });
+            assert_eq!(bill.from, date(2026, 12, day));
+        }
+    }
+
+    /// A completion's decision: the appointment's own first, then the
+    /// infusion within its session, then an active clinician on record;
+    /// its charges come with it. Other actions bill nothing.
+    #[test]
+    fn completing_an_infusion_decides_its_charges_with_it() {
+        let date_of = date(2026, 12, 3);
+        let starts =
+            chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 12, 3, 13, 0, 0).unwrap();
+        let checked_in = Appointment {
+            status: AppointmentStatus::CheckedIn,
+            ..appointment("a-1", date_of, starts)
+        };
+        let later = clinic(starts + chrono::Duration::hours(2));
+        let known = |active: bool| CompletionFacts {
+            clinician: Some(clinician("c-1", active)),
+            indications: Vec::new(),
+            fees: fees(),
+            place_of_service: PlaceOfService::default(),
+        };
+        let pain = |v: i32| crate::domain::appointment::PainScore::new(v).unwrap();
+        let with_minutes = |m: i64| match completion(pain(3), Some(pain(7)), None) {
+            Request::Complete { pain_after, pain_before, phq9, clinician_id, .. } => {
+                Request::Complete {
+                    pain_after,
+                    pain_before,
+                    phq9,
+                    clinician_id,
+                    minutes: InfusionMinutes::new(m).unwrap(),
+                }
+            }
+            other => other,
+        };
+        let codes = |r: Result<(Change, Vec<NewCharge>), Refusal>| {
+            r.map(|(_, lines)| lines.iter().map(|l| (l.code.as_str(), l.units)).collect::<Vec<_>>())
+        };
+        let field = |r: Result<(Change, Vec<NewCharge>), Refusal>| match r {
+            Err(Refusal::Invalid(e)) => e[0].field.clone(),
+            other => format!("{other:?}"),
+        };
+        // The morning session is four hours.
+        let ok = decide(&checked_in, with_minutes(100), None, Some(&known(true)), &later);
+        assert_eq!(codes(ok), Ok(vec![("96365", 1), ("96366", 1), ("J3490", 1)]));
+        let whole = decide(&checked_in, with_minutes(240), None, Some(&known(true)), &later);
+        assert_eq!(codes(whole), Ok(vec![("96365", 1), ("96366", 3), ("J3490", 1)]));
+        let long = decide(&checked_in, with_minutes(241), None, Some(&known(true)), &later);
+        assert_eq!(field(long), "infusion_minutes");
+        let inactive = decide(&checked_in, with_minutes(100), None, Some(&known(false)), &later);
+        assert_eq!(field(inactive), "clinician_id");
+        let unknown = CompletionFacts { clinician: None, ..known(true) };
+        let nobody = decide(&checked_in, with_minutes(100), None, Some(&unknown), &later);
+        assert_eq!(field(nobody), "clinician_id");
+        assert_eq!(
+            field(decide(&checked_in, with_minutes(100), None, None, &later)),
+            "clinician_id"
+        );
+        // The state machine first: a scheduled appointment is not completed.
+        let scheduled = appointment("a-1", date_of, starts);
+        let early = decide(&scheduled, with_minutes(100), None, Some(&known(false)), &later);
+        assert_eq!(early.map_err(|r| r.code()).err(), Some("invalid_transition"));
+        // Another route bills nothing by itself.
+        let oral = Appointment { route: Route::Oral, ..checked_in.clone() };
+        assert_eq!(
+            codes(decide(&oral, with_minutes(100), None, Some(&known(true)), &later)),
+            Ok(vec![])
+        );
+        // Other actions bill nothing, and need no billing facts.
+        let no_show = decide(&scheduled, Request::NoShow, None, None, &later);
+        assert_eq!(codes(no_show), Ok(vec![]));
     }
 }

@@ -85,27 +85,32 @@ impl Diagnosis {
         &self.0.description
     }
 
-    /// A leaf of ICD-10-CM: a code a claim may carry.
-    pub fn billable(self) -> bool {
-        self.0.billable
+    /// Why this code may go on no claim, if it may not: a category header,
+    /// with the billable codes under it.
+    pub fn why_not_billable(self) -> Option<String> {
+        let entry = self.0;
+        if entry.billable {
+            return None;
+        }
+        let under: Vec<&str> = table()
+            .iter()
+            .filter(|e| e.billable && e.code.starts_with(entry.code))
+            .map(|e| e.code)
+            .collect();
+        let shown = under.iter().take(12).copied().collect::<Vec<_>>().join(", ");
+        let more = if under.len() > 12 { ", …" } else { "" };
+        Some(format!(
+            "`{}` ({}) is a category, not a billable code: choose one under it ({shown}{more})",
+            entry.code, entry.description
+        ))
     }
 
     /// Why this code may not code `indication` (`Indication::key`), if it
     /// may not: a category header, or another indication's code.
     pub fn refused_for(self, indication: &str) -> Option<String> {
         let entry = self.0;
-        if !entry.billable {
-            let under: Vec<&str> = table()
-                .iter()
-                .filter(|e| e.billable && e.code.starts_with(entry.code))
-                .map(|e| e.code)
-                .collect();
-            let shown = under.iter().take(12).copied().collect::<Vec<_>>().join(", ");
-            let more = if under.len() > 12 { ", …" } else { "" };
-            return Some(format!(
-                "`{}` ({}) is a category, not a billable code: choose one under it ({shown}{more})",
-                entry.code, entry.description
-            ));
+        if let Some(why) = self.why_not_billable() {
+            return Some(why);
         }
         if !codes(indication, entry) {
             return Some(format!(

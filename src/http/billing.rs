@@ -261,7 +261,7 @@ pub async fn update_clinician(
     let (precondition, state) = (ctx.precondition(), ctx.state());
     ctx.write(
         move |tx| {
-            let current = store::find_clinician(tx, &id)?;
+            let current = store::hold_clinician(tx, &id)?;
             precondition.check(|| ClinicianResponse::new(&state, current.clone()))?;
             store::update_clinician(
                 tx,
@@ -439,9 +439,11 @@ pub struct CreateCharge {
     pub appointment_id: Option<Id>,
     /// At most four, each once.
     #[serde(default)]
+    #[schema(max_items = 4)]
     pub modifiers: Vec<Modifier>,
-    /// ICD-10-CM codes the line points to, billable, at most four; the
-    /// patient's coded indications when absent.
+    /// ICD-10-CM codes the line points to, billable, at most four, each
+    /// once; the patient's coded indications when absent.
+    #[schema(max_items = 4)]
     pub diagnoses: Option<Vec<Diagnosis>>,
 }
 
@@ -621,7 +623,7 @@ pub async fn create_payment(ctx: Ctx<Staff>, id: Path<Id>, body: Json<CreatePaym
     let new = billing::payment(
         NewPayment {
             patient_id,
-            amount_cents: body.amount_cents.cents(),
+            amount_cents: body.amount_cents,
             received_on: body.received_on.get(),
             method: body.method,
             reference: body.reference.map(Text::into_string),
@@ -674,11 +676,11 @@ pub async fn void_payment(ctx: Ctx<Staff>, id: Path<Id>, body: Json<VoidRequest>
     responses((status = 200, description = "The balance", body = Balance), CommonErrors, NotFound))]
 #[get("/patients/{id}/balance")]
 pub async fn get_balance(ctx: Ctx<StaffAndPatient>, id: Path<Id>) -> Answer {
-    let (charged, paid) = patients_own(&ctx, id.into_inner().into_string(), |conn, patient| {
-        store::totals(conn, patient)
+    let (charges, payments) = patients_own(&ctx, id.into_inner().into_string(), |conn, patient| {
+        store::account(conn, patient)
     })
     .await?;
-    ok(Balance::from_sums(charged, paid))
+    ok(Balance::of(&charges, &payments))
 }
 
 /// The dates of service a superbill covers.
@@ -689,7 +691,7 @@ pub struct SuperbillQuery {
     /// The first date of service (and of payments); by default the
     /// patient's first date of service or payment, whichever is earlier.
     pub from: Option<CalendarDate>,
-    /// The last date of service; today by default.
+    /// The last date of service (and of payments); today by default.
     pub to: Option<CalendarDate>,
 }
 
@@ -723,24 +725,31 @@ fn negotiate(req: &HttpRequest) -> Result<Format, ApiError> {
     let Some(accept) = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
         return Ok(Format::Json);
     };
-    let (mut json, mut pdf) = (0.0_f32, 0.0_f32);
+    // Each type's weight from its most specific range: its own, else
+    // `application/*`, else `*/*`; a range's weight is 0 to 1 (1 if absent).
+    let mut weights: [[Option<f32>; 3]; 2] = [[None; 3]; 2];
     for range in accept.split(',') {
         let mut parts = range.split(';').map(str::trim);
         let media = parts.next().unwrap_or_default().to_ascii_lowercase();
         let q = parts
             .filter_map(|p| p.strip_prefix("q=").and_then(|q| q.parse::<f32>().ok()))
-            .next()
+            .find(|q| (0.0..=1.0).contains(q))
             .unwrap_or(1.0);
-        match media.as_str() {
-            "application/json" => json = json.max(q),
-            "application/pdf" => pdf = pdf.max(q),
-            "*/*" | "application/*" => {
-                json = json.max(q);
-                pdf = pdf.max(q);
+        let (types, specificity): (&[usize], usize) = match media.as_str() {
+            "application/json" => (&[0], 0),
+            "application/pdf" => (&[1], 0),
+            "application/*" => (&[0, 1], 1),
+            "*/*" => (&[0, 1], 2),
+            _ => (&[], 0),
+        };
+        for &t in types {
+            if let Some(slot) = weights.get_mut(t).and_then(|w| w.get_mut(specificity)) {
+                *slot = Some(slot.map_or(q, |held: f32| held.max(q)));
             }
-            _ => {}
         }
     }
+    let weight = |t: [Option<f32>; 3]| t.into_iter().flatten().next().unwrap_or(0.0);
+    let [json, pdf] = weights.map(weight);
     match (json > 0.0, pdf > 0.0) {
         (false, false) => Err(ApiError::NotAcceptable("application/json or application/pdf")),
         _ if pdf > json => Ok(Format::Pdf),
@@ -789,7 +798,7 @@ pub async fn get_superbill(
     .await?;
     let bill = billing::superbill(facts);
     match wanted {
-        Format::Json => ok(bill),
+        Format::Json => Ok(HttpResponse::Ok().insert_header((header::VARY, "Accept")).json(bill)),
         Format::Pdf => {
             // No name in the file name: it travels in headers and logs.
             let name = format!("attachment; filename=\"superbill-{}-{}.pdf\"", bill.from, bill.to);
@@ -800,6 +809,7 @@ pub async fn get_superbill(
                 .map_err(ApiError::Internal)?;
             Ok(HttpResponse::Ok()
                 .content_type("application/pdf")
+                .insert_header((header::VARY, "Accept"))
                 .insert_header((header::CONTENT_DISPOSITION, name))
                 .body(pdf))
         }

@@ -182,6 +182,7 @@ pub const IF_MATCH_OPERATIONS: &[&str] = &[
     "update_patient",
     "update_protocol",
     "update_room",
+    "update_clinician",
     "cancel_appointment",
     "reschedule_appointment",
     "check_in_appointment",

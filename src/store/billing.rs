@@ -9,7 +9,7 @@ use diesel::prelude::*;
 use crate::domain::billing::{
     amount, BillFacts, BilledPatient, BillingCode, BillingProfile, Cents, Charge, Clinician,
     CompletionFacts, DrugUnit, Ein, Fee, Ndc, NdcQuantity, NdcUnit, NewCharge, NewPayment, Npi,
-    Payment, PaymentMethod, Phone, PlaceOfService, PostalAddress, Void,
+    PaidCents, Payment, PaymentMethod, Phone, PlaceOfService, PostalAddress, Void,
 };
 use crate::domain::values::Text;
 use crate::domain::Refusal;
@@ -21,9 +21,11 @@ fn invalid(what: &str, value: &str) -> StoreError {
     StoreError::Invalid(format!("billing {what} `{value}`"))
 }
 
-/// A stored postal address (JSON).
+/// A stored postal address (JSON). What cannot be read is not echoed: an
+/// address is a patient's, and the error is logged.
 pub fn address_of(text: &str) -> Result<PostalAddress, StoreError> {
-    serde_json::from_str(text).map_err(|_| invalid("address", text))
+    serde_json::from_str(text)
+        .map_err(|e| StoreError::Invalid(format!("a stored postal address: {:?}", e.classify())))
 }
 
 /// A postal address as stored (JSON).
@@ -134,12 +136,14 @@ pub fn list_clinicians(conn: &mut DbConnection, rows: &Rows) -> Result<Vec<Clini
 }
 
 pub fn find_clinician(conn: &mut DbConnection, id: &str) -> Result<Clinician, StoreError> {
-    Ok(clinicians::table
-        .find(id)
-        .select(ClinicianRow::as_select())
-        .get_result(conn)
-        .found("clinician")?
-        .into())
+    clinician(conn, id)?.ok_or(StoreError::NotFound("clinician"))
+}
+
+/// Reads a clinician, holding the row until commit: two changes queue,
+/// and each checks `If-Match` against the other's result.
+pub fn hold_clinician(conn: &mut DbConnection, id: &str) -> Result<Clinician, StoreError> {
+    hold_row!(clinicians, id, conn)?;
+    find_clinician(conn, id)
 }
 
 /// The clinician `id`, if there is one.
@@ -202,7 +206,6 @@ pub fn update_clinician(
     active: Option<bool>,
     now: DateTime<Utc>,
 ) -> Result<Clinician, StoreError> {
-    find_clinician(conn, id)?;
     let updated = diesel::update(clinicians::table.find(id))
         .set((
             name.map(|v| clinicians::name.eq(v)),
@@ -364,6 +367,10 @@ pub fn insert_charges(
     by: &str,
     now: DateTime<Utc>,
 ) -> Result<Vec<Charge>, StoreError> {
+    // Most actions on an appointment bill nothing: no statement for them.
+    if new.is_empty() {
+        return Ok(Vec::new());
+    }
     let mut ids = Vec::new();
     for c in new {
         let id = new_id();
@@ -492,7 +499,7 @@ impl TryFrom<PaymentRow> for Payment {
             void: void_of(row.voided_at, row.voided_by, row.void_reason),
             id: row.id,
             patient_id: row.patient_id,
-            amount_cents: Cents::stored(row.amount_cents),
+            amount_cents: PaidCents::stored(row.amount_cents),
             received_on: row.received_on,
             reference: row.reference,
             created_by: row.created_by,
@@ -582,27 +589,14 @@ pub fn void_payment(
     find_payment(conn, id)
 }
 
-/// What a patient was charged and paid, voided lines left out: the sums
-/// the balance is derived from.
-pub fn totals(conn: &mut DbConnection, patient_id: &str) -> Result<(i64, i64), StoreError> {
-    let lines: Vec<(i32, i64)> = charges::table
-        .filter(charges::patient_id.eq(patient_id))
-        .filter(charges::voided_at.is_null())
-        .select((charges::units, charges::unit_price_cents))
-        .load(conn)?;
-    let paid: Vec<i64> = payments::table
-        .filter(payments::patient_id.eq(patient_id))
-        .filter(payments::voided_at.is_null())
-        .select(payments::amount_cents)
-        .load(conn)?;
-    let charged = lines
-        .iter()
-        .map(|(units, price)| {
-            let units = u16::try_from(*units).map_err(|_| invalid("units", &units.to_string()))?;
-            Ok(amount(units, Cents::stored(*price)))
-        })
-        .sum::<Result<i64, StoreError>>()?;
-    Ok((charged, paid.iter().sum()))
+/// A patient's charges and payments, voided ones too: what a balance is
+/// derived from (`Balance::of`).
+pub fn account(
+    conn: &mut DbConnection,
+    patient_id: &str,
+) -> Result<(Vec<Charge>, Vec<Payment>), StoreError> {
+    let all = Span::default();
+    Ok((charges_of(conn, patient_id, &all)?, payments_of(conn, patient_id, &all)?))
 }
 
 /// What completing an infusion of `patient_id` by `clinician_id` reads
@@ -621,9 +615,8 @@ pub fn completion_facts(
 }
 
 /// What the superbill of `patient_id` for dates of service `from`–`to`
-/// is made of. `to` is `today` by default, and `from` the first date of
-/// service or payment, so that a deposit before the first infusion is on
-/// it. No billing profile is `billing_profile_missing`.
+/// is made of (`to` is `today` when not given). No billing profile is
+/// `billing_profile_missing`.
 pub fn bill_facts(
     conn: &mut DbConnection,
     patient_id: &str,
@@ -637,11 +630,6 @@ pub fn bill_facts(
     let span = Span { from, to: Some(to), rows: None };
     let charges = charges_of(conn, patient_id, &span)?;
     let payments = payments_of(conn, patient_id, &span)?;
-    let first = charges
-        .iter()
-        .map(|c| c.date_of_service)
-        .chain(payments.iter().map(|p| p.received_on))
-        .min();
     let mut ids: Vec<String> = charges.iter().map(|c| c.clinician_id.clone()).collect();
     ids.sort();
     ids.dedup();
@@ -656,7 +644,7 @@ pub fn bill_facts(
             date_of_birth: details.date_of_birth,
             address: details.address,
         },
-        from: from.or(first).unwrap_or(to),
+        from,
         to,
         issued_on: today,
         charges,

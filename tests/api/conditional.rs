@@ -384,12 +384,33 @@ async fn the_contract_documents_keys_tags_and_conditions() {
             "no_show_appointment",
             "reject_referral",
             "reschedule_appointment",
+            "update_clinician",
             "update_patient",
             "update_protocol",
             "update_room",
             "verify_referral",
         ]
     );
+}
+
+/// A clinician changed with a stale `If-Match` is left as it was (412); with
+/// the current tag the change is made.
+#[actix_web::test]
+async fn a_clinician_is_changed_only_in_the_version_named() {
+    let app = TestApp::at_clinic_now().await;
+    let id = app.billing_ready().await;
+    let path = format!("/v1/clinicians/{id}");
+    let read = app.get(&path).role(Role::Admin).send().await;
+    let current = etag(&read);
+    let change = |tag: &str| {
+        app.patch(&path).role(Role::Admin).header("if-match", tag).json(&json!({"active": false}))
+    };
+    change("\"0000\"").send().await.assert_problem(412, "precondition_failed");
+    let after = app.get(&path).role(Role::Admin).send().await;
+    assert_eq!(after.body["active"], true, "a failed condition changes nothing");
+    let res = change(&current).send().await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert_eq!(res.body["active"], false);
 }
 
 /// `If-None-Match` on a write: a match is 412 (RFC 9110 §13.1.2), so
