@@ -123,13 +123,12 @@ def _range(max_days: int | None):
 
 
 def _superbill_period(query: object, today: dt.date) -> None:
-    """A superbill's period ends today when `to` is absent: `from` is then
-    moved to today at the latest; with both, they are put in order."""
+    """A superbill's period ends on the clinic's today when `to` is absent:
+    `from` is then moved before it (a margin away, as the clinic's zone may
+    be a day behind this machine's); with both, they are put in order."""
     _range(None)(query, today)
     if isinstance(query, MutableMapping) and query.get("to") is None:
-        start = _date(query.get("from"))
-        if start is not None and start > today:
-            query["from"] = today.isoformat()
+        _move(query, "from", FIRST, today - MARGIN)
 
 
 def _instant_range(query: object, today: dt.date) -> None:
