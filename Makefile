@@ -92,8 +92,9 @@ token:
 migrate:
 	cargo run -q --bin infusion-api -- migrate
 
-## Throughput and latency on a seeded clinic, beside pgbench's ceiling on the same
-## PostgreSQL server, then on SQLite; writes docs/BENCHMARKS.md (not part of `make test`).
+## Throughput and latency on a seeded clinic, each scenario in interleaved rounds with
+## pgbench running its SQL on the same PostgreSQL server (median of 3), then on SQLite;
+## writes docs/BENCHMARKS.md (not part of `make test`). BENCH_QUICK=1: one round.
 bench:
 	python3 bench/bench.py
 
