@@ -165,12 +165,8 @@ pub struct CreateClinician {
     /// The individual NPI: one clinician each.
     pub npi: Npi,
     /// Defaults to `true`.
-    #[serde(default = "yes")]
+    #[serde(default = "super::rooms::yes")]
     pub active: bool,
-}
-
-fn yes() -> bool {
-    true
 }
 
 /// Changes to a clinician: only the fields present change.

@@ -54,7 +54,8 @@ pub struct CreateRoom {
     pub active: bool,
 }
 
-fn yes() -> bool {
+/// `true`: what a new record's `active` is when not sent.
+pub(super) fn yes() -> bool {
     true
 }
 
