@@ -908,11 +908,7 @@ impl Balance {
         let charged = charges.iter().filter(|c| c.void.is_none()).map(|c| c.amount_cents).sum();
         let paid =
             payments.iter().filter(|p| p.void.is_none()).map(|p| p.amount_cents.value()).sum();
-        Self::from_sums(charged, paid)
-    }
-
-    pub fn from_sums(charged_cents: i64, paid_cents: i64) -> Self {
-        Self { charged_cents, paid_cents, balance_cents: charged_cents - paid_cents }
+        Self { charged_cents: charged, paid_cents: paid, balance_cents: charged - paid }
     }
 }
 

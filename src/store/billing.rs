@@ -428,30 +428,51 @@ pub struct Span {
     pub rows: Option<Rows>,
 }
 
+/// `$table`'s rows of `$patient` dated (`$date`) within the [`Span`]
+/// `$span`, in id order, as a boxed query: charges and payments alike.
+macro_rules! in_span {
+    ($table:ident, $date:ident, $select:expr, $patient:expr, $span:expr) => {{
+        let span: &Span = $span;
+        let mut query = $table::table
+            .filter($table::patient_id.eq($patient))
+            .select($select)
+            .order($table::id)
+            .into_boxed();
+        if let Some(from) = span.from {
+            query = query.filter($table::$date.ge(from));
+        }
+        if let Some(to) = span.to {
+            query = query.filter($table::$date.le(to));
+        }
+        if let Some(rows) = &span.rows {
+            query = query.limit(rows.limit);
+            if let Some(after) = &rows.after {
+                query = query.filter($table::id.gt(after.clone()));
+            }
+        }
+        query
+    }};
+}
+
+/// The update that voids the row `$id` of `$table` (charges, payments).
+macro_rules! void_row {
+    ($table:ident, $id:expr, $reason:expr, $by:expr, $now:expr) => {
+        diesel::update($table::table.find($id)).set((
+            $table::voided_at.eq($now.naive_utc()),
+            $table::voided_by.eq($by),
+            $table::void_reason.eq($reason),
+        ))
+    };
+}
+
 /// A patient's charges by date of service in `span`, voided ones too.
 pub fn charges_of(
     conn: &mut DbConnection,
     patient_id: &str,
     span: &Span,
 ) -> Result<Vec<Charge>, StoreError> {
-    let mut query = charges::table
-        .filter(charges::patient_id.eq(patient_id))
-        .select(ChargeRow::as_select())
-        .order(charges::id)
-        .into_boxed();
-    if let Some(from) = span.from {
-        query = query.filter(charges::date_of_service.ge(from));
-    }
-    if let Some(to) = span.to {
-        query = query.filter(charges::date_of_service.le(to));
-    }
-    if let Some(rows) = &span.rows {
-        query = query.limit(rows.limit);
-        if let Some(after) = &rows.after {
-            query = query.filter(charges::id.gt(after.clone()));
-        }
-    }
-    let rows: Vec<ChargeRow> = query.load(conn)?;
+    let rows: Vec<ChargeRow> =
+        in_span!(charges, date_of_service, ChargeRow::as_select(), patient_id, span).load(conn)?;
     rows.into_iter().map(Charge::try_from).collect()
 }
 
@@ -463,13 +484,7 @@ pub fn void_charge(
     by: &str,
     now: DateTime<Utc>,
 ) -> Result<Charge, StoreError> {
-    diesel::update(charges::table.find(id))
-        .set((
-            charges::voided_at.eq(now.naive_utc()),
-            charges::voided_by.eq(by),
-            charges::void_reason.eq(reason),
-        ))
-        .execute(conn)?;
+    void_row!(charges, id, reason, by, now).execute(conn)?;
     find_charge(conn, id)
 }
 
@@ -551,24 +566,8 @@ pub fn payments_of(
     patient_id: &str,
     span: &Span,
 ) -> Result<Vec<Payment>, StoreError> {
-    let mut query = payments::table
-        .filter(payments::patient_id.eq(patient_id))
-        .select(PaymentRow::as_select())
-        .order(payments::id)
-        .into_boxed();
-    if let Some(from) = span.from {
-        query = query.filter(payments::received_on.ge(from));
-    }
-    if let Some(to) = span.to {
-        query = query.filter(payments::received_on.le(to));
-    }
-    if let Some(rows) = &span.rows {
-        query = query.limit(rows.limit);
-        if let Some(after) = &rows.after {
-            query = query.filter(payments::id.gt(after.clone()));
-        }
-    }
-    let rows: Vec<PaymentRow> = query.load(conn)?;
+    let rows: Vec<PaymentRow> =
+        in_span!(payments, received_on, PaymentRow::as_select(), patient_id, span).load(conn)?;
     rows.into_iter().map(Payment::try_from).collect()
 }
 
@@ -579,13 +578,7 @@ pub fn void_payment(
     by: &str,
     now: DateTime<Utc>,
 ) -> Result<Payment, StoreError> {
-    diesel::update(payments::table.find(id))
-        .set((
-            payments::voided_at.eq(now.naive_utc()),
-            payments::voided_by.eq(by),
-            payments::void_reason.eq(reason),
-        ))
-        .execute(conn)?;
+    void_row!(payments, id, reason, by, now).execute(conn)?;
     find_payment(conn, id)
 }
 
