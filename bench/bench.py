@@ -299,7 +299,7 @@ def summary(runs):
     return out
 
 
-def measure_pg(env, seconds, rounds, url, workdir):
+def measure_pg(env, seconds, rounds, url, workdir, plan_one=True):
     """Each scenario with ceilings in `rounds` interleaved rounds (its
     ceilings, the API, its ceilings, ...: one more ceiling run than API
     runs), after a 2 s warm-up of the API. A round's ratio is the API's rate
@@ -346,6 +346,8 @@ def measure_pg(env, seconds, rounds, url, workdir):
             f"p99 {r['p99']:.2f} ms, non-2xx {r['non_2xx']}; " + "; ".join(
                 f"{c['ratio']:.0%} of {kind} ({c['spread'][0]:.0%}–{c['spread'][1]:.0%}, "
                 f"{c['tps']:.0f} tps)" for kind, c in r["ceilings"].items()))
+    if not plan_one:
+        return results, {kind: summary(runs) for kind, runs in ceiling_runs.items()}
     # One connection: a request's own time, without queueing.
     plan = summary([wrk("plan.lua", env, seconds, connections=1, threads=1)
                     for _ in range(rounds)])
@@ -813,7 +815,13 @@ def main():
     parser.add_argument("--seconds", type=int, default=8, help="measurement per run")
     parser.add_argument("--rounds", type=int, default=1 if QUICK else 3,
                         help="interleaved rounds per comparison (BENCH_QUICK=1: 1)")
+    parser.add_argument("--only", metavar="TEXT",
+                        help="only the PostgreSQL scenarios whose name contains TEXT (and the "
+                             "one-connection plan if TEXT is in it), no report written: for "
+                             "measuring one change")
     args = parser.parse_args()
+    if args.only:
+        SCENARIOS[:] = [s for s in SCENARIOS if args.only in s.name]
     started = time.monotonic()
     hook_rounds = min(args.rounds, 2)
 
@@ -836,7 +844,12 @@ def main():
         env = dict(os.environ, BENCH_TOKEN=api.token, BENCH_DAYS=",".join(map(str, days)),
                    BENCH_MONDAYS=",".join(map(str, mondays)), BENCH_WINDOWS=",".join(windows))
         seeded = counts(url)
-        pg, ceilings = measure_pg(env, args.seconds, args.rounds, url, work)
+        pg, ceilings = measure_pg(env, args.seconds, args.rounds, url, work,
+                                  plan_one=not args.only or args.only in PLAN_ONE)
+        if args.only:
+            api.stop()
+            log(f"done in {(time.monotonic() - started) / 60:.1f} min (--only: no report)")
+            return
         pg.update(measure_tokens(api, env, args.seconds, work, args.rounds))
         hooks = measure_webhooks(api, env, args.seconds, url, hook_rounds)
         fhir = measure_fhir(env, args.seconds, args.rounds)

@@ -4,12 +4,12 @@
 //! active appointments): losing a room to a concurrent booking is
 //! [`StoreError::LostRace`], to try again with another free room.
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use diesel::expression::{AppearsOnTable, Expression, SelectableExpression, ValidGrouping};
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::serialize::ToSql;
+use diesel::sql_types::{Date, Nullable, Text, Timestamp};
 
 use crate::domain::appointment::{
     Appointment, AppointmentStatus, Change, Move, NewAppointment, PainScore, Phq9Score, Route,
@@ -20,9 +20,11 @@ use crate::domain::calendar::Session;
 use crate::domain::protocol::Occupancy;
 use crate::domain::Refusal;
 
-use super::locks::{self, Guard, Mode};
-use super::schema::{appointments, rooms};
-use super::{closures, intake, is_unique_violation, new_id, DbConnection, Found, Rows, StoreError};
+use super::locks;
+use super::schema::{appointments, closures as closure_rows, rooms};
+use super::{
+    closures, intake, is_unique_violation, new_id, DbConnection, Found, Rows, StoreError, UnionAll,
+};
 
 /// `appointments.status IN ('scheduled', 'checked_in', 'completed')`: the
 /// statuses that hold a room and a patient's day, written out as literals,
@@ -284,9 +286,7 @@ pub fn slot_facts(
     slot: SlotRequest,
     moving: Option<&str>,
 ) -> Result<SlotFacts, StoreError> {
-    // One lock order everywhere: the rooms, then dates ascending.
-    locks::lock(conn, Guard::Rooms, Mode::Shared)?;
-    locks::lock(conn, Guard::Date(slot.date), Mode::Shared)?;
+    locks::lock_slots(conn, [slot.date])?;
     Ok(SlotFacts {
         intake: intake::intake_record(conn, patient_id)?,
         closures: closures::dates_between(conn, slot.date, slot.date)?,
@@ -294,8 +294,8 @@ pub fn slot_facts(
     })
 }
 
-/// Writes a decided booking in the first free room of its session, and
-/// reads it back. Refused with `slot_full` when no room is free, with
+/// Writes a decided booking in the first free room of its session, as
+/// stored. Refused with `slot_full` when no room is free, with
 /// `patient_already_booked_that_day` when a concurrent booking took the
 /// patient's day; [`StoreError::LostRace`] when one took the room.
 pub fn insert(
@@ -303,37 +303,159 @@ pub fn insert(
     new: &NewAppointment,
     now: DateTime<Utc>,
 ) -> Result<Appointment, StoreError> {
-    let id = insert_row(conn, new, now)?;
-    find(conn, &id)
+    insert_all(conn, std::slice::from_ref(new), now)?
+        .pop()
+        .ok_or(StoreError::NotFound("appointment"))
 }
 
-/// [`insert`] without reading the appointment back: its id.
-pub(super) fn insert_row(
+/// Writes decided bookings on distinct dates, each in the first free room of
+/// its session, in one statement ([`InsertBookings`]), all or none: the
+/// appointments as stored, in date order. Refused or lost as [`insert`];
+/// lost as well when one of the dates is closed (the caller holds the
+/// dates' locks: only a closure committed before it took them, after it
+/// read the calendar, is seen here).
+pub(super) fn insert_all(
     conn: &mut DbConnection,
-    new: &NewAppointment,
+    new: &[NewAppointment],
     now: DateTime<Utc>,
-) -> Result<String, StoreError> {
-    let room_id = first_free_room(conn, new.date, new.session)?;
-    let id = new_id();
-    let now = now.naive_utc();
-    let inserted = diesel::insert_into(appointments::table)
-        .values((
-            appointments::id.eq(&id),
-            appointments::patient_id.eq(&new.patient_id),
-            appointments::room_id.eq(&room_id),
-            appointments::date.eq(new.date),
-            appointments::session.eq(new.session.as_str()),
-            appointments::starts_at.eq(new.starts_at.naive_utc()),
-            appointments::status.eq(AppointmentStatus::Scheduled.as_str()),
-            appointments::route.eq(new.route.as_str()),
-            appointments::course_id.eq(&new.course_id),
-            appointments::created_at.eq(now),
-            appointments::updated_at.eq(now),
-        ))
-        .execute(conn)
-        .map_err(StoreError::from);
-    taken(inserted, new.date)?;
-    Ok(id)
+) -> Result<Vec<Appointment>, StoreError> {
+    let rows: Vec<BookingRow> = new
+        .iter()
+        .map(|new| BookingRow {
+            id: new_id(),
+            patient_id: &new.patient_id,
+            date: new.date,
+            session: new.session.as_str(),
+            starts_at: new.starts_at.naive_utc(),
+            route: new.route.as_str(),
+            course_id: new.course_id.as_deref(),
+        })
+        .collect();
+    let (Some(first), false) = (new.first(), rows.is_empty()) else {
+        return Ok(Vec::new());
+    };
+    let insert = InsertBookings {
+        rows: &rows,
+        now: now.naive_utc(),
+        returning: AppointmentRow::as_select(),
+    };
+    let inserted = insert.load::<AppointmentRow>(conn).map_err(StoreError::from);
+    let no_room = matches!(
+        &inserted,
+        Err(StoreError::Database(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::NotNullViolation,
+            _
+        )))
+    );
+    if no_room {
+        return Err(Refusal::SlotFull.into());
+    }
+    // Every row's date is its patient's: a course's rows are one patient's.
+    let inserted = taken(inserted, first.date)?;
+    if inserted.len() < rows.len() {
+        return Err(StoreError::LostRace);
+    }
+    let mut stored =
+        inserted.into_iter().map(Appointment::try_from).collect::<Result<Vec<_>, _>>()?;
+    stored.sort_by_key(|a| a.starts_at);
+    Ok(stored)
+}
+
+/// One row of [`InsertBookings`].
+struct BookingRow<'a> {
+    id: String,
+    patient_id: &'a str,
+    date: NaiveDate,
+    session: &'static str,
+    starts_at: NaiveDateTime,
+    route: &'static str,
+    course_id: Option<&'a str>,
+}
+
+/// `INSERT INTO appointments … SELECT … FROM (VALUES …) … RETURNING …`:
+/// scheduled bookings, each in the first active room its session has free
+/// (in name order, as [`free_rooms`]), chosen by a subquery on the row's own
+/// date and session, and only on dates not closed; the rows as stored.
+/// One round trip however many rows: a five-infusion course was ten (a room
+/// query and an insert each), then a closures query and two to read it back.
+/// A session without a free room leaves its row's room NULL, which the
+/// column refuses; a closed date inserts no row. The rows' dates must
+/// differ (a patient's day holds one appointment): every subquery sees the
+/// table as it was before the statement.
+///
+/// Both backends name a `VALUES` list's columns `column1`, `column2`, …
+/// Its SQL depends only on the number of rows, so diesel prepares one
+/// statement per count (the cache key is the text, as the query id is not
+/// static).
+struct InsertBookings<'a, S> {
+    rows: &'a [BookingRow<'a>],
+    now: NaiveDateTime,
+    /// The columns returned.
+    returning: S,
+}
+
+impl<S> QueryId for InsertBookings<'_, S> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<S: Expression> diesel::query_builder::Query for InsertBookings<'_, S> {
+    type SqlType = S::SqlType;
+}
+
+impl<S, Conn> RunQueryDsl<Conn> for InsertBookings<'_, S> {}
+
+impl<S, DB> QueryFragment<DB> for InsertBookings<'_, S>
+where
+    DB: diesel::backend::Backend
+        + diesel::sql_types::HasSqlType<Text>
+        + diesel::sql_types::HasSqlType<Date>
+        + diesel::sql_types::HasSqlType<Timestamp>,
+    S: QueryFragment<DB>,
+    str: ToSql<Text, DB>,
+    String: ToSql<Text, DB>,
+    NaiveDate: ToSql<Date, DB>,
+    NaiveDateTime: ToSql<Timestamp, DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.push_sql(
+            "INSERT INTO appointments (id, patient_id, room_id, date, session, starts_at, \
+             status, route, course_id, created_at, updated_at) \
+             SELECT b.column1, b.column2, (SELECT rooms.id FROM rooms WHERE rooms.active = TRUE \
+             AND rooms.id NOT IN (SELECT appointments.room_id FROM appointments \
+             WHERE appointments.date = b.column3 AND appointments.session = b.column4 AND ",
+        );
+        out.push_sql(HOLDS_SLOT_SQL);
+        out.push_sql(") ORDER BY rooms.name, rooms.id LIMIT 1), b.column3, b.column4, b.column5, ");
+        out.push_sql(&format!("'{}'", AppointmentStatus::Scheduled.as_str()));
+        out.push_sql(", b.column6, b.column7, ");
+        out.push_bind_param::<Timestamp, _>(&self.now)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Timestamp, _>(&self.now)?;
+        out.push_sql(" FROM (VALUES ");
+        for (n, row) in self.rows.iter().enumerate() {
+            out.push_sql(if n == 0 { "(" } else { ", (" });
+            out.push_bind_param::<Text, _>(&row.id)?;
+            out.push_sql(", ");
+            out.push_bind_param::<Text, _>(row.patient_id)?;
+            out.push_sql(", ");
+            out.push_bind_param::<Date, _>(&row.date)?;
+            out.push_sql(", ");
+            out.push_bind_param::<Text, _>(row.session)?;
+            out.push_sql(", ");
+            out.push_bind_param::<Timestamp, _>(&row.starts_at)?;
+            out.push_sql(", ");
+            out.push_bind_param::<Text, _>(row.route)?;
+            out.push_sql(", ");
+            out.push_bind_param::<Nullable<Text>, _>(&row.course_id)?;
+            out.push_sql(")");
+        }
+        out.push_sql(
+            ") AS b WHERE NOT EXISTS (SELECT 1 FROM closures WHERE closures.date = b.column3) \
+             RETURNING ",
+        );
+        self.returning.walk_ast(out.reborrow())
+    }
 }
 
 /// Moves the appointment where the decision says, in one statement: the old
@@ -364,7 +486,7 @@ pub fn move_to(
 }
 
 /// What a write that takes a slot means when an index refused it.
-fn taken(written: Result<usize, StoreError>, date: NaiveDate) -> Result<(), StoreError> {
+fn taken<T>(written: Result<T, StoreError>, date: NaiveDate) -> Result<T, StoreError> {
     match written {
         Err(e) if is_unique_violation(&e, "appointments_room_slot_key", "appointments.room_id") => {
             Err(StoreError::LostRace)
@@ -378,7 +500,7 @@ fn taken(written: Result<usize, StoreError>, date: NaiveDate) -> Result<(), Stor
         {
             Err(Refusal::PatientAlreadyBookedThatDay(date).into())
         }
-        other => other.map(drop),
+        other => other,
     }
 }
 
@@ -425,44 +547,74 @@ pub fn apply(
     find(conn, id)
 }
 
-/// How full each session of `from`..=`to` is, in three queries whatever the
-/// range's length (one grouped query for all appointments), plus one for
-/// the days `patient` is already booked, if given.
+/// What a row of [`occupancy`]'s one statement counts, by its second
+/// column: a session's name, or one of these.
+const CAPACITY: &str = "capacity";
+const CLOSED: &str = "closed";
+const PATIENT_BUSY: &str = "patient";
+
+/// How full each session of `from`..=`to` is, the date's closures and the
+/// days `patient` (if given) is already booked, in one statement whatever
+/// the range's length: the active rooms' count, the active appointments
+/// grouped by session, the closed dates and the patient's days, as the
+/// branches of a `UNION ALL` tagged by their second column. (One round trip
+/// where there were four; the room count costs nothing beside them, and
+/// reading it here, in the caller's transaction, keeps it right however many
+/// processes share the database, which a cache would not.)
 pub fn occupancy(
     conn: &mut DbConnection,
     from: NaiveDate,
     to: NaiveDate,
     patient: Option<&str>,
 ) -> Result<Occupancy, StoreError> {
-    let capacity: i64 = rooms::table.filter(rooms::active.eq(true)).count().get_result(conn)?;
-    let counts: Vec<(NaiveDate, String, i64)> = appointments::table
+    use diesel::dsl::count_star;
+    use diesel::sql_types::BigInt;
+    let none = None::<NaiveDate>.into_sql::<Nullable<Date>>();
+    let rooms = rooms::table.filter(rooms::active.eq(true)).select((
+        none,
+        CAPACITY.into_sql::<Text>(),
+        count_star(),
+    ));
+    let sessions = appointments::table
         .filter(appointments::date.between(from, to))
         .filter(HoldsSlot)
         .group_by((appointments::date, appointments::session))
-        .select((appointments::date, appointments::session, diesel::dsl::count_star()))
-        .load(conn)?;
-    let mut booked = BTreeMap::new();
-    for (date, session, n) in counts {
-        let session = Session::parse(&session).ok_or_else(|| invalid("session", &session))?;
-        booked.insert((date, session), n);
+        .select((appointments::date.nullable(), appointments::session, count_star()));
+    let closed = closure_rows::table.filter(closure_rows::date.between(from, to)).select((
+        closure_rows::date.nullable(),
+        CLOSED.into_sql::<Text>(),
+        0_i64.into_sql::<BigInt>(),
+    ));
+    // No id is empty, so `""` matches no patient.
+    let busy = appointments::table
+        .filter(appointments::patient_id.eq(patient.unwrap_or("")))
+        .filter(appointments::date.between(from, to))
+        .filter(HoldsSlot)
+        .select((
+            appointments::date.nullable(),
+            PATIENT_BUSY.into_sql::<Text>(),
+            0_i64.into_sql::<BigInt>(),
+        ));
+    let rows: Vec<(Option<NaiveDate>, String, i64)> =
+        UnionAll(UnionAll(UnionAll(rooms, sessions), closed), busy).load(conn)?;
+    let mut occupancy = Occupancy::default();
+    for (date, kind, n) in rows {
+        match (date, kind.as_str()) {
+            (_, CAPACITY) => occupancy.capacity = n,
+            (Some(date), CLOSED) => {
+                occupancy.closures.insert(date);
+            }
+            (Some(date), PATIENT_BUSY) => {
+                occupancy.patient_days.insert(date);
+            }
+            (Some(date), session) => {
+                let session = Session::parse(session).ok_or_else(|| invalid("session", session))?;
+                occupancy.booked.insert((date, session), n);
+            }
+            (None, other) => return Err(invalid("occupancy row", other)),
+        }
     }
-    let patient_days = match patient {
-        None => Default::default(),
-        Some(patient) => appointments::table
-            .filter(appointments::patient_id.eq(patient))
-            .filter(appointments::date.between(from, to))
-            .filter(HoldsSlot)
-            .select(appointments::date)
-            .load::<NaiveDate>(conn)?
-            .into_iter()
-            .collect(),
-    };
-    Ok(Occupancy {
-        capacity,
-        booked,
-        closures: closures::dates_between(conn, from, to)?,
-        patient_days,
-    })
+    Ok(occupancy)
 }
 
 #[cfg(test)]

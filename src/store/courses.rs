@@ -4,17 +4,18 @@
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
-use crate::domain::appointment::{AppointmentStatus, NewAppointment, Route};
+use crate::domain::appointment::{Appointment, AppointmentStatus, NewAppointment, Route};
 use crate::domain::calendar::Session;
 use crate::domain::course::{Course, CourseFacts, CourseRequest, PastCourse, Plan};
 use crate::domain::protocol::Occupancy;
 use crate::domain::Refusal;
 
-use super::locks::{self, Guard, Mode};
+use super::locks;
+
+type Backend = <DbConnection as diesel::Connection>::Backend;
 use super::schema::{appointments as appointment_rows, courses};
 use super::{
-    appointments, closures, intake, new_id, patients, protocols, DbConnection, Found, Rows,
-    StoreError,
+    appointments, intake, new_id, patients, protocols, DbConnection, Found, Rows, StoreError,
 };
 
 #[derive(Queryable, Selectable)]
@@ -45,14 +46,13 @@ fn column(n: u32) -> i32 {
 
 /// What planning or booking `request` reads: its protocol, the patient's
 /// intake and earlier courses, and how full each session of `window` is.
-/// Takes the rooms' shared lock first, so no room is deactivated before
-/// commit.
+/// Takes no lock: [`insert`] takes the rooms' and the dates' before it
+/// writes, and the write itself refuses a room gone or a date closed since.
 pub fn facts(
     conn: &mut DbConnection,
     request: &CourseRequest,
     window: Option<(NaiveDate, NaiveDate)>,
 ) -> Result<CourseFacts, StoreError> {
-    locks::lock(conn, Guard::Rooms, Mode::Shared)?;
     let patient_id = request.patient_id.as_str();
     let protocol = match protocols::find(conn, &request.protocol) {
         Err(StoreError::NotFound(_)) => None,
@@ -70,42 +70,42 @@ pub fn facts(
     })
 }
 
-/// The patient's courses, with their infusions' statuses, in two queries.
+/// The patient's courses, with their infusions' statuses, in one query.
 fn history(conn: &mut DbConnection, patient_id: &str) -> Result<Vec<PastCourse>, StoreError> {
-    let rows: Vec<(String, Option<String>)> = courses::table
+    let rows: Vec<(String, Option<String>, Option<String>)> = courses::table
+        .left_join(appointment_rows::table)
         .filter(courses::patient_id.eq(patient_id))
-        .select((courses::id, courses::cancel_reason))
+        .order(courses::id)
+        .select((courses::id, courses::cancel_reason, appointment_rows::status.nullable()))
         .load(conn)?;
-    let ids: Vec<&str> = rows.iter().map(|(id, _)| id.as_str()).collect();
-    let infusions: Vec<(Option<String>, String)> = appointment_rows::table
-        .filter(appointment_rows::course_id.eq_any(&ids))
-        .select((appointment_rows::course_id, appointment_rows::status))
-        .load(conn)?;
-    rows.iter()
-        .map(|(id, cancel_reason)| {
-            let statuses = infusions
-                .iter()
-                .filter(|(course, _)| course.as_deref() == Some(id.as_str()))
-                .map(|(_, status)| {
-                    AppointmentStatus::parse(status).ok_or_else(|| {
-                        StoreError::Invalid(format!("appointment status `{status}`"))
-                    })
-                })
-                .collect::<Result<_, _>>()?;
-            Ok(PastCourse {
-                id: id.clone(),
+    let mut history: Vec<PastCourse> = Vec::new();
+    for (id, cancel_reason, status) in rows {
+        if history.last().is_none_or(|course| course.id != id) {
+            history.push(PastCourse {
+                id,
                 cancelled: cancel_reason.is_some(),
-                infusions: statuses,
-            })
-        })
-        .collect()
+                infusions: Vec::new(),
+            });
+        }
+        if let (Some(status), Some(course)) = (status, history.last_mut()) {
+            course
+                .infusions
+                .push(AppointmentStatus::parse(&status).ok_or_else(|| {
+                    StoreError::Invalid(format!("appointment status `{status}`"))
+                })?);
+        }
+    }
+    Ok(history)
 }
 
-/// Writes a decided course: the course, then each infusion in a free room
-/// of its session. Holds each date against closing first (dates ascending,
-/// after the rooms: the one lock order) and makes sure none closed since the
-/// plan was read. Losing a room, a date or the patient's day to a concurrent
-/// write is [`StoreError::LostRace`]: the whole course is planned again.
+/// Writes a decided course: the course, then its infusions, each in a free
+/// room of its session, in one statement ([`appointments::insert_all`]); the
+/// course as stored. Holds the rooms and each date first (the rooms, then
+/// dates ascending: the one lock order), so that no room is deactivated nor
+/// date closed before commit; one closed or emptied of rooms since the plan
+/// was read refuses the write. Losing a room, a date or the patient's day to
+/// a concurrent write is [`StoreError::LostRace`]: the whole course is
+/// planned again.
 pub fn insert(
     conn: &mut DbConnection,
     request: &CourseRequest,
@@ -114,15 +114,9 @@ pub fn insert(
     now: DateTime<Utc>,
 ) -> Result<Course, StoreError> {
     let series = &plan.series;
-    locks::lock_dates(conn, series.iter().map(|s| s.date), Mode::Shared)?;
-    if let (Some(first), Some(last)) = (series.first(), series.last()) {
-        let closed = closures::dates_between(conn, first.date, last.date)?;
-        if series.iter().any(|s| closed.contains(&s.date)) {
-            return Err(StoreError::LostRace);
-        }
-    }
+    locks::lock_slots(conn, series.iter().map(|s| s.date))?;
     let id = new_id();
-    diesel::insert_into(courses::table)
+    let row = diesel::insert_into(courses::table)
         .values((
             courses::id.eq(&id),
             courses::patient_id.eq(request.patient_id.as_str()),
@@ -136,24 +130,49 @@ pub fn insert(
             courses::created_by.eq(by),
             courses::created_at.eq(now.naive_utc()),
         ))
-        .execute(conn)?;
-    for slot in series {
-        let infusion = NewAppointment {
+        // The columns themselves: diesel's `as_returning` is not offered on
+        // the two-backend connection.
+        .returning(<CourseRow as Selectable<Backend>>::construct_selection())
+        .get_result::<CourseRow>(conn)?;
+    let infusions: Vec<NewAppointment> = series
+        .iter()
+        .map(|slot| NewAppointment {
             patient_id: request.patient_id.as_str().to_owned(),
             date: slot.date,
             session: slot.session,
             starts_at: slot.starts_at,
             route: Route::Iv,
             course_id: Some(id.clone()),
-        };
-        match appointments::insert_row(conn, &infusion, now) {
-            Err(StoreError::Refused(
-                Refusal::SlotFull | Refusal::PatientAlreadyBookedThatDay(_),
-            )) => return Err(StoreError::LostRace),
-            other => other?,
-        };
-    }
-    find(conn, &id)
+        })
+        .collect();
+    let appointments = match appointments::insert_all(conn, &infusions, now) {
+        Err(StoreError::Refused(Refusal::SlotFull | Refusal::PatientAlreadyBookedThatDay(_))) => {
+            return Err(StoreError::LostRace)
+        }
+        other => other?,
+    };
+    course(row, appointments)
+}
+
+/// A course from its row and its appointments.
+fn course(row: CourseRow, appointments: Vec<Appointment>) -> Result<Course, StoreError> {
+    Ok(Course {
+        session: Session::parse(&row.session)
+            .ok_or_else(|| StoreError::Invalid(format!("course session `{}`", row.session)))?,
+        id: row.id,
+        patient_id: row.patient_id,
+        protocol: row.protocol_code,
+        allow_mixed_sessions: row.allow_mixed_sessions,
+        infusions: count(row.infusions),
+        per_week: row.per_week.map(count),
+        weeks: row.weeks.map(count),
+        earliest_start: row.earliest_start,
+        cancel_reason: row.cancel_reason,
+        cancelled_by: row.cancelled_by,
+        created_by: row.created_by,
+        created_at: row.created_at.and_utc(),
+        appointments,
+    })
 }
 
 fn with_appointments(
@@ -169,24 +188,7 @@ fn with_appointments(
                 .filter(|a| a.course_id.as_deref() == Some(row.id.as_str()))
                 .cloned()
                 .collect();
-            Ok(Course {
-                session: Session::parse(&row.session).ok_or_else(|| {
-                    StoreError::Invalid(format!("course session `{}`", row.session))
-                })?,
-                id: row.id,
-                patient_id: row.patient_id,
-                protocol: row.protocol_code,
-                allow_mixed_sessions: row.allow_mixed_sessions,
-                infusions: count(row.infusions),
-                per_week: row.per_week.map(count),
-                weeks: row.weeks.map(count),
-                earliest_start: row.earliest_start,
-                cancel_reason: row.cancel_reason,
-                cancelled_by: row.cancelled_by,
-                created_by: row.created_by,
-                created_at: row.created_at.and_utc(),
-                appointments,
-            })
+            course(row, appointments)
         })
         .collect()
 }

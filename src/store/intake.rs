@@ -461,7 +461,8 @@ pub fn list_screenings(
 
 // ---- readiness ----------------------------------------------------------------
 
-/// Everything readiness reads about a patient, in five small queries;
+/// Everything readiness reads about a patient, in five small statements
+/// (two of them the patient's own, as `patients::find` reads it);
 /// `None` when there is no such patient.
 pub fn intake_record(
     conn: &mut DbConnection,
@@ -509,15 +510,18 @@ pub fn intake_record(
             })
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
-    let latest_attestation = treatment_attestations::table
+    // Both latest dates in one round trip.
+    let attested = treatment_attestations::table
         .filter(treatment_attestations::patient_id.eq(patient_id))
         .select(diesel::dsl::max(treatment_attestations::attested_on))
-        .get_result::<Option<NaiveDate>>(conn)?;
-    let latest_consult_at = prescriber_consults::table
+        .single_value();
+    let consulted = prescriber_consults::table
         .filter(prescriber_consults::patient_id.eq(patient_id))
         .select(diesel::dsl::max(prescriber_consults::created_at))
-        .get_result::<Option<NaiveDateTime>>(conn)?
-        .map(|t| t.and_utc());
+        .single_value();
+    let (latest_attestation, latest_consult_at) = diesel::select((attested, consulted))
+        .get_result::<(Option<NaiveDate>, Option<NaiveDateTime>)>(conn)?;
+    let latest_consult_at = latest_consult_at.map(|t| t.and_utc());
     Ok(Some(IntakeRecord {
         patient,
         latest_screening,

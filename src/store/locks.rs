@@ -46,13 +46,13 @@ pub fn lock(conn: &mut DbConnection, guard: Guard, mode: Mode) -> Result<(), Sto
     Ok(())
 }
 
-/// Takes the locks of several dates in one statement, in ascending order
-/// (the one lock order), whatever order `dates` come in: a course's five
-/// dates cost one round trip instead of five.
-pub fn lock_dates(
+/// What a booking takes before it reads the calendar of its dates: the
+/// rooms' shared lock, then the shared locks of `dates` ascending (the one
+/// lock order), whatever order they come in, in one statement: a course's
+/// five dates and the rooms cost one round trip instead of six.
+pub fn lock_slots(
     conn: &mut DbConnection,
     dates: impl IntoIterator<Item = NaiveDate>,
-    mode: Mode,
 ) -> Result<(), StoreError> {
     let DbConnection::Pg(pg) = conn else {
         return Ok(());
@@ -60,14 +60,17 @@ pub fn lock_dates(
     let mut keys: Vec<i32> = dates.into_iter().map(|d| d.num_days_from_ce()).collect();
     keys.sort_unstable();
     keys.dedup();
-    if keys.is_empty() {
-        return Ok(());
-    }
-    let function = function(mode);
-    let keys: Vec<String> = keys.iter().map(i32::to_string).collect();
-    // `unnest` yields the array in its order, so the locks are taken ascending.
+    let (spaces, keys): (Vec<String>, Vec<String>) = std::iter::once((ROOM_LOCKS, 0))
+        .chain(keys.into_iter().map(|k| (DATE_LOCKS, k)))
+        .map(|(space, key)| (space.to_string(), key.to_string()))
+        .unzip();
+    let function = function(Mode::Shared);
+    // `unnest` yields the arrays in their order, so the locks are taken in
+    // it; the keys are integers this code computed: nothing outside reaches
+    // the SQL.
     diesel::sql_query(format!(
-        "SELECT count({function}({DATE_LOCKS}, k)) FROM unnest(ARRAY[{}]) AS k",
+        "SELECT count({function}(s, k)) FROM unnest(ARRAY[{}], ARRAY[{}]) AS t (s, k)",
+        spaces.join(", "),
         keys.join(", ")
     ))
     .execute(pg)?;

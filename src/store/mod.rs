@@ -55,6 +55,43 @@ pub use connection::{
     build_pool, connect_postgres, retrying, write_transaction, DbConnection, DbPool,
 };
 
+/// `left UNION ALL right`: two selects of the same row type read in one
+/// round trip. diesel's own `union_all` is not offered on the two-backend
+/// connection (its backend type does not declare the clause, although both
+/// of ours have it); the branches must carry no `ORDER BY` or `LIMIT`. A
+/// static query, prepared once per connection, when both branches are.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct UnionAll<L, R>(pub L, pub R);
+
+impl<L: diesel::query_builder::QueryId, R: diesel::query_builder::QueryId>
+    diesel::query_builder::QueryId for UnionAll<L, R>
+{
+    type QueryId = UnionAll<L::QueryId, R::QueryId>;
+    const HAS_STATIC_QUERY_ID: bool = L::HAS_STATIC_QUERY_ID && R::HAS_STATIC_QUERY_ID;
+}
+
+impl<L: diesel::query_builder::Query, R> diesel::query_builder::Query for UnionAll<L, R> {
+    type SqlType = L::SqlType;
+}
+
+impl<L, R, DB> diesel::query_builder::QueryFragment<DB> for UnionAll<L, R>
+where
+    DB: diesel::backend::Backend,
+    L: diesel::query_builder::QueryFragment<DB>,
+    R: diesel::query_builder::QueryFragment<DB>,
+{
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, DB>,
+    ) -> diesel::QueryResult<()> {
+        self.0.walk_ast(out.reborrow())?;
+        out.push_sql(" UNION ALL ");
+        self.1.walk_ast(out.reborrow())
+    }
+}
+
+impl<L, R, Conn> diesel::RunQueryDsl<Conn> for UnionAll<L, R> {}
+
 use crate::domain::Refusal;
 
 /// What can go wrong below the domain.
