@@ -75,7 +75,9 @@ CEILINGS = {
 # rounds), how many wrk requests make one unit of a ceiling (a booking and
 # its cancel are two requests, one pgbench transaction), and the most its
 # p99 may be, as a multiple of its ceiling's (writes).
-Scenario = collections.namedtuple("Scenario", "name script ceilings per_unit p99_target")
+# `keys`: every write sends an Idempotency-Key of its own (BENCH_KEYS=1).
+Scenario = collections.namedtuple("Scenario", "name script ceilings per_unit p99_target keys",
+                                  defaults=(False,))
 SCENARIOS = [
     Scenario("GET /v1/patients/{id}", "patient.lua",
              (("select-only", 0.45), ("patient", 0.70)), 1, None),
@@ -84,6 +86,8 @@ SCENARIOS = [
     Scenario("GET /v1/availability (4 weeks)", "availability.lua",
              (("availability", 0.60),), 1, None),
     Scenario("POST /v1/appointments + cancel", "book_cancel.lua", (("booking", 0.70),), 2, 1.5),
+    Scenario("POST /v1/appointments + cancel, Idempotency-Keys", "book_cancel.lua",
+             (("booking", 0.70),), 2, 1.5, True),
     Scenario("POST /v1/courses/plan (10 infusions)", "plan.lua", (), 1, None),
     Scenario("POST /v1/courses (5 infusions) + cancel", "course_cancel.lua",
              (("booking", 0.50),), 2, 1.5),
@@ -160,6 +164,11 @@ class Api:
                          capture_output=True).stdout.strip()
 
     def start(self):
+        try:
+            http.client.HTTPConnection("127.0.0.1", self.port, timeout=1).request("GET", "/")
+            sys.exit(f"something already listens on port {self.port}: stop it first")
+        except OSError:
+            pass
         started = time.monotonic()
         self.proc = subprocess.Popen([str(BINARY), "serve"], env=self.env,
                                      stdout=self.log, stderr=self.log)
@@ -272,9 +281,10 @@ def pgbench(url, args, seconds, workdir):
 def measure(api, env, seconds):
     """One pass of each scenario (SQLite), after a 2 s warm-up."""
     results = {}
-    for name, script, *_ in SCENARIOS:
-        wrk(script, env, 2)  # warm-up: caches, pools, the planner's data
-        results[name] = wrk(script, env, seconds)
+    for s in SCENARIOS:
+        name, script, scenario_env = s.name, s.script, dict(env, BENCH_KEYS=str(int(s.keys)))
+        wrk(script, scenario_env, 2)  # warm-up: caches, pools, the planner's data
+        results[name] = wrk(script, scenario_env, seconds)
         log(f"{name}: {results[name]['rps']:.0f} req/s, p50 {results[name]['p50']:.2f} ms, "
             f"p99 {results[name]['p99']:.2f} ms, non-2xx {results[name]['non_2xx']}")
     plan = wrk("plan.lua", env, seconds, connections=1, threads=1)
@@ -308,7 +318,9 @@ def measure_pg(env, seconds, rounds, url, workdir, plan_one=True):
     idle, while pgbench runs. Returns the scenarios' results and every
     ceiling run, by ceiling."""
     results, ceiling_runs = {}, collections.defaultdict(list)
+    all_env = env
     for s in SCENARIOS:
+        env = dict(all_env, BENCH_KEYS=str(int(s.keys)))
         wrk(s.script, env, 2)  # warm-up: caches, pools, the planner's data
         if not s.ceilings:
             results[s.name] = summary([wrk(s.script, env, seconds)])
@@ -349,7 +361,7 @@ def measure_pg(env, seconds, rounds, url, workdir, plan_one=True):
     if not plan_one:
         return results, {kind: summary(runs) for kind, runs in ceiling_runs.items()}
     # One connection: a request's own time, without queueing.
-    plan = summary([wrk("plan.lua", env, seconds, connections=1, threads=1)
+    plan = summary([wrk("plan.lua", all_env, seconds, connections=1, threads=1)
                     for _ in range(rounds)])
     plan["p50_spread"] = spread([r["p50"] for r in plan["runs"]])
     results[PLAN_ONE] = plan
@@ -679,7 +691,11 @@ def report(pg, sqlite, ceilings, startup, rss, seeded, seconds, rounds, verifica
         "produce, such as two bookings racing for a session's last room; the column counts "
         "them over all of a scenario's runs. The course plan has no ceiling: on 16 connections "
         "it runs once; on one connection, a request's own time without queueing, once a round, "
-        "and its median is the median of the rounds' p50.",
+        "and its median is the median of the rounds' p50. The Idempotency-Keys row is the "
+        "same booking and cancel with everything on: each write also sends a key of its own, "
+        "whose answer is kept in the write's transaction (the audit record and the change "
+        "event are always written); its ceiling is the same booking.sql, without the keys' "
+        "statements, so the ceiling is no lower.",
         "",
         "**Write latency.** wrk's p99 is per request and pgbench's per transaction, here a "
         "booking and its cancel, two requests' work, so the ratio held to its target is twice "

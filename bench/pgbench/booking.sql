@@ -5,7 +5,9 @@
 -- and the event feed's own statements are not part of a request), one pair
 -- per pgbench transaction, against the same seeded database. Both write
 -- transactions carry their audit record and their change event, as the
--- API's do.
+-- API's do. The API's writes in `make bench` also carry an Idempotency-Key
+-- each, whose records (the key claimed, the answer kept) are left out here:
+-- the ceiling is the booking's own SQL, which makes it no lower.
 -- Differences, none of which makes the ceiling lower: ids are made in SQL,
 -- time-ordered as the API's UUIDv7 are (a millisecond prefix, then random),
 -- timestamps are now(); a session with no free room falls back on the
