@@ -462,9 +462,13 @@ fn book_course(
         }))?;
         patients::lock(tx, patient_id)?;
         let facts = courses::facts(tx, &request, course::window(&request, clinic))?;
-        match course::plan(&request, &facts, clinic, None) {
+        let planned = course::plan_reading(&request, facts, clinic, None, |from, to| {
+            appointments::occupancy(tx, from, to, Some(patient_id))
+        });
+        match planned {
             Ok(plan) => return Ok(courses::insert(tx, &request, &plan, BY, clinic.now)?.id),
-            Err(refusal) => refused = Some(refusal),
+            Err(StoreError::Refused(refusal)) => refused = Some(refusal),
+            Err(other) => return Err(other),
         }
     }
     Err(refused.unwrap_or(Refusal::NoCapacityForSeries { next_start: None }).into())

@@ -3,7 +3,7 @@
 //! its appointments, cancelling what is left of it, and the response check
 //! at the protocol's chosen infusion.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Days, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -11,7 +11,7 @@ use super::access::Role;
 use super::appointment::{Appointment, AppointmentStatus};
 use super::calendar::Session;
 use super::patient::{IndicationCategory, PatientDetails};
-use super::protocol::{self, Occupancy, PlanRequest, Protocol, Shape, Slot};
+use super::protocol::{self, Occupancy, PlanRequest, Protocol, Search, Shape, Slot};
 use super::readiness::{gate, IntakeRecord, Purpose};
 use super::values::{CalendarDate, Id};
 use super::{Clinic, FieldError, Refusal};
@@ -193,10 +193,24 @@ impl CourseFacts {
     }
 }
 
-/// The dates whose occupancy a plan reads: from the earliest start (or
-/// today) to the end of the booking horizon; `None` when the start is
-/// beyond the horizon.
+/// How far from its first date a plan reads the clinic's occupancy first:
+/// enough for any protocol's series (three weeks at most) starting in the
+/// first week, with room for closures and full days. A plan that needs
+/// later dates reads on to the horizon ([`full_window`]).
+pub const FIRST_WINDOW_DAYS: u64 = 42;
+
+/// The dates whose occupancy a plan reads first: from the earliest start
+/// (or today) for [`FIRST_WINDOW_DAYS`], within the booking horizon;
+/// `None` when the start is beyond the horizon. Most series fit there, and
+/// reading the whole horizon cost a course booking more than its writes.
 pub fn window(request: &CourseRequest, clinic: &Clinic) -> Option<(NaiveDate, NaiveDate)> {
+    let (from, last) = full_window(request, clinic)?;
+    Some((from, last.min(from + Days::new(FIRST_WINDOW_DAYS))))
+}
+
+/// From the earliest start (or today) to the end of the booking horizon;
+/// `None` when the start is beyond the horizon.
+pub fn full_window(request: &CourseRequest, clinic: &Clinic) -> Option<(NaiveDate, NaiveDate)> {
     let today = clinic.today();
     let last = clinic.calendar.horizon_end(today);
     let from = request.earliest_start.get().max(today);
@@ -223,13 +237,15 @@ impl Plan {
 /// ([`eligibility`]), the booking gate, then the earliest series that fits.
 /// `keep_start` is the start an earlier attempt planned, when that attempt
 /// lost a room to a concurrent booking: a series that now starts elsewhere
-/// is refused, naming the new start, rather than booked unasked.
+/// is refused, naming the new start, rather than booked unasked. `None`:
+/// the occupancy read stops short of a date the search needs; read it to
+/// the horizon ([`full_window`]) and decide again.
 pub fn plan(
     request: &CourseRequest,
     facts: &CourseFacts,
     clinic: &Clinic,
     keep_start: Option<NaiveDate>,
-) -> Result<Plan, Refusal> {
+) -> Result<Option<Plan>, Refusal> {
     let protocol = facts
         .protocol
         .clone()
@@ -253,15 +269,40 @@ pub fn plan(
         earliest_start: request.earliest_start.get(),
         now: clinic.now,
     };
-    let series = protocol::plan(shape, wanted, &clinic.calendar, &facts.occupancy)
-        .ok_or(Refusal::NoCapacityForSeries { next_start: None })?;
+    let series = match protocol::search(shape, wanted, &clinic.calendar, &facts.occupancy) {
+        Search::Found(series) => series,
+        Search::NoneFits => return Err(Refusal::NoCapacityForSeries { next_start: None }),
+        Search::NeedsLaterDates => return Ok(None),
+    };
     let plan = Plan { protocol, shape, series };
     match keep_start {
         Some(kept) if plan.start() != Some(kept) => {
             Err(Refusal::NoCapacityForSeries { next_start: plan.start() })
         }
-        _ => Ok(plan),
+        _ => Ok(Some(plan)),
     }
+}
+
+/// [`plan`] on `facts`, whose occupancy covers [`window`]; when the search
+/// needs later dates, the occupancy to the horizon ([`full_window`]) from
+/// `read_on`, and [`plan`] again. The earliest series either way; most
+/// bookings never read past the first weeks.
+pub fn plan_reading<E: From<Refusal>>(
+    request: &CourseRequest,
+    mut facts: CourseFacts,
+    clinic: &Clinic,
+    keep_start: Option<NaiveDate>,
+    read_on: impl FnOnce(NaiveDate, NaiveDate) -> Result<Occupancy, E>,
+) -> Result<Plan, E> {
+    if let Some(plan) = plan(request, &facts, clinic, keep_start)? {
+        return Ok(plan);
+    }
+    if let Some((from, to)) = full_window(request, clinic) {
+        facts.occupancy = read_on(from, to)?;
+    }
+    let replanned = plan(request, &facts, clinic, keep_start)?;
+    // The whole horizon read, the search cannot need more.
+    Ok(replanned.ok_or(Refusal::NoCapacityForSeries { next_start: None })?)
 }
 
 /// Whether the patient may start `protocol`: it treats one of the patient's
@@ -604,7 +645,8 @@ mod tests {
         ];
         let clinic = clinic(wednesday_morning());
         for (asked, facts, kept, refused) in table {
-            let decided = plan(&asked, &facts, &clinic, kept);
+            let decided =
+                plan(&asked, &facts, &clinic, kept).map(|p| p.expect("the whole horizon was read"));
             assert_eq!(decided.as_ref().err().map(Refusal::code), refused, "{asked:?} {kept:?}");
             if let Err(Refusal::NoCapacityForSeries { next_start }) = decided {
                 // A start that moved is named; no series at all names none.
@@ -614,10 +656,13 @@ mod tests {
                 assert_eq!(plan.series.len(), 5);
             }
         }
-        assert_eq!(
-            window(&request("pain-5-day", date(2026, 11, 1)), &clinic),
-            Some((wed, date(2027, 6, 2)))
-        );
+        // The first read: six weeks from today (or the start), within the
+        // horizon; the whole of it when a search needs more.
+        let asked = request("pain-5-day", date(2026, 11, 1));
+        assert_eq!(window(&asked, &clinic), Some((wed, date(2027, 1, 13))));
+        assert_eq!(full_window(&asked, &clinic), Some((wed, date(2027, 6, 2))));
+        let late = request("pain-5-day", date(2027, 5, 31));
+        assert_eq!(window(&late, &clinic), Some((date(2027, 5, 31), date(2027, 6, 2))));
         assert_eq!(window(&request("pain-5-day", date(2027, 6, 3)), &clinic), None);
     }
 

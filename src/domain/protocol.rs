@@ -531,6 +531,10 @@ pub struct Occupancy {
     pub closures: Closures,
     /// Days on which the patient already has an active appointment.
     pub patient_days: BTreeSet<NaiveDate>,
+    /// The last date read, when it may stop short of the horizon (`None`:
+    /// the whole horizon): a search that needs a later date says so
+    /// ([`Search::NeedsLaterDates`]) instead of taking it for full.
+    pub known_until: Option<NaiveDate>,
 }
 
 impl Occupancy {
@@ -556,18 +560,52 @@ pub struct PlanRequest {
     pub now: DateTime<Utc>,
 }
 
+/// What [`search`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Search {
+    /// The earliest series that fits.
+    Found(Vec<Slot>),
+    /// None starts within the horizon.
+    NoneFits,
+    /// The occupancy stops ([`Occupancy::known_until`]) before a date the
+    /// search needs: read on to the horizon and search again.
+    NeedsLaterDates,
+}
+
 /// The earliest series that fits, or `None` if none starts within the
-/// horizon. Work grows with the horizon's days, not with bookings: the
-/// occupancy is a map the store reads once.
+/// horizon, on an occupancy read to the horizon.
 pub fn plan(
     shape: Shape,
     request: PlanRequest,
     calendar: &Calendar,
     occupancy: &Occupancy,
 ) -> Option<Vec<Slot>> {
+    match search(shape, request, calendar, occupancy) {
+        Search::Found(series) => Some(series),
+        Search::NoneFits | Search::NeedsLaterDates => None,
+    }
+}
+
+/// The earliest series that fits. Work grows with the days searched, not
+/// with bookings: the occupancy is a map the store reads once. On an
+/// occupancy read short of the horizon, the answer is the one the whole
+/// horizon gives, or [`Search::NeedsLaterDates`]: the starts are tried in
+/// order, and the first whose series needs a date beyond what was read
+/// stops the search, as a later start's success would not make it the
+/// earliest.
+pub fn search(
+    shape: Shape,
+    request: PlanRequest,
+    calendar: &Calendar,
+    occupancy: &Occupancy,
+) -> Search {
     let today = calendar.local_date(request.now);
     let first = request.earliest_start.max(today);
-    let last = calendar.horizon_end(today);
+    let horizon = calendar.horizon_end(today);
+    let last = occupancy.known_until.map_or(horizon, |known| known.min(horizon));
+    // Whether the search needed a date after `last` but within the horizon.
+    let short = last < horizon;
+    let beyond = std::cell::Cell::new(false);
     let sessions = match (request.allow_mixed_sessions, request.session) {
         (false, s) => [Some(s), None],
         (true, Session::Morning) => [Some(Session::Morning), Some(Session::Afternoon)],
@@ -577,8 +615,11 @@ pub fn plan(
     // session (the requested one, or either when mixing) with a free room
     // that has not begun.
     let pick = |date: NaiveDate| -> Option<Slot> {
+        if date > last {
+            beyond.set(short);
+            return None;
+        }
         if date < first
-            || date > last
             || !calendar.is_open(date, &occupancy.closures)
             || occupancy.patient_days.contains(&date)
         {
@@ -607,6 +648,7 @@ pub fn plan(
                 while let Some(d) = day.filter(|_| series.len() < count as usize) {
                     day = next(d);
                     if d > last {
+                        beyond.set(short);
                         break;
                     }
                     if !calendar.is_open(d, &occupancy.closures) {
@@ -618,10 +660,17 @@ pub fn plan(
                     }
                 }
                 if series.len() == count as usize {
-                    return Some(series);
+                    return Search::Found(series);
+                }
+                if beyond.get() {
+                    return Search::NeedsLaterDates;
                 }
             }
-            None
+            if short {
+                Search::NeedsLaterDates
+            } else {
+                Search::NoneFits
+            }
         }
         Shape::Weekly { per_week, weeks, min_gap_days } => {
             let monday =
@@ -648,10 +697,17 @@ pub fn plan(
                     picked == per_week
                 });
                 if fits {
-                    return Some(series);
+                    return Search::Found(series);
+                }
+                if beyond.get() {
+                    return Search::NeedsLaterDates;
                 }
             }
-            None
+            if short {
+                Search::NeedsLaterDates
+            } else {
+                Search::NoneFits
+            }
         }
     }
 }
@@ -704,6 +760,46 @@ mod tests {
     }
 
     const FIVE_DAY: Shape = Shape::Consecutive { count: 5, start_on: Some(Weekday::Mon) };
+
+    /// On an occupancy read only up to some date, a search finds what the
+    /// whole horizon gives, or asks for later dates; never another series.
+    /// Once the read reaches the full answer's last date, it finds it.
+    #[test]
+    fn a_search_on_a_short_read_finds_the_earliest_series_or_asks_for_more() {
+        let mut busy = empty();
+        busy.closures.insert(date(2026, 12, 9)); // Wednesday
+        busy.booked.insert((date(2026, 12, 7), Session::Morning), 4); // Monday full
+        busy.booked.insert((date(2026, 12, 15), Session::Morning), 4);
+        busy.booked.insert((date(2026, 12, 22), Session::Morning), 4);
+        busy.patient_days.insert(date(2026, 12, 17));
+        let shapes = [
+            FIVE_DAY,
+            Shape::Consecutive { count: 8, start_on: None },
+            Shape::Weekly { per_week: 2, weeks: 3, min_gap_days: 1 },
+            Shape::Weekly { per_week: 3, weeks: 2, min_gap_days: 0 },
+        ];
+        let full_booked = Occupancy { capacity: 0, ..Occupancy::default() };
+        for occupancy in [empty(), busy, full_booked] {
+            for shape in shapes {
+                let asked = request(Session::Morning, date(2026, 12, 3));
+                let whole = search(shape, asked, &calendar(26), &occupancy);
+                assert_ne!(whole, Search::NeedsLaterDates, "{shape:?}");
+                let needed = match &whole {
+                    Search::Found(series) => series.last().map(|s| s.date),
+                    _ => None,
+                };
+                for known in date(2026, 12, 2).iter_days().take(120) {
+                    let short = Occupancy { known_until: Some(known), ..occupancy.clone() };
+                    let found = search(shape, asked, &calendar(26), &short);
+                    if needed.is_some_and(|last| known >= last) {
+                        assert_eq!(found, whole, "{shape:?} known to {known}");
+                    } else {
+                        assert_eq!(found, Search::NeedsLaterDates, "{shape:?} known to {known}");
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn a_five_day_course_asked_on_a_wednesday_fills_next_week() {

@@ -14,7 +14,7 @@ use crate::domain::protocol::Protocol;
 use crate::domain::values::{Id, Reason};
 use crate::domain::Refusal;
 use crate::store::courses as store;
-use crate::store::{patients, protocols, retrying, DbConnection, StoreError};
+use crate::store::{appointments, patients, protocols, retrying, DbConnection, StoreError};
 
 use super::appointments::AppointmentResponse;
 use super::audit::{PatientId, Seen, Touched};
@@ -168,7 +168,9 @@ async fn plan_now<A: Admits>(
     ctx.db(move |conn| {
         let window = course::window(&request, &clinic);
         let facts = store::facts(conn, &request, window)?.seen_by(role);
-        Ok(course::plan(&request, &facts, &clinic, keep_start)?)
+        course::plan_reading(&request, facts, &clinic, keep_start, |from, to| {
+            appointments::occupancy(conn, from, to, Some(request.patient_id.as_str()))
+        })
     })
     .await
 }
@@ -204,7 +206,9 @@ pub async fn book_course(ctx: Ctx<Staff>, body: Json<CourseRequest>) -> Answer {
             patients::lock(tx, request.patient_id.as_str())?;
             let window = course::window(&request, &clinic);
             let facts = store::facts(tx, &request, window)?.seen_by(role);
-            let plan = course::plan(&request, &facts, &clinic, planned)?;
+            let plan = course::plan_reading(&request, facts, &clinic, planned, |from, to| {
+                appointments::occupancy(tx, from, to, Some(request.patient_id.as_str()))
+            })?;
             planned = plan.start();
             let booked = store::insert(tx, &request, &plan, &by, clinic.now)?;
             let protocol = plan.protocol;

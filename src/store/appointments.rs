@@ -597,7 +597,7 @@ pub fn occupancy(
         ));
     let rows: Vec<(Option<NaiveDate>, String, i64)> =
         UnionAll(UnionAll(UnionAll(rooms, sessions), closed), busy).load(conn)?;
-    let mut occupancy = Occupancy::default();
+    let mut occupancy = Occupancy { known_until: Some(to), ..Occupancy::default() };
     for (date, kind, n) in rows {
         match (date, kind.as_str()) {
             (_, CAPACITY) => occupancy.capacity = n,

@@ -11,12 +11,13 @@ use crate::domain::protocol::Occupancy;
 use crate::domain::Refusal;
 
 use super::locks;
-
-type Backend = <DbConnection as diesel::Connection>::Backend;
 use super::schema::{appointments as appointment_rows, courses};
 use super::{
     appointments, intake, new_id, patients, protocols, DbConnection, Found, Rows, StoreError,
 };
+
+/// The two-backend connection's backend, to name a row's columns by.
+type Backend = <DbConnection as diesel::Connection>::Backend;
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = courses)]

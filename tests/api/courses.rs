@@ -153,6 +153,43 @@ async fn plan_stores_nothing_and_matches_what_booking_makes() {
     assert_eq!(dates(&booked), dates(&res.body));
 }
 
+/// A plan reads the first weeks' occupancy first and reads on to the
+/// horizon only when the series needs it: with every clinic day of the
+/// next six weeks closed, plan and booking find the first series after.
+#[actix_web::test]
+async fn a_series_beyond_the_first_weeks_is_found_by_reading_on() {
+    use chrono::Datelike;
+
+    let app = TestApp::at_clinic_now().await;
+    let patient = app.ready_patient().await;
+    let closed = NaiveDate::from_ymd_opt(2026, 12, 3)
+        .unwrap()
+        .iter_days()
+        .take_while(|d| *d <= NaiveDate::from_ymd_opt(2027, 1, 15).unwrap());
+    for day in closed.filter(|d| d.weekday().number_from_monday() <= 5) {
+        let res = app
+            .post("/v1/closures")
+            .role(Role::Admin)
+            .json(&json!({"date": day.to_string(), "reason": "Renovation"}))
+            .send()
+            .await;
+        assert_eq!(res.status, 201, "{}", res.text);
+    }
+    let planned = app
+        .post("/v1/courses/plan")
+        .role(Role::Scheduler)
+        .json(&course(&patient, "pain-5-day", "morning"))
+        .send()
+        .await;
+    assert_eq!(planned.status, 200, "{}", planned.text);
+    assert_eq!(planned.body["appointments"][0]["date"], "2027-01-18");
+    let booked = app.booked_course(&course(&patient, "pain-5-day", "morning")).await;
+    assert_eq!(
+        dates(&booked),
+        ["2027-01-18", "2027-01-19", "2027-01-20", "2027-01-21", "2027-01-22"]
+    );
+}
+
 #[actix_web::test]
 async fn a_patient_who_is_not_ready_is_refused_with_the_open_items() {
     let app = TestApp::at_clinic_now().await;
@@ -581,7 +618,7 @@ async fn planning_a_ten_infusion_course_costs_the_same_queries_however_full_the_
 
     use diesel::connection::{Connection, InstrumentationEvent};
     use infusion_api::domain::course::{self, CourseRequest};
-    use infusion_api::store::courses;
+    use infusion_api::store::{appointments, courses};
 
     let app = TestApp::at_clinic_now().await;
     let patient = app.ready_patient().await;
@@ -602,7 +639,11 @@ async fn planning_a_ten_infusion_course_costs_the_same_queries_however_full_the_
         });
         let window = course::window(&request, &clinic);
         let facts = courses::facts(&mut conn, &request, window).unwrap();
-        let plan = course::plan(&request, &facts, &clinic, None).unwrap();
+        let patient_id = request.patient_id.as_str().to_owned();
+        let plan = course::plan_reading(&request, facts, &clinic, None, |from, to| {
+            appointments::occupancy(&mut conn, from, to, Some(&patient_id))
+        })
+        .unwrap();
         conn.set_instrumentation(|_: InstrumentationEvent<'_>| {});
         assert_eq!(plan.series.len(), 10);
         count.load(Ordering::SeqCst)
