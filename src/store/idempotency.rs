@@ -66,12 +66,22 @@ pub fn try_lock(conn: &mut DbConnection, hash: i32) -> Result<bool, StoreError> 
     Ok(locked.locked)
 }
 
-/// Stores `answer`, replacing an expired answer to the same key.
+/// Stores `answer`, replacing an expired answer to the same key: one
+/// statement when there is none, as there mostly is not (the delete came
+/// first on every keyed write).
 pub fn remember(conn: &mut DbConnection, answer: &StoredAnswer) -> Result<(), StoreError> {
-    diesel::delete(keys::table.find((&answer.caller, &answer.idempotency_key)))
-        .filter(keys::expires_at.le(answer.created_at))
-        .execute(conn)?;
-    diesel::insert_into(keys::table).values(answer).execute(conn)?;
+    // `ON CONFLICT` per backend: diesel's MultiConnection has none.
+    let insert = diesel::insert_into(keys::table).values(answer).on_conflict_do_nothing();
+    let stored = match conn {
+        DbConnection::Pg(pg) => insert.execute(pg)?,
+        DbConnection::Sqlite(sqlite) => insert.execute(sqlite)?,
+    };
+    if stored == 0 {
+        diesel::delete(keys::table.find((&answer.caller, &answer.idempotency_key)))
+            .filter(keys::expires_at.le(answer.created_at))
+            .execute(conn)?;
+        diesel::insert_into(keys::table).values(answer).execute(conn)?;
+    }
     Ok(())
 }
 
