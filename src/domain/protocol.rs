@@ -635,6 +635,15 @@ pub fn search(
         })
     };
     let next = |d: NaiveDate| d.checked_add_days(Days::new(1));
+    // After a start is tried: its series when whole; a stop when it needed
+    // a date not read; else on to the next start.
+    let verdict = |series: Vec<Slot>, whole: bool| match (whole, beyond.get()) {
+        (true, _) => Some(Search::Found(series)),
+        (false, true) => Some(Search::NeedsLaterDates),
+        (false, false) => None,
+    };
+    // Every start up to `last` tried.
+    let exhausted = if short { Search::NeedsLaterDates } else { Search::NoneFits };
     match shape {
         Shape::Consecutive { count, start_on } => {
             let mut start = Some(first);
@@ -659,18 +668,12 @@ pub fn search(
                         None => break,
                     }
                 }
-                if series.len() == count as usize {
-                    return Search::Found(series);
-                }
-                if beyond.get() {
-                    return Search::NeedsLaterDates;
+                let whole = series.len() == count as usize;
+                if let Some(done) = verdict(series, whole) {
+                    return done;
                 }
             }
-            if short {
-                Search::NeedsLaterDates
-            } else {
-                Search::NoneFits
-            }
+            exhausted
         }
         Shape::Weekly { per_week, weeks, min_gap_days } => {
             let monday =
@@ -696,18 +699,11 @@ pub fn search(
                     }
                     picked == per_week
                 });
-                if fits {
-                    return Search::Found(series);
-                }
-                if beyond.get() {
-                    return Search::NeedsLaterDates;
+                if let Some(done) = verdict(series, fits) {
+                    return done;
                 }
             }
-            if short {
-                Search::NeedsLaterDates
-            } else {
-                Search::NoneFits
-            }
+            exhausted
         }
     }
 }
