@@ -331,7 +331,7 @@ pub(super) fn insert_all(
             course_id: new.course_id.as_deref(),
         })
         .collect();
-    let (Some(first), false) = (new.first(), rows.is_empty()) else {
+    let Some(first) = new.first() else {
         return Ok(Vec::new());
     };
     let insert = InsertBookings {
@@ -350,7 +350,8 @@ pub(super) fn insert_all(
     if no_room {
         return Err(Refusal::SlotFull.into());
     }
-    // Every row's date is its patient's: a course's rows are one patient's.
+    // A taken patient day is named by the first date: a single booking's
+    // own (a course takes any of its refusals as a lost race).
     let inserted = taken(inserted, first.date)?;
     if inserted.len() < rows.len() {
         return Err(StoreError::LostRace);

@@ -67,8 +67,8 @@ pub fn try_lock(conn: &mut DbConnection, hash: i32) -> Result<bool, StoreError> 
 }
 
 /// Stores `answer`, replacing an expired answer to the same key: one
-/// statement when there is none, as there mostly is not (the delete came
-/// first on every keyed write).
+/// statement when there is none, as there mostly is not (deleting first
+/// cost every keyed write a statement).
 pub fn remember(conn: &mut DbConnection, answer: &StoredAnswer) -> Result<(), StoreError> {
     // `ON CONFLICT` per backend: diesel's MultiConnection has none.
     let insert = diesel::insert_into(keys::table).values(answer).on_conflict_do_nothing();

@@ -70,7 +70,11 @@ impl<L: diesel::query_builder::QueryId, R: diesel::query_builder::QueryId>
     const HAS_STATIC_QUERY_ID: bool = L::HAS_STATIC_QUERY_ID && R::HAS_STATIC_QUERY_ID;
 }
 
-impl<L: diesel::query_builder::Query, R> diesel::query_builder::Query for UnionAll<L, R> {
+impl<L, R> diesel::query_builder::Query for UnionAll<L, R>
+where
+    L: diesel::query_builder::Query,
+    R: diesel::query_builder::Query<SqlType = L::SqlType>,
+{
     type SqlType = L::SqlType;
 }
 
