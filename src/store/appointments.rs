@@ -228,35 +228,78 @@ pub fn list(
     query.load(conn)?.into_iter().map(Appointment::try_from).collect()
 }
 
-/// Active rooms free in a session, in name order.
-fn free_rooms(
-    conn: &mut DbConnection,
-    date: NaiveDate,
-    session: Session,
-) -> Result<Vec<String>, StoreError> {
-    let taken = appointments::table
-        .filter(appointments::date.eq(date))
-        .filter(appointments::session.eq(session.as_str()))
-        .filter(HoldsSlot)
-        .select(appointments::room_id);
-    Ok(rooms::table
-        .filter(rooms::active.eq(true))
-        .filter(rooms::id.ne_all(taken))
-        .order((rooms::name, rooms::id))
-        .select(rooms::id)
-        .load(conn)?)
-}
-
 /// The first free room of a session; `slot_full` if there is none.
 fn first_free_room(
     conn: &mut DbConnection,
     date: NaiveDate,
     session: Session,
 ) -> Result<String, StoreError> {
-    free_rooms(conn, date, session)?
-        .into_iter()
-        .next()
+    let room = FirstFreeRoom(date.into_sql::<Date>(), session.as_str().into_sql::<Text>());
+    SelectFirstFreeRoom(room)
+        .get_result::<Option<String>>(conn)?
         .ok_or(StoreError::Refused(Refusal::SlotFull))
+}
+
+/// `(SELECT rooms.id …)`: the first active room, in name order, free in the
+/// session whose date and name the fragments `.0` and `.1` give (bound
+/// values for a move, a `VALUES` row's columns for [`InsertBookings`]),
+/// or NULL: the one rule by which a booking or a move takes its room.
+struct FirstFreeRoom<D, S>(D, S);
+
+impl<D, S, DB> QueryFragment<DB> for FirstFreeRoom<D, S>
+where
+    DB: diesel::backend::Backend,
+    D: QueryFragment<DB>,
+    S: QueryFragment<DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.push_sql(
+            "(SELECT rooms.id FROM rooms WHERE rooms.active = TRUE AND rooms.id NOT IN \
+             (SELECT appointments.room_id FROM appointments WHERE appointments.date = ",
+        );
+        self.0.walk_ast(out.reborrow())?;
+        out.push_sql(" AND appointments.session = ");
+        self.1.walk_ast(out.reborrow())?;
+        out.push_sql(" AND ");
+        out.push_sql(HOLDS_SLOT_SQL);
+        out.push_sql(") ORDER BY rooms.name, rooms.id LIMIT 1)");
+        Ok(())
+    }
+}
+
+/// `SELECT` [`FirstFreeRoom`]: the room alone.
+struct SelectFirstFreeRoom<D, S>(FirstFreeRoom<D, S>);
+
+impl<D, S> QueryId for SelectFirstFreeRoom<D, S> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<D, S> diesel::query_builder::Query for SelectFirstFreeRoom<D, S> {
+    type SqlType = Nullable<Text>;
+}
+
+impl<D, S, Conn> RunQueryDsl<Conn> for SelectFirstFreeRoom<D, S> {}
+
+impl<D, S, DB> QueryFragment<DB> for SelectFirstFreeRoom<D, S>
+where
+    DB: diesel::backend::Backend,
+    FirstFreeRoom<D, S>: QueryFragment<DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.push_sql("SELECT ");
+        self.0.walk_ast(out.reborrow())
+    }
+}
+
+/// A column of [`InsertBookings`]'s `VALUES` list, by name.
+struct ValuesColumn(&'static str);
+
+impl<DB: diesel::backend::Backend> QueryFragment<DB> for ValuesColumn {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.push_sql(self.0);
+        Ok(())
+    }
 }
 
 /// Whether the patient holds an active appointment on `date`, other than `except`.
@@ -337,6 +380,7 @@ pub(super) fn insert_all(
     let insert = InsertBookings {
         rows: &rows,
         now: now.naive_utc(),
+        room: FirstFreeRoom(ValuesColumn("b.column3"), ValuesColumn("b.column4")),
         returning: AppointmentRow::as_select(),
     };
     let inserted = insert.load::<AppointmentRow>(conn).map_err(StoreError::from);
@@ -374,9 +418,9 @@ struct BookingRow<'a> {
 }
 
 /// `INSERT INTO appointments … SELECT … FROM (VALUES …) … RETURNING …`:
-/// scheduled bookings, each in the first active room its session has free
-/// (in name order, as [`free_rooms`]), chosen by a subquery on the row's own
-/// date and session, and only on dates not closed; the rows as stored.
+/// scheduled bookings, each in its session's [`FirstFreeRoom`] (a subquery
+/// on the row's own date and session), and only on dates not closed; the
+/// rows as stored.
 /// One round trip however many rows: a five-infusion course was ten (a room
 /// query and an insert each), then a closures query and two to read it back.
 /// A session without a free room leaves its row's room NULL, which the
@@ -391,6 +435,8 @@ struct BookingRow<'a> {
 struct InsertBookings<'a, S> {
     rows: &'a [BookingRow<'a>],
     now: NaiveDateTime,
+    /// Each row's room.
+    room: FirstFreeRoom<ValuesColumn, ValuesColumn>,
     /// The columns returned.
     returning: S,
 }
@@ -422,12 +468,10 @@ where
         out.push_sql(
             "INSERT INTO appointments (id, patient_id, room_id, date, session, starts_at, \
              status, route, course_id, created_at, updated_at) \
-             SELECT b.column1, b.column2, (SELECT rooms.id FROM rooms WHERE rooms.active = TRUE \
-             AND rooms.id NOT IN (SELECT appointments.room_id FROM appointments \
-             WHERE appointments.date = b.column3 AND appointments.session = b.column4 AND ",
+             SELECT b.column1, b.column2, ",
         );
-        out.push_sql(HOLDS_SLOT_SQL);
-        out.push_sql(") ORDER BY rooms.name, rooms.id LIMIT 1), b.column3, b.column4, b.column5, ");
+        self.room.walk_ast(out.reborrow())?;
+        out.push_sql(", b.column3, b.column4, b.column5, ");
         out.push_sql(&format!("'{}'", AppointmentStatus::Scheduled.as_str()));
         out.push_sql(", b.column6, b.column7, ");
         out.push_bind_param::<Timestamp, _>(&self.now)?;
