@@ -130,6 +130,8 @@ pub struct Settings {
     pub referral_valid_days: u32,
     /// Age at which an ongoing-treatment attestation stops counting.
     pub attestation_valid_days: u32,
+    /// Database connections per process (`DB_POOL_SIZE`): by default
+    /// [`default_pool_size`].
     pub db_pool_size: u32,
     /// The fraction a course's score must improve by at its response check
     /// (0.3 is 30%) before no clinician review is flagged.
@@ -599,7 +601,8 @@ impl Settings {
         let screening_valid_days = number("SCREENING_VALID_DAYS", 30, 1, 3650);
         let referral_valid_days = number("REFERRAL_VALID_DAYS", 365, 1, 3650);
         let attestation_valid_days = number("ATTESTATION_VALID_DAYS", 365, 1, 3650);
-        let db_pool_size = number("DB_POOL_SIZE", 8, 1, 256);
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let db_pool_size = number("DB_POOL_SIZE", default_pool_size(&database, cores), 1, 256);
         let jwt_max_lifetime_minutes = number(
             "JWT_MAX_LIFETIME_MINUTES",
             DEFAULT_JWT_MAX_LIFETIME_MINUTES,
@@ -927,6 +930,19 @@ fn parse_weekdays(list: &str) -> Result<Vec<Weekday>, String> {
     Ok(days)
 }
 
+/// Connections per process when `DB_POOL_SIZE` is unset: 8 on PostgreSQL;
+/// on SQLite one more than the machine's cores, and no more than 8. SQLite
+/// admits one writer at a time, so connections beyond the cores only let the
+/// scheduler pause the writer whose turn it is while the others wait on it:
+/// on 2 cores, 3 connections booked 10% faster than 8, with a p99 of 17.5 ms
+/// against 23.5 (`make bench`'s booking scenario, interleaved runs).
+pub fn default_pool_size(database: &DatabaseTarget, cores: usize) -> u32 {
+    match database {
+        DatabaseTarget::Postgres(_) => 8,
+        DatabaseTarget::Sqlite(_) => u32::try_from(cores).map_or(8, |n| n.saturating_add(1).min(8)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -946,6 +962,24 @@ mod tests {
     }
 
     const SECRET: (&str, &str) = ("JWT_SECRET", "k7Qw9zR2pL4xV8nB1mT6yH3cF5jD0sGe");
+
+    #[test]
+    fn the_pool_of_sqlite_follows_the_cores_and_postgres_keeps_eight() {
+        let sqlite = DatabaseTarget::Sqlite("data/x.db".into());
+        let postgres = DatabaseTarget::parse("postgres://u@h/db").unwrap();
+        for (database, cores, size) in [
+            (&sqlite, 1, 2),
+            (&sqlite, 2, 3),
+            (&sqlite, 7, 8),
+            (&sqlite, 64, 8),
+            (&postgres, 2, 8),
+            (&postgres, 64, 8),
+        ] {
+            assert_eq!(default_pool_size(database, cores), size, "{database:?} on {cores} cores");
+        }
+        let chosen = settings(&[SECRET, ("DB_POOL_SIZE", "5")]).unwrap();
+        assert_eq!(chosen.db_pool_size, 5);
+    }
 
     #[test]
     fn defaults_follow_the_domain() {

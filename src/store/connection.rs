@@ -2,7 +2,7 @@
 //! that do not fail with "database is locked" on SQLite.
 
 use std::cell::RefCell;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
@@ -24,6 +24,30 @@ pub enum DbConnection {
 /// How long a SQLite writer waits for the lock before giving up.
 const SQLITE_BUSY_TIMEOUT_MS: u32 = 10_000;
 
+/// A pool's SQLite writer turn: the writers that wait for it are served in
+/// the order they came. A plain mutex's unlock lets the thread that just
+/// committed take the turn again ahead of writers that have waited longer,
+/// which lengthens the tail of the queue.
+#[derive(Debug, Default)]
+pub struct WriterTurn(parking_lot::Mutex<()>);
+
+impl WriterTurn {
+    fn wait(&self) -> Turn<'_> {
+        Turn(Some(self.0.lock()))
+    }
+}
+
+/// The turn while it is held; handed to the longest waiter when dropped.
+struct Turn<'a>(Option<parking_lot::MutexGuard<'a, ()>>);
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        if let Some(guard) = self.0.take() {
+            parking_lot::MutexGuard::unlock_fair(guard);
+        }
+    }
+}
+
 /// Opens connections of the backend the target names. The derived
 /// `MultiConnection::establish` tries every backend and hides the real error;
 /// this one reports what the chosen backend said.
@@ -31,7 +55,7 @@ const SQLITE_BUSY_TIMEOUT_MS: u32 = 10_000;
 pub struct ConnectionManager {
     target: DatabaseTarget,
     /// The pool's SQLite writer turn: see [`write_transaction`].
-    writer: Arc<Mutex<()>>,
+    writer: Arc<WriterTurn>,
 }
 
 impl ConnectionManager {
@@ -49,18 +73,18 @@ impl ConnectionManager {
 pub struct Pooled {
     conn: DbConnection,
     suspect: bool,
-    writer: Arc<Mutex<()>>,
+    writer: Arc<WriterTurn>,
 }
 
 thread_local! {
     /// The writer turn of the pool whose connection this thread works on,
     /// set by [`Pooled::run`] for [`write_transaction`].
-    static WRITER: RefCell<Option<Arc<Mutex<()>>>> = const { RefCell::new(None) };
+    static WRITER: RefCell<Option<Arc<WriterTurn>>> = const { RefCell::new(None) };
 }
 
 /// Puts back the thread's previous writer turn when [`Pooled::run`] ends,
 /// even by a panic.
-struct RestoreWriter(Option<Arc<Mutex<()>>>);
+struct RestoreWriter(Option<Arc<WriterTurn>>);
 
 impl Drop for RestoreWriter {
     fn drop(&mut self) {
@@ -130,7 +154,8 @@ impl ConnectionManager {
                     "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS};
                      PRAGMA journal_mode = WAL;
                      PRAGMA synchronous = NORMAL;
-                     PRAGMA foreign_keys = ON;"
+                     PRAGMA foreign_keys = ON;
+                     PRAGMA wal_autocheckpoint = 0;"
                 ))
                 .map_err(r2d2::Error::QueryError)?;
                 Ok(DbConnection::Sqlite(conn))
@@ -169,6 +194,9 @@ pub fn build_pool(target: &DatabaseTarget, size: u32) -> Result<DbPool, StoreErr
     let manager = ConnectionManager::new(target.clone());
     // Probe once directly: r2d2 reports only a timeout, this gives the cause.
     manager.connect().map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    if let DatabaseTarget::Sqlite(_) = target {
+        checkpoint_in_background(&manager)?;
+    }
     r2d2::Pool::builder()
         .max_size(size)
         // Every connection opened up front: a burst of requests finds them
@@ -179,6 +207,64 @@ pub fn build_pool(target: &DatabaseTarget, size: u32) -> Result<DbPool, StoreErr
         .connection_timeout(Duration::from_secs(10))
         .build(manager)
         .map_err(|e| StoreError::Unavailable(e.to_string()))
+}
+
+/// How often a pool's checkpointer copies SQLite's write-ahead log into the
+/// database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+
+/// The log's length, in pages, from which the checkpointer copies what is
+/// left within the writer turn, so that the next writer starts the log over
+/// (32 MiB): the turn is held for milliseconds, at most every few tenths of
+/// a second under `make bench`'s load.
+const RESTART_AT_FRAMES: i32 = 8192;
+
+/// What `PRAGMA wal_checkpoint` reports that the checkpointer reads: the
+/// pages in the log.
+#[derive(diesel::QueryableByName)]
+struct Checkpoint {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    log: i32,
+}
+
+/// Copies SQLite's write-ahead log into the database file on a thread and a
+/// connection of its own, every [`CHECKPOINT_EVERY`], for as long as the
+/// pool of `manager` lives.
+///
+/// SQLite's own checkpoint runs in the commit that fills the log, within
+/// the writer turn, so every queued writer waited for its copy and `fsync`,
+/// several milliseconds each few thousand pages. Here the copy runs beside
+/// the writers, and past [`RESTART_AT_FRAMES`] what they wrote meanwhile is
+/// copied within the turn, so that the next writer finds the log all copied
+/// and starts it over: the log stays near 32 MiB at most.
+fn checkpoint_in_background(manager: &ConnectionManager) -> Result<(), StoreError> {
+    let unavailable = |e: String| StoreError::Unavailable(format!("the checkpointer: {e}"));
+    let DbConnection::Sqlite(mut conn) = manager.open().map_err(|e| unavailable(e.to_string()))?
+    else {
+        return Ok(());
+    };
+    let pool = Arc::downgrade(&manager.writer);
+    let mut checkpoint = move || {
+        diesel::sql_query("PRAGMA wal_checkpoint(PASSIVE)").get_result::<Checkpoint>(&mut conn)
+    };
+    std::thread::Builder::new()
+        .name("sqlite-checkpoint".into())
+        .spawn(move || loop {
+            std::thread::sleep(CHECKPOINT_EVERY);
+            let Some(writer) = pool.upgrade() else { break };
+            let done = checkpoint().and_then(|beside| {
+                if beside.log >= RESTART_AT_FRAMES {
+                    let _turn = writer.wait();
+                    checkpoint()?;
+                }
+                Ok(())
+            });
+            if let Err(e) = done {
+                log::warn!("SQLite checkpoint: {e}");
+            }
+        })
+        .map(drop)
+        .map_err(|e| unavailable(e.to_string()))
 }
 
 /// Runs `f` in a transaction that takes the write lock up front: `BEGIN
@@ -201,7 +287,7 @@ where
     let writer = WRITER.with(|w| w.borrow().clone());
     let _turn = match conn {
         DbConnection::Sqlite(inner) => {
-            let turn = writer.as_deref().map(|w| w.lock().unwrap_or_else(PoisonError::into_inner));
+            let turn = writer.as_deref().map(WriterTurn::wait);
             AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?;
             turn
         }

@@ -372,3 +372,55 @@ fn a_sqlite_writer_waits_only_for_writers_on_its_own_file() {
     }
     assert!(b_got_through, "a write on b waited for one on a");
 }
+
+/// SQLite's write-ahead log is copied into the database file by the pool's
+/// checkpointer within moments of a write, beside the writers, instead of
+/// by the writer whose commit fills the log (SQLite's own rule, at 1,000
+/// pages): read with `immutable=1`, which ignores the log, the file itself
+/// holds a small write soon after it commits.
+#[test]
+fn a_sqlite_write_reaches_the_database_file_without_a_full_log() {
+    use std::time::{Duration, Instant};
+
+    use diesel::connection::SimpleConnection;
+    use diesel::sql_types::BigInt;
+    use diesel::{Connection, QueryableByName, RunQueryDsl, SqliteConnection};
+    use infusion_api::config::DatabaseTarget;
+    use infusion_api::store::{build_pool, write_transaction, StoreError};
+
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+
+    let path = std::env::temp_dir()
+        .join(format!("infusion-checkpoint-{}.sqlite3", uuid::Uuid::now_v7().simple()));
+    let pool = build_pool(&DatabaseTarget::Sqlite(path.clone()), 1).unwrap();
+    let mut conn = pool.get().unwrap();
+    conn.run(|conn| {
+        write_transaction(conn, |conn| {
+            conn.batch_execute("CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1), (2);")?;
+            Ok::<_, StoreError>(())
+        })
+    })
+    .unwrap();
+    let in_the_file = || {
+        let mut file =
+            SqliteConnection::establish(&format!("file:{}?immutable=1", path.display())).ok()?;
+        let count = diesel::sql_query("SELECT count(*) AS n FROM t").get_result::<Count>(&mut file);
+        count.ok().map(|c| c.n)
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut rows = in_the_file();
+    while rows != Some(2) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+        rows = in_the_file();
+    }
+    drop(conn);
+    drop(pool);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    assert_eq!(rows, Some(2), "the rows stayed in the write-ahead log");
+}
