@@ -461,8 +461,8 @@ pub fn list_screenings(
 
 // ---- readiness ----------------------------------------------------------------
 
-/// Everything readiness reads about a patient, in five small statements
-/// (two of them the patient's own, as `patients::find` reads it);
+/// Everything readiness reads about a patient, in four small statements
+/// (one of them the patient's own, as `patients::find` reads it);
 /// `None` when there is no such patient.
 pub fn intake_record(
     conn: &mut DbConnection,

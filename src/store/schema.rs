@@ -38,7 +38,6 @@ diesel::table! {
 }
 
 diesel::joinable!(patient_identifiers -> patients (patient_id));
-diesel::allow_tables_to_appear_in_same_query!(patients, patient_identifiers);
 
 diesel::table! {
     rooms (id) {
@@ -223,6 +222,7 @@ diesel::joinable!(appointments -> courses (course_id));
 diesel::allow_tables_to_appear_in_same_query!(
     patients,
     patient_indications,
+    patient_identifiers,
     rooms,
     closures,
     appointments,
