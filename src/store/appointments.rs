@@ -322,14 +322,15 @@ fn patient_booked_on(
 /// `moving` there): the patient's intake record, the date's closures, and
 /// whether the patient holds another appointment that day. Takes the date's
 /// and the rooms' shared locks first, so the date cannot be closed nor a
-/// room deactivated before commit.
+/// room deactivated before commit, and the slot's own lock, so bookings of
+/// one session take their rooms one after another.
 pub fn slot_facts(
     conn: &mut DbConnection,
     patient_id: &str,
     slot: SlotRequest,
     moving: Option<&str>,
 ) -> Result<SlotFacts, StoreError> {
-    locks::lock_slots(conn, [slot.date])?;
+    locks::lock_slots(conn, [(slot.date, slot.session)])?;
     Ok(SlotFacts {
         intake: intake::intake_record(conn, patient_id)?,
         closures: closures::dates_between(conn, slot.date, slot.date)?,

@@ -101,9 +101,10 @@ fn history(conn: &mut DbConnection, patient_id: &str) -> Result<Vec<PastCourse>,
 
 /// Writes a decided course: the course, then its infusions, each in a free
 /// room of its session, in one statement ([`appointments::insert_all`]); the
-/// course as stored. Holds the rooms and each date first (the rooms, then
-/// dates ascending: the one lock order), so that no room is deactivated nor
-/// date closed before commit; one closed or emptied of rooms since the plan
+/// course as stored. Holds the rooms, each date and each slot first (the
+/// one lock order of [`locks::lock_slots`]), so that no room is deactivated
+/// nor date closed before commit and the bookings of a session take their
+/// rooms one after another; one closed or emptied of rooms since the plan
 /// was read refuses the write. Losing a room, a date or the patient's day to
 /// a concurrent write is [`StoreError::LostRace`]: the whole course is
 /// planned again.
@@ -115,7 +116,7 @@ pub fn insert(
     now: DateTime<Utc>,
 ) -> Result<Course, StoreError> {
     let series = &plan.series;
-    locks::lock_slots(conn, series.iter().map(|s| s.date))?;
+    locks::lock_slots(conn, series.iter().map(|s| (s.date, s.session)))?;
     let id = new_id();
     let row = diesel::insert_into(courses::table)
         .values((

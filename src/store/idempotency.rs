@@ -5,11 +5,9 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
+use super::locks::KEY_LOCKS;
 use super::schema::idempotency_keys as keys;
 use super::{DbConnection, StoreError};
-
-/// Advisory lock namespace of idempotency keys (see `store::locks`).
-const KEY_LOCKS: i32 = 1503;
 
 /// A stored answer, and what identifies the request it answered.
 #[derive(Clone, Debug, PartialEq, Eq, Queryable, Selectable, Insertable)]
