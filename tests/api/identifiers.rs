@@ -45,10 +45,18 @@ async fn identifiers_are_stored_and_shown_wherever_the_patient_is() {
     assert_eq!(without["identifiers"], json!([]));
 
     // An EHR registers its patient with its record numbers; they come back
-    // in system, then value order, values trimmed.
+    // in system, then value order, values trimmed. Two indications as well:
+    // the read joins both lists, and each shows once.
+    let indications = json!([
+        {"code": "chronic_pain", "subtype": "crps", "diagnosis": null},
+        {"code": "migraine", "subtype": null, "diagnosis": null}
+    ]);
     let body = with(
         demographics(),
-        json!({"identifiers": [ident(URL, " 0042 "), ident(OID, "MRN-9"), ident(OID, "MRN-10")]}),
+        json!({
+            "identifiers": [ident(URL, " 0042 "), ident(OID, "MRN-9"), ident(OID, "MRN-10")],
+            "indications": [{"code": "migraine"}, {"code": "chronic_pain", "subtype": "crps"}]
+        }),
     );
     let res = app.post("/v1/patients").role(Role::Integration).json(&body).send().await;
     assert_eq!(res.status, 201, "{}", res.text);
@@ -60,6 +68,7 @@ async fn identifiers_are_stored_and_shown_wherever_the_patient_is() {
     for role in [Role::Admin, Role::Clinician, Role::Scheduler, Role::Integration] {
         let read = app.get(&format!("/v1/patients/{id}")).role(role).send().await;
         assert_eq!(read.body["identifiers"], shown, "{role:?}");
+        assert_eq!(read.body["indications"], indications, "{role:?}");
         let list = app.get("/v1/patients").role(role).send().await;
         assert_eq!(list.body["items"][0]["identifiers"], json!([]), "{role:?}");
         assert_eq!(list.body["items"][1]["identifiers"], shown, "{role:?}");
