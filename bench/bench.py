@@ -54,6 +54,9 @@ PG_SERVER = "postgres://postgres@127.0.0.1:5432"
 PG_DB = "infusion_bench"
 PORT = 18080
 THREADS, CONNECTIONS = 2, 16
+# The API's defaults follow the cores: its workers, and SQLite's connections
+# (config::default_pool_size).
+CORES = len(os.sched_getaffinity(0))
 
 # BENCH_QUICK=1: one round of each comparison, for a check of the harness
 # (its report says so; the committed one comes from a full run).
@@ -652,8 +655,9 @@ def report(pg, sqlite, ceilings, startup, rss, seeded, seconds, rounds, verifica
         "cancellations).",
         "",
         f"**Load:** wrk, {THREADS} threads, {CONNECTIONS} connections, {seconds} s per run after "
-        "a 2 s warm-up of each scenario; the API on its defaults (8 database connections, "
-        "2 workers, request log on). pgbench: 16 clients, 2 threads, prepared statements, on the "
+        "a 2 s warm-up of each scenario; the API on its defaults (database connections: 8 on "
+        f"PostgreSQL, {min(CORES + 1, 8)} on SQLite; {CORES} workers; request log on). pgbench: "
+        "16 clients, 2 threads, prepared statements, on the "
         f"same database, {seconds} s per run, while the API is up and idle.",
         "",
         "## PostgreSQL: the API against pgbench",
