@@ -96,6 +96,40 @@ where
 
 impl<L, R, Conn> diesel::RunQueryDsl<Conn> for UnionAll<L, R> {}
 
+/// `Q`, prepared and planned on each execution instead of once per
+/// connection. For a lookup on a table that can be nearly empty when its
+/// statistics are taken and then grows fast (the kept idempotency answers,
+/// on a fresh database or after the expired ones are pruned): PostgreSQL
+/// plans it as a sequential scan then, and a connection keeps that plan
+/// until autovacuum analyzes the table again.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Replanned<Q>(pub Q);
+
+impl<Q> diesel::query_builder::QueryId for Replanned<Q> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<Q: diesel::query_builder::Query> diesel::query_builder::Query for Replanned<Q> {
+    type SqlType = Q::SqlType;
+}
+
+impl<Q, DB> diesel::query_builder::QueryFragment<DB> for Replanned<Q>
+where
+    DB: diesel::backend::Backend,
+    Q: diesel::query_builder::QueryFragment<DB>,
+{
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, DB>,
+    ) -> diesel::QueryResult<()> {
+        out.unsafe_to_cache_prepared();
+        self.0.walk_ast(out)
+    }
+}
+
+impl<Q, Conn> diesel::RunQueryDsl<Conn> for Replanned<Q> {}
+
 use crate::domain::Refusal;
 
 /// What can go wrong below the domain.
