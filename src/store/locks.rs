@@ -43,7 +43,7 @@ pub fn lock(conn: &mut DbConnection, guard: Guard, mode: Mode) -> Result<(), Sto
         return Ok(());
     };
     let (space, key) = match guard {
-        Guard::Date(date) => (DATE_LOCKS, date.num_days_from_ce()),
+        Guard::Date(date) => (DATE_LOCKS, date_key(date)),
         Guard::Rooms => (ROOM_LOCKS, 0),
     };
     let function = function(mode);
@@ -74,7 +74,7 @@ pub fn lock_slots(
         slots.into_iter().map(|(date, session)| slot_key(date, session)).collect();
     slots.sort_unstable();
     slots.dedup();
-    // A slot's key holds its date's: `key / 2`, in the same order.
+    // A slot's key holds its date's: `key / 2` (`slot_key`), in the same order.
     let mut dates: Vec<i32> = slots.iter().map(|k| k / 2).collect();
     dates.dedup();
     let (spaces, keys): (Vec<String>, Vec<String>) = std::iter::once((ROOM_LOCKS, 0))
@@ -97,18 +97,45 @@ pub fn lock_slots(
     Ok(())
 }
 
-/// The key of a slot's lock: its date's key, doubled, and its session.
+/// The key of a date's lock, which closing the date and booking on it share.
+fn date_key(date: NaiveDate) -> i32 {
+    date.num_days_from_ce()
+}
+
+/// The key of a slot's lock: its date's key, doubled, and its session, so
+/// that halving it gives the date's key back.
 fn slot_key(date: NaiveDate, session: Session) -> i32 {
     let half = match session {
         Session::Morning => 0,
         Session::Afternoon => 1,
     };
-    date.num_days_from_ce() * 2 + half
+    date_key(date) * 2 + half
 }
 
 fn function(mode: Mode) -> &'static str {
     match mode {
         Mode::Shared => "pg_advisory_xact_lock_shared",
         Mode::Exclusive => "pg_advisory_xact_lock",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_slot_key_halves_to_its_date_key_and_orders_as_its_slot() {
+        let monday = NaiveDate::from_ymd_opt(2026, 12, 7).unwrap();
+        let tuesday = NaiveDate::from_ymd_opt(2026, 12, 8).unwrap();
+        let keys = [
+            slot_key(monday, Session::Morning),
+            slot_key(monday, Session::Afternoon),
+            slot_key(tuesday, Session::Morning),
+            slot_key(tuesday, Session::Afternoon),
+        ];
+        assert!(keys.windows(2).all(|w| w[0] < w[1]), "{keys:?}");
+        for (key, date) in keys.iter().zip([monday, monday, tuesday, tuesday]) {
+            assert_eq!(key / 2, date_key(date), "{date}");
+        }
     }
 }
