@@ -117,7 +117,12 @@ pub fn after(conn: &mut DbConnection, filter: &Filter) -> Result<Vec<FedEvent>, 
     let Position { tx, seq } = filter.after;
     let mut query = rows::table
         .select(EventRow::as_select())
-        .filter(rows::tx.gt(tx).or(rows::tx.eq(tx).and(rows::seq.gt(seq))))
+        // `tx >= position` first, alone: both planners start the index
+        // scan there. Under the disjunction alone, PostgreSQL scanned the
+        // (tx, seq) index from the feed's start and filtered every event
+        // the reader had passed (44 ms a page at 145k events).
+        .filter(rows::tx.ge(tx))
+        .filter(rows::tx.gt(tx).or(rows::seq.gt(seq)))
         .order((rows::tx, rows::seq))
         .limit(filter.limit)
         .into_boxed();

@@ -307,3 +307,53 @@ async fn a_follower_sees_every_event_of_two_processes_once_in_order() {
         .collect();
     assert!(positions.windows(2).all(|w| w[0] < w[1]), "in feed order: {positions:?}");
 }
+
+/// A page of the feed reads from the reader's position on, not the history
+/// before it: on PostgreSQL, the index entries and rows one read returns
+/// (counted for its own transaction) stay those of its page however many
+/// events precede it, under the plan made for the statement's values and
+/// under the generic one a prepared statement switches to. The webhook
+/// dispatcher and every follower read this way.
+#[actix_web::test]
+async fn a_page_of_the_feed_reads_from_its_position_not_from_the_start() {
+    use infusion_api::store::events::{after, Filter, Position};
+
+    #[derive(diesel::QueryableByName)]
+    struct Read {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        entries: i64,
+    }
+    let app = TestApp::spawn().await;
+    if !app.is_postgres() {
+        return; // The per-transaction counters are PostgreSQL's.
+    }
+    // 3,000 events of ended transactions, one each (explicit, small ids).
+    assert!(app.execute(
+        "INSERT INTO events (tx, id, event_type, occurred_at, resource_type, resource_id)
+         SELECT n, 'history-' || n, 'room.created', now(), 'room', 'r' || n
+         FROM generate_series(1, 3000) AS n"
+    ));
+    assert!(app.execute("ANALYZE events"));
+    let mut conn = app.pool.get().unwrap();
+    for plan in ["force_custom_plan", "force_generic_plan"] {
+        diesel::sql_query("BEGIN").execute(&mut **conn).unwrap();
+        diesel::sql_query(format!("SET LOCAL plan_cache_mode = {plan}"))
+            .execute(&mut **conn)
+            .unwrap();
+        let filter =
+            Filter { after: Position { tx: 2990, seq: 2990 }, limit: 100, ..Filter::default() };
+        let page = after(&mut conn, &filter).unwrap();
+        let read: Read = diesel::sql_query(
+            "SELECT pg_stat_get_xact_tuples_returned('events_position_idx'::regclass)
+                    + pg_stat_get_xact_tuples_returned('events'::regclass) AS entries",
+        )
+        .get_result(&mut **conn)
+        .unwrap();
+        diesel::sql_query("COMMIT").execute(&mut **conn).unwrap();
+
+        let txs: Vec<i64> = page.iter().map(|e| e.position.tx).collect();
+        assert_eq!(txs, (2991..=3000).collect::<Vec<_>>(), "{plan}");
+        // The page and its neighbours, not the 2,990 events before it.
+        assert!(read.entries < 100, "{plan}: {} entries and rows read for 10", read.entries);
+    }
+}
