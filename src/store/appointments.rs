@@ -23,7 +23,8 @@ use crate::domain::Refusal;
 use super::locks;
 use super::schema::{appointments, closures as closure_rows, rooms};
 use super::{
-    closures, intake, is_unique_violation, new_id, DbConnection, Found, Rows, StoreError, UnionAll,
+    closures, intake, is_unique_violation, new_id, Backend, DbConnection, Found, Prepared, Rows,
+    StoreError, UnionAll,
 };
 
 /// `appointments.status IN ('scheduled', 'checked_in', 'completed')`: the
@@ -133,8 +134,7 @@ impl TryFrom<AppointmentRow> for Appointment {
 /// commit: a concurrent change (cancel racing check-in, say) waits and then
 /// sees this one's result.
 pub fn hold(conn: &mut DbConnection, id: &str) -> Result<Appointment, StoreError> {
-    hold_row!(appointments, id, conn)?;
-    find(conn, id)
+    hold_row!(appointments, id, conn, AppointmentRow).found("appointment")?.try_into()
 }
 
 pub fn find(conn: &mut DbConnection, id: &str) -> Result<Appointment, StoreError> {
@@ -568,7 +568,8 @@ struct ChangeRow<'a> {
     updated_at: NaiveDateTime,
 }
 
-/// Writes a decided action's change and reads the appointment back.
+/// Writes a decided action's change; the appointment as written, from the
+/// same statement.
 pub fn apply(
     conn: &mut DbConnection,
     id: &str,
@@ -589,8 +590,15 @@ pub fn apply(
         infusion_minutes: change.infusion_minutes.map(|m| i32::from(m.value())),
         updated_at: now.naive_utc(),
     };
-    diesel::update(appointments::table.find(id)).set(row).execute(conn)?;
-    find(conn, id)
+    // One text per action (the columns it sets): kept prepared.
+    Prepared(
+        diesel::update(appointments::table.find(id))
+            .set(row)
+            .returning(<AppointmentRow as Selectable<Backend>>::construct_selection()),
+    )
+    .get_result::<AppointmentRow>(conn)
+    .found("appointment")?
+    .try_into()
 }
 
 /// What a row of [`occupancy`]'s one statement counts, by its second

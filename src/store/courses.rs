@@ -13,11 +13,9 @@ use crate::domain::Refusal;
 use super::locks;
 use super::schema::{appointments as appointment_rows, courses};
 use super::{
-    appointments, intake, new_id, patients, protocols, DbConnection, Found, Rows, StoreError,
+    appointments, intake, new_id, patients, protocols, Backend, DbConnection, Found, Prepared,
+    Rows, StoreError,
 };
-
-/// The two-backend connection's backend, to name a row's columns by.
-type Backend = <DbConnection as diesel::Connection>::Backend;
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = courses)]
@@ -195,17 +193,22 @@ fn with_appointments(
         .collect()
 }
 
+/// A course from its row, with its appointments read.
+fn whole(conn: &mut DbConnection, row: CourseRow) -> Result<Course, StoreError> {
+    with_appointments(conn, vec![row])?.pop().ok_or(StoreError::NotFound("course"))
+}
+
 pub fn find(conn: &mut DbConnection, id: &str) -> Result<Course, StoreError> {
     let row =
         courses::table.find(id).select(CourseRow::as_select()).get_result(conn).found("course")?;
-    with_appointments(conn, vec![row])?.pop().ok_or(StoreError::NotFound("course"))
+    whole(conn, row)
 }
 
 /// Reads a course, holding its row until commit so that two cancels do not
 /// interleave.
 pub fn hold(conn: &mut DbConnection, id: &str) -> Result<Course, StoreError> {
-    hold_row!(courses, id, conn)?;
-    find(conn, id)
+    let row = hold_row!(courses, id, conn, CourseRow).found("course")?;
+    whole(conn, row)
 }
 
 pub fn list_for_patient(
@@ -232,20 +235,28 @@ pub fn cancel(
     by: &str,
     now: DateTime<Utc>,
 ) -> Result<Course, StoreError> {
-    diesel::update(
-        appointment_rows::table
-            .filter(appointment_rows::id.eq_any(left))
-            .filter(appointment_rows::status.eq(AppointmentStatus::Scheduled.as_str())),
+    // Kept prepared: one text each (on SQLite, one per count of infusions left).
+    Prepared(
+        diesel::update(
+            appointment_rows::table
+                .filter(appointment_rows::id.eq_any(left))
+                .filter(appointment_rows::status.eq(AppointmentStatus::Scheduled.as_str())),
+        )
+        .set((
+            appointment_rows::status.eq(AppointmentStatus::Cancelled.as_str()),
+            appointment_rows::cancel_reason.eq(reason),
+            appointment_rows::cancelled_by.eq(by),
+            appointment_rows::updated_at.eq(now.naive_utc()),
+        ))
+        .returning(appointment_rows::id),
     )
-    .set((
-        appointment_rows::status.eq(AppointmentStatus::Cancelled.as_str()),
-        appointment_rows::cancel_reason.eq(reason),
-        appointment_rows::cancelled_by.eq(by),
-        appointment_rows::updated_at.eq(now.naive_utc()),
-    ))
-    .execute(conn)?;
-    diesel::update(courses::table.find(id))
-        .set((courses::cancel_reason.eq(reason), courses::cancelled_by.eq(by)))
-        .execute(conn)?;
-    find(conn, id)
+    .load::<String>(conn)?;
+    let row = Prepared(
+        diesel::update(courses::table.find(id))
+            .set((courses::cancel_reason.eq(reason), courses::cancelled_by.eq(by)))
+            .returning(<CourseRow as Selectable<Backend>>::construct_selection()),
+    )
+    .get_result::<CourseRow>(conn)
+    .found("course")?;
+    whole(conn, row)
 }

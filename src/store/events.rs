@@ -15,7 +15,7 @@ use diesel::prelude::*;
 use crate::domain::events::{self, Event};
 
 use super::schema::events as rows;
-use super::{DbConnection, StoreError};
+use super::{DbConnection, Prepared, StoreError};
 
 /// Where a reader of the feed is: after the event at (`tx`, `seq`); the
 /// start is (0, 0).
@@ -72,6 +72,9 @@ impl TryFrom<EventRow> for FedEvent {
     }
 }
 
+/// The most events one statement keeps prepared: a text per number of rows.
+const PREPARED_ROWS: usize = 16;
+
 /// Stores `events`, in the caller's transaction.
 pub fn insert(conn: &mut DbConnection, events: &[Event]) -> Result<(), StoreError> {
     if events.is_empty() {
@@ -90,9 +93,15 @@ pub fn insert(conn: &mut DbConnection, events: &[Event]) -> Result<(), StoreErro
             )
         })
         .collect();
-    // A batch per backend: diesel's MultiConnection inserts one row at a time.
+    // A batch per backend: diesel's MultiConnection inserts one row at a
+    // time. On PostgreSQL one statement, a text per number of rows: kept
+    // prepared up to a course's events (one per infusion and the course's
+    // own). diesel writes SQLite's batch a row at a time.
     let batch = diesel::insert_into(rows::table).values(values);
     match conn {
+        DbConnection::Pg(pg) if events.len() <= PREPARED_ROWS => {
+            Prepared(batch.returning(rows::seq)).load::<i32>(pg)?.len()
+        }
         DbConnection::Pg(pg) => batch.execute(pg)?,
         DbConnection::Sqlite(sqlite) => batch.execute(sqlite)?,
     };

@@ -7,7 +7,7 @@ use diesel::prelude::*;
 
 use super::locks::KEY_LOCKS;
 use super::schema::idempotency_keys as keys;
-use super::{DbConnection, Replanned, StoreError};
+use super::{DbConnection, Prepared, Replanned, StoreError};
 
 /// A stored answer, and what identifies the request it answered.
 #[derive(Clone, Debug, PartialEq, Eq, Queryable, Selectable, Insertable)]
@@ -62,10 +62,11 @@ pub fn try_lock(conn: &mut DbConnection, hash: i32) -> Result<bool, StoreError> 
     let DbConnection::Pg(pg) = conn else {
         return Ok(true);
     };
-    // Both keys are integers this code computed: nothing outside reaches the SQL.
-    let locked: Locked = diesel::sql_query(format!(
-        "SELECT pg_try_advisory_xact_lock({KEY_LOCKS}, {hash}) AS locked"
-    ))
+    // One text, the key bound: kept prepared.
+    let locked: Locked = Prepared(
+        diesel::sql_query(format!("SELECT pg_try_advisory_xact_lock({KEY_LOCKS}, $1) AS locked"))
+            .bind::<diesel::sql_types::Integer, _>(hash),
+    )
     .get_result(pg)?;
     Ok(locked.locked)
 }

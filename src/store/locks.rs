@@ -6,11 +6,12 @@
 //! at commit or rollback.
 
 use chrono::{Datelike, NaiveDate};
-use diesel::RunQueryDsl;
+use diesel::sql_types::{Array, BigInt, Integer};
+use diesel::{QueryableByName, RunQueryDsl};
 
 use crate::domain::calendar::Session;
 
-use super::{DbConnection, StoreError};
+use super::{DbConnection, Prepared, StoreError};
 
 /// Advisory lock namespaces (the first key of PostgreSQL's two-key form),
 /// all of them here so that no two share one.
@@ -47,9 +48,14 @@ pub fn lock(conn: &mut DbConnection, guard: Guard, mode: Mode) -> Result<(), Sto
         Guard::Rooms => (ROOM_LOCKS, 0),
     };
     let function = function(mode);
-    // Both keys are integers this code computed: nothing outside reaches the SQL.
-    diesel::sql_query(format!("SELECT {function}({space}, {key})")).execute(pg)?;
-    Ok(())
+    // Two texts in all, the keys bound: kept prepared.
+    let taken: Taken = Prepared(
+        diesel::sql_query(format!("SELECT count({function}($1, $2)) AS taken"))
+            .bind::<Integer, _>(space)
+            .bind::<Integer, _>(key),
+    )
+    .get_result(pg)?;
+    taken.all_of(1)
 }
 
 /// What a booking takes before it reads the calendar of its slots: the
@@ -77,24 +83,43 @@ pub fn lock_slots(
     // A slot's key holds its date's: `key / 2` (`slot_key`), in the same order.
     let mut dates: Vec<i32> = slots.iter().map(|k| k / 2).collect();
     dates.dedup();
-    let (spaces, keys): (Vec<String>, Vec<String>) = std::iter::once((ROOM_LOCKS, 0))
+    let (spaces, keys): (Vec<i32>, Vec<i32>) = std::iter::once((ROOM_LOCKS, 0))
         .chain(dates.into_iter().map(|k| (DATE_LOCKS, k)))
         .chain(slots.into_iter().map(|k| (SLOT_LOCKS, k)))
-        .map(|(space, key)| (space.to_string(), key.to_string()))
         .unzip();
     let shared = function(Mode::Shared);
     let exclusive = function(Mode::Exclusive);
     // `unnest` yields the arrays in their order, so the locks are taken in
-    // it; the keys are integers this code computed: nothing outside reaches
-    // the SQL.
-    diesel::sql_query(format!(
-        "SELECT count(CASE WHEN s = {SLOT_LOCKS} THEN {exclusive}(s, k) ELSE {shared}(s, k) END) \
-         FROM unnest(ARRAY[{}], ARRAY[{}]) AS t (s, k)",
-        spaces.join(", "),
-        keys.join(", ")
-    ))
-    .execute(pg)?;
-    Ok(())
+    // it. One text, the keys bound: kept prepared.
+    let expected = spaces.len();
+    let taken: Taken = Prepared(
+        diesel::sql_query(format!(
+            "SELECT count(CASE WHEN s = {SLOT_LOCKS} THEN {exclusive}(s, k) ELSE {shared}(s, k) \
+             END) AS taken FROM unnest($1::int4[], $2::int4[]) AS t (s, k)"
+        ))
+        .bind::<Array<Integer>, _>(spaces)
+        .bind::<Array<Integer>, _>(keys),
+    )
+    .get_result(pg)?;
+    taken.all_of(expected)
+}
+
+/// How many locks a statement took (read, not executed, so that it stays
+/// [`Prepared`]).
+#[derive(QueryableByName)]
+struct Taken {
+    #[diesel(sql_type = BigInt)]
+    taken: i64,
+}
+
+impl Taken {
+    /// Whether the statement took the `expected` locks it names.
+    fn all_of(self, expected: usize) -> Result<(), StoreError> {
+        if usize::try_from(self.taken).ok() == Some(expected) {
+            return Ok(());
+        }
+        Err(StoreError::Invalid(format!("{} of {expected} locks taken", self.taken)))
+    }
 }
 
 /// The key of a date's lock, which closing the date and booking on it share.

@@ -12,10 +12,25 @@
 /// Holds row `$id` of `$table` until the transaction ends: a concurrent
 /// change waits, then sees this one's result. The self-assignment is the
 /// portable row lock (`FOR UPDATE` is PostgreSQL's; SQLite writers are
-/// serialized anyway).
+/// serialized anyway). With a `$row` type, the same statement returns the
+/// row as held (`RETURNING`): one round trip where a read after the lock
+/// made two. Kept prepared ([`Prepared`]): one text per table.
 macro_rules! hold_row {
     ($table:ident, $id:expr, $conn:expr) => {
-        diesel::update($table::table.find($id)).set($table::id.eq($table::id)).execute($conn)
+        $crate::store::Prepared(
+            diesel::update($table::table.find($id))
+                .set($table::id.eq($table::id))
+                .returning($table::id),
+        )
+        .load::<String>($conn)
+    };
+    ($table:ident, $id:expr, $conn:expr, $row:ty) => {
+        $crate::store::Prepared(
+            diesel::update($table::table.find($id))
+                .set($table::id.eq($table::id))
+                .returning(<$row as Selectable<$crate::store::Backend>>::construct_selection()),
+        )
+        .get_result::<$row>($conn)
     };
 }
 
@@ -54,6 +69,10 @@ pub mod webhooks;
 pub use connection::{
     build_pool, connect_postgres, retrying, write_transaction, DbConnection, DbPool,
 };
+
+/// The two-backend connection's backend, to name a row's columns by
+/// (diesel's `as_returning` is not offered on it).
+pub(crate) type Backend = <DbConnection as diesel::Connection>::Backend;
 
 /// `left UNION ALL right`: two selects of the same row type read in one
 /// round trip. diesel's own `union_all` is not offered on the two-backend
@@ -129,6 +148,47 @@ where
 }
 
 impl<Q, Conn> diesel::RunQueryDsl<Conn> for Replanned<Q> {}
+
+/// `Q`, kept prepared on each connection, keyed by its text, where diesel
+/// would prepare it anew on every execution: an `UPDATE`, a multi-row
+/// `INSERT`, a hand-written query. PostgreSQL then parses and plans it once
+/// per connection, as pgbench's `-M prepared` does its own. Only for a text
+/// from a small fixed set (a few columns set, a few rows, keys bound, not
+/// written in): the cache keeps every text it is given. A lookup by key
+/// only, whose plan a table's growth cannot turn stale (see [`Replanned`]).
+/// Read its rows (`load`, `get_result`; a write `RETURNING` a column):
+/// diesel's `execute` passes the statement on by reference, which loses
+/// this and prepares it anew.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Prepared<Q>(pub Q);
+
+impl<Q> diesel::query_builder::QueryId for Prepared<Q> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<Q: diesel::query_builder::Query> diesel::query_builder::Query for Prepared<Q> {
+    type SqlType = Q::SqlType;
+}
+
+impl<Q, DB> diesel::query_builder::QueryFragment<DB> for Prepared<Q>
+where
+    DB: diesel::backend::Backend,
+    Q: diesel::query_builder::QueryFragment<DB>,
+{
+    fn walk_ast<'b>(
+        &'b self,
+        out: diesel::query_builder::AstPass<'_, 'b, DB>,
+    ) -> diesel::QueryResult<()> {
+        self.0.walk_ast(out)
+    }
+
+    fn is_safe_to_cache_prepared(&self, _backend: &DB) -> diesel::QueryResult<bool> {
+        Ok(true)
+    }
+}
+
+impl<Q, Conn> diesel::RunQueryDsl<Conn> for Prepared<Q> {}
 
 use crate::domain::Refusal;
 
