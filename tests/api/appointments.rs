@@ -687,3 +687,49 @@ async fn a_returning_patient_newly_on_lamotrigine_waits_for_the_consult() {
     let problem = res.assert_problem(409, "not_ready");
     assert_eq!(problem["items"][0]["code"], "lamotrigine_prescriber_consult");
 }
+
+/// On PostgreSQL, the statements of a booking's cancel and of the locks a
+/// booking takes stay prepared on their connection (pgbench's ceiling
+/// prepares its own): a row's hold, returning the row, an appointment's
+/// change, and the slots' locks, whose keys are bound, not written in.
+#[actix_web::test]
+async fn a_writes_statements_stay_prepared_on_postgres() {
+    use diesel::RunQueryDsl;
+    use infusion_api::domain::calendar::Session;
+    use infusion_api::store::{appointments, locks, patients};
+
+    #[derive(diesel::QueryableByName)]
+    struct Statement {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        statement: String,
+    }
+    let app = TestApp::spawn().await;
+    if !app.is_postgres() {
+        return; // SQLite's statements are not listed anywhere to check.
+    }
+    let patient = app.create_patient(crate::helpers::patient_body()).await;
+    let mut conn = app.pool.get().unwrap();
+    diesel::sql_query("BEGIN").execute(&mut **conn).unwrap();
+    for day in [3, 4] {
+        let date = clinic_now().date_naive() + Duration::days(day);
+        locks::lock_slots(&mut conn, [(date, Session::Morning), (date, Session::Afternoon)])
+            .unwrap();
+        patients::lock(&mut conn, patient["id"].as_str().unwrap()).unwrap();
+        assert!(appointments::hold(&mut conn, &uuid::Uuid::now_v7().to_string()).is_err());
+    }
+    let prepared: Vec<Statement> = diesel::sql_query(
+        "SELECT statement FROM pg_prepared_statements WHERE NOT from_sql ORDER BY statement",
+    )
+    .load(&mut **conn)
+    .unwrap();
+    diesel::sql_query("ROLLBACK").execute(&mut **conn).unwrap();
+
+    for start in [
+        r#"SELECT count(CASE WHEN s = 1504"#,
+        r#"UPDATE "patients" SET "id" = "patients"."id""#,
+        r#"UPDATE "appointments" SET "id" = "appointments"."id""#,
+    ] {
+        let kept = prepared.iter().filter(|p| p.statement.starts_with(start)).count();
+        assert_eq!(kept, 1, "{start}: {kept} prepared statements");
+    }
+}
