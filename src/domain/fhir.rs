@@ -363,10 +363,14 @@ pub struct AppointmentView<'a> {
     pub end: DateTime<Tz>,
     pub indications: &'a [Indication],
     pub shows_cancel_reason: bool,
+    /// Whether the viewer sees the reason (the patient's indications):
+    /// [`scopes::sees_patient_details`](super::scopes::sees_patient_details).
+    pub shows_reason: bool,
 }
 
 /// An Appointment: its status, start and end, the patient and the room (a
-/// Location), the reason (the patient's indications), and its course.
+/// Location), the reason (the patient's indications, to a viewer that sees
+/// them), and its course.
 pub fn appointment(view: &AppointmentView) -> Value {
     let a = view.appointment;
     let session = match a.session {
@@ -389,7 +393,9 @@ pub fn appointment(view: &AppointmentView) -> Value {
             {"actor": {"reference": format!("Location/{}", a.room_id)}, "required": "required", "status": "accepted"},
         ],
     });
-    put(&mut resource, "reasonCode", view.indications.iter().map(indication).collect());
+    if view.shows_reason {
+        put(&mut resource, "reasonCode", view.indications.iter().map(indication).collect());
+    }
     if let Some(course) = &a.course_id {
         put(
             &mut resource,

@@ -359,6 +359,15 @@ pub fn permits(scopes: &Scopes, operation: &str) -> bool {
         .is_some_and(|(_, resource, permission)| scopes.allows(*resource, *permission))
 }
 
+/// Whether a caller with `scopes` (`None`: a token without any) may see a
+/// patient's own details where another resource carries them, as an
+/// Appointment's reason carries the patient's indications: only if it may
+/// read the Patient itself. A scope on the Appointment alone does not open
+/// the patient's diagnoses.
+pub fn sees_patient_details(scopes: Option<&Scopes>) -> bool {
+    scopes.is_none_or(|held| held.allows(Resource::Patient, Permission::Read))
+}
+
 /// Per resource, every permission some operation needs: what a client can
 /// usefully ask for (`scopes_supported` in the SMART configuration).
 pub fn supported() -> Vec<String> {
@@ -379,6 +388,25 @@ pub fn supported() -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_caller_that_reads_patients_sees_their_details_elsewhere() {
+        // (scopes, or None for a token without any; sees the details)
+        let table = [
+            (None, true),
+            (Some("system/Patient.r"), true),
+            (Some("system/Patient.rs system/Appointment.rs"), true),
+            (Some("system/*.rs"), true),
+            (Some("system/Appointment.rs"), false),
+            (Some("system/Patient.s system/Appointment.rs"), false),
+            (Some("system/Patient.c"), false),
+            (Some("system/*.s"), false),
+        ];
+        for (scopes, sees) in table {
+            let parsed = scopes.map(|s| Scopes::parse(s).unwrap());
+            assert_eq!(sees_patient_details(parsed.as_ref()), sees, "{scopes:?}");
+        }
+    }
 
     #[test]
     fn scopes_parse_as_smart_v2_writes_them_and_v1_maps_onto_them() {

@@ -22,14 +22,14 @@ use utoipa::{IntoResponses, ToSchema};
 use crate::domain::access::{self, Role};
 use crate::domain::appointment::Appointment;
 use crate::domain::calendar::{self, SessionAvailability};
-use crate::domain::fhir;
 use crate::domain::identifier::IdentifierSearch;
 use crate::domain::patient::Patient;
 use crate::domain::referral::{effective_status, expires_on};
+use crate::domain::{fhir, scopes};
 use crate::store::appointments::Filter;
 use crate::store::{appointments, intake, patients, rooms, Rows};
 
-use super::auth::{AnyRole, Clinical, Ctx, Staff, StaffAndIntegration};
+use super::auth::{AnyRole, Caller, Clinical, Ctx, Staff, StaffAndIntegration};
 use super::error::ApiError;
 use super::pagination::{DEFAULT_LIMIT, MAX_LIMIT};
 use super::{Answer, AppState};
@@ -356,10 +356,12 @@ pub async fn fhir_search_patient(ctx: Ctx<AnyRole>, req: HttpRequest) -> Answer 
     resource(&bundle)
 }
 
-/// An appointment's Appointment: its patient's indications are its reason.
+/// An appointment's Appointment: its patient's indications are its reason,
+/// shown to a caller that may read the patient
+/// ([`scopes::sees_patient_details`]).
 fn appointment_resource(
     state: &AppState,
-    viewer: Role,
+    viewer: &Caller,
     a: &Appointment,
     p: Option<&Patient>,
 ) -> Value {
@@ -369,14 +371,16 @@ fn appointment_resource(
         start: a.starts_at.with_timezone(&state.calendar.zone()),
         end: a.ends_at(&state.calendar).with_timezone(&state.calendar.zone()),
         indications,
-        shows_cancel_reason: !access::withheld_appointment_fields(viewer)
+        shows_cancel_reason: !access::withheld_appointment_fields(viewer.role)
             .contains(&"cancel_reason"),
+        shows_reason: scopes::sees_patient_details(viewer.scopes.as_ref()),
     };
     fhir::appointment(&view)
 }
 
 /// An Appointment: status, start and end, the patient and the room, the
-/// reason, the course.
+/// reason (the patient's indications, to a token that may read the Patient:
+/// `system/Patient.r` when it carries scopes), the course.
 ///
 /// **Roles:** admin, clinician, scheduler, integration, patient (its own).
 #[utoipa::path(tag = "fhir", params(("id" = String, Path, description = "The appointment's id")),
@@ -396,7 +400,7 @@ pub async fn fhir_read_appointment(ctx: Ctx<AnyRole>, id: Path<String>) -> Answe
             Ok((appointment, patient))
         })
         .await?;
-    resource(&appointment_resource(&ctx, ctx.caller.role, &appointment, Some(&patient)))
+    resource(&appointment_resource(&ctx, &ctx.caller, &appointment, Some(&patient)))
 }
 
 /// Search appointments: by `patient`, `date` (the day, with prefixes;
@@ -454,13 +458,13 @@ pub async fn fhir_search_appointment(ctx: Ctx<AnyRole>, req: HttpRequest) -> Ans
         })
         .await?
     };
-    let (base, viewer) = (base(&req, &ctx), ctx.caller.role);
+    let base = base(&req, &ctx);
     let bundle = search.bundle(
         &base,
         "Appointment",
         found,
         |(a, _): &(Appointment, Option<Patient>)| a.id.clone(),
-        |(a, p)| appointment_resource(&ctx, viewer, a, p.as_ref()),
+        |(a, p)| appointment_resource(&ctx, &ctx.caller, a, p.as_ref()),
     );
     resource(&bundle)
 }

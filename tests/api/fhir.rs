@@ -536,3 +536,62 @@ async fn an_observation_search_by_code_skips_no_page() {
     let path = format!("/fhir/R4/Observation?patient={ana}&code=72514-3&_count=3");
     assert_eq!(pages(&app, &path, Role::Clinician).await.concat().len(), 8);
 }
+
+/// An Appointment's reason is the patient's indications: a backend client
+/// whose scopes reach the Appointment but not the Patient reads the
+/// schedule without the diagnoses, by id and by search; with Patient read
+/// as well, it reads them.
+#[actix_web::test]
+async fn an_appointments_reason_needs_the_patients_read_scope() {
+    use chrono::Utc;
+    use infusion_api::domain::client::{Client, ClientKeys};
+    use infusion_api::domain::scopes::Scopes;
+
+    let app = TestApp::builder()
+        .now(clinic_now())
+        .setting("SIGNING_KEY_FILE", "tests/fixtures/signing/es256-1.pem")
+        .setting("PUBLIC_URL", "https://api.clinic.test")
+        .build()
+        .await;
+    let ana = patient_with_mrn(&app, "Ana", "Rivera", "MRN-1").await;
+    let booked = app.booked(&ana, "2026-12-03", "morning").await;
+    let booked = booked["id"].as_str().unwrap();
+    let now = Utc::now();
+    let client = Client {
+        id: "c-1".into(),
+        name: "Room display".into(),
+        role: Role::Integration,
+        keys: ClientKeys::Url("https://display.example/jwks.json".into()),
+        scopes: Scopes::parse("system/Appointment.rs system/Patient.r").unwrap(),
+        disabled_at: None,
+        created_at: now,
+        updated_at: now,
+    };
+    let token = |scope: &str| {
+        let scopes = Scopes::parse(scope).unwrap();
+        app.state.keys.issue_access_token(&client, &scopes, now).unwrap().unwrap().0
+    };
+    // (scopes, whether the reason is shown)
+    for (scopes, shown) in
+        [("system/Appointment.rs", false), ("system/Appointment.rs system/Patient.r", true)]
+    {
+        let bearer = token(scopes);
+        let read = app.get(&format!("/fhir/R4/Appointment/{booked}")).bearer(&bearer).send().await;
+        let found =
+            app.get(&format!("/fhir/R4/Appointment?patient={ana}")).bearer(&bearer).send().await;
+        let found = entries(&found);
+        assert_eq!(ids(&found), [booked], "{scopes}");
+        for appointment in [assert_resource(&read, "Appointment"), &found[0]] {
+            assert_eq!(appointment["status"], "booked", "{scopes}");
+            let reason = &appointment["reasonCode"][0]["coding"][0]["code"];
+            assert_eq!(*reason == json!("chronic_pain.crps"), shown, "{scopes}: {appointment}");
+            assert_eq!(appointment.get("reasonCode").is_some(), shown, "{scopes}");
+        }
+    }
+    // A token without scopes (the API's own integration role) reads it.
+    let res = fhir(&app, &format!("Appointment/{booked}"), Role::Integration).await;
+    assert_eq!(
+        assert_resource(&res, "Appointment")["reasonCode"][0]["coding"][0]["code"],
+        "chronic_pain.crps"
+    );
+}
