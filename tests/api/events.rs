@@ -10,9 +10,7 @@ use diesel::RunQueryDsl;
 use serde_json::{json, Value};
 
 use infusion_api::domain::access::Role;
-use infusion_api::domain::client::{Client, ClientKeys};
 use infusion_api::domain::events::Event;
-use infusion_api::domain::scopes::Scopes;
 
 use crate::helpers::{patient_body, TestApp};
 
@@ -196,25 +194,10 @@ async fn a_scoped_token_sees_the_events_its_scopes_can_read() {
     let patient = app.ready_patient().await;
     app.booked(&patient, "2026-12-03", "morning").await;
     follow(&app, 3).await;
-    let now = Utc::now();
-    let client = Client {
-        id: "c-1".into(),
-        name: "EHR".into(),
-        role: Role::Integration,
-        keys: ClientKeys::Url("https://ehr.example/jwks.json".into()),
-        scopes: Scopes::parse("system/Appointment.rs system/Patient.r").unwrap(),
-        disabled_at: None,
-        created_at: now,
-        updated_at: now,
-    };
-    let scoped = |scope: &str| {
-        let scopes = Scopes::parse(scope).unwrap();
-        app.state.keys.issue_access_token(&client, &scopes, now).unwrap().unwrap().0
-    };
-    let res = app.get("/v1/events").bearer(&scoped("system/Appointment.rs")).send().await;
+    let res = app.get("/v1/events").bearer(&app.scoped_token("system/Appointment.rs")).send().await;
     assert_eq!(res.status, 200, "{}", res.text);
     assert_eq!(types(res.body["events"].as_array().unwrap()), ["appointment.booked"]);
-    let res = app.get("/v1/events").bearer(&scoped("system/Patient.r")).send().await;
+    let res = app.get("/v1/events").bearer(&app.scoped_token("system/Patient.r")).send().await;
     assert_eq!(types(res.body["events"].as_array().unwrap()), ["patient.created"]);
 }
 

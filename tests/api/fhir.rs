@@ -543,10 +543,6 @@ async fn an_observation_search_by_code_skips_no_page() {
 /// as well, it reads them.
 #[actix_web::test]
 async fn an_appointments_reason_needs_the_patients_read_scope() {
-    use chrono::Utc;
-    use infusion_api::domain::client::{Client, ClientKeys};
-    use infusion_api::domain::scopes::Scopes;
-
     let app = TestApp::builder()
         .now(clinic_now())
         .setting("SIGNING_KEY_FILE", "tests/fixtures/signing/es256-1.pem")
@@ -556,26 +552,11 @@ async fn an_appointments_reason_needs_the_patients_read_scope() {
     let ana = patient_with_mrn(&app, "Ana", "Rivera", "MRN-1").await;
     let booked = app.booked(&ana, "2026-12-03", "morning").await;
     let booked = booked["id"].as_str().unwrap();
-    let now = Utc::now();
-    let client = Client {
-        id: "c-1".into(),
-        name: "Room display".into(),
-        role: Role::Integration,
-        keys: ClientKeys::Url("https://display.example/jwks.json".into()),
-        scopes: Scopes::parse("system/Appointment.rs system/Patient.r").unwrap(),
-        disabled_at: None,
-        created_at: now,
-        updated_at: now,
-    };
-    let token = |scope: &str| {
-        let scopes = Scopes::parse(scope).unwrap();
-        app.state.keys.issue_access_token(&client, &scopes, now).unwrap().unwrap().0
-    };
     // (scopes, whether the reason is shown)
     for (scopes, shown) in
         [("system/Appointment.rs", false), ("system/Appointment.rs system/Patient.r", true)]
     {
-        let bearer = token(scopes);
+        let bearer = app.scoped_token(scopes);
         let read = app.get(&format!("/fhir/R4/Appointment/{booked}")).bearer(&bearer).send().await;
         let found =
             app.get(&format!("/fhir/R4/Appointment?patient={ana}")).bearer(&bearer).send().await;

@@ -243,6 +243,26 @@ impl TestApp {
         self.state.keys.issue(role, sub, now, now + Duration::minutes(10)).expect("token")
     }
 
+    /// A SMART Backend Services access token of an integration client,
+    /// scoped to `scope` (the app needs `SIGNING_KEY_FILE` and `PUBLIC_URL`).
+    pub fn scoped_token(&self, scope: &str) -> String {
+        use infusion_api::domain::client::{Client, ClientKeys};
+        use infusion_api::domain::scopes::Scopes;
+        let now = Utc::now();
+        let scopes = Scopes::parse(scope).expect("scopes");
+        let client = Client {
+            id: "c-1".into(),
+            name: "EHR".into(),
+            role: Role::Integration,
+            keys: ClientKeys::Url("https://ehr.example/jwks.json".into()),
+            scopes: scopes.clone(),
+            disabled_at: None,
+            created_at: now,
+            updated_at: now,
+        };
+        self.state.keys.issue_access_token(&client, &scopes, now).expect("signing").expect("key").0
+    }
+
     /// Creates a patient through the API, as a clinician (the referral flags
     /// are clinical), and returns its body.
     pub async fn create_patient(&self, body: Value) -> Value {
