@@ -390,17 +390,20 @@ fn appointment_resource(
 pub async fn fhir_read_appointment(ctx: Ctx<AnyRole>, id: Path<String>) -> Answer {
     let id = uuid_id(&id, "appointment")?;
     let (role, subject) = (ctx.caller.role, ctx.caller.subject.clone());
+    // The patient is read for the reason only, when the caller sees it.
+    let reason = scopes::sees_patient_details(ctx.caller.scopes.as_ref());
     let (appointment, patient) = ctx
         .read(move |conn| {
             let appointment = appointments::find(conn, &id)?;
             if role == Role::Patient && appointment.patient_id != subject {
                 return Err(crate::store::StoreError::NotFound("appointment"));
             }
-            let patient = patients::find(conn, &appointment.patient_id)?;
+            let patient =
+                if reason { Some(patients::find(conn, &appointment.patient_id)?) } else { None };
             Ok((appointment, patient))
         })
         .await?;
-    resource(&appointment_resource(&ctx, &ctx.caller, &appointment, Some(&patient)))
+    resource(&appointment_resource(&ctx, &ctx.caller, &appointment, patient.as_ref()))
 }
 
 /// Search appointments: by `patient`, `date` (the day, with prefixes;
@@ -442,12 +445,14 @@ pub async fn fhir_search_appointment(ctx: Ctx<AnyRole>, req: HttpRequest) -> Ans
     let found = if none {
         Vec::new()
     } else {
+        // The owners are read for the reasons only, when the caller sees them.
+        let reasons = scopes::sees_patient_details(ctx.caller.scopes.as_ref());
         ctx.read(move |conn| {
             let found = appointments::list(conn, &filter, &rows)?;
             let mut ids: Vec<String> = found.iter().map(|a| a.patient_id.clone()).collect();
             ids.sort();
             ids.dedup();
-            let owners = patients::find_all(conn, &ids)?;
+            let owners = if reasons { patients::find_all(conn, &ids)? } else { Vec::new() };
             Ok(found
                 .into_iter()
                 .map(|a| {
