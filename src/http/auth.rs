@@ -8,7 +8,6 @@
 use std::collections::HashMap;
 use std::future::{ready, Ready};
 
-use futures_util::future::{Either, LocalBoxFuture};
 use std::marker::PhantomData;
 use std::sync::Mutex;
 
@@ -539,11 +538,22 @@ fn json(value: &impl Serialize) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(|e| StoreError::Invalid(e.to_string()))
 }
 
-/// How a write's transaction ended: the change made and answered, or the
-/// request's key found answered by another process meanwhile.
+/// How a write ended: the change made and answered, or, rolled back, the
+/// answer kept for the request's key sent again.
 pub enum Outcome {
     Done(Reply, Seen),
     Replay(StoredAnswer),
+}
+
+impl Outcome {
+    /// The outcome of a write's transaction, which a key's kept answer
+    /// ends in an error to roll it back ([`StoreError::KeyAnswered`]).
+    pub fn settled(result: Result<Outcome, ApiError>) -> Result<Outcome, ApiError> {
+        match result {
+            Err(ApiError::Replayed(answer)) => Ok(Outcome::Replay(*answer)),
+            other => other,
+        }
+    }
 }
 
 /// What accompanies a change in its transaction: the request's audit
@@ -558,26 +568,24 @@ pub struct Accompaniment {
 }
 
 impl Accompaniment {
-    /// For a keyed request: takes the key's lock (another process writing
-    /// it is 409 `idempotency_key_in_flight`), and returns the answer stored
-    /// for it since the request arrived, to send again instead of writing.
-    pub fn claim(&self, tx: &mut DbConnection) -> Result<Option<StoredAnswer>, StoreError> {
-        let Some(keyed) = &self.keyed else {
-            return Ok(None);
-        };
-        if !store::idempotency::try_lock(tx, keyed.lock())? {
-            return Err(StoreError::KeyInFlight);
-        }
-        let stored = store::idempotency::find(tx, &keyed.caller, &keyed.key, self.state.now())?;
-        match idempotency::repeat(stored, &keyed.fingerprint) {
-            Repeat::First => Ok(None),
-            Repeat::Same(answer) => Ok(Some(answer)),
-            Repeat::Reused => Err(StoreError::KeyReused),
+    /// For a keyed request: takes the key's lock until the transaction ends
+    /// (another process writing it is 409 `idempotency_key_in_flight`).
+    /// Whether the key was answered already, [`Self::finish`] learns.
+    pub fn claim(&self, tx: &mut DbConnection) -> Result<(), StoreError> {
+        match &self.keyed {
+            Some(keyed) if !store::idempotency::try_lock(tx, keyed.lock())? => {
+                Err(StoreError::KeyInFlight)
+            }
+            _ => Ok(()),
         }
     }
 
     /// Stores, in the transaction `tx` that wrote `value`, the request's
     /// audit record and, for a keyed request, the answer `reply` builds.
+    /// When the key has an answer kept already (the request is a retry,
+    /// and its change made twice), ends in an error that rolls the
+    /// transaction back: [`StoreError::KeyAnswered`] to send that answer
+    /// again ([`Outcome::settled`]), or `KeyReused` for another request's.
     pub fn finish<T: Touched>(
         &self,
         tx: &mut DbConnection,
@@ -610,7 +618,14 @@ impl Accompaniment {
                 created_at: now.naive_utc(),
                 expires_at: (now + kept).naive_utc(),
             };
-            store::idempotency::remember(tx, &answer)?;
+            let kept = store::idempotency::remember(tx, &answer)?;
+            keyed.decided();
+            if let Some(kept) = kept {
+                return Err(match idempotency::repeat(Some(kept), &keyed.fingerprint) {
+                    Repeat::Same(kept) => StoreError::KeyAnswered(Box::new(kept)),
+                    Repeat::Reused | Repeat::First => StoreError::KeyReused,
+                });
+            }
         }
         Ok(Outcome::Done(reply, seen))
     }
@@ -622,9 +637,7 @@ impl Accompaniment {
         work: impl FnOnce(&mut DbConnection) -> Result<T, StoreError>,
         reply: impl FnOnce(&AppState, T) -> Result<Reply, StoreError>,
     ) -> Result<Outcome, StoreError> {
-        if let Some(answer) = self.claim(tx)? {
-            return Ok(Outcome::Replay(answer));
-        }
+        self.claim(tx)?;
         let value = work(tx)?;
         self.finish(tx, value, reply)
     }
@@ -678,7 +691,9 @@ impl<A: Admits> Ctx<A> {
         T: Touched + Send + 'static,
     {
         let accompaniment = self.accompaniment();
-        let outcome = self.state.write(move |tx| accompaniment.commit(tx, work, reply)).await?;
+        let outcome = Outcome::settled(
+            self.state.write(move |tx| accompaniment.commit(tx, work, reply)).await,
+        )?;
         self.state.written.notify_one();
         Ok(self.answer(outcome))
     }
@@ -692,10 +707,9 @@ impl<A: Admits> Ctx<A> {
         T: Touched + Send + 'static,
     {
         let accompaniment = self.accompaniment();
-        let outcome = self
-            .state
-            .write_retrying(move |tx| accompaniment.commit(tx, &mut work, &reply))
-            .await?;
+        let outcome = Outcome::settled(
+            self.state.write_retrying(move |tx| accompaniment.commit(tx, &mut work, &reply)).await,
+        )?;
         self.state.written.notify_one();
         Ok(self.answer(outcome))
     }
@@ -746,8 +760,7 @@ impl<A: Admits> std::ops::Deref for Ctx<A> {
 
 impl<A: Admits> FromRequest for Ctx<A> {
     type Error = ApiError;
-    type Future =
-        Either<Ready<Result<Self, ApiError>>, LocalBoxFuture<'static, Result<Self, ApiError>>>;
+    type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let ctx = app_state(req).and_then(|state| {
@@ -771,39 +784,19 @@ impl<A: Admits> FromRequest for Ctx<A> {
                 return Err(error.clone());
             }
             let keyed = req.extensions().get::<Keyed>().cloned();
+            let claim = keyed
+                .as_ref()
+                .map(|keyed| idempotency::admit(&state.in_flight, keyed))
+                .transpose()?;
             let precondition = Precondition::new(
                 Tags::from_headers(req.headers(), &header::IF_MATCH),
                 Tags::from_headers(req.headers(), &header::IF_NONE_MATCH),
                 state.etag_key,
             );
             let state = state.clone();
-            Ok(Ctx { state, caller, note, keyed, precondition, _claim: None, admits: PhantomData })
+            Ok(Ctx { state, caller, note, keyed, precondition, _claim: claim, admits: PhantomData })
         });
-        match ctx {
-            Ok(ctx) if ctx.keyed.is_some() => Either::Right(Box::pin(ctx.admitted())),
-            other => Either::Left(ready(other)),
-        }
-    }
-}
-
-impl<A: Admits> Ctx<A> {
-    /// For a keyed request: the answer kept for its key sent again, or the
-    /// key claimed until the request is answered ([`idempotency::admit`]).
-    async fn admitted(mut self) -> Result<Self, ApiError> {
-        let Some(keyed) = &self.keyed else {
-            return Ok(self);
-        };
-        match idempotency::admit(&self.state, keyed).await {
-            Ok(claim) => {
-                self._claim = Some(claim);
-                Ok(self)
-            }
-            Err(ApiError::Replayed(answer)) => {
-                self.noted_replay(&answer);
-                Err(ApiError::Replayed(answer))
-            }
-            Err(error) => Err(error),
-        }
+        ready(ctx)
     }
 }
 

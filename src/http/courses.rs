@@ -198,9 +198,7 @@ pub async fn book_course(ctx: Ctx<Staff>, body: Json<CourseRequest>) -> Answer {
     let attempt = {
         let request = request.clone();
         move |tx: &mut DbConnection| {
-            if let Some(answer) = accompaniment.claim(tx)? {
-                return Ok(Outcome::Replay(answer));
-            }
+            accompaniment.claim(tx)?;
             // One course at a time per patient: a concurrent booking for
             // the same patient waits here, then sees this one's course.
             patients::lock(tx, request.patient_id.as_str())?;
@@ -223,7 +221,11 @@ pub async fn book_course(ctx: Ctx<Staff>, body: Json<CourseRequest>) -> Answer {
             Err(StoreError::LostRace) => Ok(None),
             other => other.map(Some),
         })
-        .await?;
+        .await;
+    let outcome = match outcome {
+        Err(ApiError::Replayed(answer)) => Some(Outcome::Replay(*answer)),
+        other => other?,
+    };
     let Some(outcome) = outcome else {
         // Every attempt lost a room at the same start: name the next one.
         let next = plan_now(&ctx, request, None).await?;

@@ -114,8 +114,8 @@ pub enum ApiError {
     #[error("idempotency key in flight")]
     IdempotencyKeyInFlight { retry_after: u64 },
     /// Not a failure: the answer kept for the request's `Idempotency-Key`,
-    /// sent again before the handler runs (an extractor answers early only
-    /// with an error).
+    /// found by its write, which it rolls back ([`StoreError::KeyAnswered`]),
+    /// and sent again ([`super::auth::Outcome::settled`]).
     #[error("replayed")]
     Replayed(Box<crate::store::idempotency::StoredAnswer>),
     /// `If-Match` names a version the resource no longer has.
@@ -407,6 +407,7 @@ impl From<StoreError> for ApiError {
             StoreError::LostRace => ApiError::Refused(Refusal::SlotFull),
             StoreError::PreconditionFailed => ApiError::PreconditionFailed,
             StoreError::KeyReused => ApiError::IdempotencyKeyReused,
+            StoreError::KeyAnswered(answer) => ApiError::Replayed(answer),
             StoreError::KeyInFlight => ApiError::IdempotencyKeyInFlight {
                 retry_after: super::idempotency::IN_FLIGHT_RETRY_AFTER,
             },

@@ -4,16 +4,21 @@
 //!
 //! The layer ([`guard`]) reads a keyed write's body and hands the handler a
 //! [`Keyed`] request (or a [`BadKey`], or the body's [`Unkeyable`] error).
-//! Once the caller's role is admitted, [`Ctx`](super::auth::Ctx) answers a
-//! repeat from the store, refuses a key reused for another request (422) or
-//! still being answered in this process (409), and claims it. The handler's
-//! write stores the answer in the transaction of the change, after checking
-//! again under a lock that no other process answered the key meanwhile:
-//! after a crash there is the change with its answer, or neither. An answer
+//! Once the caller's role is admitted, [`Ctx`](super::auth::Ctx) claims the
+//! key in this process ([`admit`]: 409 while another request holds it).
+//! The handler's write takes the key's lock (409 while another process
+//! holds it) and stores the answer in the transaction of the change: when
+//! an answer is kept for the key already, the transaction is rolled back
+//! and that answer sent again (or 422 if it answered another request).
+//! After a crash there is the change with its answer, or neither. An answer
 //! that is an error changes nothing and is not stored: a retry is answered
-//! afresh.
+//! afresh. A keyed request answered without its write deciding on the key
+//! (a retry refused before it writes, as the change it repeats is made
+//! already) is looked up after the handler ([`settled`]): the kept answer,
+//! or 422, replaces the handler's.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use actix_web::body::{BoxBody, MessageBody};
@@ -23,7 +28,7 @@ use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::web::{Bytes, BytesMut};
-use actix_web::{web, Error, HttpMessage, HttpResponse};
+use actix_web::{Error, HttpMessage, HttpResponse, ResponseError};
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 
@@ -32,7 +37,7 @@ use crate::store::idempotency::{self as store, StoredAnswer};
 use super::audit::{Note, Seen};
 use super::auth;
 use super::error::ApiError;
-use super::{AppState, State};
+use super::State;
 
 pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 pub const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
@@ -103,9 +108,37 @@ pub struct Keyed {
     pub caller: String,
     pub key: String,
     pub fingerprint: String,
+    /// How far the request got, shared by the handler's clones.
+    progress: Arc<Progress>,
+}
+
+/// How far a keyed request got: its key claimed once its role was
+/// admitted, and decided on by its write's transaction (answered first, or
+/// found answered already).
+#[derive(Debug, Default)]
+struct Progress {
+    admitted: AtomicBool,
+    decided: AtomicBool,
 }
 
 impl Keyed {
+    pub fn new(caller: String, key: String, fingerprint: String) -> Self {
+        Self { caller, key, fingerprint, progress: Arc::default() }
+    }
+
+    /// The write's transaction has decided on the key: it stored its answer
+    /// with the change, or found one kept for the key already.
+    pub fn decided(&self) {
+        self.progress.decided.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the request's answer must be checked against the answer kept
+    /// for its key: its role was admitted, and its write did not decide.
+    fn undecided(&self) -> bool {
+        self.progress.admitted.load(Ordering::Relaxed)
+            && !self.progress.decided.load(Ordering::Relaxed)
+    }
+
     /// The key of the PostgreSQL advisory lock this key's writers share.
     pub fn lock(&self) -> i32 {
         let digest = Sha256::new().chain_update(&self.caller).chain_update(&self.key).finalize();
@@ -184,21 +217,50 @@ pub fn seen_by(answer: &StoredAnswer) -> Seen {
     Seen::of(words(&answer.patient_ids), words(&answer.records))
 }
 
-/// Whether the caller's request with `keyed` may go on: the answer kept
-/// for it (an `Err` that sends it again, [`ApiError::Replayed`]), a reuse
-/// (422), another request of this process answering it (409), or the claim
-/// that holds the key until the request is answered.
-pub async fn admit(state: &web::Data<AppState>, keyed: &Keyed) -> Result<Claim, ApiError> {
+/// Claims the key of `keyed`, whose caller's role is admitted, until the
+/// request is answered: 409 while another request of this process holds it.
+pub fn admit(in_flight: &Arc<InFlight>, keyed: &Keyed) -> Result<Claim, ApiError> {
+    let claim = in_flight
+        .claim(&keyed.caller, &keyed.key)
+        .ok_or(ApiError::IdempotencyKeyInFlight { retry_after: IN_FLIGHT_RETRY_AFTER })?;
+    keyed.progress.admitted.store(true, Ordering::Relaxed);
+    Ok(claim)
+}
+
+/// The answer to a keyed request whose write did not decide on its key
+/// (see the module's documentation): the handler's `response`, unless the
+/// key has an answer kept, sent again in its place (noted on the trail as
+/// the first answer's disclosure), or 422 when it answered another request.
+/// A request that fails before its write, or whose write is refused, costs
+/// this one lookup; a write that commits costs none.
+async fn settled(response: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
+    let keyed = response.request().extensions().get::<Keyed>().cloned();
+    let Some(keyed) = keyed.filter(Keyed::undecided) else {
+        return response;
+    };
+    let Some(state) = response.request().app_data::<State>().cloned() else {
+        return response;
+    };
     let (caller, key, now) = (keyed.caller.clone(), keyed.key.clone(), state.now());
-    let stored = state.db(move |conn| store::find(conn, &caller, &key, now)).await?;
-    match repeat(stored, &keyed.fingerprint) {
-        Repeat::Same(answer) => Err(ApiError::Replayed(Box::new(answer))),
-        Repeat::Reused => Err(ApiError::IdempotencyKeyReused),
-        Repeat::First => state
-            .in_flight
-            .claim(&keyed.caller, &keyed.key)
-            .ok_or(ApiError::IdempotencyKeyInFlight { retry_after: IN_FLIGHT_RETRY_AFTER }),
-    }
+    let stored = match state.db(move |conn| store::find(conn, &caller, &key, now)).await {
+        Ok(stored) => stored,
+        Err(error) => {
+            // The handler's answer stands: it changed nothing.
+            log::warn!("could not look up the answer kept for an idempotency key: {error}");
+            return response;
+        }
+    };
+    let kept = match repeat(stored, &keyed.fingerprint) {
+        Repeat::First => return response,
+        Repeat::Same(answer) => {
+            if let Some(note) = Note::of(response.request()) {
+                note.saw_again(seen_by(&answer));
+            }
+            replayed(&answer)
+        }
+        Repeat::Reused => ApiError::IdempotencyKeyReused.error_response(),
+    };
+    response.into_response(kept)
 }
 
 /// The layer: see the module's documentation.
@@ -236,18 +298,15 @@ pub async fn guard(
     match read_body(&mut req, limit, state.settings.body_timeout).await {
         Ok(body) => {
             let path = req.uri().path_and_query().map_or_else(|| req.path(), |p| p.as_str());
-            let keyed = Keyed {
-                fingerprint: fingerprint(&caller.label(), req.method(), path, &body),
-                caller: caller.label(),
-                key,
-            };
-            req.extensions_mut().insert(keyed);
+            let fingerprint = fingerprint(&caller.label(), req.method(), path, &body);
+            req.extensions_mut().insert(Keyed::new(caller.label(), key, fingerprint));
         }
         Err(error) => {
             req.extensions_mut().insert(Unkeyable(error));
+            return Ok(next.call(req).await?.map_into_boxed_body());
         }
     }
-    Ok(next.call(req).await?.map_into_boxed_body())
+    Ok(settled(next.call(req).await?.map_into_boxed_body()).await)
 }
 
 /// Deletes the expired answers now and then every hour, for as long as the

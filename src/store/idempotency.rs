@@ -1,6 +1,8 @@
 //! The answers stored for requests sent with an `Idempotency-Key`, per
-//! caller. [`remember`] runs in the transaction of the change it answers;
-//! [`find`] ignores answers past their expiry, which [`prune`] deletes.
+//! caller. [`remember`] runs in the transaction of the change it answers,
+//! and finds an answer kept for the key already; [`find`] looks one up
+//! outside it. Both ignore answers past their expiry, which [`prune`]
+//! deletes.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
@@ -71,23 +73,33 @@ pub fn try_lock(conn: &mut DbConnection, hash: i32) -> Result<bool, StoreError> 
     Ok(locked.locked)
 }
 
-/// Stores `answer`, replacing an expired answer to the same key: one
-/// statement when there is none, as there mostly is not (deleting first
-/// cost every keyed write a statement).
-pub fn remember(conn: &mut DbConnection, answer: &StoredAnswer) -> Result<(), StoreError> {
+/// Stores `answer`, replacing an expired answer to the same key; or, when
+/// the key has an unexpired answer, stores nothing and returns that answer
+/// (the caller rolls its change back). One statement in the common case, a
+/// key never answered: whether it was is learned from the insert, with no
+/// lookup first.
+pub fn remember(
+    conn: &mut DbConnection,
+    answer: &StoredAnswer,
+) -> Result<Option<StoredAnswer>, StoreError> {
     // `ON CONFLICT` per backend: diesel's MultiConnection has none.
     let insert = diesel::insert_into(keys::table).values(answer).on_conflict_do_nothing();
     let stored = match conn {
         DbConnection::Pg(pg) => insert.execute(pg)?,
         DbConnection::Sqlite(sqlite) => insert.execute(sqlite)?,
     };
-    if stored == 0 {
-        diesel::delete(keys::table.find((&answer.caller, &answer.idempotency_key)))
-            .filter(keys::expires_at.le(answer.created_at))
-            .execute(conn)?;
-        diesel::insert_into(keys::table).values(answer).execute(conn)?;
+    if stored == 1 {
+        return Ok(None);
     }
-    Ok(())
+    let now = answer.created_at.and_utc();
+    if let Some(kept) = find(conn, &answer.caller, &answer.idempotency_key, now)? {
+        return Ok(Some(kept));
+    }
+    diesel::delete(keys::table.find((&answer.caller, &answer.idempotency_key)))
+        .filter(keys::expires_at.le(answer.created_at))
+        .execute(conn)?;
+    diesel::insert_into(keys::table).values(answer).execute(conn)?;
+    Ok(None)
 }
 
 /// Answers deleted by one [`prune`] at most: each batch is one short

@@ -214,6 +214,10 @@ pub enum StoreError {
     /// The request's idempotency key answered a different request.
     #[error("idempotency key reused")]
     KeyReused,
+    /// The request's idempotency key answered this same request already:
+    /// the change is rolled back, and the kept answer sent again.
+    #[error("idempotency key answered")]
+    KeyAnswered(Box<idempotency::StoredAnswer>),
     /// The database cannot be reached or opened.
     #[error("database unavailable: {0}")]
     Unavailable(String),

@@ -422,3 +422,56 @@ async fn a_replayed_delete_is_an_empty_204() {
     assert_eq!(again.header("idempotent-replayed"), Some("true"));
     assert_eq!((again.header("content-type"), again.text.as_str()), (None, ""));
 }
+
+/// A retry whose change would be made again (a second patient) makes it in
+/// its transaction, finds the key answered there, and is rolled back: one
+/// patient, no second event on the change feed, and the first answer sent
+/// again.
+#[actix_web::test]
+async fn a_retry_that_would_change_again_is_rolled_back_and_replayed() {
+    let app = TestApp::at_clinic_now().await;
+    let first = create_keyed(&app, "k").await;
+    assert_eq!(first.status, 201, "{}", first.text);
+    let events = app.count("events");
+    assert_replay_of(&create_keyed(&app, "k").await, &first);
+    assert_replay_of(&create_keyed(&app, "\"k\"").await, &first);
+    assert_eq!(
+        (app.count("patients"), app.count("events"), app.count("idempotency_keys")),
+        (1, events, 1)
+    );
+}
+
+/// A retry refused where the first request succeeded (its `If-Match` names
+/// the version the first replaced; the body it sends is refused now) is
+/// answered with the first answer; a key sent with another request is 422
+/// `idempotency_key_reused`, whatever the operation makes of its body.
+#[actix_web::test]
+async fn a_retry_refused_as_the_change_is_made_already_is_the_first_answer() {
+    let app = TestApp::at_clinic_now().await;
+    let id = app.create_patient(patient_body()).await["id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/patients/{id}");
+    let read = app.get(&path).role(Role::Scheduler).send().await;
+    let tag = read.header("etag").unwrap().to_owned();
+    let edit = |body: Value| {
+        app.patch(&path)
+            .role(Role::Scheduler)
+            .header(KEY, "edit-1")
+            .header("if-match", &tag)
+            .json(&body)
+            .send()
+    };
+    let first = edit(json!({"phone": "+1 555 010 1111"})).await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    // Without the key, this is 412: the tag names the version it replaced.
+    let again = edit(json!({"phone": "+1 555 010 1111"})).await;
+    assert_replay_of(&again, &first);
+    for other in
+        [json!({"phone": "+1 555 010 2222"}), json!({"phone": 17}), json!({"no_such_field": true})]
+    {
+        edit(other).await.assert_problem(422, "idempotency_key_reused");
+    }
+    let now = app.get(&path).role(Role::Scheduler).send().await;
+    assert_eq!(now.body["phone"], "+1 555 010 1111");
+    assert_eq!(now.header("etag"), first.header("etag"));
+    assert_eq!(app.count("idempotency_keys"), 1);
+}
