@@ -620,11 +620,10 @@ impl Accompaniment {
             };
             let kept = store::idempotency::remember(tx, &answer)?;
             keyed.decided();
-            if let Some(kept) = kept {
-                return Err(match idempotency::repeat(Some(kept), &keyed.fingerprint) {
-                    Repeat::Same(kept) => StoreError::KeyAnswered(Box::new(kept)),
-                    Repeat::Reused | Repeat::First => StoreError::KeyReused,
-                });
+            match idempotency::repeat(kept, &keyed.fingerprint) {
+                Repeat::First => {}
+                Repeat::Same(kept) => return Err(StoreError::KeyAnswered(Box::new(kept))),
+                Repeat::Reused => return Err(StoreError::KeyReused),
             }
         }
         Ok(Outcome::Done(reply, seen))

@@ -122,7 +122,7 @@ struct Progress {
 }
 
 impl Keyed {
-    pub fn new(caller: String, key: String, fingerprint: String) -> Self {
+    fn new(caller: String, key: String, fingerprint: String) -> Self {
         Self { caller, key, fingerprint, progress: Arc::default() }
     }
 
