@@ -15,6 +15,7 @@ use crate::domain::patient::{
 };
 
 use super::billing;
+use super::connection::lower;
 use super::schema::{patient_identifiers, patient_indications, patients};
 use super::{is_unique_violation, new_id, DbConnection, Rows, StoreError};
 
@@ -285,8 +286,6 @@ pub struct Search {
     pub born_from: Option<NaiveDate>,
     pub born_to: Option<NaiveDate>,
 }
-
-diesel::define_sql_function!(fn lower(text: diesel::sql_types::Text) -> diesel::sql_types::Text);
 
 /// One page of patients in id order after `after`, optionally only those
 /// whose full name contains `name` (case-insensitive) and only the one

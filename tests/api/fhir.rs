@@ -176,6 +176,31 @@ async fn a_patient_reads_as_fhir_and_is_found_by_identifier_name_and_birth_date(
     assert_eq!(entries(&res), Vec::<Value>::new());
 }
 
+/// `family` and `given` ignore case beyond ASCII too, on both backends
+/// (SQLite's own `lower()` folds ASCII only).
+#[actix_web::test]
+async fn a_name_search_ignores_case_in_every_alphabet() {
+    let app = TestApp::at_clinic_now().await;
+    let emile = patient_with_mrn(&app, "Émile", "Łukasiewicz", "MRN-1").await;
+    let olga = patient_with_mrn(&app, "Ольга", "Ödegaard", "MRN-2").await;
+    let ana = patient_with_mrn(&app, "Ana", "Lukas", "MRN-3").await;
+    // (query, percent-encoded, the patients found)
+    let cases: [(&str, Vec<&str>); 8] = [
+        ("family=%C5%82uk", vec![&emile]),         // łuk
+        ("family=%C5%81UK", vec![&emile]),         // ŁUK
+        ("family=luk", vec![&ana]),                // another letter, not an accent
+        ("given=%C3%A9mi", vec![&emile]),          // émi
+        ("given=%C3%89MILE", vec![&emile]),        // ÉMILE
+        ("given=%D0%BE%D0%BB%D1%8C", vec![&olga]), // оль
+        ("given=%D0%9E%D0%9B%D0%AC", vec![&olga]), // ОЛЬ
+        ("family=%C3%B6de", vec![&olga]),          // öde
+    ];
+    for (query, found) in cases {
+        let res = fhir(&app, &format!("Patient?{query}"), Role::Integration).await;
+        assert_eq!(ids(&entries(&res)), found, "{query}");
+    }
+}
+
 #[actix_web::test]
 async fn a_search_pages_with_next_links_and_refuses_what_it_does_not_support() {
     let app = TestApp::at_clinic_now().await;
