@@ -25,7 +25,7 @@ use crate::domain::client::Client;
 use crate::domain::events;
 use crate::domain::scopes::{self, Scopes};
 use crate::store::idempotency::StoredAnswer;
-use crate::store::{self, DbConnection, StoreError};
+use crate::store::{self, retrying, write_transaction, DbConnection, StoreError};
 
 use super::audit::{self, Note, Seen, Touched};
 use super::conditional::{Precondition, Tags};
@@ -546,11 +546,12 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// The outcome of a write's transaction, which a key's kept answer
-    /// ends in an error to roll it back ([`StoreError::KeyAnswered`]).
-    pub fn settled(result: Result<Outcome, ApiError>) -> Result<Outcome, ApiError> {
+    /// The outcome of a write's transaction, once it has ended: a key's
+    /// kept answer ends it in an error, to roll it back
+    /// ([`StoreError::KeyAnswered`]), and is the answer sent again.
+    pub fn settled(result: Result<Outcome, StoreError>) -> Result<Outcome, StoreError> {
         match result {
-            Err(ApiError::Replayed(answer)) => Ok(Outcome::Replay(*answer)),
+            Err(StoreError::KeyAnswered(answer)) => Ok(Outcome::Replay(*answer)),
             other => other,
         }
     }
@@ -680,7 +681,7 @@ impl<A: Admits> Ctx<A> {
     }
 
     /// Makes the change `work` decides and writes, in one write transaction
-    /// ([`AppState::write`]), and answers what `reply` builds of it. The
+    /// (`store::write_transaction`), and answers what `reply` builds of it. The
     /// request's audit record and, for a keyed request, its answer are
     /// stored in the same transaction: all commit, or none does.
     pub async fn write<T, F, R>(&self, work: F, reply: R) -> Answer
@@ -690,15 +691,20 @@ impl<A: Admits> Ctx<A> {
         T: Touched + Send + 'static,
     {
         let accompaniment = self.accompaniment();
-        let outcome = Outcome::settled(
-            self.state.write(move |tx| accompaniment.commit(tx, work, reply)).await,
-        )?;
+        let outcome = self
+            .state
+            .db(move |conn| {
+                Outcome::settled(write_transaction(conn, |tx| {
+                    accompaniment.commit(tx, work, reply)
+                }))
+            })
+            .await?;
         self.state.written.notify_one();
         Ok(self.answer(outcome))
     }
 
     /// [`Self::write`], run again in a new transaction each time it loses a
-    /// room to a concurrent booking ([`AppState::write_retrying`]).
+    /// room to a concurrent booking ([`store::retrying`]).
     pub async fn write_retrying<T, F, R>(&self, mut work: F, reply: R) -> Answer
     where
         F: FnMut(&mut DbConnection) -> Result<T, StoreError> + Send + 'static,
@@ -706,9 +712,12 @@ impl<A: Admits> Ctx<A> {
         T: Touched + Send + 'static,
     {
         let accompaniment = self.accompaniment();
-        let outcome = Outcome::settled(
-            self.state.write_retrying(move |tx| accompaniment.commit(tx, &mut work, &reply)).await,
-        )?;
+        let outcome = self
+            .state
+            .db(move |conn| {
+                Outcome::settled(retrying(conn, |tx| accompaniment.commit(tx, &mut work, &reply)))
+            })
+            .await?;
         self.state.written.notify_one();
         Ok(self.answer(outcome))
     }

@@ -217,15 +217,11 @@ pub async fn book_course(ctx: Ctx<Staff>, body: Json<CourseRequest>) -> Answer {
         }
     };
     let outcome = ctx
-        .db(move |conn| match retrying(conn, attempt) {
+        .db(move |conn| match Outcome::settled(retrying(conn, attempt)) {
             Err(StoreError::LostRace) => Ok(None),
             other => other.map(Some),
         })
-        .await;
-    let outcome = match outcome {
-        Err(ApiError::Replayed(answer)) => Some(Outcome::Replay(*answer)),
-        other => other?,
-    };
+        .await?;
     let Some(outcome) = outcome else {
         // Every attempt lost a room at the same start: name the next one.
         let next = plan_now(&ctx, request, None).await?;

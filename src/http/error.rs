@@ -113,11 +113,6 @@ pub enum ApiError {
     /// The first request with this key is still being answered.
     #[error("idempotency key in flight")]
     IdempotencyKeyInFlight { retry_after: u64 },
-    /// Not a failure: the answer kept for the request's `Idempotency-Key`,
-    /// found by its write, which it rolls back ([`StoreError::KeyAnswered`]),
-    /// and sent again ([`super::auth::Outcome::settled`]).
-    #[error("replayed")]
-    Replayed(Box<crate::store::idempotency::StoredAnswer>),
     /// `If-Match` names a version the resource no longer has.
     #[error("precondition failed")]
     PreconditionFailed,
@@ -158,7 +153,6 @@ impl ApiError {
             ApiError::IdempotencyKeyReused => "idempotency_key_reused",
             ApiError::IdempotencyKeyInFlight { .. } => "idempotency_key_in_flight",
             ApiError::PreconditionFailed => "precondition_failed",
-            ApiError::Replayed(_) => "replayed",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal_error",
         }
@@ -188,7 +182,6 @@ impl ApiError {
                 "A request with this Idempotency-Key is in progress"
             }
             ApiError::PreconditionFailed => "The resource has changed",
-            ApiError::Replayed(_) => "The answer kept for the Idempotency-Key",
             ApiError::Unavailable(_) => "Service unavailable",
             ApiError::Internal(_) => "Internal server error",
         }
@@ -247,7 +240,6 @@ impl ApiError {
             ApiError::PreconditionFailed => {
                 "the resource has changed since the version `If-Match` names: read it again, then retry".into()
             }
-            ApiError::Replayed(_) => "sent again".into(),
             ApiError::Unavailable(_) => "the database is not reachable".into(),
             ApiError::Internal(_) => {
                 "something went wrong on our side; the x-request-id header identifies it".into()
@@ -340,16 +332,12 @@ impl ResponseError for ApiError {
             ApiError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::IdempotencyKeyInFlight { .. } => StatusCode::CONFLICT,
             ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
-            ApiError::Replayed(answer) => super::idempotency::status_of(answer),
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
-        if let ApiError::Replayed(answer) = self {
-            return super::idempotency::replayed(answer);
-        }
         let mut response = HttpResponse::build(self.status_code());
         response.insert_header((header::CONTENT_TYPE, PROBLEM_JSON));
         match self {
@@ -407,7 +395,6 @@ impl From<StoreError> for ApiError {
             StoreError::LostRace => ApiError::Refused(Refusal::SlotFull),
             StoreError::PreconditionFailed => ApiError::PreconditionFailed,
             StoreError::KeyReused => ApiError::IdempotencyKeyReused,
-            StoreError::KeyAnswered(answer) => ApiError::Replayed(answer),
             StoreError::KeyInFlight => ApiError::IdempotencyKeyInFlight {
                 retry_after: super::idempotency::IN_FLIGHT_RETRY_AFTER,
             },

@@ -63,7 +63,7 @@ use crate::domain::calendar::{Calendar, Hours};
 use crate::domain::clock::{self, Clock};
 use crate::domain::readiness::IntakePolicy;
 use crate::domain::Clinic;
-use crate::store::{retrying, write_transaction, DbConnection, DbPool, StoreError};
+use crate::store::{write_transaction, DbConnection, DbPool, StoreError};
 
 use self::audit::{AuditLog, Note, Operations};
 use self::auth::JwtKeys;
@@ -198,16 +198,6 @@ impl AppState {
         T: Send + 'static,
     {
         self.db(move |conn| write_transaction(conn, work)).await
-    }
-
-    /// [`Self::write`], run again in a new transaction each time it loses a
-    /// room to a concurrent booking ([`StoreError::LostRace`]).
-    pub async fn write_retrying<T, F>(&self, work: F) -> Result<T, ApiError>
-    where
-        F: FnMut(&mut DbConnection) -> Result<T, StoreError> + Send + 'static,
-        T: Send + 'static,
-    {
-        self.db(move |conn| retrying(conn, work)).await
     }
 
     /// The clinic as decisions see it, now.
