@@ -310,7 +310,7 @@ pub async fn cancel_course(ctx: Ctx<Staff>, id: Path<Id>, body: Json<CancelCours
             precondition
                 .check(|| CourseResponse::new(&state, role, current.clone(), Some(&protocol)))?;
             let left = course::cancellation(&current, now)?;
-            let course = store::cancel(tx, &id, &left, &reason, &by, now)?;
+            let course = store::cancel(tx, current, &left, &reason, &by, now)?;
             Ok((Cancelled { course, left }, protocol))
         },
         move |state, (cancelled, protocol)| {

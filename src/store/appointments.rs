@@ -601,6 +601,37 @@ pub fn apply(
     .try_into()
 }
 
+/// Cancels those of `ids` still scheduled, in one statement, with `reason`
+/// and `by`; the appointments as written (the others are left as they were
+/// and not returned). Kept prepared: one text (on SQLite, one per count of
+/// ids).
+pub(super) fn cancel_scheduled(
+    conn: &mut DbConnection,
+    ids: &[String],
+    reason: &str,
+    by: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<Appointment>, StoreError> {
+    Prepared(
+        diesel::update(
+            appointments::table
+                .filter(appointments::id.eq_any(ids))
+                .filter(appointments::status.eq(AppointmentStatus::Scheduled.as_str())),
+        )
+        .set((
+            appointments::status.eq(AppointmentStatus::Cancelled.as_str()),
+            appointments::cancel_reason.eq(reason),
+            appointments::cancelled_by.eq(by),
+            appointments::updated_at.eq(now.naive_utc()),
+        ))
+        .returning(<AppointmentRow as Selectable<Backend>>::construct_selection()),
+    )
+    .load::<AppointmentRow>(conn)?
+    .into_iter()
+    .map(Appointment::try_from)
+    .collect()
+}
+
 /// What a row of [`occupancy`]'s one statement counts, by its second
 /// column: a session's name, or one of these.
 const CAPACITY: &str = "capacity";

@@ -225,38 +225,33 @@ pub fn list_for_patient(
     with_appointments(conn, rows)
 }
 
-/// Writes a decided cancellation: the infusions `left` (those still
-/// scheduled), and the course's reason and canceller.
+/// Writes a decided cancellation of `current` (as held): the infusions
+/// `left` (those still scheduled), and the course's reason and canceller.
+/// The course as written, its infusions in `current`'s order, each from the
+/// statement that wrote it or, untouched, as held.
 pub fn cancel(
     conn: &mut DbConnection,
-    id: &str,
+    current: Course,
     left: &[String],
     reason: &str,
     by: &str,
     now: DateTime<Utc>,
 ) -> Result<Course, StoreError> {
-    // Kept prepared: one text each (on SQLite, one per count of infusions left).
-    Prepared(
-        diesel::update(
-            appointment_rows::table
-                .filter(appointment_rows::id.eq_any(left))
-                .filter(appointment_rows::status.eq(AppointmentStatus::Scheduled.as_str())),
-        )
-        .set((
-            appointment_rows::status.eq(AppointmentStatus::Cancelled.as_str()),
-            appointment_rows::cancel_reason.eq(reason),
-            appointment_rows::cancelled_by.eq(by),
-            appointment_rows::updated_at.eq(now.naive_utc()),
-        ))
-        .returning(appointment_rows::id),
-    )
-    .load::<String>(conn)?;
+    let mut cancelled = appointments::cancel_scheduled(conn, left, reason, by, now)?;
     let row = Prepared(
-        diesel::update(courses::table.find(id))
+        diesel::update(courses::table.find(&current.id))
             .set((courses::cancel_reason.eq(reason), courses::cancelled_by.eq(by)))
             .returning(<CourseRow as Selectable<Backend>>::construct_selection()),
     )
     .get_result::<CourseRow>(conn)
     .found("course")?;
-    whole(conn, row)
+    let infusions = current
+        .appointments
+        .into_iter()
+        .map(|held| match cancelled.iter().position(|c| c.id == held.id) {
+            Some(at) => cancelled.swap_remove(at),
+            None => held,
+        })
+        .collect();
+    course(row, infusions)
 }

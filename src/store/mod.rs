@@ -10,27 +10,46 @@
 //! cost a quarter of a patient read's CPU (callgrind, `make bench`).
 
 /// Holds row `$id` of `$table` until the transaction ends: a concurrent
-/// change waits, then sees this one's result. The self-assignment is the
-/// portable row lock (`FOR UPDATE` is PostgreSQL's; SQLite writers are
-/// serialized anyway). With a `$row` type, the same statement returns the
-/// row as held (`RETURNING`): one round trip where a read after the lock
-/// made two. Kept prepared ([`Prepared`]): one text per table.
+/// change waits, then sees this one's result. On PostgreSQL a row lock
+/// (`FOR NO KEY UPDATE`, the lock an `UPDATE` of the row takes); on SQLite,
+/// which has no row locks and serializes writers anyway, a self-assignment.
+/// A self-assignment on PostgreSQL would write a new version of the row and,
+/// where its page has no room, an entry in each of the table's indexes, for
+/// nothing. With a `$row` type, the same statement returns the row as held:
+/// one round trip where a read after the lock made two. Kept prepared: one
+/// text per table.
+/// `hold_row!(table.key, …)` holds a table whose key is not `id`.
 macro_rules! hold_row {
     ($table:ident, $id:expr, $conn:expr) => {
-        $crate::store::Prepared(
-            diesel::update($table::table.find($id))
-                .set($table::id.eq($table::id))
-                .returning($table::id),
-        )
-        .load::<String>($conn)
+        hold_row!($table.id, $id, $conn)
+    };
+    ($table:ident . $key:ident, $id:expr, $conn:expr) => {
+        match &mut *$conn {
+            $crate::store::DbConnection::Pg(pg) => {
+                $table::table.find($id).select($table::$key).for_no_key_update().load::<String>(pg)
+            }
+            sqlite => $crate::store::Prepared(
+                diesel::update($table::table.find($id))
+                    .set($table::$key.eq($table::$key))
+                    .returning($table::$key),
+            )
+            .load::<String>(sqlite),
+        }
     };
     ($table:ident, $id:expr, $conn:expr, $row:ty) => {
-        $crate::store::Prepared(
-            diesel::update($table::table.find($id))
-                .set($table::id.eq($table::id))
-                .returning(<$row as Selectable<$crate::store::Backend>>::construct_selection()),
-        )
-        .get_result::<$row>($conn)
+        match &mut *$conn {
+            $crate::store::DbConnection::Pg(pg) => $table::table
+                .find($id)
+                .select(<$row as Selectable<diesel::pg::Pg>>::construct_selection())
+                .for_no_key_update()
+                .get_result::<$row>(pg),
+            sqlite => $crate::store::Prepared(
+                diesel::update($table::table.find($id))
+                    .set($table::id.eq($table::id))
+                    .returning(<$row as Selectable<$crate::store::Backend>>::construct_selection()),
+            )
+            .get_result::<$row>(sqlite),
+        }
     };
 }
 

@@ -92,10 +92,7 @@ pub fn list(conn: &mut DbConnection) -> Result<Vec<Protocol>, StoreError> {
 /// The protocol `code`, held until commit: a concurrent change waits, then
 /// reads this one's result.
 pub fn hold(conn: &mut DbConnection, code: &str) -> Result<Protocol, StoreError> {
-    // `hold_row!`'s self-assignment, on this table's key.
-    diesel::update(protocols::table.find(code))
-        .set(protocols::code.eq(protocols::code))
-        .execute(conn)?;
+    hold_row!(protocols.code, code, conn)?;
     find(conn, code)
 }
 

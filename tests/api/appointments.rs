@@ -691,7 +691,8 @@ async fn a_returning_patient_newly_on_lamotrigine_waits_for_the_consult() {
 /// On PostgreSQL, the statements of a booking's cancel and of the locks a
 /// booking takes stay prepared on their connection (pgbench's ceiling
 /// prepares its own): a row's hold, returning the row, an appointment's
-/// change, and the slots' locks, whose keys are bound, not written in.
+/// change, and the slots' locks, whose keys are bound, not written in. A
+/// hold locks the row without writing a version of it.
 #[actix_web::test]
 async fn a_writes_statements_stay_prepared_on_postgres() {
     use diesel::RunQueryDsl;
@@ -703,20 +704,35 @@ async fn a_writes_statements_stay_prepared_on_postgres() {
         #[diesel(sql_type = diesel::sql_types::Text)]
         statement: String,
     }
+    #[derive(diesel::QueryableByName)]
+    struct Version {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        xmin: String,
+    }
     let app = TestApp::spawn().await;
     if !app.is_postgres() {
         return; // SQLite's statements are not listed anywhere to check.
     }
     let patient = app.create_patient(crate::helpers::patient_body()).await;
+    let patient_id = patient["id"].as_str().unwrap();
+    let version = |conn: &mut infusion_api::store::DbConnection| {
+        diesel::sql_query("SELECT xmin::text AS xmin FROM patients WHERE id = $1")
+            .bind::<diesel::sql_types::Text, _>(patient_id)
+            .get_result::<Version>(conn)
+            .unwrap()
+            .xmin
+    };
     let mut conn = app.pool.get().unwrap();
+    let before = version(&mut conn);
     diesel::sql_query("BEGIN").execute(&mut **conn).unwrap();
     for day in [3, 4] {
         let date = clinic_now().date_naive() + Duration::days(day);
         locks::lock_slots(&mut conn, [(date, Session::Morning), (date, Session::Afternoon)])
             .unwrap();
-        patients::lock(&mut conn, patient["id"].as_str().unwrap()).unwrap();
+        patients::lock(&mut conn, patient_id).unwrap();
         assert!(appointments::hold(&mut conn, &uuid::Uuid::now_v7().to_string()).is_err());
     }
+    assert_eq!(version(&mut conn), before, "a hold wrote a version of the patient's row");
     let prepared: Vec<Statement> = diesel::sql_query(
         "SELECT statement FROM pg_prepared_statements WHERE NOT from_sql ORDER BY statement",
     )
@@ -724,12 +740,15 @@ async fn a_writes_statements_stay_prepared_on_postgres() {
     .unwrap();
     diesel::sql_query("ROLLBACK").execute(&mut **conn).unwrap();
 
-    for start in [
-        r#"SELECT count(CASE WHEN s = 1504"#,
-        r#"UPDATE "patients" SET "id" = "patients"."id""#,
-        r#"UPDATE "appointments" SET "id" = "appointments"."id""#,
+    for (start, end) in [
+        (r#"SELECT count(CASE WHEN s = 1504"#, ""),
+        (r#"SELECT "patients"."id" FROM "patients""#, "FOR NO KEY UPDATE"),
+        (r#"SELECT "appointments"."id", "appointments"."patient_id""#, "FOR NO KEY UPDATE"),
     ] {
-        let kept = prepared.iter().filter(|p| p.statement.starts_with(start)).count();
-        assert_eq!(kept, 1, "{start}: {kept} prepared statements");
+        let kept = prepared
+            .iter()
+            .filter(|p| p.statement.starts_with(start) && p.statement.ends_with(end))
+            .count();
+        assert_eq!(kept, 1, "{start} … {end}: {kept} prepared statements");
     }
 }
