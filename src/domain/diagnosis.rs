@@ -77,6 +77,15 @@ impl Diagnosis {
         table().iter().find(|e| e.code == code).map(Diagnosis)
     }
 
+    /// A code stored with a patient's indication, read back: the table's
+    /// entry, or `None` (the indication uncoded) when the table no longer
+    /// holds it. A later ICD-10-CM release may delete a code that patients
+    /// were coded with; they stay readable, and a clinician codes the
+    /// indication again (no claim could carry the deleted code anyway).
+    pub fn stored(code: &str) -> Option<Diagnosis> {
+        Diagnosis::parse(code)
+    }
+
     pub fn code(self) -> &'static str {
         self.0.code
     }
@@ -167,6 +176,22 @@ mod tests {
         for (i, entry) in table().iter().enumerate() {
             assert!(table()[..i].iter().all(|e| e.code != entry.code), "{} twice", entry.code);
             assert!(!entry.description.is_empty() && !entry.description.starts_with('"'));
+        }
+    }
+
+    #[test]
+    fn a_stored_code_the_table_no_longer_holds_reads_as_uncoded() {
+        // (stored, read back as)
+        let cases = [
+            ("G90.50", Some("G90.50")),
+            ("G90.5", Some("G90.5")),
+            ("F33.9", Some("F33.9")),
+            ("G90.5X", None),
+            ("E11.40", None),
+            ("", None),
+        ];
+        for (stored, read) in cases {
+            assert_eq!(Diagnosis::stored(stored).map(Diagnosis::code), read, "{stored}");
         }
     }
 

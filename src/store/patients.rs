@@ -402,13 +402,18 @@ fn assemble(
                     .ok_or_else(|| StoreError::Invalid(format!("indication subtype `{text}`")))?,
             ),
         };
-        let diagnosis = match row.diagnosis.as_deref() {
-            None => None,
-            Some(text) => Some(
-                Diagnosis::parse(text)
-                    .ok_or_else(|| StoreError::Invalid(format!("diagnosis `{text}`")))?,
-            ),
-        };
+        let diagnosis = row.diagnosis.as_deref().and_then(|text| {
+            let diagnosis = Diagnosis::stored(text);
+            if diagnosis.is_none() {
+                // The id only: a code next to it would be health data.
+                log::warn!(
+                    "patient {}: a stored diagnosis code is no longer in the ICD-10-CM table; \
+                     read as uncoded",
+                    row.patient_id
+                );
+            }
+            diagnosis
+        });
         by_patient.entry(row.patient_id).or_default().push(Indication { code, subtype, diagnosis });
     }
     rows.into_iter()

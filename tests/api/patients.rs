@@ -370,6 +370,44 @@ async fn indications_are_coded_with_billable_icd_10_cm_codes_of_their_kind() {
     assert_eq!(res.status, 201, "{}", res.text);
 }
 
+/// A code a later ICD-10-CM release deletes from the table leaves the
+/// patients coded with it readable: that indication reads as uncoded, the
+/// others keep their codes, and a clinician codes it again.
+#[actix_web::test]
+async fn a_code_gone_from_the_table_reads_as_uncoded_and_can_be_coded_again() {
+    let app = TestApp::spawn().await;
+    let coded = json!({"indications": [
+        {"code": "chronic_pain", "subtype": "crps", "diagnosis": "G90.50"},
+        {"code": "depression", "diagnosis": "F33.1"}
+    ]});
+    let id =
+        app.create_patient(with(patient_body(), coded)).await["id"].as_str().unwrap().to_owned();
+    // As a release of the table without G90.50 would leave the stored row.
+    assert!(app
+        .execute("UPDATE patient_indications SET diagnosis = 'G90.5X' WHERE diagnosis = 'G90.50'"));
+
+    let res = app.get(&format!("/v1/patients/{id}")).role(Role::Clinician).send().await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert_eq!(
+        res.body["indications"],
+        json!([{"code": "chronic_pain", "subtype": "crps", "diagnosis": null},
+               {"code": "depression", "subtype": null, "diagnosis": "F33.1"}])
+    );
+    let res = app.get("/v1/patients").role(Role::Scheduler).send().await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    let res = app.get(&format!("/fhir/R4/Patient/{id}")).role(Role::Integration).send().await;
+    assert_eq!(res.status, 200, "{}", res.text);
+
+    let recoded = json!({"indications": [
+        {"code": "chronic_pain", "subtype": "crps", "diagnosis": "G90.59"},
+        {"code": "depression", "diagnosis": "F33.1"}
+    ]});
+    let res =
+        app.patch(&format!("/v1/patients/{id}")).role(Role::Clinician).json(&recoded).send().await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert_eq!(res.body["indications"][0]["diagnosis"], "G90.59");
+}
+
 /// The postal address a superbill prints: kept as sent, cleared with
 /// `null`, shown on the FHIR Patient, and refused (naming the field, storing
 /// nothing) when it is not a U.S. address.
