@@ -18,6 +18,7 @@
 /// nothing. With a `$row` type, the same statement returns the row as held:
 /// one round trip where a read after the lock made two. Kept prepared: one
 /// text per table.
+///
 /// `hold_row!(table.key, …)` holds a table whose key is not `id`.
 macro_rules! hold_row {
     ($table:ident, $id:expr, $conn:expr) => {
