@@ -23,8 +23,8 @@ use crate::domain::Refusal;
 use super::locks;
 use super::schema::{appointments, closures as closure_rows, rooms};
 use super::{
-    closures, intake, is_unique_violation, new_id, Backend, DbConnection, Found, Prepared, Rows,
-    StoreError, UnionAll,
+    closures, intake, is_unique_violation, new_id, DbConnection, Found, Prepared, Rows, StoreError,
+    UnionAll,
 };
 
 /// `appointments.status IN ('scheduled', 'checked_in', 'completed')`: the
@@ -138,12 +138,12 @@ pub fn hold(conn: &mut DbConnection, id: &str) -> Result<Appointment, StoreError
 }
 
 pub fn find(conn: &mut DbConnection, id: &str) -> Result<Appointment, StoreError> {
-    appointments::table
+    on_backend!(conn, |c| appointments::table
         .find(id)
         .select(AppointmentRow::as_select())
-        .get_result(conn)
-        .found("appointment")?
-        .try_into()
+        .get_result(c))
+    .found("appointment")?
+    .try_into()
 }
 
 /// The appointments of these courses, in date and session order.
@@ -151,14 +151,14 @@ pub fn for_courses(
     conn: &mut DbConnection,
     course_ids: &[String],
 ) -> Result<Vec<Appointment>, StoreError> {
-    appointments::table
+    on_backend!(conn, |c| appointments::table
         .filter(appointments::course_id.eq_any(course_ids))
         .order((appointments::date, appointments::starts_at))
         .select(AppointmentRow::as_select())
-        .load(conn)?
-        .into_iter()
-        .map(Appointment::try_from)
-        .collect()
+        .load(c))?
+    .into_iter()
+    .map(Appointment::try_from)
+    .collect()
 }
 
 /// Which scores an appointment must have one of: pain (on arrival or at
@@ -188,44 +188,48 @@ pub fn list(
     filter: &Filter,
     rows: &Rows,
 ) -> Result<Vec<Appointment>, StoreError> {
-    let mut query = page!(appointments, AppointmentRow::as_select(), rows);
-    if let Some(patient_id) = &filter.patient_id {
-        query = query.filter(appointments::patient_id.eq(patient_id.clone()));
-    }
-    if let Some(from) = filter.from {
-        query = query.filter(appointments::date.ge(from));
-    }
-    if let Some(to) = filter.to {
-        query = query.filter(appointments::date.le(to));
-    }
-    match filter.statuses.as_slice() {
-        [] => {}
-        // One status bound as `=`, which the partial indexes' planner sees.
-        [status] => query = query.filter(appointments::status.eq(status.as_str())),
-        several => {
-            let names: Vec<&str> = several.iter().map(|s| s.as_str()).collect();
-            query = query.filter(appointments::status.eq_any(names));
+    let found = on_backend!(conn, |c| {
+        let mut query = page!(appointments, AppointmentRow::as_select(), rows);
+        if let Some(patient_id) = &filter.patient_id {
+            query = query.filter(appointments::patient_id.eq(patient_id.clone()));
         }
-    }
-    let pain = appointments::pain_before.is_not_null().or(appointments::pain_after.is_not_null());
-    match filter.scored {
-        None => {}
-        Some(Scored { pain: true, phq9: true }) => {
-            query = query.filter(pain.or(appointments::phq9.is_not_null()))
+        if let Some(from) = filter.from {
+            query = query.filter(appointments::date.ge(from));
         }
-        Some(Scored { pain: true, phq9: false }) => query = query.filter(pain),
-        Some(Scored { pain: false, phq9: true }) => {
-            query = query.filter(appointments::phq9.is_not_null())
+        if let Some(to) = filter.to {
+            query = query.filter(appointments::date.le(to));
         }
-        // No kind at all: nothing.
-        Some(Scored { pain: false, phq9: false }) => {
-            query = query.filter(appointments::id.ne(appointments::id))
+        match filter.statuses.as_slice() {
+            [] => {}
+            // One status bound as `=`, which the partial indexes' planner sees.
+            [status] => query = query.filter(appointments::status.eq(status.as_str())),
+            several => {
+                let names: Vec<&str> = several.iter().map(|s| s.as_str()).collect();
+                query = query.filter(appointments::status.eq_any(names));
+            }
         }
-    }
-    if let Some(id) = &filter.id_from {
-        query = query.filter(appointments::id.ge(id.clone()));
-    }
-    query.load(conn)?.into_iter().map(Appointment::try_from).collect()
+        let pain =
+            appointments::pain_before.is_not_null().or(appointments::pain_after.is_not_null());
+        match filter.scored {
+            None => {}
+            Some(Scored { pain: true, phq9: true }) => {
+                query = query.filter(pain.or(appointments::phq9.is_not_null()))
+            }
+            Some(Scored { pain: true, phq9: false }) => query = query.filter(pain),
+            Some(Scored { pain: false, phq9: true }) => {
+                query = query.filter(appointments::phq9.is_not_null())
+            }
+            // No kind at all: nothing.
+            Some(Scored { pain: false, phq9: false }) => {
+                query = query.filter(appointments::id.ne(appointments::id))
+            }
+        }
+        if let Some(id) = &filter.id_from {
+            query = query.filter(appointments::id.ge(id.clone()));
+        }
+        query.load(c)
+    })?;
+    found.into_iter().map(Appointment::try_from).collect()
 }
 
 /// The first free room of a session; `slot_full` if there is none.
@@ -235,8 +239,7 @@ fn first_free_room(
     session: Session,
 ) -> Result<String, StoreError> {
     let room = FirstFreeRoom(date.into_sql::<Date>(), session.as_str().into_sql::<Text>());
-    SelectFirstFreeRoom(room)
-        .get_result::<Option<String>>(conn)?
+    on_backend!(conn, |c| SelectFirstFreeRoom(room).get_result::<Option<String>>(c))?
         .ok_or(StoreError::Refused(Refusal::SlotFull))
 }
 
@@ -315,7 +318,7 @@ fn patient_booked_on(
         .filter(appointments::date.eq(date))
         .filter(HoldsSlot)
         .filter(appointments::id.ne(except.unwrap_or("")));
-    Ok(diesel::select(diesel::dsl::exists(query)).get_result(conn)?)
+    Ok(on_backend!(conn, |c| diesel::select(diesel::dsl::exists(query)).get_result(c))?)
 }
 
 /// What booking `slot` for the patient reads (or moving the appointment
@@ -378,13 +381,14 @@ pub(super) fn insert_all(
     let Some(first) = new.first() else {
         return Ok(Vec::new());
     };
-    let insert = InsertBookings {
+    let inserted = on_backend!(conn, |c| InsertBookings {
         rows: &rows,
         now: now.naive_utc(),
         room: FirstFreeRoom(ValuesColumn("b.column3"), ValuesColumn("b.column4")),
         returning: AppointmentRow::as_select(),
-    };
-    let inserted = insert.load::<AppointmentRow>(conn).map_err(StoreError::from);
+    }
+    .load::<AppointmentRow>(c))
+    .map_err(StoreError::from);
     let no_room = matches!(
         &inserted,
         Err(StoreError::Database(diesel::result::Error::DatabaseError(
@@ -591,12 +595,12 @@ pub fn apply(
         updated_at: now.naive_utc(),
     };
     // One text per action (the columns it sets): kept prepared.
-    Prepared(
+    on_backend!(conn, |c| Prepared(
         diesel::update(appointments::table.find(id))
             .set(row)
-            .returning(<AppointmentRow as Selectable<Backend>>::construct_selection()),
+            .returning(AppointmentRow::as_select()),
     )
-    .get_result::<AppointmentRow>(conn)
+    .get_result::<AppointmentRow>(c))
     .found("appointment")?
     .try_into()
 }
@@ -612,7 +616,7 @@ pub(super) fn cancel_scheduled(
     by: &str,
     now: DateTime<Utc>,
 ) -> Result<Vec<Appointment>, StoreError> {
-    Prepared(
+    on_backend!(conn, |c| Prepared(
         diesel::update(
             appointments::table
                 .filter(appointments::id.eq_any(ids))
@@ -624,9 +628,9 @@ pub(super) fn cancel_scheduled(
             appointments::cancelled_by.eq(by),
             appointments::updated_at.eq(now.naive_utc()),
         ))
-        .returning(<AppointmentRow as Selectable<Backend>>::construct_selection()),
+        .returning(AppointmentRow::as_select()),
     )
-    .load::<AppointmentRow>(conn)?
+    .load::<AppointmentRow>(c))?
     .into_iter()
     .map(Appointment::try_from)
     .collect()
@@ -681,7 +685,7 @@ pub fn occupancy(
             0_i64.into_sql::<BigInt>(),
         ));
     let rows: Vec<(Option<NaiveDate>, String, i64)> =
-        UnionAll(UnionAll(UnionAll(rooms, sessions), closed), busy).load(conn)?;
+        on_backend!(conn, |c| UnionAll(UnionAll(UnionAll(rooms, sessions), closed), busy).load(c))?;
     let mut occupancy = Occupancy { known_until: Some(to), ..Occupancy::default() };
     for (date, kind, n) in rows {
         match (date, kind.as_str()) {

@@ -130,14 +130,15 @@ fn insert_unnested(
 
 /// One event, and each patient it touched, in prepared statements.
 fn insert_one(conn: &mut DbConnection, event: &AuditEvent) -> Result<(), StoreError> {
-    diesel::insert_into(audit_events::table).values(row_of(event)).execute(conn)?;
+    let row = row_of(event);
+    on_backend!(conn, |c| diesel::insert_into(audit_events::table).values(&row).execute(c))?;
     for (patient, _) in shared(std::slice::from_ref(event)) {
-        diesel::insert_into(audit_event_patients::table)
+        on_backend!(conn, |c| diesel::insert_into(audit_event_patients::table)
             .values((
                 audit_event_patients::patient_id.eq(patient),
                 audit_event_patients::event_id.eq(event.id.as_str()),
             ))
-            .execute(conn)?;
+            .execute(c))?;
     }
     Ok(())
 }

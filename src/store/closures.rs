@@ -36,10 +36,10 @@ pub fn dates_between(
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<Closures, StoreError> {
-    let dates: Vec<NaiveDate> = closures::table
+    let dates: Vec<NaiveDate> = on_backend!(conn, |c| closures::table
         .filter(closures::date.between(from, to))
         .select(closures::date)
-        .load(conn)?;
+        .load(c))?;
     Ok(dates.into_iter().collect())
 }
 

@@ -13,8 +13,8 @@ use crate::domain::Refusal;
 use super::locks;
 use super::schema::{appointments as appointment_rows, courses};
 use super::{
-    appointments, intake, new_id, patients, protocols, Backend, DbConnection, Found, Prepared,
-    Rows, StoreError,
+    appointments, intake, new_id, patients, protocols, DbConnection, Found, Prepared, Rows,
+    StoreError,
 };
 
 #[derive(Queryable, Selectable)]
@@ -71,12 +71,13 @@ pub fn facts(
 
 /// The patient's courses, with their infusions' statuses, in one query.
 fn history(conn: &mut DbConnection, patient_id: &str) -> Result<Vec<PastCourse>, StoreError> {
-    let rows: Vec<(String, Option<String>, Option<String>)> = courses::table
-        .left_join(appointment_rows::table)
-        .filter(courses::patient_id.eq(patient_id))
-        .order(courses::id)
-        .select((courses::id, courses::cancel_reason, appointment_rows::status.nullable()))
-        .load(conn)?;
+    let rows: Vec<(String, Option<String>, Option<String>)> =
+        on_backend!(conn, |c| courses::table
+            .left_join(appointment_rows::table)
+            .filter(courses::patient_id.eq(patient_id))
+            .order(courses::id)
+            .select((courses::id, courses::cancel_reason, appointment_rows::status.nullable()))
+            .load(c))?;
     let mut history: Vec<PastCourse> = Vec::new();
     for (id, cancel_reason, status) in rows {
         if history.last().is_none_or(|course| course.id != id) {
@@ -116,7 +117,7 @@ pub fn insert(
     let series = &plan.series;
     locks::lock_slots(conn, series.iter().map(|s| (s.date, s.session)))?;
     let id = new_id();
-    let row = diesel::insert_into(courses::table)
+    let row = on_backend!(conn, |c| diesel::insert_into(courses::table)
         .values((
             courses::id.eq(&id),
             courses::patient_id.eq(request.patient_id.as_str()),
@@ -130,10 +131,8 @@ pub fn insert(
             courses::created_by.eq(by),
             courses::created_at.eq(now.naive_utc()),
         ))
-        // The columns themselves: diesel's `as_returning` is not offered on
-        // the two-backend connection.
-        .returning(<CourseRow as Selectable<Backend>>::construct_selection())
-        .get_result::<CourseRow>(conn)?;
+        .returning(CourseRow::as_select())
+        .get_result::<CourseRow>(c))?;
     let infusions: Vec<NewAppointment> = series
         .iter()
         .map(|slot| NewAppointment {
@@ -200,7 +199,8 @@ fn whole(conn: &mut DbConnection, row: CourseRow) -> Result<Course, StoreError> 
 
 pub fn find(conn: &mut DbConnection, id: &str) -> Result<Course, StoreError> {
     let row =
-        courses::table.find(id).select(CourseRow::as_select()).get_result(conn).found("course")?;
+        on_backend!(conn, |c| courses::table.find(id).select(CourseRow::as_select()).get_result(c))
+            .found("course")?;
     whole(conn, row)
 }
 
@@ -219,9 +219,9 @@ pub fn list_for_patient(
     if !patients::exists(conn, patient_id)? {
         return Err(StoreError::NotFound("patient"));
     }
-    let rows = page!(courses, CourseRow::as_select(), rows)
+    let rows = on_backend!(conn, |c| page!(courses, CourseRow::as_select(), rows)
         .filter(courses::patient_id.eq(patient_id))
-        .load(conn)?;
+        .load(c))?;
     with_appointments(conn, rows)
 }
 
@@ -238,12 +238,12 @@ pub fn cancel(
     now: DateTime<Utc>,
 ) -> Result<Course, StoreError> {
     let mut cancelled = appointments::cancel_scheduled(conn, left, reason, by, now)?;
-    let row = Prepared(
+    let row = on_backend!(conn, |c| Prepared(
         diesel::update(courses::table.find(&current.id))
             .set((courses::cancel_reason.eq(reason), courses::cancelled_by.eq(by)))
-            .returning(<CourseRow as Selectable<Backend>>::construct_selection()),
+            .returning(CourseRow::as_select()),
     )
-    .get_result::<CourseRow>(conn)
+    .get_result::<CourseRow>(c))
     .found("course")?;
     let infusions = current
         .appointments

@@ -480,36 +480,36 @@ pub fn intake_record(
         .filter(later.field(screenings::patient_id).eq(patient_id))
         .select(diesel::dsl::max(later.field(screenings::id)))
         .single_value();
-    let latest_screening = screenings::table
+    let latest_screening = on_backend!(conn, |c| screenings::table
         .filter(screenings::id.nullable().eq(latest_id))
         .select(ScreeningRow::as_select())
-        .get_result(conn)
-        .optional()?
-        .map(|row| {
-            let s = row.into_screening(Vec::new())?;
-            Ok::<_, StoreError>(ScreeningSummary {
-                screened_on: s.screened_on,
-                outcome: s.outcome,
-                reasons: s.reasons(),
-                lamotrigine: s.lamotrigine,
-                recorded_at: s.created_at,
-            })
+        .get_result(c))
+    .optional()?
+    .map(|row| {
+        let s = row.into_screening(Vec::new())?;
+        Ok::<_, StoreError>(ScreeningSummary {
+            screened_on: s.screened_on,
+            outcome: s.outcome,
+            reasons: s.reasons(),
+            lamotrigine: s.lamotrigine,
+            recorded_at: s.created_at,
         })
-        .transpose()?;
-    let referrals = referrals::table
+    })
+    .transpose()?;
+    let referrals = on_backend!(conn, |c| referrals::table
         .filter(referrals::patient_id.eq(patient_id))
         .select((referrals::kind, referrals::status, referrals::received_on))
-        .load::<(String, String, NaiveDate)>(conn)?
-        .into_iter()
-        .map(|(kind, status, received_on)| {
-            Ok(ReferralSummary {
-                kind: ReferralKind::parse(&kind).ok_or_else(|| invalid("referral kind", &kind))?,
-                status: ReferralStatus::parse(&status)
-                    .ok_or_else(|| invalid("referral status", &status))?,
-                received_on,
-            })
+        .load::<(String, String, NaiveDate)>(c))?
+    .into_iter()
+    .map(|(kind, status, received_on)| {
+        Ok(ReferralSummary {
+            kind: ReferralKind::parse(&kind).ok_or_else(|| invalid("referral kind", &kind))?,
+            status: ReferralStatus::parse(&status)
+                .ok_or_else(|| invalid("referral status", &status))?,
+            received_on,
         })
-        .collect::<Result<Vec<_>, StoreError>>()?;
+    })
+    .collect::<Result<Vec<_>, StoreError>>()?;
     // Both latest dates in one round trip.
     let attested = treatment_attestations::table
         .filter(treatment_attestations::patient_id.eq(patient_id))
@@ -519,8 +519,9 @@ pub fn intake_record(
         .filter(prescriber_consults::patient_id.eq(patient_id))
         .select(diesel::dsl::max(prescriber_consults::created_at))
         .single_value();
-    let (latest_attestation, latest_consult_at) = diesel::select((attested, consulted))
-        .get_result::<(Option<NaiveDate>, Option<NaiveDateTime>)>(conn)?;
+    let (latest_attestation, latest_consult_at) =
+        on_backend!(conn, |c| diesel::select((attested, consulted))
+            .get_result::<(Option<NaiveDate>, Option<NaiveDateTime>)>(c))?;
     let latest_consult_at = latest_consult_at.map(|t| t.and_utc());
     Ok(Some(IntakeRecord {
         patient,

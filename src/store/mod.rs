@@ -54,6 +54,22 @@ macro_rules! hold_row {
     };
 }
 
+/// `$body` run on the backend's own connection, `$c` (a `&mut PgConnection`
+/// or a `&mut SqliteConnection`), instead of through [`DbConnection`]. The
+/// two-backend connection writes a statement's whole SQL text twice on every
+/// execution, prepared or not (once to ask whether it may be cached, once
+/// to collect its binds); the backend's own connection finds a statement
+/// with a static query id by its type and writes no text. `$body` is
+/// compiled once per backend.
+macro_rules! on_backend {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match &mut *$conn {
+            $crate::store::DbConnection::Pg($c) => $body,
+            $crate::store::DbConnection::Sqlite($c) => $body,
+        }
+    };
+}
+
 /// One page of `$table`'s rows in id order, as a boxed query to filter
 /// further: the [`Rows`] `$rows` asks for.
 macro_rules! page {

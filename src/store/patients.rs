@@ -228,16 +228,17 @@ pub fn find(conn: &mut DbConnection, id: &str) -> Result<Patient, StoreError> {
     // One statement: the patient's row once per pair of its indications and
     // identifiers (a few of each), a round trip fewer than reading the
     // identifiers apart.
-    let joined: Vec<(PatientRow, Option<IndicationRow>, Option<IdentifierRow>)> = patients::table
-        .left_join(patient_indications::table)
-        .left_join(patient_identifiers::table)
-        .filter(patients::id.eq(id))
-        .select((
-            PatientRow::as_select(),
-            Option::<IndicationRow>::as_select(),
-            Option::<IdentifierRow>::as_select(),
-        ))
-        .load(conn)?;
+    let joined: Vec<(PatientRow, Option<IndicationRow>, Option<IdentifierRow>)> =
+        on_backend!(conn, |c| patients::table
+            .left_join(patient_indications::table)
+            .left_join(patient_identifiers::table)
+            .filter(patients::id.eq(id))
+            .select((
+                PatientRow::as_select(),
+                Option::<IndicationRow>::as_select(),
+                Option::<IdentifierRow>::as_select(),
+            ))
+            .load(c))?;
     let mut rows = Vec::with_capacity(1);
     let mut indications: Vec<IndicationRow> = Vec::new();
     let mut identifiers: Vec<IdentifierRow> = Vec::new();

@@ -97,12 +97,12 @@ pub fn hold(conn: &mut DbConnection, code: &str) -> Result<Protocol, StoreError>
 }
 
 pub fn find(conn: &mut DbConnection, code: &str) -> Result<Protocol, StoreError> {
-    protocols::table
+    on_backend!(conn, |c| protocols::table
         .find(code)
         .select(ProtocolRow::as_select())
-        .get_result(conn)
-        .found("protocol")?
-        .try_into()
+        .get_result(c))
+    .found("protocol")?
+    .try_into()
 }
 
 /// Replaces a protocol's parameters, as decided. `NotFound` if
