@@ -15,7 +15,7 @@ use diesel::prelude::*;
 use crate::domain::events::{self, Event};
 
 use super::schema::events as rows;
-use super::{DbConnection, Prepared, StoreError};
+use super::{Backend, DbConnection, Prepared, StoreError};
 
 /// Where a reader of the feed is: after the event at (`tx`, `seq`); the
 /// start is (0, 0).
@@ -123,21 +123,9 @@ pub struct Filter {
 /// Up to `filter.limit` events after `filter.after`, in feed order, of
 /// transactions that have all ended.
 pub fn after(conn: &mut DbConnection, filter: &Filter) -> Result<Vec<FedEvent>, StoreError> {
-    let Position { tx, seq } = filter.after;
-    let mut query = rows::table
-        .select(EventRow::as_select())
-        // `tx >= position` first, alone: both planners start the index
-        // scan there. Under the disjunction alone, PostgreSQL scanned the
-        // (tx, seq) index from the feed's start and filtered every event
-        // the reader had passed (44 ms a page at 145k events).
-        .filter(rows::tx.ge(tx))
-        .filter(rows::tx.gt(tx).or(rows::seq.gt(seq)))
-        .order((rows::tx, rows::seq))
-        .limit(filter.limit)
-        .into_boxed();
-    if let Some(horizon) = horizon(conn)? {
-        query = query.filter(rows::tx.lt(horizon));
-    }
+    let query = rows::table.select(EventRow::as_select()).into_boxed();
+    let mut query =
+        ended_after(conn, query, filter.after)?.order((rows::tx, rows::seq)).limit(filter.limit);
     if !filter.types.is_empty() {
         query = query.filter(rows::event_type.eq_any(filter.types.clone()));
     }
@@ -149,6 +137,38 @@ pub fn after(conn: &mut DbConnection, filter: &Filter) -> Result<Vec<FedEvent>, 
     }
     let found: Vec<EventRow> = query.load(conn)?;
     found.into_iter().map(FedEvent::try_from).collect()
+}
+
+/// The position of the last event after `at` of transactions that have all
+/// ended, if there is one: where a reader that needs none of those events
+/// (the webhook dispatcher with no endpoint active) moves to, without
+/// reading them.
+pub fn last_ended(conn: &mut DbConnection, at: Position) -> Result<Option<Position>, StoreError> {
+    let query = rows::table.select((rows::tx, rows::seq)).into_boxed();
+    let last: Option<(i64, i32)> = ended_after(conn, query, at)?
+        .order((rows::tx.desc(), rows::seq.desc()))
+        .first(conn)
+        .optional()?;
+    Ok(last.map(|(tx, seq)| Position { tx, seq }))
+}
+
+/// `query` narrowed to the events after `at` of transactions that have all
+/// ended ([`horizon`]).
+fn ended_after<'a, ST>(
+    conn: &mut DbConnection,
+    query: rows::BoxedQuery<'a, Backend, ST>,
+    at: Position,
+) -> Result<rows::BoxedQuery<'a, Backend, ST>, StoreError> {
+    let Position { tx, seq } = at;
+    // `tx >= position` first, alone: both planners start the index scan
+    // there. Under the disjunction alone, PostgreSQL scanned the (tx, seq)
+    // index from the feed's start and filtered every event the reader had
+    // passed (44 ms a page at 145k events).
+    let query = query.filter(rows::tx.ge(tx)).filter(rows::tx.gt(tx).or(rows::seq.gt(seq)));
+    Ok(match horizon(conn)? {
+        Some(horizon) => query.filter(rows::tx.lt(horizon)),
+        None => query,
+    })
 }
 
 /// On PostgreSQL, the oldest transaction still in flight (all below it

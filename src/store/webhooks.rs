@@ -242,8 +242,9 @@ pub fn list_deliveries(
 /// The events dispatched at most by one [`dispatch`].
 pub const DISPATCH_BATCH: i64 = 500;
 
-/// What a [`dispatch`] did: the events it passed, and how many endpoints
-/// are active (none: no event needs sending soon).
+/// What a [`dispatch`] did: the events it read and passed, and how many
+/// endpoints are active (none: no event needs sending soon, and the events
+/// are passed unread).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Dispatched {
     pub events: usize,
@@ -252,8 +253,11 @@ pub struct Dispatched {
 
 /// Moves the dispatcher along the feed: a delivery for each event after
 /// its position and each endpoint that takes it, due `now`, and the new
-/// position, in one transaction. The position's row is held: two processes
-/// dispatch one after the other, never the same event twice.
+/// position, in one transaction. With no endpoint active, the new position
+/// only: the last ended event's, read without the events (an endpoint
+/// added later is sent what the feed gets after it, as before). The
+/// position's row is held: two processes dispatch one after the other,
+/// never the same event twice.
 pub fn dispatch(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<Dispatched, StoreError> {
     diesel::update(webhook_dispatch::table.find("feed"))
         .set(webhook_dispatch::tx.eq(webhook_dispatch::tx))
@@ -269,7 +273,16 @@ pub fn dispatch(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<Dispatche
         .into_iter()
         .map(Endpoint::from)
         .collect();
-    let filter = Filter { after: Position { tx, seq }, limit: DISPATCH_BATCH, ..Filter::default() };
+    let position = Position { tx, seq };
+    if active.is_empty() {
+        // No endpoint to send them to: every ended transaction's events
+        // are passed unread, in one step, as reading them would pass them.
+        if let Some(last) = events::last_ended(conn, position)? {
+            move_to(conn, last)?;
+        }
+        return Ok(Dispatched::default());
+    }
+    let filter = Filter { after: position, limit: DISPATCH_BATCH, ..Filter::default() };
     let fed = events::after(conn, &filter)?;
     let Some(last) = fed.last().map(|f| f.position) else {
         return Ok(Dispatched { events: 0, active_endpoints: active.len() });
@@ -305,10 +318,16 @@ pub fn dispatch(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<Dispatche
             DbConnection::Sqlite(sqlite) => insert.execute(sqlite)?,
         };
     }
+    move_to(conn, last)?;
+    Ok(Dispatched { events: fed.len(), active_endpoints: active.len() })
+}
+
+/// Moves the dispatcher's position to `last`.
+fn move_to(conn: &mut DbConnection, last: Position) -> Result<(), StoreError> {
     diesel::update(webhook_dispatch::table.find("feed"))
         .set((webhook_dispatch::tx.eq(last.tx), webhook_dispatch::seq.eq(last.seq)))
         .execute(conn)?;
-    Ok(Dispatched { events: fed.len(), active_endpoints: active.len() })
+    Ok(())
 }
 
 /// Deliveries one insert writes at most: 10 parameters each, under
