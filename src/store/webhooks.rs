@@ -254,8 +254,8 @@ pub struct Dispatched {
 /// Moves the dispatcher along the feed: a delivery for each event after
 /// its position and each endpoint that takes it, due `now`, and the new
 /// position, in one transaction. With no endpoint active, the new position
-/// only: the last ended event's, read without the events (an endpoint
-/// added later is sent what the feed gets after it, as before). The
+/// only: the last ended event's, found without reading the events (an
+/// endpoint added later is sent what the feed gets after it). The
 /// position's row is held: two processes dispatch one after the other,
 /// never the same event twice.
 pub fn dispatch(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<Dispatched, StoreError> {
