@@ -379,6 +379,13 @@ def measure_pg(env, seconds, rounds, url, workdir, plan_one=True):
                 r["p99_ratio"] = {"ceiling": kind, "ratio": statistics.median(p99s),
                                   "spread": spread(p99s), "target": s.p99_target,
                                   "pgbench_p99": statistics.median(c["p99"] for c in ceiling)}
+        if len(s.ceilings) == 2 and s.ceilings[1][1] is None:
+            # pgbench alone: the scenario's own SQL (second) over the SQL its
+            # target names (first), run by run, the two run side by side.
+            (held, target), (own, _) = s.ceilings
+            alone = [o["rps"] / h["rps"] for h, o in zip(mine[held], mine[own])]
+            r["own_sql"] = {"held": held, "own": own, "target": target,
+                            "ratio": statistics.median(alone), "spread": spread(alone)}
         results[s.name] = r
         log(f"{s.name}: {r['rps']:.0f} req/s (median of {rounds}), p50 {r['p50']:.2f} ms, "
             f"p99 {r['p99']:.2f} ms, non-2xx {r['non_2xx']}; " + "; ".join(
@@ -706,6 +713,8 @@ def report(pg, sqlite, ceilings, startup, rss, seeded, seconds, rounds, verifica
                  f"{plan['non_2xx']} | — | — | — | p50 {plan['p50_spread'][0]:.2f}–"
                  f"{plan['p50_spread'][1]:.2f} | median ≤ {PLAN_P50_TARGET_MS:g} ms "
                  f"{mark(plan['p50'] <= PLAN_P50_TARGET_MS)} |")
+    alone = [(s.name, pg[s.name]["own_sql"]) for s in SCENARIOS
+             if "own_sql" in pg.get(s.name, {})]
     lines += [
         "",
         "A booking + cancel row counts both requests; its ratio compares pairs per second "
@@ -725,6 +734,11 @@ def report(pg, sqlite, ceilings, startup, rss, seeded, seconds, rounds, verifica
         "whose answer is kept in the write's transaction (the audit record and the change "
         "event are always written); its ceiling is the same booking.sql, without the keys' "
         "statements, so the ceiling is no lower.",
+        *(f"\n**{name}, without the API.** In the same rounds, pgbench running "
+          f"{o['own']}.sql reached {o['ratio']:.0%} ({percent(o['spread'])}) of the rate of "
+          f"{o['held']}.sql: the scenario's own SQL alone, against the {o['target']:.0%} the "
+          "API is held to."
+          for name, o in alone),
         "",
         "**Write latency.** wrk's p99 is per request and pgbench's per transaction, here a "
         "booking and its cancel, two requests' work, so the ratio held to its target is twice "
