@@ -79,10 +79,11 @@ CEILINGS = {
 
 # What an Idempotency-Key adds to each transaction of booking.sql, as the
 # API issues it on PostgreSQL (read off the server's log): the key's lock
-# after BEGIN, and before COMMIT its answer, stored with a body of the size
-# of the API's (an appointment, about 700 characters; pgbench would read
-# the colons of the API's JSON as variables). keyed_sql() writes keyed.sql
-# from booking.sql at each run, so that the two never drift apart.
+# (1503 is KEY_LOCKS in src/store/locks.rs) after BEGIN, and before COMMIT
+# its answer, stored with a body of the size of the API's (an appointment,
+# about 700 characters; pgbench would read the colons of the API's JSON as
+# variables). keyed_sql() writes keyed.sql from booking.sql at each run, so
+# that the two never drift apart.
 KEY_LOCK = "SELECT pg_try_advisory_xact_lock(1503, :key_hash) AS locked;"
 KEY_ANSWER = (
     'INSERT INTO "idempotency_keys" ("caller", "idempotency_key", "fingerprint", "status", '
