@@ -128,8 +128,8 @@ pub fn list_endpoints(conn: &mut DbConnection, rows: &Rows) -> Result<Vec<Endpoi
 
 /// The endpoint, held until the transaction ends.
 pub fn hold_endpoint(conn: &mut DbConnection, id: &str) -> Result<Endpoint, StoreError> {
-    diesel::update(endpoints::table.find(id)).set(endpoints::id.eq(endpoints::id)).execute(conn)?;
-    find_endpoint(conn, id)
+    let row = hold_row!(endpoints, id, conn, EndpointRow).found("webhook endpoint")?;
+    Ok(row.into())
 }
 
 /// Stores `endpoint` as decided.
@@ -259,9 +259,7 @@ pub struct Dispatched {
 /// position's row is held: two processes dispatch one after the other,
 /// never the same event twice.
 pub fn dispatch(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<Dispatched, StoreError> {
-    diesel::update(webhook_dispatch::table.find("feed"))
-        .set(webhook_dispatch::tx.eq(webhook_dispatch::tx))
-        .execute(conn)?;
+    hold_row!(webhook_dispatch.name, "feed", conn)?;
     let (tx, seq): (i64, i32) = webhook_dispatch::table
         .find("feed")
         .select((webhook_dispatch::tx, webhook_dispatch::seq))
