@@ -33,6 +33,7 @@ import re
 import secrets
 import shutil
 import signal
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -225,6 +226,36 @@ class Api:
         self.proc.send_signal(signal.SIGTERM)
         self.proc.wait(timeout=30)
 
+    def tidy(self):
+        """Cancels, through the API, what a write run left booked: the
+        bookings a wrk thread still had queued for cancelling when the run
+        stopped (bench/wrk/common.lua). Left, each would hold its room, and
+        its patient's next course would be refused (course_already_active)
+        in every later run: cheap answers, counted as requests, more of
+        them from run to run. Returns how many it cancelled."""
+        first = seed.patient_id(seed.FREE_PATIENTS[0])
+        queries = (("courses", "SELECT id FROM courses WHERE cancel_reason IS NULL "
+                               f"AND patient_id >= '{first}'"),
+                   ("appointments", "SELECT id FROM appointments WHERE status = 'scheduled' "
+                                    f"AND course_id IS NULL AND patient_id >= '{first}'"))
+        url = self.env["DATABASE_URL"]
+        cancelled = 0
+        time.sleep(0.5)  # the requests in flight when wrk stopped, answered
+        for kind, query in queries:
+            if url.startswith("postgres"):
+                ids = run(["psql", "-At", url, "-c", query], capture_output=True).stdout.split()
+            else:
+                with sqlite3.connect(f"file:{url}?mode=ro", uri=True) as db:
+                    ids = [row[0] for row in db.execute(query)]
+            for id in ids:
+                try:
+                    self.post(f"/v1/{kind}/{id}/cancel", {"reason": "benchmark"})
+                    cancelled += 1
+                except urllib.error.HTTPError as refused:
+                    if refused.code != 409:  # 409: cancelled meanwhile
+                        raise
+        return cancelled
+
 
 def keyed_sql():
     """Writes the keyed writes' ceiling (see KEY_LOCK) from booking.sql."""
@@ -282,10 +313,19 @@ def to_ms(text):
     return float(value) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[unit]
 
 
-def wrk(script, env, seconds, connections=CONNECTIONS, threads=THREADS):
+# The scripts that book (and cancel what they booked): after each of their
+# runs, `Api.tidy` cancels what was still queued for cancelling.
+BOOKING_SCRIPTS = {"book_cancel.lua", "course_cancel.lua"}
+
+
+def wrk(script, env, seconds, connections=CONNECTIONS, threads=THREADS, api=None):
+    """One wrk run; a booking script's leaves nothing booked when `api` is
+    given (`Api.tidy`)."""
     out = run(["wrk", "--latency", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s",
                "-s", f"bench/wrk/{script}", f"http://127.0.0.1:{PORT}"],
               env=env, capture_output=True, cwd=ROOT).stdout
+    if api is not None and script in BOOKING_SCRIPTS:
+        api.tidy()
     latency = dict(re.findall(r"^ +(50|99)% +(\S+) *$", out, re.M))
     if len(latency) != 2:
         sys.exit(f"wrk's output was not understood:\n{out}")
@@ -323,8 +363,8 @@ def measure(api, env, seconds):
     results = {}
     for s in SCENARIOS:
         name, script, scenario_env = s.name, s.script, dict(env, BENCH_KEYS=str(int(s.keys)))
-        wrk(script, scenario_env, 2)  # warm-up: caches, pools, the planner's data
-        results[name] = wrk(script, scenario_env, seconds)
+        wrk(script, scenario_env, 2, api=api)  # warm-up: caches, pools, the planner's data
+        results[name] = wrk(script, scenario_env, seconds, api=api)
         log(f"{name}: {results[name]['rps']:.0f} req/s, p50 {results[name]['p50']:.2f} ms, "
             f"p99 {results[name]['p99']:.2f} ms, non-2xx {results[name]['non_2xx']}")
     plan = wrk("plan.lua", env, seconds, connections=1, threads=1)
@@ -357,13 +397,14 @@ def settle(url):
     run(["psql", "-q", "-v", "ON_ERROR_STOP=1", url, "-c", "VACUUM ANALYZE"])
 
 
-def measure_pg(env, seconds, rounds, url, workdir, plan_one=True):
+def measure_pg(api, env, seconds, rounds, url, workdir, plan_one=True):
     """Each scenario with ceilings in `rounds` interleaved rounds (its
     ceilings, the API, its ceilings, ...: one more ceiling run than API
     runs), after a 2 s warm-up of the API. A round's ratio is the API's rate
     (per unit of the ceiling) over the mean of the ceiling runs just before
     and after it; its p99 ratio likewise, for the writes. The API stays up,
-    idle, while pgbench runs. First (`plan_one`), the course plan on one
+    idle, while pgbench runs; after each of its write runs, `api` cancels
+    what the run left booked. First (`plan_one`), the course plan on one
     connection, on the database as seeded, before any scenario writes to it.
     Returns the scenarios' results and every ceiling run, by ceiling."""
     results, ceiling_runs = {}, collections.defaultdict(list)
@@ -381,9 +422,9 @@ def measure_pg(env, seconds, rounds, url, workdir, plan_one=True):
     for s in SCENARIOS:
         env = dict(all_env, BENCH_KEYS=str(int(s.keys)))
         settle(url)
-        wrk(s.script, env, 2)  # warm-up: caches, pools, the planner's data
+        wrk(s.script, env, 2, api=api)  # warm-up: caches, pools, the planner's data
         if not s.ceilings:
-            results[s.name] = summary([wrk(s.script, env, seconds)])
+            results[s.name] = summary([wrk(s.script, env, seconds, api=api)])
             log(f"{s.name}: {results[s.name]['rps']:.0f} req/s")
             continue
         mine = {kind: [] for kind, _ in s.ceilings}
@@ -392,7 +433,7 @@ def measure_pg(env, seconds, rounds, url, workdir, plan_one=True):
             for kind in mine:
                 mine[kind].append(pgbench(url, CEILINGS[kind][2], seconds, workdir))
             if k < rounds:
-                api_runs.append(wrk(s.script, env, seconds))
+                api_runs.append(wrk(s.script, env, seconds, api=api))
         r = summary(api_runs)
         r["ceilings"] = {}
         for kind, target in s.ceilings:
@@ -565,9 +606,9 @@ def measure_webhooks(api, env, seconds, url, rounds=2):
     toggle("disable")
     runs = {"off": [], "on": []}
     for _ in range(rounds):
-        runs["off"].append(wrk("book_cancel.lua", env, seconds))
+        runs["off"].append(wrk("book_cancel.lua", env, seconds, api=api))
         toggle("enable")
-        runs["on"].append(wrk("book_cancel.lua", env, seconds))
+        runs["on"].append(wrk("book_cancel.lua", env, seconds, api=api))
         waited = time.monotonic()
         time.sleep(1.5)  # the last events dispatched
         while pending_deliveries(url) and time.monotonic() - waited < 120:
@@ -635,12 +676,19 @@ def machine():
     mem = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
     pg = run(["psql", "-At", f"{PG_SERVER}/postgres", "-c", "SHOW server_version"],
              capture_output=True).stdout.strip()
+    # The server's settings that bear on the figures (this machine's CI
+    # configuration turns autovacuum off: each scenario starts on a
+    # vacuumed database, `settle`).
+    settings = ", ".join(run(["psql", "-At", "-F", " ", f"{PG_SERVER}/postgres", "-c",
+                              "SELECT name, current_setting(name) FROM pg_settings WHERE name IN "
+                              "('autovacuum', 'fsync', 'synchronous_commit', 'shared_buffers') "
+                              "ORDER BY name"], capture_output=True).stdout.split("\n")[:-1])
     rustc = run(["rustc", "--version"], capture_output=True).stdout.strip()
     wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("[")[0]
     commit = run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, cwd=ROOT).stdout.strip()
     return (f"{os.cpu_count()} cores ({cpu.group(1) if cpu else 'unknown CPU'}), "
             f"{mem / 1024 / 1024:.0f} GiB, Linux {platform.release()}; PostgreSQL {pg} "
-            f"(stock settings, fsync on); {rustc}; {wrk_version.strip()}; commit {commit}")
+            f"({settings}); {rustc}; {wrk_version.strip()}; commit {commit}")
 
 
 def targets(pg, sqlite):
@@ -757,8 +805,11 @@ def report(pg, sqlite, ceilings, startup, rss, seeded, seconds, rounds, verifica
         "figure, and measured against pgbench running the course's own SQL (course.sql), "
         "which says how much of the gap is the API's and how much the course's five "
         "infusions' own work. Non-2xx answers under booking load are conflicts (409) the "
-        "clinic's rules produce, such as two bookings racing for a session's last room; the column counts "
-        "them over all of a scenario's runs. The course plan has no ceiling: on 16 connections "
+        "clinic's rules produce, such as a session already full on the day drawn (slot_full) or "
+        "two courses racing for a session's last room (no_capacity_for_series); the column "
+        "counts them over all of a scenario's runs. Each write run cancels its bookings in the "
+        "order they were made, and what is still booked when it stops is cancelled before the "
+        "next run, so no run inherits another's. The course plan has no ceiling: on 16 connections "
         "it runs once; on one connection, a request's own time without queueing, it runs "
         f"{rounds} times before any other scenario, on the database as seeded (the target "
         "names the seeded appointments: the write scenarios add about 190,000 booked and "
@@ -941,7 +992,7 @@ def main():
         env = dict(os.environ, BENCH_TOKEN=api.token, BENCH_DAYS=",".join(map(str, days)),
                    BENCH_MONDAYS=",".join(map(str, mondays)), BENCH_WINDOWS=",".join(windows))
         seeded = counts(url)
-        pg, ceilings = measure_pg(env, args.seconds, args.rounds, url, work,
+        pg, ceilings = measure_pg(api, env, args.seconds, args.rounds, url, work,
                                   plan_one=not args.only or args.only in PLAN_ONE)
         if args.only:
             api.stop()

@@ -51,8 +51,12 @@ function M.own_patients(pain_only)
     end
 end
 
--- A booking answered 201 queues its id; the next request cancels it, so the
--- clinic's free capacity stays as seeded while the run goes on. With
+-- A booking answered 201 queues its id; the next request cancels the oldest
+-- queued, so the clinic's free capacity stays as seeded while the run goes
+-- on. (Newest first let an early id sink under the later ones for the whole
+-- run: its patient's course stayed active, and every later course for that
+-- patient was a cheap 409 counted as a request.) What is still queued when
+-- wrk stops, bench.py cancels (`tidy`). With
 -- BENCH_KEYS=1 every write carries an Idempotency-Key of its own, as a
 -- careful client's do: everything on (the audit record and the change event
 -- are always written).
@@ -65,7 +69,7 @@ function M.book_then_cancel(book, cancel_path)
         if keyed then
             M.headers["Idempotency-Key"] = string.format("bench-%d-%d-%d", run_id, thread_id, sent)
         end
-        local id = table.remove(pending)
+        local id = table.remove(pending, 1)
         if id then
             return wrk.format("POST", cancel_path(id), M.headers, '{"reason":"benchmark"}')
         end
