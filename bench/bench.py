@@ -182,10 +182,16 @@ class Api:
                         # The webhook scenario's receiver is on loopback.
                         WEBHOOK_ALLOW_PRIVATE="true")
         self.env.pop("RUST_LOG", None)
-        run([str(BINARY), "migrate"], env=self.env, stdout=subprocess.DEVNULL)
+        self.migrate()
         self.log = open(Path(workdir) / f"api-{port}.log", "w")
         self.token = run([str(BINARY), "token", "--role", "admin"], env=self.env,
                          capture_output=True).stdout.strip()
+
+    def migrate(self):
+        """`infusion-api migrate`: the schema, then what SQL alone cannot
+        write (the name keys of patients the seed loads by SQL), so that
+        serving starts with nothing left to write."""
+        run([str(BINARY), "migrate"], env=self.env, stdout=subprocess.DEVNULL)
 
     def start(self):
         try:
@@ -985,6 +991,7 @@ def main():
         url = recreate_pg_database()
         api = Api(url, work)
         seed.load_postgres(url, today)
+        api.migrate()
         run(["pgbench", "-i", "-q", "-s", "1", url], capture_output=True)
         api.start()
         startup["pg"] = api.ready_ms
@@ -1011,6 +1018,7 @@ def main():
         path = str(Path(work) / "bench.db")
         api = Api(path, work)
         seed.load_sqlite(path, today)
+        api.migrate()
         api.start()
         startup["sqlite"] = api.ready_ms
         log(f"ready in {api.ready_ms:.0f} ms; booked {seed_courses(api, mondays)} courses")

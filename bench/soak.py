@@ -300,6 +300,7 @@ def main():
         for api in apis:
             api.env["WEBHOOK_ALLOW_PRIVATE"] = "true"
         seed.load_postgres(url, today)
+        apis[0].migrate()
         days, free = make_capacity_scarce(url, today)
         mondays = [d for d in days if d.weekday() == 0] or days[:1]
         bench.log(f"{len(days)} bookable days, {free} free room-sessions in them")

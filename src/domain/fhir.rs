@@ -193,8 +193,8 @@ pub const SERVED: &[Served] = &[
         search: &[
             ("_id", "token", "The patient's id"),
             ("identifier", "token", "`system|value`: a record number in another system"),
-            ("family", "string", "Starts the family name (case-insensitive)"),
-            ("given", "string", "Starts the given name (case-insensitive)"),
+            ("family", "string", "Starts the family name (case- and accent-insensitive)"),
+            ("given", "string", "Starts the given name (case- and accent-insensitive)"),
             ("birthdate", "date", "The date of birth, with eq, ge, gt, le, lt"),
         ],
     },

@@ -458,9 +458,32 @@ impl<'de> Deserialize<'de> for NameSearch {
     }
 }
 
-/// Lower-cased "given family" name, the form the name search runs on.
-pub fn search_key(given_name: &str, family_name: &str) -> String {
-    format!("{} {}", given_name.trim(), family_name.trim()).to_lowercase()
+/// A name as the name searches compare it: lower case in every alphabet,
+/// and without accents, as FHIR's string search asks ("normalized by case
+/// and accent"): the compatibility decomposition (NFKD), its combining marks
+/// dropped. `É` is `e` and `ö` is `o`; a letter Unicode does not decompose
+/// is a letter of its own (`ł`, `ø`, `đ`, `ß` stay as they are). The
+/// searched terms are folded alike.
+pub fn fold(text: &str) -> String {
+    use unicode_normalization::{char::is_combining_mark, UnicodeNormalization};
+    text.nfkd().filter(|c| !is_combining_mark(*c)).collect::<String>().to_lowercase()
+}
+
+/// What the name searches run on, stored beside the name: "given family",
+/// for `name` (any part), and each name alone, for FHIR's `given` and
+/// `family` (how it starts); each [`fold`]ed.
+#[derive(Debug, PartialEq, Eq)]
+pub struct NameKeys {
+    pub search: String,
+    pub given: String,
+    pub family: String,
+}
+
+impl NameKeys {
+    pub fn of(given_name: &str, family_name: &str) -> Self {
+        let (given, family) = (fold(given_name.trim()), fold(family_name.trim()));
+        Self { search: format!("{given} {family}"), given, family }
+    }
 }
 
 #[cfg(test)]
@@ -523,7 +546,38 @@ mod tests {
     }
 
     #[test]
-    fn search_key_is_lower_case_full_name() {
-        assert_eq!(search_key(" Ada ", "Lovelace"), "ada lovelace");
+    fn name_keys_are_the_trimmed_names_folded() {
+        let keys = NameKeys::of(" Émile ", "Łukasiewicz ");
+        assert_eq!(
+            keys,
+            NameKeys {
+                search: "emile łukasiewicz".into(),
+                given: "emile".into(),
+                family: "łukasiewicz".into()
+            }
+        );
+    }
+
+    #[test]
+    fn folding_drops_case_and_accents_and_keeps_letters_of_their_own() {
+        for (name, folded) in [
+            ("Ada", "ada"),
+            ("José", "jose"),
+            ("JOSÉ", "jose"),
+            // é as e and a combining acute accent (NFD), as some systems send it
+            ("Jose\u{301}", "jose"),
+            ("François", "francois"),
+            ("Ødegård", "ødegard"),
+            ("Łukasiewicz", "łukasiewicz"),
+            ("Müller-Lüdenscheidt", "muller-ludenscheidt"),
+            ("Straße", "straße"),
+            ("Nguyễn", "nguyen"),
+            ("Ольга", "ольга"),
+            ("Йован", "иован"),
+            ("Ａｄａ", "ada"), // full-width letters (compatibility decomposition)
+            ("", ""),
+        ] {
+            assert_eq!(fold(name), folded, "{name}");
+        }
     }
 }

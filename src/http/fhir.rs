@@ -319,8 +319,8 @@ pub async fn fhir_read_patient(ctx: Ctx<AnyRole>, id: Path<String>) -> Answer {
 #[utoipa::path(tag = "fhir", params(
         ("_id" = Option<String>, Query, description = "The patient's id"),
         ("identifier" = Option<String>, Query, description = "`system|value`"),
-        ("family" = Option<String>, Query, description = "How the family name starts, case-insensitive in every alphabet (accents count)"),
-        ("given" = Option<String>, Query, description = "How the given name starts, case-insensitive in every alphabet (accents count)"),
+        ("family" = Option<String>, Query, description = "How the family name starts, case- and accent-insensitive in every alphabet (`mul` finds Müller; a letter Unicode does not decompose, such as Ł, is a letter of its own)"),
+        ("given" = Option<String>, Query, description = "How the given name starts, case- and accent-insensitive in every alphabet (`emi` finds Émile)"),
         ("birthdate" = Option<Vec<String>>, Query, explode, description = "`[eq|ge|gt|le|lt]YYYY-MM-DD`"),
         ("_count" = Option<u32>, Query, minimum = 1, maximum = 200, description = "Page size (default 50)"),
         ("_page" = Option<String>, Query, description = "From a `next` link")),

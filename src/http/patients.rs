@@ -219,8 +219,8 @@ impl PatientResponse {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ListPatientsQuery {
-    /// Part of the full name ("given family"), case-insensitive; at most
-    /// 200 characters. Blank is no filter.
+    /// Part of the full name ("given family"), case- and accent-insensitive
+    /// (`jose` finds José); at most 200 characters. Blank is no filter.
     #[param(value_type = Option<String>, max_length = 200)]
     pub q: Option<NameSearch>,
     /// The patient holding this identifier, as `system|value` (split at the

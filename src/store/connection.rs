@@ -140,14 +140,6 @@ impl ManageConnection for ConnectionManager {
     }
 }
 
-diesel::define_sql_function! {
-    /// `lower(text)`: Unicode lower case on both backends. SQLite's own
-    /// folds ASCII only (`Ł` stays `Ł`), so each SQLite connection has it
-    /// replaced with Rust's `str::to_lowercase`, as PostgreSQL's is in a
-    /// UTF-8 database. What the case-insensitive searches compare with.
-    fn lower(text: diesel::sql_types::Text) -> diesel::sql_types::Text;
-}
-
 impl ConnectionManager {
     fn open(&self) -> Result<DbConnection, r2d2::Error> {
         match &self.target {
@@ -166,8 +158,6 @@ impl ConnectionManager {
                      PRAGMA wal_autocheckpoint = 0;"
                 ))
                 .map_err(r2d2::Error::QueryError)?;
-                lower_utils::register_impl(&mut conn, |text: String| text.to_lowercase())
-                    .map_err(r2d2::Error::QueryError)?;
                 Ok(DbConnection::Sqlite(conn))
             }
         }

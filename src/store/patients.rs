@@ -11,11 +11,11 @@ use crate::domain::identifier::{
     self, Identifier, IdentifierSearch, IdentifierSystem, IdentifierValue,
 };
 use crate::domain::patient::{
-    search_key, Indication, IndicationCode, IndicationSubtype, Patient, PatientDetails,
+    fold, Indication, IndicationCode, IndicationSubtype, NameKeys, Patient, PatientDetails,
 };
 
 use super::billing;
-use super::connection::lower;
+use super::connection::write_transaction;
 use super::schema::{patient_identifiers, patient_indications, patients};
 use super::{is_unique_violation, new_id, DbConnection, Rows, StoreError};
 
@@ -41,6 +41,8 @@ struct PatientValues<'a> {
     given_name: &'a str,
     family_name: &'a str,
     search_name: String,
+    given_key: String,
+    family_key: String,
     date_of_birth: NaiveDate,
     email: Option<&'a str>,
     phone: Option<&'a str>,
@@ -52,10 +54,13 @@ struct PatientValues<'a> {
 
 impl<'a> PatientValues<'a> {
     fn new(details: &'a PatientDetails, now: NaiveDateTime) -> Result<Self, StoreError> {
+        let keys = NameKeys::of(&details.given_name, &details.family_name);
         Ok(Self {
             given_name: &details.given_name,
             family_name: &details.family_name,
-            search_name: search_key(&details.given_name, &details.family_name),
+            search_name: keys.search,
+            given_key: keys.given,
+            family_key: keys.family,
             date_of_birth: details.date_of_birth,
             email: details.email.as_deref(),
             phone: details.phone.as_deref(),
@@ -277,19 +282,19 @@ pub fn exists(conn: &mut DbConnection, id: &str) -> Result<bool, StoreError> {
 #[derive(Clone, Debug, Default)]
 pub struct Search {
     pub id: Option<String>,
-    /// Part of the full name, lowercased (`search_key`).
+    /// Part of the full name, case- and accent-insensitive (`fold`).
     pub name: Option<String>,
     pub identifier: Option<IdentifierSearch>,
-    /// How the family name starts, case-insensitive.
+    /// How the family name starts, case- and accent-insensitive.
     pub family: Option<String>,
-    /// How the given name starts, case-insensitive.
+    /// How the given name starts, case- and accent-insensitive.
     pub given: Option<String>,
     pub born_from: Option<NaiveDate>,
     pub born_to: Option<NaiveDate>,
 }
 
 /// One page of patients in id order after `after`, optionally only those
-/// whose full name contains `name` (case-insensitive) and only the one
+/// whose full name contains `name` (case- and accent-insensitive) and only the one
 /// that holds `identifier`.
 pub fn list(
     conn: &mut DbConnection,
@@ -327,18 +332,16 @@ pub fn search_page(
     }
     if let Some(name) = &search.name {
         query = query.filter(
-            patients::search_name
-                .like(format!("%{}%", escape_like(&name.to_lowercase())))
-                .escape('\\'),
+            patients::search_name.like(format!("%{}%", escape_like(&fold(name)))).escape('\\'),
         );
     }
     if let Some(family) = &search.family {
-        let starts = format!("{}%", escape_like(&family.to_lowercase()));
-        query = query.filter(lower(patients::family_name).like(starts).escape('\\'));
+        let starts = format!("{}%", escape_like(&fold(family)));
+        query = query.filter(patients::family_key.like(starts).escape('\\'));
     }
     if let Some(given) = &search.given {
-        let starts = format!("{}%", escape_like(&given.to_lowercase()));
-        query = query.filter(lower(patients::given_name).like(starts).escape('\\'));
+        let starts = format!("{}%", escape_like(&fold(given)));
+        query = query.filter(patients::given_key.like(starts).escape('\\'));
     }
     if let Some(from) = search.born_from {
         query = query.filter(patients::date_of_birth.ge(from));
@@ -348,6 +351,31 @@ pub fn search_page(
     }
     let rows = query.load(conn)?;
     with_details(conn, rows)
+}
+
+/// Writes the name keys ([`NameKeys`]) of the patients stored without them:
+/// those stored before the keys were (migration `name_keys`), or loaded by
+/// SQL, as `make bench` seeds them. Their search names are written again
+/// with them, folded alike. One transaction; run with the migrations
+/// ([`super::migrations::run_pending`]). Returns how many it wrote.
+pub fn fill_name_keys(conn: &mut DbConnection) -> Result<usize, StoreError> {
+    write_transaction(conn, |conn| {
+        let names: Vec<(String, String, String)> = patients::table
+            .filter(patients::family_key.is_null().or(patients::given_key.is_null()))
+            .select((patients::id, patients::given_name, patients::family_name))
+            .load(conn)?;
+        for (id, given_name, family_name) in &names {
+            let keys = NameKeys::of(given_name, family_name);
+            diesel::update(patients::table.find(id))
+                .set((
+                    patients::search_name.eq(keys.search),
+                    patients::given_key.eq(keys.given),
+                    patients::family_key.eq(keys.family),
+                ))
+                .execute(conn)?;
+        }
+        Ok(names.len())
+    })
 }
 
 /// Escapes LIKE's wildcards so a search for `50%` finds the text `50%`.

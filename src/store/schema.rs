@@ -15,6 +15,8 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         address -> Nullable<Text>,
+        given_key -> Nullable<Text>,
+        family_key -> Nullable<Text>,
     }
 }
 

@@ -277,6 +277,13 @@ impl TestApp {
         diesel::sql_query(sql).execute(&mut **conn).is_ok()
     }
 
+    /// Runs the migrations and what follows them, as `serve` and `migrate`
+    /// do at start; the versions applied.
+    pub fn migrate(&self) -> Vec<String> {
+        let mut conn = self.pool.get().expect("connection");
+        infusion_api::store::migrations::run_pending(&mut conn).expect("migrations")
+    }
+
     /// Counts rows of `table` straight from the database.
     pub fn count(&self, table: &str) -> i64 {
         #[derive(QueryableByName)]

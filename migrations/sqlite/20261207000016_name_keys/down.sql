@@ -1,0 +1,2 @@
+ALTER TABLE patients DROP COLUMN family_key;
+ALTER TABLE patients DROP COLUMN given_key;
