@@ -8,7 +8,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::scopes::Resource;
+use super::access::Role;
+use super::scopes::{Permission, Resource, Scopes};
 
 /// A resource a write created or changed: its kind as the audit trail
 /// names it (`appointment`, `intake_record`…), its id, and its patient.
@@ -31,8 +32,8 @@ pub struct Event {
     #[serde(skip)]
     pub occurred_at: DateTime<Utc>,
     /// `patient`, `referral`, `screening`, `prescriber_consult`,
-    /// `treatment_attestation`, `appointment`, `course`, `room`, `closure`
-    /// or `client`.
+    /// `treatment_attestation`, `appointment`, `course`, `charge`,
+    /// `payment`, `room`, `closure`, `client` or `webhook_endpoint`.
     pub resource_type: &'static str,
     pub resource_id: String,
     pub patient_id: Option<String>,
@@ -65,6 +66,13 @@ pub const EVENT_TYPES: &[(&str, &str, &str, &str)] = &[
     ("book_course", "appointment", "appointment.booked", "appointment"),
     ("cancel_course", "course", "course.cancelled", "course"),
     ("cancel_course", "appointment", "appointment.cancelled", "appointment"),
+    // Billing: the charges a completed infusion makes, and those added by
+    // hand; payments; either voided.
+    ("complete_appointment", "charge", "charge.created", "charge"),
+    ("create_charge", "charge", "charge.created", "charge"),
+    ("void_charge", "charge", "charge.voided", "charge"),
+    ("create_payment", "payment", "payment.recorded", "payment"),
+    ("void_payment", "payment", "payment.voided", "payment"),
     ("create_room", "room", "room.created", "room"),
     ("update_room", "room", "room.updated", "room"),
     ("create_closure", "closure", "closure.created", "closure"),
@@ -137,7 +145,7 @@ pub fn of_write(
 }
 
 /// The scope resource a token must read to see events of `resource_type`;
-/// `None` for what no scope reaches (clients).
+/// `None` for what no scope reaches (billing, clients, webhook endpoints).
 pub fn scope_resource(resource_type: &str) -> Option<Resource> {
     Some(match resource_type {
         "patient" => Resource::Patient,
@@ -151,6 +159,23 @@ pub fn scope_resource(resource_type: &str) -> Option<Resource> {
         "closure" => Resource::Schedule,
         _ => return None,
     })
+}
+
+/// Whether a reader of the feed, of `role` and with `scopes` if its token
+/// carries any, sees the events of `resource_type`. With scopes: those of
+/// the resources they let it read or search. Without: an admin every
+/// event; an EHR integration those of the resources a scope reaches
+/// ([`scope_resource`]), so never billing's (charges and payments are read
+/// by staff and the patient, not by integrations), nor the API clients' or
+/// the webhook endpoints' (admins').
+pub fn followed_by(role: Role, scopes: Option<&Scopes>, resource_type: &str) -> bool {
+    let resource = scope_resource(resource_type);
+    match scopes {
+        Some(scopes) => resource.is_some_and(|r| {
+            scopes.allows(r, Permission::Read) || scopes.allows(r, Permission::Search)
+        }),
+        None => role == Role::Admin || resource.is_some(),
+    }
 }
 
 #[cfg(test)]
@@ -210,13 +235,49 @@ mod tests {
     }
 
     #[test]
-    fn every_resource_type_but_clients_has_a_scope_and_types_are_listed_once() {
+    fn every_resource_type_but_admins_own_has_a_scope_and_types_are_listed_once() {
         for resource_type in resource_types() {
-            let admins_only = matches!(resource_type, "client" | "webhook_endpoint");
+            let admins_only =
+                matches!(resource_type, "client" | "webhook_endpoint" | "charge" | "payment");
             assert_eq!(scope_resource(resource_type).is_none(), admins_only, "{resource_type}");
         }
         let types = types();
-        assert_eq!(types.len(), EVENT_TYPES.len() - 3, "three rows repeat a type");
+        assert_eq!(types.len(), EVENT_TYPES.len() - 4, "four rows repeat a type");
         assert!(types.contains(&"appointment.no_show"));
+    }
+
+    #[test]
+    fn admins_follow_every_event_integrations_what_a_scope_reaches() {
+        let scoped = |text: &str| Scopes::parse(text).unwrap();
+        let appointments = scoped("system/Appointment.rs");
+        let patients = scoped("system/Patient.r");
+        // (role, scopes, resource type, followed)
+        let table = [
+            (Role::Admin, None, "charge", true),
+            (Role::Admin, None, "client", true),
+            (Role::Admin, None, "appointment", true),
+            (Role::Integration, None, "appointment", true),
+            (Role::Integration, None, "patient", true),
+            (Role::Integration, None, "charge", false),
+            (Role::Integration, None, "payment", false),
+            (Role::Integration, None, "client", false),
+            (Role::Integration, None, "webhook_endpoint", false),
+            (Role::Integration, Some(&appointments), "appointment", true),
+            (Role::Integration, Some(&appointments), "patient", false),
+            (Role::Integration, Some(&patients), "patient", true),
+            (Role::Integration, Some(&appointments), "charge", false),
+            (Role::Admin, Some(&appointments), "charge", false),
+        ];
+        for (role, scopes, resource_type, followed) in table {
+            assert_eq!(
+                followed_by(role, scopes, resource_type),
+                followed,
+                "{role:?} {scopes:?} {resource_type}"
+            );
+        }
+        // Every resource type events name is decided, one way or the other.
+        for resource_type in resource_types() {
+            assert!(followed_by(Role::Admin, None, resource_type), "{resource_type}");
+        }
     }
 }

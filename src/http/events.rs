@@ -7,7 +7,6 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::domain::events::{self, Event};
-use crate::domain::scopes::Permission;
 use crate::domain::values::Id;
 use crate::domain::FieldError;
 use crate::store::events::{self as store, FedEvent, Filter, Position};
@@ -97,11 +96,13 @@ impl Touched for FedEvent {
 /// Read the change feed.
 ///
 /// Every change to patients, referrals, intake records, appointments,
-/// courses, rooms, closures and clients, as events in feed order: an
-/// event names its resource and patient, not what the resource holds
-/// (read that with the same token). Follow `next_after` and no event is
-/// missed or seen twice, whatever commits in what order. An access token
-/// with scopes sees the events of the resources it may read.
+/// courses, charges, payments, rooms, closures, clients and webhook
+/// endpoints, as events in feed order: an event names its resource and
+/// patient, not what the resource holds (read that with the same token).
+/// Follow `next_after` and no event is missed or seen twice, whatever
+/// commits in what order. An admin sees every event; an integration those
+/// of the records a SMART scope reaches (not billing's, clients' or
+/// webhook endpoints'), and with scopes only those its scopes may read.
 ///
 /// **Roles:** admin, integration.
 #[utoipa::path(tag = "events", params(EventsQuery),
@@ -136,18 +137,12 @@ pub async fn list_events(ctx: Ctx<AdminAndIntegration>, query: Query<EventsQuery
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    // A token with scopes sees what they let it read.
-    let resource_types = ctx.caller.scopes.as_ref().map(|scopes| {
-        events::resource_types()
-            .into_iter()
-            .filter(|t| {
-                events::scope_resource(t).is_some_and(|resource| {
-                    scopes.allows(resource, Permission::Read)
-                        || scopes.allows(resource, Permission::Search)
-                })
-            })
-            .collect()
-    });
+    // Each reader sees the events of what it may read: `None`, every type.
+    let (role, scopes) = (ctx.caller.role, ctx.caller.scopes.as_ref());
+    let every = events::resource_types();
+    let followed: Vec<&'static str> =
+        every.iter().copied().filter(|t| events::followed_by(role, scopes, t)).collect();
+    let resource_types = (followed.len() < every.len()).then_some(followed);
     let filter = Filter {
         after,
         types,

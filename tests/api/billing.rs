@@ -357,6 +357,100 @@ async fn a_correction_is_a_new_charge_at_the_fee_schedule_price() {
     assert_eq!(balance_of(&app, &patient).await, balance(67500, 0));
 }
 
+/// Billing tells the change feed and webhooks what it did, ids only, as the
+/// clinical records do: the charges a completed infusion made, a charge
+/// added by hand, payments, and each voided. An admin follows them; an EHR
+/// integration, which reads no billing, does not see them.
+#[actix_web::test]
+async fn billing_changes_are_events_admins_follow_and_integrations_do_not_see() {
+    use crate::events::{follow, types};
+    let app = TestApp::builder()
+        .now(crate::helpers::clinic_now())
+        .setting("SIGNING_KEY_FILE", "tests/fixtures/signing/es256-1.pem")
+        .setting("PUBLIC_URL", "https://api.clinic.test")
+        .build()
+        .await;
+    let (patient, appointment) = infused(&app, 100).await;
+    let charges = charges_of(&app, &patient).await;
+    let hour = line(&charges, "96366")["id"].as_str().unwrap().to_owned();
+    let reason = json!({"reason": "Entered twice"});
+    let res = app.post(&format!("/v1/charges/{hour}/void")).role(Role::Clinician).json(&reason);
+    assert_eq!(res.send().await.status, 200);
+    let clinician = app.billing_ready().await;
+    let by_hand = json!({"code": "96366", "units": 1, "date_of_service": TODAY,
+        "clinician_id": clinician, "appointment_id": appointment});
+    let res = app.post(&format!("/v1/patients/{patient}/charges")).role(Role::Clinician);
+    let res = res.json(&by_hand).send().await;
+    assert_eq!(res.status, 201, "{}", res.text);
+    let added = res.body["id"].as_str().unwrap().to_owned();
+    let payment = json!({"amount_cents": 45000, "received_on": TODAY, "method": "card"});
+    let res = app.post(&format!("/v1/patients/{patient}/payments")).role(Role::Scheduler);
+    let res = res.json(&payment).send().await;
+    assert_eq!(res.status, 201, "{}", res.text);
+    let paid = res.body["id"].as_str().unwrap().to_owned();
+    let res = app.post(&format!("/v1/payments/{paid}/void")).role(Role::Scheduler).json(&reason);
+    assert_eq!(res.send().await.status, 200);
+
+    let all = follow(&app, usize::try_from(app.count("events")).unwrap()).await;
+    let billing: Vec<Value> = all
+        .iter()
+        .filter(|e| ["charge", "payment"].contains(&e["resource_type"].as_str().unwrap()))
+        .cloned()
+        .collect();
+    assert_eq!(
+        types(&billing),
+        [
+            "charge.created",
+            "charge.created",
+            "charge.created",
+            "charge.voided",
+            "charge.created",
+            "payment.recorded",
+            "payment.voided"
+        ]
+    );
+    let mut made: Vec<&str> = charges.iter().map(|c| c["id"].as_str().unwrap()).collect();
+    made.sort_unstable();
+    let mut told: Vec<&str> =
+        billing[..3].iter().map(|e| e["resource_id"].as_str().unwrap()).collect();
+    told.sort_unstable();
+    assert_eq!(told, made, "one event per charge the completion made");
+    let ids = |e: &Value| (e["resource_id"].as_str().unwrap().to_owned(), e["patient_id"].clone());
+    assert_eq!(ids(&billing[3]), (hour, json!(patient)));
+    assert_eq!(ids(&billing[4]), (added, json!(patient)));
+    assert_eq!(ids(&billing[5]), (paid.clone(), json!(patient)));
+    assert_eq!(ids(&billing[6]), (paid, json!(patient)));
+    // Ids only: no amount, code or reason.
+    for event in &billing {
+        for leaked in ["45000", "96366", "Entered twice", "card"] {
+            assert!(!event.to_string().contains(leaked), "{leaked} in {event}");
+        }
+    }
+    // The completion's own event sits beside its charges'.
+    let completed = all.iter().position(|e| e["type"] == "appointment.completed").unwrap();
+    assert_eq!(types(&all[completed + 1..completed + 4]), ["charge.created"; 3]);
+
+    // An integration reads no billing: not in the feed, with or without
+    // scopes, even when it asks for those types; the rest it sees.
+    let integration = app.get("/v1/events?limit=1000").role(Role::Integration).send().await;
+    assert_eq!(integration.status, 200, "{}", integration.text);
+    let seen = integration.body["events"].as_array().unwrap();
+    assert_eq!(seen.len(), all.len() - billing.len(), "{}", integration.text);
+    assert!(types(seen).contains(&"appointment.completed"));
+    let asked = app
+        .get("/v1/events?types=charge.created,payment.recorded")
+        .role(Role::Integration)
+        .send()
+        .await;
+    assert_eq!(asked.status, 200, "{}", asked.text);
+    assert_eq!(asked.body["events"], json!([]));
+    let scoped = app.scoped_token("system/*.rs");
+    let res = app.get("/v1/events?limit=1000").bearer(&scoped).send().await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert!(!res.body.to_string().contains("charge."), "{}", res.text);
+    assert!(!res.body.to_string().contains("payment."), "{}", res.text);
+}
+
 #[actix_web::test]
 async fn a_hand_entered_charge_is_refused_whole_when_any_part_is_wrong() {
     let app = TestApp::at_clinic_now().await;

@@ -28,7 +28,7 @@ async fn page(app: &TestApp, query: &str) -> Value {
 
 /// Follows the feed from its start until it holds `count` events (or
 /// [`CATCH_UP`] passes); the events, in feed order.
-async fn follow(app: &TestApp, count: usize) -> Vec<Value> {
+pub(crate) async fn follow(app: &TestApp, count: usize) -> Vec<Value> {
     let (mut seen, mut after) = (Vec::new(), "0-0".to_owned());
     let started = Instant::now();
     while seen.len() < count && started.elapsed() < CATCH_UP {
@@ -39,7 +39,7 @@ async fn follow(app: &TestApp, count: usize) -> Vec<Value> {
     seen
 }
 
-fn types(events: &[Value]) -> Vec<&str> {
+pub(crate) fn types(events: &[Value]) -> Vec<&str> {
     events.iter().map(|e| e["type"].as_str().unwrap()).collect()
 }
 
