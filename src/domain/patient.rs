@@ -465,8 +465,15 @@ impl<'de> Deserialize<'de> for NameSearch {
 /// is a letter of its own (`ł`, `ø`, `đ`, `ß` stay as they are). The
 /// searched terms are folded alike.
 pub fn fold(text: &str) -> String {
+    unaccented(text).to_lowercase()
+}
+
+/// `text` without its accents: its compatibility decomposition (NFKD), the
+/// combining marks dropped. `É` is `E`, `ễ` is `e`, `ﬁ` is `fi`; a letter
+/// Unicode does not decompose stays as it is (`Ł`).
+pub fn unaccented(text: &str) -> String {
     use unicode_normalization::{char::is_combining_mark, UnicodeNormalization};
-    text.nfkd().filter(|c| !is_combining_mark(*c)).collect::<String>().to_lowercase()
+    text.nfkd().filter(|c| !is_combining_mark(*c)).collect()
 }
 
 /// What the name searches run on, stored beside the name: "given family",

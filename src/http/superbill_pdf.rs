@@ -11,7 +11,7 @@
 //! no font file is shipped or embedded, the file stays a few kilobytes, and
 //! its text is extractable (the insurer's intake may read it by machine).
 //! Those fonts are WinAnsi-encoded, so text is first reduced to what that
-//! encoding can show, and widths come from the fonts' standard metrics
+//! encoding can show (a letter outside it without its accents), and widths come from the fonts' standard metrics
 //! (below) so that long text is wrapped or cut short instead of running off
 //! the page.
 
@@ -24,6 +24,7 @@ use printpdf::{
 };
 
 use crate::domain::billing::{dollars, BillLine, BillPayment, PostalAddress, Superbill};
+use crate::domain::patient::unaccented;
 
 /// US Letter, in points.
 const PAGE_WIDTH: f32 = 612.0;
@@ -440,26 +441,55 @@ const HELVETICA_BOLD: [u16; 95] = [
 
 /// `text` reduced to what the built-in fonts' WinAnsi encoding can show:
 /// typographic punctuation becomes its ASCII look-alike, white space and
-/// control characters a space, anything else outside Latin-1 `?`.
+/// control characters a space. A letter outside the encoding is written
+/// without its accents (`Ł` `ő` `ễ` `ț` as `L` `o` `e` `t`), so that a name
+/// reads as insurers' ASCII forms spell it, not as `?`; what is still
+/// outside (another script, a symbol) is `?`.
 fn sanitize(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
-        match c {
-            ' '..='~' => out.push(c),
-            '\u{ad}' => {}
-            '\u{a0}'..='\u{ff}' => out.push(if c == '\u{a0}' { ' ' } else { c }),
-            '\u{2018}' | '\u{2019}' | '\u{201a}' | '\u{2032}' => out.push('\''),
-            '\u{201c}' | '\u{201d}' | '\u{201e}' | '\u{2033}' => out.push('"'),
-            '\u{2010}'..='\u{2015}' | '\u{2212}' => out.push('-'),
-            '\u{2026}' => out.push_str("..."),
-            '\u{2022}' => out.push('*'),
-            // The WinAnsi letters outside Latin-1, which names may hold.
-            'Œ' | 'œ' | 'Š' | 'š' | 'Ž' | 'ž' | 'Ÿ' | '€' => out.push(c),
-            _ if c.is_whitespace() || c.is_control() => out.push(' '),
-            _ => out.push('?'),
+        if shown(c, &mut out) {
+            continue;
+        }
+        let plain = match c {
+            // Latin letters Unicode does not decompose.
+            'Ł' => "L".to_owned(),
+            'ł' => "l".to_owned(),
+            'Đ' => "D".to_owned(),
+            'đ' => "d".to_owned(),
+            'Ħ' => "H".to_owned(),
+            'ħ' => "h".to_owned(),
+            'ı' => "i".to_owned(),
+            _ => unaccented(c.encode_utf8(&mut [0; 4])),
+        };
+        let written = out.len();
+        if plain.is_empty() || !plain.chars().all(|p| shown(p, &mut out)) {
+            out.truncate(written);
+            out.push('?');
         }
     }
     out
+}
+
+/// Writes to `out` how the WinAnsi encoding shows `c`: itself, or its ASCII
+/// look-alike (nothing for a soft hyphen); false, writing nothing, when it
+/// cannot.
+fn shown(c: char, out: &mut String) -> bool {
+    match c {
+        ' '..='~' => out.push(c),
+        '\u{ad}' => {}
+        '\u{a0}'..='\u{ff}' => out.push(if c == '\u{a0}' { ' ' } else { c }),
+        '\u{2018}' | '\u{2019}' | '\u{201a}' | '\u{2032}' => out.push('\''),
+        '\u{201c}' | '\u{201d}' | '\u{201e}' | '\u{2033}' => out.push('"'),
+        '\u{2010}'..='\u{2015}' | '\u{2212}' => out.push('-'),
+        '\u{2026}' => out.push_str("..."),
+        '\u{2022}' => out.push('*'),
+        // The WinAnsi letters outside Latin-1, which names may hold.
+        'Œ' | 'œ' | 'Š' | 'š' | 'Ž' | 'ž' | 'Ÿ' | '€' => out.push(c),
+        _ if c.is_whitespace() || c.is_control() => out.push(' '),
+        _ => return false,
+    }
+    true
 }
 
 /// The width of sanitized `text` at `size`, in points.
@@ -767,7 +797,13 @@ mod tests {
     fn sanitize_keeps_winansi_and_replaces_the_rest() {
         assert_eq!(sanitize("Ärzte Šimková – O’Brien…"), "Ärzte Šimková - O'Brien...");
         assert_eq!(sanitize("a\u{2212}b\tc\u{a0}d\u{ad}e"), "a-b c de");
-        assert_eq!(sanitize("Łódź ✓ 漢"), "?ód? ? ?");
+        // Letters outside WinAnsi lose their accents; other scripts and
+        // symbols are `?`.
+        assert_eq!(sanitize("Łódź ✓ 漢"), "Lódz ? ?");
+        assert_eq!(sanitize("Nguyễn Thị Ngọc Hà"), "Nguyen Thi Ngoc Hà");
+        assert_eq!(sanitize("Ştefănescu Petőfi Dvořák"), "Stefanescu Petofi Dvorák");
+        assert_eq!(sanitize("Đorđević Ħal-Luqa ﬁne"), "Dordevic Hal-Luqa fine");
+        assert_eq!(sanitize("Ольга"), "?????");
     }
 
     #[test]

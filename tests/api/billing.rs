@@ -1011,6 +1011,32 @@ async fn the_superbill_pdf_reads_as_the_bill_says() {
     assert_eq!(content_type, "application/pdf");
 }
 
+/// The PDF's fonts show Latin-1 and a few more letters: a name beyond them
+/// is printed without its accents, as insurers' ASCII forms spell it, not
+/// as question marks; the JSON keeps it whole.
+#[actix_web::test]
+async fn a_name_beyond_the_pdf_fonts_is_printed_without_its_accents() {
+    let app = TestApp::at_clinic_now().await;
+    let (patient, _) = infused(&app, 100).await;
+    let res = app
+        .patch(&format!("/v1/patients/{patient}"))
+        .role(Role::Admin)
+        .json(&json!({"given_name": "Łucja", "family_name": "Nguyễn-Dvořák"}))
+        .send()
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    let path = format!("/v1/patients/{patient}/superbill");
+    let token = app.token_for(Role::Scheduler, "front-desk");
+    let (status, _, pdf) = fetch_bytes(&app, &path, &token, "application/pdf").await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&pdf));
+    let text = pdf_text(&pdf);
+    assert!(text.contains("Nguyen-Dvorák, Lucja"), "{text}");
+    assert!(!text.contains('?'), "{text}");
+    let json = app.get(&path).role(Role::Scheduler).send().await;
+    assert_eq!(json.status, 200, "{}", json.text);
+    assert!(json.text.contains("Nguyễn-Dvořák"), "{}", json.text);
+}
+
 #[actix_web::test]
 async fn the_superbill_is_json_or_pdf_and_nothing_else() {
     let app = TestApp::at_clinic_now().await;
