@@ -11,9 +11,9 @@
 //! no font file is shipped or embedded, the file stays a few kilobytes, and
 //! its text is extractable (the insurer's intake may read it by machine).
 //! Those fonts are WinAnsi-encoded, so text is first reduced to what that
-//! encoding can show (a letter outside it without its accents), and widths come from the fonts' standard metrics
-//! (below) so that long text is wrapped or cut short instead of running off
-//! the page.
+//! encoding can show (a letter outside it without its accents), and widths
+//! come from the fonts' standard metrics (below) so that long text is
+//! wrapped or cut short instead of running off the page.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -22,6 +22,7 @@ use printpdf::{
     BuiltinFont, Color, Greyscale, Line, LinePoint, Mm, Op, PaintMode, PdfDocument, PdfFontHandle,
     PdfPage, PdfParseErrorSeverity, PdfSaveOptions, Point, Pt, Rect, TextItem,
 };
+use unicode_normalization::UnicodeNormalization;
 
 use crate::domain::billing::{dollars, BillLine, BillPayment, PostalAddress, Superbill};
 use crate::domain::patient::unaccented;
@@ -444,10 +445,12 @@ const HELVETICA_BOLD: [u16; 95] = [
 /// control characters a space. A letter outside the encoding is written
 /// without its accents (`Ł` `ő` `ễ` `ț` as `L` `o` `e` `t`), so that a name
 /// reads as insurers' ASCII forms spell it, not as `?`; what is still
-/// outside (another script, a symbol) is `?`.
+/// outside (another script, a symbol) is `?`. Accents sent apart from their
+/// letters (NFD) are put back on them first, where the encoding has the
+/// accented letter (`é`), and dropped where it has not.
 fn sanitize(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
+    for c in text.nfc() {
         if shown(c, &mut out) {
             continue;
         }
@@ -463,7 +466,7 @@ fn sanitize(text: &str) -> String {
             _ => unaccented(c.encode_utf8(&mut [0; 4])),
         };
         let written = out.len();
-        if plain.is_empty() || !plain.chars().all(|p| shown(p, &mut out)) {
+        if !plain.chars().all(|p| shown(p, &mut out)) {
             out.truncate(written);
             out.push('?');
         }
@@ -804,6 +807,8 @@ mod tests {
         assert_eq!(sanitize("Ştefănescu Petőfi Dvořák"), "Stefanescu Petofi Dvorák");
         assert_eq!(sanitize("Đorđević Ħal-Luqa ﬁne"), "Dordevic Hal-Luqa fine");
         assert_eq!(sanitize("Ольга"), "?????");
+        // Accents sent apart (NFD): on their letter where WinAnsi has it.
+        assert_eq!(sanitize("Jose\u{301} Nguye\u{302}\u{303}n"), "José Nguyen");
     }
 
     #[test]
