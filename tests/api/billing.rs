@@ -364,12 +364,7 @@ async fn a_correction_is_a_new_charge_at_the_fee_schedule_price() {
 #[actix_web::test]
 async fn billing_changes_are_events_admins_follow_and_integrations_do_not_see() {
     use crate::events::{follow, types};
-    let app = TestApp::builder()
-        .now(crate::helpers::clinic_now())
-        .setting("SIGNING_KEY_FILE", "tests/fixtures/signing/es256-1.pem")
-        .setting("PUBLIC_URL", "https://api.clinic.test")
-        .build()
-        .await;
+    let app = TestApp::issuing_at_clinic_now().await;
     let (patient, appointment) = infused(&app, 100).await;
     let charges = charges_of(&app, &patient).await;
     let hour = line(&charges, "96366")["id"].as_str().unwrap().to_owned();

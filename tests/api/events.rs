@@ -185,12 +185,7 @@ async fn only_admins_and_integrations_read_the_feed_and_bad_queries_are_named() 
 /// scopes let it read.
 #[actix_web::test]
 async fn a_scoped_token_sees_the_events_its_scopes_can_read() {
-    let app = TestApp::builder()
-        .now(crate::helpers::clinic_now())
-        .setting("SIGNING_KEY_FILE", "tests/fixtures/signing/es256-1.pem")
-        .setting("PUBLIC_URL", "https://api.clinic.test")
-        .build()
-        .await;
+    let app = TestApp::issuing_at_clinic_now().await;
     let patient = app.ready_patient().await;
     app.booked(&patient, "2026-12-03", "morning").await;
     follow(&app, 3).await;

@@ -576,12 +576,7 @@ async fn an_observation_search_by_code_skips_no_page() {
 /// as well, it reads them.
 #[actix_web::test]
 async fn an_appointments_reason_needs_the_patients_read_scope() {
-    let app = TestApp::builder()
-        .now(clinic_now())
-        .setting("SIGNING_KEY_FILE", "tests/fixtures/signing/es256-1.pem")
-        .setting("PUBLIC_URL", "https://api.clinic.test")
-        .build()
-        .await;
+    let app = TestApp::issuing_at_clinic_now().await;
     let ana = patient_with_mrn(&app, "Ana", "Rivera", "MRN-1").await;
     let booked = app.booked(&ana, "2026-12-03", "morning").await;
     let booked = booked["id"].as_str().unwrap();

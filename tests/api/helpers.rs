@@ -483,6 +483,17 @@ impl TestApp {
         Self::builder().now(clinic_now()).build().await
     }
 
+    /// A TestApp at [`clinic_now`] that issues access tokens (signing key 1
+    /// of the fixtures), so that [`TestApp::scoped_token`] works.
+    pub async fn issuing_at_clinic_now() -> TestApp {
+        Self::builder()
+            .now(clinic_now())
+            .setting("SIGNING_KEY_FILE", "tests/fixtures/signing/es256-1.pem")
+            .setting("PUBLIC_URL", "https://api.clinic.test")
+            .build()
+            .await
+    }
+
     /// Creates a patient who is ready to book: chronic pain (CRPS), in
     /// mental health treatment, no pain referral required, and an eligible
     /// screening today. Returns its id.
