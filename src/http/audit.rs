@@ -427,6 +427,10 @@ pub struct AuditLog {
 struct Shared {
     queue: Mutex<Queue>,
     wake: Condvar,
+    /// Held from taking a batch off the queue until it is committed: a
+    /// reader of the trail that stores the queue first waits for a batch
+    /// the flusher took and has not committed yet, and then sees it.
+    storing: Mutex<()>,
 }
 
 #[derive(Default)]
@@ -495,16 +499,11 @@ impl AuditLog {
 pub struct AuditQueue(Arc<Shared>);
 
 impl AuditQueue {
-    /// Stores what is queued on `conn`, in one transaction: a reader of the
-    /// trail sees every request answered before it.
+    /// Stores what is queued on `conn`, in one transaction, once a batch the
+    /// flusher is storing has committed: a reader of the trail sees every
+    /// request answered before it.
     pub fn flush_on(&self, conn: &mut DbConnection) -> Result<(), StoreError> {
-        let events = self.0.take();
-        if events.is_empty() {
-            return Ok(());
-        }
-        write_transaction(conn, |tx| store::audit::insert(tx, &events)).inspect_err(|_| {
-            self.0.put_back(events.clone());
-        })
+        self.0.store_on(conn)
     }
 }
 
@@ -515,6 +514,26 @@ impl Drop for AuditLog {
 }
 
 impl Shared {
+    /// Takes what is queued and stores it on `conn` in one transaction,
+    /// holding `storing` until it commits; on failure puts it back. The
+    /// connection is at hand before the turn is taken, so a reader waiting
+    /// for the turn (on a connection of its own) never holds what the
+    /// holder needs to finish.
+    fn store_on(&self, conn: &mut DbConnection) -> Result<(), StoreError> {
+        let _storing = self.storing.lock().unwrap_or_else(PoisonError::into_inner);
+        let events = self.take();
+        if events.is_empty() {
+            return Ok(());
+        }
+        write_transaction(conn, |tx| store::audit::insert(tx, &events)).inspect_err(|_| {
+            self.put_back(events.clone());
+        })
+    }
+
+    fn len(&self) -> usize {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner).events.len()
+    }
+
     fn take(&self) -> Vec<AuditEvent> {
         std::mem::take(&mut self.queue.lock().unwrap_or_else(PoisonError::into_inner).events)
     }
@@ -533,23 +552,22 @@ enum Sink {
 }
 
 impl Sink {
-    fn store(&mut self, events: &[AuditEvent]) -> Result<(), StoreError> {
-        let insert =
-            |c: &mut DbConnection| write_transaction(c, |tx| store::audit::insert(tx, events));
+    /// Stores what `shared` queues, on a connection taken first.
+    fn store(&mut self, shared: &Shared) -> Result<(), StoreError> {
         match self {
             Sink::Own { target, conn } => {
                 let c = match conn {
                     Some(c) => c,
                     None => conn.insert(store::connect_postgres(target)?),
                 };
-                let stored = insert(c);
+                let stored = shared.store_on(c);
                 if stored.is_err() {
                     // Opened afresh next time: the server may have dropped it.
                     *conn = None;
                 }
                 stored
             }
-            Sink::Pool(pool) => pool.get().map_err(StoreError::from)?.run(insert),
+            Sink::Pool(pool) => pool.get().map_err(StoreError::from)?.run(|c| shared.store_on(c)),
         }
     }
 }
@@ -564,12 +582,10 @@ fn flush_loop(shared: &Shared, sink: &mut Sink) {
                 .unwrap_or_else(PoisonError::into_inner);
             queue.closing
         };
-        let events = shared.take();
-        if !events.is_empty() {
-            if let Err(error) = sink.store(&events) {
-                log::error!("audit: {} records not stored yet: {error}", events.len());
+        if shared.len() > 0 {
+            if let Err(error) = sink.store(shared) {
+                log::error!("audit: {} records not stored yet: {error}", shared.len());
                 if !closing {
-                    shared.put_back(events);
                     // The database is away: wait before the next try.
                     std::thread::sleep(RETRY_AFTER);
                 }

@@ -1,6 +1,9 @@
 //! The audit trail: who read or changed a patient's data, and who was
 //! refused, read back by admins and in each patient's access log.
 
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
 use serde_json::{json, Value};
 
 use infusion_api::domain::access::Role;
@@ -84,6 +87,38 @@ async fn a_write_a_read_and_each_denial_are_recorded() {
     assert!(!by_actor.is_empty() && by_actor.iter().all(|e| e["actor"] == "test-scheduler"));
     let by_operation = trail(&app, "operation=create_room").await;
     assert_eq!(by_operation.len(), 1);
+}
+
+/// A read's record is queued and stored by the flusher; a reader of the
+/// trail sees it even while the flusher's batch holding it has not
+/// committed yet: the reader waits for that batch instead of reading past it.
+#[actix_web::test]
+async fn the_trail_shows_a_read_whose_batch_is_still_being_stored() {
+    let app = TestApp::spawn().await;
+    let patient = app.create_patient(patient_body()).await;
+    let id = patient["id"].as_str().unwrap();
+    // Held by the test: the flusher's insert waits for it.
+    let mut holder = app.own_connection();
+    let hold = if app.is_postgres() {
+        "BEGIN; LOCK TABLE audit_events IN EXCLUSIVE MODE"
+    } else {
+        "BEGIN IMMEDIATE"
+    };
+    holder.batch_execute(hold).unwrap();
+    let res = app.get(&format!("/v1/patients/{id}")).role(Role::Clinician).send().await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    // The flusher wakes every quarter second: by now it has taken the read's
+    // record off the queue and waits on the lock to insert it.
+    actix_web::rt::time::sleep(Duration::from_millis(800)).await;
+    let release = async {
+        actix_web::rt::time::sleep(Duration::from_millis(400)).await;
+        holder.batch_execute("COMMIT").unwrap();
+    };
+    let query = format!("operation=get_patient&patient_id={id}");
+    let read = trail(&app, &query);
+    let (read, ()) = futures_util::future::join(read, release).await;
+    assert_eq!(read.len(), 1, "{read:#?}");
+    assert_eq!(read[0]["status"], 200);
 }
 
 /// A change's record commits in the change's own transaction: it is in the

@@ -211,6 +211,19 @@ impl TestApp {
         self._db.url()
     }
 
+    /// A connection of the test's own to this app's database, outside the
+    /// app's pool: to hold a lock the app must wait for.
+    pub fn own_connection(&self) -> store::DbConnection {
+        match &*self._db {
+            TestDb::Sqlite(path) => store::DbConnection::Sqlite(
+                diesel::SqliteConnection::establish(&path.to_string_lossy()).expect("SQLite"),
+            ),
+            TestDb::Postgres { url, .. } => {
+                store::DbConnection::Pg(diesel::PgConnection::establish(url).expect("PostgreSQL"))
+            }
+        }
+    }
+
     /// Moves the clinic's clock (built with [`TestAppBuilder::now`]) to `now`.
     pub fn travel_to(&self, now: DateTime<Utc>) {
         self.clock.as_ref().expect("travel_to needs a TestApp built with .now(...)").set(now);
