@@ -356,6 +356,128 @@ pub fn next_attempt(
     Some(now + Duration::milliseconds((jittered * 1000.0) as i64))
 }
 
+/// Deliveries a process sends to one endpoint at once: an endpoint that
+/// answers slowly, but within the timeout, keeps at most this many of a
+/// pass's senders, and the others go on with the other endpoints.
+pub const SENDS_PER_ENDPOINT: usize = 4;
+
+/// A pass's claims, shared among the endpoints in turns: each endpoint's
+/// first due delivery, then each one's second, and so on, up to `limit`.
+/// `due` holds each endpoint's due deliveries, oldest first. An endpoint
+/// with a backlog does not fill a pass while another's are due, however
+/// much newer those are; alone, it gets the whole pass.
+pub fn in_turns<T>(due: Vec<Vec<T>>, limit: usize) -> Vec<T> {
+    let mut queues: Vec<std::vec::IntoIter<T>> = due.into_iter().map(Vec::into_iter).collect();
+    let mut taken = Vec::new();
+    while taken.len() < limit {
+        let before = taken.len();
+        for queue in &mut queues {
+            if taken.len() == limit {
+                break;
+            }
+            taken.extend(queue.next());
+        }
+        if taken.len() == before {
+            break;
+        }
+    }
+    taken
+}
+
+/// What a free sender of a pass does next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Turn {
+    /// Sends the claim at this index.
+    Send(usize),
+    /// Leaves this claim unsent: its endpoint gave no answer to another.
+    HoldBack(usize),
+    /// Waits for a send to end: every endpoint with claims left is sending
+    /// [`SENDS_PER_ENDPOINT`] already.
+    Wait,
+    /// Stops: no claim is left to take.
+    Done,
+}
+
+/// The senders' turns over a pass's claims: the endpoints take turns, none
+/// has more than [`SENDS_PER_ENDPOINT`] sends at once, and an endpoint that
+/// gave no answer gets none of its other claims sent.
+#[derive(Debug)]
+pub struct Turns {
+    endpoints: Vec<EndpointTurns>,
+    /// Each claim's endpoint, by its place in `endpoints`.
+    of: Vec<usize>,
+    /// The endpoint whose turn it is next.
+    next: usize,
+}
+
+#[derive(Debug)]
+struct EndpointTurns {
+    id: String,
+    waiting: std::collections::VecDeque<usize>,
+    sending: usize,
+    silent: bool,
+}
+
+impl Turns {
+    /// The turns over claims to these endpoints, by index, in order.
+    pub fn new<'a>(claims: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut endpoints: Vec<EndpointTurns> = Vec::new();
+        let mut of = Vec::new();
+        for (i, id) in claims.into_iter().enumerate() {
+            let at = match endpoints.iter().position(|e| e.id == id) {
+                Some(at) => at,
+                None => {
+                    endpoints.push(EndpointTurns {
+                        id: id.to_owned(),
+                        waiting: Default::default(),
+                        sending: 0,
+                        silent: false,
+                    });
+                    endpoints.len() - 1
+                }
+            };
+            endpoints[at].waiting.push_back(i);
+            of.push(at);
+        }
+        Self { endpoints, of, next: 0 }
+    }
+
+    /// The next free sender's turn.
+    pub fn take(&mut self) -> Turn {
+        if let Some(silent) = self.endpoints.iter_mut().find(|e| e.silent && !e.waiting.is_empty())
+        {
+            if let Some(i) = silent.waiting.pop_front() {
+                return Turn::HoldBack(i);
+            }
+        }
+        let count = self.endpoints.len();
+        for step in 0..count {
+            let at = (self.next + step) % count;
+            let endpoint = &mut self.endpoints[at];
+            if endpoint.sending < SENDS_PER_ENDPOINT {
+                if let Some(i) = endpoint.waiting.pop_front() {
+                    endpoint.sending += 1;
+                    self.next = (at + 1) % count;
+                    return Turn::Send(i);
+                }
+            }
+        }
+        if self.endpoints.iter().any(|e| !e.waiting.is_empty()) {
+            Turn::Wait
+        } else {
+            Turn::Done
+        }
+    }
+
+    /// The send of claim `i` has ended: with `attempt`.
+    pub fn sent(&mut self, i: usize, attempt: &Attempt) {
+        if let Some(endpoint) = self.of.get(i).and_then(|&at| self.endpoints.get_mut(at)) {
+            endpoint.sending = endpoint.sending.saturating_sub(1);
+            endpoint.silent |= attempt.holds_back();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -390,6 +512,83 @@ mod tests {
         for (attempts, answering) in passes {
             assert_eq!(super::answering(attempts.iter().copied()), answering, "{attempts:?}");
         }
+    }
+
+    #[test]
+    fn a_pass_shares_its_claims_among_the_endpoints_in_turns() {
+        // (each endpoint's due deliveries, oldest first; the limit; claimed)
+        let table: [(Vec<Vec<u32>>, usize, Vec<u32>); 7] = [
+            (vec![], 4, vec![]),
+            (vec![vec![1, 2, 3]], 2, vec![1, 2]),
+            (vec![vec![1, 2, 3]], 9, vec![1, 2, 3]),
+            // A backlog does not shut out a newer endpoint's delivery.
+            (vec![vec![1, 2, 3, 4, 5], vec![9]], 3, vec![1, 9, 2]),
+            (vec![vec![1, 2], vec![], vec![7, 8, 9]], 9, vec![1, 7, 2, 8, 9]),
+            (vec![vec![1, 2], vec![7, 8]], 0, vec![]),
+            (vec![vec![], vec![]], 3, vec![]),
+        ];
+        for (due, limit, claimed) in table {
+            let shown = format!("{due:?} limit {limit}");
+            assert_eq!(in_turns(due, limit), claimed, "{shown}");
+        }
+    }
+
+    /// Plays a pass over `claims` (their endpoints): each send stays in
+    /// flight until a sender has to wait, then the oldest one ends, with
+    /// what `ends` says its attempt got (a 200 when it says nothing).
+    fn play(claims: &[&str], ends: &[(usize, Attempt)]) -> Vec<Turn> {
+        let mut turns = Turns::new(claims.iter().copied());
+        let mut seen = Vec::new();
+        let mut in_flight = Vec::new();
+        loop {
+            let turn = turns.take();
+            seen.push(turn);
+            match turn {
+                Turn::Send(i) => in_flight.push(i),
+                Turn::HoldBack(_) => {}
+                Turn::Wait => {
+                    // The oldest send in flight ends.
+                    let i = in_flight.remove(0);
+                    let attempt = ends
+                        .iter()
+                        .find(|(at, _)| *at == i)
+                        .map_or(Attempt::Answered(200), |(_, a)| a.clone());
+                    turns.sent(i, &attempt);
+                }
+                Turn::Done => return seen,
+            }
+        }
+    }
+
+    #[test]
+    fn senders_take_turns_among_endpoints_at_most_four_to_one() {
+        use Turn::*;
+        let slow = ["a"; 6];
+        // One endpoint: four at once, then one more as each send ends.
+        assert_eq!(
+            play(&slow, &[]),
+            [Send(0), Send(1), Send(2), Send(3), Wait, Send(4), Wait, Send(5), Done]
+        );
+        // A backlog to `a` first: `b`'s claim goes out with the first turns
+        // (and its end, the second wait's, frees no turn of `a`'s).
+        let mixed = ["a", "a", "a", "a", "a", "b", "a"];
+        assert_eq!(
+            play(&mixed, &[]),
+            [Send(0), Send(5), Send(1), Send(2), Send(3), Wait, Send(4), Wait, Wait, Send(6), Done]
+        );
+        // No answer: the endpoint's claims not taken yet are held back,
+        // the other endpoint's still sent.
+        let silent = ["a", "a", "a", "a", "a", "a", "b"];
+        assert_eq!(
+            play(&silent, &[(0, Attempt::NoAnswer("timed out".into()))]),
+            [Send(0), Send(6), Send(1), Send(2), Send(3), Wait, HoldBack(4), HoldBack(5), Done]
+        );
+        // An answer, even a 5xx, holds nothing back.
+        assert_eq!(
+            play(&slow, &[(0, Attempt::Answered(503))]),
+            [Send(0), Send(1), Send(2), Send(3), Wait, Send(4), Wait, Send(5), Done]
+        );
+        assert_eq!(play(&[], &[]), [Done]);
     }
 
     #[test]

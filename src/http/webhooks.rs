@@ -7,11 +7,9 @@
 //! delivery leased to one process at a time (`store::webhooks`). A process
 //! killed mid-send leaves its leases to end; the deliveries go out again.
 
-use std::collections::HashSet;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use actix_web::web::Path;
@@ -22,7 +20,9 @@ use utoipa::ToSchema;
 
 use crate::domain::events;
 use crate::domain::values::{Id, Text};
-use crate::domain::webhooks::{self, Attempt, Delivery, DeliveryStatus, Endpoint, EndpointChange};
+use crate::domain::webhooks::{
+    self, Attempt, Delivery, DeliveryStatus, Endpoint, EndpointChange, Turn, Turns,
+};
 use crate::domain::FieldError;
 use crate::store::webhooks::{self as store, Claimed};
 use crate::store::write_transaction;
@@ -513,7 +513,10 @@ async fn pass(state: &State, agent: &ureq::Agent) -> Result<Pass, ApiError> {
     let (dispatched, claimed) = state
         .db(move |conn| {
             write_transaction(conn, |tx| {
-                Ok((store::dispatch(tx, now)?, store::claim_due(tx, now, lease, PASS_SIZE)?))
+                let dispatched = store::dispatch(tx, now)?;
+                let due = store::due_by_endpoint(tx, now, PASS_SIZE)?;
+                let taken = webhooks::in_turns(due, PASS_SIZE as usize);
+                Ok((dispatched, store::lease(tx, &taken, lease)?))
             })
         })
         .await?;
@@ -642,43 +645,58 @@ fn outcomes(
     (outcomes, held, noted)
 }
 
-/// Sends `claimed`, [`SENDERS`] at a time, each delivery once: what became
-/// of each, in order. An endpoint that gives no answer gets none of the
-/// rest of the pass; after [`PASS_DEADLINE`] nothing more is sent, so that
-/// the pass records its outcomes well within its leases.
+/// Sends `claimed`, [`SENDERS`] at a time and at most
+/// [`webhooks::SENDS_PER_ENDPOINT`] to one endpoint, each delivery once:
+/// what became of each, in order. An endpoint that gives no answer gets
+/// none of the rest of the pass; after [`PASS_DEADLINE`] nothing more is
+/// sent, so that the pass records its outcomes well within its leases.
 fn send_all(
     claimed: &[Claimed],
     agent: &ureq::Agent,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Vec<Sendout> {
-    let started = Instant::now();
-    let next = AtomicUsize::new(0);
-    let silent: Mutex<HashSet<&str>> = Mutex::default();
-    let is_silent =
-        |endpoint: &str| silent.lock().unwrap_or_else(PoisonError::into_inner).contains(endpoint);
+    let deadline = Instant::now() + PASS_DEADLINE;
+    let turns = Mutex::new(Turns::new(claimed.iter().map(|c| c.endpoint.id.as_str())));
+    let ended = Condvar::new();
+    // The next turn, waiting while every endpoint with claims left has its
+    // share of sends out; `None` once there is none, or time is up.
+    let next_turn = || {
+        let mut turns = turns.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            match turns.take() {
+                Turn::Wait => {
+                    turns =
+                        ended.wait_timeout(turns, left).unwrap_or_else(PoisonError::into_inner).0;
+                }
+                Turn::Done => return None,
+                turn => return Some(turn),
+            }
+        }
+    };
     let mut sendouts: Vec<(usize, Sendout)> = std::thread::scope(|scope| {
         let senders: Vec<_> = (0..SENDERS.min(claimed.len()))
             .map(|_| {
                 scope.spawn(|| {
                     let mut mine = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(claim) = claimed.get(i) else { break };
-                        let sendout = if started.elapsed() >= PASS_DEADLINE {
-                            Sendout::Late
-                        } else if is_silent(&claim.endpoint.id) {
-                            Sendout::HeldBack
-                        } else {
-                            let attempt = send(claim, agent, now);
-                            if attempt.holds_back() {
-                                silent
+                    while let Some(turn) = next_turn() {
+                        match turn {
+                            Turn::Send(i) => {
+                                let Some(claim) = claimed.get(i) else { continue };
+                                let attempt = send(claim, agent, now);
+                                turns
                                     .lock()
                                     .unwrap_or_else(PoisonError::into_inner)
-                                    .insert(&claim.endpoint.id);
+                                    .sent(i, &attempt);
+                                ended.notify_all();
+                                mine.push((i, Sendout::Sent(attempt)));
                             }
-                            Sendout::Sent(attempt)
-                        };
-                        mine.push((i, sendout));
+                            Turn::HoldBack(i) => mine.push((i, Sendout::HeldBack)),
+                            Turn::Wait | Turn::Done => break,
+                        }
                     }
                     mine
                 })

@@ -339,47 +339,69 @@ pub struct Claimed {
     pub endpoint: Endpoint,
 }
 
-/// Takes up to `limit` deliveries due `now` whose endpoint is active,
-/// leased until `lease_until`: no other worker takes them before then (on
-/// PostgreSQL rows another transaction is taking are skipped, not waited
-/// for). A worker killed while sending leaves them to be taken again once
-/// the lease ends.
-pub fn claim_due(
+/// The ids of the deliveries due `now` and not leased, of each active
+/// endpoint: up to `limit` each, oldest due first. On PostgreSQL the rows
+/// are locked until the transaction ends, and rows another transaction is
+/// taking are skipped, not waited for.
+pub fn due_by_endpoint(
     conn: &mut DbConnection,
     now: DateTime<Utc>,
-    lease_until: DateTime<Utc>,
     limit: i64,
-) -> Result<Vec<Claimed>, StoreError> {
+) -> Result<Vec<Vec<String>>, StoreError> {
     let at = now.naive_utc();
-    let due = deliveries::table
-        .filter(deliveries::status.eq(DeliveryStatus::Pending.as_str()))
-        .filter(deliveries::next_attempt_at.le(at))
-        .filter(deliveries::leased_until.is_null().or(deliveries::leased_until.lt(at)))
-        // Only active endpoints' deliveries: a disabled endpoint's backlog
-        // would otherwise fill every claim and be leased again and again.
-        .filter(deliveries::endpoint_id.eq_any(
-            endpoints::table.filter(endpoints::disabled_at.is_null()).select(endpoints::id),
-        ))
-        .order(deliveries::next_attempt_at)
-        .limit(limit)
-        .select(deliveries::id);
-    let ids: Vec<String> = match conn {
-        DbConnection::Pg(pg) => due.for_update().skip_locked().load(pg)?,
-        DbConnection::Sqlite(sqlite) => due.load(sqlite)?,
-    };
+    // Only active endpoints': a disabled endpoint's backlog would otherwise
+    // be leased again and again.
+    let active: Vec<String> = endpoints::table
+        .filter(endpoints::disabled_at.is_null())
+        .order(endpoints::id)
+        .select(endpoints::id)
+        .load(conn)?;
+    let mut due = Vec::with_capacity(active.len());
+    for endpoint_id in active {
+        let query = deliveries::table
+            .filter(deliveries::endpoint_id.eq(endpoint_id))
+            .filter(deliveries::status.eq(DeliveryStatus::Pending.as_str()))
+            .filter(deliveries::next_attempt_at.le(at))
+            .filter(deliveries::leased_until.is_null().or(deliveries::leased_until.lt(at)))
+            .order((deliveries::next_attempt_at, deliveries::id))
+            .limit(limit)
+            .select(deliveries::id);
+        let ids: Vec<String> = match conn {
+            DbConnection::Pg(pg) => query.for_update().skip_locked().load(pg)?,
+            DbConnection::Sqlite(sqlite) => query.load(sqlite)?,
+        };
+        if !ids.is_empty() {
+            due.push(ids);
+        }
+    }
+    Ok(due)
+}
+
+/// Leases the deliveries `ids` until `lease_until` (no other worker takes
+/// them before then; a worker killed while sending leaves them to be taken
+/// again once the lease ends); those whose endpoint is still active, with
+/// it, in the order of `ids`.
+pub fn lease(
+    conn: &mut DbConnection,
+    ids: &[String],
+    lease_until: DateTime<Utc>,
+) -> Result<Vec<Claimed>, StoreError> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    diesel::update(deliveries::table.filter(deliveries::id.eq_any(&ids)))
+    diesel::update(deliveries::table.filter(deliveries::id.eq_any(ids)))
         .set(deliveries::leased_until.eq(Some(lease_until.naive_utc())))
         .execute(conn)?;
-    let rows: Vec<(DeliveryRow, EndpointRow)> = deliveries::table
+    let mut rows: Vec<(DeliveryRow, EndpointRow)> = deliveries::table
         .inner_join(endpoints::table)
-        .filter(deliveries::id.eq_any(&ids))
+        .filter(deliveries::id.eq_any(ids))
+        .filter(endpoints::disabled_at.is_null())
         .select((DeliveryRow::as_select(), EndpointRow::as_select()))
         .load(conn)?;
+    let order: std::collections::HashMap<&str, usize> =
+        ids.iter().enumerate().map(|(at, id)| (id.as_str(), at)).collect();
+    rows.sort_by_key(|(row, _)| order.get(row.id.as_str()).copied());
     rows.into_iter()
-        .filter(|(_, endpoint)| endpoint.disabled_at.is_none())
         .map(|(row, endpoint)| {
             Ok(Claimed { delivery: Delivery::try_from(row)?, endpoint: endpoint.into() })
         })

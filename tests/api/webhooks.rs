@@ -13,6 +13,8 @@ use serde_json::{json, Value};
 use infusion_api::domain::access::Role;
 use infusion_api::domain::webhooks::signature;
 use infusion_api::http::webhooks::run_once;
+use infusion_api::store::webhooks as store_webhooks;
+use infusion_api::store::write_transaction;
 
 use crate::helpers::{clinic_now, patient_body, TestApp};
 
@@ -227,6 +229,136 @@ async fn an_endpoint_that_does_not_answer_waits_and_holds_up_no_other() {
     assert_eq!(run_once(&app.state).await.unwrap().1, 0, "nothing due before the retry");
     app.travel_to(clinic_now() + Duration::seconds(76));
     assert!(run_once(&app.state).await.unwrap().1 >= 1, "tried again at its retry");
+}
+
+/// An HTTP receiver on loopback that answers each request 200 after
+/// `delay`, several at once: it keeps the `webhook-id`s it got and the
+/// most requests it had open at once.
+struct SlowReceiver {
+    url: String,
+    ids: Arc<Mutex<Vec<String>>>,
+    most_at_once: Arc<Mutex<(usize, usize)>>,
+}
+
+impl SlowReceiver {
+    fn start(delay: std::time::Duration) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/hooks", listener.local_addr().unwrap());
+        let ids = Arc::new(Mutex::new(Vec::new()));
+        let most_at_once = Arc::new(Mutex::new((0, 0)));
+        let (kept, open) = (ids.clone(), most_at_once.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let (kept, open) = (kept.clone(), open.clone());
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let (mut line, mut id, mut length) = (String::new(), None, 0);
+                    reader.read_line(&mut line).unwrap();
+                    loop {
+                        line.clear();
+                        reader.read_line(&mut line).unwrap();
+                        let Some((name, value)) = line.trim_end().split_once(':') else { break };
+                        match name.trim().to_ascii_lowercase().as_str() {
+                            "webhook-id" => id = Some(value.trim().to_owned()),
+                            "content-length" => length = value.trim().parse().unwrap(),
+                            _ => {}
+                        }
+                    }
+                    reader.read_exact(&mut vec![0; length]).unwrap();
+                    {
+                        let mut open = open.lock().unwrap();
+                        open.0 += 1;
+                        open.1 = open.1.max(open.0);
+                    }
+                    std::thread::sleep(delay);
+                    kept.lock().unwrap().push(id.unwrap());
+                    open.lock().unwrap().0 -= 1;
+                    let reply = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+                    let _ = stream.write_all(reply.as_bytes());
+                });
+            }
+        });
+        Self { url, ids, most_at_once }
+    }
+
+    fn ids(&self) -> Vec<String> {
+        self.ids.lock().unwrap().clone()
+    }
+
+    fn most_at_once(&self) -> usize {
+        self.most_at_once.lock().unwrap().1
+    }
+}
+
+/// Dispatches every event committed so far, sending nothing: the
+/// deliveries a pass will find due (on PostgreSQL the feed waits for
+/// transactions in flight on the server, other tests' included).
+fn dispatch_all(app: &TestApp) {
+    let ahead = "events e, webhook_dispatch d WHERE e.tx > d.tx OR (e.tx = d.tx AND e.seq > d.seq)";
+    let started = std::time::Instant::now();
+    let mut conn = app.pool.get().unwrap();
+    while app.count(ahead) > 0 && started.elapsed() < std::time::Duration::from_secs(20) {
+        let now = clinic_now();
+        conn.run(|c| write_transaction(c, |tx| store_webhooks::dispatch(tx, now))).unwrap();
+    }
+    assert_eq!(app.count(ahead), 0, "every event dispatched");
+}
+
+/// An endpoint that answers, but slowly, has at most four deliveries in
+/// flight at once: the pass's other senders go on with the other
+/// endpoints, and each delivery reaches each endpoint once.
+#[actix_web::test]
+async fn a_slow_endpoint_takes_at_most_four_senders() {
+    let app = app_with(&[]).await;
+    let slow = SlowReceiver::start(std::time::Duration::from_millis(400));
+    let quick = Receiver::start();
+    endpoint(&app, &slow.url, &["patient.created"]).await;
+    endpoint(&app, &quick.url, &["patient.created"]).await;
+    let patients = 24;
+    for _ in 0..patients {
+        app.create_patient(patient_body()).await;
+    }
+    dispatch_all(&app);
+    let (_, attempted) = run_once(&app.state).await.unwrap();
+    assert_eq!(attempted, 2 * patients, "every delivery in one pass");
+    assert!((1..=4).contains(&slow.most_at_once()), "{} at once", slow.most_at_once());
+    let slow_ids: std::collections::HashSet<String> = slow.ids().into_iter().collect();
+    let quick_ids: std::collections::HashSet<String> =
+        quick.got().into_iter().map(|r| r.headers["webhook-id"].clone()).collect();
+    assert_eq!((slow.ids().len(), slow_ids.len()), (patients, patients));
+    assert_eq!((quick.got().len(), quick_ids.len()), (patients, patients));
+    assert_eq!(slow_ids, quick_ids);
+}
+
+/// A pass claims the endpoints' due deliveries in turns: an endpoint with
+/// more than a pass's worth due does not keep another's newer delivery
+/// waiting for a pass of its own.
+#[actix_web::test]
+async fn a_backlog_at_one_endpoint_does_not_hold_up_another() {
+    let app = app_with(&[]).await;
+    let busy = Receiver::start();
+    let other = Receiver::start();
+    endpoint(&app, &busy.url, &["patient.created"]).await;
+    endpoint(&app, &other.url, &["patient.updated"]).await;
+    // A pass claims 256 deliveries.
+    let backlog = 260;
+    let mut last = Value::Null;
+    for _ in 0..backlog {
+        last = app.create_patient(patient_body()).await;
+    }
+    let path = format!("/v1/patients/{}", last["id"].as_str().unwrap());
+    let res =
+        app.patch(&path).role(Role::Clinician).json(&json!({"phone": "+1-555-0100"})).send().await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    dispatch_all(&app);
+
+    let (_, attempted) = run_once(&app.state).await.unwrap();
+    assert_eq!(attempted, 256);
+    assert_eq!(other.got().len(), 1, "the newer endpoint's delivery in the first pass");
+    assert_eq!(busy.got().len(), 255);
+    drain(&app).await;
+    assert_eq!((busy.got().len(), other.got().len()), (backlog, 1));
 }
 
 /// Two processes dispatching and sending at once: each event reaches the
