@@ -515,10 +515,9 @@ impl Drop for AuditLog {
 
 impl Shared {
     /// Takes what is queued and stores it on `conn` in one transaction,
-    /// holding `storing` until it commits; on failure puts it back. The
-    /// connection is at hand before the turn is taken, so a reader waiting
-    /// for the turn (on a connection of its own) never holds what the
-    /// holder needs to finish.
+    /// holding `storing` until it commits; on failure puts it back. Every
+    /// caller has its connection before it takes `storing`, so whoever
+    /// waits for `storing` holds nothing its holder needs to finish.
     fn store_on(&self, conn: &mut DbConnection) -> Result<(), StoreError> {
         let _storing = self.storing.lock().unwrap_or_else(PoisonError::into_inner);
         let events = self.take();
